@@ -1,0 +1,51 @@
+# Hello Practice Portal — the two commands a newcomer needs are `make run` and `make test`.
+# Without DATABASE_URL / CELERY_BROKER_URL, scripts/services.py starts an embedded PostgreSQL and
+# Redis under .local/ for the duration of the command and stops them afterwards.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+WITH_SERVICES := $(BIN)/python scripts/services.py exec --
+PYTEST_ARGS ?=
+
+.PHONY: install browser run test lint format bench manage clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	touch $@
+
+install: $(VENV)/.installed
+
+browser:
+	@scripts/ensure_chromium.sh
+
+run: install
+	DEBUG=true $(WITH_SERVICES) $(BIN)/python scripts/run_dev.py
+
+test: install browser lint
+	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy scheduling integrations
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m benchmarks
+
+# Runs a management command against the services a running `make run` started.
+manage:
+	@test -f .local/env || { echo "No .local/env: start 'make run' first (or set DATABASE_URL)."; exit 1; }
+	@. ./.local/env && DEBUG=true $(BIN)/python manage.py $(CMD)
+
+clean:
+	-$(BIN)/python scripts/services.py down
+	rm -rf .local

@@ -1,0 +1,28 @@
+"""Who may open which tenant page: roles checked once, in a decorator, never in templates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+View = Callable[..., HttpResponse]
+
+
+def roles_required(*roles: str) -> Callable[[View], View]:
+    """Allow members holding any of `roles`; other members get 403 (they may know the page)."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not set(roles) & set(getattr(request, "roles", ())):
+                raise PermissionDenied("Your role in this practice does not include this page.")
+            return view(request, *args, **kwargs)
+
+        wrapped.required_roles = roles  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator

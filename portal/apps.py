@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+    verbose_name = "Portal: tenancy and accounts"
+
+    def ready(self) -> None:
+        from portal import checks  # noqa: F401

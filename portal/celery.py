@@ -1,0 +1,11 @@
+"""The Celery application: Redis broker, JSON only, late acks so a killed worker loses nothing."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

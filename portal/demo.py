@@ -1,0 +1,82 @@
+"""Demo practices and one demo user per role, for `make run` on a laptop. Never in production."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.models import Location, Membership, Practice, Role, User, VendorRole
+from portal.tenancy import tenant_context
+
+DEMO_DIR = Path(settings.BASE_DIR) / "demo"
+PRACTICE_ROLES = [
+    ("manager", Role.PRACTICE_MANAGER),
+    ("clinician", Role.CLINICIAN),
+    ("frontdesk", Role.FRONT_DESK),
+    ("compliance", Role.COMPLIANCE_OFFICER),
+]
+VENDOR_USERS = [("support@hello.demo", VendorRole.SUPPORT),
+                ("compliance@hello.demo", VendorRole.VENDOR_COMPLIANCE)]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    practice: str
+
+
+def demo_files() -> list[Path]:
+    return sorted(DEMO_DIR.glob("*.json"))
+
+
+@transaction.atomic
+def upsert_practice_shell(config: dict) -> Practice:
+    """The practice and its locations from a configuration file (the scheduling import adds the
+    rest of the file)."""
+    meta = config["practice"]
+    practice, _ = Practice.objects.update_or_create(
+        slug=meta["slug"], defaults={"name": meta["name"], "timezone": meta["timezone"]})
+    with tenant_context(practice):
+        for loc in config.get("locations", []):
+            Location.objects.update_or_create(
+                practice=practice, key=loc["key"],
+                defaults={"name": loc["name"], "timezone": loc.get("timezone", "")})
+    return practice
+
+
+def _demo_user(username: str, password: str, **fields: object) -> User:
+    user, created = User.objects.get_or_create(username=username,
+                                               defaults={"email": username, **fields})
+    if created or not user.check_password(password):
+        user.set_password(password)
+        user.save()
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
+    return user
+
+
+@transaction.atomic
+def load_demo(password: str | None = None) -> tuple[str, list[DemoLogin]]:
+    """Load every demo practice and its users; returns the shared demo password and the logins."""
+    password = password or secrets.token_urlsafe(12)
+    logins: list[DemoLogin] = []
+    for path in demo_files():
+        config = json.loads(path.read_text())
+        practice = upsert_practice_shell(config)
+        for handle, role in PRACTICE_ROLES:
+            username = f"{handle}@{practice.slug}.demo"
+            user = _demo_user(username, password, first_name=handle.title(),
+                              last_name=practice.name.split()[0])
+            Membership.objects.get_or_create(user=user, practice=practice, role=role)
+            logins.append(DemoLogin(username, role.label, practice.name))
+    for username, vendor_role in VENDOR_USERS:
+        _demo_user(username, password, vendor_role=vendor_role, is_staff=True)
+        logins.append(DemoLogin(username, vendor_role.label, "(Hello staff)"))
+    return password, logins

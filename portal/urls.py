@@ -1,0 +1,22 @@
+from django.urls import include, path
+
+from portal import account_views, views
+from portal.admin import site as admin_site
+
+tenant_patterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("locations/", views.location_list, name="location_list"),
+    path("locations/<int:pk>/", views.location_detail, name="location_detail"),
+    path("team/", views.team, name="team"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", account_views.sign_in, name="login"),
+    path("accounts/logout/", account_views.sign_out, name="logout"),
+    path("accounts/2fa/setup/", account_views.two_factor_setup, name="two_factor_setup"),
+    path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
+    path("p/<slug:practice_slug>/", include(tenant_patterns)),
+    path("admin/", admin_site.urls),
+]

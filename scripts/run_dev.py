@@ -1,0 +1,87 @@
+"""`make run`: migrate, load the demo practices, start the EHR sandbox, a worker and the portal.
+
+Runs inside scripts/services.py, so DATABASE_URL and CELERY_BROKER_URL are set. Ctrl-C stops
+everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def wait_http(url: str, deadline_s: float = 60) -> bool:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - local URL
+                return True
+        except Exception:
+            time.sleep(0.2)
+    return False
+
+
+def main() -> int:
+    env = {**os.environ, "DEBUG": "true"}
+    os.environ.update(env)
+    manage("migrate", "--no-input")
+    procs: list[subprocess.Popen[bytes]] = []
+    if (ROOT / "integrations" / "sandbox" / "__main__.py").exists():
+        procs.append(subprocess.Popen(
+            [PY, "-m", "integrations.sandbox", "--port", str(SANDBOX_PORT),
+             "--data-dir", str(ROOT / ".local" / "sandbox")], cwd=ROOT, env=env))
+    manage("load_demo")
+    procs.append(subprocess.Popen(
+        [PY, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2",
+         "-Q", "bookings,default,sync"], cwd=ROOT, env=env))
+    procs.append(subprocess.Popen(
+        [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env))
+
+    def stop(*_: object) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    if wait_http(f"http://{HOST}:{PORT}/healthz"):
+        print(f"""
+==========================================================================
+ Hello Practice Portal is running:  http://{HOST}:{PORT}/
+ Demo logins are listed above (one per role, same password for all).
+ Each demo account has an authenticator already enrolled; get its current
+ 6-digit code with:
+     make manage CMD="totp_code manager@happy-smiles.demo"
+ Stop with Ctrl-C.
+==========================================================================
+""", flush=True)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

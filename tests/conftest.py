@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.models import Role
+from tests.factories import MembershipFactory, PracticeFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM calls made alongside
+# it in the same thread are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def current_totp(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def verify_second_factor(client: Client, user) -> None:
+    """Sign a test client in with both factors, through the real verification view."""
+    client.force_login(user)
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    response = client.post("/accounts/2fa/verify/", {"token": current_totp(device)})
+    assert response.status_code == 302, response.content[:500]
+
+
+@pytest.fixture
+def practice(db):
+    return PracticeFactory(slug="alpha", name="Alpha Dental")
+
+
+@pytest.fixture
+def other_practice(db):
+    return PracticeFactory(slug="beta", name="Beta Surgery")
+
+
+@pytest.fixture
+def manager(practice):
+    user = UserFactory(totp=True)
+    MembershipFactory(user=user, practice=practice, role=Role.PRACTICE_MANAGER)
+    return user
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    verify_second_factor(client, manager)
+    return client
