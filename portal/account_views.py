@@ -17,8 +17,9 @@ from portal.forms import SignInForm, TokenForm
 
 def _next_url(request: HttpRequest, default: str = "home") -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(candidate, {request.get_host()},
-                                                     require_https=request.is_secure()):
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, {request.get_host()}, require_https=request.is_secure()
+    ):
         return candidate
     return reverse(default)
 
@@ -28,12 +29,16 @@ def _next_url(request: HttpRequest, default: str = "home") -> str:
 def sign_in(request: HttpRequest) -> HttpResponse:
     form = SignInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = services.sign_in(request, form.cleaned_data["username"],
-                                  form.cleaned_data["password"])
+        result = services.sign_in(
+            request, form.cleaned_data["username"], form.cleaned_data["password"]
+        )
         if result.user is not None:
             login(request, result.user)
-            step = ("two_factor_verify" if services.has_confirmed_device(result.user)
-                    else "two_factor_setup")
+            step = (
+                "two_factor_verify"
+                if services.has_confirmed_device(result.user)
+                else "two_factor_setup"
+            )
             return redirect(f"{reverse(step)}?{urlencode({'next': _next_url(request)})}")
         form.add_error(None, result.error)
     return render(request, "portal/login.html", {"form": form, "next": _next_url(request)})
@@ -50,16 +55,23 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         codes = services.confirm_totp(request, device, form.cleaned_data["token"])
         if codes is not None:
-            return render(request, "portal/backup_codes.html",
-                          {"codes": codes, "next": _next_url(request)})
-        form.add_error("token", "That code did not match. Check the time on your phone and "
-                       "enter the newest code.")
-    return render(request, "portal/two_factor_setup.html", {
-        "form": form,
-        "qr_svg": services.totp_qr_svg(device),
-        "secret": services.totp_secret_base32(device),
-        "next": _next_url(request),
-    })
+            return render(
+                request, "portal/backup_codes.html", {"codes": codes, "next": _next_url(request)}
+            )
+        form.add_error(
+            "token",
+            "That code did not match. Check the time on your phone and enter the newest code.",
+        )
+    return render(
+        request,
+        "portal/two_factor_setup.html",
+        {
+            "form": form,
+            "qr_svg": services.totp_qr_svg(device),
+            "secret": services.totp_secret_base32(device),
+            "next": _next_url(request),
+        },
+    )
 
 
 @never_cache
@@ -71,10 +83,13 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if services.verify_second_factor(request, request.user, form.cleaned_data["token"]):  # type: ignore[arg-type]
             return redirect(_next_url(request))
-        form.add_error("token", "That code did not match, or too many tries: wait a moment "
-                       "and use the newest code.")
-    return render(request, "portal/two_factor_verify.html",
-                  {"form": form, "next": _next_url(request)})
+        form.add_error(
+            "token",
+            "That code did not match, or too many tries: wait a moment and use the newest code.",
+        )
+    return render(
+        request, "portal/two_factor_verify.html", {"form": form, "next": _next_url(request)}
+    )
 
 
 @require_POST

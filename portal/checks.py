@@ -17,9 +17,11 @@ def check_database_role(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     except DatabaseError:
         return []
     if bypass:
-        return [Warning(
-            "The database role bypasses row-level security (superuser or BYPASSRLS).",
-            hint="Connect as a dedicated non-superuser role; tenant isolation relies on RLS.",
-            id="portal.W001",
-        )]
+        return [
+            Warning(
+                "The database role bypasses row-level security (superuser or BYPASSRLS).",
+                hint="Connect as a dedicated non-superuser role; tenant isolation relies on RLS.",
+                id="portal.W001",
+            )
+        ]
     return []

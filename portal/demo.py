@@ -21,8 +21,10 @@ PRACTICE_ROLES = [
     ("frontdesk", Role.FRONT_DESK),
     ("compliance", Role.COMPLIANCE_OFFICER),
 ]
-VENDOR_USERS = [("support@hello.demo", VendorRole.SUPPORT),
-                ("compliance@hello.demo", VendorRole.VENDOR_COMPLIANCE)]
+VENDOR_USERS = [
+    ("support@hello.demo", VendorRole.SUPPORT),
+    ("compliance@hello.demo", VendorRole.VENDOR_COMPLIANCE),
+]
 
 
 @dataclass(frozen=True)
@@ -42,18 +44,22 @@ def upsert_practice_shell(config: dict) -> Practice:
     rest of the file)."""
     meta = config["practice"]
     practice, _ = Practice.objects.update_or_create(
-        slug=meta["slug"], defaults={"name": meta["name"], "timezone": meta["timezone"]})
+        slug=meta["slug"], defaults={"name": meta["name"], "timezone": meta["timezone"]}
+    )
     with tenant_context(practice):
         for loc in config.get("locations", []):
             Location.objects.update_or_create(
-                practice=practice, key=loc["key"],
-                defaults={"name": loc["name"], "timezone": loc.get("timezone", "")})
+                practice=practice,
+                key=loc["key"],
+                defaults={"name": loc["name"], "timezone": loc.get("timezone", "")},
+            )
     return practice
 
 
 def _demo_user(username: str, password: str, **fields: object) -> User:
-    user, created = User.objects.get_or_create(username=username,
-                                               defaults={"email": username, **fields})
+    user, created = User.objects.get_or_create(
+        username=username, defaults={"email": username, **fields}
+    )
     if created or not user.check_password(password):
         user.set_password(password)
         user.save()
@@ -72,8 +78,9 @@ def load_demo(password: str | None = None) -> tuple[str, list[DemoLogin]]:
         practice = upsert_practice_shell(config)
         for handle, role in PRACTICE_ROLES:
             username = f"{handle}@{practice.slug}.demo"
-            user = _demo_user(username, password, first_name=handle.title(),
-                              last_name=practice.name.split()[0])
+            user = _demo_user(
+                username, password, first_name=handle.title(), last_name=practice.name.split()[0]
+            )
             Membership.objects.get_or_create(user=user, practice=practice, role=role)
             logins.append(DemoLogin(username, role.label, practice.name))
     for username, vendor_role in VENDOR_USERS:

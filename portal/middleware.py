@@ -78,8 +78,11 @@ class IdleTimeoutMiddleware:
             if last is not None and now - float(last) > settings.IDLE_TIMEOUT_SECONDS:
                 logout(request)
                 messages.info(request, "You were signed out after 15 minutes without activity.")
-                return _redirect(request, f"{resolve_url(settings.LOGIN_URL)}?"
-                                 f"{urlencode({'next': request.get_full_path()})}")
+                return _redirect(
+                    request,
+                    f"{resolve_url(settings.LOGIN_URL)}?"
+                    f"{urlencode({'next': request.get_full_path()})}",
+                )
             request.session[self.SESSION_KEY] = now
         return self.get_response(request)
 
@@ -103,7 +106,9 @@ class RequireTwoFactorMiddleware:
         from portal.services import has_confirmed_device
 
         target = "two_factor_verify" if has_confirmed_device(user) else "two_factor_setup"  # type: ignore[arg-type]
-        return _redirect(request, f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+        return _redirect(
+            request, f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}"
+        )
 
 
 class TenantMiddleware:
@@ -118,8 +123,9 @@ class TenantMiddleware:
             request._tenant_stack = stack  # type: ignore[attr-defined]
             return self.get_response(request)
 
-    def process_view(self, request: HttpRequest, view_func: Any, view_args: Any,
-                     view_kwargs: dict[str, Any]) -> None:
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: dict[str, Any]
+    ) -> None:
         slug = view_kwargs.get("practice_slug")
         if slug is None:
             return None

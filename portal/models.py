@@ -34,14 +34,17 @@ class User(AbstractUser):
     """A person who signs in. Practice staff get roles through memberships; Hello staff carry a
     vendor role on the account itself."""
 
-    vendor_role = models.CharField(max_length=32, choices=VendorRole.choices, blank=True, default="")
+    vendor_role = models.CharField(
+        max_length=32, choices=VendorRole.choices, blank=True, default=""
+    )
     failed_login_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique",
-                                    condition=~models.Q(email="")),
+            models.UniqueConstraint(
+                Lower("email"), name="user_email_ci_unique", condition=~models.Q(email="")
+            ),
             models.CheckConstraint(
                 condition=models.Q(vendor_role="") | models.Q(is_staff=True),
                 name="vendor_roles_are_staff",
@@ -58,8 +61,9 @@ class Practice(models.Model):
 
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    timezone = models.CharField(max_length=64, default="America/New_York",
-                                validators=[validate_timezone])
+    timezone = models.CharField(
+        max_length=64, default="America/New_York", validators=[validate_timezone]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -78,9 +82,13 @@ class Location(TenantModel):
 
     key = models.SlugField(max_length=64, help_text="The configuration file's handle")
     name = models.CharField(max_length=200)
-    timezone = models.CharField(max_length=64, blank=True, default="",
-                                validators=[validate_timezone],
-                                help_text="Empty means the practice's time zone")
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_timezone],
+        help_text="Empty means the practice's time zone",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -34,8 +34,9 @@ def locations(practice: Practice) -> QuerySet[Location]:
 def members_with_roles(practice: Practice) -> list[tuple[User, list[str]]]:
     """Each member of the practice once, with the labels of the roles they hold (two queries)."""
     roles: dict[int, list[str]] = {}
-    for user_id, role in Membership.objects.filter(practice=practice).values_list("user_id",
-                                                                                   "role"):
+    for user_id, role in Membership.objects.filter(practice=practice).values_list(
+        "user_id", "role"
+    ):
         roles.setdefault(user_id, []).append(Role(role).label)
     users = User.objects.filter(pk__in=roles).order_by("last_name", "first_name", "username")
     return [(u, sorted(roles[u.pk])) for u in users]
@@ -45,6 +46,7 @@ def dashboard_counts(practice: Practice) -> dict[str, int]:
     """Real counts for the practice's dashboard."""
     return {
         "locations": Location.objects.for_practice(practice).count(),
-        "members": Membership.objects.filter(practice=practice)
-        .aggregate(n=Count("user", distinct=True))["n"],
+        "members": Membership.objects.filter(practice=practice).aggregate(
+            n=Count("user", distinct=True)
+        )["n"],
     }

@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
-from django_otp import devices_for_user, login as otp_login
+from django_otp import devices_for_user
+from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -43,15 +44,17 @@ def sign_in(request: HttpRequest, username: str, password: str) -> SignIn:
     if account and account.locked_until and account.locked_until > now:
         minutes = max(1, int((account.locked_until - now).total_seconds() // 60) + 1)
         return SignIn(None, LOCKED_MESSAGE.format(minutes=minutes))
-    user = authenticate(request, username=account.username if account else username,
-                        password=password)
+    user = authenticate(
+        request, username=account.username if account else username, password=password
+    )
     if user is None:
         if account:
             _record_failure(account.pk)
             account.refresh_from_db(fields=["locked_until"])
             if account.locked_until and account.locked_until > now:
-                return SignIn(None, LOCKED_MESSAGE.format(
-                    minutes=settings.LOGIN_LOCKOUT_SECONDS // 60))
+                return SignIn(
+                    None, LOCKED_MESSAGE.format(minutes=settings.LOGIN_LOCKOUT_SECONDS // 60)
+                )
         return SignIn(None, INVALID_MESSAGE)
     User.objects.filter(pk=user.pk).update(failed_login_count=0, locked_until=None)
     return SignIn(user)
@@ -62,7 +65,9 @@ def _record_failure(user_id: int) -> None:
         User.objects.filter(pk=user_id).update(failed_login_count=F("failed_login_count") + 1)
         account = User.objects.select_for_update().get(pk=user_id)
         if account.failed_login_count >= settings.LOGIN_LOCKOUT_THRESHOLD:
-            account.locked_until = timezone.now() + timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+            account.locked_until = timezone.now() + timedelta(
+                seconds=settings.LOGIN_LOCKOUT_SECONDS
+            )
             account.failed_login_count = 0
             account.save(update_fields=["locked_until", "failed_login_count"])
 
@@ -74,8 +79,7 @@ def has_confirmed_device(user: User) -> bool:
 def pending_totp_device(user: User) -> TOTPDevice:
     """The unconfirmed authenticator being enrolled; one per user until it is confirmed."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    return device or TOTPDevice.objects.create(user=user, name="Authenticator app",
-                                               confirmed=False)
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
 def totp_secret_base32(device: TOTPDevice) -> str:
@@ -83,8 +87,7 @@ def totp_secret_base32(device: TOTPDevice) -> str:
 
 
 def totp_qr_svg(device: TOTPDevice) -> str:
-    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage,
-                        box_size=8)
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
     buf = io.BytesIO()
     image.save(buf)
     return buf.getvalue().decode()
@@ -101,8 +104,9 @@ def confirm_totp(request: HttpRequest, device: TOTPDevice, token: str) -> list[s
 
 
 def regenerate_backup_codes(user: User) -> list[str]:
-    static, _ = StaticDevice.objects.get_or_create(user=user, name="Backup codes",
-                                                   defaults={"confirmed": True})
+    static, _ = StaticDevice.objects.get_or_create(
+        user=user, name="Backup codes", defaults={"confirmed": True}
+    )
     static.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(settings.OTP_STATIC_BACKUP_CODES)]
     StaticToken.objects.bulk_create([StaticToken(device=static, token=c) for c in codes])

@@ -123,14 +123,16 @@ class EnableRowLevelSecurity(Operation):
     def state_forwards(self, app_label: str, state: Any) -> None:
         pass
 
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
-                          to_state: Any) -> None:
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
         model = to_state.apps.get_model(app_label, self.model_name)
         for sql in rls_sql(model._meta.db_table):
             schema_editor.execute(sql)
 
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
-                           to_state: Any) -> None:
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
         model = from_state.apps.get_model(app_label, self.model_name)
         table = model._meta.db_table
         schema_editor.execute(f'DROP POLICY IF EXISTS {POLICY_NAME} ON "{table}"')

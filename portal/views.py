@@ -23,16 +23,24 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def dashboard(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    return render(request, "portal/dashboard.html", {
-        "counts": selectors.dashboard_counts(request.practice),  # type: ignore[attr-defined]
-    })
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "counts": selectors.dashboard_counts(request.practice),  # type: ignore[attr-defined]
+        },
+    )
 
 
 @require_GET
 def location_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    return render(request, "portal/location_list.html", {
-        "locations": selectors.locations(request.practice),  # type: ignore[attr-defined]
-    })
+    return render(
+        request,
+        "portal/location_list.html",
+        {
+            "locations": selectors.locations(request.practice),  # type: ignore[attr-defined]
+        },
+    )
 
 
 @require_GET
@@ -44,9 +52,13 @@ def location_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpRe
 @require_GET
 @roles_required(Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER)
 def team(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    return render(request, "portal/team.html", {
-        "members": selectors.members_with_roles(request.practice),  # type: ignore[attr-defined]
-    })
+    return render(
+        request,
+        "portal/team.html",
+        {
+            "members": selectors.members_with_roles(request.practice),  # type: ignore[attr-defined]
+        },
+    )
 
 
 @never_cache
@@ -69,5 +81,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:
         checks["broker"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", **checks},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )

@@ -41,15 +41,47 @@ def main() -> int:
     manage("migrate", "--no-input")
     procs: list[subprocess.Popen[bytes]] = []
     if (ROOT / "integrations" / "sandbox" / "__main__.py").exists():
-        procs.append(subprocess.Popen(
-            [PY, "-m", "integrations.sandbox", "--port", str(SANDBOX_PORT),
-             "--data-dir", str(ROOT / ".local" / "sandbox")], cwd=ROOT, env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    PY,
+                    "-m",
+                    "integrations.sandbox",
+                    "--port",
+                    str(SANDBOX_PORT),
+                    "--data-dir",
+                    str(ROOT / ".local" / "sandbox"),
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
     manage("load_demo")
-    procs.append(subprocess.Popen(
-        [PY, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2",
-         "-Q", "bookings,default,sync"], cwd=ROOT, env=env))
-    procs.append(subprocess.Popen(
-        [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env))
+    procs.append(
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "-Q",
+                "bookings,default,sync",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+    )
+    procs.append(
+        subprocess.Popen(
+            [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
+        )
+    )
 
     def stop(*_: object) -> None:
         for proc in procs:
@@ -63,7 +95,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     if wait_http(f"http://{HOST}:{PORT}/healthz"):
-        print(f"""
+        print(
+            f"""
 ==========================================================================
  Hello Practice Portal is running:  http://{HOST}:{PORT}/
  Demo logins are listed above (one per role, same password for all).
@@ -72,7 +105,9 @@ def main() -> int:
      make manage CMD="totp_code manager@happy-smiles.demo"
  Stop with Ctrl-C.
 ==========================================================================
-""", flush=True)
+""",
+            flush=True,
+        )
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(1)

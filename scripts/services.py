@@ -155,9 +155,25 @@ def pg_running_port() -> int | None:
 def psql_super(port: int, password: str, sql: str, db: str = "postgres") -> str:
     env = {**os.environ, "PGPASSWORD": password}
     out = subprocess.run(
-        [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", db,
-         "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-        env=env, check=True, capture_output=True, text=True,
+        [
+            pg_bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-tAc",
+            sql,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip()
 
@@ -175,20 +191,49 @@ def start_postgres(sec: dict[str, str]) -> tuple[dict[str, str], bool]:
             ensure_pg_os_user()
             log("initialising the embedded PostgreSQL cluster in .local/pg")
             subprocess.run(
-                as_pg_user([pg_bin("initdb"), "-D", str(data), "-U", "postgres",
-                            f"--pwfile={pwfile}", "--auth-host=scram-sha-256",
-                            "--auth-local=scram-sha-256", "-E", "UTF8", "--locale=C"]),
-                check=True, capture_output=True,
+                as_pg_user(
+                    [
+                        pg_bin("initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        "postgres",
+                        f"--pwfile={pwfile}",
+                        "--auth-host=scram-sha-256",
+                        "--auth-local=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
             )
             pwfile.unlink()
         ensure_pg_os_user()
         port = pick_port(int(os.environ.get("EMBEDDED_PG_PORT", "54329")))
-        opts = (f"-p {port} -h 127.0.0.1 -k '' -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=200")
+        opts = (
+            f"-p {port} -h 127.0.0.1 -k '' -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=200"
+        )
         subprocess.run(
-            as_pg_user([pg_bin("pg_ctl"), "-D", str(data), "-l", str(PG_DIR / "postgres.log"),
-                        "-o", opts, "-w", "-t", "60", "start"]),
-            check=True, capture_output=True,
+            as_pg_user(
+                [
+                    pg_bin("pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(PG_DIR / "postgres.log"),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
         started = True
         log(f"embedded PostgreSQL started on 127.0.0.1:{port}")
@@ -199,8 +244,11 @@ def start_postgres(sec: dict[str, str]) -> tuple[dict[str, str], bool]:
     exists = psql_super(port, su_pw, f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'")
     verb = "ALTER" if exists else "CREATE"
     # The application's own role: no superuser, no BYPASSRLS, so row-level security binds it.
-    psql_super(port, su_pw, f"{verb} ROLE {APP_ROLE} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS "
-               f"PASSWORD '{app_pw}'")
+    psql_super(
+        port,
+        su_pw,
+        f"{verb} ROLE {APP_ROLE} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS PASSWORD '{app_pw}'",
+    )
     if not psql_super(port, su_pw, f"SELECT 1 FROM pg_database WHERE datname = '{APP_DB}'"):
         psql_super(port, su_pw, f"CREATE DATABASE {APP_DB} OWNER {APP_ROLE}")
     env = {
@@ -259,9 +307,25 @@ def start_redis() -> tuple[dict[str, str], bool]:
     if port is None:
         port = pick_port(int(os.environ.get("EMBEDDED_REDIS_PORT", "63799")))
         subprocess.run(
-            [redis_server_bin(), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
-             "--pidfile", str(REDIS_DIR / "redis.pid"), "--dir", str(REDIS_DIR),
-             "--logfile", str(REDIS_DIR / "redis.log"), "--save", "", "--appendonly", "no"],
+            [
+                redis_server_bin(),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(REDIS_DIR / "redis.pid"),
+                "--dir",
+                str(REDIS_DIR),
+                "--logfile",
+                str(REDIS_DIR / "redis.log"),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             check=True,
         )
         wait_for(lambda: redis_ping(port), "embedded Redis")

@@ -30,8 +30,12 @@ class Route:
             name, conv = match["name"], match["conv"] or "str"
             if name in values:
                 return str(values[name])
-            return {"int": "1", "slug": "sample", "uuid": "00000000-0000-0000-0000-000000000001",
-                    "path": "sample"}.get(conv, "sample")
+            return {
+                "int": "1",
+                "slug": "sample",
+                "uuid": "00000000-0000-0000-0000-000000000001",
+                "path": "sample",
+            }.get(conv, "sample")
 
         return "/" + ROUTE_PARAM.sub(sub, self.template)
 

@@ -10,9 +10,11 @@ class Command(BaseCommand):
     help = "Load the demo practices and one demo user per role (local development only)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--password-file", default=str(Path(settings.BASE_DIR) / ".local" /
-                                                               "demo-password"),
-                            help="Where the demo password is kept between runs (git-ignored).")
+        parser.add_argument(
+            "--password-file",
+            default=str(Path(settings.BASE_DIR) / ".local" / "demo-password"),
+            help="Where the demo password is kept between runs (git-ignored).",
+        )
 
     def handle(self, *args, password_file: str, **options):
         if not (settings.DEBUG or settings.TESTING):

@@ -16,6 +16,7 @@ class Command(BaseCommand):
         device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
         if device is None:
             raise CommandError(f"{username} has no confirmed authenticator.")
-        code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits,
-                    drift=device.drift)
+        code = totp(
+            device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift
+        )
         self.stdout.write(f"{code:0{device.digits}d}")

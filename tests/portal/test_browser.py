@@ -1,0 +1,55 @@
+"""A person in Chromium: sign in, enrol an authenticator from the QR page, reach the dashboard."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django_otp.oath import TOTP
+
+from portal.models import Role
+from tests.browser import chromium, screenshot
+from tests.factories import (
+    PASSWORD,
+    LocationFactory,
+    MembershipFactory,
+    PracticeFactory,
+    UserFactory,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def test_sign_in_enrol_totp_see_dashboard_and_be_refused_another_practice(live_server):
+    mine = PracticeFactory(slug="alpha", name="Alpha Dental")
+    PracticeFactory(slug="beta", name="Beta Surgery")
+    LocationFactory.create_batch(2, practice=mine)
+    user = UserFactory(first_name="Robin", last_name="Diaz")
+    MembershipFactory(user=user, practice=mine, role=Role.PRACTICE_MANAGER)
+
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{live_server.url}/")
+        assert "/accounts/login/" in page.url
+        page.get_by_label("Email or username").fill(user.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Continue").click()
+
+        page.wait_for_url("**/accounts/2fa/setup/**")
+        assert page.locator(".qr svg").count() == 1
+        screenshot(page, "foundation-totp-enrolment")
+        secret = page.locator("#totp-secret").inner_text().strip()
+        key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        page.get_by_label("Code").fill(f"{TOTP(key).token():06d}")
+        page.get_by_role("button", name="Confirm").click()
+
+        assert page.locator("#backup-codes li").count() == 10
+        page.get_by_role("link", name="I have saved them").click()
+        page.wait_for_url("**/p/alpha/")
+        assert page.get_by_role("heading", name="Alpha Dental").is_visible()
+        assert page.locator("#count-locations").inner_text() == "2"
+        screenshot(page, "foundation-dashboard")
+
+        response = page.goto(f"{live_server.url}/p/beta/")
+        assert response is not None and response.status == 404
+        assert "Beta Surgery" not in page.content()
