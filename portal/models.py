@@ -89,6 +89,13 @@ class Location(TenantModel):
         validators=[validate_timezone],
         help_text="Empty means the practice's time zone",
     )
+    working_hours_mode = models.CharField(
+        max_length=8,
+        choices=[("manual", "Manual (configured here)"), ("synced", "Synced from the EHR")],
+        default="manual",
+        help_text="One or the other per location: mixing them overlaps records (the guide)",
+    )
+    ehr_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,364 @@
+"""The scheduling domain, named as the NexHealth guides name it.
+
+Providers work in operatories during working hours bound to appointment types; blocks (calendar
+unavailabilities) and appointments take time away; provider rules narrow when a type may be booked
+with a provider; holds claim a slot for a caller for a few minutes. Appointment descriptors are the
+EHR's own types and procedure codes that a booked appointment carries into the EHR.
+
+The mirror (providers, operatories, descriptors, working hours, blocks, appointments) comes from
+the EHR by sync and webhooks; `ehr_id` links each row to its EHR record.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import ArrayField, RangeOperators
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Func, Q, Value
+
+from portal.models import Location
+from portal.tenancy import TenantModel
+
+WEEKDAY_CHOICES = [
+    (d, d) for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+]
+
+
+class WorkingHoursMode(models.TextChoices):
+    """Per location (`Location.working_hours_mode`), one or the other: mixing them creates
+    overlapping records (the guide's warning)."""
+
+    MANUAL = "manual", "Manual (configured here)"
+    SYNCED = "synced", "Synced from the EHR"
+
+
+class PatientStatus(models.TextChoices):
+    NEW = "new", "New patients"
+    EXISTING = "existing", "Existing patients"
+    ANY = "any", "Any patient"
+
+
+class Provider(TenantModel):
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    accepts_new_patients = models.BooleanField(default=True)
+    on_call_phone = models.CharField(
+        max_length=20, blank=True, default="", help_text="E.164, for example +15555550101"
+    )
+    active = models.BooleanField(default=True)
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "key"], name="provider_key_unique"),
+            models.UniqueConstraint(
+                fields=["practice", "ehr_id"],
+                name="provider_ehr_id_unique",
+                condition=Q(ehr_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Operatory(TenantModel):
+    """A room or chair. Capabilities (procedure, or, imaging) decide which types it can host."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="operatories")
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    capabilities = ArrayField(models.SlugField(max_length=32), default=list, blank=True)
+    active = models.BooleanField(default=True)
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "operatories"
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "key"], name="operatory_key_unique"),
+            models.UniqueConstraint(
+                fields=["practice", "ehr_id"],
+                name="operatory_ehr_id_unique",
+                condition=Q(ehr_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AppointmentDescriptor(TenantModel):
+    """The EHR's own appointment type or procedure code (D1110 Prophylaxis Adult), read from it."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="descriptors")
+    code = models.CharField(max_length=32)
+    description = models.CharField(max_length=200, blank=True, default="")
+    kind = models.CharField(
+        max_length=32,
+        default="procedure_code",
+        choices=[
+            ("procedure_code", "Procedure code"),
+            ("appointment_type", "EHR appointment type"),
+        ],
+    )
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "code"], name="descriptor_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.description}".strip()
+
+
+class AppointmentType(TenantModel):
+    """What a caller can be booked for: duration, who may see them, which rooms, which codes."""
+
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    new_patients = models.BooleanField(default=True)
+    existing_patients = models.BooleanField(default=True)
+    providers = models.ManyToManyField(
+        Provider,
+        blank=True,
+        related_name="appointment_types",
+        help_text="Eligible providers; none means any provider",
+    )
+    required_capabilities = ArrayField(models.SlugField(max_length=32), default=list, blank=True)
+    descriptors = models.ManyToManyField(
+        AppointmentDescriptor, blank=True, related_name="appointment_types"
+    )
+    lead_time_hours = models.PositiveIntegerField(default=0)
+    horizon_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
+    instructions = models.TextField(blank=True, default="")
+    bookable = models.BooleanField(default=True, help_text="May the voice agent book it?")
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "key"], name="appointment_type_key_unique"),
+            models.CheckConstraint(condition=Q(minutes__gt=0), name="appointment_type_minutes"),
+            models.CheckConstraint(
+                condition=Q(new_patients=True) | Q(existing_patients=True),
+                name="appointment_type_some_patients",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallerPhrase(TenantModel):
+    """Words callers use for a type ("nose job" -> New Patient Consultation)."""
+
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.CASCADE, related_name="phrases"
+    )
+    text = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["text"]
+        constraints = [
+            models.UniqueConstraint(
+                F("appointment_type"), models.functions.Lower("text"), name="caller_phrase_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class WorkingHour(TenantModel):
+    """A provider working in one operatory: weekly on `days`, or on one `specific_date`."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="working_hours")
+    operatory = models.ForeignKey(Operatory, on_delete=models.CASCADE, related_name="working_hours")
+    days = ArrayField(
+        models.CharField(max_length=9, choices=WEEKDAY_CHOICES), default=list, blank=True
+    )
+    specific_date = models.DateField(null=True, blank=True)
+    begin = models.TimeField()
+    end = models.TimeField()
+    label = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Synced blockout name; empty for base working hours",
+    )
+    appointment_types = models.ManyToManyField(
+        AppointmentType, blank=True, related_name="working_hours"
+    )
+    source = models.CharField(
+        max_length=8, choices=WorkingHoursMode.choices, default=WorkingHoursMode.MANUAL
+    )
+    active = models.BooleanField(default=True)
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider", "begin"]
+        constraints = [
+            models.CheckConstraint(condition=Q(begin__lt=F("end")), name="working_hour_order"),
+            models.CheckConstraint(
+                condition=Q(specific_date__isnull=False) | ~Q(days=[]),
+                name="working_hour_when",
+            ),
+        ]
+
+
+class Block(TenantModel):
+    """A calendar unavailability (staff meeting, holiday). No provider and no operatory means
+    the whole location."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="blocks")
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.CASCADE, related_name="blocks"
+    )
+    operatory = models.ForeignKey(
+        Operatory, null=True, blank=True, on_delete=models.CASCADE, related_name="blocks"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True, default="")
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [models.Index(fields=["practice", "start"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=F("end")), name="block_order"),
+            models.UniqueConstraint(
+                fields=["practice", "ehr_id"],
+                name="block_ehr_id_unique",
+                condition=Q(ehr_id__isnull=False),
+            ),
+        ]
+
+
+class Appointment(TenantModel):
+    """The mirror of an appointment in the EHR. EHRs allow double booking, so the mirror records
+    what is there; it is our own holds that may never overlap."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="appointments")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="appointments")
+    operatory = models.ForeignKey(
+        Operatory, null=True, blank=True, on_delete=models.PROTECT, related_name="appointments"
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    cancelled = models.BooleanField(default=False)
+    patient_ehr_id = models.BigIntegerField(null=True, blank=True)
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+    ehr_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Orders out-of-order webhook deliveries"
+    )
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [
+            models.Index(fields=["practice", "start"]),
+            models.Index(fields=["provider", "start"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=F("end")), name="appointment_order"),
+            models.UniqueConstraint(
+                fields=["practice", "ehr_id"],
+                name="appointment_ehr_id_unique",
+                condition=Q(ehr_id__isnull=False),
+            ),
+        ]
+
+
+class ProviderRule(TenantModel):
+    """A type may be booked with this provider, for this patient status, only in these windows.
+    Several rules for the same provider and type are alternatives."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="rules")
+    appointment_types = models.ManyToManyField(AppointmentType, related_name="provider_rules")
+    patient_status = models.CharField(
+        max_length=8, choices=PatientStatus.choices, default=PatientStatus.ANY
+    )
+    days = ArrayField(models.CharField(max_length=9, choices=WEEKDAY_CHOICES))
+    begin = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(begin__lt=F("end")), name="provider_rule_order"),
+            models.CheckConstraint(condition=~Q(days=[]), name="provider_rule_days"),
+        ]
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", "Held"
+    BOOKED = "booked", "Booked"
+    RELEASED = "released", "Released"
+
+
+def _id_range(field: str) -> Func:
+    # int8range(id, id, '[]') with && means "same id" and needs no btree_gist extension.
+    return Func(F(field), F(field), Value("[]"), function="int8range")
+
+
+def _period() -> Func:
+    return Func(F("start"), F("end"), Value("[)"), function="tstzrange")
+
+
+CLAIMING = Q(status__in=[HoldStatus.ACTIVE, HoldStatus.BOOKED])
+
+
+class Hold(TenantModel):
+    """A slot claimed for a caller, airline-seat style, until it expires or is booked.
+
+    The database makes double booking impossible: two claiming holds can never overlap for the
+    same provider or the same operatory (GiST exclusion over core range types). Expired holds stop
+    claiming when the hold service releases them, which it does before every new claim.
+    """
+
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="holds"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="holds")
+    operatory = models.ForeignKey(Operatory, on_delete=models.PROTECT, related_name="holds")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="holds")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [models.Index(fields=["practice", "status", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=F("end")), name="hold_order"),
+            ExclusionConstraint(
+                name="hold_no_provider_overlap",
+                expressions=[
+                    (_id_range("provider_id"), RangeOperators.OVERLAPS),
+                    (_period(), RangeOperators.OVERLAPS),
+                ],
+                condition=CLAIMING,
+            ),
+            ExclusionConstraint(
+                name="hold_no_operatory_overlap",
+                expressions=[
+                    (_id_range("operatory_id"), RangeOperators.OVERLAPS),
+                    (_period(), RangeOperators.OVERLAPS),
+                ],
+                condition=CLAIMING,
+            ),
+        ]
