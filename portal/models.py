@@ -45,6 +45,8 @@ class User(AbstractUser):
             models.UniqueConstraint(
                 Lower("email"), name="user_email_ci_unique", condition=~models.Q(email="")
             ),
+            # Sign-in matches usernames case-insensitively, so they must be unique that way.
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
             models.CheckConstraint(
                 condition=models.Q(vendor_role="") | models.Q(is_staff=True),
                 name="vendor_roles_are_staff",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from portal.models import Location, Membership, Practice, Role, User
 
@@ -43,10 +44,17 @@ def members_with_roles(practice: Practice) -> list[tuple[User, list[str]]]:
 
 
 def dashboard_counts(practice: Practice) -> dict[str, int]:
-    """Real counts for the practice's dashboard."""
+    """Real counts for the practice's dashboard, each one indexed query."""
+    from scheduling.models import Appointment, AppointmentType, Provider
+
     return {
         "locations": Location.objects.for_practice(practice).count(),
         "members": Membership.objects.filter(practice=practice).aggregate(
             n=Count("user", distinct=True)
         )["n"],
+        "providers": Provider.objects.for_practice(practice).filter(active=True).count(),
+        "appointment_types": AppointmentType.objects.for_practice(practice).count(),
+        "upcoming_appointments": Appointment.objects.for_practice(practice)
+        .filter(start__gte=timezone.now(), cancelled=False)
+        .count(),
     }

@@ -20,8 +20,12 @@ HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
 
 
-def manage(*args: str) -> None:
-    subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
+def manage(*args: str) -> str:
+    done = subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    print(done.stdout, end="", flush=True)
+    return done.stdout
 
 
 def wait_http(url: str, deadline_s: float = 60) -> bool:
@@ -56,7 +60,7 @@ def main() -> int:
                 env=env,
             )
         )
-    manage("load_demo")
+    demo = manage("load_demo")
     procs.append(
         subprocess.Popen(
             [
@@ -83,38 +87,39 @@ def main() -> int:
         )
     )
 
-    def stop(*_: object) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    stopping: list[int] = []
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    def request_stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
     if wait_http(f"http://{HOST}:{PORT}/healthz"):
         print(
             f"""
 ==========================================================================
  Hello Practice Portal is running:  http://{HOST}:{PORT}/
- Demo logins are listed above (one per role, same password for all).
+
+{demo}
  Each demo account has an authenticator already enrolled; get its current
- 6-digit code with:
+ 6-digit code (while this runs, from another terminal) with:
      make manage CMD="totp_code manager@happy-smiles.demo"
  Stop with Ctrl-C.
 ==========================================================================
 """,
             flush=True,
         )
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
+    while not stopping and all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     return 0
 
 

@@ -410,7 +410,8 @@ def main() -> int:
     if not argv:
         parser.error("exec needs a command")
     env, started = up()
-    child = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=False)
+    # Its own session: a terminal Ctrl-C reaches this wrapper only, which forwards it once.
+    child = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True)
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):

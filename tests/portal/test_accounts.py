@@ -188,3 +188,10 @@ def test_pages_carry_a_request_id(manager_client):
     response = manager_client.get("/p/alpha/", HTTP_X_REQUEST_ID="abcdef0123456789")
     assert response["X-Request-ID"] == "abcdef0123456789"
     assert len(manager_client.get("/p/alpha/")["X-Request-ID"]) == 32
+
+
+def test_usernames_are_unique_regardless_of_case(manager):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UserFactory(username=manager.username.upper(), email="other@example.test")

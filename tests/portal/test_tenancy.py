@@ -130,3 +130,11 @@ def test_a_practice_you_do_not_belong_to_is_404_on_every_tenant_url(client):
         assert client.get(path).status_code == 404, path
         assert client.post(path).status_code in (404, 405), path
         assert client.get(route.fill(practice_slug="no-such-practice")).status_code == 404
+
+
+def test_the_dashboard_counts_only_this_practice(manager_client, practice, other_practice):
+    LocationFactory.create_batch(2, practice=practice)
+    LocationFactory.create_batch(4, practice=other_practice)
+    page = manager_client.get("/p/alpha/").content.decode()
+    assert '<dd id="count-locations">2</dd>' in page
+    assert '<dd id="count-members">1</dd>' in page
