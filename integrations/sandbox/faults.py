@@ -1,0 +1,308 @@
+"""Injected faults, rate limiting and the counters that let a test prove what a client did.
+
+Why here and not in the client's tests: the portal's client must be exercised against real
+misbehaviour over real HTTP (429 storms, 5xx, hangs, lost or doubled webhooks). Every knob is
+switchable at run time through ``/_admin/faults`` and ``/_admin/rate_limits``.
+
+Rate limiting is a strict sliding window per API key and bucket: a request is refused with 429
+and ``Retry-After`` when the bucket already accepted ``limit`` requests in the last ``window``
+seconds. Independently of limiting, every attempt is recorded so ``max_observed`` (the most
+attempts seen in any window) shows whether a client ever went over the rate, refused or not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+
+@dataclass
+class FaultSettings:
+    """Switchable misbehaviour. Shares are probabilities in [0, 1]."""
+
+    latency_ms: int = 0
+    latency_jitter_ms: int = 0
+    error_share: float = 0.0
+    error_status: int = 500
+    timeout_share: float = 0.0
+    timeout_seconds: float = 30.0
+    # "before": hang, then 504, nothing done. "after": the request is processed (a write lands)
+    # and then the response hangs and becomes a 504: the ambiguous failure clients must survive.
+    timeout_mode: str = "before"
+    # Restrict latency/5xx/timeouts to these endpoints ("POST /appointments"); empty = all.
+    only_endpoints: list[str] = field(default_factory=list)
+    insertion_failure_share: float = 0.0
+    document_failure_share: float = 0.0
+    webhook_drop_share: float = 0.0
+    webhook_duplicate_share: float = 0.0
+    webhook_delay_ms: int = 0
+    # Deliveries emitted within this window are held and released in reverse order.
+    webhook_reorder_window_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def applies_to(self, endpoint: str) -> bool:
+        return not self.only_endpoints or endpoint in self.only_endpoints
+
+    @staticmethod
+    def validated(changes: dict[str, Any]) -> dict[str, Any]:
+        """Check a partial update completely before anything is applied."""
+        known = {f.name for f in fields(FaultSettings)}
+        defaults = FaultSettings()
+        out: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}")
+            if key.endswith("_share"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{key} must be a number between 0 and 1")
+                if not 0 <= value <= 1:
+                    raise ValueError(f"{key} must be between 0 and 1")
+                out[key] = float(value)
+            elif key == "timeout_mode":
+                if value not in ("before", "after"):
+                    raise ValueError("timeout_mode must be 'before' or 'after'")
+                out[key] = value
+            elif key == "only_endpoints":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError("only_endpoints must be a list of 'METHOD /path' strings")
+                out[key] = list(value)
+            elif key == "error_status":
+                if not isinstance(value, int) or not 500 <= value <= 599:
+                    raise ValueError("error_status must be a 5xx status code")
+                out[key] = value
+            else:
+                current = getattr(defaults, key)
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ValueError(f"{key} must be a non-negative number")
+                out[key] = type(current)(value)
+        return out
+
+
+class Faults:
+    """The live fault settings plus the dice. Reads are lock-free snapshots."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self.settings = FaultSettings()
+        self._rng = random.Random(seed)  # noqa: S311 - fault dice, not secrets
+
+    def update(self, changes: dict[str, Any]) -> FaultSettings:
+        validated = FaultSettings.validated(changes)
+        with self._lock:
+            merged = {**self.settings.as_dict(), **validated}
+            self.settings = FaultSettings(**merged)
+            return self.settings
+
+    def reset(self) -> None:
+        with self._lock:
+            self.settings = FaultSettings()
+
+    def roll(self, share: float) -> bool:
+        if share <= 0:
+            return False
+        if share >= 1:
+            return True
+        with self._lock:
+            return self._rng.random() < share
+
+    def jitter(self, upto_ms: int) -> int:
+        if upto_ms <= 0:
+            return 0
+        with self._lock:
+            return self._rng.randint(0, upto_ms)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rate limiting
+
+
+@dataclass(frozen=True)
+class BucketRule:
+    limit: int
+    window_seconds: float
+
+
+# As NexHealth publishes them: 100 requests/s per key overall; 10/s for GET /appointments and for
+# the slot endpoints; 1,000/min for patient and appointment endpoints; 2,000/min for the others.
+DEFAULT_RULES: dict[str, BucketRule] = {
+    "overall": BucketRule(100, 1.0),
+    "appointments_get": BucketRule(10, 1.0),
+    "slots": BucketRule(10, 1.0),
+    "patients_appointments": BucketRule(1000, 60.0),
+    "other": BucketRule(2000, 60.0),
+}
+
+
+def buckets_for(method: str, path: str) -> list[str]:
+    """The buckets one request counts against (``path`` is the route template)."""
+    names = ["overall"]
+    if path.startswith(("/patients", "/appointments")):
+        names.append("patients_appointments")
+    else:
+        names.append("other")
+    if method == "GET" and path == "/appointments":
+        names.append("appointments_get")
+    if method == "GET" and path in ("/available_slots", "/appointment_slots"):
+        names.append("slots")
+    return names
+
+
+@dataclass
+class _Window:
+    accepted: deque[float] = field(default_factory=deque)
+    attempts: deque[float] = field(default_factory=deque)
+    max_observed: int = 0
+    accepted_total: int = 0
+    rejected_total: int = 0
+
+
+class RateLimiter:
+    """Sliding-window limits per API key and bucket, with per-key overrides."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.enabled = True
+        self.defaults: dict[str, BucketRule] = dict(DEFAULT_RULES)
+        self.per_key: dict[str, dict[str, BucketRule]] = {}
+        self._windows: dict[tuple[str, str], _Window] = defaultdict(_Window)
+
+    def rule(self, api_key: str, bucket: str) -> BucketRule:
+        return self.per_key.get(api_key, {}).get(bucket) or self.defaults[bucket]
+
+    def configure(
+        self,
+        rules: dict[str, Any],
+        api_key: str | None = None,
+        enabled: bool | None = None,
+    ) -> None:
+        """Set limits (``{"overall": {"limit": 100, "window_seconds": 60}}``) for one key or all."""
+        parsed: dict[str, BucketRule] = {}
+        for bucket, spec in rules.items():
+            if bucket not in DEFAULT_RULES:
+                raise ValueError(f"unknown bucket {bucket!r} (known: {', '.join(DEFAULT_RULES)})")
+            if not isinstance(spec, dict):
+                raise ValueError(f"{bucket} must be an object with limit and window_seconds")
+            limit, window = spec.get("limit"), spec.get("window_seconds", 1.0)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ValueError(f"{bucket}.limit must be a positive integer")
+            if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+                raise ValueError(f"{bucket}.window_seconds must be a positive number")
+            parsed[bucket] = BucketRule(limit, float(window))
+        with self._lock:
+            if enabled is not None:
+                self.enabled = enabled
+            if api_key is None:
+                self.defaults.update(parsed)
+            else:
+                self.per_key.setdefault(api_key, {}).update(parsed)
+
+    def reset(self, api_key: str | None = None) -> None:
+        """Back to NexHealth's published limits (for one key, or everything incl. counters)."""
+        with self._lock:
+            if api_key is not None:
+                self.per_key.pop(api_key, None)
+                return
+            self.enabled = True
+            self.defaults = dict(DEFAULT_RULES)
+            self.per_key = {}
+            self._windows.clear()
+
+    def clear_counters(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+    def check(self, api_key: str, buckets: list[str], now: float | None = None) -> float | None:
+        """Record an attempt; ``None`` if allowed, else the seconds until it would be."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            wait = 0.0
+            windows = []
+            for bucket in buckets:
+                rule = self.rule(api_key, bucket)
+                win = self._windows[(api_key, bucket)]
+                horizon = now - rule.window_seconds
+                while win.attempts and win.attempts[0] <= horizon:
+                    win.attempts.popleft()
+                while win.accepted and win.accepted[0] <= horizon:
+                    win.accepted.popleft()
+                win.attempts.append(now)
+                win.max_observed = max(win.max_observed, len(win.attempts))
+                if self.enabled and len(win.accepted) >= rule.limit:
+                    wait = max(wait, win.accepted[0] + rule.window_seconds - now)
+                windows.append(win)
+            if wait > 0:
+                for win in windows:
+                    win.rejected_total += 1
+                return wait
+            for win in windows:
+                win.accepted.append(now)
+                win.accepted_total += 1
+            return None
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            keys: dict[str, dict[str, Any]] = {}
+            for (api_key, bucket), win in self._windows.items():
+                rule = self.rule(api_key, bucket)
+                keys.setdefault(api_key, {})[bucket] = {
+                    "limit": rule.limit,
+                    "window_seconds": rule.window_seconds,
+                    "max_observed": win.max_observed,
+                    "accepted": win.accepted_total,
+                    "rejected": win.rejected_total,
+                }
+            return {
+                "enabled": self.enabled,
+                "defaults": {b: asdict(r) for b, r in self.defaults.items()},
+                "per_key": {
+                    k: {b: asdict(r) for b, r in rules.items()} for k, rules in self.per_key.items()
+                },
+                "observed": keys,
+            }
+
+
+def retry_after_header(seconds: float) -> str:
+    """HTTP wants whole seconds; never 0, or a polite client would retry at once."""
+    return str(max(1, math.ceil(seconds)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Counters
+
+
+class Stats:
+    """Thread-safe nested counters (``stats.add("appointments", "accepted")``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = time.time()
+        self._counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(self, group: str, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counters[group][name] += amount
+
+    def get(self, group: str, name: str) -> int:
+        with self._lock:
+            return self._counters.get(group, {}).get(name, 0)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counters.clear()
+            self._started = time.time()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            data: dict[str, Any] = {g: dict(c) for g, c in self._counters.items()}
+            data["since"] = self._started
+        return data
