@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.models import Location, Membership, Practice, Role, User, VendorRole
-from portal.tenancy import tenant_context
+from portal.models import Membership, Practice, Role, User, VendorRole
+from scheduling.config import import_config, load_file
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"
 PRACTICE_ROLES = [
@@ -38,24 +37,6 @@ def demo_files() -> list[Path]:
     return sorted(DEMO_DIR.glob("*.json"))
 
 
-@transaction.atomic
-def upsert_practice_shell(config: dict) -> Practice:
-    """The practice and its locations from a configuration file (the scheduling import adds the
-    rest of the file)."""
-    meta = config["practice"]
-    practice, _ = Practice.objects.update_or_create(
-        slug=meta["slug"], defaults={"name": meta["name"], "timezone": meta["timezone"]}
-    )
-    with tenant_context(practice):
-        for loc in config.get("locations", []):
-            Location.objects.update_or_create(
-                practice=practice,
-                key=loc["key"],
-                defaults={"name": loc["name"], "timezone": loc.get("timezone", "")},
-            )
-    return practice
-
-
 def _demo_user(username: str, password: str, **fields: object) -> User:
     user, created = User.objects.get_or_create(
         username=username, defaults={"email": username, **fields}
@@ -74,8 +55,9 @@ def load_demo(password: str | None = None) -> tuple[str, list[DemoLogin]]:
     password = password or secrets.token_urlsafe(12)
     logins: list[DemoLogin] = []
     for path in demo_files():
-        config = json.loads(path.read_text())
-        practice = upsert_practice_shell(config)
+        # The whole scheduling set-up, through the same importer as `manage.py import_practice`.
+        result = import_config(load_file(path))
+        practice = Practice.objects.get(pk=result.practice_id)
         for handle, role in PRACTICE_ROLES:
             username = f"{handle}@{practice.slug}.demo"
             user = _demo_user(
