@@ -12,6 +12,12 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Dashboard", "dashboard", ()),
     ("Locations", "location_list", ()),
     ("Team", "team", (Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER)),
+    ("Audit log", "compliance_audit", (Role.COMPLIANCE_OFFICER,)),
+    (
+        "Support access",
+        "compliance_support_access",
+        (Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER),
+    ),
 ]
 
 

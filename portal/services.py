@@ -20,6 +20,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal import signals
 from portal.models import User
 
 
@@ -42,6 +43,7 @@ def sign_in(request: HttpRequest, username: str, password: str) -> SignIn:
     now = timezone.now()
     account = User.objects.filter(username__iexact=username).first()
     if account and account.locked_until and account.locked_until > now:
+        signals.sign_in_refused.send(User, request=request, user=account, reason="locked")
         minutes = max(1, int((account.locked_until - now).total_seconds() // 60) + 1)
         return SignIn(None, LOCKED_MESSAGE.format(minutes=minutes))
     user = authenticate(
@@ -96,10 +98,14 @@ def totp_qr_svg(device: TOTPDevice) -> str:
 def confirm_totp(request: HttpRequest, device: TOTPDevice, token: str) -> list[str] | None:
     """Confirm enrolment with a first code; returns fresh single-use backup codes, or None."""
     if not device.verify_token(token.strip().replace(" ", "")):
+        signals.second_factor_failed.send(
+            User, request=request, user=device.user, stage="enrolment"
+        )
         return None
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     otp_login(request, device)
+    signals.second_factor_enrolled.send(User, request=request, user=device.user)
     return regenerate_backup_codes(device.user)
 
 
@@ -119,5 +125,7 @@ def verify_second_factor(request: HttpRequest, user: User, token: str) -> bool:
     for device in devices_for_user(user, confirmed=True):
         if device.verify_is_allowed()[0] and device.verify_token(token):
             otp_login(request, device)
+            signals.second_factor_verified.send(User, request=request, user=user)
             return True
+    signals.second_factor_failed.send(User, request=request, user=user, stage="verification")
     return False

@@ -172,6 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "scheduling.api.errors.problem_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hello Practice Portal — Receptionist API",
@@ -185,7 +186,24 @@ OAUTH2_PROVIDER = {
         "calls:write": "Record calls, transcripts and screening",
     },
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    # Receptionist API (scheduling.api): a client's scopes are those granted to its ApiClient;
+    # the token endpoint reads form or JSON bodies; tokens are stored only as checksums.
+    "SCOPES_BACKEND_CLASS": "scheduling.api.oauth.ApiClientScopes",
+    "OAUTH2_BACKEND_CLASS": "scheduling.api.oauth.FormOrJSONOAuthLibCore",
+    "OAUTH2_VALIDATOR_CLASS": "scheduling.api.oauth.ApiClientValidator",
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # Only the client-credentials grant is used: refuse the legacy flows outright (RFC 9700).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
+# Named explicitly so migrations that point at it (scheduling.ApiClient) resolve the swappable.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+HOLD_MINUTES = int(os.environ.get("HOLD_MINUTES", "5"))
 
 # --- i18n, static -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -206,3 +224,77 @@ LOGGING = {
 }
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
+
+# --- compliance (compliance app: PHI keys, audit trail; owned by the compliance work) ---------
+# PHI_MASTER_KEY (above) wraps new per-practice data keys. During a master-key rotation every
+# process is first given PHI_MASTER_KEY_NEW (accepted for unwrapping; `manage.py rotate_keys`
+# re-wraps under it), then it becomes PHI_MASTER_KEY with the old one in PHI_MASTER_KEYS_PREVIOUS
+# until `rotate_keys --check` passes. See `manage.py rotate_keys --help`.
+PHI_MASTER_KEY_NEW = os.environ.get("PHI_MASTER_KEY_NEW", "")
+PHI_MASTER_KEYS_PREVIOUS = env_list("PHI_MASTER_KEYS_PREVIOUS", "")
+PHI_DEFAULT_PHONE_REGION = os.environ.get("PHI_DEFAULT_PHONE_REGION", "US")
+
+# Audit trail: auditlog writes compliance.ChangeEntry (tenant, request id as `cid`, chained);
+# the audit context middleware tells it and compliance.audit.record who is acting.
+AUDITLOG_LOGENTRY_MODEL = "compliance.ChangeEntry"
+AUDITLOG_CID_GETTER = "compliance.context.current_request_id"
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("auditlog.middleware.AuditlogMiddleware"),
+    "compliance.middleware.AuditContextMiddleware",
+)
+# Support sessions (impersonation): after the audit context, before the tenant middleware.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("auditlog.middleware.AuditlogMiddleware"),
+    "compliance.middleware.ImpersonationMiddleware",
+)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
+    "compliance.context_processors.impersonation"  # the support-session banner on every page
+)
+if TESTING:
+    # Audit tables refuse TRUNCATE; a test database (named test_*) lets sessions that carry this
+    # flag truncate them, which Django's flush between transactional tests needs.
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options["options"] = " ".join(
+        filter(None, [_db_options.get("options", ""), "-c compliance.test_truncate=on"])
+    )
+
+# --- integrations (integrations app: EHR client, sync, webhooks; owned by the integration work) --
+# Queues: booking writes (and their insertion webhooks) on `bookings`, ahead of `sync` traffic
+# (full syncs, reconcile, mirror webhooks); workers should consume `bookings` first. A booking
+# task routes itself with INTEGRATIONS_QUEUES["bookings"] (or an entry below).
+INTEGRATIONS_QUEUES = {"bookings": "bookings", "sync": "sync"}
+CELERY_TASK_ROUTES = {
+    "integrations.process_webhook": {"queue": "sync"},
+    "integrations.sync_connection": {"queue": "sync"},
+    "integrations.reconcile_connection": {"queue": "sync"},
+    "integrations.reconcile_all": {"queue": "sync"},
+    "integrations.flush_health": {"queue": "sync"},
+    "integrations.requeue_stale_webhooks": {"queue": "sync"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "integrations-reconcile": {
+        "task": "integrations.reconcile_all",
+        "schedule": float(os.environ.get("EHR_RECONCILE_SECONDS", str(6 * 3600))),
+    },
+    "integrations-flush-health": {"task": "integrations.flush_health", "schedule": 60.0},
+    "integrations-requeue-webhooks": {
+        "task": "integrations.requeue_stale_webhooks",
+        "schedule": 120.0,
+    },
+}
+# Seconds: connect / read / write / pool. Every EHR call carries all four.
+EHR_TIMEOUTS = {"connect": 3.0, "read": 15.0, "write": 10.0, "pool": 5.0}
+EHR_MAX_ATTEMPTS = int(os.environ.get("EHR_MAX_ATTEMPTS", "5"))
+EHR_BACKOFF_BASE_SECONDS = 0.25  # full jitter: sleep uniform(0, min(cap, base * 2**attempt))
+EHR_BACKOFF_CAP_SECONDS = 8.0
+EHR_RATE_LIMIT_MAX_WAIT_SECONDS = 5.0  # longer than this: raise EHRRateLimited, task re-queues
+EHR_RATE_LIMIT_SAFETY = (0.02, 0.1)  # enforce window * (1 + r) + s: jitter never crosses limits
+EHR_API_VERSION = "v20240412"
+EHR_SYNC_HORIZON_DAYS = int(os.environ.get("EHR_SYNC_HORIZON_DAYS", "90"))
+EHR_WEBHOOK_TOLERANCE_SECONDS = 300
+INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
+# The EHR sandbox (`python -m integrations.sandbox`) and where the EHR reaches our webhooks.
+EHR_SANDBOX_URL = os.environ.get("EHR_SANDBOX_URL", "http://127.0.0.1:8100")
+EHR_SANDBOX_API_KEY = os.environ.get("EHR_SANDBOX_API_KEY", "sandbox-api-key")
+EHR_SANDBOX_ADMIN_TOKEN = os.environ.get("EHR_SANDBOX_ADMIN_TOKEN", "sandbox-admin")
+PORTAL_PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000")

@@ -33,22 +33,33 @@ def _get(name: str) -> str:
         return str(cur.fetchone()[0])
 
 
-def _set(name: str, value: str) -> None:
+def _swap(values: dict[str, str]) -> dict[str, str]:
+    """Set session settings and return their previous values, in one round trip: this runs
+    twice per request and per task."""
+    names = list(values)
+    reads = ", ".join(f"coalesce(current_setting(%s, true), '') AS p{i}" for i in range(len(names)))
+    writes = ", ".join("set_config(%s, %s, false)" for _ in names)
+    params: list[str] = [*names]
+    for name in names:
+        params += [name, values[name]]
     with connection.cursor() as cur:
-        cur.execute("SELECT set_config(%s, %s, false)", [name, value])
+        # The materialised CTE reads the old values before the outer query overwrites them.
+        cur.execute(
+            f"WITH prev AS MATERIALIZED (SELECT {reads}) SELECT prev.*, {writes} FROM prev",  # noqa: S608 - placeholders only
+            params,
+        )
+        row = cur.fetchone()
+    return dict(zip(names, (str(v) for v in row[: len(names)]), strict=True))
 
 
 @contextmanager
 def _settings(values: dict[str, str]) -> Iterator[None]:
-    previous = {name: _get(name) for name in values}
-    for name, value in values.items():
-        _set(name, value)
+    previous = _swap(values)
     try:
         yield
     finally:
         try:
-            for name, value in previous.items():
-                _set(name, value)
+            _swap(previous)
         except DatabaseError:
             # An aborted transaction cannot run set_config; a fresh connection starts clean.
             connection.close()

@@ -8,6 +8,7 @@ tenant_patterns = [
     path("locations/", views.location_list, name="location_list"),
     path("locations/<int:pk>/", views.location_detail, name="location_detail"),
     path("team/", views.team, name="team"),
+    path("compliance/", include("compliance.urls")),
 ]
 
 urlpatterns = [
@@ -19,4 +20,7 @@ urlpatterns = [
     path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
     path("p/<slug:practice_slug>/", include(tenant_patterns)),
     path("admin/", admin_site.urls),
+    path("support/", include("compliance.support_urls")),
+    path("api/v1/", include("scheduling.api.urls")),
+    path("integrations/", include("integrations.urls")),
 ]

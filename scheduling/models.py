@@ -362,3 +362,41 @@ class Hold(TenantModel):
                 condition=CLAIMING,
             ),
         ]
+
+
+class ApiScope(models.TextChoices):
+    """The receptionist API's OAuth2 scopes (RECEPTIONIST_API.md)."""
+
+    AVAILABILITY_READ = "availability:read", "Read appointment types and availability"
+    BOOKINGS_WRITE = "bookings:write", "Hold slots and book appointments"
+    CALLS_WRITE = "calls:write", "Record calls, transcripts and screening"
+
+
+class ApiClient(TenantModel):
+    """A machine client of the receptionist API (the voice agent), bound to ONE practice.
+
+    Credentials live in django-oauth-toolkit's `Application` (client-credentials grant, secret
+    hashed at rest); this row says whose it is and what it may ask for. Revoking keeps the row
+    for the audit trail and kills its tokens.
+    """
+
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="api_client"
+    )
+    name = models.CharField(max_length=200)
+    scopes = ArrayField(models.CharField(max_length=32, choices=ApiScope.choices), default=list)
+    created_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.django_db
 PUBLIC_ROUTE_NAMES = {"login", "healthz"}
 SECOND_FACTOR_ROUTE_NAMES = {"two_factor_setup", "two_factor_verify", "logout"}
 # Machine routes authenticate per request (OAuth2 bearer tokens, signed webhooks), not with a
-# session; tests/test_machine_routes.py proves none of them answers without credentials.
+# session; tests/scheduling/test_api.py walks the API routes without a token, and the webhook
+# tests reject unsigned deliveries.
 MACHINE_PREFIXES = ("/api/", "/integrations/webhooks/")
 
 

@@ -1,0 +1,507 @@
+"""Benchmark the receptionist API: availability and holds, against real PostgreSQL.
+
+Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). It works in a throwaway
+database of its own (created, migrated, dropped), in a dedicated practice:
+20 providers x 3 operatories (Mon-Fri 08:00-12:00 and 13:00-17:00), 5,000 appointments and 500
+blocks over 31 days.
+
+* `GET /api/v1/availability`, 14 days: server-side time through Django's test Client in this
+  process with a warm connection (the whole Django/DRF stack, auth and tenant scoping included),
+  p95 target < 60 ms; plus the SQL query count for 1, 14 and 31 days (must not change).
+* `POST /api/v1/holds` over real HTTP to a gunicorn server on a free port: uncontended p95
+  (target < 10 ms) and, at 30-way contention on one slot, the losers' 409 p95 (target < 50 ms).
+
+    .venv/bin/python benchmarks/bench_api.py [--runs 200] [--rounds 10]
+
+Writes benchmarks/results/api.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time as clock
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("PORTAL_TESTING", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import (  # noqa: E402
+    CaptureQueriesContext,
+    setup_databases,
+    teardown_databases,
+)
+from django.utils import timezone  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "api.json"
+TZ = ZoneInfo("America/Los_Angeles")
+PROVIDERS = 20
+OPS_PER_PROVIDER = 3
+DAYS = 31
+WINDOW = 14
+APPOINTMENTS = 5_000
+BLOCKS = 500
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(statistics.median(values), 3),
+        "p95_ms": pct(values, 0.95),
+        "max_ms": round(max(values), 3),
+    }
+
+
+def build(seed: int = 20260504) -> dict[str, Any]:
+    """The dedicated practice and its month, bulk-inserted."""
+    from portal.models import Location, Practice
+    from portal.tenancy import cross_tenant
+    from scheduling.models import (
+        Appointment,
+        AppointmentType,
+        Block,
+        Operatory,
+        Provider,
+        WorkingHour,
+    )
+    from scheduling.services import create_api_client
+
+    rnd = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    today = timezone.now().astimezone(TZ).date()
+    start = today + timedelta(days=7 - today.weekday() + 7)  # a Monday 1-2 weeks out
+    practice = Practice.objects.create(
+        slug=f"bench-api-{os.getpid()}", name="Bench API", timezone=TZ.key
+    )
+    with cross_tenant("benchmark data setup"):
+        location = Location.objects.create(practice=practice, key="main", name="Main")
+        providers = Provider.objects.bulk_create(
+            Provider(practice=practice, key=f"p{i}", name=f"Dr. {i}") for i in range(PROVIDERS)
+        )
+        ops = Operatory.objects.bulk_create(
+            Operatory(practice=practice, location=location, key=f"o{i}", name=f"Op {i}")
+            for i in range(PROVIDERS * OPS_PER_PROVIDER)
+        )
+        ops_of = {
+            p.pk: ops[i * OPS_PER_PROVIDER : (i + 1) * OPS_PER_PROVIDER]
+            for i, p in enumerate(providers)
+        }
+        cleaning = AppointmentType.objects.create(
+            practice=practice, key="cleaning", name="Cleaning", minutes=30, lead_time_hours=2
+        )
+        hours = WorkingHour.objects.bulk_create(
+            WorkingHour(
+                practice=practice,
+                provider=p,
+                operatory=o,
+                days=WEEKDAYS,
+                begin=begin,
+                end=end,
+            )
+            for p in providers
+            for o in ops_of[p.pk]
+            for begin, end in ((time(8), time(12)), (time(13), time(17)))
+        )
+        WorkingHour.appointment_types.through.objects.bulk_create(
+            WorkingHour.appointment_types.through(
+                workinghour_id=wh.pk, appointmenttype_id=cleaning.pk
+            )
+            for wh in hours
+        )
+
+        def local(day_offset: int, minute: int) -> datetime:
+            day = start + timedelta(days=day_offset)
+            return datetime.combine(day, time(0), TZ) + timedelta(minutes=minute)
+
+        appointments = []
+        for _ in range(APPOINTMENTS):
+            p = rnd.choice(providers)
+            begin = local(rnd.randrange(DAYS), rnd.randrange(8 * 60, 17 * 60, 15))
+            appointments.append(
+                Appointment(
+                    practice=practice,
+                    location=location,
+                    provider=p,
+                    operatory=rnd.choice(ops_of[p.pk]),
+                    start=begin,
+                    end=begin + timedelta(minutes=rnd.choice((15, 30, 45, 60, 90))),
+                )
+            )
+        Appointment.objects.bulk_create(appointments, batch_size=1000)
+        blocks = []
+        for _ in range(BLOCKS):
+            begin = local(rnd.randrange(DAYS), rnd.randrange(8 * 60, 17 * 60, 30))
+            end = begin + timedelta(minutes=rnd.choice((30, 60, 120)))
+            kind = rnd.random()
+            blocks.append(
+                Block(
+                    practice=practice,
+                    location=location,
+                    provider=rnd.choice(providers) if kind < 0.6 else None,
+                    operatory=rnd.choice(ops) if 0.6 <= kind < 0.95 else None,
+                    start=begin,
+                    end=end,
+                )
+            )
+        Block.objects.bulk_create(blocks)
+    client, _ = create_api_client(
+        practice, "bench", ["availability:read", "bookings:write", "calls:write"]
+    )
+    return {
+        "practice": practice,
+        "client": client,
+        "cleaning": cleaning,
+        "start": start,
+        "providers": providers,
+        "ops_of": ops_of,
+    }
+
+
+def issue_token(client: Any) -> str:
+    import secrets
+
+    from oauth2_provider.models import AccessToken, set_token_value
+
+    raw = secrets.token_urlsafe(30)
+    token = AccessToken(
+        application=client.application,
+        scope=" ".join(client.scopes),
+        expires=timezone.now() + timedelta(hours=2),
+    )
+    set_token_value(token, raw)
+    token.save()
+    return raw
+
+
+def bench_availability(world: dict[str, Any], token: str, runs: int) -> dict[str, Any]:
+    from portal.tenancy import tenant_context
+    from scheduling import selectors
+
+    http = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    def get(days: int) -> Any:
+        return http.get(
+            "/api/v1/availability",
+            {
+                "appointment_type_id": world["cleaning"].pk,
+                "start_date": world["start"].isoformat(),
+                "days": days,
+            },
+            **auth,
+        )
+
+    get(1)  # the first call learns which practice the client belongs to (once per process)
+    queries = {}
+    for days in (1, WINDOW, DAYS):
+        with CaptureQueriesContext(connection) as captured:
+            response = get(days)
+        assert response.status_code == 200, response.content[:300]
+        queries[days] = len(captured.captured_queries)
+    slots = len(get(WINDOW).json()["slots"])
+    for _ in range(10):  # warm
+        get(WINDOW)
+    timings = []
+    for _ in range(runs):
+        t0 = clock.perf_counter()
+        response = get(WINDOW)
+        timings.append((clock.perf_counter() - t0) * 1000)
+        assert response.status_code == 200
+
+    # Where the time goes: reading the inputs vs the engine, without HTTP/DRF.
+    load, engine = [], []
+    practice, now = world["practice"], timezone.now()
+    lo = datetime.combine(world["start"], time(0), TZ)
+    hi = lo + timedelta(days=WINDOW)
+    with tenant_context(practice):
+        for _ in range(max(50, runs // 4)):
+            t0 = clock.perf_counter()
+            inputs = selectors.load_engine_inputs(
+                practice, world["cleaning"].pk, lo, hi, now=now, patient_status="existing"
+            )
+            t1 = clock.perf_counter()
+            inputs.slots(world["start"], WINDOW, now, "existing")
+            t2 = clock.perf_counter()
+            load.append((t1 - t0) * 1000)
+            engine.append((t2 - t1) * 1000)
+    return {
+        "days": WINDOW,
+        "slots_returned": slots,
+        "busy_rows_read": len(inputs.busy),
+        "server_side": summary(timings),
+        "target_p95_ms": 60,
+        "sql_queries_by_days": queries,
+        "constant_queries": len(set(queries.values())) == 1,
+        "breakdown_p95_ms": {"load_inputs": pct(load, 0.95), "engine": pct(engine, 0.95)},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Gunicorn:
+    """The portal under gunicorn, on the benchmark database, as it would be deployed."""
+
+    def __init__(self, workers: int, threads: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        db = settings.DATABASES["default"]
+        user, password = quote(db["USER"], safe=""), quote(db["PASSWORD"], safe="")
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "LOG_LEVEL": "ERROR",
+        }
+        self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "portal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(threads),
+                "--log-level",
+                "error",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = clock.monotonic() + 60
+        while clock.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/v1/schema/", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None:
+                raise SystemExit("gunicorn exited during start-up")
+            threading.Event().wait(0.2)
+        raise SystemExit("gunicorn did not answer within 60 s")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def slot_starts(world: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """Distinct slots the engine offers (the hold must be for one), spread over providers."""
+    from portal.tenancy import tenant_context
+    from scheduling import selectors
+
+    with tenant_context(world["practice"]):
+        slots = selectors.available_slots(
+            world["practice"],
+            appointment_type_id=world["cleaning"].pk,
+            start_date=world["start"],
+            days=DAYS,
+        )
+    random.Random(7).shuffle(slots)  # noqa: S311
+    taken: set[tuple[int, datetime]] = set()
+    picked = []
+    for slot in slots:
+        # one hold per provider-time and per operatory-time, so none collides with another
+        if (slot.provider_id, slot.start) in taken or (-slot.operatory_id, slot.start) in taken:
+            continue
+        taken |= {(slot.provider_id, slot.start), (-slot.operatory_id, slot.start)}
+        picked.append(
+            {
+                "appointment_type_id": world["cleaning"].pk,
+                "provider_id": slot.provider_id,
+                "operatory_id": slot.operatory_id,
+                "start": slot.start.isoformat(),
+            }
+        )
+        if len(picked) == count:
+            break
+    return picked
+
+
+def bench_holds_in_process(bodies: list[dict[str, Any]], token: str) -> dict[str, Any]:
+    """Server-side cost of an uncontended hold (Django test Client, warm connection), the
+    counterpart of the availability figure: no HTTP, no other process."""
+    http = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    timings = []
+    for i, body in enumerate(bodies):
+        t0 = clock.perf_counter()
+        response = http.post("/api/v1/holds", body, content_type="application/json", **auth)
+        elapsed = (clock.perf_counter() - t0) * 1000
+        assert response.status_code == 201, response.content[:300]
+        if i >= 10:
+            timings.append(elapsed)
+    return summary(timings)
+
+
+def bench_holds(
+    world: dict[str, Any], token: str, runs: int, rounds: int, bodies: list[dict[str, Any]]
+) -> dict[str, Any]:
+    workers = max(2, os.cpu_count() or 2)
+    server = Gunicorn(workers=workers, threads=16)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        uncontended, rest = bodies[: runs + 20], bodies[runs + 20 :]
+        timings = []
+        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
+            for i, body in enumerate(uncontended):
+                t0 = clock.perf_counter()
+                response = http.post("/api/v1/holds", json=body)
+                elapsed = (clock.perf_counter() - t0) * 1000
+                assert response.status_code == 201, response.text[:300]
+                if i >= 20:  # the first ones warm every worker's connection
+                    timings.append(elapsed)
+
+        contenders = 30
+        clients = [
+            httpx.Client(base_url=server.url, headers=headers, timeout=60)
+            for _ in range(contenders)
+        ]
+        losers: list[float] = []
+        winners: list[float] = []
+        outcomes: dict[int, int] = {}
+        try:
+            for http in clients:  # open every connection before the first round
+                http.get("/api/v1/appointment-types")
+            for body in rest[:rounds]:
+                barrier = threading.Barrier(contenders)
+
+                def post(
+                    http: httpx.Client,
+                    body: dict[str, Any] = body,
+                    barrier: threading.Barrier = barrier,
+                ) -> tuple[int, float]:
+                    barrier.wait()
+                    t0 = clock.perf_counter()
+                    response = http.post("/api/v1/holds", json=body)
+                    return response.status_code, (clock.perf_counter() - t0) * 1000
+
+                with ThreadPoolExecutor(max_workers=contenders) as pool:
+                    results = list(pool.map(post, clients))
+                for code, elapsed in results:
+                    outcomes[code] = outcomes.get(code, 0) + 1
+                    (winners if code == 201 else losers).append(elapsed)
+        finally:
+            for http in clients:
+                http.close()
+    finally:
+        server.stop()
+    return {
+        "server": f"gunicorn gthread, {workers} workers x 16 threads, {os.cpu_count()} CPUs",
+        "measured": "client-side over HTTP/1.1 keep-alive on 127.0.0.1",
+        "uncontended": {**summary(timings), "target_p95_ms": 10},
+        "contention_30": {
+            "rounds": rounds,
+            "outcomes": {str(k): v for k, v in sorted(outcomes.items())},
+            "exactly_one_winner_per_round": outcomes.get(201, 0) == rounds
+            and sum(outcomes.values()) == rounds * contenders,
+            "losers_409": {**summary(losers), "target_p95_ms": 50},
+            "winners_201": summary(winners),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args([a for a in sys.argv[1:] if a.startswith("--")])
+
+    import logging
+
+    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)  # one line per request
+    logging.getLogger("django.request").setLevel(logging.ERROR)  # 409s are expected
+    load_at_start = os.getloadavg()  # this box may be shared: say how busy it was
+    db = settings.DATABASES["default"]
+    original_name = db["NAME"]
+    db.setdefault("TEST", {})["NAME"] = f"bench_api_{os.getpid()}"
+    try:
+        old = setup_databases(verbosity=0, interactive=False, serialized_aliases=set())
+    except BaseException:
+        if connection.settings_dict["NAME"] != original_name:  # created, then failed: drop it
+            connection.creation.destroy_test_db(original_name, verbosity=0)
+        raise
+    try:
+        t0 = clock.perf_counter()
+        world = build()
+        token = issue_token(world["client"])
+        setup_s = clock.perf_counter() - t0
+        availability = bench_availability(world, token, args.runs)
+        print(f"availability 14 days: {availability['server_side']}", flush=True)
+        bodies = slot_starts(world, 2 * args.runs + 30 + args.rounds)
+        in_process = bench_holds_in_process(bodies[: args.runs + 10], token)
+        connection.close()  # hand the database to the server processes cleanly
+        holds = bench_holds(world, token, args.runs, args.rounds, bodies[args.runs + 10 :])
+        holds["uncontended_server_side_in_process"] = {**in_process, "target_p95_ms": 10}
+        print(f"holds in-process: {in_process}", flush=True)
+        print(f"holds over HTTP: {holds['uncontended']}", flush=True)
+        print(f"30-way contention: {holds['contention_30']}", flush=True)
+    finally:
+        connection.close()
+        teardown_databases(old, verbosity=0)
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "scenario": {
+            "providers": PROVIDERS,
+            "operatories": PROVIDERS * OPS_PER_PROVIDER,
+            "appointments": APPOINTMENTS,
+            "blocks": BLOCKS,
+            "days_of_data": DAYS,
+            "data_setup_s": round(setup_s, 1),
+        },
+        "python": platform.python_version(),
+        "availability": availability,
+        "holds": holds,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

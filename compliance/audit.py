@@ -1,0 +1,463 @@
+"""The audit trail: access events, change entries, their hash chains and the verifier.
+
+Writing:
+- `record(action, practice=..., object_type=..., object_ids=..., reason=...)` for what auditlog
+  cannot see (PHI reads, exports, sign-ins, 2FA, impersonation, API tokens). Actor, request id,
+  IP, user agent, API client and impersonation session come from `compliance.context`. A list
+  page records ONE event with the ids it shows.
+- Change entries: django-auditlog (AUDITLOG_LOGENTRY_MODEL = compliance.ChangeEntry) on the
+  models passed to `register_model` (configuration models are registered at start-up).
+
+Chaining: each row is sealed when its transaction commits, by a deferred PostgreSQL constraint
+trigger that takes `pg_advisory_xact_lock` on the row's chain (one per practice, plus `global`),
+reads the chain's newest seal and appends an `AuditSeal` (seq, prev_hash, hash). Sealing at
+commit keeps the chain lock for microseconds and never while the business transaction still
+waits on other locks (no deadlocks, no serialised requests), yet in the writer's transaction:
+an event commits sealed or not at all. Concurrent writers cannot fork a chain: the lock
+serialises the sealers, and UNIQUE (chain, seq) / (chain, prev_hash) would refuse a fork anyway
+(for example a sealer under REPEATABLE READ with a stale head: its commit fails, never forks).
+
+Append-only: statement-level triggers reject UPDATE, DELETE and TRUNCATE of audit rows and seals
+(test databases alone may TRUNCATE, for Django's flush between tests). Nothing in the app deletes
+them (retention is at least six years). The triggers bind the application role; a table owner
+or superuser could disable them, which is what the hash chain and `manage.py verify_audit`
+detect. In production, run migrations as a separate owner role so the app role is neither.
+
+Anchoring: a chain verifies from its genesis, but someone able to rewrite the database could cut
+its newest entries off (or rewrite the whole chain). Exports carry the chain heads in their
+manifest; keep manifests outside the database and give them to `verify_audit --manifest` (or
+`--anchor chain=seq:hash`): an anchored head that is gone or different is reported.
+
+Reading: row-level security shows a practice's rows inside its tenant context, everything only
+under `cross_tenant(reason)` (vendor compliance); anyone may append.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, models, transaction
+
+from compliance import context as audit_ctx
+from compliance.models import AccessEvent, AuditAction, ChangeEntry
+
+if TYPE_CHECKING:
+    from portal.models import Practice, User
+
+SEAL_VERSION = "v1"
+GENESIS = bytes(32)
+GLOBAL_CHAIN = "global"
+SEAL_CONSTRAINTS = ("compliance_accessevent_seal", "compliance_changeentry_seal")
+
+# The columns each seal version covers, per table: the migration passes the same lists to the
+# sealing trigger, and a test checks they are every column of the table. Adding a column to an
+# audit table means a new version here and in a migration that re-creates the trigger.
+SEALED_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "v1": {
+        "compliance_accessevent": (
+            "id",
+            "occurred_at",
+            "practice_id",
+            "action",
+            "actor_user_id",
+            "actor_label",
+            "api_client_id",
+            "impersonation_session_id",
+            "object_type",
+            "object_ids",
+            "request_id",
+            "ip",
+            "user_agent",
+            "reason",
+            "details",
+        ),
+        "compliance_changeentry": (
+            "id",
+            "content_type_id",
+            "object_pk",
+            "object_id",
+            "object_repr",
+            "serialized_data",
+            "action",
+            "changes_text",
+            "changes",
+            "actor_id",
+            "cid",
+            "remote_addr",
+            "remote_port",
+            "timestamp",
+            "additional_data",
+            "actor_email",
+            "practice_id",
+            "api_client_id",
+            "impersonation_session_id",
+        ),
+    }
+}
+ENTRY_MODELS: tuple[type[AccessEvent] | type[ChangeEntry], ...] = (AccessEvent, ChangeEntry)
+
+
+def chain_name(practice_id: int | None) -> str:
+    return GLOBAL_CHAIN if practice_id is None else f"practice:{practice_id}"
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+ID_BLOCK = 32
+_sequences: dict[str, str] = {}
+_id_pool: dict[str, list[int]] = {}
+_id_lock = threading.Lock()
+
+
+def allocate_id(model: type[models.Model]) -> int:
+    """An id drawn from the table's sequence before inserting, so the insert needs no RETURNING
+    (see AppendOnlyModel). Drawn in blocks per process: one round trip per ID_BLOCK rows. Ids
+    are unique, not gap-free nor time-ordered across processes; chains order by seq."""
+    table = model._meta.db_table
+    with _id_lock:
+        pool = _id_pool.setdefault(table, [])
+        if pool:
+            return pool.pop()
+    with connection.cursor() as cur:
+        if table not in _sequences:
+            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            _sequences[table] = cur.fetchone()[0]
+        cur.execute(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            [_sequences[table], ID_BLOCK],
+        )
+        ids = sorted((int(row[0]) for row in cur.fetchall()), reverse=True)
+    with _id_lock:
+        _id_pool[table].extend(ids[1:])
+    return ids[0]
+
+
+def stamp_context(entry: models.Model) -> None:
+    """Fill what the current audit context knows into a row about to be written."""
+    ctx = audit_ctx.current()
+    if isinstance(entry, AccessEvent):
+        if entry.actor_user_id is None and not entry.actor_label:
+            entry.actor_user_id = ctx.actor_user_id
+            entry.actor_label = ctx.actor_label
+        entry.request_id = entry.request_id or ctx.request_id
+        entry.ip = entry.ip or ctx.ip
+        entry.user_agent = entry.user_agent or ctx.user_agent
+    elif isinstance(entry, ChangeEntry):
+        entry.cid = entry.cid or ctx.request_id or None
+        if entry.actor_id is None and ctx.actor_user_id is not None:
+            entry.actor_id = ctx.actor_user_id
+            entry.actor_email = entry.actor_email or ctx.actor_label or None
+        entry.remote_addr = entry.remote_addr or ctx.ip
+    entry.api_client_id = entry.api_client_id or ctx.api_client_id  # type: ignore[attr-defined]
+    if entry.impersonation_session_id is None:  # type: ignore[attr-defined]
+        entry.impersonation_session_id = ctx.impersonation_session_id  # type: ignore[attr-defined]
+
+
+def record(
+    action: AuditAction | str,
+    *,
+    practice: Practice | int | None = None,
+    object_type: str = "",
+    object_ids: Iterable[object] = (),
+    reason: str = "",
+    details: Mapping[str, Any] | None = None,
+    actor: User | None = None,
+    actor_label: str | None = None,
+    api_client_id: str = "",
+    occurred_at: datetime | None = None,
+) -> AccessEvent:
+    """Append an access event; it is sealed into its chain when the transaction commits.
+
+    `practice` defaults to the current request's practice (tenant pages); without one the event
+    goes to the global chain. `actor` defaults to the signed-in user of the request (a task's
+    actor is the system: none). Call it in the transaction that does the work, so the event and
+    the work commit together.
+    """
+    event = AccessEvent(
+        action=str(action),
+        practice_id=_practice_id(practice)
+        if practice is not None
+        else audit_ctx.context_practice_id(),
+        object_type=object_type,
+        object_ids=[str(i) for i in object_ids],
+        reason=reason,
+        details=dict(details or {}),
+        api_client_id=api_client_id,
+    )
+    if occurred_at is not None:
+        event.occurred_at = occurred_at
+    if actor is not None:
+        event.actor_user_id = actor.pk
+        event.actor_label = actor.get_username()
+    if actor_label is not None:
+        event.actor_label = actor_label
+    event.save()
+    return event
+
+
+def _practice_id(practice: Practice | int) -> int:
+    return practice if isinstance(practice, int) else int(practice.pk)
+
+
+def seal_now() -> None:
+    """Seal this transaction's pending audit rows now instead of at commit (tests, and a
+    verifier that runs in the same transaction as writes)."""
+    if not connection.in_atomic_block:
+        return  # autocommit: every statement has committed, and sealed, already
+    names = ", ".join(SEAL_CONSTRAINTS)
+    with connection.cursor() as cur:
+        cur.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
+        cur.execute(f"SET CONSTRAINTS {names} DEFERRED")
+
+
+# --- auditlog registration -------------------------------------------------------------------
+
+
+def redact(value: str) -> str:
+    """auditlog mask for encrypted fields: a change is recorded, its PHI never is."""
+    return "[encrypted]"
+
+
+def register_model(model: type[models.Model], **options: Any) -> None:
+    """Track a model's changes with auditlog: encrypted fields are recorded as changed without
+    their values; blind indexes and other binary columns are left out. Idempotent."""
+    from auditlog.registry import auditlog
+
+    from compliance.crypto import EncryptedField
+
+    if auditlog.contains(model):
+        return
+    encrypted = [f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedField)]
+    binary = [
+        f.name
+        for f in model._meta.concrete_fields
+        if isinstance(f, models.BinaryField) and not isinstance(f, EncryptedField)
+    ]
+    options.setdefault("exclude_fields", binary)
+    if encrypted:
+        options.setdefault("mask_fields", encrypted)
+        options.setdefault("mask_callable", "compliance.audit.redact")
+    auditlog.register(model, **options)
+
+
+CONFIGURATION_MODELS = (
+    "portal.Practice",
+    "portal.Location",
+    "portal.Membership",
+    "compliance.BusinessAssociateAgreement",
+    "compliance.PracticeDataKey",
+)
+
+
+def register_configuration_models() -> None:
+    """Every scheduling model, the tenancy models and ours (called from AppConfig.ready)."""
+    from django.apps import apps
+
+    for model in apps.get_app_config("scheduling").get_models():
+        register_model(model)
+    for label in CONFIGURATION_MODELS:
+        register_model(apps.get_model(label))
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Break:
+    chain: str
+    seq: int
+    entry_table: str
+    entry_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"{self.entry_table} #{self.entry_id}" if self.entry_id is not None else "-"
+        return f"chain {self.chain}: first broken link at seq {self.seq} ({where}): {self.problem}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    chain: str
+    entries: int
+    head_seq: int
+    head_hash: bytes
+    first_break: Break | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+Anchor = tuple[int, bytes]  # (seq, hash) of a chain head recorded outside the database
+
+
+def _payload_sql() -> tuple[str, list[Any]]:
+    params: list[Any] = []
+    values = []
+    for version, tables in SEALED_COLUMNS.items():
+        for table, columns in tables.items():
+            values.append("(%s, %s, %s::text[])")
+            params.extend([version, table, list(columns)])
+    return ", ".join(values), params
+
+
+def _digest(
+    version: str, chain: str, seq: int, table: str, entry_id: int, prev: bytes, payload: str
+) -> bytes:
+    text = "|".join([version, chain, str(seq), table, str(entry_id), prev.hex(), payload])
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _sealed_rows(chain: str, chunk: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """(seq, table, entry id, prev_hash, hash, version, payload or None), by seq, streamed."""
+    versions, params = _payload_sql()
+    sql = f"""
+        SELECT s.seq, s.entry_table, s.entry_id, s.prev_hash, s.hash, s.version,
+               CASE s.entry_table
+                 WHEN 'compliance_accessevent' THEN (
+                   SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(a))
+                   WHERE key = ANY(v.cols))::text
+                 WHEN 'compliance_changeentry' THEN (
+                   SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(c))
+                   WHERE key = ANY(v.cols))::text
+               END,
+               CASE s.entry_table WHEN 'compliance_accessevent' THEN a.id ELSE c.id END
+        FROM compliance_auditseal s
+        LEFT JOIN (VALUES {versions}) AS v(version, tbl, cols)
+               ON v.version = s.version AND v.tbl = s.entry_table
+        LEFT JOIN compliance_accessevent a
+               ON s.entry_table = 'compliance_accessevent' AND a.id = s.entry_id
+        LEFT JOIN compliance_changeentry c
+               ON s.entry_table = 'compliance_changeentry' AND c.id = s.entry_id
+        WHERE s.chain = %s
+        ORDER BY s.seq
+    """  # noqa: S608 - fixed identifiers; values are parameters
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL timezone = 'UTC'")
+        cur.execute("SET LOCAL bytea_output = 'hex'")
+    raw = connection.connection
+    with raw.cursor(name=f"audit_verify_{id(object())}") as server_side:
+        server_side.itersize = chunk
+        server_side.execute(sql, [*params, chain])
+        for row in server_side:
+            yield (*row[:6], row[6] if row[7] is not None else None)
+
+
+def _unsealed_entry(chain: str) -> tuple[str, int] | None:
+    """The first audit row of this chain that has no seal (written with the trigger disabled)."""
+    practice_id = None if chain == GLOBAL_CHAIN else int(chain.split(":", 1)[1])
+    for model in ENTRY_MODELS:
+        table = model._meta.db_table
+        rows = (
+            model.objects.filter(practice_id__isnull=True)
+            if practice_id is None
+            else model.objects.filter(practice_id=practice_id)
+        )
+        missing = (
+            rows.exclude(pk__in=_seal_ids(table))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if missing is not None:
+            return table, missing
+    return None
+
+
+def _seal_ids(table: str) -> models.QuerySet:
+    from compliance.models import AuditSeal
+
+    return AuditSeal.objects.filter(entry_table=table).values("entry_id")
+
+
+def verify_chain(chain: str, anchor: Anchor | None = None) -> ChainReport:
+    """Walk one chain from its genesis and report the first broken link, if any.
+
+    Checks, per seal in order: consecutive seq, prev_hash = the previous hash, the row it names
+    exists and hashes to its hash; that no row of the chain lacks a seal; and, given an `anchor`
+    (a head from an earlier export's manifest), that the chain still holds it. Constant memory
+    (server-side cursor). Run it in the practice's tenant context, or cross-tenant.
+    """
+    seal_now()
+    expected_seq, prev = 1, GENESIS
+    first_break: Break | None = None
+    count = 0
+    anchored = anchor is None or anchor[0] == 0
+    with transaction.atomic():
+        for seq, table, entry_id, prev_hash, digest, version, payload in _sealed_rows(chain):
+            count += 1
+            prev_hash, digest = bytes(prev_hash), bytes(digest)
+            problem = ""
+            if seq != expected_seq:
+                problem = f"sequence gap: expected seq {expected_seq}"
+            elif prev_hash != prev:
+                problem = "prev_hash does not match the hash of the entry before"
+            elif payload is None:
+                problem = "the sealed entry is missing (deleted)"
+            elif version not in SEALED_COLUMNS:
+                problem = f"unknown seal version {version!r}"
+            elif _digest(version, chain, seq, table, entry_id, prev_hash, payload) != digest:
+                problem = "content does not match its hash (altered)"
+            elif anchor is not None and seq == anchor[0]:
+                if digest != anchor[1]:
+                    problem = "differs from the anchored head (the chain was rewritten)"
+                anchored = True
+            if problem:
+                first_break = Break(chain, seq, table, entry_id, problem)
+                break
+            expected_seq, prev = seq + 1, digest
+    if first_break is None and not anchored:
+        assert anchor is not None
+        first_break = Break(
+            chain,
+            expected_seq,
+            "compliance_auditseal",
+            None,
+            f"the anchored head seq {anchor[0]} is gone: entries were cut off the end",
+        )
+    if first_break is None:
+        unsealed = _unsealed_entry(chain)
+        if unsealed is not None:
+            first_break = Break(
+                chain, expected_seq, unsealed[0], unsealed[1], "entry was never sealed"
+            )
+    return ChainReport(chain, count, expected_seq - 1, prev, first_break)
+
+
+def chain_heads(chains: list[str]) -> dict[str, Anchor]:
+    """(seq, hash) of each chain's newest seal, one index probe each: what manifests carry."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.chain, s.seq, s.hash FROM unnest(%s::text[]) AS c(chain) "
+            "CROSS JOIN LATERAL (SELECT seq, hash FROM compliance_auditseal "
+            "WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) AS s ORDER BY c.chain",
+            [chains],
+        )
+        return {chain: (int(seq), bytes(digest)) for chain, seq, digest in cur.fetchall()}
+
+
+def chain_head(practice_id: int | None) -> Anchor:
+    return chain_heads([chain_name(practice_id)]).get(chain_name(practice_id), (0, GENESIS))
+
+
+def all_chains() -> list[str]:
+    """Every chain there can be: one per practice, and the global one."""
+    from portal.models import Practice
+
+    return [GLOBAL_CHAIN] + [
+        chain_name(pk) for pk in Practice.objects.order_by("pk").values_list("pk", flat=True)
+    ]
+
+
+def parse_anchor(text: str) -> tuple[str, Anchor]:
+    """ "practice:12=345:ab12..." -> ("practice:12", (345, bytes))."""
+    chain, _, rest = text.partition("=")
+    seq, _, digest = rest.partition(":")
+    if not chain or not seq.isdigit() or len(digest) != 64:
+        raise ValueError(f"anchor {text!r}: expected CHAIN=SEQ:SHA256HEX")
+    return chain, (int(seq), bytes.fromhex(digest))

@@ -1,0 +1,63 @@
+"""Who is acting, for every audit row written while it is: set per request, task or command.
+
+The middleware fills it from the request (request id, user, IP, user agent); the receptionist
+API adds its client with `bind(api_client_id=...)`; Celery tasks inherit the originating request
+id through a message header (the actor of a task is the system); impersonation will add its
+session id here. `compliance.audit.record` and auditlog change entries read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    request_id: str = ""
+    actor_user_id: int | None = None
+    actor_label: str = ""
+    api_client_id: str = ""
+    ip: str | None = None
+    user_agent: str = ""
+    impersonation_session_id: int | None = None
+    via: str = ""  # web, api, task:<name>, command:<name>
+    request: Any = None  # the HttpRequest, for its practice once the tenant middleware set it
+
+
+NOBODY = AuditContext()  # frozen: safe to share as the default
+_current: ContextVar[AuditContext] = ContextVar("compliance_audit_context", default=NOBODY)
+
+
+def current() -> AuditContext:
+    return _current.get()
+
+
+@contextmanager
+def audit_context(**values: Any) -> Iterator[AuditContext]:
+    """Act with these values for the block (a task, a command, a test), then restore."""
+    token = _current.set(replace(_current.get(), **values))
+    try:
+        yield _current.get()
+    finally:
+        _current.reset(token)
+
+
+def bind(**values: Any) -> None:
+    """Add to the current context for the rest of the enclosing `audit_context` (for example
+    the API client once DRF has authenticated it)."""
+    _current.set(replace(_current.get(), **values))
+
+
+def current_request_id() -> str | None:
+    """auditlog's AUDITLOG_CID_GETTER: change entries carry the request id as their `cid`."""
+    return _current.get().request_id or None
+
+
+def context_practice_id() -> int | None:
+    request = _current.get().request
+    practice = getattr(request, "practice", None) if request is not None else None
+    return getattr(practice, "pk", None)

@@ -1,0 +1,83 @@
+"""Verify the audit hash chains and report the first broken link of each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from compliance import audit
+from portal.models import Practice
+from portal.tenancy import cross_tenant
+
+
+class Command(BaseCommand):
+    help = (
+        "Walk every audit chain (one per practice, plus the global chain) from its first "
+        "entry and report the first broken link: an altered, deleted, unsealed or reordered "
+        "entry. With anchors (chain heads from export manifests kept outside the database) it "
+        "also reports entries cut off the end or a rewritten chain. Exit status 1 if any chain "
+        "is broken."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--practice", metavar="SLUG", help="only this practice's chain")
+        parser.add_argument(
+            "--anchor",
+            action="append",
+            default=[],
+            metavar="CHAIN=SEQ:HASH",
+            help="a head the chain must still hold (repeatable)",
+        )
+        parser.add_argument(
+            "--manifest",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="an export manifest whose chain heads are anchors (repeatable)",
+        )
+
+    def _anchors(self, options: dict[str, Any]) -> dict[str, audit.Anchor]:
+        anchors: dict[str, audit.Anchor] = {}
+        try:
+            for text in options["anchor"]:
+                chain, anchor = audit.parse_anchor(text)
+                anchors[chain] = anchor
+            for path in options["manifest"]:
+                data = json.loads(Path(path).read_text())
+                heads = data.get("manifest", data).get("chain_heads", {})
+                for chain, head in heads.items():
+                    anchor = (int(head["seq"]), bytes.fromhex(head["hash"]))
+                    if anchor[0] > anchors.get(chain, (0, b""))[0]:
+                        anchors[chain] = anchor  # the newest head known for the chain
+        except (ValueError, KeyError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
+        return anchors
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        anchors = self._anchors(options)
+        if options["practice"]:
+            practice = Practice.objects.filter(slug=options["practice"]).first()
+            if practice is None:
+                raise CommandError(f"no practice {options['practice']!r}")
+            names = [audit.chain_name(practice.pk)]
+        else:
+            names = sorted(set(audit.all_chains()) | set(anchors))
+        broken = []
+        with cross_tenant("audit verification (manage.py verify_audit)"):
+            for name in names:
+                report = audit.verify_chain(name, anchors.get(name))
+                if report.ok:
+                    self.stdout.write(
+                        f"{name}: {report.entries} entries, intact (head seq {report.head_seq} "
+                        f"{report.head_hash.hex()[:16]}…"
+                        f"{', anchored' if name in anchors else ''})"
+                    )
+                else:
+                    broken.append(report.first_break)
+                    self.stdout.write(f"{name}: BROKEN: {report.first_break}")
+        if broken:
+            raise CommandError(f"{len(broken)} chain(s) broken; first: {broken[0]}")
+        self.stdout.write(f"all {len(names)} chain(s) intact")

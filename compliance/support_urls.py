@@ -1,0 +1,10 @@
+"""Vendor support pages, under /support/."""
+
+from django.urls import path
+
+from compliance import support_views
+
+urlpatterns = [
+    path("impersonate/", support_views.start, name="support_impersonation_start"),
+    path("impersonate/end/", support_views.end, name="support_impersonation_end"),
+]

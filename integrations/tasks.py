@@ -1,0 +1,128 @@
+"""Celery tasks: thin, take ids, idempotent. The work is in services / sync / webhooks.
+
+Queues (settings.CELERY_TASK_ROUTES, INTEGRATIONS_QUEUES): booking insertion results on
+`bookings`, everything else (mirror webhooks, syncs, reconcile) on `sync`, so bookings never wait
+behind a practice's full sync. A rate-limited call raises `EHRRateLimited`; the task re-queues
+itself with the bucket's `retry_after` instead of sleeping in the worker, so a throttled practice
+holds no worker that another practice needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from compliance.gate import phi_task
+from integrations import services, webhooks
+from integrations.errors import EHRRateLimited, EHRTransientError
+from integrations.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
+from portal.tenancy import cross_tenant
+
+log = logging.getLogger("integrations.tasks")
+
+
+def queue_for(kind: str) -> str:
+    queues = getattr(settings, "INTEGRATIONS_QUEUES", {})
+    return str(queues.get(kind, kind))
+
+
+def _retry(task: Task, exc: Exception) -> Exception:
+    """Re-queue after the rate limiter's wait, or with exponential backoff and full jitter."""
+    if isinstance(exc, EHRRateLimited):
+        countdown = exc.retry_after + random.uniform(0, 1)  # noqa: S311
+    else:
+        countdown = random.uniform(0, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311
+    return task.retry(exc=exc, countdown=countdown)
+
+
+def enqueue_webhook(delivery: WebhookDelivery) -> None:
+    """Insertion results go to the bookings queue (a caller may be waiting); the rest to sync."""
+    kind = "bookings" if delivery.event == "appointment_insertion" else "sync"
+    process_webhook.apply_async(args=(delivery.pk, delivery.practice_id), queue=queue_for(kind))
+
+
+@shared_task(name="integrations.process_webhook", bind=True, max_retries=12, acks_late=True)
+@phi_task
+def process_webhook(self: Task, delivery_id: int, practice_id: int) -> str:
+    try:
+        return webhooks.process_delivery(delivery_id, practice_id)
+    except EHRTransientError as exc:
+        raise _retry(self, exc) from exc
+
+
+@shared_task(name="integrations.sync_connection", bind=True, max_retries=8, acks_late=True)
+@phi_task
+def sync_connection(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    conn = services.get_connection(connection_id, practice_id)
+    try:
+        return services.sync_connection(conn).as_dict()
+    except EHRTransientError as exc:
+        raise _retry(self, exc) from exc
+
+
+@shared_task(name="integrations.reconcile_connection", bind=True, max_retries=8, acks_late=True)
+@phi_task
+def reconcile_connection(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    conn = services.get_connection(connection_id, practice_id)
+    try:
+        return services.sync_connection(conn, reconcile=True).as_dict()
+    except EHRTransientError as exc:
+        raise _retry(self, exc) from exc
+
+
+def _active_connections() -> list[tuple[int, int]]:
+    with cross_tenant("integrations beat: list EHR connections"):
+        return list(
+            EHRConnection.objects.exclude(status=ConnectionStatus.DISABLED)
+            .exclude(status=ConnectionStatus.NEW)
+            .values_list("pk", "practice_id")
+        )
+
+
+@shared_task(name="integrations.reconcile_all")
+def reconcile_all() -> int:
+    """Beat: a reconcile per connection, each its own task (one practice's trouble stays
+    its own)."""
+    pairs = _active_connections()
+    for connection_id, practice_id in pairs:
+        reconcile_connection.apply_async(args=(connection_id, practice_id), queue=queue_for("sync"))
+    return len(pairs)
+
+
+@shared_task(name="integrations.flush_health")
+def flush_health() -> int:
+    """Beat: persist the live health counters of every connection for the dashboard."""
+    pairs = _active_connections()
+    for connection_id, practice_id in pairs:
+        try:
+            services.flush_health(services.get_connection(connection_id, practice_id))
+        except Exception:
+            log.exception("could not flush health of connection %s", connection_id)
+    return len(pairs)
+
+
+@shared_task(name="integrations.requeue_stale_webhooks")
+def requeue_stale_webhooks(older_than_seconds: int = 120, give_up_after_hours: int = 48) -> int:
+    """Beat: deliveries still pending long after receipt (a lost task) are queued again; after
+    two days they are marked failed (the reconcile repairs the mirror anyway)."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    with cross_tenant("integrations beat: find stale webhook deliveries"):
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING,
+            received_at__lt=now - timedelta(hours=give_up_after_hours),
+        ).update(status=DeliveryStatus.FAILED, outcome="gave up: never processed")
+        stale = list(
+            WebhookDelivery.objects.filter(
+                status=DeliveryStatus.PENDING, received_at__lt=cutoff
+            ).only("pk", "practice_id", "event")[:500]
+        )
+    for delivery in stale:
+        enqueue_webhook(delivery)
+    return len(stale)

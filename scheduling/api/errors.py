@@ -1,0 +1,141 @@
+"""Errors as `application/problem+json` (RFC 9457), the shape the contract fixes.
+
+`{"type", "title", "status", "detail"}`, plus `"errors": {field: [message]}` for 400. `type` is a
+short stable code clients branch on (`validation_error`, `slot_unavailable`, `hold_expired`, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler
+
+log = logging.getLogger("scheduling.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+# DRF's default codes that clients see under another name.
+_TYPES = {
+    "invalid": "validation_error",
+    "parse_error": "validation_error",
+    "throttled": "rate_limited",
+    "permission_denied": "forbidden",
+}
+
+
+class Problem(exceptions.APIException):
+    """An API error with its own problem type; subclasses set status, code and title."""
+
+    title = ""
+
+
+class SlotUnavailable(Problem):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "slot_unavailable"
+    default_detail = "That slot is not available (taken, held by another caller, or not offered)."
+    title = "Slot unavailable"
+
+
+class HoldExpired(Problem):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "hold_expired"
+    default_detail = "The hold has expired; hold the slot again."
+    title = "Hold expired"
+
+
+class HoldBooked(Problem):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "hold_booked"
+    default_detail = "The hold has been booked; cancel the booking instead."
+    title = "Hold booked"
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    default_code = "insufficient_scope"
+    default_detail = "The access token lacks the scope this call needs."
+
+
+def problem_response(
+    status_code: int,
+    type_: str,
+    detail: str,
+    *,
+    title: str = "",
+    errors: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status_code).phrase,
+        "status": status_code,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = dict(errors)
+    body.update(extra)
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_JSON)
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail -> {"field.sub[0]": [messages]}."""
+    if isinstance(detail, Mapping):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            out.update(_flatten(value, path))
+        return out
+    if isinstance(detail, list) and any(isinstance(v, Mapping | list) for v in detail):
+        out = {}
+        for i, value in enumerate(detail):
+            out.update(_flatten(value, f"{prefix}[{i}]"))
+        return out
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or "non_field_errors": [str(m) for m in messages]}
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF EXCEPTION_HANDLER: every error the API answers, as problem+json."""
+    if isinstance(exc, ObjectDoesNotExist | Http404):
+        # Another practice's ids are simply not there (row-level security): 404, never 403.
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = exception_handler(exc, context)  # headers (WWW-Authenticate, Retry-After), rollback
+    if response is None or not isinstance(exc, exceptions.APIException):
+        log.exception("unhandled error in the receptionist API", exc_info=exc)
+        return problem_response(500, "server_error", "Something went wrong on our side.")
+
+    type_ = _TYPES.get(str(exc.default_code), str(exc.default_code))
+    headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After")}
+    title = getattr(exc, "title", "")
+    if isinstance(exc, exceptions.ValidationError | exceptions.ParseError):
+        errors = (
+            {"body": [str(exc.detail)]}
+            if isinstance(exc, exceptions.ParseError)
+            else _flatten(exc.detail)
+        )
+        return problem_response(
+            400,
+            "validation_error",
+            "The request is invalid; see errors.",
+            title="Invalid request",
+            errors=errors,
+            headers=headers,
+        )
+    return problem_response(
+        response.status_code, type_, str(exc.detail), title=title, headers=headers
+    )

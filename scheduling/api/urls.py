@@ -1,0 +1,20 @@
+"""Receptionist API v1, mounted at /api/v1/ (paths as RECEPTIONIST_API.md fixes them)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from scheduling.api import views
+
+urlpatterns = [
+    path("oauth/token", views.TokenView.as_view(), name="api-token"),
+    path("appointment-types", views.AppointmentTypesView.as_view(), name="api-appointment-types"),
+    path("intents/resolve", views.IntentResolveView.as_view(), name="api-intents-resolve"),
+    path("availability", views.AvailabilityView.as_view(), name="api-availability"),
+    path("holds", views.HoldsView.as_view(), name="api-holds"),
+    path("holds/<int:hold_id>", views.HoldDetailView.as_view(), name="api-hold"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        name="api-schema",
+    ),
+]

@@ -1,0 +1,151 @@
+"""The compliance officer's audit log page: filter, keyset paging, verify, streamed export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from compliance import audit
+from compliance.models import AuditAction
+from portal.models import Role
+from portal.tenancy import cross_tenant, tenant_context
+from tests.conftest import verify_second_factor
+from tests.factories import LocationFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+TRICKY = 'said "stop", path C:\\temp\\x, then\na new line; ünïcode'
+
+
+@pytest.fixture
+def officer_client(client, practice):
+    officer = UserFactory(totp=True, username="officer@alpha.test")
+    MembershipFactory(user=officer, practice=practice, role=Role.COMPLIANCE_OFFICER)
+    verify_second_factor(client, officer)
+    return client
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_only_compliance_officers_open_the_audit_log(client, manager, practice):
+    verify_second_factor(client, manager)  # a practice manager
+    assert client.get("/p/alpha/compliance/audit/").status_code == 403
+    assert client.get("/p/alpha/compliance/audit/export.csv").status_code == 403
+
+
+def test_the_page_lists_this_practices_entries_filters_and_pages(
+    officer_client, practice, other_practice
+):
+    for i in range(55):
+        audit.record(
+            AuditAction.PHI_READ, practice=practice, object_type="calls.transcript", object_ids=[i]
+        )
+    audit.record(AuditAction.PHI_EXPORT, practice=practice, reason="records request")
+    audit.record(AuditAction.PHI_READ, practice=other_practice, reason="other practice secret")
+    with tenant_context(practice):
+        LocationFactory(practice=practice, name="Uptown")
+
+    page = officer_client.get("/p/alpha/compliance/audit/").content.decode()
+    assert "Audit log" in page and "other practice secret" not in page
+    assert page.count("<tr>") == 51  # header + 50, newest first
+    assert "change.create" in page and "portal.location" in page
+    assert "Older entries" in page
+
+    older = page.split('href="?before=')[1].split('"')[0].replace("&amp;", "&")
+    rest = officer_client.get(f"/p/alpha/compliance/audit/?before={older}").content.decode()
+    assert rest.count("<tr>") > 1 and "Older entries" not in rest
+
+    only = officer_client.get("/p/alpha/compliance/audit/?action=phi.export").content.decode()
+    assert only.count("<tr>") == 2 and "records request" in only
+    changes = officer_client.get("/p/alpha/compliance/audit/?action=change.").content.decode()
+    assert "<td>phi.read</td>" not in changes and "<td>change.create</td>" in changes
+
+
+def test_verify_from_the_page(officer_client, practice):
+    audit.record(AuditAction.PHI_READ, practice=practice)
+    audit.seal_now()
+    page = officer_client.get("/p/alpha/compliance/audit/verify/").content.decode()
+    assert "Chain intact" in page
+    fragment = officer_client.get("/p/alpha/compliance/audit/verify/", HTTP_HX_REQUEST="true")
+    assert fragment.content.decode().strip().startswith('<p class="ok"')
+
+
+def test_csv_export_streams_this_practice_only_and_is_itself_audited(
+    officer_client, practice, other_practice
+):
+    audit.record(AuditAction.PHI_READ, practice=practice, reason=TRICKY, object_ids=[7, 8])
+    audit.record(AuditAction.PHI_READ, practice=other_practice, reason="not yours")
+    audit.seal_now()
+    response = officer_client.get(
+        "/p/alpha/compliance/audit/export.csv?action=phi.read", HTTP_X_REQUEST_ID="export-req-0001"
+    )
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-alpha-')
+    manifest = json.loads(response["X-Audit-Manifest"])
+    assert list(manifest["chain_heads"]) == [f"practice:{practice.pk}"]
+    assert (
+        manifest["filters"]["action"] == "phi.read" and manifest["request_id"] == "export-req-0001"
+    )
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    assert [r["reason"] for r in rows] == [TRICKY]
+    assert rows[0]["object_ids"] == "7 8" and rows[0]["chain"] == f"practice:{practice.pk}"
+    assert rows[0]["seq"] and len(rows[0]["hash"]) == 64
+    with cross_tenant("test"):
+        exported = audit.AccessEvent.objects.get(action="audit.export")
+    assert exported.practice_id == practice.pk and exported.request_id == "export-req-0001"
+    assert exported.details["filters"]["action"] == "phi.read"
+
+
+def test_json_lines_export_keeps_json_intact_and_starts_with_the_manifest(officer_client, practice):
+    audit.record(AuditAction.PHI_READ, practice=practice, reason=TRICKY, details={"k": TRICKY})
+    audit.seal_now()
+    response = officer_client.get("/p/alpha/compliance/audit/export.jsonl")
+    lines = body(response).decode().splitlines()
+    head = json.loads(lines[0])["manifest"]
+    assert head["format"] == "jsonl" and f"practice:{practice.pk}" in head["chain_heads"]
+    records = [json.loads(line) for line in lines[1:]]
+    read = next(r for r in records if r["action"] == "phi.read")
+    assert read["reason"] == TRICKY and json.loads(read["details"]) == {"k": TRICKY}
+    assert {r["source"] for r in records} >= {"access", "change"}
+
+
+def test_vendor_export_command_writes_data_and_a_manifest_with_its_digest(
+    tmp_path, practice, other_practice
+):
+    import hashlib
+
+    from django.core.management import call_command
+
+    audit.record(AuditAction.PHI_READ, practice=practice, reason="alpha read")
+    audit.record(AuditAction.PHI_READ, practice=other_practice, reason="beta read")
+    audit.record(AuditAction.LOGIN, practice=None)
+    audit.seal_now()
+    out = tmp_path / "all.csv"
+    call_command(
+        "export_audit",
+        str(out),
+        "--format",
+        "csv",
+        "--action",
+        "phi.read",
+        "--reason",
+        "regulator request #12",
+        stdout=io.StringIO(),
+    )
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert sorted(r["reason"] for r in rows) == ["alpha read", "beta read"]
+    manifest = json.loads((tmp_path / "all.csv.manifest.json").read_text())
+    assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert set(manifest["chain_heads"]) == {
+        f"practice:{practice.pk}",
+        f"practice:{other_practice.pk}",
+    }
+    with cross_tenant("test"):
+        recorded = audit.AccessEvent.objects.get(action="audit.export")
+    assert recorded.reason == "regulator request #12" and recorded.practice_id is None

@@ -1,0 +1,299 @@
+"""Holds: claiming a slot for a caller, releasing it, expiry, and contention through real
+connections (a live server, 30 HTTP clients released together by a barrier)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, timedelta
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from portal.tenancy import cross_tenant, tenant_context
+from scheduling.models import Hold, HoldStatus
+from scheduling.services import SlotUnavailableError, place_hold, release_expired_holds
+from tests.scheduling.api_factories import (
+    api_client,
+    bearer,
+    level_2d,
+    local,
+    schedule,
+    token_for,
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_secret_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def alpha(db):
+    return level_2d(schedule("alpha", "Alpha Dental"))
+
+
+@pytest.fixture
+def auth(alpha):
+    client, _ = api_client(alpha.s.practice)
+    raw, _ = token_for(client)
+    return bearer(raw)
+
+
+def hold_body(world, hour=11, minute=0, **overrides):
+    return {
+        "appointment_type_id": world.cleaning.pk,
+        "provider_id": world.patel.pk,
+        "operatory_id": world.op1.pk,
+        "start": local(world.day, hour, minute).isoformat(),
+        **overrides,
+    }
+
+
+def post_hold(client, auth, body):
+    return client.post("/api/v1/holds", body, content_type="application/json", **auth)
+
+
+def slot_starts(client, auth, world):
+    response = client.get(
+        "/api/v1/availability",
+        {"appointment_type_id": world.cleaning.pk, "start_date": world.day, "days": 1},
+        **auth,
+    )
+    return [s["start"][11:16] for s in response.json()["slots"]]
+
+
+def assert_slot_unavailable(response):
+    assert response.status_code == 409, response.content[:300]
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "slot_unavailable"
+
+
+# --- one caller at a time ---------------------------------------------------------------------
+
+
+def test_a_hold_answers_201_in_the_locations_zone_and_expires_in_five_minutes(client, alpha, auth):
+    before = timezone.now()
+    response = post_hold(client, auth, hold_body(alpha))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    d = alpha.day.isoformat()
+    assert body["start"] == f"{d}T11:00:00-07:00"
+    assert body["end"] == f"{d}T11:30:00-07:00"
+    expires = timezone.datetime.fromisoformat(body["expires_at"])
+    assert expires.utcoffset() in (timedelta(hours=-7), timedelta(hours=-8))
+    assert before + timedelta(minutes=5) <= expires <= timezone.now() + timedelta(minutes=5)
+    with cross_tenant("test: inspect"):
+        hold = Hold.objects.get(pk=body["id"])
+    assert (hold.status, hold.location_id) == (HoldStatus.ACTIVE, alpha.s.location.pk)
+
+
+def test_the_same_time_given_in_utc_is_the_same_slot(client, alpha, auth):
+    start = local(alpha.day, 11).astimezone(UTC).isoformat()
+    response = post_hold(client, auth, hold_body(alpha, start=start))
+    assert response.status_code == 201, response.content
+    assert response.json()["start"].endswith("T11:00:00-07:00")
+
+
+def test_hold_minutes_is_a_setting(client, alpha, auth, settings):
+    settings.HOLD_MINUTES = 2
+    response = post_hold(client, auth, hold_body(alpha))
+    expires = timezone.datetime.fromisoformat(response.json()["expires_at"])
+    assert expires <= timezone.now() + timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "why"),
+    [
+        (9, 0, "inside the calendar block"),
+        (8, 0, "over the booked appointment, outside working hours"),
+        (11, 15, "off the 30-minute grid"),
+        (13, 0, "working hours bound to Exam, not Cleaning"),
+        (12, 0, "after the working hours"),
+    ],
+)
+def test_a_time_the_schedule_does_not_offer_is_409(client, alpha, auth, hour, minute, why):
+    assert_slot_unavailable(post_hold(client, auth, hold_body(alpha, hour, minute)))
+
+
+def test_lead_time_applies_to_holds(client, alpha, auth):
+    with cross_tenant("test data setup"):
+        type(alpha.cleaning).objects.filter(pk=alpha.cleaning.pk).update(lead_time_hours=24 * 400)
+    assert_slot_unavailable(post_hold(client, auth, hold_body(alpha)))
+
+
+def test_a_naive_or_garbled_start_is_400(client, alpha, auth):
+    for start in ("2026-05-07T11:00:00", "tomorrow at eleven"):
+        response = post_hold(client, auth, hold_body(alpha, start=start))
+        assert response.status_code == 400
+        assert list(response.json()["errors"]) == ["start"]
+    response = post_hold(client, auth, {})
+    assert set(response.json()["errors"]) == {
+        "appointment_type_id",
+        "provider_id",
+        "operatory_id",
+        "start",
+    }
+
+
+def test_a_held_slot_cannot_be_held_again_until_released(client, alpha, auth):
+    first = post_hold(client, auth, hold_body(alpha))
+    assert first.status_code == 201
+    assert_slot_unavailable(post_hold(client, auth, hold_body(alpha)))
+    assert slot_starts(client, auth, alpha) == ["11:30"]
+
+    assert client.delete(f"/api/v1/holds/{first.json()['id']}", **auth).status_code == 204
+    assert slot_starts(client, auth, alpha) == ["11:00", "11:30"]
+    assert client.delete(f"/api/v1/holds/{first.json()['id']}", **auth).status_code == 204
+    assert post_hold(client, auth, hold_body(alpha)).status_code == 201
+
+
+def test_an_unknown_hold_is_404_and_a_booked_one_is_not_released(client, alpha, auth):
+    response = client.delete("/api/v1/holds/987654321", **auth)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+    held = post_hold(client, auth, hold_body(alpha)).json()
+    with cross_tenant("test: the booking flow marks it booked"):
+        Hold.objects.filter(pk=held["id"]).update(status=HoldStatus.BOOKED)
+    response = client.delete(f"/api/v1/holds/{held['id']}", **auth)
+    assert response.status_code == 409
+    assert response.json()["type"] == "hold_booked"
+    assert slot_starts(client, auth, alpha) == ["11:30"]  # booked still claims the slot
+
+
+def test_an_expired_hold_frees_the_slot(client, alpha, auth):
+    held = post_hold(client, auth, hold_body(alpha)).json()
+    assert slot_starts(client, auth, alpha) == ["11:30"]
+    with cross_tenant("test: let the hold run out"):
+        Hold.objects.filter(pk=held["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert slot_starts(client, auth, alpha) == ["11:00", "11:30"]
+    again = post_hold(client, auth, hold_body(alpha))
+    assert again.status_code == 201, again.content
+    with cross_tenant("test: inspect"):
+        statuses = dict(Hold.objects.values_list("pk", "status"))
+    # the claim released the expired hold in its way; the exclusion constraint allowed the new
+    assert statuses == {held["id"]: HoldStatus.RELEASED, again.json()["id"]: HoldStatus.ACTIVE}
+
+
+def test_release_expired_holds_sweeps_only_expired_ones(alpha):
+    practice = alpha.s.practice
+    now = timezone.now()
+    with tenant_context(practice):
+        old = place_hold(
+            practice,
+            appointment_type_id=alpha.cleaning.pk,
+            provider_id=alpha.patel.pk,
+            operatory_id=alpha.op1.pk,
+            start=local(alpha.day, 11),
+        )
+        live = place_hold(
+            practice,
+            appointment_type_id=alpha.cleaning.pk,
+            provider_id=alpha.patel.pk,
+            operatory_id=alpha.op1.pk,
+            start=local(alpha.day, 11, 30),
+        )
+        Hold.objects.filter(pk=old.pk).update(expires_at=now - timedelta(minutes=1))
+    assert release_expired_holds(practice) == 1
+    with tenant_context(practice):
+        assert dict(Hold.objects.values_list("pk", "status")) == {
+            old.pk: HoldStatus.RELEASED,
+            live.pk: HoldStatus.ACTIVE,
+        }
+
+
+def test_the_service_refuses_what_the_engine_does_not_offer(alpha):
+    practice = alpha.s.practice
+    with tenant_context(practice), pytest.raises(SlotUnavailableError):
+        place_hold(
+            practice,
+            appointment_type_id=alpha.cleaning.pk,
+            provider_id=alpha.patel.pk,
+            operatory_id=alpha.op1.pk,
+            start=local(alpha.day, 10),
+        )
+
+
+# --- contention through real connections ------------------------------------------------------
+
+
+def fire_together(url: str, token: str, bodies: list[dict]) -> list[httpx.Response]:
+    """POST every body at once: one thread and one HTTP connection each, released together."""
+    barrier = threading.Barrier(len(bodies))
+
+    def post(body: dict) -> httpx.Response:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as http:
+            http.get("/api/v1/appointment-types")  # connect and warm up before the barrier
+            barrier.wait()
+            return http.post("/api/v1/holds", json=body)
+
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        return list(pool.map(post, bodies))
+
+
+def tally(responses: list[httpx.Response]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for r in responses:
+        counts[r.status_code] = counts.get(r.status_code, 0) + 1
+        if r.status_code == 409:
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["type"] == "slot_unavailable"
+    return counts
+
+
+@pytest.fixture
+def live_world(transactional_db, live_server):
+    world = level_2d(schedule("alpha", "Alpha Dental"))
+    client, _ = api_client(world.s.practice)
+    raw, _ = token_for(client)
+    return world, raw, live_server.url
+
+
+def test_30_concurrent_holds_on_one_slot_give_one_201_and_29_clean_409s(live_world):
+    world, token, url = live_world
+    responses = fire_together(url, token, [hold_body(world)] * 30)
+    assert tally(responses) == {201: 1, 409: 29}
+    with cross_tenant("test: inspect"):
+        assert Hold.objects.filter(status=HoldStatus.ACTIVE).count() == 1
+
+
+def test_mixed_contention_on_a_provider_and_on_an_operatory(live_world):
+    """Dr. Patel works in two rooms at once and Dr. Lee shares them: holds for (Patel, op1),
+    (Patel, op2), (Lee, op1) and (Lee, op2) at 11:00 collide on the provider or on the room.
+    Whatever the interleaving, the winners share neither, and every loser collides with a
+    winner (nobody is refused for nothing)."""
+    from datetime import time
+
+    world, token, url = live_world
+    s = world.s
+    op2 = s.operatory(name="Operatory 2")
+    lee = s.provider("Dr. Lee")
+    s.hours(world.patel, op2, time(11), time(12), [world.cleaning], days=["Thursday"])
+    s.hours(lee, world.op1, time(11), time(12), [world.cleaning], days=["Thursday"])
+    s.hours(lee, op2, time(11), time(12), [world.cleaning], days=["Thursday"])
+    pairs = [(p.pk, o.pk) for p in (world.patel, lee) for o in (world.op1, op2)]
+    bodies = [hold_body(world, provider_id=p, operatory_id=o) for p, o in pairs] * 8
+    responses = fire_together(url, token, bodies[:30])
+    counts = tally(responses)
+    assert set(counts) <= {201, 409} and sum(counts.values()) == 30
+    winners = [
+        (b["provider_id"], b["operatory_id"])
+        for b, r in zip(bodies, responses, strict=False)
+        if r.status_code == 201
+    ]
+    assert 1 <= len(winners) <= 2
+    assert len({p for p, _ in winners}) == len({o for _, o in winners}) == len(winners)
+    for body, response in zip(bodies, responses, strict=False):
+        if response.status_code == 409:
+            assert any(body["provider_id"] == p or body["operatory_id"] == o for p, o in winners), (
+                body
+            )
+    with cross_tenant("test: inspect"):
+        held = set(
+            Hold.objects.filter(status=HoldStatus.ACTIVE).values_list("provider_id", "operatory_id")
+        )
+    assert held == set(winners)
