@@ -60,6 +60,10 @@ def main() -> int:
                 env=env,
             )
         )
+    # The demo practices are imported through the EHR sandbox: it must answer first.
+    if procs and not wait_http(f"http://{HOST}:{SANDBOX_PORT}/_admin/health"):
+        print("The EHR sandbox did not start; see the output above.", file=sys.stderr)
+        return 1
     demo = manage("load_demo")
     procs.append(
         subprocess.Popen(
@@ -76,6 +80,10 @@ def main() -> int:
                 "2",
                 "-Q",
                 "bookings,default,sync",
+                # Beat inside the worker: reconcile, health figures, outbox relay (dev only).
+                "--beat",
+                "--schedule",
+                str(ROOT / ".local" / "celerybeat-schedule"),
             ],
             cwd=ROOT,
             env=env,

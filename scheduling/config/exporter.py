@@ -207,7 +207,7 @@ def export_config(practice: Practice) -> dict[str, Any]:
 
     return {
         "practice": {"slug": practice.slug, "name": practice.name, "timezone": practice.timezone},
-        "ehr": {"kind": "none", "working_hours": mode},
+        "ehr": {"kind": _ehr_kind(practice), "working_hours": mode},
         "locations": [location(loc) for loc in locations],
         "operatories": [operatory(op) for op in operatories],
         "providers": [provider(p) for p in providers],
@@ -217,3 +217,11 @@ def export_config(practice: Practice) -> dict[str, Any]:
         "appointments": [appointment(a) for a in appointments],
         "provider_rules": [rule(r) for r in rules],
     }
+
+
+def _ehr_kind(practice: Practice) -> str:
+    """ "sandbox" once the practice's locations are connected to the EHR sandbox."""
+    from integrations.models import EHRConnection
+
+    connected = EHRConnection.objects.for_practice(practice).filter(kind="sandbox").exists()
+    return "sandbox" if connected else "none"

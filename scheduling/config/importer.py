@@ -123,7 +123,17 @@ def import_config(data: Any) -> ImportResult:
     Raises ConfigError (every problem, with its path) and writes nothing when the document is
     invalid or when a row it would delete is still referenced by data it does not manage.
     """
-    return apply_config(parse_config(data))
+    config = parse_config(data)
+    result = apply_config(config)
+    if config.ehr_kind == "sandbox":
+        # After the commit: never hold a transaction open across EHR calls. Provisioning is
+        # idempotent, so a failure here is repaired by importing the same file again.
+        from integrations.provisioning import provision_sandbox
+
+        practice = Practice.objects.get(pk=result.practice_id)
+        report = provision_sandbox(practice, data)
+        result.notes.extend(f"ehr {line.strip()}" for line in report.summary())
+    return result
 
 
 def apply_config(config: PracticeConfig) -> ImportResult:
@@ -146,6 +156,14 @@ def apply_config(config: PracticeConfig) -> ImportResult:
         # The savepoint rolls a failure back while the tenant setting can still be restored.
         with tenant_context(practice), transaction.atomic():
             _Writer(practice, config, result).run()
+            if config.baa is not None:
+                from compliance.services import BAAError, upsert_baa_from_config
+
+                try:
+                    agreement = upsert_baa_from_config(practice, config.baa)
+                except BAAError as exc:  # rolls the whole import back
+                    raise ConfigError([str(exc)]) from exc
+                result.notes.append(f"baa: version {agreement.version}, {agreement.status}")
     for section in config.not_imported:
         result.notes.append(f"{section}: validated, {NOT_IMPORTED_NOTE}")
     if config.patients_dropped:
@@ -277,8 +295,11 @@ class _Writer:
         self.type_links()
         self.phrases()
         self.working_hours()
-        self.blocks()
-        self.appointments()
+        if c.ehr_kind == "none":
+            # With an EHR, blocks and appointments live there: provisioning writes the file's
+            # into the EHR and the sync mirrors them back with their EHR ids.
+            self.blocks()
+            self.appointments()
         self.provider_rules()
         self.delete_leftovers()
 

@@ -53,7 +53,7 @@ EHR_KINDS = ("none", "sandbox")
 WORKING_HOURS_MODES = ("manual", "synced")
 RULE_PATIENT_STATUSES = ("new", "existing", "any")
 # Sections validated now and stored by later apps (compliance: BAA; calls: protocols, rota).
-NOT_IMPORTED_SECTIONS = ("baa", "escalation_protocols", "on_call")
+NOT_IMPORTED_SECTIONS = ("escalation_protocols", "on_call")
 BAA_STATUSES = ("draft", "sent", "executed", "terminated", "expired")
 ESCALATION_SEVERITIES = ("routine", "urgent", "emergency")
 ESCALATION_ROUTES = ("on_call", "911", "front_desk", "message")
@@ -200,6 +200,8 @@ class PracticeConfig:
     blocks: tuple[BlockSpec, ...] = ()
     appointments: tuple[AppointmentSpec, ...] = ()
     provider_rules: tuple[ProviderRuleSpec, ...] = ()
+    # The `baa` section as written (validated here; compliance.services stores it).
+    baa: Mapping[str, Any] | None = None
     # Present in the file, validated, not stored yet.
     not_imported: tuple[str, ...] = ()
     # Appointment patients validated and dropped (PHI; no encrypted patient store yet).
@@ -532,6 +534,7 @@ class _Parser:
             blocks=blocks,
             appointments=appointments,
             provider_rules=rules,
+            baa=root.get("baa"),
             not_imported=tuple(s for s in NOT_IMPORTED_SECTIONS if root.get(s) not in (None, [])),
             patients_dropped=patients,
         )
@@ -573,16 +576,14 @@ class _Parser:
         entry = c.obj("ehr", value, (), ("kind", "working_hours"))
         if entry is None:
             return "none", "manual"
-        kind = _get(entry, "kind", "none")
-        if kind == "sandbox":
-            # The integration issue adds it: the import then goes through the EHR sandbox's API.
-            c.error("ehr.kind", '"sandbox" needs the EHR integration (not available yet)')
-        else:
-            c.choice("ehr.kind", kind, EHR_KINDS)
+        kind = c.choice("ehr.kind", _get(entry, "kind", "none"), EHR_KINDS)
         mode = c.choice(
             "ehr.working_hours", _get(entry, "working_hours", "manual"), WORKING_HOURS_MODES
         )
-        return "none", (mode if mode is not _MISSING else "manual")
+        return (
+            kind if kind is not _MISSING else "none",
+            mode if mode is not _MISSING else "manual",
+        )
 
     def locations(self, value: Any, default_mode: str) -> tuple[LocationSpec, ...]:
         c = self.c

@@ -327,6 +327,8 @@ def test_provisioning_the_demo_practice_is_idempotent_and_the_mirror_comes_from_
     from scheduling.config import import_config
 
     config = json.loads(DEMO.read_text())
+    config["ehr"]["kind"] = "none"  # write the practice first; provision explicitly below
+    config.pop("baa")
     result = import_config(config)
     practice = Practice.objects.get(pk=result.practice_id)
     sign_baa(practice)
@@ -400,6 +402,70 @@ def test_provisioning_the_demo_practice_is_idempotent_and_the_mirror_comes_from_
     assert mirror() == before
     again = ehr.admin("GET", "/_admin/state").json()
     assert {k: len(v) for k, v in again.items()} == {k: len(v) for k, v in state.items()}
+
+
+def test_import_practice_with_the_sandbox_ehr_writes_the_ehr_and_mirrors_it_back(
+    ehr, receiver, settings
+):
+    """`manage.py import_practice` on a file with `ehr.kind = "sandbox"`: the BAA is stored,
+    the practice is created in the EHR, and the mirror (with EHR ids) comes from the sync."""
+    from scheduling.config import import_config
+
+    settings.EHR_SANDBOX_URL = ehr.base_url
+    settings.EHR_SANDBOX_API_KEY = API_KEY
+    settings.EHR_SANDBOX_ADMIN_TOKEN = ehr.admin_token
+    settings.PORTAL_PUBLIC_URL = receiver.url.removesuffix("/hooks")
+    config = json.loads(DEMO.read_text())
+    assert config["ehr"]["kind"] == "sandbox"
+
+    first = import_config(config)
+    practice = Practice.objects.get(pk=first.practice_id)
+    with tenant_context(practice):
+        blocks = list(Block.objects.values_list("ehr_id", "reason"))
+        assert blocks and all(ehr_id for ehr_id, _ in blocks)
+        appointments = list(Appointment.objects.values_list("ehr_id", flat=True))
+        assert len(appointments) == 1 and appointments[0]
+        assert not Provider.objects.filter(ehr_id__isnull=True).exists()
+    state = ehr.admin("GET", "/_admin/state").json()
+    assert sorted(p["name"] for p in state["providers"]) == [
+        "Dr. Patel",
+        "Dr. Smith",
+        "Hygienist Lee",
+    ]
+
+    second = import_config(config)
+    assert second.changes == 0, second.summary()
+    assert "ehr sandbox: 0 change(s)" in second.notes
+    with tenant_context(practice):
+        assert list(Block.objects.values_list("ehr_id", "reason")) == blocks
+
+
+def test_load_demo_imports_both_demo_practices_into_the_sandbox_idempotently(
+    ehr, receiver, settings, tmp_path
+):
+    import io
+
+    from django.core.management import call_command
+
+    settings.EHR_SANDBOX_URL = ehr.base_url
+    settings.EHR_SANDBOX_API_KEY = API_KEY
+    settings.EHR_SANDBOX_ADMIN_TOKEN = ehr.admin_token
+    settings.PORTAL_PUBLIC_URL = receiver.url.removesuffix("/hooks")
+    password_file = str(tmp_path / "demo-password")
+
+    def mirror() -> dict:
+        with cross_tenant("test: both demo practices"):
+            return {
+                "types": sorted(AppointmentType.objects.values_list("practice__slug", "ehr_id")),
+                "blocks": sorted(Block.objects.values_list("practice__slug", "ehr_id")),
+            }
+
+    call_command("load_demo", "--password-file", password_file, stdout=io.StringIO())
+    before = mirror()
+    assert {slug for slug, _ in before["types"]} == {"bellavista", "happy-smiles"}
+    assert all(ehr_id for _, ehr_id in before["types"] + before["blocks"])
+    call_command("load_demo", "--password-file", password_file, stdout=io.StringIO())
+    assert mirror() == before
 
 
 # --- a throttled practice's tasks never hold the worker another practice needs ----------------
