@@ -12,6 +12,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Dashboard", "dashboard", ()),
     ("Locations", "location_list", ()),
     ("Team", "team", (Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER)),
+    ("EHR", "ehr_connections", (Role.PRACTICE_MANAGER,)),
     ("Audit log", "compliance_audit", (Role.COMPLIANCE_OFFICER,)),
     (
         "Support access",

@@ -9,6 +9,7 @@ tenant_patterns = [
     path("locations/<int:pk>/", views.location_detail, name="location_detail"),
     path("team/", views.team, name="team"),
     path("compliance/", include("compliance.urls")),
+    path("ehr/", include("integrations.portal_urls")),
 ]
 
 urlpatterns = [
