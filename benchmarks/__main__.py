@@ -11,11 +11,20 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
-    selected = [s for s in scripts if not sys.argv[1:] or s.stem in sys.argv[1:]]
+    wanted = sys.argv[1:]
+    selected = [s for s in scripts if not wanted or s.stem in wanted]
+    failed = []
     for script in selected:
         print(f"== {script.stem}", flush=True)
-        runpy.run_path(str(script), run_name="__main__")
-    return 0
+        sys.argv = [str(script)]  # each script parses its own (default) arguments
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as exc:  # a script's own `sys.exit(main())` ends that script only
+            if exc.code not in (None, 0):
+                failed.append(script.stem)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
