@@ -202,17 +202,26 @@ def on_appointment_insertion(connection: EHRConnection, data: dict[str, Any]) ->
     """Hook for the booking flow: NexHealth finished (or failed) writing an appointment we
     posted. `data` is `{"appointment": {...}, "status": "complete" | "failed"}`.
 
-    For now it mirrors the appointment (a failed insertion cancels its mirror row, if any).
-    The booking engineer extends this to confirm or fail the booking (outbox row) by the
-    appointment's EHR id. Runs inside the connection's tenant context and a transaction.
+    Mirrors the appointment (a failed insertion cancels its mirror row, if any), then confirms
+    or fails our booking of it (`scheduling.bookings.on_ehr_appointment`). Runs inside the
+    connection's tenant context and a transaction.
     """
     raw = data.get("appointment")
     if not isinstance(raw, dict):
         return "ignored: no appointment"
+    status = data.get("status")
+    if status in ("complete", "failed") and raw.get("insertion_status") != status:
+        raw = {**raw, "insertion_status": status}
     appointment = norm.appointment(raw)
-    if data.get("status") == "failed" and appointment.insertion_status != "failed":
-        appointment = norm.appointment({**raw, "insertion_status": "failed"})
-    return Mirror(connection).apply_appointment(appointment)
+    return _with_booking(Mirror(connection).apply_appointment(appointment), connection, appointment)
+
+
+def _with_booking(mirrored: str, connection: EHRConnection, appointment: Any) -> str:
+    """The mirror's outcome, plus what became of our booking of this appointment, if any."""
+    from scheduling.bookings import on_ehr_appointment
+
+    booked = on_ehr_appointment(connection, appointment)
+    return mirrored if booked == "no booking" else f"{mirrored}; {booked}"
 
 
 def on_document_insertion(connection: EHRConnection, data: dict[str, Any]) -> str:
@@ -283,7 +292,10 @@ def _handle(conn: EHRConnection, event: str, payload: dict[str, Any], prefetched
         raw = data.get("appointment")
         if not isinstance(raw, dict):
             return "ignored: no appointment"
-        return Mirror(conn).apply_appointment(norm.appointment(raw))
+        appointment = norm.appointment(raw)
+        mirrored = Mirror(conn).apply_appointment(appointment)
+        # A cancellation in the EHR cancels our booking of it.
+        return _with_booking(mirrored, conn, appointment) if appointment.cancelled else mirrored
     if event == "appointment_insertion":
         return on_appointment_insertion(conn, data)
     if event == "working_hours_updated":

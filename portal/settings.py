@@ -130,7 +130,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "default")
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "600")),
+    # Redis restores unacked messages every 10 s times this many polls (tests lower it to 1).
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
+}
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -270,6 +274,11 @@ CELERY_TASK_ROUTES = {
     "integrations.reconcile_all": {"queue": "sync"},
     "integrations.flush_health": {"queue": "sync"},
     "integrations.requeue_stale_webhooks": {"queue": "sync"},
+    # bookings (scheduling.tasks): the booking pipeline and its outbox relay
+    "scheduling.process_booking": {"queue": "bookings"},
+    "scheduling.poll_booking_insertion": {"queue": "bookings"},
+    "scheduling.cancel_booking_in_ehr": {"queue": "bookings"},
+    "scheduling.relay_outbox": {"queue": "bookings"},
 }
 CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {
@@ -298,3 +307,19 @@ EHR_SANDBOX_URL = os.environ.get("EHR_SANDBOX_URL", "http://127.0.0.1:8100")
 EHR_SANDBOX_API_KEY = os.environ.get("EHR_SANDBOX_API_KEY", "sandbox-api-key")
 EHR_SANDBOX_ADMIN_TOKEN = os.environ.get("EHR_SANDBOX_ADMIN_TOKEN", "sandbox-admin")
 PORTAL_PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000")
+
+# --- bookings (scheduling.bookings / scheduling.tasks) -----------------------------------------
+CELERY_BEAT_SCHEDULE["scheduling-relay-outbox"] = {
+    "task": "scheduling.relay_outbox",
+    "schedule": float(os.environ.get("BOOKING_RELAY_SECONDS", "5")),
+}
+if os.environ.get("BOOKINGS_QUEUE"):  # a test worker's own queue
+    INTEGRATIONS_QUEUES["bookings"] = os.environ["BOOKINGS_QUEUE"]
+BOOKING_POLL_SECONDS = float(os.environ.get("BOOKING_POLL_SECONDS", "30"))
+BOOKING_MAX_RETRIES = int(os.environ.get("BOOKING_MAX_RETRIES", "10"))
+
+# Mark BAAs past their expiry date as expired (bookkeeping: the PHI gate itself reads dates).
+CELERY_BEAT_SCHEDULE["compliance-expire-agreements"] = {
+    "task": "compliance.expire_agreements",
+    "schedule": 3600.0,
+}

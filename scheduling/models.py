@@ -17,6 +17,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q, Value
 
+from compliance.crypto import BlindIndexField, EncryptedJSONField, EncryptedTextField, PHIModel
 from portal.models import Location
 from portal.tenancy import TenantModel
 
@@ -400,3 +401,119 @@ class ApiClient(TenantModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# --- bookings (issue 5) -----------------------------------------------------------------------
+
+
+class Patient(PHIModel):
+    """Our record of a patient in the EHR (PHI, encrypted). Looked up by blind index only."""
+
+    first_name = EncryptedTextField()
+    last_name = EncryptedTextField()
+    date_of_birth = EncryptedTextField(help_text="ISO date")
+    phone = EncryptedTextField(null=True, blank=True)
+    email = EncryptedTextField(null=True, blank=True)
+    insurance = EncryptedJSONField(null=True, blank=True)
+    last_name_index = BlindIndexField(source="last_name", kind="name")
+    date_of_birth_index = BlindIndexField(source="date_of_birth", kind="date")
+    phone_index = BlindIndexField(source="phone", kind="phone")
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ehr_id = models.BigIntegerField(null=True, blank=True)
+    needs_review = models.BooleanField(
+        default=False, help_text="Created in the EHR by the voice agent: staff should check it"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "location", "ehr_id"],
+                name="patient_ehr_id_unique",
+                condition=Q(ehr_id__isnull=False),
+            ),
+        ]
+
+
+class BookingStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Booking(PHIModel):
+    """A caller's booking of a held slot: accepted here (pending), written in the EHR by a task,
+    `confirmed` only when the EHR reports the insertion. Failed ones wait in the staff queue."""
+
+    hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="booking")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="bookings"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="bookings")
+    operatory = models.ForeignKey(Operatory, on_delete=models.PROTECT, related_name="bookings")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="bookings")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=BookingStatus.choices, default=BookingStatus.PENDING
+    )
+    idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical body")
+    api_client = models.ForeignKey(
+        ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="bookings"
+    )
+    call_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - no call yet
+    reason = EncryptedTextField(null=True, blank=True)
+    demographics = EncryptedJSONField(null=True, blank=True)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="bookings"
+    )
+    ehr_appointment_id = models.BigIntegerField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["practice", "status", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "idempotency_key"], name="booking_idempotency_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["practice", "ehr_appointment_id"],
+                name="booking_ehr_appointment_unique",
+                condition=Q(ehr_appointment_id__isnull=False),
+            ),
+        ]
+
+
+class OutboxMessage(TenantModel):
+    """Transactional outbox: written with the booking, handed to Celery by the relay."""
+
+    kind = models.CharField(max_length=32)
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="outbox")
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="outbox_undispatched",
+                condition=Q(dispatched_at__isnull=True),
+            )
+        ]

@@ -30,7 +30,10 @@ def test_database_url() -> str:
 
 @contextmanager
 def celery_worker(
-    queues: str | None = None, concurrency: int = 1, extra_env: dict[str, str] | None = None
+    queues: str | None = None,
+    concurrency: int = 1,
+    extra_env: dict[str, str] | None = None,
+    pool: str = "prefork",
 ) -> Iterator[tuple[subprocess.Popen, str]]:
     """Start `celery worker` as its own process; yields (process, queue) and stops it after."""
     queue = queues or f"test-{uuid.uuid4().hex[:8]}"
@@ -57,7 +60,7 @@ def celery_worker(
                 "--concurrency",
                 str(concurrency),
                 "--pool",
-                "prefork",
+                pool,
                 "--loglevel",
                 "INFO",
                 "--hostname",

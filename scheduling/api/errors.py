@@ -60,6 +60,13 @@ class HoldBooked(Problem):
     title = "Hold booked"
 
 
+class IdempotencyConflict(Problem):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_conflict"
+    default_detail = "This Idempotency-Key was used with a different request body."
+    title = "Idempotency-Key reused"
+
+
 class InsufficientScope(exceptions.PermissionDenied):
     default_code = "insufficient_scope"
     default_detail = "The access token lacks the scope this call needs."

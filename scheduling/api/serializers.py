@@ -135,3 +135,50 @@ class HoldSerializer(serializers.Serializer):
     provider_id = serializers.IntegerField()
     operatory_id = serializers.IntegerField()
     location_id = serializers.IntegerField()
+
+
+class BookingPatientSerializer(serializers.Serializer):
+    """An existing patient by our id, or the caller's demographics (matched before created)."""
+
+    id = serializers.IntegerField(min_value=1, required=False)
+    first_name = serializers.CharField(max_length=100, required=False)
+    last_name = serializers.CharField(max_length=100, required=False)
+    date_of_birth = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
+    phone = serializers.CharField(max_length=32, required=False)
+    email = serializers.EmailField(required=False)
+    insurance = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "id" in attrs:
+            return {"id": attrs["id"]}
+        missing = [
+            f for f in ("first_name", "last_name", "date_of_birth", "phone") if f not in attrs
+        ]
+        if missing:
+            raise serializers.ValidationError(
+                {f: ["Required unless the patient's id is given."] for f in missing}
+            )
+        return attrs
+
+
+class BookingRequestSerializer(serializers.Serializer):
+    hold_id = serializers.IntegerField(min_value=1)
+    patient = BookingPatientSerializer()
+    reason = serializers.CharField(max_length=2000, allow_blank=True)
+    call_id = serializers.CharField(max_length=100, required=False, allow_null=True)
+
+
+class BookingAcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class BookingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["pending", "confirmed", "failed", "cancelled"])
+    start = AwareDateTimeField()
+    end = AwareDateTimeField()
+    provider_id = serializers.IntegerField()
+    appointment_type_id = serializers.IntegerField()
+    ehr_appointment_id = serializers.IntegerField(allow_null=True)
+    failure_reason = serializers.CharField(allow_blank=True)

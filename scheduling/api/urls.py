@@ -12,6 +12,13 @@ urlpatterns = [
     path("availability", views.AvailabilityView.as_view(), name="api-availability"),
     path("holds", views.HoldsView.as_view(), name="api-holds"),
     path("holds/<int:hold_id>", views.HoldDetailView.as_view(), name="api-hold"),
+    path("bookings", views.BookingsView.as_view(), name="api-bookings"),
+    path("bookings/<int:booking_id>", views.BookingDetailView.as_view(), name="api-booking"),
+    path(
+        "bookings/<int:booking_id>/cancel",
+        views.BookingCancelView.as_view(),
+        name="api-booking-cancel",
+    ),
     path(
         "schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

@@ -11,16 +11,17 @@ from typing import Any
 from django.http import HttpRequest
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from oauth2_provider.oauth2_backends import get_oauthlib_core
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from compliance.api import PHIGatedMixin
 from compliance.context import bind as bind_audit
 from portal.models import Practice
-from scheduling import selectors, services
+from scheduling import bookings, selectors, services
 from scheduling.api import serializers as s
 from scheduling.api.authentication import (
     TENANT_STACK,
@@ -28,8 +29,14 @@ from scheduling.api.authentication import (
     ApiPrincipal,
     HasScope,
 )
-from scheduling.api.errors import HoldBooked, SlotUnavailable, problem_response
-from scheduling.models import ApiScope, AppointmentType, Hold
+from scheduling.api.errors import (
+    HoldBooked,
+    HoldExpired,
+    IdempotencyConflict,
+    SlotUnavailable,
+    problem_response,
+)
+from scheduling.models import ApiScope, AppointmentType, Booking, Hold
 
 
 def problems(*codes: int) -> dict[Any, Any]:
@@ -280,3 +287,96 @@ def _valid(serializer_class: type[Any], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+# --- bookings ----------------------------------------------------------------------------------
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _booking_body(booking: Booking) -> dict[str, Any]:
+    zone = booking.location.tz
+    return {
+        "id": booking.pk,
+        "status": booking.status,
+        "start": booking.start.astimezone(zone).isoformat(),
+        "end": booking.end.astimezone(zone).isoformat(),
+        "provider_id": booking.provider_id,
+        "appointment_type_id": booking.appointment_type_id,
+        "ehr_appointment_id": booking.ehr_appointment_id,
+        "failure_reason": booking.failure_reason,
+    }
+
+
+def _booking(practice: Practice, booking_id: int) -> Booking:
+    return (
+        Booking.objects.for_practice(practice)
+        .select_related("location", "location__practice")
+        .get(pk=booking_id)
+    )
+
+
+class BookingsView(PHIGatedMixin, ReceptionistAPIView):
+    """Book a held slot: 202 pending; the EHR write happens in a task (poll the booking)."""
+
+    required_scope = ApiScope.BOOKINGS_WRITE
+
+    @extend_schema(
+        operation_id="bookings_create",
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, True)],
+        request=s.BookingRequestSerializer,
+        responses={202: s.BookingAcceptedSerializer, **problems(400, 409, 422), **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+        if not key or len(key) > 200:
+            raise exceptions.ValidationError(
+                {IDEMPOTENCY_HEADER: ["This header is required (1 to 200 characters)."]}
+            )
+        _valid(s.BookingRequestSerializer, request.data)
+        principal = request.user
+        assert isinstance(principal, ApiPrincipal)
+        try:
+            booking, _ = bookings.create_booking(
+                self.practice,
+                idempotency_key=key,
+                body=dict(request.data),
+                api_client=principal.client,
+            )
+        except bookings.IdempotencyConflict as exc:
+            raise IdempotencyConflict() from exc
+        except bookings.HoldExpiredError as exc:
+            raise HoldExpired() from exc
+        except bookings.SlotTakenError as exc:
+            raise SlotUnavailable() from exc
+        return Response(
+            {"id": booking.pk, "status": booking.status}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class BookingDetailView(PHIGatedMixin, ReceptionistAPIView):
+    required_scope = ApiScope.BOOKINGS_WRITE
+
+    @extend_schema(
+        operation_id="bookings_retrieve",
+        parameters=[OpenApiParameter("booking_id", int, OpenApiParameter.PATH)],
+        responses={200: s.BookingSerializer, **ERRORS},
+    )
+    def get(self, request: Request, booking_id: int) -> Response:
+        return Response(_booking_body(_booking(self.practice, booking_id)))
+
+
+class BookingCancelView(PHIGatedMixin, ReceptionistAPIView):
+    """Cancel a booking here and (by a task) in the EHR. Idempotent."""
+
+    required_scope = ApiScope.BOOKINGS_WRITE
+
+    @extend_schema(
+        operation_id="bookings_cancel",
+        request=None,
+        parameters=[OpenApiParameter("booking_id", int, OpenApiParameter.PATH)],
+        responses={200: s.BookingSerializer, **ERRORS},
+    )
+    def post(self, request: Request, booking_id: int) -> Response:
+        booking = bookings.cancel_booking(_booking(self.practice, booking_id))
+        return Response(_booking_body(_booking(self.practice, booking.pk)))

@@ -1,0 +1,430 @@
+"""Bookings end to end: real PostgreSQL, the sandbox as its own process, real Celery workers
+(subprocesses), a live portal receiving the sandbox's signed webhooks. No mocks, no fixed sleeps:
+every wait is on a condition with a deadline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from integrations import services as integration_services
+from integrations.sandbox.testing import SandboxServer, wait_until
+from portal.tenancy import cross_tenant, tenant_context
+from scheduling import bookings
+from scheduling.models import (
+    AppointmentType,
+    Booking,
+    BookingStatus,
+    Hold,
+    HoldStatus,
+    OutboxMessage,
+    Patient,
+)
+from scheduling.services import place_hold
+from tests import workers
+from tests.integrations.conftest import API_KEY, World, build_world
+from tests.scheduling.api_factories import api_client, token_for
+from tests.workers import ROOT, celery_worker
+
+LA = ZoneInfo("America/Los_Angeles")
+SANDBOX_ARGS = ["--insertion-delay-ms", "30", "--time-scale", "0.001"]
+pytestmark = [pytest.mark.worker]
+
+
+@pytest.fixture(autouse=True)
+def fast_secret_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class Desk:
+    """A practice connected to its own sandbox, webhooks to the live portal, a worker on a
+    queue of its own, and the voice agent's bearer token."""
+
+    world: World
+    portal_url: str
+    queue: str
+    token: str
+    day: date
+    cleaning: AppointmentType
+    worker: subprocess.Popen
+
+    def hold(self, hour: int = 10, minute: int = 0) -> Hold:
+        with tenant_context(self.world.practice):
+            provider = self.cleaning.working_hours.get().provider
+            operatory = self.cleaning.working_hours.get().operatory
+            return place_hold(
+                self.world.practice,
+                appointment_type_id=self.cleaning.pk,
+                provider_id=provider.pk,
+                operatory_id=operatory.pk,
+                start=datetime.combine(self.day, clock(hour, minute), LA),
+            )
+
+    def post(self, body: dict[str, Any], key: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return httpx.post(
+            f"{self.portal_url}/api/v1/bookings", json=body, headers=headers, timeout=30
+        )
+
+    def get(self, booking_id: int) -> dict[str, Any]:
+        response = httpx.get(
+            f"{self.portal_url}/api/v1/bookings/{booking_id}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_status(self, booking_id: int, wanted: str, timeout: float = 40) -> dict[str, Any]:
+        return wait_until(
+            lambda: (body := self.get(booking_id))["status"] == wanted and body,
+            timeout=timeout,
+            interval=0.1,
+            message=f"booking {booking_id} to be {wanted}",
+        )
+
+    def ehr_appointments(self) -> list[dict[str, Any]]:
+        return self.world.ok(
+            "GET",
+            "/appointments",
+            location_id=self.world.lid,
+            start=datetime.combine(self.day, clock(0), LA).isoformat(),
+            end=datetime.combine(self.day + timedelta(days=1), clock(0), LA).isoformat(),
+        )
+
+
+def booking_body(hold: Hold, **patient: Any) -> dict[str, Any]:
+    return {
+        "hold_id": hold.pk,
+        "patient": {
+            "first_name": "Ana",
+            "last_name": "Lopez",
+            "date_of_birth": "1985-04-12",
+            "phone": "+15555550101",
+            **patient,
+        },
+        "reason": "cleaning, a bit of bleeding when brushing",
+        "call_id": "call-1",
+    }
+
+
+def _weekday_ahead(days: int) -> date:
+    day = timezone.now().astimezone(LA).date() + timedelta(days=days)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+@contextmanager
+def desk(live_server, settings, **worker: Any) -> Iterator[Desk]:
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {"BOOKINGS_QUEUE": queue, "BOOKING_POLL_SECONDS": "1", **worker.pop("env", {})}
+    with (
+        SandboxServer(api_keys=[API_KEY], extra_args=SANDBOX_ARGS) as ehr,
+        celery_worker(queues=queue, extra_env=env, **worker) as (proc, _),
+    ):
+        settings.INTEGRATIONS_QUEUES = {"bookings": queue, "sync": queue}
+        world = build_world(ehr, public_url=live_server.url, register_webhooks=True)
+        day = _weekday_ahead(6)
+        world.ok(
+            "POST",
+            "/working_hours",
+            {
+                "working_hour": {
+                    "provider_id": world.provider_id,
+                    "operatory_id": world.operatory_id,
+                    "begin_time": "09:00",
+                    "end_time": "12:00",
+                    "days": [day.strftime("%A")],
+                    "appointment_type_ids": [world.type_id],
+                }
+            },
+            location_id=world.lid,
+        )
+        integration_services.sync_connection(world.conn)
+        with tenant_context(world.practice):
+            cleaning = AppointmentType.objects.get(ehr_id=world.type_id)
+            cleaning.bookable = True
+            cleaning.save(update_fields=["bookable"])
+        client, _ = api_client(world.practice)
+        raw, _ = token_for(client)
+        try:
+            yield Desk(world, live_server.url, queue, raw, day, cleaning, proc)
+        finally:
+            world.api.close()
+
+
+def booking_row(d: Desk, booking_id: int) -> Booking:
+    with tenant_context(d.world.practice):
+        return Booking.objects.select_related("hold", "patient").get(pk=booking_id)
+
+
+# --- (a) idempotency ---------------------------------------------------------------------------
+
+
+def test_twenty_concurrent_posts_with_one_key_make_one_booking(
+    transactional_db, live_server, settings
+):
+    with desk(live_server, settings) as d:
+        hold = d.hold()
+        body = booking_body(hold)
+        answers: list[httpx.Response] = []
+        lock = threading.Lock()
+        start = threading.Barrier(20)
+
+        def post() -> None:
+            start.wait()
+            response = d.post(body, "key-1")
+            with lock:
+                answers.append(response)
+
+        threads = [threading.Thread(target=post) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [r.status_code for r in answers] == [202] * 20, [r.text for r in answers]
+        ids = {r.json()["id"] for r in answers}
+        assert len(ids) == 1
+        [booking_id] = ids
+        with tenant_context(d.world.practice):
+            assert Booking.objects.count() == 1
+            assert OutboxMessage.objects.count() == 1
+
+        # Same key, different body: 422; no key: 400; the same body again: the same booking.
+        other = d.post({**body, "reason": "something else"}, "key-1")
+        assert other.status_code == 422 and other.json()["type"] == "idempotency_conflict"
+        missing = d.post(body, None)
+        assert missing.status_code == 400 and missing.json()["type"] == "validation_error"
+        again = d.post(body, "key-1")
+        assert again.status_code == 202 and again.json()["id"] == booking_id
+        # Another key for the booked hold: the slot is taken.
+        taken = d.post(body, "key-2")
+        assert taken.status_code == 409 and taken.json()["type"] == "slot_unavailable"
+
+        confirmed = d.wait_status(booking_id, "confirmed")
+        [appt] = [a for a in d.ehr_appointments() if not a["cancelled"]]
+        assert confirmed["ehr_appointment_id"] == appt["id"]
+
+
+# --- (b) end to end ----------------------------------------------------------------------------
+
+
+def test_a_booking_ends_confirmed_in_the_ehr_with_the_mapped_type(
+    transactional_db, live_server, settings
+):
+    with desk(live_server, settings) as d:
+        hold = d.hold()
+        accepted = d.post(booking_body(hold), "e2e-1")
+        assert accepted.status_code == 202
+        assert accepted.json() == {"id": accepted.json()["id"], "status": "pending"}
+        booking_id = accepted.json()["id"]
+        body = d.wait_status(booking_id, "confirmed")
+        assert body["start"] == datetime.combine(d.day, clock(10), LA).isoformat()
+        assert body["appointment_type_id"] == d.cleaning.pk and body["failure_reason"] == ""
+        [appt] = d.ehr_appointments()
+        assert appt["id"] == body["ehr_appointment_id"]
+        assert appt["appointment_type_id"] == d.world.type_id
+        assert appt["insertion_status"] == "complete"
+        assert d.world.descriptor_id in appt.get("emr_appt_descriptor_ids", [])
+        row = booking_row(d, booking_id)
+        assert row.patient is not None and row.patient.needs_review  # created by us
+        assert row.patient.ehr_id == appt["patient_id"]
+        assert row.reason.startswith("cleaning") and row.demographics["last_name"] == "Lopez"
+        assert row.hold.status == HoldStatus.BOOKED and row.confirmed_at is not None
+        with cross_tenant("test: the reason is stored encrypted"):
+            raw = Booking.objects.filter(pk=booking_id).values_list("reason", flat=True)[0]
+        assert b"bleeding" not in bytes(raw)
+
+        # A second booking for the same caller finds the patient instead of creating one.
+        second = d.post(booking_body(d.hold(11)), "e2e-2")
+        d.wait_status(second.json()["id"], "confirmed")
+        with tenant_context(d.world.practice):
+            assert Patient.objects.count() == 1
+        assert d.world.admin("GET", "/_admin/stats")["duplicates_detected"] == {
+            "appointments": 0,
+            "patients": 0,
+        }
+
+        # Cancel through the API: ours at once, the EHR's by a task.
+        cancelled = httpx.post(
+            f"{d.portal_url}/api/v1/bookings/{booking_id}/cancel",
+            headers={"Authorization": f"Bearer {d.token}"},
+            timeout=30,
+        )
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        wait_until(
+            lambda: any(a["id"] == appt["id"] and a["cancelled"] for a in d.ehr_appointments()),
+            timeout=30,
+            message="the EHR appointment to be cancelled",
+        )
+        assert booking_row(d, booking_id).hold.status == HoldStatus.RELEASED
+
+
+def test_a_cancellation_in_the_ehr_cancels_the_booking(transactional_db, live_server, settings):
+    with desk(live_server, settings) as d:
+        booking_id = d.post(booking_body(d.hold()), "ehr-cancel").json()["id"]
+        body = d.wait_status(booking_id, "confirmed")
+        d.world.admin(
+            "PATCH",
+            f"/_admin/ehr/appointments/{body['ehr_appointment_id']}",
+            {"appt": {"cancelled": True}},
+        )
+        d.wait_status(booking_id, "cancelled")
+        assert booking_row(d, booking_id).hold.status == HoldStatus.RELEASED
+
+
+# --- (c) the slot taken in the EHR meanwhile ----------------------------------------------------
+
+
+def test_a_slot_taken_in_the_ehr_fails_with_a_reason_and_waits_for_staff(
+    transactional_db, live_server, settings
+):
+    with desk(live_server, settings) as d:
+        hold = d.hold()
+        someone = d.world.admin(
+            "POST",
+            "/_admin/ehr/patients",
+            {"location_id": d.world.lid, "patient": {"first_name": "Bo", "last_name": "Diaz"}},
+        )
+        d.world.admin(
+            "POST",
+            "/_admin/ehr/appointments",
+            {
+                "location_id": d.world.lid,
+                "appt": {
+                    "provider_id": d.world.provider_id,
+                    "operatory_id": d.world.operatory_id,
+                    "patient_id": someone["id"],
+                    "start_time": datetime.combine(d.day, clock(10), LA).isoformat(),
+                    "minutes": 30,
+                },
+            },
+        )
+        booking_id = d.post(booking_body(hold), "taken-1").json()["id"]
+        body = d.wait_status(booking_id, "failed")
+        assert "taken in the EHR" in body["failure_reason"]
+        assert body["ehr_appointment_id"] is None
+        with tenant_context(d.world.practice):
+            queue = list(bookings.needs_attention(d.world.practice))
+            assert [b.pk for b in queue] == [booking_id]
+            assert Hold.objects.get(pk=hold.pk).status == HoldStatus.RELEASED
+            bookings.resolve_booking(queue[0], "rebooked by phone for Friday", None)
+            assert list(bookings.needs_attention(d.world.practice)) == []
+        assert len(d.ehr_appointments()) == 1  # only the staff's
+
+
+# --- (d) the broker down when the booking is accepted -------------------------------------------
+
+_ACCEPT_WITH_BROKER_DOWN = """
+import django, json, sys
+django.setup()
+from portal.models import Practice
+from portal.tenancy import tenant_context
+from scheduling import bookings
+practice_id, body = int(sys.argv[1]), json.loads(sys.argv[2])
+practice = Practice.objects.get(pk=practice_id)
+with tenant_context(practice):
+    booking, created = bookings.create_booking(practice, idempotency_key="down-1", body=body)
+print(booking.pk)
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_booking_accepted_while_the_broker_is_down_is_confirmed_after_the_relay(
+    transactional_db, live_server, settings
+):
+    with desk(live_server, settings) as d:
+        hold = d.hold()
+        port = _closed_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": workers.test_database_url(),
+            "PORTAL_TESTING": "1",
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+            "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{port}/0",
+            "BOOKINGS_QUEUE": d.queue,
+        }
+        import json
+
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _ACCEPT_WITH_BROKER_DOWN,
+                str(d.world.practice.pk),
+                json.dumps(booking_body(hold)),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        booking_id = int(done.stdout.decode().split()[-1])
+        with tenant_context(d.world.practice):
+            [message] = OutboxMessage.objects.filter(booking_id=booking_id)
+            assert message.dispatched_at is None and message.attempts == 1
+            assert Booking.objects.get(pk=booking_id).status == BookingStatus.PENDING
+        # The broker is back (this process's URL): the relay run by beat hands it over.
+        assert bookings.relay_outbox() == 1
+        assert bookings.relay_outbox() == 0
+        d.wait_status(booking_id, "confirmed")
+        assert len(d.ehr_appointments()) == 1
+
+
+# --- (e) the worker killed in the middle of the booking task ------------------------------------
+
+
+def test_a_worker_killed_mid_task_still_ends_confirmed_once(
+    transactional_db, live_server, settings
+):
+    short = {"CELERY_VISIBILITY_TIMEOUT": "2", "CELERY_UNACKED_RESTORE_THROTTLE": "1"}
+    with desk(live_server, settings, pool="solo", env=short) as d:
+        d.world.admin(
+            "PATCH",
+            "/_admin/faults",
+            {"latency_ms": 4000, "only_endpoints": ["POST /appointments"]},
+        )
+        booking_id = d.post(booking_body(d.hold()), "killed-1").json()["id"]
+        wait_until(
+            lambda: booking_row(d, booking_id).attempts >= 1 and booking_row(d, booking_id).patient,
+            timeout=30,
+            message="the task to be in flight (patient found, posting)",
+        )
+        d.worker.kill()  # SIGKILL: no ack, no clean-up; PostgreSQL drops its session lock
+        d.worker.wait(timeout=10)
+        d.world.admin("DELETE", "/_admin/faults")
+        with celery_worker(
+            queues=d.queue, extra_env={"BOOKINGS_QUEUE": d.queue, **short}, pool="solo"
+        ):
+            d.wait_status(booking_id, "confirmed", timeout=60)
+        live = [a for a in d.ehr_appointments() if not a["cancelled"]]
+        assert len(live) == 1
+        assert booking_row(d, booking_id).ehr_appointment_id == live[0]["id"]
