@@ -3,6 +3,8 @@ factories open `cross_tenant` explicitly; the code under test never gets that fo
 
 from __future__ import annotations
 
+import datetime as dt
+
 import factory
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -67,3 +69,21 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     practice = factory.SubFactory(PracticeFactory)
     role = Role.PRACTICE_MANAGER
+
+
+SIGNED_PDF = b"%PDF-1.7\n% signed BAA\n%%EOF\n"
+
+
+def sign_baa(practice: Practice) -> None:
+    """An executed BAA in force since 2026-01-05: PHI may be processed for the practice."""
+    from compliance import services as baa_services
+
+    agreement = baa_services.create_draft(practice)
+    baa_services.execute(
+        agreement,
+        signed_pdf=SIGNED_PDF,
+        executed_on=dt.date(2026, 1, 5),
+        effective_on=dt.date(2026, 1, 5),
+        practice_signer_name="Dana Reyes",
+        hello_signer_name="Sam Hello",
+    )

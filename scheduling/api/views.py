@@ -147,7 +147,7 @@ class AppointmentTypesView(ReceptionistAPIView):
         return Response({"results": list(rows)})
 
 
-class IntentResolveView(ReceptionistAPIView):
+class IntentResolveView(PHIGatedMixin, ReceptionistAPIView):
     """Caller's words -> candidate appointment types, best first; empty rather than a guess."""
 
     required_scope = ApiScope.AVAILABILITY_READ

@@ -7,7 +7,6 @@ patching our client; waits are on conditions with deadlines (`wait_until`), neve
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ import httpx
 import pytest
 
 from compliance import crypto
-from compliance import services as baa_services
 from integrations import client as client_module
 from integrations import services
 from integrations.models import ConnectionKind, EHRConnection
@@ -26,12 +24,11 @@ from integrations.sandbox.testing import SandboxServer, WebhookReceiver
 from portal.celery import app as celery_app
 from portal.models import Location, Practice
 from portal.tenancy import tenant_context
-from tests.factories import LocationFactory, PracticeFactory
+from tests.factories import LocationFactory, PracticeFactory, sign_baa
 
 API_KEY = "test-api-key"
 KEY_B = "test-api-key-b"
 KEY_C = "test-api-key-c"
-PDF = b"%PDF-1.7\n% signed BAA\n%%EOF\n"
 
 
 @pytest.fixture(scope="session")
@@ -72,18 +69,6 @@ def eager_celery() -> Iterator[None]:
 def receiver() -> Iterator[WebhookReceiver]:
     with WebhookReceiver() as running:
         yield running
-
-
-def sign_baa(practice: Practice) -> None:
-    agreement = baa_services.create_draft(practice)
-    baa_services.execute(
-        agreement,
-        signed_pdf=PDF,
-        executed_on=dt.date(2026, 1, 5),
-        effective_on=dt.date(2026, 1, 5),
-        practice_signer_name="Dana Reyes",
-        hello_signer_name="Sam Hello",
-    )
 
 
 # --- a practice connected to the sandbox -------------------------------------------------------

@@ -22,6 +22,7 @@ from oauth2_provider.models import AccessToken
 from portal.tenancy import cross_tenant, current_practice_id
 from scheduling.models import ApiClient
 from scheduling.services import revoke_api_client, rotate_api_client_secret
+from tests.factories import sign_baa
 from tests.scheduling.api_factories import (
     api_client,
     bearer,
@@ -458,6 +459,7 @@ def test_appointment_types_list_the_practices_types(client, alpha, auth):
 
 
 def test_intents_resolve_validates_its_body(client, alpha, auth):
+    sign_baa(alpha.s.practice)
     response = client.post(
         "/api/v1/intents/resolve", {"utterance": ""}, content_type="application/json", **auth
     )
@@ -466,14 +468,13 @@ def test_intents_resolve_validates_its_body(client, alpha, auth):
 
 
 def test_intents_resolve_answers_matches(client, alpha, auth):
-    intents = pytest.importorskip("scheduling.intents")
     from scheduling.models import CallerPhrase
 
+    sign_baa(alpha.s.practice)
     with cross_tenant("test data setup"):
         CallerPhrase.objects.create(
             practice=alpha.s.practice, appointment_type=alpha.cleaning, text="teeth cleaned"
         )
-    assert hasattr(intents, "resolve_intent")
     response = client.post(
         "/api/v1/intents/resolve",
         {"utterance": "I'd like to get my teeth cleaned please", "patient_status": "existing"},
@@ -492,6 +493,17 @@ def test_intents_resolve_answers_matches(client, alpha, auth):
         **auth,
     )
     assert nothing.json() == {"matches": []}
+
+
+def test_intents_resolve_refuses_without_a_baa(client, alpha, auth):
+    """What a caller says about their health is PHI: no BAA in force, no processing."""
+    response = client.post(
+        "/api/v1/intents/resolve",
+        {"utterance": "I had cataract surgery last month", "patient_status": "existing"},
+        content_type="application/json",
+        **auth,
+    )
+    assert_problem(response, 403, "baa_required")
 
 
 # --- availability -----------------------------------------------------------------------------
