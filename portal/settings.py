@@ -33,11 +33,14 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 PHI_MASTER_KEY = os.environ.get("PHI_MASTER_KEY", "")
 if not SECRET_KEY or not PHI_MASTER_KEY:
     if DEBUG or TESTING:
-        # Local only: `make` writes random keys to .local/; this keeps a bare `manage.py` usable.
+        # Local only: `make` writes random keys to .local/; DEBUG=true lets a bare manage.py run.
         SECRET_KEY = SECRET_KEY or "insecure-local-only-secret-key-do-not-use-in-production"
         PHI_MASTER_KEY = PHI_MASTER_KEY or "insecure-local-only-phi-master-key"
     else:
-        raise ImproperlyConfigured("SECRET_KEY and PHI_MASTER_KEY must be set when DEBUG is off")
+        raise ImproperlyConfigured(
+            "SECRET_KEY and PHI_MASTER_KEY must be set when DEBUG is off "
+            "(for local work: DEBUG=true, or `make manage CMD=...` while `make run` is up)"
+        )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list(
