@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import models, transaction
@@ -108,6 +108,9 @@ class SyncReport:
             "problems": self.problems[:50],
             "fetched": self.fetched,
         }
+
+
+M = TypeVar("M", Provider, Operatory)
 
 
 def _assign(obj: models.Model, values: dict[str, Any]) -> bool:
@@ -199,64 +202,58 @@ class Mirror:
 
     # providers, operatories, descriptors, types
 
-    def upsert_provider(self, p: norm.EHRProvider) -> Provider:
-        providers = self.providers()
-        row = providers.get(p.id)
-        values = {"name": p.name[:200], "active": not p.inactive}
+    def upsert_named(
+        self,
+        section: str,
+        model: type[M],
+        cache: dict[int, M],
+        ehr_id: int,
+        name: str,
+        values: dict[str, Any],
+        adoptable: models.QuerySet[M],
+    ) -> M:
+        """Match an EHR record by id; else adopt a row of the same name that has no EHR id yet
+        (one the config importer made), else create one. Counts what it did in the report."""
+        row = cache.get(ehr_id)
         if row is None:
-            row = (
-                Provider.objects.filter(
-                    practice_id=self.practice_id, ehr_id__isnull=True, name__iexact=p.name
-                )
-                .order_by("id")
-                .first()
-            )
+            row = adoptable.filter(ehr_id__isnull=True, name__iexact=name).order_by("id").first()
             if row is not None:
-                _assign(row, {**values, "ehr_id": p.id})
-                self.report.add("providers", "updated")
+                _assign(row, {**values, "ehr_id": ehr_id})
+                self.report.add(section, "updated")
         if row is None:
-            row = Provider.objects.create(
+            row = model._default_manager.create(
                 practice_id=self.practice_id,
-                key=self.unique_key(Provider, p.name, p.id),
-                ehr_id=p.id,
+                key=self.unique_key(model, name, ehr_id),
+                ehr_id=ehr_id,
                 **values,
             )
-            self.report.add("providers", "created")
+            self.report.add(section, "created")
         elif _assign(row, values):
-            self.report.add("providers", "updated")
-        providers[p.id] = row
+            self.report.add(section, "updated")
+        cache[ehr_id] = row
         return row
 
+    def upsert_provider(self, p: norm.EHRProvider) -> Provider:
+        return self.upsert_named(
+            "providers",
+            Provider,
+            self.providers(),
+            p.id,
+            p.name,
+            {"name": p.name[:200], "active": not p.inactive},
+            Provider.objects.filter(practice_id=self.practice_id),
+        )
+
     def upsert_operatory(self, o: norm.EHROperatory) -> Operatory:
-        operatories = self.operatories()
-        row = operatories.get(o.id)
-        values = {"name": o.name[:200], "active": o.active, "location_id": self.location.pk}
-        if row is None:
-            row = (
-                Operatory.objects.filter(
-                    practice_id=self.practice_id,
-                    location=self.location,
-                    ehr_id__isnull=True,
-                    name__iexact=o.name,
-                )
-                .order_by("id")
-                .first()
-            )
-            if row is not None:
-                _assign(row, {**values, "ehr_id": o.id})
-                self.report.add("operatories", "updated")
-        if row is None:
-            row = Operatory.objects.create(
-                practice_id=self.practice_id,
-                key=self.unique_key(Operatory, o.name, o.id),
-                ehr_id=o.id,
-                **values,
-            )
-            self.report.add("operatories", "created")
-        elif _assign(row, values):
-            self.report.add("operatories", "updated")
-        operatories[o.id] = row
-        return row
+        return self.upsert_named(
+            "operatories",
+            Operatory,
+            self.operatories(),
+            o.id,
+            o.name,
+            {"name": o.name[:200], "active": o.active, "location_id": self.location.pk},
+            Operatory.objects.filter(practice_id=self.practice_id, location=self.location),
+        )
 
     def upsert_descriptor(self, d: norm.EHRDescriptor) -> AppointmentDescriptor:
         row = (
