@@ -8,14 +8,27 @@ Writing:
 - Change entries: django-auditlog (AUDITLOG_LOGENTRY_MODEL = compliance.ChangeEntry) on the
   models passed to `register_model` (configuration models are registered at start-up).
 
-Chaining: each row is sealed when its transaction commits, by a deferred PostgreSQL constraint
-trigger that takes `pg_advisory_xact_lock` on the row's chain (one per practice, plus `global`),
-reads the chain's newest seal and appends an `AuditSeal` (seq, prev_hash, hash). Sealing at
-commit keeps the chain lock for microseconds and never while the business transaction still
-waits on other locks (no deadlocks, no serialised requests), yet in the writer's transaction:
-an event commits sealed or not at all. Concurrent writers cannot fork a chain: the lock
-serialises the sealers, and UNIQUE (chain, seq) / (chain, prev_hash) would refuse a fork anyway
-(for example a sealer under REPEATABLE READ with a stale head: its commit fails, never forks).
+Chaining: each row is sealed when its transaction commits, by PostgreSQL (migration 0005), in
+the writer's transaction: an event commits sealed or not at all. Per practice one chain
+(`practice:<id>`), plus `global`; a chain is serialised by a transaction-scoped advisory lock.
+
+Lock order (why audited transactions cannot deadlock): the chain locks are the LAST locks a
+transaction takes, and they are taken in one global order.
+1. The business transaction takes whatever it takes, in its own order (bookings: the advisory
+   slot locks, then the hold's row lock, ...). Audit rows are plain INSERTs: no lock on a chain.
+2. At COMMIT, round 1 of the deferred triggers: the deferred foreign-key checks and other
+   deferred constraints (row locks), and, per audit row, its payload queued in the
+   transaction-private `compliance_sealqueue`. Still no chain lock.
+3. Round 2 (the queue's own deferred trigger, which PostgreSQL fires only after round 1): every
+   chain lock the transaction needs, in sorted chain order; one head read per chain; every seal
+   in one INSERT. Then the commit releases everything.
+A chain-lock holder therefore never waits for a row or business lock (it took its last one in
+round 1), only for another chain lock taken in the same sorted order: no cycle. Concurrent
+writers cannot fork a chain: the lock serialises the sealers, and UNIQUE (chain, seq) /
+(chain, prev_hash) would refuse a fork anyway (for example a sealer under REPEATABLE READ with a
+stale head: its commit fails, never forks). `seal_now()` seals early (tests, the verifier); a
+chain lock taken that way is held until the end of the transaction, so production code leaves
+sealing to the commit.
 
 Append-only: statement-level triggers reject UPDATE, DELETE and TRUNCATE of audit rows and seals
 (test databases alone may TRUNCATE, for Django's flush between tests). Nothing in the app deletes
@@ -52,7 +65,11 @@ if TYPE_CHECKING:
 SEAL_VERSION = "v1"
 GENESIS = bytes(32)
 GLOBAL_CHAIN = "global"
-SEAL_CONSTRAINTS = ("compliance_accessevent_seal", "compliance_changeentry_seal")
+SEAL_CONSTRAINTS = (
+    "compliance_accessevent_seal",
+    "compliance_changeentry_seal",
+    "compliance_sealqueue_seal",
+)
 
 # The columns each seal version covers, per table: the migration passes the same lists to the
 # sealing trigger, and a test checks they are every column of the table. Adding a column to an
@@ -131,10 +148,13 @@ def allocate_id(model: type[models.Model]) -> int:
             "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
             [_sequences[table], ID_BLOCK],
         )
+        # Descending, so the pool pops them in ascending order after this call takes the lowest:
+        # within a process, ids follow the order rows were written.
         ids = sorted((int(row[0]) for row in cur.fetchall()), reverse=True)
+    first = ids.pop()
     with _id_lock:
-        _id_pool[table].extend(ids[1:])
-    return ids[0]
+        _id_pool[table].extend(ids)
+    return first
 
 
 def stamp_context(entry: models.Model) -> None:
@@ -238,7 +258,7 @@ def register_model(model: type[models.Model], **options: Any) -> None:
         for f in model._meta.concrete_fields
         if isinstance(f, models.BinaryField) and not isinstance(f, EncryptedField)
     ]
-    options.setdefault("exclude_fields", binary)
+    options["exclude_fields"] = [*options.get("exclude_fields", ()), *binary]
     if encrypted:
         options.setdefault("mask_fields", encrypted)
         options.setdefault("mask_callable", "compliance.audit.redact")
@@ -254,14 +274,52 @@ CONFIGURATION_MODELS = (
 )
 
 
+# Scheduling models that are neither configuration nor PHI: a hold is a few minutes' claim on a
+# slot (the booking that uses it is audited and points at it), an outbox row is the relay's queue.
+# Auditing them cost a third of every hold and serialised concurrent holds on the chain lock.
+OPERATIONAL_SCHEDULING_MODELS = frozenset({"scheduling.Hold", "scheduling.OutboxMessage"})
+
+
 def register_configuration_models() -> None:
-    """Every scheduling model, the tenancy models and ours (called from AppConfig.ready)."""
+    """Every scheduling model but the operational ones, the tenancy models and ours (called from
+    AppConfig.ready)."""
     from django.apps import apps
 
     for model in apps.get_app_config("scheduling").get_models():
-        register_model(model)
+        if model._meta.label not in OPERATIONAL_SCHEDULING_MODELS:
+            register_model(model)
     for label in CONFIGURATION_MODELS:
         register_model(apps.get_model(label))
+
+
+def register_integration_models() -> None:
+    """The EHR integration's models that are configuration or credentials (called from
+    IntegrationsConfig.ready).
+
+    Audited:
+    - `EHRConnection`: how a location reaches its EHR and with which credentials. The API key
+      and webhook secret are encrypted fields, so a change to them is recorded as
+      "[encrypted]" -> "[encrypted]": that it changed, by whom, never the secret. Left out:
+      `last_successful_sync_at`, `status_detail` and `updated_at`, which every sync rewrites
+      (a change entry per sync would bury the real changes); `status` stays (connected/error
+      transitions only produce an entry when the status actually changes).
+    - `AppointmentTypeLink`: which EHR appointment type a booking of our type posts; rewritten
+      by a sync only when the mapping changes.
+    Not audited, on purpose:
+    - `WebhookDelivery`: one row per inbound webhook (the hot path), itself the record of what
+      the EHR sent and when it was processed; its PHI payload is encrypted at rest and only the
+      system writes it. Reading a payload for a person is a PHI read (an access event).
+    - `EHRVersion`: one row per EHR appointment, updated on every delivery: ordering
+      bookkeeping (ids and timestamps), neither configuration nor PHI.
+    - `ConnectionHealth`: dashboard counters flushed from Redis every few seconds.
+    """
+    from django.apps import apps
+
+    register_model(
+        apps.get_model("integrations", "EHRConnection"),
+        exclude_fields=["last_successful_sync_at", "status_detail", "updated_at"],
+    )
+    register_model(apps.get_model("integrations", "AppointmentTypeLink"))
 
 
 # --- verification ----------------------------------------------------------------------------
@@ -358,21 +416,20 @@ def _unsealed_entry(chain: str) -> tuple[str, int] | None:
             if practice_id is None
             else model.objects.filter(practice_id=practice_id)
         )
-        missing = (
-            rows.exclude(pk__in=_seal_ids(table))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
+        missing = rows.exclude(_sealed(table)).order_by("pk").values_list("pk", flat=True).first()
         if missing is not None:
             return table, missing
     return None
 
 
-def _seal_ids(table: str) -> models.QuerySet:
+def _sealed(table: str) -> models.Exists:
+    """NOT EXISTS, not NOT IN: an anti-join probing the seal index, where NOT IN over a million
+    seals degrades to a nested scan (it never finished on the 1M-entry benchmark)."""
     from compliance.models import AuditSeal
 
-    return AuditSeal.objects.filter(entry_table=table).values("entry_id")
+    return models.Exists(
+        AuditSeal.objects.filter(entry_table=table, entry_id=models.OuterRef("pk"))
+    )
 
 
 def verify_chain(chain: str, anchor: Anchor | None = None) -> ChainReport:

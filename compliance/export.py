@@ -18,6 +18,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from compliance.audit import all_chains, chain_heads, chain_name
+from compliance.models import AuditAction
+
+CHUNK = 256 * 1024  # bytes per streamed block: constant memory, few writes
 
 COLUMNS = (
     "source",
@@ -179,32 +182,156 @@ class Row:
         return f"{self.occurred_at.isoformat()}|{self.source}|{self.id}"
 
 
+Branch = tuple[str, str, list[Any]]  # (source, WHERE clause, its parameters)
+
+
+def _access_branches(filters: AuditFilters) -> list[Branch]:
+    """The access-event part of a page as branches that each read one index in order: one per
+    action a prefix stands for, two for an actor name (a user's label, or an API client)."""
+    where, params = _where_time_and_scope(filters, "e", "occurred_at")
+    if filters.object_type:
+        where += " AND e.object_type = %s"
+        params.append(filters.object_type)
+    actions: list[list[Any]] = [[]]
+    action = filters.action
+    if action.endswith("."):
+        known = [a for a in AuditAction.values if a.startswith(action)]
+        actions = [[a] for a in known] or [[]]
+        if not known:
+            where += " AND e.action LIKE %s"
+            params.append(action.replace("%", r"\%").replace("_", r"\_") + "%")
+    elif action:
+        actions = [[action]]
+    actors: list[tuple[str, list[Any]]] = [("", [])]
+    if filters.actor.isdigit():
+        actors = [(" AND e.actor_user_id = %s", [int(filters.actor)])]
+    elif filters.actor:
+        actors = [
+            (" AND e.actor_label = %s", [filters.actor]),
+            (" AND e.api_client_id = %s AND e.actor_label <> %s", [filters.actor] * 2),
+        ]
+    branches = []
+    for one_action in actions:
+        for actor_sql, actor_params in actors:
+            clause = where + (" AND e.action = %s" if one_action else "") + actor_sql
+            branches.append(("access", clause, [*params, *one_action, *actor_params]))
+    return branches
+
+
+def _change_branches(filters: AuditFilters) -> list[Branch]:
+    where, params = _where_time_and_scope(filters, "c", "timestamp")
+    verbs = {"change.create": 0, "change.update": 1, "change.delete": 2}
+    if filters.action in verbs:
+        where += " AND c.action = %s"
+        params.append(verbs[filters.action])
+    if filters.object_type:
+        app_label, dot, model = filters.object_type.lower().partition(".")
+        if not dot:
+            return []
+        where += (
+            " AND c.content_type_id = (SELECT id FROM django_content_type "
+            "WHERE app_label = %s AND model = %s)"
+        )
+        params += [app_label, model]
+    if filters.actor.isdigit():
+        return [("change", where + " AND c.actor_id = %s", [*params, int(filters.actor)])]
+    if filters.actor:
+        return [
+            ("change", where + " AND c.actor_email = %s", [*params, filters.actor]),
+            (
+                "change",
+                where + " AND c.api_client_id = %s AND c.actor_email IS DISTINCT FROM %s",
+                [*params, filters.actor, filters.actor],
+            ),
+        ]
+    return [("change", where, params)]
+
+
+def _where_time_and_scope(
+    filters: AuditFilters, alias: str, time_col: str
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.practice_id is not None:
+        clauses.append(f"{alias}.practice_id = %s")
+        params.append(filters.practice_id)
+    elif not filters.include_global:
+        clauses.append(f"{alias}.practice_id IS NOT NULL")
+    if filters.since:
+        clauses.append(f"{alias}.{time_col} >= %s")
+        params.append(filters.since)
+    if filters.until:
+        clauses.append(f"{alias}.{time_col} < %s")
+        params.append(filters.until)
+    return " AND ".join(clauses) or "TRUE", params
+
+
+def _parse_cursor(before: str) -> tuple[datetime, str, int] | None:
+    try:
+        stamp, source, entry_id = before.split("|")
+        if source not in ("access", "change"):
+            return None
+        return datetime.fromisoformat(stamp), source, int(entry_id)
+    except ValueError:
+        return None  # a mangled cursor starts from the newest entries
+
+
 def page(filters: AuditFilters, before: str = "", size: int = 50) -> tuple[list[Row], str]:
     """Newest first, `size` rows older than the `before` cursor; returns (rows, next cursor or "").
 
-    Keyset paging, no counts: constant cost however deep the log is.
+    Keyset paging, no counts, no OFFSET: each branch (see `_access_branches`) reads at most
+    size + 1 rows from an index range that starts at the cursor, and the branches are merged.
+    Constant cost however deep the log is and wherever the page is.
     """
-    sql, params = projection(filters)
-    keyset = ""
-    if before:
-        try:
-            stamp, source, entry_id = before.split("|")
-            cursor = [datetime.fromisoformat(stamp), source, int(entry_id)]
-        except ValueError:
-            cursor = []  # a mangled cursor starts from the newest entries
-        if cursor:
-            keyset = "WHERE (occurred_at, source, id) < (%s, %s, %s)"
-            params = [*params, *cursor]
-    query = (
-        f"SELECT * FROM ({sql}) AS audit {keyset} "  # noqa: S608 - fixed SQL, values bound
-        "ORDER BY occurred_at DESC, source DESC, id DESC LIMIT %s"
-    )
+    query, params = page_query(filters, before, size)
+    if not query:
+        return [], ""
     with connection.cursor() as cur:
-        cur.execute(query, [*params, size + 1])
+        cur.execute(query, params)
         rows = [Row(*r) for r in cur.fetchall()]
     more = len(rows) > size
     rows = rows[:size]
     return rows, (rows[-1].cursor if more and rows else "")
+
+
+def page_query(filters: AuditFilters, before: str = "", size: int = 50) -> tuple[str, list[Any]]:
+    """The SQL of `page` (size + 1 rows, to know whether there are older ones); "" if nothing
+    can match."""
+    action = filters.action
+    want_access = not action or not action.startswith("change")
+    want_change = not action or action.startswith("change.") or action == "change"
+    branches = (_access_branches(filters) if want_access else []) + (
+        _change_branches(filters) if want_change else []
+    )
+    if not branches:
+        return "", []
+    cursor = _parse_cursor(before) if before else None
+    parts, params = [], []
+    for source, where, branch_params in branches:
+        alias, time_col = ("e", "occurred_at") if source == "access" else ("c", "timestamp")
+        clause, values = where, list(branch_params)
+        if cursor is not None:
+            stamp, after_source, entry_id = cursor
+            # Newest first is (time, source, id) descending; 'access' sorts before 'change'.
+            if source == after_source:
+                clause += f" AND ({alias}.{time_col}, {alias}.id) < (%s, %s)"
+                values += [stamp, entry_id]
+            elif source < after_source:
+                clause += f" AND {alias}.{time_col} <= %s"
+                values.append(stamp)
+            else:
+                clause += f" AND {alias}.{time_col} < %s"
+                values.append(stamp)
+        base = _ACCESS if source == "access" else _CHANGE
+        parts.append(
+            f"({base} WHERE {clause} ORDER BY {alias}.{time_col} DESC, {alias}.id DESC LIMIT %s)"
+        )
+        params += [*values, size + 1]
+    query = (
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS audit "  # noqa: S608 - values bound
+        "ORDER BY occurred_at DESC, source DESC, id DESC LIMIT %s"
+    )
+    return query, [*params, size + 1]
 
 
 def manifest(
@@ -265,5 +392,13 @@ def stream(
             header = manifest(filters, fmt, **manifest_fields)
             yield (json.dumps({"manifest": header}) + "\n").encode()
         with cur.copy(copy, params) as out:
-            for chunk in out:
-                yield bytes(chunk)
+            # COPY sends one message per row: pass them on in blocks of about CHUNK bytes
+            # (a million tiny writes would cost the web server more than the query).
+            block = bytearray()
+            for row in out:
+                block += row
+                if len(block) >= CHUNK:
+                    yield bytes(block)
+                    block.clear()
+            if block:
+                yield bytes(block)

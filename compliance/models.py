@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connections, models
 from django.db.models import F, Func, Q, Value
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -225,6 +226,27 @@ class AuditAppendOnly(Exception):
     """Audit rows are written once and never changed or deleted (by the app or the database)."""
 
 
+_INSERT_SQL: dict[tuple[type[models.Model], tuple[str, ...]], str] = {}
+
+
+def _insert_sql(model: type[models.Model], fields: tuple[models.Field, ...], conn: Any) -> str:
+    key = (model, tuple(f.column for f in fields))
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        quote = conn.ops.quote_name
+        marks = [
+            f.get_placeholder(None, None, conn) if hasattr(f, "get_placeholder") else "%s"
+            for f in fields
+        ]
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - identifiers only
+            quote(model._meta.db_table),
+            ", ".join(quote(f.column) for f in fields),
+            ", ".join(marks),
+        )
+        _INSERT_SQL[key] = sql
+    return sql
+
+
 class AppendOnlyModel(models.Model):
     """An audit row: inserted once, sealed into its hash chain when the transaction commits
     (a deferred PostgreSQL trigger, see compliance.audit), never updated or deleted.
@@ -252,7 +274,20 @@ class AppendOnlyModel(models.Model):
     def _do_insert(
         self, manager: Any, using: Any, fields: Any, returning_fields: Any, raw: Any
     ) -> Any:
-        return super()._do_insert(manager, using, fields, [], raw)  # type: ignore[misc]
+        """One INSERT from a statement text built once per model and column list: the ORM's
+        compiler would rebuild it for every audit row, on the request's path."""
+        conn = connections[using]
+        sql = _insert_sql(type(self), tuple(fields), conn)
+        params = [
+            f.get_db_prep_save(getattr(self, f.attname) if raw else f.pre_save(self, True), conn)
+            for f in fields
+        ]
+        conn.ensure_connection()
+        # Server-side binding: parameters go as such, psycopg does not build the statement
+        # text in Python. Wrapped like any Django cursor (query logging, execute wrappers).
+        with conn._prepare_cursor(psycopg.Cursor(conn.connection)) as cur:  # type: ignore[attr-defined]
+            cur.execute(sql, params)
+        return []
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AuditAppendOnly(f"{type(self).__name__} rows are kept (retention)")
@@ -283,13 +318,33 @@ class AccessEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        # The audit browser pages newest first with a keyset on (occurred_at, id) inside one
+        # practice: each filter it offers has an index ending in those columns, so every page
+        # is one short index range scan however long the log (compliance.export.page).
         indexes = [
             models.Index(
                 fields=["practice_id", "-occurred_at", "-id"], name="access_practice_time"
             ),
             models.Index(fields=["occurred_at", "id"], name="access_time"),
-            models.Index(fields=["action", "-occurred_at"], name="access_action_time"),
-            models.Index(fields=["actor_user_id", "-occurred_at"], name="access_actor_time"),
+            models.Index(
+                fields=["practice_id", "action", "occurred_at", "id"], name="access_action_time"
+            ),
+            models.Index(
+                fields=["practice_id", "actor_user_id", "occurred_at", "id"],
+                name="access_actor_time",
+            ),
+            models.Index(
+                fields=["practice_id", "actor_label", "occurred_at", "id"],
+                name="access_label_time",
+            ),
+            models.Index(
+                fields=["practice_id", "api_client_id", "occurred_at", "id"],
+                name="access_client_time",
+            ),
+            models.Index(
+                fields=["practice_id", "object_type", "occurred_at", "id"],
+                name="access_object_time",
+            ),
             models.Index(fields=["request_id"], name="access_request"),
         ]
         constraints = [
@@ -347,8 +402,26 @@ class ChangeEntry(AppendOnlyModel, AbstractLogEntry):  # noqa: DJ008 (auditlog h
     class Meta(AbstractLogEntry.Meta):
         verbose_name = "change entry"
         verbose_name_plural = "change entries"
+        # As AccessEvent's: one index per audit-browser filter, ending in (timestamp, id).
         indexes = [
-            models.Index(fields=["practice_id", "-timestamp"], name="change_practice_time"),
+            models.Index(fields=["practice_id", "timestamp", "id"], name="change_practice_ts"),
+            models.Index(
+                fields=["practice_id", "action", "timestamp", "id"], name="change_action_ts"
+            ),
+            models.Index(
+                fields=["practice_id", "actor_id", "timestamp", "id"], name="change_actor_ts"
+            ),
+            models.Index(
+                fields=["practice_id", "actor_email", "timestamp", "id"], name="change_email_ts"
+            ),
+            models.Index(
+                fields=["practice_id", "api_client_id", "timestamp", "id"],
+                name="change_client_ts",
+            ),
+            models.Index(
+                fields=["practice_id", "content_type_id", "timestamp", "id"],
+                name="change_type_ts",
+            ),
         ]
 
 
