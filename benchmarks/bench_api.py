@@ -19,6 +19,7 @@ Writes benchmarks/results/api.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -230,12 +231,15 @@ def bench_availability(world: dict[str, Any], token: str, runs: int) -> dict[str
     slots = len(get(WINDOW).json()["slots"])
     for _ in range(10):  # warm
         get(WINDOW)
-    timings = []
+    timings, cpu = [], []
+    collections = gc_collections()
     for _ in range(runs):
-        t0 = clock.perf_counter()
+        t0, c0 = clock.perf_counter(), clock.thread_time()
         response = get(WINDOW)
         timings.append((clock.perf_counter() - t0) * 1000)
+        cpu.append((clock.thread_time() - c0) * 1000)
         assert response.status_code == 200
+    collections = [b - a for a, b in zip(collections, gc_collections(), strict=True)]
 
     # Where the time goes: reading the inputs vs the engine, without HTTP/DRF.
     load, engine = [], []
@@ -256,13 +260,21 @@ def bench_availability(world: dict[str, Any], token: str, runs: int) -> dict[str
     return {
         "days": WINDOW,
         "slots_returned": slots,
-        "busy_rows_read": len(inputs.busy),
+        "busy_rows_read": inputs.busy_rows,
         "server_side": summary(timings),
+        # CPU time of the request's thread: what the request costs, less what a loaded machine
+        # adds by descheduling it (the box is shared: compare runs on this figure too).
+        "server_side_cpu": summary(cpu),
         "target_p95_ms": 60,
+        "gc_collections_during_runs_by_generation": collections,
         "sql_queries_by_days": queries,
         "constant_queries": len(set(queries.values())) == 1,
         "breakdown_p95_ms": {"load_inputs": pct(load, 0.95), "engine": pct(engine, 0.95)},
     }
+
+
+def gc_collections() -> list[int]:
+    return [g["collections"] for g in gc.get_stats()]
 
 
 def free_port() -> int:
@@ -300,6 +312,9 @@ class Gunicorn:
                 str(threads),
                 "--log-level",
                 "error",
+                # Warm connections stay open between rounds on a loaded box (default is 2 s).
+                "--keep-alive",
+                "30",
             ],
             cwd=ROOT,
             env=env,
@@ -364,15 +379,72 @@ def bench_holds_in_process(bodies: list[dict[str, Any]], token: str) -> dict[str
     counterpart of the availability figure: no HTTP, no other process."""
     http = Client()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    timings = []
+    timings, cpu = [], []
     for i, body in enumerate(bodies):
-        t0 = clock.perf_counter()
+        t0, c0 = clock.perf_counter(), clock.thread_time()
         response = http.post("/api/v1/holds", body, content_type="application/json", **auth)
-        elapsed = (clock.perf_counter() - t0) * 1000
+        elapsed, used = (clock.perf_counter() - t0) * 1000, (clock.thread_time() - c0) * 1000
         assert response.status_code == 201, response.content[:300]
         if i >= 10:
             timings.append(elapsed)
-    return summary(timings)
+            cpu.append(used)
+    return {**summary(timings), "cpu": summary(cpu)}
+
+
+def bench_holds_service_contention(
+    world: dict[str, Any], rounds: int, bodies: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """30 threads, each on its own database connection, call `place_hold` for one slot at once:
+    the hold service's own contention cost (locks, re-check, insert), without HTTP, auth and
+    middleware (see `reference_30_way_get`)."""
+    from django.db import connections
+
+    from portal.tenancy import tenant_context
+    from scheduling import services
+
+    contenders = 30
+    practice = world["practice"]
+    losers: list[float] = []
+    winners: list[float] = []
+    outcomes: dict[str, int] = {}
+
+    def claim(body: dict[str, Any], barrier: threading.Barrier) -> tuple[str, float]:
+        try:
+            with tenant_context(practice):
+                connection.ensure_connection()
+                barrier.wait()
+                t0 = clock.perf_counter()
+                try:
+                    services.place_hold(
+                        practice,
+                        appointment_type_id=body["appointment_type_id"],
+                        provider_id=body["provider_id"],
+                        operatory_id=body["operatory_id"],
+                        start=datetime.fromisoformat(body["start"]),
+                    )
+                    outcome = "held"
+                except services.SlotUnavailableError:
+                    outcome = "unavailable"
+                return outcome, (clock.perf_counter() - t0) * 1000
+        finally:
+            connections.close_all()
+
+    for body in bodies[:rounds]:
+        barrier = threading.Barrier(contenders)
+        with ThreadPoolExecutor(max_workers=contenders) as pool:
+            results = list(pool.map(claim, [body] * contenders, [barrier] * contenders))
+        for outcome, elapsed in results:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            (winners if outcome == "held" else losers).append(elapsed)
+    return {
+        "measured": "place_hold in 30 threads of this process, one PostgreSQL connection each",
+        "rounds": rounds,
+        "outcomes": outcomes,
+        "exactly_one_winner_per_round": outcomes.get("held", 0) == rounds
+        and sum(outcomes.values()) == rounds * contenders,
+        "losers": {**summary(losers), "target_p95_ms": 50},
+        "winners": summary(winners),
+    }
 
 
 def bench_holds(
@@ -401,9 +473,23 @@ def bench_holds(
         losers: list[float] = []
         winners: list[float] = []
         outcomes: dict[int, int] = {}
+        reference: list[float] = []
         try:
             for http in clients:  # open every connection before the first round
                 http.get("/api/v1/appointment-types")
+            # The floor: the cheapest authenticated endpoint (one small query after auth) fired
+            # 30 at once, as the contenders are. No hold can be answered faster than this.
+            for _ in range(rounds):
+                barrier = threading.Barrier(contenders)
+
+                def get(http: httpx.Client, barrier: threading.Barrier = barrier) -> float:
+                    barrier.wait()
+                    t0 = clock.perf_counter()
+                    assert http.get("/api/v1/appointment-types").status_code == 200
+                    return (clock.perf_counter() - t0) * 1000
+
+                with ThreadPoolExecutor(max_workers=contenders) as pool:
+                    reference += pool.map(get, clients)
             for body in rest[:rounds]:
                 barrier = threading.Barrier(contenders)
 
@@ -438,6 +524,7 @@ def bench_holds(
             and sum(outcomes.values()) == rounds * contenders,
             "losers_409": {**summary(losers), "target_p95_ms": 50},
             "winners_201": summary(winners),
+            "reference_30_way_get_appointment_types": summary(reference),
         },
     }
 
@@ -469,11 +556,14 @@ def main() -> None:
         setup_s = clock.perf_counter() - t0
         availability = bench_availability(world, token, args.runs)
         print(f"availability 14 days: {availability['server_side']}", flush=True)
-        bodies = slot_starts(world, 2 * args.runs + 30 + args.rounds)
+        bodies = slot_starts(world, 2 * args.runs + 30 + 2 * args.rounds)
         in_process = bench_holds_in_process(bodies[: args.runs + 10], token)
+        service = bench_holds_service_contention(world, args.rounds, bodies[-args.rounds :])
+        print(f"30-way contention, service level: {service}", flush=True)
         connection.close()  # hand the database to the server processes cleanly
         holds = bench_holds(world, token, args.runs, args.rounds, bodies[args.runs + 10 :])
         holds["uncontended_server_side_in_process"] = {**in_process, "target_p95_ms": 10}
+        holds["contention_30_service_level"] = service
         print(f"holds in-process: {in_process}", flush=True)
         print(f"holds over HTTP: {holds['uncontended']}", flush=True)
         print(f"30-way contention: {holds['contention_30']}", flush=True)

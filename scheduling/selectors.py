@@ -7,19 +7,25 @@ number of appointments (the type, the working hours bound to it, the provider ru
 kind of busy time in one UNION ALL), then call the pure engine `scheduling.slots.find_slots`
 once per time zone among the practice's locations.
 
+Speed (issue 3's benchmark, `benchmarks/bench_api.py`): the four querysets are compiled once per
+shape and re-run with new values (`compiled_query`), and busy time travels as whole seconds
+straight into the engine's index (`BusyTimes`), with no datetime or object per row.
+
 Every read filters on the practice explicitly and runs under the tenant's row-level security
 (the caller is inside `tenant_context(practice)`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
-from django.db.models import Exists, F, FloatField, Func, OuterRef, Q
+from django.db.models import BigIntegerField, Exists, F, Func, OuterRef, Q
 from django.utils import timezone
 
 from portal.models import Location, Practice
@@ -35,7 +41,7 @@ from scheduling.models import (
     WorkingHour,
 )
 from scheduling.slots import (
-    Busy,
+    BusyTimes,
     Slot,
     SlotQuery,
     TypeSpec,
@@ -51,18 +57,72 @@ from scheduling.slots import (
 MAX_DAYS = 31
 
 
-class _Epoch(Func):
-    """A timestamptz column as float seconds since the epoch (microseconds survive in float8)."""
+class _EpochSeconds(Func):
+    """A timestamptz as whole POSIX seconds, rounded towards "less bookable" (the engine's
+    convention): start down, end up."""
 
-    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
-    output_field = FloatField()
+    output_field = BigIntegerField()
 
-    def __init__(self, column: str) -> None:
+    def __init__(self, column: str, rounding: str) -> None:
+        self.template = f"{rounding}(EXTRACT(EPOCH FROM %(expressions)s))::bigint"
         super().__init__(F(column))
 
 
 # UTC offsets range from -12:00 to +14:00: this much either side of a UTC date covers any zone.
 _ZONE_MARGIN = timedelta(hours=14)
+
+
+# --- querysets compiled once ---------------------------------------------------------------------
+#
+# Building and compiling a queryset costs more Python than running it (a third of a hold request,
+# profiled). The hot reads below are ORM querysets compiled ONCE per shape with stand-in values,
+# then run with the real values in the stand-ins' places: the ORM stays the definition of the
+# query, each request pays one `execute`. Rows come back as the driver returns them (no Django
+# converters: none of these columns has one).
+
+_STAND_IN_INT = -7_300_000_000_000  # far from any id, count or constant of ours
+_STAND_IN_DT = datetime(1901, 2, 3, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    sql: str
+    params: tuple[tuple[bool, Any], ...]  # (named, name) or (False, constant)
+
+    def rows(self, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        args = [values[v] if named else v for named, v in self.params]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, args)
+            return cursor.fetchall()
+
+
+_COMPILED: dict[tuple[Any, ...], CompiledQuery] = {}
+
+
+def compiled_query(
+    key: tuple[Any, ...], names: Mapping[str, type], build: Callable[[Mapping[str, Any]], Any]
+) -> CompiledQuery:
+    """`build(values)` returns a queryset (or its `.query`); compiled once per `key`."""
+    statement = _COMPILED.get(key)
+    if statement is not None:
+        return statement
+    stand_ins: dict[str, Any] = {}
+    named: dict[Any, str] = {}
+    for n, (name, kind) in enumerate(names.items()):
+        value = _STAND_IN_DT + timedelta(seconds=n) if kind is datetime else _STAND_IN_INT - n
+        stand_ins[name] = value
+        named[(kind, value)] = name
+    query = build(stand_ins)
+    sql, params = getattr(query, "query", query).sql_with_params()
+    slots: list[tuple[bool, Any]] = []
+    for param in params:
+        stands_for = named.get((datetime if isinstance(param, datetime) else int, param))
+        slots.append((True, stands_for) if stands_for is not None else (False, param))
+    missing = set(names) - {name for is_named, name in slots if is_named}
+    if missing:  # a value the queryset dropped or transformed: refuse rather than misbind
+        raise RuntimeError(f"statement {key!r} lost parameters {sorted(missing)}")
+    statement = _COMPILED[key] = CompiledQuery(sql, tuple(slots))
+    return statement
 
 
 @dataclass
@@ -72,7 +132,8 @@ class EngineInputs:
     type: TypeSpec
     bookable: bool
     hours_by_zone: dict[str, list[HourSpec]] = field(default_factory=dict)
-    busy: list[Busy] = field(default_factory=list)
+    busy: BusyTimes = field(default_factory=lambda: BusyTimes(()))
+    busy_rows: int = 0
     rules: list[RuleSpec] = field(default_factory=list)
     capabilities: dict[int, frozenset[str]] = field(default_factory=dict)
 
@@ -102,7 +163,25 @@ class EngineInputs:
         return found
 
 
-def _load_type(
+_TYPE_COLUMNS = (
+    "id",
+    "minutes",
+    "new_patients",
+    "existing_patients",
+    "lead_time_hours",
+    "horizon_days",
+    "bookable",
+    "eligible",
+    "required_capabilities",
+)
+_CHECKS: dict[str, type[Any]] = {
+    "provider_ok": Provider,
+    "location_ok": Location,
+    "operatory_ok": Operatory,
+}
+
+
+def load_type(
     practice: Practice,
     appointment_type_id: int,
     *,
@@ -115,49 +194,141 @@ def _load_type(
     Ids another practice owns are invisible (row-level security) and answer DoesNotExist, which
     the API turns into 404.
     """
-    qs = (
-        AppointmentType.objects.for_practice(practice)
-        .filter(pk=appointment_type_id)
-        .annotate(eligible=ArrayAgg("providers__id", filter=Q(providers__isnull=False)))
+    given = {"provider_ok": provider_id, "location_ok": location_id, "operatory_ok": operatory_id}
+    checks = [name for name, pk in given.items() if pk is not None]
+
+    def build(v: Mapping[str, Any]) -> Any:
+        qs = (
+            AppointmentType.objects.for_practice(v["practice"])
+            .filter(pk=v["type"])
+            .annotate(eligible=ArrayAgg("providers__id", filter=Q(providers__isnull=False)))
+        )
+        for name in checks:
+            model = _CHECKS[name]
+            exists = Exists(model.objects.filter(pk=v[name], practice_id=OuterRef("practice_id")))
+            qs = qs.annotate(**{name: exists})
+        return qs.values_list(*_TYPE_COLUMNS, *checks)[:1]
+
+    names = dict.fromkeys(["practice", "type", *checks], int)
+    rows = compiled_query(("type", *checks), names, build).rows(
+        {"practice": practice.pk, "type": appointment_type_id, **given}
     )
-    checks = {
-        "provider_ok": (provider_id, Provider),
-        "location_ok": (location_id, Location),
-        "operatory_ok": (operatory_id, Operatory),
-    }
-    for name, (pk, model) in checks.items():
-        if pk is not None:
-            qs = qs.annotate(
-                **{name: Exists(model.objects.filter(pk=pk, practice_id=OuterRef("practice_id")))}
-            )
-    row = qs.values(
-        "id",
-        "minutes",
-        "new_patients",
-        "existing_patients",
-        "lead_time_hours",
-        "horizon_days",
-        "bookable",
-        "eligible",
-        "required_capabilities",
-        *[name for name, (pk, _) in checks.items() if pk is not None],
-    ).first()
-    if row is None:
+    if not rows:
         raise AppointmentType.DoesNotExist(f"no appointment type {appointment_type_id}")
-    for name, (pk, model) in checks.items():
-        if pk is not None and not row[name]:
-            raise model.DoesNotExist(f"no {model._meta.model_name} {pk}")
+    row = rows[0]
+    for name, ok in zip(checks, row[len(_TYPE_COLUMNS) :], strict=True):
+        if not ok:
+            model = _CHECKS[name]
+            raise model.DoesNotExist(f"no {model._meta.model_name} {given[name]}")
+    pk, minutes, new, existing, lead_hours, horizon_days, bookable, eligible, required = row[
+        : len(_TYPE_COLUMNS)
+    ]
     spec = TypeSpec(
-        id=row["id"],
-        minutes=row["minutes"],
-        eligible_provider_ids=frozenset(row["eligible"] or ()),
-        required_capabilities=frozenset(row["required_capabilities"]),
-        lead_time=timedelta(hours=row["lead_time_hours"]),
-        horizon=timedelta(days=row["horizon_days"]),
-        new_patients=row["new_patients"],
-        existing_patients=row["existing_patients"],
+        id=pk,
+        minutes=minutes,
+        eligible_provider_ids=frozenset(eligible or ()),
+        required_capabilities=frozenset(required),
+        lead_time=timedelta(hours=lead_hours),
+        horizon=timedelta(days=horizon_days),
+        new_patients=new,
+        existing_patients=existing,
     )
-    return spec, row["bookable"]
+    return spec, bookable
+
+
+def _hours_statement(
+    provider: bool, operatory: bool, location: bool, new_patients: bool
+) -> CompiledQuery:
+    def build(v: Mapping[str, Any]) -> Any:
+        hours = WorkingHour.objects.for_practice(v["practice"]).filter(
+            appointment_types=v["type"],
+            active=True,
+            provider__active=True,
+            operatory__active=True,
+            source=F("operatory__location__working_hours_mode"),
+        )
+        if provider:
+            hours = hours.filter(provider_id=v["provider"])
+        if operatory:
+            hours = hours.filter(operatory_id=v["operatory"])
+        if location:
+            hours = hours.filter(operatory__location_id=v["location"])
+        if new_patients:
+            hours = hours.filter(provider__accepts_new_patients=True)
+        return hours.order_by().values_list(
+            "id",
+            "provider_id",
+            "operatory_id",
+            "operatory__location_id",
+            "begin",
+            "end",
+            "days",
+            "specific_date",
+            "label",
+            "operatory__capabilities",
+            "operatory__location__timezone",
+        )
+
+    names = {"practice": int, "type": int}
+    names |= {k: int for k, on in (("provider", provider), ("operatory", operatory)) if on}
+    names |= {"location": int} if location else {}
+    return compiled_query(("hours", provider, operatory, location, new_patients), names, build)
+
+
+def _rules_statement(provider: bool) -> CompiledQuery:
+    def build(v: Mapping[str, Any]) -> Any:
+        rules = ProviderRule.objects.for_practice(v["practice"]).filter(appointment_types=v["type"])
+        if provider:
+            rules = rules.filter(provider_id=v["provider"])
+        return rules.order_by().values_list("provider_id", "patient_status", "days", "begin", "end")
+
+    names = {"practice": int, "type": int} | ({"provider": int} if provider else {})
+    return compiled_query(("rules", provider), names, build)
+
+
+def _busy_statement(narrow: bool) -> CompiledQuery:
+    """Every kind of busy time in one UNION ALL, as whole seconds. A hold's check (one provider
+    in one operatory) reads that provider's and that operatory's busy time and location-wide
+    blocks; any other question the practice's (a provider's operatories are busy with other
+    providers' patients too), of which the engine ignores what blocks no pair in play."""
+
+    def build(v: Mapping[str, Any]) -> Any:
+        mine = Q(provider_id=v["provider"]) | Q(operatory_id=v["operatory"]) if narrow else Q()
+        everywhere = Q(provider__isnull=True, operatory__isnull=True)
+        seconds = {"s": _EpochSeconds("start", "floor"), "e": _EpochSeconds("end", "ceil")}
+        columns = ("s", "e", "provider_id", "operatory_id", "location_id")
+        blocks = (
+            Block.objects.for_practice(v["practice"])
+            .filter(start__lt=v["hi"], end__gt=v["lo"])
+            .filter((mine | everywhere) if narrow else Q())
+            .order_by()
+            .annotate(**seconds)
+            .values_list(*columns)
+        )
+        appointments = (
+            Appointment.objects.for_practice(v["practice"])
+            .filter(start__lt=v["hi"], end__gt=v["lo"], cancelled=False)
+            .filter(mine)
+            .order_by()
+            .annotate(**seconds)
+            .values_list(*columns)
+        )
+        holds = (
+            Hold.objects.for_practice(v["practice"])
+            .filter(start__lt=v["hi"], end__gt=v["lo"])
+            .filter(
+                Q(status=HoldStatus.ACTIVE, expires_at__gt=v["now"]) | Q(status=HoldStatus.BOOKED)
+            )
+            .filter(mine)
+            .order_by()
+            .annotate(**seconds)
+            .values_list(*columns)
+        )
+        return blocks.union(appointments, holds, all=True)
+
+    names = {"practice": int, "lo": datetime, "hi": datetime, "now": datetime}
+    names |= {"provider": int, "operatory": int} if narrow else {}
+    return compiled_query(("busy", narrow), names, build)
 
 
 def load_engine_inputs(
@@ -171,15 +342,17 @@ def load_engine_inputs(
     provider_id: int | None = None,
     location_id: int | None = None,
     operatory_id: int | None = None,
+    loaded: tuple[TypeSpec, bool] | None = None,
 ) -> EngineInputs:
-    """Read the engine's inputs for busy time overlapping [lo, hi): four queries, always.
+    """Read the engine's inputs for busy time overlapping [lo, hi): four queries, always (three
+    when the caller already has the type from `load_type`, passed as `loaded`).
 
     Working hours count only when active, bound to the type, of an active provider in an active
     operatory, and from the source their location uses (`Location.working_hours_mode`: manual or
     synced, never both). Busy time is blocks, non-cancelled appointments and live holds (active
-    and unexpired, or booked) of the providers and operatories in play, plus location-wide blocks.
+    and unexpired, or booked), read as whole seconds (see `_busy_statement`).
     """
-    spec, bookable = _load_type(
+    spec, bookable = loaded or load_type(
         practice,
         appointment_type_id,
         provider_id=provider_id,
@@ -187,40 +360,23 @@ def load_engine_inputs(
         operatory_id=operatory_id,
     )
     inputs = EngineInputs(type=spec, bookable=bookable)
+    values = {
+        "practice": practice.pk,
+        "type": appointment_type_id,
+        "provider": provider_id,
+        "operatory": operatory_id,
+        "location": location_id,
+    }
 
     # Query 2: working hours bound to the type, with their operatory's capabilities and zone.
-    hours = WorkingHour.objects.for_practice(practice).filter(
-        appointment_types=appointment_type_id,
-        active=True,
-        provider__active=True,
-        operatory__active=True,
-        source=F("operatory__location__working_hours_mode"),
-    )
-    if provider_id is not None:
-        hours = hours.filter(provider_id=provider_id)
-    if operatory_id is not None:
-        hours = hours.filter(operatory_id=operatory_id)
-    if location_id is not None:
-        hours = hours.filter(operatory__location_id=location_id)
-    if patient_status == "new":
-        hours = hours.filter(provider__accepts_new_patients=True)
-    rows = hours.order_by().values_list(
-        "id",
-        "provider_id",
-        "operatory_id",
-        "operatory__location_id",
-        "begin",
-        "end",
-        "days",
-        "specific_date",
-        "label",
-        "operatory__capabilities",
-        "operatory__location__timezone",
-    )
+    hours = _hours_statement(
+        provider_id is not None,
+        operatory_id is not None,
+        location_id is not None,
+        patient_status == "new",
+    ).rows(values)
     type_ids = frozenset({appointment_type_id})
     providers: set[int] = set()
-    operatories: set[int] = set()
-    locations: set[int] = set()
     for (
         pk,
         provider,
@@ -233,7 +389,7 @@ def load_engine_inputs(
         label,
         capabilities,
         zone,
-    ) in rows:
+    ) in hours:
         inputs.hours_by_zone.setdefault(zone or practice.timezone, []).append(
             HourSpec(
                 id=pk,
@@ -250,17 +406,12 @@ def load_engine_inputs(
         )
         inputs.capabilities[operatory] = frozenset(capabilities)
         providers.add(provider)
-        operatories.add(operatory)
-        locations.add(location)
     if not providers:
         return inputs
 
-    # Query 3: provider rules for the type.
-    for provider, status, days, begin, end in (
-        ProviderRule.objects.for_practice(practice)
-        .filter(appointment_types=appointment_type_id, provider_id__in=providers)
-        .order_by()
-        .values_list("provider_id", "patient_status", "days", "begin", "end")
+    # Query 3: provider rules for the type (the engine ignores providers without hours).
+    for provider, status, days, begin, end in _rules_statement(provider_id is not None).rows(
+        values
     ):
         inputs.rules.append(RuleSpec(provider, type_ids, status, frozenset(days), begin, end))
 
@@ -270,52 +421,12 @@ def load_engine_inputs(
     hi = min(hi, now + spec.horizon + timedelta(minutes=spec.minutes))
     if hi <= lo:
         return inputs
-    # Narrow to the providers and rooms in play when the question was narrowed (a hold's check,
-    # a provider or a location); a whole-practice question reads the practice's busy time, which
-    # is the same rows without hundreds of bound parameters.
-    narrowed = provider_id is not None or operatory_id is not None or location_id is not None
-    mine = Q(provider_id__in=providers) | Q(operatory_id__in=operatories) if narrowed else Q()
-    everywhere = Q(provider__isnull=True, operatory__isnull=True, location_id__in=locations)
-    # Instants travel as epoch seconds: Django's timestamptz loader parses text in Python, which
-    # for a few thousand rows costs about as much as the slot search.
-    epochs = {"s": _Epoch("start"), "e": _Epoch("end")}
-    columns = ("s", "e", "provider_id", "operatory_id", "location_id")
-    blocks = (
-        Block.objects.for_practice(practice)
-        .filter(start__lt=hi, end__gt=lo)
-        .filter((mine | everywhere) if narrowed else Q())
-        .order_by()
-        .annotate(**epochs)
-        .values_list(*columns)
+    rows = _busy_statement(provider_id is not None and operatory_id is not None).rows(
+        values | {"lo": lo, "hi": hi, "now": now}
     )
-    appointments = (
-        Appointment.objects.for_practice(practice)
-        .filter(start__lt=hi, end__gt=lo, cancelled=False)
-        .filter(mine)
-        .order_by()
-        .annotate(**epochs)
-        .values_list(*columns)
-    )
-    holds = (
-        Hold.objects.for_practice(practice)
-        .filter(start__lt=hi, end__gt=lo)
-        .filter(Q(status=HoldStatus.ACTIVE, expires_at__gt=now) | Q(status=HoldStatus.BOOKED))
-        .filter(mine)
-        .order_by()
-        .annotate(**epochs)
-        .values_list(*columns)
-    )
-    # Compiled by the ORM, read with a plain cursor: Django's per-value converters would cost
-    # more than the query itself for a few thousand rows.
-    sql, params = blocks.union(appointments, holds, all=True).query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    at = datetime.fromtimestamp
-    inputs.busy = [
-        Busy(at(s, UTC), at(e, UTC), provider, operatory, location)
-        for s, e, provider, operatory, location in rows
-    ]
+    # Whole seconds from the database straight into the engine's index: no datetime per row.
+    inputs.busy = BusyTimes(rows)
+    inputs.busy_rows = len(rows)
     return inputs
 
 
@@ -366,29 +477,38 @@ def offered_slot(
     patient_status: str = "existing",
     now: datetime | None = None,
     agent_bookable_only: bool = True,
+    loaded: tuple[TypeSpec, bool] | None = None,
 ) -> Slot | None:
     """The slot the engine offers for exactly this provider, operatory and start, or None.
 
-    Reads only that provider and operatory around that day, so it is cheap enough to run for
-    every hold request.
+    Whether a given slot exists depends on the working hours and rules of its day and on busy
+    time overlapping that slot only, so this reads that provider's and operatory's hours and
+    rules and the busy time inside [start, start + the type's minutes): a handful of rows, cheap
+    enough for every hold request. `loaded` is `load_type`'s answer if the caller has it.
     """
     now = now or timezone.now()
-    utc_day = start.astimezone(UTC).date()
-    first = utc_day - timedelta(days=1)  # the local date is within a day of the UTC one
-    lo = datetime.combine(first, time(0), UTC) - _ZONE_MARGIN
-    hi = datetime.combine(first + timedelta(days=3), time(0), UTC) + _ZONE_MARGIN
+    loaded = loaded or load_type(
+        practice,
+        appointment_type_id,
+        provider_id=provider_id,
+        location_id=None,
+        operatory_id=operatory_id,
+    )
+    spec, bookable = loaded
+    if agent_bookable_only and not bookable:
+        return None
     inputs = load_engine_inputs(
         practice,
         appointment_type_id,
-        lo,
-        hi,
+        start,
+        start + timedelta(minutes=spec.minutes),
         now=now,
         patient_status=patient_status,
         provider_id=provider_id,
         operatory_id=operatory_id,
+        loaded=loaded,
     )
-    if agent_bookable_only and not inputs.bookable:
-        return None
+    first = start.astimezone(UTC).date() - timedelta(days=1)  # local date is within a day of UTC
     for slot in inputs.slots(first, 3, now, patient_status, provider_id):
         if slot.start == start and slot.operatory_id == operatory_id:
             return slot

@@ -3,15 +3,18 @@
 Holds are airline-seat claims on a slot. The guarantee against double booking is the database's
 (GiST exclusion constraints on `Hold` per provider and per operatory); the advisory locks taken
 here only make contention orderly: without them PostgreSQL aborts a share of concurrent inserts
-with "deadlock detected" after a one-second wait (measured in issue 3), with them the losers queue
-for a few milliseconds and get a clean "slot unavailable".
+with "deadlock detected" after a one-second wait (measured in issue 3). A claim tries the locks
+without waiting; one that finds them taken waits for the claim in flight on a shared lock (every
+waiter is woken together, none holds the lock for the others), leaves with "slot unavailable" if
+that claim took the slot, and otherwise queues for the locks like any claim.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg.errors
 from django.conf import settings
@@ -51,48 +54,116 @@ def _int4(value: int) -> int:
     return folded - (1 << 32) if folded >= 1 << 31 else folded
 
 
-def _lock_slot(provider_id: int, operatory_id: int) -> None:
-    """Both locks in one round trip, in key order (a SELECT list is evaluated left to right)."""
+def _lock_keys(provider_id: int, operatory_id: int) -> list[int]:
+    """The two lock keys, flattened, in key order."""
     (a, b), (c, d) = sorted(
         [
             (LOCK_NAMESPACE_PROVIDER, _int4(provider_id)),
             (LOCK_NAMESPACE_OPERATORY, _int4(operatory_id)),
         ]
     )
+    return [a, b, c, d]
+
+
+def _try_lock_slot(provider_id: int, operatory_id: int) -> bool:
+    """Both locks without waiting, in key order; False if another claim holds either. (`AND`
+    tries the second key only once the first is held: a held lower key while the higher one
+    is refused keeps the fixed order.)"""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s), pg_advisory_xact_lock(%s, %s)", [a, b, c, d]
+            "SELECT pg_try_advisory_xact_lock(%s, %s) AND pg_try_advisory_xact_lock(%s, %s)",
+            _lock_keys(provider_id, operatory_id),
+        )
+        return bool(cur.fetchone()[0])
+
+
+def _lock_slot(provider_id: int, operatory_id: int) -> None:
+    """Both locks in one round trip, in key order (a SELECT list is evaluated left to right)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s), pg_advisory_xact_lock(%s, %s)",
+            _lock_keys(provider_id, operatory_id),
         )
 
 
-def _live_hold_covers(
-    practice: Practice, provider_id: int, operatory_id: int, start: datetime, now: datetime
-) -> bool:
-    """Does a live hold of this provider or operatory cover the instant `start`? One query that
-    answers the usual loser (someone holds this very slot) before any schedule is read."""
-    return (
-        Hold.objects.for_practice(practice)
-        .filter(Q(provider_id=provider_id) | Q(operatory_id=operatory_id))
-        .filter(Q(status=HoldStatus.ACTIVE, expires_at__gt=now) | Q(status=HoldStatus.BOOKED))
-        .filter(start__lte=start, end__gt=start)
-        .exists()
-    )
-
-
-def _release_expired_in_the_way(practice: Practice, slot: selectors.Slot, now: datetime) -> None:
-    """Expired holds still count for the exclusion constraint until released: release those
-    overlapping the slot (row locks taken in id order, so claimers never wait in a cycle)."""
-    overlapping = (
-        Hold.objects.for_practice(practice)
-        .filter(
-            Q(provider_id=slot.provider_id) | Q(operatory_id=slot.operatory_id),
-            status__in=[HoldStatus.ACTIVE, HoldStatus.BOOKED],
-            start__lt=slot.end,
-            end__gt=slot.start,
+def _wait_for_claimers(provider_id: int, operatory_id: int) -> None:
+    """Return once the claims now holding these locks have finished, without queueing behind
+    the other waiters: shared locks are granted to every waiter together when the claimer
+    commits (an exclusive wait would hand the lock to one waiter at a time, each holding it for
+    its own check). Session-level shared locks taken in key order and given back in the same
+    statement, so none outlives it (a failure there ends the session or cannot happen: waits
+    follow the fixed key order, so they cannot form a cycle)."""
+    a, b, c, d = _lock_keys(provider_id, operatory_id)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT pg_advisory_lock_shared(%s, %s), pg_advisory_lock_shared(%s, %s),"
+            " pg_advisory_unlock_shared(%s, %s), pg_advisory_unlock_shared(%s, %s)",
+            [a, b, c, d, a, b, c, d],
         )
-        .order_by("pk")
-        .select_for_update()
-        .values_list("pk", "status", "expires_at")
+
+
+def _taken_statement() -> selectors.CompiledQuery:
+    def build(v: Mapping[str, Any]) -> Any:
+        return (
+            Hold.objects.for_practice(v["practice"])
+            .filter(Q(provider_id=v["provider"]) | Q(operatory_id=v["operatory"]))
+            .filter(
+                Q(status=HoldStatus.ACTIVE, expires_at__gt=v["now"]) | Q(status=HoldStatus.BOOKED)
+            )
+            .filter(start__lt=v["end"], end__gt=v["start"])
+            .values_list("pk")[:1]
+        )
+
+    names = {
+        "practice": int,
+        "provider": int,
+        "operatory": int,
+        "start": datetime,
+        "end": datetime,
+        "now": datetime,
+    }
+    return selectors.compiled_query(("hold-taken",), names, build)
+
+
+def _in_the_way_statement() -> selectors.CompiledQuery:
+    def build(v: Mapping[str, Any]) -> Any:
+        return (
+            Hold.objects.for_practice(v["practice"])
+            .filter(
+                Q(provider_id=v["provider"]) | Q(operatory_id=v["operatory"]),
+                status__in=[HoldStatus.ACTIVE, HoldStatus.BOOKED],
+                start__lt=v["end"],
+                end__gt=v["start"],
+            )
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", "status", "expires_at")
+        )
+
+    names = {"practice": int, "provider": int, "operatory": int, "start": datetime, "end": datetime}
+    return selectors.compiled_query(("hold-in-the-way",), names, build)
+
+
+def _release_expired_in_the_way(
+    practice: Practice,
+    provider_id: int,
+    operatory_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> None:
+    """The precise re-check, under the advisory locks: a live hold of this provider or this
+    operatory overlapping [start, end) means the slot is taken (the usual loser leaves here,
+    before any schedule is read). Expired holds still count for the exclusion constraint until
+    released: release those (row locks taken in id order, so claimers never wait in a cycle)."""
+    overlapping = _in_the_way_statement().rows(
+        {
+            "practice": practice.pk,
+            "provider": provider_id,
+            "operatory": operatory_id,
+            "start": start,
+            "end": end,
+        }
     )
     expired = []
     for pk, status, expires_at in overlapping:
@@ -115,9 +186,26 @@ def _claim(
 ) -> Hold:
     """One short transaction (local reads and writes only, never an EHR call)."""
     with transaction.atomic():
-        _lock_slot(provider_id, operatory_id)
-        if _live_hold_covers(practice, provider_id, operatory_id, start, now):
-            raise SlotUnavailableError("held or booked by someone else")
+        # The type first: unknown or foreign ids are a 404 before any lock is taken.
+        loaded = selectors.load_type(
+            practice,
+            appointment_type_id,
+            provider_id=provider_id,
+            location_id=None,
+            operatory_id=operatory_id,
+        )
+        end = start + timedelta(minutes=loaded[0].minutes)
+        if not _try_lock_slot(provider_id, operatory_id):
+            # Another claim on this provider or operatory is in flight, most likely for this
+            # very slot: wait for it to finish, and if it took the slot leave at once (the
+            # 29 losers of a 30-way race check together, not one after another).
+            _wait_for_claimers(provider_id, operatory_id)
+            values: dict[str, Any] = {"practice": practice.pk, "provider": provider_id}
+            values |= {"operatory": operatory_id, "start": start, "end": end, "now": now}
+            if _taken_statement().rows(values):
+                raise SlotUnavailableError("held or booked by someone else")
+            _lock_slot(provider_id, operatory_id)
+        _release_expired_in_the_way(practice, provider_id, operatory_id, start, end, now)
         slot = selectors.offered_slot(
             practice,
             appointment_type_id=appointment_type_id,
@@ -126,10 +214,10 @@ def _claim(
             start=start,
             patient_status=patient_status,
             now=now,
+            loaded=loaded,
         )
         if slot is None:
             raise SlotUnavailableError("not a slot the schedule offers")
-        _release_expired_in_the_way(practice, slot, now)
         hold = Hold.objects.create(
             practice=practice,
             appointment_type_id=appointment_type_id,
@@ -156,13 +244,15 @@ def place_hold(
     """Claim a slot the engine offers for `settings.HOLD_MINUTES`. Call inside the practice's
     tenant context.
 
-    In one transaction: advisory locks on the provider and the operatory (fixed order), a
-    one-query refusal if a live hold already covers the start (so the 29 losers of a 30-way race
-    wait briefly and leave, instead of each reading the schedule), the engine's check that this
-    exact slot is offered (working hours, blocks, appointments, live holds, rules, lead time,
-    horizon), release of expired holds in the way, insert. The exclusion constraints stay the
-    guarantee: a violation is a clean SlotUnavailableError, and a deadlock or serialisation
-    failure is retried, never surfaced.
+    In one transaction: the type (and that the ids are this practice's); advisory locks on the
+    provider and the operatory (fixed order), tried without waiting; if another claim holds
+    them, a shared wait for it to finish and one query whether it took this slot (so the 29
+    losers of a 30-way race leave together right after the winner commits, without reading the
+    schedule), then the locks; under the locks, one query for holds overlapping the slot (a live
+    one is a refusal; expired ones are released), the engine's check that this exact slot is
+    offered (working hours, blocks, appointments, rules, lead time, horizon: three narrow
+    queries), insert. The exclusion constraints stay the guarantee: a violation is a clean
+    SlotUnavailableError, and a deadlock or serialisation failure is retried, never surfaced.
 
     Raises the DoesNotExist of a foreign or unknown id, or SlotUnavailableError. The returned
     hold's start/end are in its location's zone (as the engine's slot was).

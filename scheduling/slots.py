@@ -32,16 +32,19 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import accumulate
+from operator import itemgetter
 from typing import NamedTuple
 
 __all__ = [
     "PATIENT_STATUSES",
     "WEEKDAYS",
     "Busy",
+    "BusyRow",
+    "BusyTimes",
     "ProviderRule",
     "Slot",
     "SlotQuery",
@@ -267,6 +270,9 @@ def day_window(begin: time, end: time, day: date, tz: tzinfo) -> tuple[datetime,
 Interval = tuple[int, int]
 
 
+_first, _second = itemgetter(0), itemgetter(1)
+
+
 class _Blocked(NamedTuple):
     """Busy intervals sorted by start, with `reach[i]` the latest end among the first i+1.
 
@@ -280,37 +286,66 @@ class _Blocked(NamedTuple):
     @classmethod
     def of(cls, intervals: Iterable[Interval]) -> _Blocked:
         ordered = sorted(intervals)
-        return cls([s for s, _ in ordered], list(accumulate((e for _, e in ordered), max)))
+        return cls(list(map(_first, ordered)), list(accumulate(map(_second, ordered), max)))
 
 
-class _BusyIndex:
-    """Busy time grouped by what it blocks, each group sorted once and shared by every pair.
+# One busy interval in whole POSIX seconds: (start, end, provider_id, operatory_id, location_id),
+# with the same meaning as `Busy` (start rounded down, end rounded up: "less bookable").
+BusyRow = tuple[int, int, int | None, int | None, int | None]
+
+
+class BusyTimes:
+    """Busy time in whole seconds, grouped by what it blocks; each group is sorted once, when a
+    pair first needs it, and shared by every pair and every query that uses this object.
 
     A pair (provider, operatory, location) is blocked by two lists: the provider's own busy time
-    plus location-wide blocks, and everything booked in the operatory.
+    plus location-wide blocks, and everything booked in the operatory. Build it from `Busy`
+    values (`BusyTimes.of`) or straight from integer rows (`BusyTimes(rows)`), which is how the
+    selectors hand over database rows without building a datetime per row. Immutable in meaning:
+    the lazily sorted groups are a cache.
     """
 
-    def __init__(self, busy: Iterable[Busy], lo: int, hi: int) -> None:
-        self.provider: dict[int, list[Interval]] = defaultdict(list)
-        self.operatory: dict[int, list[Interval]] = defaultdict(list)
-        self.location: dict[int | None, list[Interval]] = defaultdict(list)
+    __slots__ = ("_own", "_room", "location", "operatory", "provider")
+
+    def __init__(self, rows: Iterable[BusyRow]) -> None:
+        self.provider: dict[int, list[Interval]] = {}
+        self.operatory: dict[int, list[Interval]] = {}
+        self.location: dict[int | None, list[Interval]] = {}
         self._own: dict[tuple[int, int], _Blocked] = {}
         self._room: dict[int, _Blocked] = {}
-        floor, ceil = math.floor, math.ceil
-        by_provider, by_operatory, by_location = self.provider, self.operatory, self.location
-        for b in busy:
-            start, end = floor(b.start.timestamp()), ceil(b.end.timestamp())
-            if end <= start or end <= lo or start >= hi:
-                continue  # empty, or cannot touch any slot this query may return
-            provider, operatory = b.provider_id, b.operatory_id
+        by_provider: defaultdict[int, list[Interval]] = defaultdict(list)
+        by_operatory: defaultdict[int, list[Interval]] = defaultdict(list)
+        for start, end, provider, operatory, location in rows:
+            if end <= start:
+                continue  # empty or inverted: one bad EHR record must not break availability
+            interval = (start, end)
             if provider is not None:
-                by_provider[provider].append((start, end))
+                by_provider[provider].append(interval)
             if operatory is not None:
-                by_operatory[operatory].append((start, end))
+                by_operatory[operatory].append(interval)
             elif provider is None:
-                by_location[b.location_id].append((start, end))
+                self.location.setdefault(location, []).append(interval)
+        self.provider, self.operatory = dict(by_provider), dict(by_operatory)
 
-    def blocking(self, provider_id: int, operatory_id: int, location_id: int) -> list[_Blocked]:
+    @classmethod
+    def of(cls, busy: Iterable[Busy]) -> BusyTimes:
+        floor, ceil = math.floor, math.ceil
+        return cls(
+            [
+                (
+                    floor(b.start.timestamp()),
+                    ceil(b.end.timestamp()),
+                    b.provider_id,
+                    b.operatory_id,
+                    b.location_id,
+                )
+                for b in busy
+            ]
+        )
+
+    def blocking(
+        self, provider_id: int, operatory_id: int, location_id: int
+    ) -> tuple[_Blocked, _Blocked]:
         """The busy lists that block this provider in this operatory at this location."""
         own = self._own.get((provider_id, location_id))
         if own is None:
@@ -324,46 +359,67 @@ class _BusyIndex:
         room = self._room.get(operatory_id)
         if room is None:
             room = self._room[operatory_id] = _Blocked.of(self.operatory.get(operatory_id, ()))
-        return [own, room] if room.starts else [own]
+        return own, room
 
 
-def _grid_starts(
-    spaces: Iterable[tuple[int, int, int]], step: int, length: int, blocked: Sequence[_Blocked]
-) -> Iterator[range]:
-    """Grid starts, as ranges, for each space (origin, lo, hi): points origin + k*step such that
-    [s, s + length) lies inside [lo, hi) and misses every interval in `blocked`.
+def _add_grid_starts(
+    found: set[int],
+    rank: int,
+    scale: int,
+    spaces: Iterable[tuple[int, int, int]],
+    step: int,
+    length: int,
+    own: _Blocked,
+    room: _Blocked,
+) -> None:
+    """Add to `found`, encoded as start * scale + rank, the grid starts of each space (origin,
+    lo, hi): points origin + k*step such that [s, s + length) lies inside [lo, hi) and misses
+    every interval in `own` and `room`.
 
-    Walks the free gaps between busy intervals and yields each gap's grid points as one range,
-    so the cost follows the number of busy intervals, not the number of slots.
+    Walks the free gaps between busy intervals and adds each gap's grid points as one range,
+    so the cost follows the number of busy intervals, not the number of slots. (Two lists
+    spelled out rather than a loop over lists: this is the engine's innermost loop.)
     """
+    own_starts, own_reach = own
+    room_starts, room_reach = room
+    own_n, room_n = len(own_starts), len(room_starts)
     for origin, lo, hi in spaces:
         while lo + length <= hi:
-            gap_end, resume = hi, hi
-            for starts, reach in blocked:
-                j = bisect_right(starts, lo)  # intervals starting at or before lo
-                if j and reach[j - 1] > lo:  # lo is busy: resume where that busy time ends
-                    lo = reach[j - 1]
-                    break
-                if j < len(starts) and starts[j] < gap_end:
-                    # [starts[j], reach[j]) is wholly busy: some interval from before covers it.
-                    gap_end, resume = starts[j], reach[j]
-            else:
-                first = origin - (origin - lo) // step * step  # first grid point >= lo
-                if first + length <= gap_end:
-                    yield range(first, gap_end - length + 1, step)
-                lo = resume
+            j = bisect_right(own_starts, lo)  # intervals starting at or before lo
+            if j and own_reach[j - 1] > lo:  # lo is busy: resume where that busy time ends
+                lo = own_reach[j - 1]
+                continue
+            k = bisect_right(room_starts, lo)
+            if k and room_reach[k - 1] > lo:
+                lo = room_reach[k - 1]
+                continue
+            # The gap ends where the next busy interval starts; [starts[j], reach[j]) is wholly
+            # busy (some interval from before covers it), so the walk resumes at its reach.
+            gap_end = resume = hi
+            if j < own_n and own_starts[j] < gap_end:
+                gap_end, resume = own_starts[j], own_reach[j]
+            if k < room_n and room_starts[k] < gap_end:
+                gap_end, resume = room_starts[k], room_reach[k]
+            first = origin - (origin - lo) // step * step  # first grid point >= lo
+            if first + length <= gap_end:
+                found.update(
+                    range(first * scale + rank, (gap_end - length + 1) * scale, step * scale)
+                )
+            lo = resume
 
 
 def find_slots(
     query: SlotQuery,
     working_hours: Iterable[WorkingHour],
-    busy: Iterable[Busy],
+    busy: Iterable[Busy] | BusyTimes,
     rules: Iterable[ProviderRule],
     operatory_capabilities: Mapping[int, frozenset[str]],
 ) -> list[Slot]:
     """Bookable slots for `query`, ordered by (start, provider_id, operatory_id, location_id).
 
     The result depends only on the inputs' contents, never their order, and holds no duplicates.
+    `busy` may be `Busy` values or a `BusyTimes` (reusable across queries: several zones, or
+    repeated questions over the same data).
     """
     spec = query.type
     if query.days == 0 or not spec.allows(query.patient_status):
@@ -426,10 +482,7 @@ def find_slots(
                 if (w := windows[i]) is not None:
                     per_day[i].append(w)
 
-    # A day either side covers any UTC offset; busy time outside cannot matter.
-    span_lo = math.floor(local_instant(days[0], time(0), tz).timestamp()) - 86400
-    span_hi = math.ceil(local_instant(days[-1], time(0), tz).timestamp()) + 2 * 86400
-    index = _BusyIndex(busy, max(span_lo, earliest), min(span_hi, horizon_end))
+    index = busy if isinstance(busy, BusyTimes) else BusyTimes.of(busy)
 
     # A slot is encoded as one int, start * len(pairs) + rank of its pair, so de-duplication
     # (overlapping working hours) and ordering are a set and a sort of plain ints.
@@ -437,26 +490,45 @@ def find_slots(
     scale = len(pairs)
     found: set[int] = set()
     unrestricted = [(earliest, horizon_end)]
+    # Pairs mostly share their working-hour patterns (and most providers have no rule): the
+    # spaces of one pattern are computed once and shared.
+    spaces_of: dict[tuple[object, ...], list[tuple[int, int, int]]] = {}
     for rank, pair in enumerate(pairs):
         allowed = allowed_of.get(pair[0])
         spaces: list[tuple[int, int, int]] = []  # (grid origin, lo, hi) where slots may lie
         for wh in hours_of[pair]:
-            windows = spans(wh.begin, wh.end)
-            for i in day_indexes(wh):
-                if (w := windows[i]) is None:
-                    continue
-                begin, end = w
-                for a, b in unrestricted if allowed is None else allowed.get(i, []):
-                    lo, hi = max(begin, a, earliest), min(end, b, horizon_end)
-                    if hi - lo >= length:
-                        spaces.append((begin, lo, hi))
+            key = (
+                wh.begin,
+                wh.begin.fold,
+                wh.end,
+                wh.end.fold,
+                wh.specific_date or wh.days,
+                None if allowed is None else pair[0],
+            )
+            shared = spaces_of.get(key)
+            if shared is None:
+                shared = spaces_of[key] = []
+                windows = spans(wh.begin, wh.end)
+                for i in day_indexes(wh):
+                    if (w := windows[i]) is None:
+                        continue
+                    begin, end = w
+                    for a, b in unrestricted if allowed is None else allowed.get(i, []):
+                        lo, hi = max(begin, a, earliest), min(end, b, horizon_end)
+                        if hi - lo >= length:
+                            shared.append((begin, lo, hi))
+            spaces += shared
         if spaces:
-            for run in _grid_starts(spaces, step, length, index.blocking(*pair)):
-                found.update(range(run.start * scale + rank, run.stop * scale, run.step * scale))
+            _add_grid_starts(found, rank, scale, spaces, step, length, *index.blocking(*pair))
 
     # Slots share boundaries (and pairs share the grid): build each datetime once.
-    decoded = [divmod(key, scale) for key in sorted(found)]
-    marks = {s for s, _ in decoded}
+    keys = sorted(found)
+    starts = list(map(scale.__rfloordiv__, keys))  # key // scale, without a bytecode loop
+    marks = set(starts)
     instants = {ts: datetime.fromtimestamp(ts, tz) for ts in marks | {m + length for m in marks}}
+    start_end = {m: (instants[m], instants[m + length]) for m in marks}
     new = tuple.__new__  # what Slot(...) does, minus a Python-level call per slot
-    return [new(Slot, (instants[s], instants[s + length], *pairs[rank])) for s, rank in decoded]
+    return [
+        new(Slot, start_end[s] + pairs[rank])
+        for s, rank in zip(starts, map(scale.__rmod__, keys), strict=True)
+    ]

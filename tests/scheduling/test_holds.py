@@ -297,3 +297,85 @@ def test_mixed_contention_on_a_provider_and_on_an_operatory(live_world):
             Hold.objects.filter(status=HoldStatus.ACTIVE).values_list("provider_id", "operatory_id")
         )
     assert held == set(winners)
+
+
+def test_a_claim_waiting_behind_another_gets_its_own_slot_and_is_refused_the_same_one(
+    transactional_db,
+):
+    """A claim finding the provider's locks taken waits for that claim to finish, then leaves
+    at once if it took this slot, and otherwise claims normally: nobody is refused for nothing.
+    The in-flight claim is played by a transaction holding the locks and an uncommitted hold
+    for 11:00; claims for 11:00 and for 11:30 (same provider and room) wait behind it."""
+    from django.db import connection, connections, transaction
+
+    from scheduling import services
+
+    world = level_2d(schedule("alpha", "Alpha Dental"))
+    practice = world.s.practice
+    release = threading.Event()
+    inserted = threading.Event()
+
+    def in_flight_claim() -> None:
+        try:
+            with tenant_context(practice), transaction.atomic():
+                services._lock_slot(world.patel.pk, world.op1.pk)
+                Hold.objects.create(
+                    practice=practice,
+                    appointment_type=world.cleaning,
+                    provider=world.patel,
+                    operatory=world.op1,
+                    location=world.s.location,
+                    start=local(world.day, 11),
+                    end=local(world.day, 11, 30),
+                    expires_at=timezone.now() + timedelta(minutes=5),
+                )
+                inserted.set()
+                assert release.wait(timeout=60)
+        finally:
+            connections.close_all()
+
+    def claim(hour: int, minute: int) -> str:
+        try:
+            with tenant_context(practice):
+                place_hold(
+                    practice,
+                    appointment_type_id=world.cleaning.pk,
+                    provider_id=world.patel.pk,
+                    operatory_id=world.op1.pk,
+                    start=local(world.day, hour, minute),
+                )
+            return "held"
+        except SlotUnavailableError:
+            return "refused"
+        finally:
+            connections.close_all()
+
+    def shared_waiters() -> int:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND mode = 'ShareLock'"
+            )
+            return cur.fetchone()[0]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        blocker = pool.submit(in_flight_claim)
+        try:
+            assert inserted.wait(timeout=30)
+            same = pool.submit(claim, 11, 0)
+            other = pool.submit(claim, 11, 30)
+            deadline = timezone.now() + timedelta(seconds=30)
+            while shared_waiters() < 2:  # both wait, neither has answered
+                assert timezone.now() < deadline, "the claims never waited for the locks"
+                assert not same.done() and not other.done()
+        finally:
+            release.set()
+        blocker.result(timeout=60)
+        assert same.result(timeout=60) == "refused"
+        assert other.result(timeout=60) == "held"
+    with cross_tenant("test: inspect"):
+        held = Hold.objects.filter(status=HoldStatus.ACTIVE).order_by("start")
+        assert [h.start.astimezone(UTC) for h in held] == [
+            local(world.day, 11).astimezone(UTC),
+            local(world.day, 11, 30).astimezone(UTC),
+        ]

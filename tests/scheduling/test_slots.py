@@ -5,6 +5,7 @@ Pure: no database, no Django. The guide's "Happy Smiles Dental" practice is used
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from scheduling.slots import (
     WEEKDAYS,
     Busy,
+    BusyTimes,
     ProviderRule,
     Slot,
     SlotQuery,
@@ -812,6 +814,39 @@ Scenario = tuple[
 @given(scenarios())
 def test_property_matches_the_brute_force_definition(scenario: Scenario) -> None:
     assert iso(find_slots(*scenario)) == iso(brute_force(*scenario))
+
+
+def as_rows(busy_time: Iterable[Busy]) -> list[tuple[int, int, int | None, int | None, int | None]]:
+    """Busy time as the selectors read it from PostgreSQL: whole seconds, start floored and end
+    ceiled (sub-second edges only ever make time less bookable)."""
+    return [
+        (
+            math.floor(b.start.timestamp()),
+            math.ceil(b.end.timestamp()),
+            b.provider_id,
+            b.operatory_id,
+            b.location_id,
+        )
+        for b in busy_time
+    ]
+
+
+@properties
+@given(scenarios())
+def test_property_integer_rows_and_a_reused_index_give_the_brute_force_answer(
+    scenario: Scenario,
+) -> None:
+    q, working_hours, busy_time, rules, capabilities = scenario
+    index = BusyTimes(as_rows(busy_time))
+    expected = iso(brute_force(*scenario))
+    assert iso(find_slots(q, working_hours, index, rules, capabilities)) == expected
+    # The index's lazily sorted groups are a cache: a second question over it (another zone,
+    # another window) answers as if asked first.
+    other = replace(q, tz=NY if q.tz is not NY else LA, start_date=q.start_date + timedelta(1))
+    assert iso(find_slots(other, working_hours, index, rules, capabilities)) == iso(
+        find_slots(other, working_hours, busy_time, rules, capabilities)
+    )
+    assert iso(find_slots(q, working_hours, index, rules, capabilities)) == expected
 
 
 @properties
