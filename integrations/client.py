@@ -35,6 +35,7 @@ import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -227,6 +228,9 @@ class NexHealthClient:
             follow_redirects=False,
         )
         self.limiter = RateLimiter(config.rate_limit_key, config.limits)
+        # The longest an admitted attempt can be travelling (every timeout of one call).
+        t = self.http.timeout
+        self._in_flight = sum(x or 0.0 for x in (t.connect, t.write, t.read, t.pool)) + 1.0
         self.tokens = TokenCache(config)
         self.health = HealthRecorder(config.health_key)
         self._sleep = sleep
@@ -321,7 +325,10 @@ class NexHealthClient:
         attempt = 0
         while True:
             attempt += 1
-            waited = self.limiter.acquire(buckets, max_wait=self.rate_wait)
+            admission = uuid.uuid4().hex  # in flight until `_send` hands back the answer
+            waited = self.limiter.acquire(
+                buckets, max_wait=self.rate_wait, member=admission, in_flight=self._in_flight
+            )
             if waited:
                 self.health.rate_wait(waited)
             call_headers = dict(headers or {})
@@ -334,8 +341,8 @@ class NexHealthClient:
             ambiguous = False
             retry_after: float | None = None
             try:
-                response = self.http.request(
-                    method, path, params=query, json=json, headers=call_headers
+                response = self._send(
+                    buckets, admission, method, path, params=query, json=json, headers=call_headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Never reached the EHR: always safe to try again.
@@ -438,6 +445,19 @@ class NexHealthClient:
                 pause,
             )
             self._sleep(pause)
+
+    def _send(
+        self, buckets: list[str], admission: str, method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        """The HTTP call itself; its rate-limit admission is completed when it returns or fails
+        (best effort: if Redis is away, the admission lapses after the in-flight bound)."""
+        try:
+            return self.http.request(method, path, **kwargs)
+        finally:
+            try:
+                self.limiter.complete(buckets, admission)
+            except Exception:
+                log.warning("could not complete rate-limit admission", exc_info=True)
 
     def _parse_ok(self, response: httpx.Response, method: str, path: str) -> EHRResponse:
         try:
@@ -709,6 +729,55 @@ class NexHealthClient:
         )
         data = response.data or {}
         return norm.patient(data.get("user", data))
+
+    # documents (the encounter note goes to the patient's document centre)
+
+    def find_document(self, patient_id: int, reference: str) -> dict[str, Any] | None:
+        """The patient's document whose title carries `reference` (a stable id of ours); one
+        whose insertion failed does not count (it is not in the record)."""
+        for doc in self.iterate(f"/patients/{patient_id}/documents"):
+            if reference in str(doc.get("title", "")) and doc.get("insertion_status") != "failed":
+                return dict(doc)
+        return None
+
+    def document(self, patient_id: int, document_id: int) -> dict[str, Any]:
+        return dict(self.get(f"/patients/{patient_id}/documents/{document_id}").data)
+
+    def create_document(
+        self,
+        patient_id: int,
+        *,
+        title: str,
+        content: str,
+        reference: str,
+        appointment_id: int | None = None,
+        location_id: int | None = None,
+    ) -> dict[str, Any]:
+        """`POST /patients/{id}/documents` (text). `reference` must appear in `title`: on an
+        ambiguous failure the client finds the document by it before retrying, so a retry never
+        writes the document twice. Answers the accepted document (`insertion_status`)."""
+        if reference not in title:
+            raise ValueError("the document title must carry its reference")
+        body: dict[str, Any] = {
+            "title": title,
+            "content": content,
+            "content_type": "text/plain",
+        }
+        if appointment_id is not None:
+            body["appointment_id"] = appointment_id
+
+        def lookup() -> EHRResponse | None:
+            found = self.find_document(patient_id, reference)
+            return None if found is None else EHRResponse(200, found)
+
+        response = self.request(
+            "POST",
+            f"/patients/{patient_id}/documents",
+            params={"location_id": self._location(location_id)},
+            json={"document": body},
+            lookup=lookup,
+        )
+        return dict(response.data or {})
 
     def available_slots(
         self,

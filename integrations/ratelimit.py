@@ -12,6 +12,13 @@ Redis's own clock) and an attempt is admitted only if every bucket it counts aga
 than `limit` admissions in the last `window` (plus a safety margin for network jitter between
 our admission and the EHR's count). Memory is bounded by the limit.
 
+Admission time is not arrival time: on a busy machine a request admitted first can reach the
+EHR after one admitted later, and then more than `limit` arrive within one of the EHR's windows
+(the fault storm showed 429s). So the client admits an attempt as *in flight* (it counts from
+admission until its answer is back, bounded by the client's timeouts) and `complete`s it when
+the answer arrives; from then on it counts a full window more. Every attempt the EHR may have
+counted within a window of another is therefore still in our log when that other is admitted.
+
 Buckets mirror NexHealth's published limits, per API key: `overall` 100/s; `appointments_get`
 10/s (GET /appointments); `slots` 10/s (GET /available_slots, /appointment_slots);
 `patients_appointments` 1,000/min (anything under /patients or /appointments); `other` 2,000/min.
@@ -93,6 +100,7 @@ def parse_limits(overrides: Mapping[str, Any] | None) -> dict[str, Limit]:
 
 # --- Redis -----------------------------------------------------------------------------------
 
+REDIS_MAX_CONNECTIONS = 50
 _clients: dict[tuple[int, str], redis.Redis] = {}
 _clients_lock = threading.Lock()
 
@@ -106,9 +114,18 @@ def get_redis() -> redis.Redis:
         with _clients_lock:
             client = _clients.get(key)
             if client is None:
-                client = redis.Redis.from_url(
-                    url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30
+                # A blocking pool: a burst of threads in one process (a gthread web worker, a
+                # storm of reads) waits briefly for a free connection instead of failing the
+                # EHR call with redis-py's "Too many connections" at its default of 100.
+                pool = redis.BlockingConnectionPool.from_url(
+                    url,
+                    max_connections=REDIS_MAX_CONNECTIONS,
+                    timeout=5,
+                    socket_timeout=5,
+                    socket_connect_timeout=3,
+                    health_check_interval=30,
                 )
+                client = redis.Redis(connection_pool=pool)
                 _clients[key] = client
     return client
 
@@ -117,8 +134,10 @@ def redis_prefix() -> str:
     return str(getattr(settings, "INTEGRATIONS_REDIS_PREFIX", "hpp:integrations"))
 
 
-# KEYS: one sorted set per bucket. ARGV: limit_1, window_us_1, ..., limit_n, window_us_n, member.
-# Returns 0 when admitted (and records the attempt in every bucket), else microseconds to wait.
+# KEYS: one sorted set per bucket. ARGV: limit_1, window_us_1, ..., limit_n, window_us_n, member,
+# in_flight_us. Returns 0 when admitted (and records the attempt in every bucket), else
+# microseconds to wait. An admitted attempt is scored `now + in_flight_us` (it counts as long as
+# it may still be travelling) until `complete` re-scores it with the time its answer came back.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -131,16 +150,29 @@ for i = 1, n do
   local count = redis.call('ZCARD', KEYS[i])
   if count >= limit then
     local edge = redis.call('ZRANGE', KEYS[i], count - limit, count - limit, 'WITHSCORES')
-    local w = tonumber(edge[2]) + window - now
+    local at = tonumber(edge[2])
+    if at > now then at = now end  -- still in flight: frees a window after it completes
+    local w = at + window - now
     if w < 1 then w = 1 end
     if w > wait then wait = w end
   end
 end
 if wait > 0 then return wait end
 local member = ARGV[2 * n + 1]
+local in_flight = tonumber(ARGV[2 * n + 2])
 for i = 1, n do
-  redis.call('ZADD', KEYS[i], now, member)
-  redis.call('PEXPIRE', KEYS[i], math.floor(tonumber(ARGV[2 * i]) / 1000) + 1000)
+  redis.call('ZADD', KEYS[i], now + in_flight, member)
+  redis.call('PEXPIRE', KEYS[i], math.floor((tonumber(ARGV[2 * i]) + in_flight) / 1000) + 1000)
+end
+return 0
+"""
+
+# KEYS: the buckets of an admitted attempt. ARGV: member. Re-scores it "now" (if still there).
+_COMPLETE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1])
 end
 return 0
 """
@@ -166,6 +198,7 @@ class RateLimiter:
         self.safety_ratio = ratio if safety_ratio is None else safety_ratio
         self.safety_seconds = seconds if safety_seconds is None else safety_seconds
         self._script = self.redis.register_script(_SCRIPT)
+        self._complete = self.redis.register_script(_COMPLETE)
         self._sleep = sleep
 
     def key(self, bucket: str) -> str:
@@ -176,19 +209,32 @@ class RateLimiter:
         window = self.limits[bucket].window_seconds
         return window * (1 + self.safety_ratio) + self.safety_seconds
 
-    def try_acquire(self, buckets: Iterable[str]) -> float:
-        """Admit one attempt now (returns 0.0) or say how many seconds until one would be."""
+    def try_acquire(
+        self, buckets: Iterable[str], *, member: str | None = None, in_flight: float = 0.0
+    ) -> float:
+        """Admit one attempt now (returns 0.0) or say how many seconds until one would be.
+
+        `in_flight` > 0 (with the `member` to `complete` later): the attempt counts from now
+        until `complete` is called, at most `in_flight` seconds, and a full window after that.
+        """
         names = [b for b in dict.fromkeys(buckets) if b in self.limits]
         if not names:
             return 0.0
         args: list[Any] = []
         for bucket in names:
             args += [self.limits[bucket].limit, int(self.effective_window(bucket) * 1_000_000)]
-        args.append(uuid.uuid4().hex)
+        args += [member or uuid.uuid4().hex, int(max(0.0, in_flight) * 1_000_000)]
         wait_us = int(self._script(keys=[self.key(b) for b in names], args=args))
         return wait_us / 1_000_000
 
-    def acquire(self, buckets: Iterable[str], *, max_wait: float) -> float:
+    def acquire(
+        self,
+        buckets: Iterable[str],
+        *,
+        max_wait: float,
+        member: str | None = None,
+        in_flight: float = 0.0,
+    ) -> float:
         """Block until admitted, at most `max_wait` seconds in total; returns the time waited.
 
         Raises `EHRRateLimited` with the remaining wait as `retry_after` when admission would
@@ -198,7 +244,7 @@ class RateLimiter:
         names = list(buckets)
         waited = 0.0
         while True:
-            wait = self.try_acquire(names)
+            wait = self.try_acquire(names, member=member, in_flight=in_flight)
             if wait <= 0:
                 return waited
             if waited + wait > max_wait:
@@ -210,6 +256,13 @@ class RateLimiter:
             pause = wait + random.uniform(0, min(0.05, wait))  # noqa: S311 - not a secret
             self._sleep(pause)
             waited += pause
+
+    def complete(self, buckets: Iterable[str], member: str) -> None:
+        """The admitted attempt `member` got its answer (or failed) now: from here it counts a
+        window, like any attempt, instead of for as long as it might have been travelling."""
+        names = [b for b in dict.fromkeys(buckets) if b in self.limits]
+        if names:
+            self._complete(keys=[self.key(b) for b in names], args=[member])
 
     def reset(self) -> None:
         """Forget every admission of this scope (tests, or after changing the limits)."""

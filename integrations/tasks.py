@@ -32,12 +32,14 @@ def queue_for(kind: str) -> str:
     return str(queues.get(kind, kind))
 
 
-def _retry(task: Task, exc: Exception) -> Exception:
-    """Re-queue after the rate limiter's wait, or with exponential backoff and full jitter."""
+def _retry(task: Task, exc: Exception, attempt: int | None = None) -> Exception:
+    """Re-queue after the rate limiter's wait, or with exponential backoff and full jitter
+    (`attempt`: the retries that count for the backoff, default all of them)."""
     if isinstance(exc, EHRRateLimited):
         countdown = exc.retry_after + random.uniform(0, 1)  # noqa: S311
     else:
-        countdown = random.uniform(0, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311
+        n = task.request.retries if attempt is None else attempt
+        countdown = random.uniform(0, min(300, 2 ** (n + 1)))  # noqa: S311
     return task.retry(exc=exc, countdown=countdown)
 
 

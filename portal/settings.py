@@ -316,6 +316,10 @@ CELERY_BEAT_SCHEDULE["scheduling-relay-outbox"] = {
     "task": "scheduling.relay_outbox",
     "schedule": float(os.environ.get("BOOKING_RELAY_SECONDS", "5")),
 }
+CELERY_BEAT_SCHEDULE["scheduling-requeue-stale-bookings"] = {
+    "task": "scheduling.requeue_stale_bookings",
+    "schedule": 300.0,
+}
 if os.environ.get("BOOKINGS_QUEUE"):  # a test worker's own queue
     INTEGRATIONS_QUEUES["bookings"] = os.environ["BOOKINGS_QUEUE"]
 BOOKING_POLL_SECONDS = float(os.environ.get("BOOKING_POLL_SECONDS", "30"))
@@ -326,3 +330,11 @@ CELERY_BEAT_SCHEDULE["compliance-expire-agreements"] = {
     "task": "compliance.expire_agreements",
     "schedule": 3600.0,
 }
+
+# --- calls (calls.tasks): encounter-note repair sweep, retention purge ---------------------------
+CELERY_BEAT_SCHEDULE["calls-sweep-encounter-notes"] = {
+    "task": "calls.sweep_encounter_notes",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["calls-purge-expired"] = {"task": "calls.purge_expired", "schedule": 3600.0}
+ENCOUNTER_NOTE_POLL_SECONDS = float(os.environ.get("ENCOUNTER_NOTE_POLL_SECONDS", "10"))

@@ -86,8 +86,9 @@ def _existing(practice: Practice, key: str, digest: str) -> Booking | None:
 
 
 def create_booking(practice: Practice, **kwargs: Any) -> tuple[Booking, bool]:
-    """`_create_booking`, retried when PostgreSQL aborts it as a deadlock victim (seen at COMMIT:
-    the audit chain's lock against deferred foreign-key checks of a concurrent writer)."""
+    """`_create_booking`, retried if PostgreSQL aborts it as a deadlock or serialization victim.
+    The audit chain's lock order is fixed (compliance migration 0005: chain locks are taken last
+    at commit, in sorted order), so this is a safety net, not the fix."""
     for attempt in range(1, 4):
         try:
             return _create_booking(practice, **kwargs)
@@ -237,6 +238,44 @@ def relay_outbox(limit: int = 500) -> int:
     with cross_tenant("outbox relay: dispatch booking work of every practice"):
         rows = OutboxMessage.objects.select_for_update(skip_locked=True)
         return _dispatch(rows, limit, retry=True)
+
+
+STALE_PENDING = timedelta(minutes=15)
+
+
+def requeue_stale_pending(
+    older_than: timedelta = STALE_PENDING, limit: int = 200, now: Any = None
+) -> int:
+    """Beat: re-queue pending bookings whose task message was sent but has shown no progress for
+    `older_than`. The relay only resends rows it never sent, so a message lost after sending (a
+    broker restart that dropped its queue) would leave the booking pending forever. The tasks
+    are idempotent (a session lock, a look-up before any post), so re-queueing one that is only
+    slow costs a read, not a second appointment."""
+    from scheduling import tasks
+
+    now = now or timezone.now()
+    with cross_tenant("booking sweep: re-queue stalled pending bookings of every practice"):
+        stale = list(
+            Booking.objects.filter(
+                status=BookingStatus.PENDING,
+                updated_at__lt=now - older_than,
+                outbox__kind=OUTBOX_PROCESS,
+                outbox__dispatched_at__isnull=False,
+            )
+            .order_by("updated_at")
+            .values_list("pk", "practice_id", "ehr_appointment_id")[:limit]
+        )
+        for booking_id, practice_id, ehr_appointment_id in stale:
+            task = (
+                tasks.process_booking
+                if ehr_appointment_id is None
+                else tasks.poll_booking_insertion
+            )
+            task.apply_async(args=(booking_id, practice_id), queue=tasks.bookings_queue())
+            # The next sweep waits its own interval again for this one.
+            Booking.objects.filter(pk=booking_id).update(updated_at=now)
+            log.warning("booking %s stalled while pending; re-queued", booking_id)
+    return len(stale)
 
 
 # --- state changes ---------------------------------------------------------------------------
@@ -479,17 +518,9 @@ def process_booking(booking_id: int, practice_id: int) -> str:
             client = client_for(conn)
             # Live re-check (reads are NexHealth's copy of the EHR): our own appointment from
             # an earlier run that died is adopted; anything else in the way fails the booking.
-            window_start = booking.start - timedelta(hours=4)
-            live = client.appointments(window_start, booking.end, provider_id=ids.provider_id)
-            if ids.operatory_id is not None:
-                seen = {a.id for a in live}
-                live += [
-                    a
-                    for a in client.appointments(
-                        window_start, booking.end, operatory_id=ids.operatory_id
-                    )
-                    if a.id not in seen
-                ]
+            # One location-wide read (not one per provider and operatory): GET /appointments
+            # has the EHR's tightest rate (10/s), and it also shows location-wide blocks.
+            live = client.appointments(booking.start - timedelta(hours=4), booking.end)
             active = [
                 a
                 for a in live
@@ -512,6 +543,7 @@ def process_booking(booking_id: int, practice_id: int) -> str:
                     and (
                         a.provider_id == ids.provider_id
                         or (ids.operatory_id is not None and a.operatory_id == ids.operatory_id)
+                        or (a.unavailable and a.provider_id is None and a.operatory_id is None)
                     )
                 ]
                 if clash:
@@ -598,10 +630,13 @@ def needs_attention(practice: Practice | int) -> QuerySet[Booking]:
 def retry_booking(booking: Booking) -> Booking:
     """Staff: try a failed booking again (the slot is claimed again first; if someone has it
     meanwhile, `SlotTakenError`)."""
+    from scheduling.services import release_expired_holds
+
     with transaction.atomic():
         booking = Booking.objects.select_for_update().get(pk=booking.pk)
         if booking.status != BookingStatus.FAILED:
             return booking
+        release_expired_holds(booking.practice)  # a lapsed hold in the way claims nothing
         try:
             with transaction.atomic():
                 Hold.objects.filter(pk=booking.hold_id).update(status=HoldStatus.BOOKED)
@@ -610,17 +645,35 @@ def retry_booking(booking: Booking) -> Booking:
         booking.status = BookingStatus.PENDING
         booking.failure_reason = ""
         booking.ehr_appointment_id = None
-        booking.save(update_fields=["status", "failure_reason", "ehr_appointment_id"])
+        # A new attempt is a new story: if it fails again it must be back in the queue (the
+        # earlier resolution stays in the audit log).
+        booking.resolved_at = None
+        booking.resolved_by = None
+        booking.resolution_note = ""
+        booking.save(
+            update_fields=[
+                "status",
+                "failure_reason",
+                "ehr_appointment_id",
+                "resolved_at",
+                "resolved_by",
+                "resolution_note",
+                "updated_at",
+            ]
+        )
         _outbox(booking, OUTBOX_PROCESS)
     return booking
 
 
 def resolve_booking(booking: Booking, note: str, user: User | None) -> Booking:
-    """Staff: take a failed booking off the queue (handled by hand), saying how."""
+    """Staff: take a failed booking off the queue (handled by hand), saying how. Only a failed
+    booking can be resolved (a pending one that is resolved would never reach the queue)."""
     with transaction.atomic():
         booking = Booking.objects.select_for_update().get(pk=booking.pk)
+        if booking.status != BookingStatus.FAILED:
+            return booking
         booking.resolved_at = timezone.now()
         booking.resolved_by = user
         booking.resolution_note = note
-        booking.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+        booking.save(update_fields=["resolved_at", "resolved_by", "resolution_note", "updated_at"])
     return booking

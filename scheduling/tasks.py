@@ -8,12 +8,15 @@ with a reason, so nothing stays pending for ever.
 from __future__ import annotations
 
 import logging
+import random
 
+import redis
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from compliance.gate import BAARequired, phi_task
-from integrations.errors import EHRError, EHRTransientError
+from integrations.errors import EHRError, EHRRateLimited, EHRTransientError
 from integrations.models import EHRConnection
 from integrations.tasks import _retry, queue_for
 from portal.tenancy import tenant_context
@@ -21,6 +24,20 @@ from scheduling import bookings
 from scheduling.models import Booking
 
 log = logging.getLogger("scheduling.tasks")
+
+# Re-queues behind the rate limit before giving up (each after the limiter's wait of up to
+# EHR_RATE_LIMIT_MAX_WAIT_SECONDS, so hours of a saturated EHR).
+MAX_THROTTLED = 1000
+
+# EHR faults, and our own infrastructure failing mid-task (Redis for the limiter and token,
+# PostgreSQL): transient alike, so retried the same way instead of losing the booking.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    EHRTransientError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OperationalError,
+    InterfaceError,
+)
 
 
 def bookings_queue() -> str:
@@ -40,29 +57,69 @@ def _poll_later(booking_id: int, practice_id: int, attempt: int = 0) -> None:
     name="scheduling.process_booking",
     bind=True,
     acks_late=True,
-    max_retries=int(getattr(settings, "BOOKING_MAX_RETRIES", 10)),
+    max_retries=None,  # budgets below: faults and rate-limit deferrals are counted apart
     dont_autoretry_for=(BAARequired,),
 )
 @phi_task
-def process_booking(self: Task, booking_id: int, practice_id: int) -> str:
+def process_booking(self: Task, booking_id: int, practice_id: int, throttled: int = 0) -> str:
+    """`throttled` counts the re-queues that were waiting, not failing (behind the practice's
+    EHR rate limit, or behind another run of the booking): they do not spend the fault budget
+    (`BOOKING_MAX_RETRIES`). A surge of
+    calls above the EHR's rate (the seed's cascade) queues bookings; it must not fail them."""
+    faults = self.request.retries - throttled
     try:
         outcome = bookings.process_booking(booking_id, practice_id)
-    except EHRTransientError as exc:
-        if self.request.retries >= (self.max_retries or 0):
-            with tenant_context(practice_id):
-                bookings.mark_failed(
-                    booking_id,
-                    f"The EHR kept failing ({type(exc).__name__}: {exc}) after "
-                    f"{self.request.retries + 1} attempts. Check the connection, then retry.",
-                )
-            return "failed"
-        raise _retry(self, exc) from exc
+    except EHRRateLimited as exc:
+        if throttled < MAX_THROTTLED:
+            raise self.retry(
+                exc=exc,
+                countdown=exc.retry_after + random.uniform(0, 1),  # noqa: S311
+                kwargs={"throttled": throttled + 1},
+            ) from exc
+        return _give_up(booking_id, practice_id, exc, self.request.retries)
+    except TRANSIENT_ERRORS as exc:
+        if faults >= max_fault_retries():
+            return _give_up(booking_id, practice_id, exc, self.request.retries)
+        raise _retry(self, exc, attempt=faults) from exc
+    except BAARequired:
+        with tenant_context(practice_id):
+            bookings.mark_failed(
+                booking_id,
+                "No business associate agreement is in force for this practice, so nothing "
+                "can be sent to the EHR. Sign it, then retry.",
+            )
+        return "failed"
+    except Exception as exc:
+        # A bug, not a fault: never leave the booking pending with nobody told (the message is
+        # acked, nothing would run it again). Staff see it; the traceback is in the log.
+        log.exception("booking %s: unexpected error", booking_id)
+        with tenant_context(practice_id):
+            bookings.mark_failed(
+                booking_id,
+                f"Internal error while booking ({type(exc).__name__}); retry, or book by hand.",
+            )
+        return "failed"
     if outcome == "posted":
         _poll_later(booking_id, practice_id)
     elif outcome.startswith("busy"):
-        # Another run holds the booking (a redelivery racing the original): look again later.
-        raise self.retry(countdown=5.0)
+        # Another run holds the booking (a redelivery racing the original): look again later
+        # (waiting, not a fault: counted with the rate-limit re-queues).
+        raise self.retry(countdown=5.0, kwargs={"throttled": throttled + 1})
     return outcome
+
+
+def max_fault_retries() -> int:
+    return int(getattr(settings, "BOOKING_MAX_RETRIES", 10))
+
+
+def _give_up(booking_id: int, practice_id: int, exc: Exception, retries: int) -> str:
+    with tenant_context(practice_id):
+        bookings.mark_failed(
+            booking_id,
+            f"The EHR kept failing ({type(exc).__name__}: {exc}) after {retries + 1} attempts. "
+            "Check the connection, then retry.",
+        )
+    return "failed"
 
 
 @shared_task(name="scheduling.poll_booking_insertion", bind=True, acks_late=True, max_retries=12)
@@ -110,3 +167,9 @@ def cancel_booking_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
 def relay_outbox() -> int:
     """Beat: hand undispatched outbox rows to Celery."""
     return bookings.relay_outbox()
+
+
+@shared_task(name="scheduling.requeue_stale_bookings")
+def requeue_stale_bookings() -> int:
+    """Beat: re-queue pending bookings whose sent task message was lost."""
+    return bookings.requeue_stale_pending()

@@ -34,10 +34,11 @@ from scheduling.models import (
     OutboxMessage,
     Patient,
 )
-from scheduling.services import place_hold
+from scheduling.services import SlotUnavailableError, place_hold, release_hold
 from tests import workers
 from tests.integrations.conftest import API_KEY, World, build_world
 from tests.scheduling.api_factories import api_client, token_for
+from tests.scheduling.factories import BookingFactory
 from tests.workers import ROOT, celery_worker
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -399,6 +400,48 @@ def test_a_booking_accepted_while_the_broker_is_down_is_confirmed_after_the_rela
         assert len(d.ehr_appointments()) == 1
 
 
+# --- (d2) the task message lost after the relay sent it ---------------------------------------
+
+
+def _purge_queue(name: str) -> None:
+    from portal.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(name)
+
+
+def test_a_booking_whose_sent_message_was_lost_is_requeued_and_confirmed_once(
+    transactional_db, live_server, settings
+):
+    with desk(live_server, settings) as d:
+        hold = d.hold()
+        # The message goes to a queue no worker reads, then that queue is dropped, as a broker
+        # restart without persistence would drop it.
+        lost = f"lost-{uuid.uuid4().hex[:8]}"
+        settings.INTEGRATIONS_QUEUES = {"bookings": lost, "sync": lost}
+        booking_id = d.post(booking_body(hold), "lost-1").json()["id"]
+        with tenant_context(d.world.practice):
+            wait_until(
+                lambda: OutboxMessage.objects.filter(
+                    booking_id=booking_id, dispatched_at__isnull=False
+                ).exists(),
+                timeout=20,
+                message="the outbox row to be sent",
+            )
+        _purge_queue(lost)
+        settings.INTEGRATIONS_QUEUES = {"bookings": d.queue, "sync": d.queue}
+        assert bookings.relay_outbox() == 0  # the relay thinks it was delivered
+        assert booking_row(d, booking_id).status == BookingStatus.PENDING
+
+        # Not yet stale: the sweep leaves it alone.
+        assert bookings.requeue_stale_pending() == 0
+        assert bookings.requeue_stale_pending(older_than=timedelta(0)) == 1
+        d.wait_status(booking_id, "confirmed")
+        # A second sweep finds nothing pending, and the EHR holds one appointment.
+        assert bookings.requeue_stale_pending(older_than=timedelta(0)) == 0
+        assert len(d.ehr_appointments()) == 1
+
+
 # --- (e) the worker killed in the middle of the booking task ------------------------------------
 
 
@@ -428,3 +471,134 @@ def test_a_worker_killed_mid_task_still_ends_confirmed_once(
         live = [a for a in d.ehr_appointments() if not a["cancelled"]]
         assert len(live) == 1
         assert booking_row(d, booking_id).ehr_appointment_id == live[0]["id"]
+
+
+# --- (f) the front desk's queue: retry and resolve ----------------------------------------------
+
+
+def test_resolving_a_failed_booking_records_who_and_how_and_takes_it_off_the_queue(
+    db, practice, manager
+):
+    soon = timezone.now()
+    failed = BookingFactory(
+        practice=practice,
+        status="failed",
+        failure_reason="The slot was taken in the EHR before we could book it.",
+        created_at=soon - timedelta(minutes=5),
+    )
+    other = BookingFactory(
+        practice=practice, status="failed", failure_reason="Not mapped to the EHR: provider."
+    )
+    pending = BookingFactory(practice=practice)
+    with tenant_context(practice):
+        assert [b.pk for b in bookings.needs_attention(practice)] == [failed.pk, other.pk]
+        bookings.resolve_booking(failed, "Rebooked by phone for Friday 9:00", manager)
+        row = Booking.objects.get(pk=failed.pk)
+        assert row.resolved_by == manager and row.resolved_at is not None
+        assert row.resolution_note == "Rebooked by phone for Friday 9:00"
+        assert row.status == BookingStatus.FAILED  # what happened is kept; it is just handled
+        assert [b.pk for b in bookings.needs_attention(practice)] == [other.pk]
+
+        # A booking still in flight cannot be resolved: it would never reach the queue.
+        bookings.resolve_booking(pending, "nothing to do", manager)
+        assert Booking.objects.get(pk=pending.pk).resolved_at is None
+
+        # Retried after being resolved and failing again: back in the queue, not hidden.
+        bookings.retry_booking(row)
+        again = Booking.objects.get(pk=failed.pk)
+        assert again.status == BookingStatus.PENDING and again.resolved_at is None
+        assert again.resolution_note == "" and again.failure_reason == ""
+        assert OutboxMessage.objects.filter(booking=again, dispatched_at__isnull=True).count() == 1
+        bookings.mark_failed(again.pk, "The EHR refused the booking: closed.")
+        assert {b.pk for b in bookings.needs_attention(practice)} == {failed.pk, other.pk}
+
+
+def test_retrying_a_failed_booking_books_it_once_the_cause_is_gone(
+    transactional_db, live_server, settings
+):
+    with desk(live_server, settings) as d:
+        hold = d.hold()
+        someone = d.world.admin(
+            "POST",
+            "/_admin/ehr/patients",
+            {"location_id": d.world.lid, "patient": {"first_name": "Bo", "last_name": "Diaz"}},
+        )
+        staff = d.world.admin(
+            "POST",
+            "/_admin/ehr/appointments",
+            {
+                "location_id": d.world.lid,
+                "appt": {
+                    "provider_id": d.world.provider_id,
+                    "operatory_id": d.world.operatory_id,
+                    "patient_id": someone["id"],
+                    "start_time": datetime.combine(d.day, clock(10), LA).isoformat(),
+                    "minutes": 30,
+                },
+            },
+        )
+        booking_id = d.post(booking_body(hold), "retry-1").json()["id"]
+        assert "taken in the EHR" in d.wait_status(booking_id, "failed")["failure_reason"]
+        with tenant_context(d.world.practice):
+            assert bookings.retry_booking(booking_row(d, booking_id)).status == "pending"
+        # The cause is still there: it fails again, with the same reason, and stays queued.
+        assert "taken in the EHR" in d.wait_status(booking_id, "failed")["failure_reason"]
+
+        # Staff move the other patient; meanwhile another caller holds the freed slot, so a
+        # retry now is refused rather than double-booking it.
+        d.world.admin(
+            "PATCH", f"/_admin/ehr/appointments/{staff['id']}", {"appt": {"cancelled": True}}
+        )
+        rival = wait_until(
+            lambda: _try_hold(d), timeout=30, message="the freed slot to be offered again"
+        )
+        with tenant_context(d.world.practice), pytest.raises(bookings.SlotTakenError):
+            bookings.retry_booking(booking_row(d, booking_id))
+        assert d.get(booking_id)["status"] == "failed"
+
+        # The rival lets it go: the retry claims the slot, books it and ends confirmed, once.
+        with tenant_context(d.world.practice):
+            release_hold(d.world.practice, rival.pk)
+            bookings.retry_booking(booking_row(d, booking_id))
+        body = d.wait_status(booking_id, "confirmed")
+        assert body["failure_reason"] == ""
+        live = [a for a in d.ehr_appointments() if not a["cancelled"]]
+        assert [a["id"] for a in live] == [body["ehr_appointment_id"]]
+        row = booking_row(d, booking_id)
+        assert row.hold.status == HoldStatus.BOOKED and row.attempts == 3
+        with tenant_context(d.world.practice):
+            assert list(bookings.needs_attention(d.world.practice)) == []
+            # Retrying a booking that is not failed does nothing.
+            assert bookings.retry_booking(row).status == BookingStatus.CONFIRMED
+            assert OutboxMessage.objects.filter(booking_id=booking_id).count() == 3
+
+
+def _try_hold(d: Desk) -> Hold | None:
+    try:
+        return d.hold()
+    except SlotUnavailableError:
+        return None
+
+
+# --- (g) queued behind the EHR's rate limit -----------------------------------------------------
+
+
+def test_a_booking_queued_behind_the_rate_limit_is_not_failed_as_faulty(
+    transactional_db, live_server, settings
+):
+    """A surge above the practice's EHR rate re-queues booking tasks (the limiter will not
+    send more). Waiting in line is not a fault: even with no fault retries allowed at all, the
+    booking is deferred as often as it takes and ends confirmed."""
+    with desk(live_server, settings, env={"BOOKING_MAX_RETRIES": "0"}) as d:
+        with tenant_context(d.world.practice):
+            # Two patient/appointment calls per 12 s: a run makes two calls, then would have to
+            # wait longer than a worker may (EHR_RATE_LIMIT_MAX_WAIT_SECONDS): it is re-queued.
+            d.world.conn.rate_limits = {"patients_appointments": {"limit": 2, "window_seconds": 12}}
+            d.world.conn.save(update_fields=["rate_limits"])
+        booking_id = d.post(booking_body(d.hold()), "throttled-1").json()["id"]
+        body = d.wait_status(booking_id, "confirmed", timeout=90)
+        assert body["failure_reason"] == ""
+        assert booking_row(d, booking_id).attempts >= 2  # it was deferred, then ran again
+        assert [a["id"] for a in d.ehr_appointments()] == [body["ehr_appointment_id"]]
+        stats = d.world.admin("GET", "/_admin/stats")
+        assert stats["rate_limited_total"] == 0  # our limiter held them back, not the EHR
