@@ -3,6 +3,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from calls import api as calls_api
+from calls.escalation import api as escalation_api
 from scheduling.api import views
 
 urlpatterns = [
@@ -18,6 +20,17 @@ urlpatterns = [
         "bookings/<int:booking_id>/cancel",
         views.BookingCancelView.as_view(),
         name="api-booking-cancel",
+    ),
+    path("calls", calls_api.CallsView.as_view(), name="api-calls"),
+    path(
+        "calls/<int:call_id>/transcript",
+        calls_api.CallTranscriptView.as_view(),
+        name="api-call-transcript",
+    ),
+    path(
+        "calls/<int:call_id>/screen",
+        escalation_api.CallScreenView.as_view(),
+        name="api-call-screen",
     ),
     path(
         "schema/",

@@ -1,8 +1,9 @@
 """Export a practice's scheduling set-up in the configuration format the importer reads.
 
 Exactly what the importer manages is written (see `importer`): manual working hours, and the
-blocks and appointments without an EHR id; rows that sync owns are not. Sections without a model
-yet (`baa`, `escalation_protocols`, `on_call`) and appointment patients are omitted. Optional
+blocks and appointments without an EHR id; rows that sync owns are not; the live version of each
+escalation protocol (drafts await approval, withdrawn protocols are off) and the on-call rota.
+The `baa` (the signed agreement is the record) and appointment patients are omitted. Optional
 fields are written only when they differ from their default, so `export(import(file)) == file`
 for the supported sections. Instants are local to the practice's time zone, without an offset
 unless the local time is ambiguous (the repeated hour when clocks fall back).
@@ -205,6 +206,7 @@ def export_config(practice: Practice) -> dict[str, Any]:
             "end": format_clock(r.end),
         }
 
+    protocols, on_call = _escalation(practice, provider_key, type_key)
     return {
         "practice": {"slug": practice.slug, "name": practice.name, "timezone": practice.timezone},
         "ehr": {"kind": _ehr_kind(practice), "working_hours": mode},
@@ -216,7 +218,54 @@ def export_config(practice: Practice) -> dict[str, Any]:
         "blocks": [block(b) for b in blocks],
         "appointments": [appointment(a) for a in appointments],
         "provider_rules": [rule(r) for r in rules],
+        "escalation_protocols": protocols,
+        "on_call": on_call,
     }
+
+
+def _escalation(
+    practice: Practice, provider_key: dict[int, str], type_key: dict[int, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Live protocol versions (by protocol) and the rota (by start), in the file's shape."""
+    from calls.models import OnCallShift, ProtocolVersion, VersionStatus
+
+    tz = practice.tz
+    with tenant_context(practice):
+        versions = list(
+            ProtocolVersion.objects.for_practice(practice)
+            .filter(status=VersionStatus.LIVE)
+            .select_related("protocol")
+            .order_by("protocol_id")
+        )
+        version_types = _ordered_links(
+            ProtocolVersion.appointment_types.through,
+            "protocolversion_id",
+            "appointmenttype_id",
+            [v.pk for v in versions],
+        )
+        shifts = list(OnCallShift.objects.for_practice(practice).order_by("start", "id"))
+    protocols = [
+        {
+            "key": v.protocol.key,
+            "name": v.name,
+            "appointment_types": [type_key[pk] for pk in version_types[v.pk]],
+            "within_days_of_procedure": v.within_days_of_procedure,
+            "triggers": list(v.triggers),
+            "severity": v.severity,
+            "route": v.route,
+            "instructions": v.instructions,
+        }
+        for v in versions
+    ]
+    on_call = [
+        {
+            "provider": provider_key[s.provider_id],
+            "start": format_moment(s.start, tz),
+            "end": format_moment(s.end, tz),
+        }
+        for s in shifts
+    ]
+    return protocols, on_call
 
 
 def _ehr_kind(practice: Practice) -> str:

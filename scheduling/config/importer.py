@@ -24,6 +24,14 @@ What the file owns, and what happens to rows the file no longer mentions (delibe
   location that is itself being deleted).
 * The order of set-like lists (phrases, providers, days...) is not significant; new items are
   appended, so an export lists them in the file's order after a first import.
+* **Escalation protocols** (keyed) and the **on-call rota** are stored by
+  `calls.escalation.services`: a protocol whose live version differs from the file gets a new
+  version, approved by the import (audited, source `config_import`; the file is the practice's
+  own clinically defined set-up); protocols missing from the file are withdrawn, not deleted
+  (screenings refer to their versions); clinicians' open drafts are kept. An `actor` who is not
+  a clinician of the practice (a manager uploading the file) only drafts protocols for a
+  clinician to approve and withdraws none. The rota is a keyless set: the file's entries
+  replace it.
 """
 
 from __future__ import annotations
@@ -72,6 +80,8 @@ SECTIONS = (
     "blocks",
     "appointments",
     "provider_rules",
+    "escalation_protocols",
+    "on_call",
 )
 NOT_IMPORTED_NOTE = "not imported yet (lands with the compliance/calls apps)"
 
@@ -117,14 +127,15 @@ class ImportResult:
         return lines
 
 
-def import_config(data: Any) -> ImportResult:
+def import_config(data: Any, *, actor: Any = None) -> ImportResult:
     """Validate the whole document, then create or update its practice to match it.
 
     Raises ConfigError (every problem, with its path) and writes nothing when the document is
     invalid or when a row it would delete is still referenced by data it does not manage.
+    `actor` (a user, or None for a command) is recorded as the approver of imported protocols.
     """
     config = parse_config(data)
-    result = apply_config(config)
+    result = apply_config(config, actor=actor)
     if config.ehr_kind == "sandbox":
         # After the commit: never hold a transaction open across EHR calls. Provisioning is
         # idempotent, so a failure here is repaired by importing the same file again.
@@ -136,7 +147,7 @@ def import_config(data: Any) -> ImportResult:
     return result
 
 
-def apply_config(config: PracticeConfig) -> ImportResult:
+def apply_config(config: PracticeConfig, *, actor: Any = None) -> ImportResult:
     with transaction.atomic():
         practice = Practice.objects.select_for_update().filter(slug=config.practice.slug).first()
         result_practice = Counts()
@@ -155,7 +166,7 @@ def apply_config(config: PracticeConfig) -> ImportResult:
         result.sections["practice"] = result_practice
         # The savepoint rolls a failure back while the tenant setting can still be restored.
         with tenant_context(practice), transaction.atomic():
-            _Writer(practice, config, result).run()
+            _Writer(practice, config, result, actor).run()
             if config.baa is not None:
                 from compliance.services import BAAError, upsert_baa_from_config
 
@@ -211,7 +222,10 @@ def _pair(
 
 
 class _Writer:
-    def __init__(self, practice: Practice, config: PracticeConfig, result: ImportResult) -> None:
+    def __init__(
+        self, practice: Practice, config: PracticeConfig, result: ImportResult, actor: Any = None
+    ) -> None:
+        self.actor = actor
         self.practice = practice
         self.config = config
         self.result = result
@@ -301,6 +315,7 @@ class _Writer:
             self.blocks()
             self.appointments()
         self.provider_rules()
+        self.escalation()
         self.delete_leftovers()
 
     # keyed entities
@@ -590,6 +605,26 @@ class _Writer:
             links=links,
             wanted_links=lambda s: [self.types[k].pk for k in s.appointment_types],
         )
+
+    # escalation protocols and the on-call rota (calls.escalation.services stores them)
+
+    def escalation(self) -> None:
+        from calls.escalation.services import import_on_call, import_protocols
+
+        type_ids = {key: row.pk for key, row in self.types.items()}
+        provider_ids = {key: row.pk for key, row in self.providers.items()}
+        for section, counts in (
+            (
+                "escalation_protocols",
+                import_protocols(
+                    self.practice, self.config.escalation_protocols, type_ids, self.actor
+                ),
+            ),
+            ("on_call", import_on_call(self.practice, self.config.on_call, provider_ids)),
+        ):
+            for what in ("created", "updated", "deleted"):
+                self.count(section, what, getattr(counts, what))
+            self.result.notes.extend(counts.notes)
 
     # entities the file no longer mentions
 

@@ -23,9 +23,10 @@ the round trip is exact):
   `phonenumbers.is_valid_number` is deliberately not required: the demo numbers are the
   fictional 555-01xx range, which no numbering plan assigns.
 
-Sections without a model yet (`baa`, `escalation_protocols`, `on_call`) are validated here and
-reported by the importer as not imported; appointment patients (PHI) are validated, counted and
-dropped.
+`baa` is stored by compliance.services; `escalation_protocols` and `on_call` by
+calls.escalation.services (an emergency protocol routes to "911" and only an emergency does; one
+provider's on-call entries must not overlap); appointment patients (PHI) are validated, counted
+and dropped.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ WEEKDAYS: tuple[str, ...] = (
 EHR_KINDS = ("none", "sandbox")
 WORKING_HOURS_MODES = ("manual", "synced")
 RULE_PATIENT_STATUSES = ("new", "existing", "any")
-# Sections validated now and stored by later apps (compliance: BAA; calls: protocols, rota).
-NOT_IMPORTED_SECTIONS = ("escalation_protocols", "on_call")
+# Sections validated but not stored (none left: compliance stores the BAA, calls the protocols
+# and the on-call rota).
+NOT_IMPORTED_SECTIONS: tuple[str, ...] = ()
 BAA_STATUSES = ("draft", "sent", "executed", "terminated", "expired")
 ESCALATION_SEVERITIES = ("routine", "urgent", "emergency")
 ESCALATION_ROUTES = ("on_call", "911", "front_desk", "message")
@@ -188,6 +190,25 @@ class ProviderRuleSpec:
 
 
 @dataclass(frozen=True)
+class EscalationProtocolSpec:
+    key: str
+    name: str
+    appointment_types: tuple[str, ...]
+    within_days_of_procedure: int | None
+    triggers: tuple[str, ...]
+    severity: str
+    route: str
+    instructions: str
+
+
+@dataclass(frozen=True)
+class OnCallSpec:
+    provider: str
+    start: datetime  # aware
+    end: datetime
+
+
+@dataclass(frozen=True)
 class PracticeConfig:
     practice: PracticeSpec
     ehr_kind: str
@@ -202,6 +223,8 @@ class PracticeConfig:
     provider_rules: tuple[ProviderRuleSpec, ...] = ()
     # The `baa` section as written (validated here; compliance.services stores it).
     baa: Mapping[str, Any] | None = None
+    escalation_protocols: tuple[EscalationProtocolSpec, ...] = ()
+    on_call: tuple[OnCallSpec, ...] = ()
     # Present in the file, validated, not stored yet.
     not_imported: tuple[str, ...] = ()
     # Appointment patients validated and dropped (PHI; no encrypted patient store yet).
@@ -518,8 +541,8 @@ class _Parser:
         appointments, patients = self.appointments(root.get("appointments"))
         rules = self.provider_rules(root.get("provider_rules"))
         self.baa(root.get("baa"))
-        self.escalation_protocols(root.get("escalation_protocols"))
-        self.on_call(root.get("on_call"))
+        protocols = self.escalation_protocols(root.get("escalation_protocols"))
+        on_call = self.on_call(root.get("on_call"))
         if c.errors or practice is None:
             return None
         return PracticeConfig(
@@ -535,6 +558,8 @@ class _Parser:
             appointments=appointments,
             provider_rules=rules,
             baa=root.get("baa"),
+            escalation_protocols=protocols,
+            on_call=on_call,
             not_imported=tuple(s for s in NOT_IMPORTED_SECTIONS if root.get(s) not in (None, [])),
             patients_dropped=patients,
         )
@@ -1029,8 +1054,9 @@ class _Parser:
         if _ok(effective, expires) and expires <= effective:
             c.error("baa.expires_on", "must be after effective_on")
 
-    def escalation_protocols(self, value: Any) -> None:
+    def escalation_protocols(self, value: Any) -> tuple[EscalationProtocolSpec, ...]:
         c = self.c
+        out: list[EscalationProtocolSpec] = []
         seen: dict[str, None] = {}
         for i, item in enumerate(c.items("escalation_protocols", value)):
             path = f"escalation_protocols[{i}]"
@@ -1045,43 +1071,79 @@ class _Parser:
             key = self.keyed(path, entry, seen)
             if key is not _MISSING:
                 seen[key] = None
-            if "name" in entry:
+            name = (
                 c.text(f"{path}.name", entry["name"], max_length=200)
-            self.type_list(f"{path}.appointment_types", entry.get("appointment_types"))
+                if "name" in entry
+                else (_MISSING)
+            )
+            types = self.type_list(f"{path}.appointment_types", entry.get("appointment_types"))
+            within = None
             if entry.get("within_days_of_procedure") is not None:
-                c.integer(
+                within = c.integer(
                     f"{path}.within_days_of_procedure", entry["within_days_of_procedure"], minimum=1
                 )
+            triggers: Any = _MISSING
             if "triggers" in entry:
                 triggers = c.unique_list(
                     f"{path}.triggers",
                     entry["triggers"],
-                    lambda p, v: c.text(p, v, max_length=200),
+                    lambda p, v: self.phrase(p, v),
                     what="trigger phrases",
                     fold=str.casefold,
                 )
                 if triggers == ():
                     c.error(f"{path}.triggers", "must name at least one trigger phrase")
-            if "severity" in entry:
+                    triggers = _MISSING
+            severity = (
                 c.choice(f"{path}.severity", entry["severity"], ESCALATION_SEVERITIES)
-            if "route" in entry:
+                if "severity" in entry
+                else _MISSING
+            )
+            route = (
                 c.choice(f"{path}.route", entry["route"], ESCALATION_ROUTES)
-            c.text(f"{path}.instructions", entry.get("instructions"), max_length=10_000, blank=True)
+                if "route" in entry
+                else _MISSING
+            )
+            if _ok(severity, route) and (severity == "emergency") != (route == "911"):
+                c.error(f"{path}.route", 'an emergency routes to "911", and only an emergency does')
+                route = _MISSING
+            instructions = c.text(
+                f"{path}.instructions", entry.get("instructions"), max_length=10_000, blank=True
+            )
+            if _ok(key, name, types, within, triggers, severity, route, instructions):
+                out.append(
+                    EscalationProtocolSpec(
+                        key, name, types, within, triggers, severity, route, instructions
+                    )
+                )
+        return tuple(out)
 
-    def on_call(self, value: Any) -> None:
+    def on_call(self, value: Any) -> tuple[OnCallSpec, ...]:
         c = self.c
+        out: list[OnCallSpec] = []
         for i, item in enumerate(c.items("on_call", value)):
             path = f"on_call[{i}]"
             entry = c.obj(path, item, ("provider", "start", "end"))
             if entry is None:
                 continue
+            provider: Any = _MISSING
             if "provider" in entry:
                 provider = c.ref(
                     f"{path}.provider", entry["provider"], self.provider_phone, "provider"
                 )
                 if provider is not _MISSING and self.provider_phone.get(provider) == "":
                     c.error(f"{path}.provider", f"{_q(provider)} has no on_call_phone")
-            self.period(path, entry)
+                    provider = _MISSING
+            start, end = self.period(path, entry)
+            if not _ok(provider, start, end):
+                continue
+            for j, other in enumerate(out):
+                if other.provider == provider and other.start < end and start < other.end:
+                    c.error(f"{path}.start", f"overlaps on_call entry {j} of the same provider")
+                    break
+            else:
+                out.append(OnCallSpec(provider, start, end))
+        return tuple(out)
 
 
 def parse_config(data: Any) -> PracticeConfig:

@@ -23,12 +23,15 @@ SELF_GATED_ROUTES = {
     ),
 }
 PHI_FREE_TASKS = {
+    "calls.purge_expired": "deletes expired transcripts and note copies; reads no PHI",
+    "calls.sweep_encounter_notes": "links ids and re-queues write_encounter_note (gated)",
     "compliance.expire_agreements": "marks agreements past their dates; no PHI",
     "integrations.flush_health": "moves call counters from Redis to the database",
     "integrations.reconcile_all": "fans out to reconcile_connection, which is gated",
     "integrations.requeue_stale_webhooks": "re-sends delivery ids to process_webhook (gated)",
     "portal.count_locations": "counts rows",
     "scheduling.relay_outbox": "hands outbox ids to process_booking (gated)",
+    "scheduling.requeue_stale_bookings": "re-sends booking ids to the gated booking tasks",
 }
 OUR_APPS = {"portal", "scheduling", "integrations", "compliance", "calls"}
 

@@ -41,8 +41,8 @@ pytestmark = pytest.mark.django_db
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"
 DEMO_FILES = sorted(DEMO_DIR.glob("*.json"))
-# Stored but not exported (baa: the agreement itself is the record), or not stored yet.
-UNSUPPORTED = ("baa", "escalation_protocols", "on_call")
+# Stored but not exported (baa: the agreement itself is the record).
+UNSUPPORTED = ("baa",)
 TENANT_MODELS = [
     Location,
     Operatory,
@@ -126,6 +126,8 @@ def test_import_happy_smiles_creates_the_whole_set_up():
         "blocks": (1, 0, 0),
         "appointments": (1, 0, 0),
         "provider_rules": (1, 0, 0),
+        "escalation_protocols": (1, 0, 0),
+        "on_call": (1, 0, 0),
     }
     practice = Practice.objects.get(slug="happy-smiles")
     assert (practice.name, practice.timezone) == ("Happy Smiles Dental", "America/Los_Angeles")
@@ -175,13 +177,10 @@ def test_import_happy_smiles_creates_the_whole_set_up():
         assert appointment.end == datetime(2026, 12, 7, 17, tzinfo=UTC)
         assert appointment.appointment_type.key == "cleaning"
         assert appointment.patient_ehr_id is None  # patients are PHI: not stored
-    # sections without a model yet, and the patient, are reported
+    # the BAA and the dropped patient are reported; every section is stored now
     notes = "\n".join(result.notes)
     assert "baa: version 1, executed" in notes
-    for section in ("escalation_protocols", "on_call"):
-        assert f"{section}: validated, not imported yet (lands with the compliance/calls apps)" in (
-            notes
-        )
+    assert "not imported" not in notes
     assert "1 patient record(s) validated but not stored" in notes
 
 
@@ -381,6 +380,8 @@ def test_a_minimal_file_is_enough():
         "blocks": [],
         "appointments": [],
         "provider_rules": [],
+        "escalation_protocols": [],
+        "on_call": [],
     }
 
 
@@ -652,7 +653,7 @@ def test_yaml_documents_import_and_export(tmp_path):
     out = io.StringIO()
     call_command("import_practice", str(path), stdout=out)
 
-    assert "Practice happy-smiles: 40 change(s)" in out.getvalue()
+    assert "Practice happy-smiles: 42 change(s)" in out.getvalue()
     practice = Practice.objects.get(slug="happy-smiles")
     with tenant_context(practice):
         assert WorkingHour.objects.filter(begin=time(13), end=time(17)).count() == 3
@@ -672,8 +673,8 @@ def test_import_command_prints_a_summary_and_notes(tmp_path):
     assert "appointment_types  3 created, 0 updated, 0 deleted" in text
     assert "phrases            15 created, 0 updated, 0 deleted" in text
     assert "note: baa: version 1, executed" in text
-    assert "note: escalation_protocols: validated, not imported yet" in text
-    assert "note: on_call: validated, not imported yet" in text
+    assert "escalation_protocols 2 created, 0 updated, 0 deleted" in text
+    assert "on_call            1 created, 0 updated, 0 deleted" in text
     assert "patient record(s) validated but not stored" in text
 
     path = tmp_path / "bellavista.json"

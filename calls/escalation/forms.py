@@ -1,0 +1,136 @@
+"""Portal forms for protocols, approvals, the test console and the on-call rota."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from calls.escalation import selectors
+from calls.escalation.services import ProtocolContent, check_content
+from calls.models import ProtocolVersion, Route, Severity
+from portal.models import Practice
+from scheduling.models import AppointmentType, Provider
+
+DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class ProtocolForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    triggers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        label="Trigger phrases",
+        help_text="One per line, as a caller might say it; paraphrases and typos are matched.",
+    )
+    severity = forms.ChoiceField(choices=Severity.choices)
+    route = forms.ChoiceField(choices=Route.choices, label="Route the caller to")
+    appointment_types = forms.ModelMultipleChoiceField(
+        queryset=AppointmentType.objects.none(),  # set per practice in __init__
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Procedures it covers",
+        help_text="None ticked: every caller.",
+    )
+    within_days_of_procedure = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="Within days of the procedure",
+        help_text="Empty: whenever the procedure was.",
+    )
+    instructions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="What the agent says",
+    )
+
+    def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["appointment_types"].queryset = selectors.appointment_types(practice)  # type: ignore[attr-defined]
+
+    @classmethod
+    def initial_from(cls, version: ProtocolVersion) -> dict[str, Any]:
+        return {
+            "name": version.name,
+            "triggers": "\n".join(version.triggers),
+            "severity": version.severity,
+            "route": version.route,
+            "appointment_types": list(version.appointment_types.all()),
+            "within_days_of_procedure": version.within_days_of_procedure,
+            "instructions": version.instructions,
+        }
+
+    def content(self) -> ProtocolContent:
+        data = self.cleaned_data
+        return ProtocolContent(
+            name=data.get("name", ""),
+            triggers=tuple(line.strip() for line in data.get("triggers", "").splitlines()),
+            severity=data.get("severity", ""),
+            route=data.get("route", ""),
+            instructions=data.get("instructions", ""),
+            within_days_of_procedure=data.get("within_days_of_procedure"),
+            appointment_type_ids=tuple(t.pk for t in data.get("appointment_types") or ()),
+        ).normalised()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, messages in check_content(self.content()).items():
+            if name not in self.errors:  # one complaint per field: the first is enough
+                for message in messages:
+                    self.add_error(name, message)
+        return data
+
+
+class ApproveForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="I have reviewed this version and approve it as the live protocol",
+    )
+    note = forms.CharField(max_length=200, required=False, label="Note (optional)")
+
+
+class ConsoleForm(forms.Form):
+    text = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="What the caller says",
+    )
+    appointment_type = forms.ModelChoiceField(
+        queryset=AppointmentType.objects.none(),
+        required=False,
+        label="Their procedure (optional)",
+        empty_label="Unknown",
+    )
+    procedure_date = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label="Procedure date (optional)",
+    )
+    drafts = forms.BooleanField(
+        required=False, label="Use drafts in place of live versions (try before approving)"
+    )
+
+    def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["appointment_type"].queryset = selectors.appointment_types(practice)  # type: ignore[attr-defined]
+
+
+class ShiftForm(forms.Form):
+    """Times are the practice's local times (the view activates its zone)."""
+
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.none(),
+        help_text="Only providers with an on-call phone number can be on call.",
+    )
+    start = forms.DateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
+    end = forms.DateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
+    note = forms.CharField(max_length=200, required=False, label="Note (optional)")
+
+    def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = selectors.on_call_providers(practice)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and end <= start:
+            self.add_error("end", "Must be after the start.")
+        return data

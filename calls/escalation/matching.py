@@ -1,0 +1,631 @@
+"""Caller's words against a protocol's trigger phrases: pure functions, no database.
+
+Protocols list a few trigger phrases ("bleeding that won't stop", "fever", "severe swelling");
+callers never say them word for word ("the dressing is soaked through", "I've got the chills").
+So both sides are read the same way into clinical *concepts* from a compact lexicon, and a
+trigger matches when every concept it names is present, not negated, in what the caller said.
+
+Reading text:
+* normalised: lower case, apostrophes dropped ("can't" -> "cant"), split into words, each
+  reduced by a small suffix stemmer (bleeding/bleeds -> bleed, swollen stays, chills -> chill);
+  punctuation and "but"/"and"/"though"... split clauses, sentence ends split sentences;
+* ATOMS are word groups (bleed: bleed, blood, oozing, soaked through, ...). Lexicon words must
+  match exactly (after stemming); any other word of six letters or more may match a lexicon word
+  one edit away (two from nine letters, rapidfuzz Levenshtein) if it starts with the same two
+  letters: speech-to-text and typing slips ("bleding", "swolen") without "smelling" -> swelling;
+* CONCEPTS are atoms (fever) or pairs of atoms in one sentence a few words apart (calf + pain:
+  "my lower leg is tender" is DVT; chest + tightness; vision + went dark; tooth + knocked out);
+* NEGATION: an occurrence is discarded when, in its clause and up to five words before it, there
+  is a negator (no, not, don't, without, never...), unless the negator is a hedge ("not sure",
+  "don't know": the caller is unsure, so the symptom counts) or the words between speak of
+  stopping ("hasn't stopped bleeding" is still bleeding); or when it is followed by "stopped" /
+  "gone" / "resolved". Hypotheticals count as negated: "what if", "signs of", "in case";
+* modifiers (severe, won't stop, sudden) never make a trigger fail to match, except that a
+  trigger naming a severity ("severe swelling") does not match an occurrence the caller plays
+  down ("a little swelling", "is some swelling normal").
+
+A trigger whose words the lexicon does not know falls back to fuzzy word matching: every content
+word must be heard (same stem, or within the edit budget), confidence the mean similarity, 0.9x
+when the words are apart. Unknown context is handled by the caller of this module (see
+`screening`): this module only answers "did the caller say this".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz.distance import Levenshtein
+
+__all__ = [
+    "CONCEPTS",
+    "TriggerMatch",
+    "concepts_heard",
+    "match_trigger",
+    "stem",
+]
+
+
+def stem(word: str) -> str:
+    """A deliberately small English suffix stemmer (the same idea as scheduling.intents)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses") or word.endswith(("ches", "shes", "xes", "zes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            if word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]
+            break
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+# --- the lexicon ------------------------------------------------------------------------------
+
+# Word groups. Phrases are written as a caller says them; both sides are normalised alike.
+# fmt: off
+ATOMS: dict[str, tuple[str, ...]] = {
+    "bleed": (
+        "bleed", "bleeding", "bleeds", "bled", "blood", "bloody", "ooze", "oozing", "oozes",
+        "hemorrhage", "hemorrhaging", "haemorrhage", "gushing", "spurting", "soaked through",
+        "soaking through", "soaked with", "soaked in", "soaked the", "soaked my", "dripping blood",
+    ),
+    "fever": (
+        "fever", "fevers", "feverish", "temperature", "temp", "chills", "chill", "shivering",
+        "shivers", "rigors", "hot to the touch", "burning up", "febrile",
+    ),
+    "infection": (
+        "infection", "infected", "pus", "discharge from", "foul smell", "smells bad", "abscess",
+        "red streaks", "streaking",
+    ),
+    "swell": ("swelling", "swollen", "swell", "swells", "puffy", "puffiness", "bulging"),
+    "pain": (
+        "pain", "pains", "painful", "hurt", "hurts", "hurting", "ache", "aches", "aching", "achy",
+        "sore", "soreness", "tender", "tenderness", "throbbing", "cramp", "cramping", "cramps",
+        "stabbing", "killing me",
+    ),
+    "redness": ("red", "redness", "warm", "warmth", "hot to the touch", "inflamed", "red streaks"),
+    "tight": ("tight", "tightness", "pressure", "crushing", "squeezing", "heaviness", "heavy"),
+    "chest": ("chest",),
+    "heart_attack": ("heart attack",),
+    "calf": ("calf", "calves", "leg", "legs", "lower leg", "shin", "thigh"),
+    "clot": ("blood clot", "clot", "dvt", "deep vein thrombosis", "thrombosis"),
+    "breath": ("breathe", "breathing", "breath", "air"),
+    "difficulty": (
+        "trouble", "hard", "difficult", "difficulty", "cant", "cannot", "can not", "struggling",
+        "struggle", "unable", "labored", "laboured", "short",
+    ),
+    "breathless": (
+        "short of breath", "shortness of breath", "cant breathe", "cannot breathe",
+        "can not breathe", "breathless", "winded", "gasping", "wheezing", "out of breath",
+        "cant catch my breath", "suffocating", "choking",
+    ),
+    "vision": ("vision", "sight", "eyesight", "visual"),
+    "loss": (
+        "loss", "lost", "losing", "gone", "dark", "darker", "black", "blurry", "blurred",
+        "blurring", "dim", "cloudy", "hazy", "foggy", "worse", "shadow", "curtain",
+    ),
+    "vision_gone": (
+        "cant see", "cannot see", "can not see", "unable to see", "went dark", "gone dark",
+        "went black", "gone black", "went dim", "curtain", "blind", "blurry", "blurred",
+        "blurriness", "vision loss", "lost my sight", "lost my vision", "shadow over",
+        "flashes of light", "flashing lights", "floaters", "trouble seeing", "hard to see",
+        "difficulty seeing",
+    ),
+    "eye": ("eye", "eyes", "eyeball"),
+    "face": ("face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck"),
+    "tooth": ("tooth", "teeth"),
+    "knocked": ("knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed"),
+    "swallow": ("swallow", "swallowing"),
+    "faint": (
+        "passed out", "fainted", "faint", "fainting", "unconscious", "unresponsive", "collapsed",
+        "blacked out",
+    ),
+    "vomit": ("vomit", "vomiting", "vomited", "throwing up", "threw up", "puking"),
+    "numb": ("numb", "numbness", "tingling", "pins and needles", "slurred", "drooping"),
+    "medication": (
+        "medication", "medications", "medicine", "meds", "pills", "prescription", "painkillers",
+        "pain medication", "pain meds", "pain pills", "antibiotics", "refill",
+    ),
+    "wound": (
+        "incision", "wound", "stitches", "sutures", "staples", "dressing", "bandage", "drain",
+        "site", "scar",
+    ),
+    "opened": ("opened", "came apart", "split open", "pulled apart", "gaping", "came undone"),
+    # modifiers: never required, see module docstring
+    "severe": (
+        "severe", "severely", "bad", "worst", "terrible", "excruciating", "unbearable", "intense",
+        "extreme", "horrible", "awful", "a lot", "lots", "heavily", "massive", "huge", "worsening",
+        "spreading", "getting worse", "increasing",
+    ),
+    "persistent": (
+        "wont stop", "will not stop", "not stopping", "hasnt stopped", "keeps", "constant",
+        "constantly", "nonstop", "cant stop", "doesnt stop", "continuous", "still",
+    ),
+    "sudden": ("sudden", "suddenly", "all of a sudden", "out of nowhere", "abruptly"),
+}
+# fmt: on
+MODIFIERS = frozenset({"severe", "persistent", "sudden"})
+SEVERITY_MODIFIER = "severe"
+
+
+@dataclass(frozen=True)
+class Concept:
+    atoms: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] = ()
+    window: int = 5  # words between the two atoms of a pair, at most
+
+    @property
+    def components(self) -> frozenset[str]:
+        return frozenset(a for pair in self.pairs for a in pair)
+
+
+CONCEPTS: dict[str, Concept] = {
+    "bleeding": Concept(atoms=("bleed",)),
+    "fever": Concept(atoms=("fever",)),
+    "infection": Concept(atoms=("infection",)),
+    "swelling": Concept(atoms=("swell",)),
+    "pain": Concept(atoms=("pain",)),
+    "redness": Concept(atoms=("redness",)),
+    "dvt": Concept(
+        atoms=("clot",), pairs=(("calf", "pain"), ("calf", "swell"), ("calf", "redness"))
+    ),
+    "chest_pain": Concept(atoms=("heart_attack",), pairs=(("chest", "pain"), ("chest", "tight"))),
+    "breathing": Concept(atoms=("breathless",), pairs=(("breath", "difficulty"),), window=3),
+    "vision_loss": Concept(atoms=("vision_gone",), pairs=(("vision", "loss"),), window=4),
+    "eye_pain": Concept(pairs=(("eye", "pain"),), window=4),
+    "facial_swelling": Concept(pairs=(("face", "swell"),)),
+    "avulsed_tooth": Concept(pairs=(("tooth", "knocked"),)),
+    "swallowing": Concept(pairs=(("swallow", "difficulty"),), window=3),
+    "fainting": Concept(atoms=("faint",)),
+    "vomiting": Concept(atoms=("vomit",)),
+    "numbness": Concept(atoms=("numb",)),
+    "wound_opened": Concept(pairs=(("wound", "opened"),)),
+    "medication": Concept(atoms=("medication",)),
+}
+# A concept made of pairs covers the single-atom concepts of its parts: "calf pain" asks for
+# DVT, not for pain anywhere.
+SUBSUMES: dict[str, frozenset[str]] = {
+    name: frozenset(
+        other
+        for other, c in CONCEPTS.items()
+        if other != name and c.atoms and set(c.atoms) <= concept.components and not c.pairs
+    )
+    for name, concept in CONCEPTS.items()
+    if concept.pairs
+}
+
+NEGATORS = frozenset(
+    [
+        "no",
+        "not",
+        "never",
+        "without",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "havent",
+        "hasnt",
+        "hadnt",
+        "none",
+        "nor",
+        "deny",
+        "denies",
+        "denied",
+    ]
+)
+HEDGES = frozenset(["sure", "certain", "know", "think"])
+STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
+HYPOTHETICAL = (("what", "if"), ("sign", "of"), ("symptom", "of"), ("in", "case"), ("if",))
+ENDED = frozenset({"stop", "gone", "resolv", "subsid"})
+AUXILIARY = frozenset(
+    [
+        "has",
+        "have",
+        "had",
+        "is",
+        "was",
+        "its",
+        "it",
+        "finally",
+        "now",
+        "already",
+        "completely",
+        "totally",
+        "all",
+        "pretty",
+        "much",
+        "mostly",
+        "seem",
+        "seems",
+    ]
+)
+DIMINISHERS = frozenset(
+    {"little", "slight", "slightly", "mild", "mildly", "bit", "minor", "normal", "expect", "usual"}
+)
+BOUNDARY_WORDS = frozenset(
+    [
+        "but",
+        "and",
+        "although",
+        "though",
+        "however",
+        "except",
+        "yet",
+        "so",
+        "because",
+        "while",
+        "whereas",
+    ]
+)
+SENTENCE_END = frozenset(".;!?")
+STOP_WORDS = frozenset(
+    """
+    a an the i im id ive ill me my mine we our us you your he she him his her they them their it
+    its this that these those there theres here to in on at of for with from by about into as
+    or if is am are was were be been being do does did have has had having got get gets getting
+    very really just some any all like feel feels felt seem seems since after over up down out
+    now today yesterday night morning still also please think
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+_TOKEN = re.compile(r"[a-z0-9]+|[.,;:!?]")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    raw: str
+    stem: str
+    sentence: int
+    clause: int
+    boundary: bool  # "but", "and"...: ends a clause for negation
+
+
+def tokenize(text: str) -> tuple[Token, ...]:
+    cleaned = text.casefold().replace("'", "").replace("\u2019", "").replace("-", " ")
+    out: list[Token] = []
+    sentence = clause = 0
+    for match in _TOKEN.finditer(cleaned):
+        word = match.group()
+        if not word[0].isalnum():
+            clause += 1
+            if word in SENTENCE_END:
+                sentence += 1
+            continue
+        boundary = word in BOUNDARY_WORDS
+        if boundary:
+            clause += 1
+        out.append(Token(word, stem(word), sentence, clause, boundary))
+    return tuple(out)
+
+
+def _phrase(text: str) -> tuple[str, ...]:
+    return tuple(t.stem for t in tokenize(text))
+
+
+# atom -> phrases as stem tuples; first stem -> (atom, phrase); every lexicon stem
+PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
+    atom: tuple(dict.fromkeys(_phrase(p) for p in phrases)) for atom, phrases in ATOMS.items()
+}
+_BY_FIRST: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+for _atom, _phrases in PHRASES.items():
+    for _p in _phrases:
+        _BY_FIRST.setdefault(_p[0], []).append((_atom, _p))
+VOCABULARY = frozenset(s for phrases in PHRASES.values() for p in phrases for s in p)
+# raw lexicon word -> its stem, for slips (compared before stemming: "bleding" ~ "bleeding")
+_FUZZY_TARGETS: dict[str, str] = {
+    t.raw: t.stem
+    for phrases in ATOMS.values()
+    for phrase in phrases
+    for t in tokenize(phrase)
+    if len(t.raw) >= 6 and t.raw.isalpha()
+}
+_FUZZY_BY_PREFIX: dict[str, list[tuple[str, str]]] = {}
+for _raw, _stem in _FUZZY_TARGETS.items():
+    _FUZZY_BY_PREFIX.setdefault(_raw[:2], []).append((_raw, _stem))
+
+
+def _budget(a: str, b: str) -> int:
+    shortest = min(len(a), len(b))
+    return 0 if shortest < 6 else 1 if shortest < 9 else 2
+
+
+@lru_cache(maxsize=4096)
+def _fuzzy_lexicon_word(word: str) -> str | None:
+    """The stem of the lexicon word an unknown word is a slip of, if any (module docstring)."""
+    if stem(word) in VOCABULARY or len(word) < 6 or word in STOP_WORDS:
+        return None
+    best: tuple[int, str] | None = None
+    for target, target_stem in _FUZZY_BY_PREFIX.get(word[:2], ()):
+        budget = _budget(word, target)
+        if not budget:
+            continue
+        distance = Levenshtein.distance(word, target, score_cutoff=budget)
+        if distance <= budget and (best is None or distance < best[0]):
+            best = (distance, target_stem)
+    return best[1] if best else None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    atom: str
+    start: int
+    end: int  # inclusive
+    fuzzy: bool
+
+
+def _longest(hits: list[Hit]) -> list[Hit]:
+    """Drop a hit lying strictly inside a longer one of another atom: "pain medication" is
+    medication, not pain; "blood clot" is a clot, not bleeding."""
+    return [
+        h
+        for h in hits
+        if not any(
+            o.atom != h.atom
+            and o.start <= h.start
+            and h.end <= o.end
+            and (o.end - o.start) > (h.end - h.start)
+            for o in hits
+        )
+    ]
+
+
+def _atom_hits(tokens: Sequence[Token]) -> list[Hit]:
+    stems = [t.stem for t in tokens]
+    fuzzy = [_fuzzy_lexicon_word(t.raw) for t in tokens]
+    hits: list[Hit] = []
+    for i in range(len(tokens)):
+        firsts = [(stems[i], False)]
+        if fuzzy[i]:
+            firsts.append((fuzzy[i], True))  # type: ignore[arg-type]
+        for first, slipped in firsts:
+            for atom, phrase in _BY_FIRST.get(first, ()):
+                end = i + len(phrase) - 1
+                if end >= len(tokens):
+                    continue
+                used_fuzzy = slipped
+                for k in range(1, len(phrase)):
+                    j = i + k
+                    if stems[j] == phrase[k]:
+                        continue
+                    if fuzzy[j] == phrase[k]:
+                        used_fuzzy = True
+                        continue
+                    break
+                else:
+                    hits.append(Hit(atom, i, end, used_fuzzy))
+    return hits
+
+
+_HYPOTHETICAL_STEMS = tuple(tuple(stem(w) for w in words) for words in HYPOTHETICAL)
+_UNSURE = HEDGES | {"wonder", "wondering"}
+
+
+def _starts_with(tokens: Sequence[Token], i: int, stems: tuple[str, ...]) -> bool:
+    return i + len(stems) <= len(tokens) and all(
+        tokens[i + k].stem == s for k, s in enumerate(stems)
+    )
+
+
+def _negated(tokens: Sequence[Token], hit: Hit) -> bool:
+    clause = tokens[hit.start].clause
+    first = max(0, hit.start - 5)
+    for i in range(hit.start - 1, first - 1, -1):
+        if tokens[i].clause != clause:
+            break
+        raw = tokens[i].raw
+        if any(_starts_with(tokens, i, h) for h in _HYPOTHETICAL_STEMS):
+            unsure = i > 0 and tokens[i - 1].raw in _UNSURE
+            if not unsure:  # "not sure if it's infected" is a report, "what if" is not
+                return True
+            continue
+        if raw in NEGATORS:
+            if i + 1 < len(tokens) and tokens[i + 1].raw in HEDGES:
+                continue  # "not sure", "don't know": unsure callers are taken at their word
+            if any(tokens[j].stem in STOPPING for j in range(i + 1, hit.start)):
+                continue  # "hasn't stopped bleeding"
+            return True
+        if raw == "longer" and i > 0 and tokens[i - 1].raw == "no":
+            return True
+    j = hit.end + 1
+    while j < len(tokens) and tokens[j].raw in AUXILIARY and j - hit.end <= 3:
+        j += 1
+    if j < len(tokens) and tokens[j].clause == tokens[hit.end].clause:
+        if tokens[j].stem in ENDED:
+            return True
+        if tokens[j].raw == "went" and j + 1 < len(tokens) and tokens[j + 1].raw == "away":
+            return True
+    return False
+
+
+def _diminished(tokens: Sequence[Token], hit: Hit) -> bool:
+    clause = tokens[hit.start].clause
+    for i in range(max(0, hit.start - 3), min(len(tokens), hit.end + 3)):
+        if hit.start <= i <= hit.end or tokens[i].clause != clause:
+            continue
+        if tokens[i].stem in DIMINISHERS or tokens[i].raw in DIMINISHERS:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    start: int
+    end: int
+    fuzzy: bool
+    diminished: bool
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a text says: its tokens and the concepts heard (not negated), with where."""
+
+    tokens: tuple[Token, ...]
+    concepts: dict[str, tuple[Occurrence, ...]]
+    modifiers: frozenset[str]
+
+    def words(self, start: int, end: int) -> str:
+        return " ".join(t.raw for t in self.tokens[start : end + 1])
+
+
+@lru_cache(maxsize=2048)
+def read(text: str, *, negation: bool = True) -> Reading:
+    tokens = tokenize(text)
+    by_atom: dict[str, list[Hit]] = {}
+    modifiers: set[str] = set()
+    for hit in _longest(_atom_hits(tokens)):
+        if hit.atom in MODIFIERS:
+            modifiers.add(hit.atom)
+            continue
+        if negation and _negated(tokens, hit):
+            continue
+        by_atom.setdefault(hit.atom, []).append(hit)
+    concepts: dict[str, tuple[Occurrence, ...]] = {}
+    for name, concept in CONCEPTS.items():
+        found: list[Occurrence] = []
+        for atom in concept.atoms:
+            for h in by_atom.get(atom, ()):
+                found.append(Occurrence(h.start, h.end, h.fuzzy, _diminished(tokens, h)))
+        for a_name, b_name in concept.pairs:
+            for a in by_atom.get(a_name, ()):
+                for b in by_atom.get(b_name, ()):
+                    if a is b or tokens[a.start].sentence != tokens[b.start].sentence:
+                        continue
+                    gap = max(a.start, b.start) - min(a.end, b.end) - 1
+                    if gap <= concept.window and (a.start, a.end) != (b.start, b.end):
+                        found.append(
+                            Occurrence(
+                                min(a.start, b.start),
+                                max(a.end, b.end),
+                                a.fuzzy or b.fuzzy,
+                                _diminished(tokens, a) or _diminished(tokens, b),
+                            )
+                        )
+        if found:
+            concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
+    return Reading(tokens, concepts, frozenset(modifiers))
+
+
+def concepts_heard(text: str) -> list[str]:
+    """The concepts a text mentions, not negated (for the test console and for tests)."""
+    return sorted(read(text).concepts)
+
+
+@dataclass(frozen=True)
+class TriggerPattern:
+    text: str
+    required: frozenset[str]
+    names_severity: bool
+    words: tuple[str, ...]  # content words, for triggers the lexicon does not cover
+
+
+@lru_cache(maxsize=4096)
+def compile_trigger(trigger: str) -> TriggerPattern:
+    reading = read(trigger, negation=False)
+    present = set(reading.concepts)
+    for name in list(present):
+        present -= SUBSUMES.get(name, frozenset())
+    words = tuple(
+        dict.fromkeys(t.stem for t in reading.tokens if t.raw not in STOP_WORDS and not t.boundary)
+    )
+    return TriggerPattern(
+        text=trigger,
+        required=frozenset(present),
+        names_severity=SEVERITY_MODIFIER in reading.modifiers,
+        words=words,
+    )
+
+
+@dataclass(frozen=True)
+class TriggerMatch:
+    trigger: str
+    confidence: float
+    heard: str  # the caller's words that matched
+    specificity: int = 0  # concepts matched, pairs counting double ("calf pain" > "swelling")
+
+
+FALLBACK_MIN = 0.8
+
+
+def _word_similarity(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
+    budget = _budget(a, b)
+    if not budget:
+        return 0.0
+    distance = Levenshtein.distance(a, b, score_cutoff=budget)
+    return 1.0 - distance / max(len(a), len(b)) if distance <= budget else 0.0
+
+
+def _fallback(pattern: TriggerPattern, reading: Reading) -> TriggerMatch | None:
+    tokens = reading.tokens
+    if not pattern.words or not tokens:
+        return None
+    positions: list[int] = []
+    sims: list[float] = []
+    for word in pattern.words:
+        best = (0.0, -1)
+        for i, t in enumerate(tokens):
+            sim = _word_similarity(word, t.stem)
+            if sim > best[0]:
+                best = (sim, i)
+        if best[0] < FALLBACK_MIN:
+            return None
+        sims.append(best[0])
+        positions.append(best[1])
+    first, last = min(positions), max(positions)
+    if _negated(tokens, Hit("", first, first, False)):
+        return None
+    together = positions == list(range(first, first + len(positions)))
+    confidence = sum(sims) / len(sims) * (1.0 if together else 0.9)
+    if confidence < FALLBACK_MIN:
+        return None
+    return TriggerMatch(pattern.text, round(confidence, 3), reading.words(first, last))
+
+
+def match_trigger(trigger: str, text: str) -> TriggerMatch | None:
+    """Whether the caller's `text` says what `trigger` describes, and how sure we are."""
+    pattern = compile_trigger(trigger)
+    reading = read(text)
+    if not pattern.required:
+        return _fallback(pattern, reading)
+    spans: list[Occurrence] = []
+    for name in sorted(pattern.required):
+        usable = [
+            o
+            for o in reading.concepts.get(name, ())
+            if not (pattern.names_severity and o.diminished)
+        ]
+        if not usable:
+            return None
+        spans.append(usable[0])
+    confidence = 0.85 if any(o.fuzzy for o in spans) else 1.0
+    start = min(o.start for o in spans)
+    end = max(o.end for o in spans)
+    specificity = sum(2 if CONCEPTS[name].pairs else 1 for name in pattern.required)
+    return TriggerMatch(pattern.text, confidence, reading.words(start, end), specificity)
+
+
+def best_trigger(triggers: Iterable[str], text: str) -> TriggerMatch | None:
+    """The best-matching of a protocol's triggers (highest confidence, then first listed)."""
+    best: TriggerMatch | None = None
+    for trigger in triggers:
+        found = match_trigger(trigger, text)
+        if found is not None and (
+            best is None
+            or (found.specificity, found.confidence) > (best.specificity, best.confidence)
+        ):
+            best = found
+    return best

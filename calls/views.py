@@ -1,0 +1,135 @@
+"""Staff pages for calls (front desk, practice managers): the list, a call with its transcript
+masked until revealed with a reason, the note's state, and the retention setting.
+
+Object pages look the call up first (another practice's id is a 404, whatever the BAA), then
+pass the PHI gate (403 without a BAA in force) before decrypting anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from calls import selectors, services
+from calls.forms import CallFilterForm, RetentionForm, RevealForm
+from calls.models import Call, CallRetention, NoteStatus
+from compliance.gate import phi_gated, require_phi_allowed
+from portal.access import roles_required
+from portal.models import Role
+
+# Who may see calls and reveal transcripts: the people who talk to the callers afterwards.
+# Clinicians and compliance officers work from the EHR and the audit log, not from here.
+CALL_ROLES = (Role.FRONT_DESK, Role.PRACTICE_MANAGER)
+PAGE_SIZE = 25
+
+
+def _call(request: HttpRequest, pk: int) -> Call:
+    try:
+        call = selectors.call_for_practice(request.practice, pk)  # type: ignore[attr-defined]
+    except Call.DoesNotExist as exc:
+        raise Http404 from exc
+    require_phi_allowed(call.practice_id)
+    return call
+
+
+@require_GET
+@roles_required(*CALL_ROLES)
+@phi_gated
+def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    practice = request.practice  # type: ignore[attr-defined]
+    form = CallFilterForm(request.GET or None, practice=practice)
+    filters = form.filters()
+    page = Paginator(selectors.calls_for_practice(practice, filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [(call, selectors.masked_phone(call)) for call in page.object_list]
+    services.record_call_access(
+        practice, [call.pk for call, _ in rows], "calls.list", filters.describe()
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "calls/call_list.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "query": query.urlencode(),
+            "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ()),
+        },
+    )
+
+
+def _detail(
+    request: HttpRequest,
+    call: Call,
+    form: RevealForm | None = None,
+    turns: list[dict[str, Any]] | None = None,
+) -> HttpResponse:
+    context = {
+        "call": call,
+        "phone": selectors.masked_phone(call),
+        "note": getattr(call, "encounter_note", None),
+        "form": form or RevealForm(),
+        "turns": turns,
+        "failed": NoteStatus.FAILED,
+    }
+    if getattr(request, "htmx", False) and request.method == "POST":
+        return render(request, "calls/_transcript.html", context)
+    return render(request, "calls/call_detail.html", context)
+
+
+@require_GET
+@roles_required(*CALL_ROLES)
+def call_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    call = _call(request, pk)
+    services.record_call_access(request.practice, [call.pk], "calls.detail")  # type: ignore[attr-defined]
+    return _detail(request, call)
+
+
+@require_POST
+@roles_required(*CALL_ROLES)
+def call_reveal(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    """Show the transcript to someone who says why; the reason goes into the audit log."""
+    call = _call(request, pk)
+    form = RevealForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, call, form=form)
+    turns = services.reveal_transcript(call, request.user, form.cleaned_data["reason"])  # type: ignore[arg-type]
+    return _detail(request, call, form=form, turns=turns)
+
+
+@require_POST
+@roles_required(*CALL_ROLES)
+def note_retry(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    call = _call(request, pk)
+    note = getattr(call, "encounter_note", None)
+    if note is None:
+        raise Http404
+    if note.status == NoteStatus.FAILED:
+        services.retry_note(note)
+        messages.info(request, "The note is queued again; its state updates below.")
+    return redirect("calls_detail", practice_slug=practice_slug, pk=call.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(Role.PRACTICE_MANAGER)
+def retention(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    practice = request.practice  # type: ignore[attr-defined]
+    current: CallRetention = services.retention_for(practice)
+    form = RetentionForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        services.set_retention(
+            practice,
+            transcript_days=form.cleaned_data["transcript_days"],
+            note_days=form.cleaned_data["note_days"],
+        )
+        messages.success(request, "Retention saved. The nightly purge applies it.")
+        return redirect("calls_retention", practice_slug=practice_slug)
+    return render(request, "calls/retention.html", {"form": form})
