@@ -32,7 +32,7 @@ test: install browser lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PORTAL_TESTING=1 $(BIN)/mypy scheduling integrations compliance
+	PORTAL_TESTING=1 $(BIN)/mypy scheduling integrations compliance calls
 
 format: install
 	$(BIN)/ruff format .

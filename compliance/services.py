@@ -101,6 +101,38 @@ def terminate(
     return agreement
 
 
+def attach_signed_pdf(
+    agreement: BusinessAssociateAgreement, signed_pdf: bytes
+) -> BusinessAssociateAgreement:
+    """Keep the countersigned PDF (with its SHA-256) on an agreement not yet executed, so
+    `execute` can record the signature later. A signed agreement's PDF never changes."""
+    if agreement.is_signed:
+        raise BAAError(f"{agreement} is {agreement.status}; amend it with a new version instead")
+    if not signed_pdf.startswith(b"%PDF-"):
+        raise BAAError("the signed agreement must be a PDF")
+    agreement.signed_pdf = signed_pdf
+    agreement.signed_pdf_sha256 = hashlib.sha256(signed_pdf).hexdigest()
+    with practice_scope(agreement.practice_id):
+        agreement.save(update_fields=["signed_pdf", "signed_pdf_sha256", "updated_at"])
+    return agreement
+
+
+def amend(agreement: BusinessAssociateAgreement) -> BusinessAssociateAgreement:
+    """Start an amendment of a signed agreement: a new draft version carrying its signatories
+    (the signed one stays as it is, and in force until the amendment is executed)."""
+    if not agreement.is_signed:
+        raise BAAError(f"{agreement} is {agreement.status}; edit the draft instead of amending")
+    return create_draft(
+        agreement.practice,
+        practice_signer_name=agreement.practice_signer_name,
+        practice_signer_title=agreement.practice_signer_title,
+        practice_signer_email=agreement.practice_signer_email,
+        hello_signer_name=agreement.hello_signer_name,
+        hello_signer_title=agreement.hello_signer_title,
+        notes=f"Amendment of version {agreement.version}.",
+    )
+
+
 def expire_due(now: datetime | None = None) -> int:
     """Mark executed agreements whose last day has passed as expired (informational: the gate
     reads the dates). Returns how many changed. Runs across practices, as a periodic sweep."""

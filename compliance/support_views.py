@@ -7,9 +7,9 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from compliance import impersonation
+from compliance import impersonation, support_selectors
 from compliance.models import IMPERSONATION_MAX_MINUTES
 from portal.access import roles_required
 from portal.models import Practice, Role
@@ -29,7 +29,7 @@ def start(request: HttpRequest) -> HttpResponse:
     problem = impersonation.may_impersonate(request.user)  # type: ignore[arg-type]
     if problem:
         return render(request, "compliance/support_start.html", {"problem": problem}, status=403)
-    form = StartForm(request.POST or None)
+    form = StartForm(request.POST or None, initial={"practice": request.GET.get("practice", "")})
     if request.method == "POST" and form.is_valid():
         practice = form.cleaned_data["practice"]
         impersonation.start(
@@ -47,7 +47,24 @@ def start(request: HttpRequest) -> HttpResponse:
 def end(request: HttpRequest) -> HttpResponse:
     impersonation.end(request)
     messages.info(request, "Support session ended.")
-    return redirect("support_impersonation_start")
+    return redirect("support_directory")
+
+
+@require_GET
+def directory(request: HttpRequest) -> HttpResponse:
+    """Vendor support's practice directory: search, BAA standing, "Start support access"."""
+    problem = impersonation.may_impersonate(request.user)  # type: ignore[arg-type]
+    if problem:
+        return render(
+            request, "compliance/support_directory.html", {"problem": problem}, status=403
+        )
+    query = request.GET.get("q", "").strip()[:100]
+    page, rows = support_selectors.directory_page(query, request.GET.get("page"))
+    return render(
+        request,
+        "compliance/support_directory.html",
+        {"q": query, "page": page, "rows": rows, "query": f"q={query}" if query else ""},
+    )
 
 
 class WriteAccessForm(forms.Form):

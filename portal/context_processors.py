@@ -7,17 +7,57 @@ from django.http import HttpRequest
 from portal import selectors
 from portal.models import Role
 
-# Navigation by role: (label, url name, roles that see it; empty = every member).
-NAV: list[tuple[str, str, tuple[str, ...]]] = [
-    ("Dashboard", "dashboard", ()),
-    ("Locations", "location_list", ()),
-    ("Team", "team", (Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER)),
-    ("EHR", "ehr_connections", (Role.PRACTICE_MANAGER,)),
-    ("Audit log", "compliance_audit", (Role.COMPLIANCE_OFFICER,)),
+# Navigation, grouped by the work it serves: (group, [(label, url name, roles that see it)]).
+# An empty roles tuple means every member of the practice.
+_M, _C, _F, _O = Role.PRACTICE_MANAGER, Role.CLINICIAN, Role.FRONT_DESK, Role.COMPLIANCE_OFFICER
+NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
     (
-        "Support access",
-        "compliance_support_access",
-        (Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER),
+        "Practice",
+        [
+            ("Dashboard", "dashboard", ()),
+            ("Go-live", "golive", (_M, _O)),
+            ("Locations", "location_list", ()),
+            ("Team", "team", (_M, _O)),
+        ],
+    ),
+    (
+        "Front desk",
+        [
+            ("Bookings", "frontdesk_bookings", (_F, _M)),
+            ("Needs attention", "frontdesk_needs_attention", (_F, _M)),
+            ("Calls", "calls_list", (_F, _M)),
+        ],
+    ),
+    (
+        "Scheduling",
+        [
+            ("Appointment types", "scheduling_types", (_M, _C)),
+            ("Providers", "scheduling_providers", (_M, _C)),
+            ("Schedule", "scheduling_schedule", (_M, _C)),
+        ],
+    ),
+    (
+        "Clinical",
+        [
+            ("Protocols", "escalation_protocols", (_C, _M)),
+            ("On call", "oncall_rota", (_C, _M)),
+        ],
+    ),
+    (
+        "Set-up",
+        [
+            ("EHR", "ehr_connections", (_M,)),
+            ("API clients", "setup_api_clients", (_M,)),
+            ("Configuration", "setup_config", (_M,)),
+        ],
+    ),
+    (
+        "Compliance",
+        [
+            ("BAA", "compliance_baa_list", (_O, _M)),
+            ("Audit log", "compliance_audit", (_O,)),
+            ("Support access", "compliance_support_access", (_M, _O)),
+        ],
     ),
 ]
 
@@ -28,7 +68,17 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated or not user.is_verified():
         return {}
     roles = set(getattr(request, "roles", ()))
-    nav = [(label, name) for label, name, allowed in NAV if not allowed or roles & set(allowed)]
+    nav = [
+        (group, links)
+        for group, entries in NAV
+        if (
+            links := [
+                (label, name)
+                for label, name, allowed in entries
+                if not allowed or roles & set(allowed)
+            ]
+        )
+    ]
     return {
         "my_practices": selectors.practices_for(user),
         "current_practice": getattr(request, "practice", None),

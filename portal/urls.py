@@ -10,6 +10,11 @@ tenant_patterns = [
     path("team/", views.team, name="team"),
     path("compliance/", include("compliance.urls")),
     path("ehr/", include("integrations.portal_urls")),
+    path("calls/", include("calls.urls")),
+    path("", include("calls.escalation.urls")),
+    path("", include("portal.setup.urls")),
+    path("scheduling/", include("scheduling.web.urls")),
+    path("bookings/", include("scheduling.frontdesk.urls")),
 ]
 
 urlpatterns = [

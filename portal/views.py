@@ -23,11 +23,32 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def dashboard(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    from calls.escalation import selectors as escalation_selectors
+    from portal import dashboard as figures
+    from portal import golive
+
+    practice = request.practice  # type: ignore[attr-defined]
+    # The go-live checklist is for those who decide on going live.
+    sees_checklist = bool(
+        {Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER} & set(getattr(request, "roles", ()))
+    )
+    checks = golive.checklist(practice) if sees_checklist else None
+    # On-call gaps matter to those who staff the rota.
+    roles = set(getattr(request, "roles", ()))
+    oncall = (
+        escalation_selectors.summary(practice)
+        if {Role.PRACTICE_MANAGER, Role.CLINICIAN} & roles
+        else None
+    )
     return render(
         request,
         "portal/dashboard.html",
         {
-            "counts": selectors.dashboard_counts(request.practice),  # type: ignore[attr-defined]
+            "counts": selectors.dashboard_counts(practice),
+            "checks": checks,
+            "ready": golive.ready(checks) if checks is not None else False,
+            "figures": figures.figures(practice),
+            "oncall": oncall,
         },
     )
 

@@ -231,7 +231,12 @@ class Block(TenantModel):
 
     class Meta:
         ordering = ["start"]
-        indexes = [models.Index(fields=["practice", "start"])]
+        # Busy-time reads ask "start < hi AND end > lo": the end index keeps years of history
+        # out of the scan.
+        indexes = [
+            models.Index(fields=["practice", "start"]),
+            models.Index(fields=["practice", "end"], name="block_practice_end"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(start__lt=F("end")), name="block_order"),
             models.UniqueConstraint(
@@ -271,6 +276,7 @@ class Appointment(TenantModel):
         ordering = ["start"]
         indexes = [
             models.Index(fields=["practice", "start"]),
+            models.Index(fields=["practice", "end"], name="appointment_practice_end"),
             models.Index(fields=["provider", "start"]),
         ]
         constraints = [
@@ -485,7 +491,14 @@ class Booking(PHIModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["practice", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["practice", "status", "created_at"]),
+            # The front desk's day and upcoming lists, and the dashboard's bookings per day.
+            models.Index(fields=["practice", "start"], name="booking_practice_start"),
+            models.Index(fields=["practice", "created_at"], name="booking_practice_created"),
+            # Calls link to their booking by the call id the agent passed.
+            models.Index(fields=["practice", "call_id"], name="booking_practice_call"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["practice", "idempotency_key"], name="booking_idempotency_unique"
@@ -517,3 +530,66 @@ class OutboxMessage(TenantModel):
                 condition=Q(dispatched_at__isnull=True),
             )
         ]
+
+
+# --- go-live acceptance tests (issue 8) -------------------------------------------------------
+
+
+class TestScenario(TenantModel):
+    """The practice's own acceptance test: a caller sentence and the type the agent should pick.
+
+    An empty `expected_type` means the agent should book nothing (and take a message). The last
+    run's outcome is kept on the row so the go-live checklist can read it without re-running.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    sentence = models.CharField(max_length=500)
+    patient_status = models.CharField(
+        max_length=8,
+        choices=[(PatientStatus.NEW, "New patient"), (PatientStatus.EXISTING, "Existing patient")],
+        default=PatientStatus.EXISTING,
+    )
+    expected_type = models.ForeignKey(
+        AppointmentType,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="test_scenarios",
+        help_text="Empty: the agent should book nothing and take a message",
+    )
+    last_passed = models.BooleanField(null=True, blank=True)
+    last_got_type = models.ForeignKey(
+        AppointmentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_confidence = models.FloatField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                F("practice"),
+                models.functions.Lower("sentence"),
+                F("patient_status"),
+                name="test_scenario_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(patient_status__in=["new", "existing"]),
+                name="test_scenario_patient_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(last_run_at__isnull=True, last_passed__isnull=True)
+                | Q(last_run_at__isnull=False, last_passed__isnull=False),
+                name="test_scenario_result_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(last_confidence__isnull=True)
+                | Q(last_confidence__gte=0, last_confidence__lte=1),
+                name="test_scenario_confidence_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.sentence

@@ -293,16 +293,16 @@ def test_an_insertion_result_goes_through_the_booking_hook(hooked, receiver, cli
 # --- end to end: the EHR -> a live portal -> a real worker -> availability ---------------------
 
 
-def _other_sessions() -> int:
+def _other_sessions() -> set[int]:
     """Sessions on the test database besides this thread's (the portal role sees its own)."""
     from django.db import connection
 
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()"
         )
-        return int(cur.fetchone()[0])
+        return {int(row[0]) for row in cur.fetchall()}
 
 
 @pytest.mark.worker
@@ -318,6 +318,7 @@ def test_end_to_end_a_cancellation_in_the_ehr_frees_the_slot(
     from tests.integrations.conftest import API_KEY
     from tests.workers import celery_worker
 
+    before = _other_sessions()  # sessions earlier tests left are not this test's to wait for
     extra = ["--insertion-delay-ms", "30", "--time-scale", "0.001"]
     with SandboxServer(api_keys=[API_KEY], extra_args=extra) as ehr, celery_worker() as (_, queue):
         settings.INTEGRATIONS_QUEUES = {"bookings": queue, "sync": queue}
@@ -372,7 +373,11 @@ def test_end_to_end_a_cancellation_in_the_ehr_frees_the_slot(
         stored = [json.dumps(d.event) for d in deliveries(world)]
         assert len(stored) == len(delivered)
         world.api.close()
-    wait_until(lambda: _other_sessions() == 0, timeout=20, message="live-server sessions to close")
+    wait_until(
+        lambda: not (_other_sessions() - before),
+        timeout=20,
+        message="this test's live-server sessions to close",
+    )
 
 
 def test_without_a_baa_in_force_nothing_is_stored(hooked, receiver, client, eager_celery):

@@ -162,3 +162,81 @@ class ProviderRuleFactory(TenantFactory):
     def appointment_types(self, create, extracted, **kwargs):
         if create:
             _link(self.appointment_types, extracted)
+
+
+# --- go-live scenarios and bookings for the dashboard (issue 8) ---------------------------------
+
+
+class ScenarioFactory(TenantFactory):
+    """A go-live test scenario (`scheduling.TestScenario`); not named Test* so pytest leaves it."""
+
+    class Meta:
+        model = "scheduling.TestScenario"
+
+    practice = factory.SubFactory(PracticeFactory)
+    sentence = factory.Sequence(lambda n: f"caller sentence {n}")
+    patient_status = "existing"
+    expected_type = factory.SubFactory(
+        AppointmentTypeFactory, practice=factory.SelfAttribute("..practice")
+    )
+
+
+class ReleasedHoldFactory(TenantFactory):
+    """A hold that no longer claims its slot (so any number may overlap)."""
+
+    class Meta:
+        model = "scheduling.Hold"
+
+    practice = factory.SubFactory(PracticeFactory)
+    appointment_type = factory.SubFactory(
+        AppointmentTypeFactory, practice=factory.SelfAttribute("..practice")
+    )
+    provider = factory.SubFactory(ProviderFactory, practice=factory.SelfAttribute("..practice"))
+    operatory = factory.SubFactory(OperatoryFactory, practice=factory.SelfAttribute("..practice"))
+    location = factory.SelfAttribute("operatory.location")
+    start = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(minutes=30))
+    expires_at = factory.LazyFunction(timezone.now)
+    status = "released"
+
+
+class BookingFactory(TenantFactory):
+    """`BookingFactory(practice=p, status="confirmed", attempts=1, created_at=...)`: a booking
+    row as the pipeline leaves it (no EHR involved). `created_at` is applied after the insert
+    (the column is auto_now_add)."""
+
+    class Meta:
+        model = "scheduling.Booking"
+        skip_postgeneration_save = True
+
+    practice = factory.SubFactory(PracticeFactory)
+    appointment_type = factory.SubFactory(
+        AppointmentTypeFactory, practice=factory.SelfAttribute("..practice")
+    )
+    provider = factory.SubFactory(ProviderFactory, practice=factory.SelfAttribute("..practice"))
+    operatory = factory.SubFactory(OperatoryFactory, practice=factory.SelfAttribute("..practice"))
+    location = factory.SelfAttribute("operatory.location")
+    start = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(minutes=30))
+    hold = factory.SubFactory(
+        ReleasedHoldFactory,
+        practice=factory.SelfAttribute("..practice"),
+        appointment_type=factory.SelfAttribute("..appointment_type"),
+        provider=factory.SelfAttribute("..provider"),
+        operatory=factory.SelfAttribute("..operatory"),
+        start=factory.SelfAttribute("..start"),
+        end=factory.SelfAttribute("..end"),
+    )
+    status = "pending"
+    idempotency_key = factory.Sequence(lambda n: f"idem-{n}")
+    request_fingerprint = factory.Sequence(lambda n: f"{n:064x}")
+    confirmed_at = factory.LazyAttribute(
+        lambda o: timezone.now() if o.status == "confirmed" else None
+    )
+
+    @factory.post_generation
+    def created_at(self, create, extracted, **kwargs):
+        if create and extracted:
+            with cross_tenant("test data setup"):
+                type(self).objects.filter(pk=self.pk).update(created_at=extracted)
+            self.created_at = extracted

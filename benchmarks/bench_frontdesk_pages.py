@@ -1,0 +1,271 @@
+"""Benchmark the front desk and compliance officer pages (issue 8: under 150 ms server time with
+a practice holding 50,000 appointments): the AI bookings list, the "needs attention" queue and
+its polled status cell, and the BAA pages.
+
+Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). It works in a throwaway
+database of its own (created, migrated, dropped), in a dedicated practice: 50,000 agent bookings
+(encrypted demographics) over a year around today, 2% failed and unresolved (the queue), and
+an executed BAA plus an amendment in draft.
+
+Each page is requested through Django's test Client in this process with a warm connection
+(the whole middleware stack), signed in as a member holding the front desk and compliance
+officer roles; server-side time, p50/p95 over --runs requests, and the SQL query count.
+
+    .venv/bin/python benchmarks/bench_frontdesk_pages.py [--runs 60]
+
+Writes benchmarks/results/frontdesk_pages.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time as clock
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("PORTAL_TESTING", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "frontdesk_pages.json"
+TZ = ZoneInfo("America/Denver")
+BOOKINGS = 50_000
+FAILED_SHARE = 0.02
+TARGET_MS = 150
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def build(seed: int = 5) -> dict[str, Any]:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from compliance import services as baa
+    from portal.models import Location, Membership, Practice, Role, User
+    from portal.tenancy import cross_tenant
+    from scheduling.models import (
+        AppointmentType,
+        Booking,
+        BookingStatus,
+        Hold,
+        HoldStatus,
+        Operatory,
+        Provider,
+    )
+
+    rnd = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    practice = Practice.objects.create(
+        slug=f"bench-desk-{os.getpid()}", name="Bench Desk", timezone=TZ.key
+    )
+    user = User.objects.create_user(username=f"desk-{os.getpid()}@example.test", password="x")
+    TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+    for role in (Role.FRONT_DESK, Role.COMPLIANCE_OFFICER):
+        Membership.objects.create(user=user, practice=practice, role=role)
+    first = baa.create_draft(practice, practice_signer_name="Dana Reyes")
+    baa.execute(
+        first,
+        signed_pdf=b"%PDF-1.7\n" + b"0" * 200_000,
+        executed_on=date(2026, 1, 5),
+        effective_on=date(2026, 1, 5),
+        practice_signer_name="Dana Reyes",
+        hello_signer_name="Sam Hello",
+    )
+    baa.amend(first)
+    now = timezone.now()
+    with cross_tenant("benchmark data setup"):
+        location = Location.objects.create(practice=practice, key="main", name="Main")
+        providers = Provider.objects.bulk_create(
+            Provider(practice=practice, key=f"p{i}", name=f"Dr. {i:03d}") for i in range(40)
+        )
+        rooms = Operatory.objects.bulk_create(
+            Operatory(practice=practice, location=location, key=f"o{i}", name=f"Room {i:03d}")
+            for i in range(40)
+        )
+        types = AppointmentType.objects.bulk_create(
+            AppointmentType(practice=practice, key=f"t{i}", name=f"Visit type {i:03d}", minutes=30)
+            for i in range(50)
+        )
+        start = now - timedelta(days=182)
+        batch = 5000
+        for offset in range(0, BOOKINGS, batch):
+            holds, rows = [], []
+            for _ in range(batch):
+                i = rnd.randrange(40)
+                s = start + timedelta(minutes=15 * rnd.randrange(365 * 96))
+                holds.append(
+                    Hold(
+                        practice=practice,
+                        appointment_type=types[rnd.randrange(50)],
+                        provider=providers[i],
+                        operatory=rooms[i],
+                        location=location,
+                        start=s,
+                        end=s + timedelta(minutes=30),
+                        expires_at=s,
+                        status=HoldStatus.RELEASED,  # not claiming: no overlap checks needed
+                    )
+                )
+            Hold.objects.bulk_create(holds)
+            for n, hold in enumerate(holds):
+                failed = rnd.random() < FAILED_SHARE
+                rows.append(
+                    Booking(
+                        practice=practice,
+                        hold=hold,
+                        appointment_type_id=hold.appointment_type_id,
+                        provider_id=hold.provider_id,
+                        operatory_id=hold.operatory_id,
+                        location=location,
+                        start=hold.start,
+                        end=hold.end,
+                        status=BookingStatus.FAILED if failed else BookingStatus.CONFIRMED,
+                        failure_reason="The slot was taken in the EHR." if failed else "",
+                        idempotency_key=f"k{offset + n}",
+                        request_fingerprint="0" * 64,
+                        demographics={
+                            "first_name": f"First{n}",
+                            "last_name": f"Last{n}",
+                            "date_of_birth": "1980-01-01",
+                        },
+                        reason="checkup",
+                    )
+                )
+            Booking.objects.bulk_create(rows)
+        failed_one = Booking.objects.filter(practice=practice, status="failed").first()
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    return {"practice": practice, "user": user, "failed": failed_one, "baa": first}
+
+
+def signed_in(user: Any) -> Client:
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    http = Client()
+    http.force_login(user)
+    device = TOTPDevice.objects.get(user=user)
+    token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+    response = http.post("/accounts/2fa/verify/", {"token": token})
+    assert response.status_code == 302, response.status_code
+    return http
+
+
+def measure(http: Client, path: str, runs: int, **kwargs: Any) -> dict[str, Any]:
+    assert http.get(path, **kwargs).status_code == 200, path  # warm
+    queries = 0
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # A wrapper, not CaptureQueriesContext: the test client's request signals reset the
+        # captured log, which then reads 0.
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        http.get(path, **kwargs)
+    times, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = clock.perf_counter(), clock.process_time()
+        response = http.get(path, **kwargs)
+        times.append((clock.perf_counter() - t0) * 1000)
+        cpu.append((clock.process_time() - c0) * 1000)
+        assert response.status_code == 200
+    return {
+        "n": runs,
+        "p50_ms": round(statistics.median(times), 3),
+        "p95_ms": pct(times, 0.95),
+        "max_ms": round(max(times), 3),
+        "python_cpu_p50_ms": round(statistics.median(cpu), 3),
+        "python_cpu_p95_ms": pct(cpu, 0.95),
+        "queries": queries,
+        "target_p95_ms": TARGET_MS,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=60)
+    args = parser.parse_args([a for a in sys.argv[1:] if a.startswith("--")])
+
+    import logging
+
+    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
+    load_at_start = os.getloadavg()
+    db = settings.DATABASES["default"]
+    original_name = db["NAME"]
+    db.setdefault("TEST", {})["NAME"] = f"bench_desk_{os.getpid()}"
+    try:
+        old = setup_databases(verbosity=0, interactive=False, serialized_aliases=set())
+    except BaseException:
+        if connection.settings_dict["NAME"] != original_name:
+            connection.creation.destroy_test_db(original_name, verbosity=0)
+        raise
+    try:
+        t0 = clock.perf_counter()
+        world = build()
+        setup_s = clock.perf_counter() - t0
+        http = signed_in(world["user"])
+        base = f"/p/{world['practice'].slug}"
+        failed = world["failed"].pk
+        pages = {
+            "bookings_today_and_upcoming": f"{base}/bookings/",
+            "bookings_all_dates_page_40": f"{base}/bookings/?since=&page=40",
+            "bookings_failed_in_a_month": (
+                f"{base}/bookings/?status=failed&since={date.today()}"
+                f"&until={date.today() + timedelta(days=30)}"
+            ),
+            "needs_attention": f"{base}/bookings/attention/",
+            "needs_attention_page_20": f"{base}/bookings/attention/?page=20",
+            "status_cell_htmx": f"{base}/bookings/{failed}/status/",
+            "baa_list": f"{base}/compliance/baa/",
+            "baa_detail": f"{base}/compliance/baa/{world['baa'].pk}/",
+        }
+        results = {}
+        for name, path in pages.items():
+            results[name] = measure(http, path, args.runs)
+            print(f"{name}: {results[name]}", flush=True)
+    finally:
+        connection.close()
+        teardown_databases(old, verbosity=0)
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "scenario": {
+            "bookings": BOOKINGS,
+            "failed_unresolved": f"{FAILED_SHARE:.0%}",
+            "data_setup_s": round(setup_s, 1),
+        },
+        "python": platform.python_version(),
+        "pages": results,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""The dashboard's figures and charts: how the voice agent's bookings and the EHR link are doing.
+
+`figures(practice)` reads everything in a constant number of queries (four, whatever the number
+of bookings, days, reasons or connections) plus one Redis round trip per EHR connection for the
+live latency and webhook-lag windows (`integrations.health`). Charts are plain data with their
+geometry computed here (`BarChart`), rendered as server-side SVG by the template: no JavaScript,
+nothing from a CDN, and each chart also has its numbers as a table for screen readers.
+
+Definitions:
+- bookings per day: bookings the agent made (every `Booking` comes from the receptionist API),
+  by the day they were made in the practice's time zone, over the last `DAYS` days;
+- confirmed on the first try: of the bookings in that window that settled (confirmed in the EHR
+  or failed), those confirmed after exactly one attempt;
+- failures by reason: bookings of the window that are failed now, grouped by reason;
+- queue depth: outbox rows not yet handed to the workers, bookings still pending, and failed
+  bookings nobody has resolved (the "needs attention" queue, all time).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+from django.db.models.functions import Substr, TruncDate
+from django.utils import timezone
+
+from portal.models import Practice
+
+log = logging.getLogger("portal.dashboard")
+
+DAYS = 30
+TOP_REASONS = 8
+REASON_CHARS = 120
+
+# SVG geometry (viewBox units; the image scales to its container).
+WIDTH = 640
+ROW = 26
+LABEL_W = 220
+VALUE_W = 90
+COLUMN_H = 150
+AXIS_H = 22
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    text: str
+    x: float
+    y: float
+    width: float
+    height: float
+    tone: str = "primary"
+
+    @property
+    def mid_y(self) -> float:
+        return round(self.y + self.height / 2, 1)
+
+    @property
+    def end_x(self) -> float:
+        return round(self.x + self.width + 6, 1)
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Bars laid out in a WIDTH x height viewBox. `horizontal` charts have one row per bar with
+    the label on the left; vertical ones are a time series with `ticks` under the axis."""
+
+    key: str
+    title: str
+    description: str
+    bars: list[Bar]
+    height: float
+    horizontal: bool
+    ticks: list[tuple[float, str]] = field(default_factory=list)
+    peak_text: str = ""
+    empty: str = ""
+
+    @property
+    def width(self) -> int:
+        return WIDTH
+
+    @property
+    def label_x(self) -> int:
+        return LABEL_W - 8
+
+    @property
+    def axis_y(self) -> int:
+        return COLUMN_H
+
+    @property
+    def tick_y(self) -> int:
+        return COLUMN_H + AXIS_H - 6
+
+    @property
+    def has_data(self) -> bool:
+        return any(b.value for b in self.bars)
+
+
+def hbar_chart(
+    key: str,
+    title: str,
+    description: str,
+    rows: list[tuple[str, float, str, str]],
+    empty: str,
+) -> BarChart:
+    """One bar per (label, value, value text, tone), longest = full width."""
+    peak = max((value for _, value, _, _ in rows), default=0) or 1
+    span = WIDTH - LABEL_W - VALUE_W
+    bars = [
+        Bar(
+            label=label,
+            value=value,
+            text=text,
+            x=LABEL_W,
+            y=i * ROW + 4,
+            width=round(max(value / peak * span, 1 if value else 0), 1),
+            height=ROW - 8,
+            tone=tone,
+        )
+        for i, (label, value, text, tone) in enumerate(rows)
+    ]
+    return BarChart(key, title, description, bars, max(len(rows), 1) * ROW, True, empty=empty)
+
+
+def day_chart(
+    key: str, title: str, description: str, days: list[date], values: dict[date, int], empty: str
+) -> BarChart:
+    """A column per day (oldest first), with a tick label every week."""
+    peak = max(values.values(), default=0)
+    scale = COLUMN_H / (peak or 1)
+    step = WIDTH / len(days)
+    bars = []
+    ticks = []
+    for i, day in enumerate(days):
+        n = values.get(day, 0)
+        height = round(n * scale, 1)
+        bars.append(
+            Bar(
+                label=f"{day:%a %b} {day.day}",
+                value=n,
+                text=str(n),
+                x=round(i * step + 1, 1),
+                y=round(COLUMN_H - height, 1),
+                width=round(step - 2, 1),
+                height=height,
+            )
+        )
+        if (len(days) - 1 - i) % 7 == 0:
+            ticks.append((round(i * step + step / 2, 1), f"{day:%b} {day.day}"))
+    return BarChart(
+        key,
+        title,
+        description,
+        bars,
+        COLUMN_H + AXIS_H,
+        False,
+        ticks=ticks,
+        peak_text=f"peak {peak} a day" if peak else "",
+        empty=empty,
+    )
+
+
+@dataclass
+class ConnectionFigures:
+    location: str
+    status: str
+    calls: int
+    errors: dict[str, int]
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    webhook_lag_p50_ms: float | None
+    webhook_lag_p95_ms: float | None
+    last_successful_sync_at: datetime | None
+
+
+def _connection_figures(practice: Practice) -> list[ConnectionFigures]:
+    """Persisted health (one query, joined) merged with the live Redis window per connection.
+    Encrypted columns are deferred: the dashboard never needs a credential."""
+    from integrations import health as live_health
+    from integrations.models import EHRConnection
+
+    rows = list(
+        EHRConnection.objects.for_practice(practice)
+        .select_related("location", "health")
+        .defer("api_key", "webhook_secret")
+        .order_by("location__name", "id")
+    )
+    out = []
+    for conn in rows:
+        stored = getattr(conn, "health", None)
+        try:
+            live = live_health.live(conn.health_key)
+        except Exception:  # Redis away: show what was persisted, never break the page
+            log.warning("live EHR health unavailable for connection %s", conn.pk, exc_info=True)
+            live = {"counters": {}}
+        counters = live.get("counters", {})
+        errors = {str(k): int(v) for k, v in (stored.errors if stored else {}).items()}
+        for name, value in counters.items():
+            if name.startswith("err:"):
+                errors[name[4:]] = errors.get(name[4:], 0) + int(value)
+
+        def pick(name: str, stored: Any = stored, live: dict[str, Any] = live) -> float | None:
+            value = live.get(name)
+            if value is None and stored is not None:
+                value = getattr(stored, name)
+            return value
+
+        out.append(
+            ConnectionFigures(
+                location=conn.location.name,
+                status=conn.get_status_display(),
+                calls=(stored.calls if stored else 0) + int(counters.get("calls", 0)),
+                errors=errors,
+                latency_p50_ms=pick("latency_p50_ms"),
+                latency_p95_ms=pick("latency_p95_ms"),
+                webhook_lag_p50_ms=pick("webhook_lag_p50_ms"),
+                webhook_lag_p95_ms=pick("webhook_lag_p95_ms"),
+                last_successful_sync_at=conn.last_successful_sync_at,
+            )
+        )
+    return out
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "no data"
+    return f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
+
+
+def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard's charts show (see the module docstring for definitions)."""
+    from scheduling.models import Booking, BookingStatus, OutboxMessage
+
+    now = now or timezone.now()
+    tz = practice.tz
+    today = timezone.localtime(now, tz).date()
+    days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
+    since = datetime.combine(days[0], datetime.min.time(), tz)
+    bookings = Booking.objects.for_practice(practice)
+    in_window = Q(created_at__gte=since)
+    confirmed = Q(confirmed_at__isnull=False)
+
+    # One pass over the window (per day, with the settled / first-try counts), then the queues
+    # through the (practice, status, created_at) index: no query reads every booking.
+    by_day = list(
+        bookings.filter(in_window)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(
+            n=Count("pk"),
+            settled=Count("pk", filter=confirmed | Q(status=BookingStatus.FAILED)),
+            first_try=Count("pk", filter=confirmed & Q(attempts=1)),
+        )
+        .order_by()
+    )
+    per_day = {row["day"]: row["n"] for row in by_day}
+    queues = bookings.filter(status__in=[BookingStatus.PENDING, BookingStatus.FAILED]).aggregate(
+        pending=Count("pk", filter=Q(status=BookingStatus.PENDING)),
+        needs_attention=Count(
+            "pk", filter=Q(status=BookingStatus.FAILED, resolved_at__isnull=True)
+        ),
+    )
+    totals = {
+        "made": sum(row["n"] for row in by_day),
+        "settled": sum(row["settled"] for row in by_day),
+        "first_try": sum(row["first_try"] for row in by_day),
+        **queues,
+    }
+    reasons = list(
+        bookings.filter(in_window, status=BookingStatus.FAILED)
+        .annotate(why=Substr("failure_reason", 1, REASON_CHARS))
+        .values("why")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "why")[:TOP_REASONS]
+    )
+    outbox_pending = (
+        OutboxMessage.objects.for_practice(practice).filter(dispatched_at__isnull=True).count()
+    )
+    connections = _connection_figures(practice)
+
+    share = totals["first_try"] / totals["settled"] if totals["settled"] else None
+    latency_rows: list[tuple[str, float, str, str]] = []
+    lag_rows: list[tuple[str, float, str, str]] = []
+    error_rows: list[tuple[str, float, str, str]] = []
+    for c in connections:
+        for pct, value, tone in (
+            ("p50", c.latency_p50_ms, "primary"),
+            ("p95", c.latency_p95_ms, "secondary"),
+        ):
+            if value is not None:
+                latency_rows.append((f"{c.location} {pct}", value, _ms(value), tone))
+        for pct, value, tone in (
+            ("p50", c.webhook_lag_p50_ms, "primary"),
+            ("p95", c.webhook_lag_p95_ms, "secondary"),
+        ):
+            if value is not None:
+                lag_rows.append((f"{c.location} {pct}", value, _ms(value), tone))
+        prefix = f"{c.location}: " if len(connections) > 1 else ""
+        for kind, n in sorted(c.errors.items(), key=lambda kv: (-kv[1], kv[0])):
+            error_rows.append((f"{prefix}{kind}", n, f"{n} of {c.calls} calls", "danger"))
+
+    return {
+        "window_days": DAYS,
+        "made": totals["made"],
+        "settled": totals["settled"],
+        "first_try": totals["first_try"],
+        "first_try_share": share,
+        "first_try_percent": None if share is None else round(share * 100),
+        "queue": {
+            "outbox_pending": outbox_pending,
+            "bookings_pending": totals["pending"],
+            "needs_attention": totals["needs_attention"],
+        },
+        "connections": connections,
+        "bookings_chart": day_chart(
+            "bookings",
+            "Bookings made by the agent, per day",
+            f"{totals['made']} booking(s) in the last {DAYS} days.",
+            days,
+            per_day,
+            "No bookings yet in the last 30 days. They appear here once the voice agent books.",
+        ),
+        "first_try_chart": hbar_chart(
+            "first-try",
+            "Confirmed in the EHR on the first try",
+            "Of the bookings that settled in the window.",
+            []
+            if share is None
+            else [
+                ("First try", totals["first_try"], f"{round(share * 100)}%", "primary"),
+                (
+                    "Retried or failed",
+                    totals["settled"] - totals["first_try"],
+                    f"{totals['settled'] - totals['first_try']}",
+                    "secondary",
+                ),
+            ],
+            "Nothing settled yet: no booking has been confirmed or has failed in the window.",
+        ),
+        "failures_chart": hbar_chart(
+            "failures",
+            "Failures by reason",
+            f"Failed bookings of the last {DAYS} days, most frequent reasons.",
+            [(r["why"] or "(no reason given)", r["n"], str(r["n"]), "danger") for r in reasons],
+            "No failed bookings in the window.",
+        ),
+        "latency_chart": hbar_chart(
+            "latency",
+            "EHR latency",
+            "Response time of EHR calls over the recent window, per location.",
+            latency_rows,
+            "No EHR calls measured yet." if connections else "No EHR connection yet.",
+        ),
+        "errors_chart": hbar_chart(
+            "ehr-errors",
+            "EHR errors by kind",
+            "Errors of EHR calls since the connection was made.",
+            error_rows,
+            "No EHR errors recorded.",
+        ),
+        "lag_chart": hbar_chart(
+            "webhook-lag",
+            "Webhook lag",
+            "Delay between an event in the EHR and its webhook arriving here.",
+            lag_rows,
+            "No webhooks received yet.",
+        ),
+    }

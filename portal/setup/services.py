@@ -1,0 +1,250 @@
+"""Writes behind the set-up pages: test scenarios and their runs, API clients with their audit
+events, and the configuration upload. Every function takes the practice explicitly and runs
+inside its tenant context (the request's), so row-level security stays the second wall."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from django.db import transaction
+from django.utils import timezone
+
+from compliance import audit
+from compliance.gate import BAARequired
+from portal.models import Practice, User
+from scheduling import services as scheduling_services
+from scheduling.config import (
+    ConfigError,
+    ImportResult,
+    apply_config,
+    format_of,
+    parse_config,
+    parse_text,
+    validate_config,
+)
+from scheduling.intents import resolve_intent
+from scheduling.models import ApiClient, TestScenario
+
+log = logging.getLogger("portal.setup")
+
+SCENARIO_RESULT_FIELDS = ["last_passed", "last_got_type", "last_confidence", "last_run_at"]
+
+
+# --- test scenarios ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    total: int
+    passed: int
+    run_at: datetime
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.passed
+
+
+def run_scenarios(practice: Practice, now: datetime | None = None) -> RunSummary:
+    """Ask the intent resolver, as the voice agent would, for every scenario of the practice,
+    and keep each outcome on its row. Passing means the top match is the expected type (or
+    that nothing matched when no type is expected). Queries: 1 + one per scenario + 1."""
+    now = now or timezone.now()
+    scenarios = list(TestScenario.objects.for_practice(practice).order_by("pk"))
+    for scenario in scenarios:
+        matches = resolve_intent(practice, scenario.sentence, scenario.patient_status)
+        top = matches[0] if matches else None
+        scenario.last_got_type_id = top.appointment_type_id if top else None
+        scenario.last_confidence = top.confidence if top else None
+        scenario.last_passed = scenario.last_got_type_id == scenario.expected_type_id
+        scenario.last_run_at = now
+    passed = sum(1 for s in scenarios if s.last_passed)
+    with transaction.atomic():
+        if scenarios:
+            TestScenario.objects.bulk_update(scenarios, SCENARIO_RESULT_FIELDS)
+        audit.record(
+            "golive.scenarios_run",
+            practice=practice,
+            object_type="scheduling.TestScenario",
+            object_ids=[s.pk for s in scenarios],
+            details={"passed": passed, "failed": len(scenarios) - passed},
+        )
+    return RunSummary(total=len(scenarios), passed=passed, run_at=now)
+
+
+def save_scenario(practice: Practice, scenario: TestScenario) -> TestScenario:
+    """Create or change a scenario; a change forgets the last result (it tested something
+    else). auditlog records the change."""
+    scenario.practice = practice
+    scenario.last_passed = None
+    scenario.last_got_type = None
+    scenario.last_confidence = None
+    scenario.last_run_at = None
+    scenario.save()
+    return scenario
+
+
+def delete_scenario(scenario: TestScenario) -> None:
+    scenario.delete()
+
+
+# --- API clients ------------------------------------------------------------------------------
+
+
+def _client_event(action: str, client: ApiClient, **details: Any) -> None:
+    audit.record(
+        action,
+        practice=client.practice_id,
+        object_type="scheduling.ApiClient",
+        object_ids=[client.pk],
+        details={"name": client.name, "client_id": client.application.client_id, **details},
+    )
+
+
+def issue_api_client(
+    practice: Practice, name: str, scopes: list[str], created_by: User | None
+) -> tuple[ApiClient, str]:
+    """A new client and its secret in plain text (never stored: show it once)."""
+    with transaction.atomic():
+        client, secret = scheduling_services.create_api_client(
+            practice, name, scopes, created_by=created_by
+        )
+        _client_event("api_client.created", client, scopes=list(client.scopes))
+    return client, secret
+
+
+def rotate_api_client(client: ApiClient) -> str:
+    """A new secret for an active client; its outstanding tokens stop working at once."""
+    if not client.is_active:
+        raise ValueError("a revoked client cannot be given a new secret")
+    with transaction.atomic():
+        secret = scheduling_services.rotate_api_client_secret(client, drop_tokens=True)
+        _client_event("api_client.secret_rotated", client)
+    return secret
+
+
+def revoke_api_client(client: ApiClient) -> None:
+    """Stop a client for good (idempotent: revoking twice keeps the first time)."""
+    if not client.is_active:
+        return
+    with transaction.atomic():
+        scheduling_services.revoke_api_client(client)
+        _client_event("api_client.revoked", client)
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@dataclass
+class UploadOutcome:
+    """An upload either has `errors` (nothing changed) or a `result`, with `warnings` about
+    the EHR set-up that follows a successful import."""
+
+    errors: list[str] = field(default_factory=list)
+    result: ImportResult | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def record_export(practice: Practice) -> None:
+    audit.record(
+        "config.export",
+        practice=practice,
+        object_type="portal.Practice",
+        object_ids=[practice.pk],
+    )
+
+
+def _scope_errors(practice: Practice, data: Any, may_import_baa: bool) -> list[str]:
+    """What the portal refuses on top of the file's own validation: a file for another practice
+    (an upload never reaches beyond the practice in the URL), and a BAA from someone who is
+    not a compliance officer (a BAA opens the PHI gate; that is their decision)."""
+    if not isinstance(data, dict):
+        return []
+    errors = []
+    section = data.get("practice")
+    slug = section.get("slug") if isinstance(section, dict) else None
+    if isinstance(slug, str) and slug != practice.slug:
+        errors.append(
+            f'practice.slug: this file is for "{slug}"; only a file for "{practice.slug}" '
+            "can be uploaded here"
+        )
+    if data.get("baa") not in (None, {}) and not may_import_baa:
+        errors.append(
+            "baa: only a compliance officer may import a business associate agreement; remove "
+            "the section or ask your compliance officer to upload the file"
+        )
+    return errors
+
+
+def _set_up_ehr(practice: Practice, data: Any, result: ImportResult) -> list[str]:
+    """After the import committed: write the file into the EHR sandbox and sync it back (never
+    inside the import's transaction). Idempotent, so a failure is repaired by a re-upload."""
+    from integrations.errors import EHRError
+    from integrations.provisioning import provision_sandbox
+
+    try:
+        report = provision_sandbox(practice, data)
+    except BAARequired:
+        return [
+            "The configuration was imported, but the EHR was not set up: no executed BAA is in "
+            "force. Upload the file again once it is."
+        ]
+    except (EHRError, httpx.HTTPError, OSError) as exc:
+        log.warning("EHR set-up after a configuration upload failed: %s", type(exc).__name__)
+        return [
+            f"The configuration was imported, but setting up the EHR failed "
+            f"({type(exc).__name__}). Uploading the same file again retries it."
+        ]
+    result.notes.extend(f"ehr {line.strip()}" for line in report.summary())
+    return []
+
+
+def upload_config(
+    practice: Practice,
+    text: str,
+    filename: str,
+    *,
+    may_import_baa: bool,
+    actor: User | None = None,
+) -> UploadOutcome:
+    """Validate an uploaded configuration as a whole, then import it (idempotent). With an
+    `ehr.kind = "sandbox"` section the import goes on to set the EHR up; that part needs a BAA
+    in force (the PHI gate, as for `manage.py import_practice`) and is repaired by uploading
+    the same file again if it fails."""
+    try:
+        data = parse_text(text, format_of(filename), name=filename)
+    except ConfigError as exc:
+        return UploadOutcome(errors=list(exc.errors))
+    errors = _scope_errors(practice, data, may_import_baa) + validate_config(data)
+    if errors:
+        return UploadOutcome(errors=errors)
+    try:
+        # import_config's two steps, taken apart so that the audit entry commits with the
+        # import, and a failed EHR set-up afterwards still reports what the import changed.
+        config = parse_config(data)
+        with transaction.atomic():
+            result = apply_config(config, actor=actor)  # actor: approver of its protocols
+            audit.record(
+                "config.import",
+                practice=practice,
+                object_type="portal.Practice",
+                object_ids=[practice.pk],
+                details={
+                    "file": filename[:200],
+                    "changes": result.changes,
+                    "sections": {
+                        name: [c.created, c.updated, c.deleted]
+                        for name, c in result.sections.items()
+                        if c.total
+                    },
+                },
+            )
+    except ConfigError as exc:
+        return UploadOutcome(errors=list(exc.errors))
+    outcome = UploadOutcome(result=result)
+    if config.ehr_kind == "sandbox":
+        outcome.warnings.extend(_set_up_ehr(practice, data, result))
+    return outcome

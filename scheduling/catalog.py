@@ -1,0 +1,372 @@
+"""Editing the practice's scheduling catalogue from the portal: appointment types, caller phrases,
+EHR descriptors, providers, provider rules, working hours and blocks.
+
+Writes only. Every function takes the practice explicitly and works on rows of that practice
+(the caller is inside its tenant context, so row-level security is the second wall). Change
+entries come from django-auditlog, which every scheduling model is registered with at start-up;
+the request's user is the actor.
+
+What the portal may change and what it must leave to the EHR:
+- working hours of a location whose `working_hours_mode` is "synced" are the EHR's, and rows
+  whose `source` is "synced" too: read-only here (`hour_is_editable`);
+- rows linked to the EHR (`ehr_id` set) can be edited, but a full sync re-applies the EHR's name,
+  length, descriptor codes, working hours and blocks; the pages say so next to those rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, time
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from portal.models import Location, Practice
+from scheduling.models import (
+    AppointmentDescriptor,
+    AppointmentType,
+    Block,
+    CallerPhrase,
+    Operatory,
+    PatientStatus,
+    Provider,
+    ProviderRule,
+    WorkingHour,
+    WorkingHoursMode,
+)
+
+try:  # a declared dependency; the regex is only the fallback for a broken install
+    import phonenumbers
+except ImportError:  # pragma: no cover
+    phonenumbers = None  # type: ignore[assignment]
+
+E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
+class CatalogError(Exception):
+    """A change the catalogue refuses; `field` names the form field it belongs next to."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# --- validation helpers ----------------------------------------------------------------------
+
+
+def normalise_phone(value: str, region: str = "US") -> str:
+    """An on-call phone as E.164 (+15555550101), or "" for none; ValidationError if not a
+    possible number. Possible, not valid: demo numbers (555) are possible but not assigned."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if phonenumbers is not None:
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_possible_number(number):
+            raise ValidationError(
+                "Enter a phone number with its country code, for example +15555550101."
+            )
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    compact = re.sub(r"[\s().-]", "", value)
+    if not E164.match(compact):
+        raise ValidationError(
+            "Enter a phone number with its country code, for example +15555550101."
+        )
+    return compact
+
+
+def hour_is_editable(hour: WorkingHour, location: Location) -> bool:
+    """Working hours are the portal's to change only at a manual-mode location, and only the
+    rows configured manually (never the EHR's synced schedule)."""
+    return (
+        location.working_hours_mode == WorkingHoursMode.MANUAL
+        and hour.source == WorkingHoursMode.MANUAL
+    )
+
+
+def _check(obj: Any) -> None:
+    """Run the model's validation including Meta.constraints, as the database would."""
+    obj.full_clean()
+
+
+# --- appointment types -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def update_appointment_type(
+    practice: Practice,
+    appointment_type: AppointmentType,
+    *,
+    name: str,
+    minutes: int,
+    new_patients: bool,
+    existing_patients: bool,
+    bookable: bool,
+    lead_time_hours: int,
+    horizon_days: int,
+    instructions: str,
+    providers: Iterable[Provider],
+    required_capabilities: list[str],
+    descriptors: Iterable[AppointmentDescriptor] | None = None,
+) -> AppointmentType:
+    """Save a type's settings, eligible providers and (if given) its EHR descriptors."""
+    if appointment_type.practice_id != practice.pk:
+        raise CatalogError("Not this practice's appointment type.")
+    if not (new_patients or existing_patients):
+        raise CatalogError("A type must be open to new or to existing patients.", "new_patients")
+    providers = list(providers)
+    _same_practice(practice, providers)
+    appointment_type.name = name.strip()
+    appointment_type.minutes = minutes
+    appointment_type.new_patients = new_patients
+    appointment_type.existing_patients = existing_patients
+    appointment_type.bookable = bookable
+    appointment_type.lead_time_hours = lead_time_hours
+    appointment_type.horizon_days = horizon_days
+    appointment_type.instructions = instructions.strip()
+    appointment_type.required_capabilities = sorted({c.strip() for c in required_capabilities})
+    _check(appointment_type)
+    appointment_type.save()
+    _set_related(appointment_type, "providers", providers)
+    if descriptors is not None:
+        set_descriptors(practice, appointment_type, descriptors)
+    return appointment_type
+
+
+def set_descriptors(
+    practice: Practice,
+    appointment_type: AppointmentType,
+    descriptors: Iterable[AppointmentDescriptor],
+) -> None:
+    """The EHR codes (D1110 ...) a booking of this type carries into the EHR."""
+    descriptors = list(descriptors)
+    _same_practice(practice, descriptors)
+    _set_related(appointment_type, "descriptors", descriptors)
+
+
+def add_phrase(practice: Practice, appointment_type: AppointmentType, text: str) -> CallerPhrase:
+    """A caller phrase for the type; the same words (any case) twice on one type are refused."""
+    text = " ".join(text.split())
+    if not text:
+        raise CatalogError("Type the words a caller would say.", "text")
+    if len(text) > 200:
+        raise CatalogError("Keep a phrase under 200 characters.", "text")
+    if appointment_type.practice_id != practice.pk:
+        raise CatalogError("Not this practice's appointment type.")
+    if (
+        CallerPhrase.objects.for_practice(practice)
+        .filter(appointment_type=appointment_type, text__iexact=text)
+        .exists()
+    ):
+        raise CatalogError(f"“{text}” is already a phrase of this type.", "text")
+    try:
+        with transaction.atomic():
+            return CallerPhrase.objects.create(
+                practice=practice, appointment_type=appointment_type, text=text
+            )
+    except IntegrityError as exc:  # a concurrent add of the same words
+        raise CatalogError(f"“{text}” is already a phrase of this type.", "text") from exc
+
+
+def remove_phrase(practice: Practice, phrase: CallerPhrase) -> None:
+    if phrase.practice_id != practice.pk:
+        raise CatalogError("Not this practice's phrase.")
+    phrase.delete()
+
+
+# --- providers and their rules ---------------------------------------------------------------
+
+
+def update_provider(
+    practice: Practice, provider: Provider, *, accepts_new_patients: bool, on_call_phone: str
+) -> Provider:
+    """Whether the provider takes new patients, and the number urgent calls are put through to."""
+    if provider.practice_id != practice.pk:
+        raise CatalogError("Not this practice's provider.")
+    try:
+        provider.on_call_phone = normalise_phone(on_call_phone)
+    except ValidationError as exc:
+        raise CatalogError(exc.messages[0], "on_call_phone") from exc
+    provider.accepts_new_patients = accepts_new_patients
+    _check(provider)
+    provider.save(update_fields=["on_call_phone", "accepts_new_patients"])
+    return provider
+
+
+@transaction.atomic
+def save_rule(
+    practice: Practice,
+    provider: Provider,
+    *,
+    rule: ProviderRule | None = None,
+    appointment_types: Iterable[AppointmentType],
+    patient_status: str,
+    days: list[str],
+    begin: time,
+    end: time,
+) -> ProviderRule:
+    """Create or change a rule: these types, with this provider, for this patient status, only
+    in these windows."""
+    if provider.practice_id != practice.pk or (rule and rule.provider_id != provider.pk):
+        raise CatalogError("Not this practice's provider rule.")
+    types = list(appointment_types)
+    if not types:
+        raise CatalogError("Choose at least one appointment type.", "appointment_types")
+    _same_practice(practice, types)
+    if not days:
+        raise CatalogError("Choose at least one day.", "days")
+    if begin >= end:
+        raise CatalogError("The window must end after it begins.", "end")
+    if patient_status not in PatientStatus.values:
+        raise CatalogError("Choose who the rule is for.", "patient_status")
+    rule = rule or ProviderRule(practice=practice, provider=provider)
+    rule.patient_status = patient_status
+    rule.days = _ordered_days(days)
+    rule.begin, rule.end = begin, end
+    _check(rule)
+    rule.save()
+    _set_related(rule, "appointment_types", types)
+    return rule
+
+
+def delete_rule(practice: Practice, rule: ProviderRule) -> None:
+    if rule.practice_id != practice.pk:
+        raise CatalogError("Not this practice's provider rule.")
+    rule.delete()
+
+
+# --- working hours and blocks ----------------------------------------------------------------
+
+
+@transaction.atomic
+def save_working_hour(
+    practice: Practice,
+    *,
+    hour: WorkingHour | None = None,
+    provider: Provider,
+    operatory: Operatory,
+    days: list[str],
+    specific_date: date | None,
+    begin: time,
+    end: time,
+    appointment_types: Iterable[AppointmentType],
+) -> WorkingHour:
+    """A provider working in a room, weekly on `days` or on one date, for these types."""
+    types = list(appointment_types)
+    _same_practice(practice, [provider, operatory, *types])
+    location = operatory.location
+    if hour is not None:
+        if hour.practice_id != practice.pk:
+            raise CatalogError("Not this practice's working hours.")
+        if not hour_is_editable(hour, hour.operatory.location):
+            raise CatalogError(_SYNCED_HOURS)
+    if location.working_hours_mode != WorkingHoursMode.MANUAL:
+        raise CatalogError(_SYNCED_HOURS, "operatory")
+    if specific_date is None and not days:
+        raise CatalogError("Choose weekdays, or one specific date.", "days")
+    if begin >= end:
+        raise CatalogError("The hours must end after they begin.", "end")
+    hour = hour or WorkingHour(practice=practice, source=WorkingHoursMode.MANUAL)
+    hour.provider, hour.operatory = provider, operatory
+    hour.days = [] if specific_date else _ordered_days(days)
+    hour.specific_date = specific_date
+    hour.begin, hour.end = begin, end
+    _check(hour)
+    hour.save()
+    _set_related(hour, "appointment_types", types)
+    return hour
+
+
+def delete_working_hour(practice: Practice, hour: WorkingHour) -> None:
+    if hour.practice_id != practice.pk:
+        raise CatalogError("Not this practice's working hours.")
+    if not hour_is_editable(hour, hour.operatory.location):
+        raise CatalogError(_SYNCED_HOURS)
+    hour.delete()
+
+
+_SYNCED_HOURS = (
+    "This location's working hours are synced from the EHR: change them in the EHR, "
+    "and the next sync brings them here."
+)
+
+
+def save_block(
+    practice: Practice,
+    *,
+    block: Block | None = None,
+    location: Location,
+    provider: Provider | None,
+    operatory: Operatory | None,
+    start: datetime,
+    end: datetime,
+    reason: str,
+) -> Block:
+    """A calendar unavailability: of a provider, a room, or (neither) the whole location."""
+    _same_practice(practice, [x for x in (location, provider, operatory) if x is not None])
+    if block is not None and block.practice_id != practice.pk:
+        raise CatalogError("Not this practice's block.")
+    if operatory is not None and operatory.location_id != location.pk:
+        raise CatalogError("That room is at another location.", "operatory")
+    if start >= end:
+        raise CatalogError("The block must end after it starts.", "end")
+    block = block or Block(practice=practice)
+    block.location, block.provider, block.operatory = location, provider, operatory
+    block.start, block.end, block.reason = start, end, reason.strip()
+    _check(block)
+    block.save()
+    return block
+
+
+def delete_block(practice: Practice, block: Block) -> None:
+    if block.practice_id != practice.pk:
+        raise CatalogError("Not this practice's block.")
+    block.delete()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+_DAY_ORDER = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _ordered_days(days: Iterable[str]) -> list[str]:
+    chosen = set(days)
+    unknown = chosen - set(_DAY_ORDER)
+    if unknown:
+        raise CatalogError(f"Unknown day {sorted(unknown)[0]!r}.", "days")
+    return [d for d in _DAY_ORDER if d in chosen]
+
+
+def _set_related(instance: Any, field_name: str, objects: Iterable[Any]) -> None:
+    """Set a many-to-many field and record the change in the audit trail.
+
+    auditlog logs many-to-many changes only for fields registered as `m2m_fields`; the start-up
+    registration (compliance.audit) does not name any, so unless it does, the change entry is
+    written here, through the same manager (the actor comes from the request, as for saves)."""
+    from auditlog.registry import auditlog
+
+    from compliance.models import ChangeEntry
+
+    manager = getattr(instance, field_name)
+    wanted = {obj.pk: obj for obj in objects}
+    before = set(manager.values_list("pk", flat=True))
+    removed = list(manager.filter(pk__in=before - set(wanted)))
+    manager.set(list(wanted.values()))
+    registration = auditlog._registry.get(type(instance), {})
+    if field_name in registration.get("m2m_fields", ()):
+        return  # auditlog's own m2m_changed receiver records it
+    added = [obj for pk, obj in wanted.items() if pk not in before]
+    ChangeEntry.objects.log_m2m_changes(added, instance, "add", field_name)
+    ChangeEntry.objects.log_m2m_changes(removed, instance, "delete", field_name)
+
+
+def _same_practice(practice: Practice, objects: Iterable[Any]) -> None:
+    for obj in objects:
+        if obj.practice_id != practice.pk:
+            raise CatalogError("One of the chosen items belongs to another practice.")

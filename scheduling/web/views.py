@@ -1,0 +1,550 @@
+"""The practice manager's scheduling pages: appointment types (settings, caller phrases, EHR
+codes, rules), the "what would the agent book?" console, providers and their rules, and the week
+grid of working hours and blocks. Thin: reads from `scheduling.catalog_selectors`, writes through
+`scheduling.catalog`.
+
+Who: practice managers change things; clinicians may look (the same pages, read-only). Every
+object is looked up within the request's practice first, so another practice's id is a 404
+whatever the method.
+
+The console and the PHI gate: the receptionist API's `/intents/resolve` is gated because a real
+caller's words are PHI. Here a member of staff types test sentences to check the configuration,
+often before go-live and before a BAA is executed; nothing typed is stored, logged or sent to the
+EHR (POST, so it stays out of URLs and access logs), and the page asks for no real patient
+details. So the console is not gated, like the rest of the configuration pages.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal.access import roles_required
+from portal.models import Practice, Role
+from scheduling import catalog, catalog_selectors
+from scheduling.catalog import CatalogError
+from scheduling.models import (
+    AppointmentType,
+    Block,
+    CallerPhrase,
+    Operatory,
+    Provider,
+    ProviderRule,
+    WorkingHour,
+)
+from scheduling.web import forms
+
+VIEWERS = (Role.PRACTICE_MANAGER, Role.CLINICIAN)
+EDITORS = (Role.PRACTICE_MANAGER,)
+PAGE_SIZE = 25
+
+
+def _practice(request: HttpRequest) -> Practice:
+    return request.practice  # type: ignore[attr-defined]
+
+
+def _can_edit(request: HttpRequest) -> bool:
+    return bool(set(EDITORS) & set(getattr(request, "roles", ())))
+
+
+def _require_editor(request: HttpRequest) -> None:
+    if not _can_edit(request):
+        raise PermissionDenied("Only a practice manager changes the scheduling set-up.")
+
+
+def _read_only(form: Any) -> None:
+    for field in form.fields.values():
+        field.disabled = True
+
+
+def _save(form: Any, write: Any) -> Any:
+    """Run a catalogue write; a refusal becomes an error next to its field. None if refused."""
+    try:
+        return write()
+    except (CatalogError, ValidationError) as exc:
+        forms.apply_errors(form, exc)
+        return None
+
+
+def _page(request: HttpRequest, qs: Any) -> Any:
+    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+# --- appointment types -----------------------------------------------------------------------
+
+
+@require_GET
+@roles_required(*VIEWERS)
+def type_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    practice = _practice(request)
+    filters = forms.TypeFilterForm(request.GET or None)
+    page = _page(request, catalog_selectors.appointment_types(practice, **filters.values()))
+    return render(
+        request,
+        "scheduling/type_list.html",
+        {"filters": filters, "page": page, "query": _query_without_page(request)},
+    )
+
+
+def _type(request: HttpRequest, pk: int) -> AppointmentType:
+    try:
+        return catalog_selectors.appointment_type_detail(_practice(request), pk)
+    except AppointmentType.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*VIEWERS)
+def type_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    practice = _practice(request)
+    appointment_type = _type(request, pk)
+    if request.method == "POST":
+        _require_editor(request)
+        form = forms.AppointmentTypeForm(practice, request.POST, instance=appointment_type)
+        if form.is_valid():
+            data = form.cleaned_data
+            saved = _save(
+                form,
+                lambda: catalog.update_appointment_type(
+                    practice,
+                    appointment_type,
+                    **{f: data[f] for f in forms.TYPE_FIELDS},
+                    providers=data["providers"],
+                    required_capabilities=data["required_capabilities"],
+                    descriptors=data["descriptors"],
+                ),
+            )
+            if saved is not None:
+                messages.success(request, f"Saved {saved.name}.")
+                return redirect("scheduling_type", practice_slug=practice_slug, pk=pk)
+    else:
+        form = forms.AppointmentTypeForm(practice, instance=appointment_type)
+    if not _can_edit(request):
+        _read_only(form)
+    return render(
+        request,
+        "scheduling/type_detail.html",
+        {
+            "type": appointment_type,
+            "form": form,
+            "phrase_form": forms.PhraseForm(),
+            "can_edit": _can_edit(request),
+        },
+    )
+
+
+def _phrases_response(
+    request: HttpRequest, appointment_type: AppointmentType, phrase_form: forms.PhraseForm
+) -> HttpResponse:
+    phrases = CallerPhrase.objects.for_practice(_practice(request)).filter(
+        appointment_type=appointment_type
+    )
+    return render(
+        request,
+        "scheduling/_phrases.html",
+        {
+            "type": appointment_type,
+            "phrases": phrases.order_by("text"),
+            "phrase_form": phrase_form,
+            "can_edit": True,
+        },
+    )
+
+
+@require_POST
+@roles_required(*EDITORS)
+def phrase_add(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    practice = _practice(request)
+    appointment_type = get_object_or_404(AppointmentType.objects.for_practice(practice), pk=pk)
+    form = forms.PhraseForm(request.POST)
+    if form.is_valid():
+        added = _save(
+            form, lambda: catalog.add_phrase(practice, appointment_type, form.cleaned_data["text"])
+        )
+        if added is not None:
+            form = forms.PhraseForm()
+            if not request.htmx:  # type: ignore[attr-defined]
+                messages.success(request, f"Added “{added.text}”.")
+    if request.htmx:  # type: ignore[attr-defined]
+        return _phrases_response(request, appointment_type, form)
+    if form.errors:
+        for error in form.errors.get("text", []):
+            messages.error(request, str(error))
+    return redirect("scheduling_type", practice_slug=practice_slug, pk=pk)
+
+
+@require_POST
+@roles_required(*EDITORS)
+def phrase_delete(
+    request: HttpRequest, practice_slug: str, pk: int, phrase_pk: int
+) -> HttpResponse:
+    practice = _practice(request)
+    phrase = get_object_or_404(
+        CallerPhrase.objects.for_practice(practice).select_related("appointment_type"),
+        pk=phrase_pk,
+        appointment_type_id=pk,
+    )
+    catalog.remove_phrase(practice, phrase)
+    if request.htmx:  # type: ignore[attr-defined]
+        return _phrases_response(request, phrase.appointment_type, forms.PhraseForm())
+    messages.success(request, f"Removed “{phrase.text}”.")
+    return redirect("scheduling_type", practice_slug=practice_slug, pk=pk)
+
+
+# --- the console -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*VIEWERS)
+def console(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """Type what a caller says; see the type the agent would pick and the slots it would offer."""
+    form = forms.ConsoleForm(request.POST or None)
+    answers = None
+    if request.method == "POST" and form.is_valid():
+        answers = catalog_selectors.what_would_the_agent_book(
+            _practice(request), form.cleaned_data["utterance"], form.cleaned_data["patient_status"]
+        )
+    context = {"form": form, "answers": answers, "tz": _practice(request).tz}
+    if request.htmx and request.method == "POST":  # type: ignore[attr-defined]
+        return render(request, "scheduling/_console_result.html", context)
+    return render(request, "scheduling/console.html", context)
+
+
+# --- providers and rules ---------------------------------------------------------------------
+
+
+@require_GET
+@roles_required(*VIEWERS)
+def provider_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    name = request.GET.get("q", "").strip()[:100]
+    page = _page(request, catalog_selectors.providers(_practice(request), name=name))
+    return render(
+        request,
+        "scheduling/provider_list.html",
+        {"page": page, "q": name, "query": _query_without_page(request)},
+    )
+
+
+def _provider(request: HttpRequest, pk: int) -> Provider:
+    try:
+        return catalog_selectors.provider_detail(_practice(request), pk)
+    except Provider.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*VIEWERS)
+def provider_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    practice = _practice(request)
+    provider = _provider(request, pk)
+    initial = {
+        "accepts_new_patients": provider.accepts_new_patients,
+        "on_call_phone": provider.on_call_phone,
+    }
+    if request.method == "POST":
+        _require_editor(request)
+        form = forms.ProviderForm(request.POST, initial=initial)
+        if form.is_valid():
+            saved = _save(
+                form, lambda: catalog.update_provider(practice, provider, **form.cleaned_data)
+            )
+            if saved is not None:
+                messages.success(request, f"Saved {provider.name}.")
+                return redirect("scheduling_provider", practice_slug=practice_slug, pk=pk)
+    else:
+        form = forms.ProviderForm(initial=initial)
+    if not _can_edit(request):
+        _read_only(form)
+    return render(
+        request,
+        "scheduling/provider_detail.html",
+        {"provider": provider, "form": form, "can_edit": _can_edit(request)},
+    )
+
+
+def _rule(request: HttpRequest, provider_pk: int, rule_pk: int) -> ProviderRule:
+    return get_object_or_404(
+        ProviderRule.objects.for_practice(_practice(request)).select_related("provider"),
+        pk=rule_pk,
+        provider_id=provider_pk,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def rule_edit(
+    request: HttpRequest, practice_slug: str, pk: int, rule_pk: int | None = None
+) -> HttpResponse:
+    practice = _practice(request)
+    provider = get_object_or_404(Provider.objects.for_practice(practice), pk=pk)
+    rule = _rule(request, pk, rule_pk) if rule_pk is not None else None
+    initial: dict[str, Any] = {}
+    if rule is not None:
+        initial = {
+            "appointment_types": [t.pk for t in rule.appointment_types.all()],
+            "patient_status": rule.patient_status,
+            "days": rule.days,
+            "begin": rule.begin,
+            "end": rule.end,
+        }
+    form = forms.ProviderRuleForm(practice, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        saved = _save(
+            form, lambda: catalog.save_rule(practice, provider, rule=rule, **form.cleaned_data)
+        )
+        if saved is not None:
+            messages.success(request, f"Saved the rule for {provider.name}.")
+            return redirect("scheduling_provider", practice_slug=practice_slug, pk=pk)
+    return render(
+        request,
+        "scheduling/rule_form.html",
+        {"provider": provider, "rule": rule, "form": form},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def rule_delete(request: HttpRequest, practice_slug: str, pk: int, rule_pk: int) -> HttpResponse:
+    rule = _rule(request, pk, rule_pk)
+    if request.method == "POST":
+        catalog.delete_rule(_practice(request), rule)
+        messages.success(request, f"Deleted a rule of {rule.provider.name}.")
+        return redirect("scheduling_provider", practice_slug=practice_slug, pk=pk)
+    return render(
+        request,
+        "scheduling/confirm_delete.html",
+        {
+            "what": f"this rule of {rule.provider.name} ({', '.join(rule.days)}, "
+            f"{rule.begin:%H:%M} to {rule.end:%H:%M})",
+            "cancel": reverse(
+                "scheduling_provider", kwargs={"practice_slug": practice_slug, "pk": pk}
+            ),
+        },
+    )
+
+
+# --- the week grid ---------------------------------------------------------------------------
+
+
+def _week(request: HttpRequest) -> date:
+    raw = request.GET.get("week", "")
+    try:
+        day = date.fromisoformat(raw) if raw else None
+    except ValueError:
+        day = None
+    if day is None:
+        day = timezone.localtime(timezone.now(), _practice(request).tz).date()
+    return catalog_selectors.week_start_of(day)
+
+
+@require_GET
+@roles_required(*VIEWERS)
+def schedule(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """One provider's or one room's week: `?show=provider-<id>` or `?show=operatory-<id>`."""
+    practice = _practice(request)
+    providers = list(Provider.objects.for_practice(practice).order_by("name"))
+    rooms = list(catalog_selectors.operatories(practice))
+    show = request.GET.get("show", "")
+    kind, _, raw_id = show.partition("-")
+    subject: Provider | Operatory | None = None
+    if raw_id.isdigit():
+        pool: list[Any] = providers if kind == "provider" else rooms if kind == "operatory" else []
+        subject = next((x for x in pool if x.pk == int(raw_id)), None)
+        if subject is None:
+            raise Http404
+    elif providers:
+        subject, kind = providers[0], "provider"
+    elif rooms:
+        subject, kind = rooms[0], "operatory"
+    week = _week(request)
+    grid = None
+    if subject is not None:
+        grid = catalog_selectors.week_grid(
+            practice,
+            week,
+            provider=subject if kind == "provider" else None,  # type: ignore[arg-type]
+            operatory=subject if kind == "operatory" else None,  # type: ignore[arg-type]
+        )
+    locations = list(catalog_selectors.locations(practice))
+    return render(
+        request,
+        "scheduling/schedule.html",
+        {
+            "providers": providers,
+            "rooms": rooms,
+            "choices": [
+                ("Providers", [(f"provider-{p.pk}", p.name) for p in providers]),
+                ("Rooms", [(f"operatory-{o.pk}", f"{o.name} ({o.location.name})") for o in rooms]),
+            ],
+            "subject": subject,
+            "show": f"{kind}-{subject.pk}" if subject else "",
+            "grid": grid,
+            "synced_locations": [loc for loc in locations if loc.working_hours_mode == "synced"],
+            "can_edit": _can_edit(request),
+            "today": timezone.localtime(timezone.now(), practice.tz).date(),
+        },
+    )
+
+
+def _back_to_schedule(request: HttpRequest, practice_slug: str) -> str:
+    url = reverse("scheduling_schedule", kwargs={"practice_slug": practice_slug})
+    query = {k: request.GET[k] for k in ("show", "week") if request.GET.get(k)}
+    if query:
+        from urllib.parse import urlencode
+
+        url += "?" + urlencode(query)
+    return url
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def hour_edit(request: HttpRequest, practice_slug: str, pk: int | None = None) -> HttpResponse:
+    practice = _practice(request)
+    hour = None
+    initial: dict[str, Any] = {}
+    if pk is not None:
+        hour = get_object_or_404(
+            WorkingHour.objects.for_practice(practice).select_related("operatory__location"),
+            pk=pk,
+        )
+        initial = {
+            "provider": hour.provider_id,
+            "operatory": hour.operatory_id,
+            "days": hour.days,
+            "specific_date": hour.specific_date,
+            "begin": hour.begin,
+            "end": hour.end,
+            "appointment_types": [t.pk for t in hour.appointment_types.all()],
+        }
+    else:
+        show = request.GET.get("show", "")
+        kind, _, raw_id = show.partition("-")
+        if raw_id.isdigit() and kind in ("provider", "operatory"):
+            initial[kind] = int(raw_id)
+    editable = hour is None or catalog.hour_is_editable(hour, hour.operatory.location)
+    form = forms.WorkingHourForm(practice, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        saved = _save(form, lambda: catalog.save_working_hour(practice, hour=hour, **data))
+        if saved is not None:
+            messages.success(request, "Saved the working hours.")
+            return redirect(_back_to_schedule(request, practice_slug))
+    if not editable:
+        _read_only(form)
+    return render(
+        request,
+        "scheduling/hour_form.html",
+        {
+            "hour": hour,
+            "form": form,
+            "editable": editable,
+            "back": _back_to_schedule(request, practice_slug),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def hour_delete(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    practice = _practice(request)
+    hour = get_object_or_404(
+        WorkingHour.objects.for_practice(practice).select_related(
+            "provider", "operatory__location"
+        ),
+        pk=pk,
+    )
+    back = _back_to_schedule(request, practice_slug)
+    if request.method == "POST":
+        try:
+            catalog.delete_working_hour(practice, hour)
+        except CatalogError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Deleted the working hours.")
+        return redirect(back)
+    return render(
+        request,
+        "scheduling/confirm_delete.html",
+        {
+            "what": f"the working hours of {hour.provider.name} in {hour.operatory.name} "
+            f"({', '.join(hour.days) or hour.specific_date}, "
+            f"{hour.begin:%H:%M} to {hour.end:%H:%M})",
+            "cancel": back,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def block_edit(request: HttpRequest, practice_slug: str, pk: int | None = None) -> HttpResponse:
+    practice = _practice(request)
+    block = None
+    initial: dict[str, Any] = {}
+    if pk is not None:
+        block = get_object_or_404(
+            Block.objects.for_practice(practice).select_related("location"), pk=pk
+        )
+        initial = {
+            "location": block.location_id,
+            "provider": block.provider_id,
+            "operatory": block.operatory_id,
+            "start": forms.BlockForm.local_initial(block.start, block.location),
+            "end": forms.BlockForm.local_initial(block.end, block.location),
+            "reason": block.reason,
+        }
+    else:
+        kind, _, raw_id = request.GET.get("show", "").partition("-")
+        if raw_id.isdigit() and kind in ("provider", "operatory"):
+            initial[kind] = int(raw_id)
+    form = forms.BlockForm(practice, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        saved = _save(form, lambda: catalog.save_block(practice, block=block, **data))
+        if saved is not None:
+            messages.success(request, "Saved the block.")
+            return redirect(_back_to_schedule(request, practice_slug))
+    return render(
+        request,
+        "scheduling/block_form.html",
+        {"the_block": block, "form": form, "back": _back_to_schedule(request, practice_slug)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def block_delete(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    practice = _practice(request)
+    block = get_object_or_404(
+        Block.objects.for_practice(practice).select_related("location"), pk=pk
+    )
+    back = _back_to_schedule(request, practice_slug)
+    if request.method == "POST":
+        catalog.delete_block(practice, block)
+        messages.success(request, "Deleted the block.")
+        return redirect(back)
+    local = forms.BlockForm.local_initial
+    return render(
+        request,
+        "scheduling/confirm_delete.html",
+        {
+            "what": f"the block “{block.reason or 'Blocked'}” "
+            f"({local(block.start, block.location):%Y-%m-%d %H:%M} to "
+            f"{local(block.end, block.location):%Y-%m-%d %H:%M})",
+            "cancel": back,
+        },
+    )
