@@ -126,8 +126,8 @@ def chain_name(practice_id: int | None) -> str:
 # --- writing ---------------------------------------------------------------------------------
 
 ID_BLOCK = 32
-_sequences: dict[str, str] = {}
-_id_pool: dict[str, list[int]] = {}
+_sequences: dict[tuple[str, ...], str] = {}
+_id_pool: dict[tuple[str, ...], list[int]] = {}
 _id_lock = threading.Lock()
 
 
@@ -136,24 +136,28 @@ def allocate_id(model: type[models.Model]) -> int:
     (see AppendOnlyModel). Drawn in blocks per process: one round trip per ID_BLOCK rows. Ids
     are unique, not gap-free nor time-ordered across processes; chains order by seq."""
     table = model._meta.db_table
+    db = connection.settings_dict
+    # Pooled ids belong to one database's sequence: a process that moves to another database
+    # (a benchmark's throwaway one, a test database) must not bring them along.
+    key = (str(db["HOST"]), str(db["PORT"]), str(db["NAME"]), table)
     with _id_lock:
-        pool = _id_pool.setdefault(table, [])
+        pool = _id_pool.setdefault(key, [])
         if pool:
             return pool.pop()
     with connection.cursor() as cur:
-        if table not in _sequences:
+        if key not in _sequences:
             cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-            _sequences[table] = cur.fetchone()[0]
+            _sequences[key] = cur.fetchone()[0]
         cur.execute(
             "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-            [_sequences[table], ID_BLOCK],
+            [_sequences[key], ID_BLOCK],
         )
         # Descending, so the pool pops them in ascending order after this call takes the lowest:
         # within a process, ids follow the order rows were written.
         ids = sorted((int(row[0]) for row in cur.fetchall()), reverse=True)
     first = ids.pop()
     with _id_lock:
-        _id_pool[table].extend(ids)
+        _id_pool[key].extend(ids)
     return first
 
 

@@ -46,3 +46,20 @@ def chromium() -> Iterator[Browser]:
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, base_url: str, user, *, landing: str = "**/p/*/") -> None:
+    """Password and TOTP through the real forms, for a user enrolled by UserFactory(totp=True)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.conftest import current_totp
+    from tests.factories import PASSWORD
+
+    page.goto(f"{base_url}/")
+    page.get_by_label("Email or username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/accounts/2fa/verify/**")
+    page.get_by_label("Code").fill(current_totp(TOTPDevice.objects.get(user=user)))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(landing)
