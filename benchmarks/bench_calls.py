@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import sys
 import time as clock
 from datetime import date, timedelta
@@ -37,9 +36,10 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from benchmarks.pages import measure, signed_in  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "calls.json"
 CALLS = 20_000
@@ -53,11 +53,6 @@ TURNS = [
     }
     for i in range(40)
 ]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
 def build(seed: int = 7) -> dict[str, Any]:
@@ -98,45 +93,6 @@ def build(seed: int = 7) -> dict[str, Any]:
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return {"practice": practice, "user": user, "calls": rows, "client": client}
-
-
-def signed_in(user: Any) -> Client:
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = Client()
-    http.force_login(user)
-    device = TOTPDevice.objects.get(user=user)
-    token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
-    assert http.post("/accounts/2fa/verify/", {"token": token}).status_code == 302
-    return http
-
-
-def measure(http: Client, method: str, path: str, runs: int, **kwargs: Any) -> dict[str, Any]:
-    send = getattr(http, method)
-    assert send(path, **kwargs).status_code == 200, path  # warm
-    seen: list[str] = []
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        seen.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):  # (the debug-cursor log reads 0 in this setup)
-        send(path, **kwargs)
-    times = []
-    for _ in range(runs):
-        t0 = clock.perf_counter()
-        response = send(path, **kwargs)
-        times.append((clock.perf_counter() - t0) * 1000)
-        assert response.status_code == 200, (path, response.status_code)
-    return {
-        "n": runs,
-        "p50_ms": round(statistics.median(times), 3),
-        "p95_ms": pct(times, 0.95),
-        "max_ms": round(max(times), 3),
-        "queries": len(seen),
-        "target_p95_ms": TARGET_MS,
-    }
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import sys
 import time as clock
 from datetime import timedelta
@@ -44,9 +43,10 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from benchmarks.pages import measure, signed_in  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "dashboard.json"
 TZ = ZoneInfo("America/Chicago")
@@ -60,11 +60,6 @@ OUTBOX = 5_000
 CLIENTS = 40
 SCENARIOS = 100
 TARGET_MS = 150
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
 def build(seed: int = 8) -> dict[str, Any]:
@@ -244,45 +239,6 @@ def build(seed: int = 8) -> dict[str, Any]:
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return {"practice": practice, "user": user}
-
-
-def signed_in(user: Any) -> Client:
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = Client()
-    http.force_login(user)
-    device = TOTPDevice.objects.get(user=user)
-    token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
-    response = http.post("/accounts/2fa/verify/", {"token": token})
-    assert response.status_code == 302, response.status_code
-    return http
-
-
-def measure(http: Client, method: str, path: str, runs: int, **kwargs: Any) -> dict[str, Any]:
-    send = getattr(http, method)
-    assert send(path, **kwargs).status_code == 200, path  # warm
-    statements: list[str] = []
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        statements.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        send(path, **kwargs)
-    times = []
-    for _ in range(runs):
-        t0 = clock.perf_counter()
-        response = send(path, **kwargs)
-        times.append((clock.perf_counter() - t0) * 1000)
-        assert response.status_code == 200
-    return {
-        "n": runs,
-        "p50_ms": round(statistics.median(times), 3),
-        "p95_ms": pct(times, 0.95),
-        "max_ms": round(max(times), 3),
-        "queries": len(statements),
-    }
 
 
 def main() -> None:

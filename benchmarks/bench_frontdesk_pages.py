@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import sys
 import time as clock
 from datetime import date, timedelta
@@ -42,20 +41,16 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from benchmarks.pages import measure, signed_in  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "frontdesk_pages.json"
 TZ = ZoneInfo("America/Denver")
 BOOKINGS = 50_000
 FAILED_SHARE = 0.02
 TARGET_MS = 150
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
 def build(seed: int = 5) -> dict[str, Any]:
@@ -158,51 +153,6 @@ def build(seed: int = 5) -> dict[str, Any]:
     return {"practice": practice, "user": user, "failed": failed_one, "baa": first}
 
 
-def signed_in(user: Any) -> Client:
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = Client()
-    http.force_login(user)
-    device = TOTPDevice.objects.get(user=user)
-    token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
-    response = http.post("/accounts/2fa/verify/", {"token": token})
-    assert response.status_code == 302, response.status_code
-    return http
-
-
-def measure(http: Client, path: str, runs: int, **kwargs: Any) -> dict[str, Any]:
-    assert http.get(path, **kwargs).status_code == 200, path  # warm
-    queries = 0
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        # A wrapper, not CaptureQueriesContext: the test client's request signals reset the
-        # captured log, which then reads 0.
-        nonlocal queries
-        queries += 1
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        http.get(path, **kwargs)
-    times, cpu = [], []
-    for _ in range(runs):
-        t0, c0 = clock.perf_counter(), clock.process_time()
-        response = http.get(path, **kwargs)
-        times.append((clock.perf_counter() - t0) * 1000)
-        cpu.append((clock.process_time() - c0) * 1000)
-        assert response.status_code == 200
-    return {
-        "n": runs,
-        "p50_ms": round(statistics.median(times), 3),
-        "p95_ms": pct(times, 0.95),
-        "max_ms": round(max(times), 3),
-        "python_cpu_p50_ms": round(statistics.median(cpu), 3),
-        "python_cpu_p95_ms": pct(cpu, 0.95),
-        "queries": queries,
-        "target_p95_ms": TARGET_MS,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=60)
@@ -243,7 +193,7 @@ def main() -> None:
         }
         results = {}
         for name, path in pages.items():
-            results[name] = measure(http, path, args.runs)
+            results[name] = measure(http, "get", path, args.runs)
             print(f"{name}: {results[name]}", flush=True)
     finally:
         connection.close()

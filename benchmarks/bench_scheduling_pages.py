@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import sys
 import time as clock
 from datetime import datetime, time, timedelta
@@ -41,9 +40,10 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from benchmarks.pages import measure, signed_in  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scheduling_pages.json"
 TZ = ZoneInfo("America/Chicago")
@@ -54,11 +54,6 @@ APPOINTMENTS = 50_000
 BLOCKS = 1_000
 TARGET_MS = 150
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
 def build(seed: int = 8) -> dict[str, Any]:
@@ -176,51 +171,6 @@ def build(seed: int = 8) -> dict[str, Any]:
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return {"practice": practice, "user": user, "types": types, "providers": providers}
-
-
-def signed_in(user: Any) -> Client:
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = Client()
-    http.force_login(user)
-    device = TOTPDevice.objects.get(user=user)
-    token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
-    response = http.post("/accounts/2fa/verify/", {"token": token})
-    assert response.status_code == 302, response.status_code
-    return http
-
-
-def measure(http: Client, method: str, path: str, runs: int, **kwargs: Any) -> dict[str, Any]:
-    send = getattr(http, method)
-    assert send(path, **kwargs).status_code == 200, path  # warm
-    queries: list[str] = []
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        queries.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        send(path, **kwargs)
-    times, cpu = [], []
-    for _ in range(runs):
-        t0, c0 = clock.perf_counter(), clock.process_time()
-        response = send(path, **kwargs)
-        times.append((clock.perf_counter() - t0) * 1000)
-        cpu.append((clock.process_time() - c0) * 1000)
-        assert response.status_code == 200
-    return {
-        "n": runs,
-        "p50_ms": round(statistics.median(times), 3),
-        "p95_ms": pct(times, 0.95),
-        "max_ms": round(max(times), 3),
-        # This process's CPU time (Python side; the database's work is in the wall time only):
-        # on a shared, loaded machine it shows what the page costs when the CPU is ours.
-        "python_cpu_p50_ms": round(statistics.median(cpu), 3),
-        "python_cpu_p95_ms": pct(cpu, 0.95),
-        "queries": len(queries),
-        "target_p95_ms": TARGET_MS,
-    }
 
 
 def main() -> None:

@@ -48,18 +48,19 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page, base_url: str, user, *, landing: str = "**/p/*/") -> None:
-    """Password and TOTP through the real forms, for a user enrolled by UserFactory(totp=True)."""
+def sign_in(page, base_url: str, user) -> None:
+    """Password and TOTP through the real forms, for a user enrolled by UserFactory(totp=True);
+    returns once the browser has left the sign-in pages."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from tests.conftest import current_totp
     from tests.factories import PASSWORD
 
-    page.goto(f"{base_url}/")
+    page.goto(f"{base_url}/accounts/login/")
     page.get_by_label("Email or username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/accounts/2fa/verify/**")
-    page.get_by_label("Code").fill(current_totp(TOTPDevice.objects.get(user=user)))
+    page.get_by_label("Code").fill(current_totp(TOTPDevice.objects.get(user=user, confirmed=True)))
     page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(landing)
+    page.wait_for_url(lambda url: "/accounts/" not in url)

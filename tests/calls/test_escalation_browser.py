@@ -3,34 +3,20 @@ test console shows the new decision and who is on call now, and the rota shows t
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from calls.models import ProtocolVersion
 from portal.models import Role
 from portal.tenancy import tenant_context
-from tests.browser import chromium, screenshot
+from tests.browser import chromium, screenshot, sign_in
 from tests.calls.test_escalation_world import clinic
-from tests.conftest import current_totp
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-
-
-def sign_in(page, base_url: str, user, slug: str) -> None:
-    page.goto(f"{base_url}/")
-    page.get_by_label("Email or username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url("**/accounts/2fa/verify/**")
-    page.get_by_label("Code").fill(current_totp(TOTPDevice.objects.get(user=user)))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(re.compile(rf".*/p/{slug}/$"))
 
 
 def test_a_clinician_edits_approves_and_the_console_shows_the_decision(live_server):
@@ -48,7 +34,7 @@ def test_a_clinician_edits_approves_and_the_console_shows_the_decision(live_serv
 
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        sign_in(page, live_server.url, user, surgery.practice.slug)
+        sign_in(page, live_server.url, user)
 
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Protocols").click()
         page.get_by_role("link", name="Vomiting after anaesthesia").click()

@@ -14,9 +14,8 @@ import pytest
 from compliance.models import BAAStatus, BusinessAssociateAgreement
 from portal.models import Role, VendorRole
 from portal.tenancy import tenant_context
-from tests.browser import chromium, screenshot
+from tests.browser import chromium, screenshot, sign_in
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory
-from tests.scheduling.test_frontdesk_browser import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 

@@ -3,18 +3,14 @@ exactly once; adds a go-live test scenario and runs it to a pass; the checklist 
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from portal.models import Role
 from portal.tenancy import tenant_context
 from scheduling.models import ApiClient, TestScenario
-from tests.browser import chromium, screenshot
-from tests.conftest import current_totp
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.browser import chromium, screenshot, sign_in
+from tests.factories import MembershipFactory, UserFactory
 from tests.scheduling.factories import AppointmentTypeFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -24,17 +20,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 def fast_secret_hashing(settings):
     # DOT hashes client secrets with PASSWORD_HASHERS; PBKDF2's cost is not what is under test.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def sign_in(page, base_url: str, user) -> None:
-    page.goto(f"{base_url}/")
-    page.get_by_label("Email or username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url("**/accounts/2fa/verify/**")
-    page.get_by_label("Code").fill(current_totp(TOTPDevice.objects.get(user=user)))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(re.compile(r".*/p/alpha/$"))
 
 
 def test_the_manager_creates_an_api_client_and_runs_a_scenario_to_pass(live_server, practice):

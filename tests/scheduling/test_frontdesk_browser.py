@@ -5,28 +5,14 @@ the row updates itself, through htmx polling, to confirmed. Real sandbox, real w
 from __future__ import annotations
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.models import Role
-from tests.browser import chromium, screenshot
-from tests.conftest import current_totp
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.browser import chromium, screenshot, sign_in
+from tests.factories import MembershipFactory, UserFactory
 from tests.scheduling.test_bookings import desk as ehr_desk
 from tests.scheduling.test_frontdesk import fail_by_a_clash_in_the_ehr
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
-
-
-def sign_in(page, base_url: str, user) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Email or username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url("**/accounts/2fa/verify/**")
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
-    page.get_by_label("Code").fill(current_totp(device))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(lambda url: "/accounts/" not in url)
 
 
 def test_front_desk_retries_a_failed_booking(live_server, settings):

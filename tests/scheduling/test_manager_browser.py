@@ -3,19 +3,16 @@ agent book?" console pick that type with its next slots; looks at the provider's
 
 from __future__ import annotations
 
-import re
 from datetime import time
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from portal.models import Role
 from portal.tenancy import tenant_context
 from scheduling.models import CallerPhrase
-from tests.browser import chromium, screenshot
-from tests.conftest import current_totp
-from tests.factories import PASSWORD, LocationFactory, MembershipFactory, UserFactory
+from tests.browser import chromium, screenshot, sign_in
+from tests.factories import LocationFactory, MembershipFactory, UserFactory
 from tests.scheduling.factories import (
     AppointmentDescriptorFactory,
     AppointmentTypeFactory,
@@ -27,17 +24,6 @@ from tests.scheduling.factories import (
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 EVERY_DAY = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-
-def sign_in(page, base_url: str, user) -> None:
-    page.goto(f"{base_url}/")
-    page.get_by_label("Email or username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url("**/accounts/2fa/verify/**")
-    page.get_by_label("Code").fill(current_totp(TOTPDevice.objects.get(user=user)))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(re.compile(r".*/p/alpha/$"))
 
 
 def test_the_manager_maps_a_phrase_and_the_console_picks_the_type(live_server, practice):
