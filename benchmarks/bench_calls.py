@@ -36,10 +36,9 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.pages import measure, signed_in  # noqa: E402
+from benchmarks.pages import measure, signed_in, throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "calls.json"
 CALLS = 20_000
@@ -105,16 +104,7 @@ def main() -> None:
     logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     load_at_start = os.getloadavg()
-    db = settings.DATABASES["default"]
-    original_name = db["NAME"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_calls_{os.getpid()}"
-    try:
-        old = setup_databases(verbosity=0, interactive=False, serialized_aliases=set())
-    except BaseException:
-        if connection.settings_dict["NAME"] != original_name:
-            connection.creation.destroy_test_db(original_name, verbosity=0)
-        raise
-    try:
+    with throwaway_database("bench_calls"):
         from tests.scheduling.api_factories import token_for
 
         t0 = clock.perf_counter()
@@ -154,9 +144,6 @@ def main() -> None:
         for name, (method, path, kwargs) in pages.items():
             results[name] = measure(http, method, path, args.runs, **kwargs)
             print(f"{name}: {results[name]}", flush=True)
-    finally:
-        connection.close()
-        teardown_databases(old, verbosity=0)
     result = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -41,12 +41,10 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.pages import measure, signed_in  # noqa: E402
+from benchmarks.pages import measure, signed_in, throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "dashboard.json"
 TZ = ZoneInfo("America/Chicago")
@@ -250,16 +248,7 @@ def main() -> None:
 
     logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
     load_at_start = os.getloadavg()
-    db = settings.DATABASES["default"]
-    original_name = db["NAME"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_dash_{os.getpid()}"
-    try:
-        old = setup_databases(verbosity=0, interactive=False, serialized_aliases=set())
-    except BaseException:
-        if connection.settings_dict["NAME"] != original_name:
-            connection.creation.destroy_test_db(original_name, verbosity=0)
-        raise
-    try:
+    with throwaway_database("bench_dash"):
         t0 = clock.perf_counter()
         world = build()
         setup_s = clock.perf_counter() - t0
@@ -287,9 +276,6 @@ def main() -> None:
         run_all["scenarios"] = SCENARIOS
         run_all["ms_per_scenario_p50"] = round(run_all["p50_ms"] / SCENARIOS, 3)
         print(f"run_all_scenarios: {run_all}", flush=True)
-    finally:
-        connection.close()
-        teardown_databases(old, verbosity=0)
     result = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from compliance import audit
 from compliance.models import AccessEvent, AuditAction
+from integrations.sandbox.testing import wait_until
 from portal.models import Location, Practice
 from portal.tenancy import cross_tenant, tenant_context
 from scheduling import bookings
@@ -31,11 +31,7 @@ DEADLINE = 60.0
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)  # polling a condition, not a race
+    wait_until(condition, timeout=timeout, interval=0.01, message=what)
 
 
 def in_thread(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
