@@ -20,23 +20,28 @@ before the gap, i.e. it moves forward by the gap (02:30 becomes 03:30 EDT). Slot
 stepped in absolute time and converted back, so a slot never starts at a nonexistent wall-clock
 time and its length is always the real duration.
 
-Speed. Availability for a month is answered per request, so the work is kept linear: busy time
-is grouped once per provider and per operatory and sorted; each working-hour window then walks
-the free gaps between busy intervals with bisects, emitting a gap's grid points as one `range`;
-instants are integer POSIX seconds and datetimes are only built for the slots returned.
-`benchmarks/bench_slots.py` measures it.
+Speed. Availability for a month is answered per request (`benchmarks/bench_slots.py` measures
+it), so the Python-level work is one small step per busy row, candidate start and slot returned.
+Instants are integer POSIX seconds. The candidate starts of every pair (the grid points inside
+its working hours, rules, lead time and horizon) are sorted once into one list, and sets of
+candidates are Python ints used as bitmasks over it: a busy row blocks a run of consecutive
+candidates, found with two bisects (cached per distinct edge), and is ORed into its provider's,
+operatory's or location's mask; a pair's free slots are then a few big-int operations, with no
+sorting of busy time and no walk per slot. Free slots come out in the result's order by reading
+the pairs' masks column by column, and datetimes are only built for the starts returned.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from itertools import accumulate
-from operator import itemgetter
+from functools import reduce
+from itertools import compress, repeat
+from operator import add, itemgetter, or_
 from typing import NamedTuple
 
 __all__ = [
@@ -269,63 +274,25 @@ def day_window(begin: time, end: time, day: date, tz: tzinfo) -> tuple[datetime,
 # points gives exactly the answer the original instants would.
 Interval = tuple[int, int]
 
-
-_first, _second = itemgetter(0), itemgetter(1)
-
-
-class _Blocked(NamedTuple):
-    """Busy intervals sorted by start, with `reach[i]` the latest end among the first i+1.
-
-    `reach` answers "is t inside busy time, and until when?" with one bisect, without first
-    merging overlapping intervals.
-    """
-
-    starts: list[int]
-    reach: list[int]
-
-    @classmethod
-    def of(cls, intervals: Iterable[Interval]) -> _Blocked:
-        ordered = sorted(intervals)
-        return cls(list(map(_first, ordered)), list(accumulate(map(_second, ordered), max)))
-
-
 # One busy interval in whole POSIX seconds: (start, end, provider_id, operatory_id, location_id),
 # with the same meaning as `Busy` (start rounded down, end rounded up: "less bookable").
 BusyRow = tuple[int, int, int | None, int | None, int | None]
 
 
 class BusyTimes:
-    """Busy time in whole seconds, grouped by what it blocks; each group is sorted once, when a
-    pair first needs it, and shared by every pair and every query that uses this object.
+    """Busy time as whole-second rows, reusable across queries (several zones, or repeated
+    questions over the same data).
 
-    A pair (provider, operatory, location) is blocked by two lists: the provider's own busy time
-    plus location-wide blocks, and everything booked in the operatory. Build it from `Busy`
-    values (`BusyTimes.of`) or straight from integer rows (`BusyTimes(rows)`), which is how the
-    selectors hand over database rows without building a datetime per row. Immutable in meaning:
-    the lazily sorted groups are a cache.
+    Build it from `Busy` values (`BusyTimes.of`) or straight from integer rows (`BusyTimes(rows)`),
+    which is how the selectors hand over database rows without building a datetime per row.
+    It only keeps the rows: what a row blocks depends on each query's candidate starts, so the
+    per-row work (`_blocked`) is one pass per query, and nothing else is worth doing up front.
     """
 
-    __slots__ = ("_own", "_room", "location", "operatory", "provider")
+    __slots__ = ("rows",)
 
     def __init__(self, rows: Iterable[BusyRow]) -> None:
-        self.provider: dict[int, list[Interval]] = {}
-        self.operatory: dict[int, list[Interval]] = {}
-        self.location: dict[int | None, list[Interval]] = {}
-        self._own: dict[tuple[int, int], _Blocked] = {}
-        self._room: dict[int, _Blocked] = {}
-        by_provider: defaultdict[int, list[Interval]] = defaultdict(list)
-        by_operatory: defaultdict[int, list[Interval]] = defaultdict(list)
-        for start, end, provider, operatory, location in rows:
-            if end <= start:
-                continue  # empty or inverted: one bad EHR record must not break availability
-            interval = (start, end)
-            if provider is not None:
-                by_provider[provider].append(interval)
-            if operatory is not None:
-                by_operatory[operatory].append(interval)
-            elif provider is None:
-                self.location.setdefault(location, []).append(interval)
-        self.provider, self.operatory = dict(by_provider), dict(by_operatory)
+        self.rows: tuple[BusyRow, ...] = tuple(rows)
 
     @classmethod
     def of(cls, busy: Iterable[Busy]) -> BusyTimes:
@@ -343,69 +310,98 @@ class BusyTimes:
             ]
         )
 
-    def blocking(
-        self, provider_id: int, operatory_id: int, location_id: int
-    ) -> tuple[_Blocked, _Blocked]:
-        """The busy lists that block this provider in this operatory at this location."""
-        own = self._own.get((provider_id, location_id))
-        if own is None:
-            own = self._own[(provider_id, location_id)] = _Blocked.of(
-                [
-                    *self.provider.get(provider_id, ()),
-                    *self.location.get(location_id, ()),
-                    *self.location.get(None, ()),
-                ]
-            )
-        room = self._room.get(operatory_id)
-        if room is None:
-            room = self._room[operatory_id] = _Blocked.of(self.operatory.get(operatory_id, ()))
-        return own, room
+
+class _Blocked(NamedTuple):
+    """Candidate starts blocked by busy time, as bitmasks over a query's sorted candidate starts
+    (bit i set: the slot starting at `starts[i]` overlaps busy time), per what the time blocks."""
+
+    provider: dict[int, int]
+    operatory: dict[int, int]
+    location: dict[int | None, int]  # location-wide blocks; None: every location
+
+    def of_pair(self, provider_id: int, operatory_id: int, location_id: int) -> int:
+        """Everything that blocks this provider in this operatory at this location."""
+        return (
+            self.provider.get(provider_id, 0)
+            | self.operatory.get(operatory_id, 0)
+            | self.location.get(location_id, 0)
+            | self.location.get(None, 0)
+        )
 
 
-def _add_grid_starts(
-    found: set[int],
-    rank: int,
-    scale: int,
-    spaces: Iterable[tuple[int, int, int]],
-    step: int,
-    length: int,
-    own: _Blocked,
-    room: _Blocked,
-) -> None:
-    """Add to `found`, encoded as start * scale + rank, the grid starts of each space (origin,
-    lo, hi): points origin + k*step such that [s, s + length) lies inside [lo, hi) and misses
-    every interval in `own` and `room`.
+def _blocked(rows: Sequence[BusyRow], starts: list[int], length: int) -> _Blocked:
+    """Which of the sorted candidate `starts` (slots [t, t + length)) each row blocks.
 
-    Walks the free gaps between busy intervals and adds each gap's grid points as one range,
-    so the cost follows the number of busy intervals, not the number of slots. (Two lists
-    spelled out rather than a loop over lists: this is the engine's innermost loop.)
+    Busy [s, e) overlaps slot i iff s < starts[i] + length and starts[i] < e, i.e. for i in
+    [bisect_right(starts, s - length), bisect_left(starts, e)): a run of bits. So a row costs one
+    OR per group it blocks, however many slots it covers, and nothing needs sorting. Busy time
+    sits on the practice's booking grid, so rows share their edges: each distinct edge is
+    bisected once (the bisects were most of this function's cost).
     """
-    own_starts, own_reach = own
-    room_starts, room_reach = room
-    own_n, room_n = len(own_starts), len(room_starts)
-    for origin, lo, hi in spaces:
-        while lo + length <= hi:
-            j = bisect_right(own_starts, lo)  # intervals starting at or before lo
-            if j and own_reach[j - 1] > lo:  # lo is busy: resume where that busy time ends
-                lo = own_reach[j - 1]
-                continue
-            k = bisect_right(room_starts, lo)
-            if k and room_reach[k - 1] > lo:
-                lo = room_reach[k - 1]
-                continue
-            # The gap ends where the next busy interval starts; [starts[j], reach[j]) is wholly
-            # busy (some interval from before covers it), so the walk resumes at its reach.
-            gap_end = resume = hi
-            if j < own_n and own_starts[j] < gap_end:
-                gap_end, resume = own_starts[j], own_reach[j]
-            if k < room_n and room_starts[k] < gap_end:
-                gap_end, resume = room_starts[k], room_reach[k]
-            first = origin - (origin - lo) // step * step  # first grid point >= lo
-            if first + length <= gap_end:
-                found.update(
-                    range(first * scale + rank, (gap_end - length + 1) * scale, step * scale)
-                )
-            lo = resume
+    firsts = {s: bisect_right(starts, s - length) for s in set(map(_start_of, rows))}
+    stops = {e: bisect_left(starts, e) for e in set(map(_end_of, rows))}
+    provider: defaultdict[int, int] = defaultdict(int)
+    operatory: defaultdict[int, int] = defaultdict(int)
+    location: defaultdict[int | None, int] = defaultdict(int)
+    for s, e, provider_id, operatory_id, location_id in rows:
+        first, stop = firsts[s], stops[e]
+        if stop <= first or e <= s:  # misses every candidate; or empty or inverted, which
+            continue  # blocks nothing (one bad EHR record must not break availability)
+        run = (1 << stop) - (1 << first)  # bits first .. stop - 1
+        if provider_id is not None:
+            provider[provider_id] |= run
+        if operatory_id is not None:
+            operatory[operatory_id] |= run
+        elif provider_id is None:
+            location[location_id] |= run
+    return _Blocked(provider, operatory, location)
+
+
+_start_of, _end_of = itemgetter(0), itemgetter(1)
+_provider_of, _operatory_of = itemgetter(2), itemgetter(3)
+
+
+def _in_play(rows: Sequence[BusyRow], pairs: list[tuple[int, int, int]]) -> Sequence[BusyRow]:
+    """The rows that can block one of `pairs`.
+
+    A question about part of a practice (one provider, one location, one zone) is handed the
+    whole practice's busy time (a provider's rooms are busy with other providers' patients too),
+    so rows blocking no pair in play are dropped before the per-row work. Checking that every
+    row is in play is two set builds in C, which spares the common whole-practice question the
+    per-row test.
+    """
+    providers = {provider for provider, _, _ in pairs}
+    operatories = {operatory for _, operatory, _ in pairs}
+    if set(map(_provider_of, rows)) <= {None, *providers} and set(map(_operatory_of, rows)) <= {
+        None,
+        *operatories,
+    }:
+        return rows
+    locations = {None, *(location for _, _, location in pairs)}
+    return [
+        row
+        for row in rows
+        if row[2] in providers
+        or row[3] in operatories
+        or (row[2] is None and row[3] is None and row[4] in locations)
+    ]
+
+
+# bin() digits to bytes 0/1: `compress` then picks the set bits' positions in C.
+_BITS = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def _set_bits(mask: int, width: int) -> bytes:
+    """`width` bytes, byte i 1 iff bit i of `mask` (0 <= mask < 2**width) is set, else 0."""
+    return bin(mask)[:1:-1].encode().translate(_BITS).ljust(width, b"\0")
+
+
+def _mask(positions: Iterable[int], width: int) -> int:
+    """The int with exactly the bits at `positions` (< width) set, in linear time."""
+    digits = bytearray(b"0") * width
+    for i in positions:
+        digits[i] = 49  # "1"
+    return int(digits[::-1], 2) if width else 0
 
 
 def find_slots(
@@ -482,53 +478,74 @@ def find_slots(
                 if (w := windows[i]) is not None:
                     per_day[i].append(w)
 
-    index = busy if isinstance(busy, BusyTimes) else BusyTimes.of(busy)
-
-    # A slot is encoded as one int, start * len(pairs) + rank of its pair, so de-duplication
-    # (overlapping working hours) and ordering are a set and a sort of plain ints.
+    # Candidate starts: the grid points (stepped from the working hour's begin) whose slot lies
+    # inside the working hour, a rule window if the provider has rules, and lead time and
+    # horizon. Pairs mostly share their working-hour patterns (and most providers have no
+    # rule): the points of one pattern are computed once and shared.
     pairs = sorted(hours_of)
-    scale = len(pairs)
-    found: set[int] = set()
     unrestricted = [(earliest, horizon_end)]
-    # Pairs mostly share their working-hour patterns (and most providers have no rule): the
-    # spaces of one pattern are computed once and shared.
-    spaces_of: dict[tuple[object, ...], list[tuple[int, int, int]]] = {}
-    for rank, pair in enumerate(pairs):
-        allowed = allowed_of.get(pair[0])
-        spaces: list[tuple[int, int, int]] = []  # (grid origin, lo, hi) where slots may lie
+    points_of: dict[tuple[object, ...], list[int]] = {}
+    patterns_of: list[list[tuple[object, ...]]] = []  # per pair, its patterns' keys
+    for pair in pairs:
+        provider_id = pair[0]
+        allowed = allowed_of.get(provider_id)
+        patterns: list[tuple[object, ...]] = []
         for wh in hours_of[pair]:
-            key = (
+            key: tuple[object, ...] = (
                 wh.begin,
                 wh.begin.fold,
                 wh.end,
                 wh.end.fold,
                 wh.specific_date or wh.days,
-                None if allowed is None else pair[0],
+                None if allowed is None else provider_id,
             )
-            shared = spaces_of.get(key)
-            if shared is None:
-                shared = spaces_of[key] = []
-                windows = spans(wh.begin, wh.end)
-                for i in day_indexes(wh):
-                    if (w := windows[i]) is None:
-                        continue
-                    begin, end = w
-                    for a, b in unrestricted if allowed is None else allowed.get(i, []):
-                        lo, hi = max(begin, a, earliest), min(end, b, horizon_end)
-                        if hi - lo >= length:
-                            shared.append((begin, lo, hi))
-            spaces += shared
-        if spaces:
-            _add_grid_starts(found, rank, scale, spaces, step, length, *index.blocking(*pair))
+            patterns.append(key)
+            if key in points_of:
+                continue
+            points: list[int] = []
+            points_of[key] = points
+            windows = spans(wh.begin, wh.end)
+            for i in day_indexes(wh):
+                if (w := windows[i]) is None:
+                    continue
+                begin, end = w
+                for a, b in unrestricted if allowed is None else allowed.get(i, []):
+                    lo, hi = max(begin, a, earliest), min(end, b, horizon_end)
+                    first = begin - (begin - lo) // step * step  # first grid point >= lo
+                    points.extend(range(first, hi - length + 1, step))
+        patterns_of.append(patterns)
+
+    # Each pair's candidates and what blocks them are bitmasks over all candidate starts, sorted
+    # (bit i: the slot at starts[i]). Overlapping working hours merge by OR, so no duplicates.
+    starts = sorted(set().union(*points_of.values()))
+    if not starts:
+        return []
+    width = len(starts)
+    position = dict(zip(starts, range(width), strict=True))
+    grid_of = {
+        key: _mask(map(position.__getitem__, points), width) for key, points in points_of.items()
+    }
+    index = busy if isinstance(busy, BusyTimes) else BusyTimes.of(busy)
+    blocked = _blocked(_in_play(index.rows, pairs), starts, length)
+
+    # Each pair's free starts as a row of bytes (1: free) over all candidate starts. Read column
+    # by column (zip), they come out in the result's order, by start then by pair: no sort.
+    free_rows: list[bytes] = []
+    used = 0  # the starts of any slot found
+    for pair, patterns in zip(pairs, patterns_of, strict=True):
+        free = reduce(or_, map(grid_of.__getitem__, patterns)) & ~blocked.of_pair(*pair)
+        used |= free
+        free_rows.append(_set_bits(free, width))
+    used_bits = _set_bits(used, width)
 
     # Slots share boundaries (and pairs share the grid): build each datetime once.
-    keys = sorted(found)
-    starts = list(map(scale.__rfloordiv__, keys))  # key // scale, without a bytecode loop
-    marks = set(starts)
-    instants = {ts: datetime.fromtimestamp(ts, tz) for ts in marks | {m + length for m in marks}}
-    start_end = {m: (instants[m], instants[m + length]) for m in marks}
+    marks = list(compress(starts, used_bits))
+    instants = {ts: datetime.fromtimestamp(ts, tz) for ts in {*marks, *(m + length for m in marks)}}
     new = tuple.__new__  # what Slot(...) does, minus a Python-level call per slot
-    return [
-        new(Slot, start_end[s] + pairs[rank])
-        for s, rank in zip(starts, map(scale.__rmod__, keys), strict=True)
-    ]
+    found: list[Slot] = []
+    for start, column in compress(
+        zip(starts, zip(*free_rows, strict=True), strict=True), used_bits
+    ):
+        span = (instants[start], instants[start + length])
+        found += map(new, repeat(Slot), map(add, repeat(span), compress(pairs, column)))
+    return found

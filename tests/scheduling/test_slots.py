@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,6 +42,7 @@ MON_THU = frozenset({"Monday", "Tuesday", "Wednesday", "Thursday"})
 THURSDAY = date(2026, 5, 7)  # the guide's example date
 MONDAY = date(2026, 5, 4)
 TUESDAY = date(2026, 5, 5)
+T = TypeVar("T")
 CAPS = {OP1: frozenset(), OP2: frozenset(), OP3: frozenset(), SUITE: frozenset({"procedure"})}
 
 
@@ -249,6 +251,52 @@ def test_level_2a_appointment_blocks_its_provider_everywhere_and_its_room_for_ev
     nine = {(s.provider_id, s.operatory_id) for s in found if s.start == at(MONDAY, "09:00")}
     # Patel is busy (both rooms); Op 1 is taken (Lee cannot use it); everyone else is free.
     assert nine == {(SMITH, OP3), (LEE, OP2), (LEE, OP3)}
+
+
+def test_a_question_about_one_provider_still_sees_other_providers_in_shared_rooms() -> None:
+    # The selectors hand the engine the whole practice's busy time for a one-provider question.
+    calendar = [
+        busy(MONDAY, "09:00", "09:30", LEE, OP1),  # Lee in Patel's room: blocks Patel in Op 1
+        busy(MONDAY, "09:30", "10:00", SMITH, OP3),  # a room Patel never uses: no effect
+        busy(MONDAY, "10:00", "10:30", None, None, BRANCH),  # another location: no effect
+        busy(MONDAY, "10:30", "11:00", None, None, None),  # every location: blocks Patel
+        busy(MONDAY, "11:00", "11:30", None, OP2),  # Op 2 closed: blocks Patel there only
+    ]
+    found = slots(query(spec(), MONDAY, provider_id=PATEL), level_2a(), calendar)
+    morning = [(s.start.strftime("%H:%M"), s.operatory_id) for s in found if s.start.hour < 12]
+    assert morning == [
+        ("09:00", OP2),
+        ("09:30", OP1), ("09:30", OP2),
+        ("10:00", OP1), ("10:00", OP2),
+        ("11:00", OP1),
+        ("11:30", OP1), ("11:30", OP2),
+    ]  # fmt: skip
+    index = BusyTimes(as_rows(calendar))
+    assert find_slots(query(spec(), MONDAY, provider_id=PATEL), level_2a(), index, [], CAPS) == (
+        found
+    )
+
+
+def test_a_fine_grid_over_weeks_matches_the_definition() -> None:
+    # Thousands of candidate starts: the engine's bitmasks span many machine words.
+    records = [*level_2a(), hours(PATEL, OP1, "07:07", "19:53", days=ALL_DAYS)]
+    rnd = random.Random(7)
+    calendar = []
+    for _ in range(60):
+        start = at(MONDAY, "00:00") + timedelta(seconds=rnd.randrange(21 * 86400))
+        calendar.append(
+            Busy(
+                start,
+                start + timedelta(seconds=rnd.randrange(-600, 4 * 3600)),  # some inverted
+                rnd.choice((PATEL, SMITH, LEE, None)),
+                rnd.choice((OP1, OP2, OP3, None)),
+                rnd.choice((MAIN, BRANCH, None)),
+            )
+        )
+    q = query(spec(minutes=20), MONDAY, 21, interval_minutes=5)
+    found = slots(q, records, calendar)
+    assert len(found) > 2_000
+    assert iso(found) == iso(brute_force(q, records, calendar, [], CAPS))
 
 
 def test_no_working_hour_bound_to_the_type_means_no_slots() -> None:
@@ -686,7 +734,7 @@ type_ids = st.sampled_from(TYPE_IDS)
 mostly_true = st.sampled_from((True, True, True, False))
 
 
-def mostly(value: object, other: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+def mostly(value: T, other: st.SearchStrategy[T]) -> st.SearchStrategy[T]:
     """`value` three times in four, otherwise something drawn from `other`."""
     return st.integers(0, 3).flatmap(lambda n: other if n == 3 else st.just(value))
 
@@ -916,3 +964,104 @@ def test_property_slots_are_unique_sorted_and_within_lead_time_and_horizon(
     for s in found:
         assert q.now + q.type.lead_time <= s.start <= q.now + q.type.horizon
         assert s.start.tzinfo is q.tz
+
+
+# --- The engine against the definition on denser, odder inputs ----------------------------------
+#
+# The engine reads busy time as bitmasks over the candidate starts (see `find_slots`); these
+# properties pin it to the brute-force definition where that representation could slip: DST
+# nights in both hemispheres' zones, grids that do not start on a whole minute, busy edges at
+# odd seconds, fine grids (masks wider than a machine word), many overlapping records.
+
+LONDON = ZoneInfo("Europe/London")
+# Two days before a change: Los Angeles/New York (8 Mar, 1 Nov 2026), London (29 Mar, 25 Oct).
+DST_BASES = (date(2026, 3, 6), date(2026, 10, 30), date(2026, 3, 27), date(2026, 10, 23))
+
+odd_times = st.tuples(
+    st.integers(0, 90),  # quarter hours from midnight: DST nights included
+    mostly(0, st.integers(1, 59)),  # seconds: a grid that is not on the minute
+    mostly(0, st.just(1)),  # fold: the repeated hour of a fall-back night
+).map(lambda t: quarter(t[0]).replace(second=t[1], fold=t[2]))
+
+
+@st.composite
+def dense_scenarios(draw: st.DrawFn) -> Scenario:
+    tz = draw(st.sampled_from((LA, LONDON, NY)))
+    base = draw(st.sampled_from(DST_BASES))
+    days = draw(st.integers(1, 6))
+
+    def instant(day: int, seconds: int) -> datetime:
+        wall = datetime.combine(base + timedelta(days=day), time(0)) + timedelta(seconds=seconds)
+        return wall.replace(tzinfo=tz).astimezone(UTC)
+
+    working_hours = []
+    for i in range(draw(st.integers(1, 8))):
+        begin = draw(odd_times)
+        hours_long = draw(st.integers(-1, 10))  # negative: an empty window
+        end = quarter(begin.hour * 4 + begin.minute // 15 + 4 * hours_long)
+        working_hours.append(
+            WorkingHour(
+                i,
+                draw(providers),
+                draw(operatories),
+                draw(locations),
+                begin,
+                end.replace(fold=draw(mostly(0, st.just(1)))),
+                draw(weekday_sets),
+                draw(mostly(None, st.integers(0, days).map(lambda n: base + timedelta(days=n)))),
+                draw(mostly(frozenset(TYPE_IDS), st.frozensets(type_ids, min_size=1))),
+                draw(mostly_true),
+            )
+        )
+    busy_time = []
+    for _ in range(draw(st.integers(0, 40))):
+        wh = draw(st.sampled_from(working_hours))
+        start = (wh.begin.hour * 60 + wh.begin.minute) * 60 + draw(st.integers(-3600, 8 * 3600))
+        length = draw(st.sampled_from((0, 60, 900, 1800, 3600, 7200)) | st.integers(-60, 9000))
+        provider, operatory, location = draw(
+            st.sampled_from(
+                (
+                    (wh.provider_id, wh.operatory_id, wh.location_id),
+                    (wh.provider_id, None, wh.location_id),
+                    (None, wh.operatory_id, None),
+                    (None, None, wh.location_id),
+                    (None, None, None),
+                    (draw(providers), draw(operatories), draw(locations)),
+                )
+            )
+        )
+        day = draw(st.integers(-1, days))
+        busy_time.append(
+            Busy(
+                instant(day, start)
+                + timedelta(microseconds=draw(mostly(0, st.integers(1, 10**6)))),
+                instant(day, start + length),
+                provider,
+                operatory,
+                location,
+            )
+        )
+    q = SlotQuery(
+        type=draw(type_specs),
+        start_date=base,
+        days=days,
+        tz=tz,
+        now=instant(0, 0) + timedelta(seconds=draw(st.integers(-86400, 2 * 86400))),
+        patient_status=draw(st.sampled_from(("existing", "new"))),
+        provider_id=draw(mostly(None, providers)),
+        location_id=draw(mostly(None, locations)),
+        interval_minutes=draw(st.none() | st.sampled_from((5, 10, 15, 20, 25, 30, 45, 60))),
+    )
+    capabilities = {o: draw(capability_sets) for o in OPERATORIES[:2]}
+    return q, working_hours, busy_time, draw(rule_lists), capabilities
+
+
+@properties
+@given(dense_scenarios())
+def test_property_dense_odd_inputs_match_the_brute_force_definition(scenario: Scenario) -> None:
+    q, working_hours, busy_time, rules, capabilities = scenario
+    expected = iso(brute_force(*scenario))
+    assert iso(find_slots(*scenario)) == expected
+    index = BusyTimes(as_rows(busy_time))  # the selectors' path, reused by a second question
+    assert iso(find_slots(q, working_hours, index, rules, capabilities)) == expected
+    assert iso(find_slots(q, working_hours, index, rules, capabilities)) == expected
