@@ -1,6 +1,7 @@
 """The audit trail: access events, change entries, their hash chains and the verifier.
 
-Writing:
+Writing (on the request's path: one INSERT per row, see "change entries without auditlog's
+extra SELECT" below):
 - `record(action, practice=..., object_type=..., object_ids=..., reason=...)` for what auditlog
   cannot see (PHI reads, exports, sign-ins, 2FA, impersonation, API tokens). Actor, request id,
   IP, user agent, API client and impersonation session come from `compliance.context`. A list
@@ -17,11 +18,12 @@ transaction takes, and they are taken in one global order.
 1. The business transaction takes whatever it takes, in its own order (bookings: the advisory
    slot locks, then the hold's row lock, ...). Audit rows are plain INSERTs: no lock on a chain.
 2. At COMMIT, round 1 of the deferred triggers: the deferred foreign-key checks and other
-   deferred constraints (row locks), and, per audit row, its payload queued in the
-   transaction-private `compliance_sealqueue`. Still no chain lock.
-3. Round 2 (the queue's own deferred trigger, which PostgreSQL fires only after round 1): every
-   chain lock the transaction needs, in sorted chain order; one head read per chain; every seal
-   in one INSERT. Then the commit releases everything.
+   deferred constraints (row locks), and, per audit row, its payload queued through
+   `compliance_sealqueue` (migration 0007: the queue row is deleted as soon as it is written;
+   its deferred trigger fires with it all the same) and its chain noted. Still no chain lock.
+3. Round 2 (the queue rows' own deferred triggers, which PostgreSQL fires only after round 1):
+   the first takes every chain lock the transaction needs, in sorted chain order; each then
+   reads its chain's head and appends its seal. Then the commit releases everything.
 A chain-lock holder therefore never waits for a row or business lock (it took its last one in
 round 1), only for another chain lock taken in the same sorted order: no cycle. Concurrent
 writers cannot fork a chain: the lock serialises the sealers, and UNIQUE (chain, seq) /
@@ -52,12 +54,22 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models, transaction
+from django.db.models.signals import pre_save
+from django.utils import timezone
 
 from compliance import context as audit_ctx
-from compliance.models import AccessEvent, AuditAction, ChangeEntry
+from compliance.models import (
+    INSERT_GUARD,
+    AccessEvent,
+    AuditAction,
+    ChangeEntry,
+    InsertGuard,
+    _insert_sql,
+    prepared_cursor,
+)
 
 if TYPE_CHECKING:
     from portal.models import Practice, User
@@ -201,27 +213,69 @@ def record(
     goes to the global chain. `actor` defaults to the signed-in user of the request (a task's
     actor is the system: none). Call it in the transaction that does the work, so the event and
     the work commit together.
+
+    One prepared INSERT, with no model instance on the way (this is on every PHI read's path):
+    the same row, and the same context stamping, as `AccessEvent(...).save()` writes.
     """
-    event = AccessEvent(
-        action=str(action),
-        practice_id=_practice_id(practice)
+    ctx = audit_ctx.current()
+    actor_user_id: int | None = None
+    label = ""
+    if actor is not None:
+        actor_user_id = actor.pk
+        label = actor.get_username()
+    if actor_label is not None:
+        label = actor_label
+    if actor_user_id is None and not label:
+        actor_user_id, label = ctx.actor_user_id, ctx.actor_label
+    values = {
+        "id": allocate_id(AccessEvent),
+        "occurred_at": occurred_at if occurred_at is not None else timezone.now(),
+        "practice_id": _practice_id(practice)
         if practice is not None
         else audit_ctx.context_practice_id(),
-        object_type=object_type,
-        object_ids=[str(i) for i in object_ids],
-        reason=reason,
-        details=dict(details or {}),
-        api_client_id=api_client_id,
-    )
-    if occurred_at is not None:
-        event.occurred_at = occurred_at
-    if actor is not None:
-        event.actor_user_id = actor.pk
-        event.actor_label = actor.get_username()
-    if actor_label is not None:
-        event.actor_label = actor_label
-    event.save()
-    return event
+        "action": str(action),
+        "actor_user_id": actor_user_id,
+        "actor_label": label,
+        "api_client_id": api_client_id or ctx.api_client_id,
+        "impersonation_session_id": ctx.impersonation_session_id,
+        "object_type": object_type,
+        "object_ids": [str(i) for i in object_ids],
+        "request_id": ctx.request_id,
+        "ip": ctx.ip,
+        "user_agent": ctx.user_agent,
+        "reason": reason,
+        "details": dict(details or {}),
+    }
+    sql, prep = _event_insert()
+    params = [
+        values[name] if convert is None else convert(values[name], connection)
+        for name, convert in prep
+    ]
+    with prepared_cursor(connection) as cur:
+        cur.execute(sql, params)
+    return _saved_event(values)
+
+
+_EVENT_INSERT: tuple[str, list[tuple[str, Any]]] | None = None
+
+
+def _event_insert() -> tuple[str, list[tuple[str, Any]]]:
+    """The access-event INSERT and, per column, the field's conversion where Python values need
+    one (JSON, arrays); built once from the model, like AppendOnlyModel's."""
+    global _EVENT_INSERT
+    if _EVENT_INSERT is None:
+        fields = tuple(AccessEvent._meta.concrete_fields)
+        # Strings and integers go as they are; the others as the field prepares them.
+        plain = (models.BigIntegerField, models.CharField, models.TextField)
+        prep = [(f.attname, None if isinstance(f, plain) else f.get_db_prep_save) for f in fields]
+        _EVENT_INSERT = (_insert_sql(AccessEvent, fields, connection), prep)
+    return _EVENT_INSERT
+
+
+def _saved_event(values: dict[str, Any]) -> AccessEvent:
+    """The written row as a model instance (as `from_db` makes one: saved, append-only)."""
+    names = [f.attname for f in AccessEvent._meta.concrete_fields]
+    return AccessEvent.from_db(connection.alias, names, [values[name] for name in names])
 
 
 def _practice_id(practice: Practice | int) -> int:
@@ -267,6 +321,202 @@ def register_model(model: type[models.Model], **options: Any) -> None:
         options.setdefault("mask_fields", encrypted)
         options.setdefault("mask_callable", "compliance.audit.redact")
     auditlog.register(model, **options)
+    from auditlog import receivers as auditlog_receivers
+
+    _remember_loaded_state(model)
+    uid = auditlog._dispatch_uid(pre_save, auditlog_receivers.log_update)
+    if pre_save.disconnect(sender=model, dispatch_uid=uid):
+        pre_save.connect(log_update, sender=model, dispatch_uid=uid)
+
+
+# --- change entries without auditlog's extra SELECT --------------------------------------------
+#
+# auditlog reads the old row before every UPDATE (one more round trip, and an ORM query that
+# cost more Python than the rest of the entry) to diff it against the instance. The row's state
+# as it was loaded is usually still the state in the database: it is kept when the instance is
+# loaded (`from_db`), the diff is computed from it with auditlog's own functions, and the change
+# entry's INSERT is made on the condition that the row in the database holds exactly those
+# values (compared as text, column by column), checked by PostgreSQL in that same statement:
+# the same moment and the same visibility as auditlog's own read. When it does not hold (the
+# row changed since it was loaded, in this transaction or by a committed one), or cannot be
+# used (fields loaded deferred, a multi-table model), no row is inserted and auditlog's own
+# receiver runs: it reads the row and diffs. When nothing changed from the loaded state, the
+# same condition is asked as a query: if the row holds it there is nothing to record (as
+# auditlog would find), otherwise auditlog's receiver runs. Either way the entry's old values
+# are the values that were in the row, never a stale copy.
+
+LOADED_STATE = "_audit_loaded_state"
+
+
+def _remember_loaded_state(model: type[models.Model]) -> None:
+    """Make `model.from_db` keep the loaded (field names, values) on the instance: references
+    to what the query returned, no copy."""
+    loader = model.from_db
+    if getattr(loader, "keeps_loaded_state", False):
+        return
+    load = loader.__func__  # type: ignore[attr-defined]
+
+    def from_db(cls: type[models.Model], db: str, field_names: Any, values: Any) -> Any:
+        instance = load(cls, db, field_names, values)
+        instance.__dict__[LOADED_STATE] = (field_names, values)
+        return instance
+
+    from_db.keeps_loaded_state = True  # type: ignore[attr-defined]
+    model.from_db = classmethod(from_db)  # type: ignore[assignment,method-assign]
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """Per model and update_fields: the fields the diff compares, and the SQL comparing them."""
+
+    fields: tuple[models.Field, ...]
+    condition: str  # appended to the change entry's INSERT ... SELECT
+    probe: str  # the same condition as a query
+    read: str  # the row, every column (what auditlog's own read returns)
+
+
+_checked: dict[tuple[type[models.Model], frozenset[str] | None], _Checked | None] = {}
+
+
+def _checked_fields(
+    model: type[models.Model], update_fields: frozenset[str] | None
+) -> _Checked | None:
+    key = (model, update_fields)
+    if key in _checked:
+        return _checked[key]
+    from auditlog.models import _get_manager_from_settings
+    from auditlog.registry import auditlog
+
+    checked: _Checked | None = None
+    manager_filters = _get_manager_from_settings(model).get_queryset().query.where
+    # auditlog reads the old row through the manager: the same rows as RLS shows, if it does
+    # not filter. One table: a multi-table model's parent fields live in another.
+    if not manager_filters and not model._meta.parents:
+        rules = auditlog.get_model_fields(model)
+        fields = [
+            f
+            for f in model._meta.fields
+            if f.concrete
+            and not f.primary_key
+            and (
+                update_fields is None
+                or f.name in update_fields
+                or (f.is_relation and f.attname in update_fields)
+            )
+            and (not rules["include_fields"] or f.name in rules["include_fields"])
+            and f.name not in rules["exclude_fields"]
+        ]
+        qn = connection.ops.quote_name
+        types = [cast(Any, f).cast_db_type(connection) for f in fields]
+        if None in types:
+            _checked[key] = None
+            return None
+        compare = "".join(
+            f" AND {qn(f.column)}::text IS NOT DISTINCT FROM (%s::{db_type})::text"
+            for f, db_type in zip(fields, types, strict=True)
+        )
+        pk = model._meta.pk
+        assert pk is not None
+        table, where = qn(model._meta.db_table), f"WHERE {qn(pk.column)} = %s"
+        row = f"SELECT FROM {table} {where}{compare}"
+        columns = ", ".join(qn(f.column) for f in model._meta.concrete_fields)
+        checked = _Checked(
+            tuple(fields),
+            f" WHERE EXISTS ({row})",
+            f"SELECT EXISTS ({row})",
+            f"SELECT {columns} FROM {table} {where}",  # noqa: S608 - the model's identifiers
+        )
+    _checked[key] = checked
+    return checked
+
+
+def log_update(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """auditlog's pre_save receiver for updates, without its SELECT when the loaded state of
+    the row is known and still true (see above); otherwise auditlog's, reading the row."""
+    from auditlog import receivers as auditlog_receivers
+    from auditlog.context import auditlog_disabled
+    from auditlog.models import _get_manager_from_settings
+    from django.conf import settings
+
+    if auditlog_disabled.get(False) or (
+        kwargs.get("raw") and getattr(settings, "AUDITLOG_DISABLE_ON_RAW_SAVE", False)
+    ):
+        return
+    if instance._state.adding or instance.pk is None:
+        return
+    update_fields = kwargs.get("update_fields")
+    checked = _checked_fields(
+        sender, frozenset(update_fields) if update_fields is not None else None
+    )
+    if checked is None or instance._state.db != connection.alias:
+        auditlog_receivers.log_update(sender, instance, **kwargs)
+        return
+    loaded = instance.__dict__.get(LOADED_STATE)
+    if loaded is not None:
+        names, values = loaded
+        state = dict(zip(names, values, strict=True))
+        if (
+            len(state) == len(sender._meta.concrete_fields)
+            and state.get(sender._meta.pk.attname) == instance.pk
+        ):
+            guard = InsertGuard(
+                ChangeEntry,
+                checked.condition,
+                [
+                    instance.pk,
+                    *(
+                        f.get_db_prep_value(state[f.attname], connection, prepared=False)
+                        for f in checked.fields
+                    ),
+                ],
+            )
+            token = INSERT_GUARD.set(guard)
+            try:
+                _log_change(
+                    sender,
+                    instance,
+                    sender.from_db(instance._state.db, names, values),
+                    update_fields,
+                )
+            finally:
+                INSERT_GUARD.reset(token)
+            if guard.inserted:
+                return
+            if not guard.tried and _row_holds(checked, guard.params):
+                return  # nothing changed from the loaded state, which is the row's: no entry
+    # auditlog's own: the row as it is now, read through the same manager (see _checked_fields)
+    # by one statement written once per model, where auditlog builds an ORM query each time.
+    old = next(iter(_get_manager_from_settings(sender).raw(checked.read, [instance.pk])), None)
+    _log_change(sender, instance, old, update_fields)
+
+
+def _log_change(
+    sender: type[models.Model],
+    instance: models.Model,
+    old: models.Model | None,
+    update_fields: Any,
+) -> None:
+    from auditlog.receivers import _create_log_entry
+    from django.conf import settings
+
+    _create_log_entry(
+        action=ChangeEntry.Action.UPDATE,
+        instance=instance,
+        sender=sender,
+        diff_old=old,
+        diff_new=instance,
+        fields_to_check=update_fields,
+        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
+    )
+
+
+def _row_holds(checked: _Checked, params: list[Any]) -> bool:
+    """Whether the row still holds its loaded state: the guard's condition, as a query (one
+    prepared statement, where auditlog's read builds an ORM query)."""
+    with prepared_cursor(connection) as cur:
+        cur.execute(checked.probe, params)
+        row = cur.fetchone()
+    return bool(row and row[0])
 
 
 CONFIGURATION_MODELS = (

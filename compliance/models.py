@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -247,6 +249,50 @@ def _insert_sql(model: type[models.Model], fields: tuple[models.Field, ...], con
     return sql
 
 
+class PreparedCursor(psycopg.Cursor[Any]):
+    """Server-side binding, and every statement prepared (psycopg keeps them per connection)."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("prepare", True)
+        return super().execute(query, params, **kwargs)
+
+
+def prepared_cursor(conn: Any) -> Any:
+    """A Django cursor (query logging, execute wrappers) whose statements are prepared on the
+    server: Django leaves preparing off, and the audit statements run on every audited request,
+    so PostgreSQL parses and plans them once per connection instead. (Needs a session per
+    connection, as this deployment has: no transaction-pooling proxy.)"""
+    conn.ensure_connection()
+    return conn._prepare_cursor(PreparedCursor(conn.connection))
+
+
+@dataclass
+class InsertGuard:
+    """A condition the next INSERT of a `model` row is made on (`INSERT ... SELECT ... WHERE`),
+    evaluated by PostgreSQL in the same statement; `inserted` tells whether it held."""
+
+    model: type[models.Model]
+    condition: str
+    params: list[Any]
+    tried: bool = False
+    inserted: bool = False
+
+
+INSERT_GUARD: ContextVar[InsertGuard | None] = ContextVar("compliance_insert_guard", default=None)
+_GUARDED_SQL: dict[str, str] = {}
+
+
+def guarded_insert_sql(sql: str) -> str:
+    """`INSERT ... VALUES (...)` as `INSERT ... SELECT ...`, so a WHERE can follow (PostgreSQL
+    types the SELECT's parameters from the target columns, as it does VALUES')."""
+    guarded = _GUARDED_SQL.get(sql)
+    if guarded is None:
+        head, _, values = sql.partition(") VALUES (")
+        guarded = f"{head}) SELECT {values[:-1]}"
+        _GUARDED_SQL[sql] = guarded
+    return guarded
+
+
 class AppendOnlyModel(models.Model):
     """An audit row: inserted once, sealed into its hash chain when the transaction commits
     (a deferred PostgreSQL trigger, see compliance.audit), never updated or deleted.
@@ -282,11 +328,17 @@ class AppendOnlyModel(models.Model):
             f.get_db_prep_save(getattr(self, f.attname) if raw else f.pre_save(self, True), conn)
             for f in fields
         ]
-        conn.ensure_connection()
-        # Server-side binding: parameters go as such, psycopg does not build the statement
-        # text in Python. Wrapped like any Django cursor (query logging, execute wrappers).
-        with conn._prepare_cursor(psycopg.Cursor(conn.connection)) as cur:  # type: ignore[attr-defined]
+        guard = INSERT_GUARD.get()
+        if guard is not None and not isinstance(self, guard.model):
+            guard = None
+        if guard is not None:
+            INSERT_GUARD.set(None)  # for this one row only
+            sql = guarded_insert_sql(sql) + guard.condition
+            params.extend(guard.params)
+        with prepared_cursor(conn) as cur:
             cur.execute(sql, params)
+            if guard is not None:
+                guard.tried, guard.inserted = True, cur.rowcount == 1
         return []
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:

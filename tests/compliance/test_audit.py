@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
+from django.test.utils import CaptureQueriesContext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance import audit
@@ -138,6 +139,135 @@ def test_encrypted_fields_are_redacted_in_change_entries(phi_model):
     for entry in entries:
         assert "Anabelle" not in str(entry.changes) and "Annabel" not in str(entry.changes)
         assert "phone_index" not in entry.changes
+
+
+def location_updates(practice):
+    with tenant_context(practice):
+        return list(
+            ChangeEntry.objects.filter(
+                content_type__model="location", action=ChangeEntry.Action.UPDATE
+            ).order_by("id")
+        )
+
+
+@pytest.mark.django_db
+def test_a_loaded_row_is_diffed_against_its_loaded_state_without_reading_it_again():
+    practice = PracticeFactory()
+    LocationFactory(practice=practice, key="main", name="Main")
+    with tenant_context(practice), transaction.atomic():
+        location = Location.objects.get(practice=practice, key="main")
+        location.name = "Main Office"
+        location.timezone = "America/Denver"
+        with CaptureQueriesContext(connection) as queries:
+            location.save()
+        audit.seal_now()
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert reads == []
+    [entry] = location_updates(practice)
+    assert entry.changes == {
+        "name": ["Main", "Main Office"],
+        "timezone": ["", "America/Denver"],
+    }
+    assert verify(f"practice:{practice.pk}").ok
+
+
+@pytest.mark.django_db
+def test_saving_a_loaded_row_unchanged_records_nothing():
+    practice = PracticeFactory()
+    LocationFactory(practice=practice, key="main", name="Main")
+    with tenant_context(practice), transaction.atomic():
+        location = Location.objects.get(practice=practice, key="main")
+        with CaptureQueriesContext(connection) as queries:
+            location.save()
+    assert location_updates(practice) == []
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert reads == [reads[0]] and reads[0].startswith("SELECT EXISTS")  # one probe, no ORM read
+
+
+@pytest.mark.django_db
+def test_a_row_changed_since_it_was_loaded_records_the_value_that_was_in_the_row():
+    practice = PracticeFactory()
+    LocationFactory(practice=practice, key="main", name="Main")
+    with tenant_context(practice), transaction.atomic():
+        location = Location.objects.get(practice=practice, key="main")
+        Location.objects.filter(pk=location.pk).update(name="Renamed elsewhere")
+        location.name = "Main Office"
+        location.save()
+        # In memory nothing changed from the loaded state, but the row did: still recorded.
+        again = Location.objects.get(pk=location.pk)
+        Location.objects.filter(pk=location.pk).update(name="Renamed again")
+        again.save()
+    names = [entry.changes["name"] for entry in location_updates(practice)]
+    assert names == [["Renamed elsewhere", "Main Office"], ["Renamed again", "Main Office"]]
+    assert verify(f"practice:{practice.pk}").ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_committed_by_another_transaction_since_it_was_loaded_is_diffed_from_the_row():
+    practice = PracticeFactory()
+    LocationFactory(practice=practice, key="main", name="Main")
+
+    def rename_elsewhere() -> None:
+        try:
+            with tenant_context(practice), transaction.atomic():
+                Location.objects.filter(practice=practice, key="main").update(name="Theirs")
+        finally:
+            connection.close()
+
+    with tenant_context(practice), transaction.atomic():
+        location = Location.objects.get(practice=practice, key="main")
+        other = threading.Thread(target=rename_elsewhere)
+        other.start()
+        other.join()
+        location.name = "Ours"
+        location.save()
+    [ours] = location_updates(practice)  # a queryset update records no entry
+    assert ours.changes["name"] == ["Theirs", "Ours"]
+    assert verify(f"practice:{practice.pk}").ok
+
+
+@pytest.mark.django_db
+def test_deferred_fields_and_update_fields_still_record_true_changes():
+    practice = PracticeFactory()
+    LocationFactory(practice=practice, key="main", name="Main", timezone="")
+    with tenant_context(practice), transaction.atomic():
+        partial = Location.objects.only("id", "practice_id", "name").get(practice=practice)
+        partial.name = "Partial"
+        partial.save(update_fields=["name"])
+        location = Location.objects.get(practice=practice, key="main")
+        location.name = "Named"
+        location.timezone = "America/Denver"
+        location.save(update_fields=["name"])  # the time zone is not written, nor recorded
+    changes = [entry.changes for entry in location_updates(practice)]
+    assert changes == [{"name": ["Main", "Partial"]}, {"name": ["Partial", "Named"]}]
+
+
+@pytest.mark.django_db
+def test_the_seal_queue_keeps_no_rows_and_a_non_utc_session_seals_the_same_hashes():
+    practice = PracticeFactory()
+    with connection.cursor() as cur:
+        cur.execute("SET TIME ZONE 'America/New_York'")
+    try:
+        with transaction.atomic():
+            audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[1])
+            audit.record(AuditAction.LOGIN, practice=None)
+            audit.seal_now()
+            with connection.cursor() as cur:
+                cur.execute("SELECT current_setting('TimeZone')")
+                assert cur.fetchone()[0] == "America/New_York"
+            audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[2])
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM compliance_sealqueue")
+        assert cur.fetchone()[0] == 0
+    assert verify(f"practice:{practice.pk}").ok
+    assert verify(audit.GLOBAL_CHAIN).ok
+    sealed = AuditSeal.objects.filter(
+        chain=f"practice:{practice.pk}", entry_table="compliance_accessevent"
+    )
+    assert sealed.count() == 2
 
 
 # --- sign-in events through the real views ---------------------------------------------------
