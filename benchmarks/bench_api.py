@@ -8,8 +8,9 @@ blocks over 31 days.
 * `GET /api/v1/availability`, 14 days: server-side time through Django's test Client in this
   process with a warm connection (the whole Django/DRF stack, auth and tenant scoping included),
   p95 target < 60 ms; plus the SQL query count for 1, 14 and 31 days (must not change).
-* `POST /api/v1/holds` over real HTTP to a gunicorn server on a free port: uncontended p95
-  (target < 10 ms) and, at 30-way contention on one slot, the losers' 409 p95 (target < 50 ms).
+* `POST /api/v1/holds` over real HTTP to a gunicorn server on a free port, configured by the
+  deployment's own gunicorn.conf.py: uncontended p95 (target < 10 ms) and, at 30-way
+  contention on one slot, the losers' 409 p95 (target < 50 ms).
 
     .venv/bin/python benchmarks/bench_api.py [--runs 200] [--rounds 10]
 
@@ -24,6 +25,7 @@ import json
 import os
 import platform
 import random
+import runpy
 import signal
 import socket
 import statistics
@@ -283,10 +285,87 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Gunicorn:
-    """The portal under gunicorn, on the benchmark database, as it would be deployed."""
+GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"
 
-    def __init__(self, workers: int, threads: int) -> None:
+
+def cpu_ms(pids: list[int]) -> float:
+    """CPU time (user + system) the processes have used so far, from /proc (Linux; 0 where
+    there is none). A breakdown figure: what a request costs, whatever else the box runs."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(entry.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def database_backends() -> list[int]:
+    """The server processes serving the benchmark database (the embedded PostgreSQL runs on
+    this host; on a remote one these pids mean nothing and the figure is left out)."""
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    if db["HOST"] not in ("127.0.0.1", "localhost", ""):
+        return []
+    with psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=db["NAME"],
+        autocommit=True,
+    ) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+class CpuMeter:
+    """CPU per request of the gunicorn processes and of the database backends over a phase
+    (started when made, until `stop()`)."""
+
+    def __init__(self, server: Gunicorn) -> None:
+        self.server = server
+        self.backends = database_backends()
+        self.start = (cpu_ms(server.pids), cpu_ms(self.backends))
+
+    def stop(self) -> CpuMeter:
+        self.end = (cpu_ms(self.server.pids), cpu_ms(self.backends))
+        return self
+
+    def per_request(self, requests: int) -> dict[str, float | None]:
+        server, database = (
+            round((b - a) / requests, 2) for a, b in zip(self.start, self.end, strict=True)
+        )
+        return {"server_cpu_ms": server, "database_cpu_ms": database if self.backends else None}
+
+
+def deployment() -> dict[str, Any]:
+    """The deployment's gunicorn settings (gunicorn.conf.py), as gunicorn will read them."""
+    return runpy.run_path(str(GUNICORN_CONFIG))
+
+
+class Gunicorn:
+    """The portal under gunicorn, on the benchmark database, as it is deployed: the
+    repository's gunicorn.conf.py (workers, threads, keep-alive, worker start-up), only the
+    address and log level given here."""
+
+    def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         db = settings.DATABASES["default"]
@@ -302,19 +381,12 @@ class Gunicorn:
                 "-m",
                 "gunicorn",
                 "portal.wsgi:application",
+                "--config",
+                str(GUNICORN_CONFIG),
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(threads),
                 "--log-level",
                 "error",
-                # Warm connections stay open between rounds on a loaded box (default is 2 s).
-                "--keep-alive",
-                "30",
             ],
             cwd=ROOT,
             env=env,
@@ -325,6 +397,7 @@ class Gunicorn:
         while clock.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/api/v1/schema/", timeout=2).status_code == 200:
+                    self.pids = [self.proc.pid, *children(self.proc.pid)]
                     return
             except httpx.TransportError:
                 pass
@@ -374,7 +447,9 @@ def slot_starts(world: dict[str, Any], count: int) -> list[dict[str, Any]]:
     return picked
 
 
-def bench_holds_in_process(bodies: list[dict[str, Any]], token: str) -> dict[str, Any]:
+def bench_holds_in_process(
+    bodies: list[dict[str, Any]], token: str, spare: dict[str, Any]
+) -> dict[str, Any]:
     """Server-side cost of an uncontended hold (Django test Client, warm connection), the
     counterpart of the availability figure: no HTTP, no other process."""
     http = Client()
@@ -388,7 +463,15 @@ def bench_holds_in_process(bodies: list[dict[str, Any]], token: str) -> dict[str
         if i >= 10:
             timings.append(elapsed)
             cpu.append(used)
-    return {**summary(timings), "cpu": summary(cpu)}
+    # Breakdown: SQL round trips of one hold, and of a second claim of the same slot (the 409
+    # a late caller gets), on a warm connection.
+    round_trips = {}
+    for expected in (201, 409):
+        with CaptureQueriesContext(connection) as captured:
+            response = http.post("/api/v1/holds", spare, content_type="application/json", **auth)
+        assert response.status_code == expected, response.content[:300]
+        round_trips[str(expected)] = len(captured.captured_queries)
+    return {**summary(timings), "cpu": summary(cpu), "sql_round_trips": round_trips}
 
 
 def bench_holds_service_contention(
@@ -450,20 +533,22 @@ def bench_holds_service_contention(
 def bench_holds(
     world: dict[str, Any], token: str, runs: int, rounds: int, bodies: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    workers = max(2, os.cpu_count() or 2)
-    server = Gunicorn(workers=workers, threads=16)
+    config = deployment()
+    server = Gunicorn()
     headers = {"Authorization": f"Bearer {token}"}
     try:
         uncontended, rest = bodies[: runs + 20], bodies[runs + 20 :]
         timings = []
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
-            for i, body in enumerate(uncontended):
+            for body in uncontended[:20]:  # the first ones warm every worker's connection
+                assert http.post("/api/v1/holds", json=body).status_code == 201
+            uncontended_cpu = CpuMeter(server)
+            for body in uncontended[20:]:
                 t0 = clock.perf_counter()
                 response = http.post("/api/v1/holds", json=body)
-                elapsed = (clock.perf_counter() - t0) * 1000
+                timings.append((clock.perf_counter() - t0) * 1000)
                 assert response.status_code == 201, response.text[:300]
-                if i >= 20:  # the first ones warm every worker's connection
-                    timings.append(elapsed)
+            uncontended_cpu.stop()
 
         contenders = 30
         clients = [
@@ -479,6 +564,7 @@ def bench_holds(
                 http.get("/api/v1/appointment-types")
             # The floor: the cheapest authenticated endpoint (one small query after auth) fired
             # 30 at once, as the contenders are. No hold can be answered faster than this.
+            reference_cpu = CpuMeter(server)
             for _ in range(rounds):
                 barrier = threading.Barrier(contenders)
 
@@ -490,6 +576,8 @@ def bench_holds(
 
                 with ThreadPoolExecutor(max_workers=contenders) as pool:
                     reference += pool.map(get, clients)
+            reference_cpu.stop()
+            contention_cpu = CpuMeter(server)
             for body in rest[:rounds]:
                 barrier = threading.Barrier(contenders)
 
@@ -508,15 +596,22 @@ def bench_holds(
                 for code, elapsed in results:
                     outcomes[code] = outcomes.get(code, 0) + 1
                     (winners if code == 201 else losers).append(elapsed)
+            contention_cpu.stop()
         finally:
             for http in clients:
                 http.close()
     finally:
         server.stop()
     return {
-        "server": f"gunicorn gthread, {workers} workers x 16 threads, {os.cpu_count()} CPUs",
+        "server": f"gunicorn {config['worker_class']} (gunicorn.conf.py), {config['workers']}"
+        f" workers x {config['threads']} threads, keep-alive {config['keepalive']} s,"
+        f" {os.cpu_count()} CPUs",
         "measured": "client-side over HTTP/1.1 keep-alive on 127.0.0.1",
-        "uncontended": {**summary(timings), "target_p95_ms": 10},
+        "uncontended": {
+            **summary(timings),
+            "target_p95_ms": 10,
+            "breakdown_per_request": uncontended_cpu.per_request(len(timings)),
+        },
         "contention_30": {
             "rounds": rounds,
             "outcomes": {str(k): v for k, v in sorted(outcomes.items())},
@@ -525,6 +620,8 @@ def bench_holds(
             "losers_409": {**summary(losers), "target_p95_ms": 50},
             "winners_201": summary(winners),
             "reference_30_way_get_appointment_types": summary(reference),
+            "breakdown_per_request": contention_cpu.per_request(rounds * contenders),
+            "reference_breakdown_per_request": reference_cpu.per_request(len(reference)),
         },
     }
 
@@ -556,8 +653,9 @@ def main() -> None:
         setup_s = clock.perf_counter() - t0
         availability = bench_availability(world, token, args.runs)
         print(f"availability 14 days: {availability['server_side']}", flush=True)
-        bodies = slot_starts(world, 2 * args.runs + 30 + 2 * args.rounds)
-        in_process = bench_holds_in_process(bodies[: args.runs + 10], token)
+        bodies = slot_starts(world, 2 * args.runs + 30 + 2 * args.rounds + 1)
+        spare = bodies.pop()  # for the breakdown of one hold's round trips
+        in_process = bench_holds_in_process(bodies[: args.runs + 10], token, spare)
         service = bench_holds_service_contention(world, args.rounds, bodies[-args.rounds :])
         print(f"30-way contention, service level: {service}", flush=True)
         connection.close()  # hand the database to the server processes cleanly

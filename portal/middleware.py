@@ -72,7 +72,8 @@ class IdleTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated and not is_public(request.path):
+        # The path first: API and webhook requests never load a session user here.
+        if not is_public(request.path) and request.user.is_authenticated:
             now = time.time()
             last = request.session.get(self.SESSION_KEY)
             if last is not None and now - float(last) > settings.IDLE_TIMEOUT_SECONDS:

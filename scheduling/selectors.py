@@ -1,15 +1,18 @@
 """Scheduling reads: availability from the local mirror, in a constant number of queries.
 
-`available_slots` answers the receptionist API's `/availability`; `offered_slot` tells the hold
-service whether a given (provider, operatory, start) is a slot the engine would offer right now.
-Both load the slot engine's inputs with four queries whatever the window, provider count or
-number of appointments (the type, the working hours bound to it, the provider rules, and every
-kind of busy time in one UNION ALL), then call the pure engine `scheduling.slots.find_slots`
-once per time zone among the practice's locations.
+`available_slots` answers the receptionist API's `/availability`; `offered_slot` says whether a
+given (provider, operatory, start) is a slot the engine would offer right now (the hold service
+does the same with `load_engine_inputs` and `slot_at`, its own re-check riding along). Both load
+the slot engine's inputs in two round trips whatever the window, provider count or number of
+appointments (the type; then the working hours bound to it, the provider rules, and every kind
+of busy time in one UNION ALL, sent together), then call the pure engine
+`scheduling.slots.find_slots` once per time zone among the practice's locations.
 
 Speed (issue 3's benchmark, `benchmarks/bench_api.py`): the four querysets are compiled once per
-shape and re-run with new values (`compiled_query`), and busy time travels as whole seconds
-straight into the engine's index (`BusyTimes`), with no datetime or object per row.
+shape and re-run with new values (`compiled_query`), three of them share a round trip
+(`run_batch`), the hold path's are prepared on the server once per connection, and busy time
+travels as whole seconds straight into the engine's index (`BusyTimes`), with no datetime or
+object per row.
 
 Every read filters on the practice explicitly and runs under the tenant's row-level security
 (the caller is inside `tenant_context(practice)`).
@@ -17,12 +20,16 @@ Every read filters on the practice explicitly and runs under the tenant's row-le
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import itertools
+import re
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import BigIntegerField, Exists, F, Func, OuterRef, Q
@@ -88,21 +95,103 @@ _STAND_IN_DT = datetime(1901, 2, 3, tzinfo=UTC)
 class CompiledQuery:
     sql: str
     params: tuple[tuple[bool, Any], ...]  # (named, name) or (False, constant)
+    # Set for statements on hot paths: prepared on the server once per connection (see
+    # `run_batch`), so PostgreSQL parses, rewrites and plans them once, not per request.
+    prepared_as: str | None = None
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        return [values[v] if named else v for named, v in self.params]
 
     def rows(self, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        args = [values[v] if named else v for named, v in self.params]
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, args)
-            return cursor.fetchall()
+        return run_batch([(self, values)])[0]
+
+    def prepare(self) -> CompiledQuery:
+        """This statement, to be prepared on the server (a name unique in this process)."""
+        return replace(self, prepared_as=f"hpp_{next(_PREPARED_NAMES)}")
+
+    def prepare_sql(self) -> str:
+        """PREPARE text: Django's `%s` placeholders become `$1..$n` (a literal `%` stays
+        doubled: the batch still goes through the driver's client-side binding)."""
+        numbers = iter(range(1, len(self.params) + 1))
+        body = _PLACEHOLDER.sub(lambda m: m[0] if m[0] == "%%" else f"${next(numbers)}", self.sql)
+        return f"PREPARE {self.prepared_as} AS {body}"
+
+    def execute_sql(self) -> str:
+        marks = ", ".join(["%s"] * len(self.params))
+        return f"EXECUTE {self.prepared_as}({marks})" if marks else f"EXECUTE {self.prepared_as}"
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+_PREPARED_NAMES = itertools.count(1)
+# psycopg connection -> names of the statements prepared in its session. Prepared statements
+# live as long as the session (they are not transactional), and a new connection is a new key.
+_PREPARED_ON: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+Batch = Sequence[tuple[CompiledQuery, Mapping[str, Any]]]
+
+
+def run_batch(statements: Batch) -> list[list[tuple[Any, ...]]]:
+    """Compiled statements in ONE round trip, their rows in order.
+
+    Django's psycopg cursor binds parameters client-side and sends a parameterised statement
+    as a simple query, which may hold several statements: they run one after the other, each
+    with its own snapshot (READ COMMITTED), inside the caller's transaction if there is one
+    (otherwise in one implicit transaction). Every round trip is a wait for the server and, in
+    a threaded worker, a fresh wait for the GIL: the hold path reads five things at once.
+
+    A statement with `prepared_as` is sent as EXECUTE, after its PREPARE the first time on
+    this connection: PostgreSQL then skips parsing, rewriting and (once it settles on a generic
+    plan) planning, which cost more than running these narrow reads. Row-level security is
+    unaffected: its policies read the tenant setting when the statement runs. (Needs a session
+    per connection, as this deployment has: no transaction-pooling proxy.) With server-side
+    binding configured, statements go one by one, unprepared.
+    """
+    with connection.cursor() as cursor:
+        if not isinstance(cursor.cursor, psycopg.ClientCursor):
+            results = []
+            for statement, values in statements:
+                cursor.execute(statement.sql, statement.args(values))
+                results.append(cursor.fetchall())
+            return results
+        session = cursor.cursor.connection
+        prepared = _PREPARED_ON.get(session)
+        if prepared is None:
+            prepared = _PREPARED_ON[session] = set()
+        parts: list[str] = []
+        args: list[Any] = []
+        for statement, values in statements:
+            name = statement.prepared_as
+            if name is None:
+                parts.append(statement.sql)
+            else:
+                if name not in prepared:
+                    # Alone, once per session: a PREPARE either registers or fails, so the
+                    # record of what this session has prepared is never wrong.
+                    cursor.execute(statement.prepare_sql(), [])
+                    prepared.add(name)
+                parts.append(statement.execute_sql())
+            args += statement.args(values)
+        cursor.execute(";\n".join(parts), args)
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    if len(results) != len(statements):  # cannot happen: one result per SELECT or EXECUTE
+        raise RuntimeError(f"{len(statements)} statements, {len(results)} results")
+    return results
 
 
 _COMPILED: dict[tuple[Any, ...], CompiledQuery] = {}
 
 
 def compiled_query(
-    key: tuple[Any, ...], names: Mapping[str, type], build: Callable[[Mapping[str, Any]], Any]
+    key: tuple[Any, ...],
+    names: Mapping[str, type],
+    build: Callable[[Mapping[str, Any]], Any],
+    *,
+    prepare: bool = False,
 ) -> CompiledQuery:
-    """`build(values)` returns a queryset (or its `.query`); compiled once per `key`."""
+    """`build(values)` returns a queryset (or its `.query`); compiled once per `key`, and
+    prepared on the server if `prepare` (see `run_batch`)."""
     statement = _COMPILED.get(key)
     if statement is not None:
         return statement
@@ -121,7 +210,16 @@ def compiled_query(
     missing = set(names) - {name for is_named, name in slots if is_named}
     if missing:  # a value the queryset dropped or transformed: refuse rather than misbind
         raise RuntimeError(f"statement {key!r} lost parameters {sorted(missing)}")
-    statement = _COMPILED[key] = CompiledQuery(sql, tuple(slots))
+    statement = CompiledQuery(sql, tuple(slots))
+    statement = _COMPILED[key] = statement.prepare() if prepare else statement
+    return statement
+
+
+def made_statement(key: tuple[Any, ...], make: Callable[[], CompiledQuery]) -> CompiledQuery:
+    """A statement composed by hand (or around a compiled one), made once per `key`."""
+    statement = _COMPILED.get(key)
+    if statement is None:
+        statement = _COMPILED[key] = make()
     return statement
 
 
@@ -136,6 +234,7 @@ class EngineInputs:
     busy_rows: int = 0
     rules: list[RuleSpec] = field(default_factory=list)
     capabilities: dict[int, frozenset[str]] = field(default_factory=dict)
+    along_rows: list[list[tuple[Any, ...]]] = field(default_factory=list)
 
     def slots(
         self,
@@ -195,7 +294,16 @@ def load_type(
     the API turns into 404.
     """
     given = {"provider_ok": provider_id, "location_ok": location_id, "operatory_ok": operatory_id}
-    checks = [name for name, pk in given.items() if pk is not None]
+    checks = tuple(name for name, pk in given.items() if pk is not None)
+    rows = type_statement(checks).rows(
+        {"practice": practice.pk, "type": appointment_type_id, **given}
+    )
+    return type_from_rows(rows, appointment_type_id, given)
+
+
+def type_statement(checks: tuple[str, ...]) -> CompiledQuery:
+    """`load_type`'s statement: the type's columns, then one boolean per check (named by the
+    check: "provider_ok", "location_ok", "operatory_ok"), at most one row."""
 
     def build(v: Mapping[str, Any]) -> Any:
         qs = (
@@ -210,13 +318,20 @@ def load_type(
         return qs.values_list(*_TYPE_COLUMNS, *checks)[:1]
 
     names = dict.fromkeys(["practice", "type", *checks], int)
-    rows = compiled_query(("type", *checks), names, build).rows(
-        {"practice": practice.pk, "type": appointment_type_id, **given}
-    )
+    return compiled_query(("type", *checks), names, build)
+
+
+def type_from_rows(
+    rows: list[tuple[Any, ...]], appointment_type_id: int, given: Mapping[str, int | None]
+) -> tuple[TypeSpec, bool]:
+    """`type_statement`'s answer (extra trailing columns ignored) as (spec, bookable); raises
+    the DoesNotExist of the type or of the first id that is not the practice's."""
     if not rows:
         raise AppointmentType.DoesNotExist(f"no appointment type {appointment_type_id}")
     row = rows[0]
-    for name, ok in zip(checks, row[len(_TYPE_COLUMNS) :], strict=True):
+    checks = [name for name, pk in given.items() if pk is not None]
+    n = len(_TYPE_COLUMNS)
+    for name, ok in zip(checks, row[n : n + len(checks)], strict=True):
         if not ok:
             model = _CHECKS[name]
             raise model.DoesNotExist(f"no {model._meta.model_name} {given[name]}")
@@ -272,7 +387,8 @@ def _hours_statement(
     names = {"practice": int, "type": int}
     names |= {k: int for k, on in (("provider", provider), ("operatory", operatory)) if on}
     names |= {"location": int} if location else {}
-    return compiled_query(("hours", provider, operatory, location, new_patients), names, build)
+    key = ("hours", provider, operatory, location, new_patients)
+    return compiled_query(key, names, build, prepare=provider and operatory)
 
 
 def _rules_statement(provider: bool) -> CompiledQuery:
@@ -283,14 +399,15 @@ def _rules_statement(provider: bool) -> CompiledQuery:
         return rules.order_by().values_list("provider_id", "patient_status", "days", "begin", "end")
 
     names = {"practice": int, "type": int} | ({"provider": int} if provider else {})
-    return compiled_query(("rules", provider), names, build)
+    return compiled_query(("rules", provider), names, build, prepare=provider)
 
 
 def _busy_statement(narrow: bool) -> CompiledQuery:
     """Every kind of busy time in one UNION ALL, as whole seconds. A hold's check (one provider
     in one operatory) reads that provider's and that operatory's busy time and location-wide
     blocks; any other question the practice's (a provider's operatories are busy with other
-    providers' patients too), of which the engine ignores what blocks no pair in play."""
+    providers' patients too), of which the engine ignores what blocks no pair in play. The
+    narrow form (a hold's) is prepared on the server, as are that path's hours and rules."""
 
     def build(v: Mapping[str, Any]) -> Any:
         mine = Q(provider_id=v["provider"]) | Q(operatory_id=v["operatory"]) if narrow else Q()
@@ -328,7 +445,7 @@ def _busy_statement(narrow: bool) -> CompiledQuery:
 
     names = {"practice": int, "lo": datetime, "hi": datetime, "now": datetime}
     names |= {"provider": int, "operatory": int} if narrow else {}
-    return compiled_query(("busy", narrow), names, build)
+    return compiled_query(("busy", narrow), names, build, prepare=narrow)
 
 
 def load_engine_inputs(
@@ -343,9 +460,12 @@ def load_engine_inputs(
     location_id: int | None = None,
     operatory_id: int | None = None,
     loaded: tuple[TypeSpec, bool] | None = None,
+    along: Batch = (),
 ) -> EngineInputs:
-    """Read the engine's inputs for busy time overlapping [lo, hi): four queries, always (three
-    when the caller already has the type from `load_type`, passed as `loaded`).
+    """Read the engine's inputs for busy time overlapping [lo, hi): the type (`load_type`,
+    unless the caller passes its answer as `loaded`), then working hours, provider rules and
+    busy time in one round trip (`run_batch`). `along` are statements of the caller's sent
+    first in that same round trip; their rows are in `inputs.along_rows`.
 
     Working hours count only when active, bound to the type, of an active provider in an active
     operatory, and from the source their location uses (`Location.working_hours_mode`: manual or
@@ -367,16 +487,33 @@ def load_engine_inputs(
         "operatory": operatory_id,
         "location": location_id,
     }
+    batch = list(along)
+    # Working hours bound to the type, with their operatory's capabilities and zone; the
+    # provider rules for the type (the engine ignores providers without hours).
+    batch.append(
+        (
+            _hours_statement(
+                provider_id is not None,
+                operatory_id is not None,
+                location_id is not None,
+                patient_status == "new",
+            ),
+            values,
+        )
+    )
+    batch.append((_rules_statement(provider_id is not None), values))
+    # Every kind of busy time. Nothing ending before `now` matters (no slot starts in the
+    # past), nor anything past the horizon.
+    lo = max(lo, now)
+    hi = min(hi, now + spec.horizon + timedelta(minutes=spec.minutes))
+    if hi > lo:
+        narrow = provider_id is not None and operatory_id is not None
+        batch.append((_busy_statement(narrow), values | {"lo": lo, "hi": hi, "now": now}))
+    results = run_batch(batch)
+    inputs.along_rows = results[: len(along)]
+    hours, rules, *busy = results[len(along) :]
 
-    # Query 2: working hours bound to the type, with their operatory's capabilities and zone.
-    hours = _hours_statement(
-        provider_id is not None,
-        operatory_id is not None,
-        location_id is not None,
-        patient_status == "new",
-    ).rows(values)
     type_ids = frozenset({appointment_type_id})
-    providers: set[int] = set()
     for (
         pk,
         provider,
@@ -405,28 +542,14 @@ def load_engine_inputs(
             )
         )
         inputs.capabilities[operatory] = frozenset(capabilities)
-        providers.add(provider)
-    if not providers:
+    if not inputs.hours_by_zone:
         return inputs
-
-    # Query 3: provider rules for the type (the engine ignores providers without hours).
-    for provider, status, days, begin, end in _rules_statement(provider_id is not None).rows(
-        values
-    ):
+    for provider, status, days, begin, end in rules:
         inputs.rules.append(RuleSpec(provider, type_ids, status, frozenset(days), begin, end))
-
-    # Query 4: every kind of busy time in one round trip. Nothing ending before `now` matters
-    # (no slot starts in the past), nor anything past the horizon.
-    lo = max(lo, now)
-    hi = min(hi, now + spec.horizon + timedelta(minutes=spec.minutes))
-    if hi <= lo:
-        return inputs
-    rows = _busy_statement(provider_id is not None and operatory_id is not None).rows(
-        values | {"lo": lo, "hi": hi, "now": now}
-    )
-    # Whole seconds from the database straight into the engine's index: no datetime per row.
-    inputs.busy = BusyTimes(rows)
-    inputs.busy_rows = len(rows)
+    if busy:
+        # Whole seconds from the database straight into the engine's index: no datetime per row.
+        inputs.busy = BusyTimes(busy[0])
+        inputs.busy_rows = len(busy[0])
     return inputs
 
 
@@ -497,17 +620,37 @@ def offered_slot(
     spec, bookable = loaded
     if agent_bookable_only and not bookable:
         return None
+    lo, hi = offered_slot_window(start, spec)
     inputs = load_engine_inputs(
         practice,
         appointment_type_id,
-        start,
-        start + timedelta(minutes=spec.minutes),
+        lo,
+        hi,
         now=now,
         patient_status=patient_status,
         provider_id=provider_id,
         operatory_id=operatory_id,
         loaded=loaded,
     )
+    return slot_at(inputs, provider_id, operatory_id, start, now=now, patient_status=patient_status)
+
+
+def offered_slot_window(start: datetime, spec: TypeSpec) -> tuple[datetime, datetime]:
+    """The busy-time window `offered_slot` reads for a slot starting at `start`."""
+    return start, start + timedelta(minutes=spec.minutes)
+
+
+def slot_at(
+    inputs: EngineInputs,
+    provider_id: int,
+    operatory_id: int,
+    start: datetime,
+    *,
+    now: datetime,
+    patient_status: str,
+) -> Slot | None:
+    """The engine's slot for exactly this provider, operatory and start among `inputs` read
+    for that provider and operatory over `offered_slot_window`, or None."""
     first = start.astimezone(UTC).date() - timedelta(days=1)  # local date is within a day of UTC
     for slot in inputs.slots(first, 3, now, patient_status, provider_id):
         if slot.start == start and slot.operatory_id == operatory_id:

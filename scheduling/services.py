@@ -65,16 +65,46 @@ def _lock_keys(provider_id: int, operatory_id: int) -> list[int]:
     return [a, b, c, d]
 
 
-def _try_lock_slot(provider_id: int, operatory_id: int) -> bool:
-    """Both locks without waiting, in key order; False if another claim holds either. (`AND`
-    tries the second key only once the first is held: a held lower key while the higher one
-    is refused keeps the fixed order.)"""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, %s) AND pg_try_advisory_xact_lock(%s, %s)",
-            _lock_keys(provider_id, operatory_id),
+# CASE, not AND: PostgreSQL documents CASE as the way to order evaluation.
+_TRY_LOCKS = (
+    "CASE WHEN pg_try_advisory_xact_lock(%s, %s) THEN pg_try_advisory_xact_lock(%s, %s)"
+    " ELSE false END"
+)
+_TYPE_CHECKS = ("provider_ok", "operatory_ok")
+
+
+def _type_and_lock_statement() -> selectors.CompiledQuery:
+    """`selectors.type_statement` for a provider and an operatory, plus the try-locks in the
+    same statement: tried only when the type exists and both ids are this practice's (so a
+    foreign id never touches another practice's claims), NULL when not tried. The second key
+    is tried only once the first is held (a held lower key while the higher one is refused
+    keeps the fixed order)."""
+
+    def make() -> selectors.CompiledQuery:
+        inner = selectors.type_statement(_TYPE_CHECKS)
+        sql = (
+            f"SELECT t.*, CASE WHEN t.provider_ok AND t.operatory_ok THEN {_TRY_LOCKS} END"  # noqa: S608 - fixed text
+            f" FROM ({inner.sql}) t"
         )
-        return bool(cur.fetchone()[0])
+        locks = tuple((True, name) for name in ("a", "b", "c", "d"))
+        return selectors.CompiledQuery(sql, locks + inner.params).prepare()
+
+    return selectors.made_statement(("hold-type-and-lock",), make)
+
+
+def _type_and_try_lock(
+    practice: Practice, appointment_type_id: int, provider_id: int, operatory_id: int
+) -> tuple[tuple[selectors.TypeSpec, bool], bool]:
+    """One round trip: the type (and that the ids are this practice's: DoesNotExist if not,
+    before any lock) and whether both advisory locks were taken without waiting."""
+    a, b, c, d = _lock_keys(provider_id, operatory_id)
+    given = {"provider_ok": provider_id, "location_ok": None, "operatory_ok": operatory_id}
+    rows = _type_and_lock_statement().rows(
+        {"practice": practice.pk, "type": appointment_type_id, **given}
+        | {"a": a, "b": b, "c": c, "d": d}
+    )
+    loaded = selectors.type_from_rows(rows, appointment_type_id, given)
+    return loaded, bool(rows[0][-1])
 
 
 def _lock_slot(provider_id: int, operatory_id: int) -> None:
@@ -86,20 +116,46 @@ def _lock_slot(provider_id: int, operatory_id: int) -> None:
         )
 
 
-def _wait_for_claimers(provider_id: int, operatory_id: int) -> None:
-    """Return once the claims now holding these locks have finished, without queueing behind
-    the other waiters: shared locks are granted to every waiter together when the claimer
-    commits (an exclusive wait would hand the lock to one waiter at a time, each holding it for
-    its own check). Session-level shared locks taken in key order and given back in the same
-    statement, so none outlives it (a failure there ends the session or cannot happen: waits
-    follow the fixed key order, so they cannot form a cycle)."""
+_WAIT_FOR_CLAIMERS = (
+    "SELECT pg_advisory_lock_shared(%s, %s), pg_advisory_lock_shared(%s, %s),"
+    " pg_advisory_unlock_shared(%s, %s), pg_advisory_unlock_shared(%s, %s)"
+)
+
+
+def _wait_statement() -> selectors.CompiledQuery:
+    names = ("a", "b", "c", "d") * 2
+    params = tuple((True, n) for n in names)
+    return selectors.made_statement(
+        ("hold-wait-for-claimers",),
+        lambda: selectors.CompiledQuery(_WAIT_FOR_CLAIMERS, params).prepare(),
+    )
+
+
+def _wait_then_taken(
+    practice: Practice,
+    provider_id: int,
+    operatory_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> bool:
+    """Wait until the claims now holding these locks have finished, then say whether a live
+    hold of this provider or operatory overlaps [start, end): one round trip, two statements
+    in one message, each with its own snapshot (the check sees what it waited for).
+
+    The wait does not queue behind the other waiters: shared locks are granted to every waiter
+    together when the claimer commits (an exclusive wait would hand the lock to one waiter at
+    a time, each holding it for its own check). Session-level shared locks taken in key order
+    and given back in the same statement, so none outlives it (a failure there ends the
+    session or cannot happen: waits follow the fixed key order, so they cannot form a
+    cycle)."""
     a, b, c, d = _lock_keys(provider_id, operatory_id)
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT pg_advisory_lock_shared(%s, %s), pg_advisory_lock_shared(%s, %s),"
-            " pg_advisory_unlock_shared(%s, %s), pg_advisory_unlock_shared(%s, %s)",
-            [a, b, c, d, a, b, c, d],
-        )
+    values: dict[str, Any] = {"practice": practice.pk, "provider": provider_id}
+    values |= {"operatory": operatory_id, "start": start, "end": end, "now": now}
+    _, taken = selectors.run_batch(
+        [(_wait_statement(), {"a": a, "b": b, "c": c, "d": d}), (_taken_statement(), values)]
+    )
+    return bool(taken)
 
 
 def _taken_statement() -> selectors.CompiledQuery:
@@ -122,7 +178,7 @@ def _taken_statement() -> selectors.CompiledQuery:
         "end": datetime,
         "now": datetime,
     }
-    return selectors.compiled_query(("hold-taken",), names, build)
+    return selectors.compiled_query(("hold-taken",), names, build, prepare=True)
 
 
 def _in_the_way_statement() -> selectors.CompiledQuery:
@@ -141,37 +197,76 @@ def _in_the_way_statement() -> selectors.CompiledQuery:
         )
 
     names = {"practice": int, "provider": int, "operatory": int, "start": datetime, "end": datetime}
-    return selectors.compiled_query(("hold-in-the-way",), names, build)
+    return selectors.compiled_query(("hold-in-the-way",), names, build, prepare=True)
 
 
-def _release_expired_in_the_way(
-    practice: Practice,
-    provider_id: int,
-    operatory_id: int,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> None:
-    """The precise re-check, under the advisory locks: a live hold of this provider or this
-    operatory overlapping [start, end) means the slot is taken (the usual loser leaves here,
-    before any schedule is read). Expired holds still count for the exclusion constraint until
-    released: release those (row locks taken in id order, so claimers never wait in a cycle)."""
-    overlapping = _in_the_way_statement().rows(
-        {
-            "practice": practice.pk,
-            "provider": provider_id,
-            "operatory": operatory_id,
-            "start": start,
-            "end": end,
-        }
-    )
+def _release_expired_in_the_way(rows: list[tuple[Any, ...]], now: datetime) -> None:
+    """The precise re-check, under the advisory locks, on `_in_the_way_statement`'s rows: a
+    live hold of this provider or this operatory overlapping the slot means it is taken.
+    Expired holds still count for the exclusion constraint until released: release those (the
+    statement locked them, in id order, so claimers never wait in a cycle)."""
     expired = []
-    for pk, status, expires_at in overlapping:
+    for pk, status, expires_at in rows:
         if status == HoldStatus.BOOKED or expires_at > now:
             raise SlotUnavailableError("held or booked by someone else")
         expired.append(pk)
     if expired:
         Hold.objects.filter(pk__in=expired).update(status=HoldStatus.RELEASED)
+
+
+_HOLD_COLUMNS = (
+    "practice_id",
+    "appointment_type_id",
+    "provider_id",
+    "operatory_id",
+    "location_id",
+    "start",
+    "end",
+    "expires_at",
+    "status",
+    "created_at",
+)
+
+
+_HOLD_FIELDS = {f.attname: f for f in Hold._meta.concrete_fields}
+
+
+def _insert_statement() -> selectors.CompiledQuery:
+    def make() -> selectors.CompiledQuery:
+        meta = Hold._meta
+        columns = ", ".join(f'"{_HOLD_FIELDS[name].column}"' for name in _HOLD_COLUMNS)
+        values = ", ".join(["%s"] * len(_HOLD_COLUMNS))
+        pk = _HOLD_FIELDS["id"].column
+        sql = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({values}) RETURNING "{pk}"'  # noqa: S608 - model metadata
+        return selectors.CompiledQuery(sql, tuple((True, n) for n in _HOLD_COLUMNS)).prepare()
+
+    return selectors.made_statement(("hold-insert",), make)
+
+
+def _insert_hold(practice: Practice, appointment_type_id: int, slot: Any, now: datetime) -> Hold:
+    """The new hold, by one statement built once from the model: `Hold` has no save() logic
+    and no signal receivers (it is not audited: compliance.audit.OPERATIONAL_SCHEDULING_MODELS),
+    and the ORM's save path cost more than the statement."""
+    hold = Hold(
+        practice=practice,
+        appointment_type_id=appointment_type_id,
+        provider_id=slot.provider_id,
+        operatory_id=slot.operatory_id,
+        location_id=slot.location_id,
+        start=slot.start,
+        end=slot.end,
+        expires_at=now + timedelta(minutes=settings.HOLD_MINUTES),
+        status=HoldStatus.ACTIVE,
+        created_at=timezone.now(),
+    )
+    values = {
+        name: _HOLD_FIELDS[name].get_db_prep_save(getattr(hold, name), connection)
+        for name in _HOLD_COLUMNS
+    }
+    ((hold.pk,),) = _insert_statement().rows(values)
+    hold._state.adding = False
+    hold._state.db = connection.alias
+    return hold
 
 
 def _claim(
@@ -184,51 +279,46 @@ def _claim(
     patient_status: str,
     now: datetime,
 ) -> Hold:
-    """One short transaction (local reads and writes only, never an EHR call)."""
+    """One short transaction (local reads and writes only, never an EHR call), in four round
+    trips when uncontended: type and try-locks; the re-check and the engine's inputs; insert;
+    commit (and BEGIN, which psycopg sends on its own)."""
     with transaction.atomic():
-        # The type first: unknown or foreign ids are a 404 before any lock is taken.
-        loaded = selectors.load_type(
-            practice,
-            appointment_type_id,
-            provider_id=provider_id,
-            location_id=None,
-            operatory_id=operatory_id,
+        # The type first: unknown or foreign ids are a 404 and no lock is taken.
+        loaded, locked = _type_and_try_lock(
+            practice, appointment_type_id, provider_id, operatory_id
         )
-        end = start + timedelta(minutes=loaded[0].minutes)
-        if not _try_lock_slot(provider_id, operatory_id):
+        spec, bookable = loaded
+        lo, hi = selectors.offered_slot_window(start, spec)
+        if not locked:
             # Another claim on this provider or operatory is in flight, most likely for this
             # very slot: wait for it to finish, and if it took the slot leave at once (the
             # 29 losers of a 30-way race check together, not one after another).
-            _wait_for_claimers(provider_id, operatory_id)
-            values: dict[str, Any] = {"practice": practice.pk, "provider": provider_id}
-            values |= {"operatory": operatory_id, "start": start, "end": end, "now": now}
-            if _taken_statement().rows(values):
+            if _wait_then_taken(practice, provider_id, operatory_id, lo, hi, now):
                 raise SlotUnavailableError("held or booked by someone else")
             _lock_slot(provider_id, operatory_id)
-        _release_expired_in_the_way(practice, provider_id, operatory_id, start, end, now)
-        slot = selectors.offered_slot(
+        if not bookable:  # a type the agent may not book has no slots for it
+            raise SlotUnavailableError("not a slot the schedule offers")
+        in_the_way: dict[str, Any] = {"practice": practice.pk, "provider": provider_id}
+        in_the_way |= {"operatory": operatory_id, "start": lo, "end": hi}
+        inputs = selectors.load_engine_inputs(
             practice,
-            appointment_type_id=appointment_type_id,
+            appointment_type_id,
+            lo,
+            hi,
+            now=now,
+            patient_status=patient_status,
             provider_id=provider_id,
             operatory_id=operatory_id,
-            start=start,
-            patient_status=patient_status,
-            now=now,
             loaded=loaded,
+            along=[(_in_the_way_statement(), in_the_way)],
+        )
+        _release_expired_in_the_way(inputs.along_rows[0], now)
+        slot = selectors.slot_at(
+            inputs, provider_id, operatory_id, start, now=now, patient_status=patient_status
         )
         if slot is None:
             raise SlotUnavailableError("not a slot the schedule offers")
-        hold = Hold.objects.create(
-            practice=practice,
-            appointment_type_id=appointment_type_id,
-            provider_id=slot.provider_id,
-            operatory_id=slot.operatory_id,
-            location_id=slot.location_id,
-            start=slot.start,
-            end=slot.end,
-            expires_at=now + timedelta(minutes=settings.HOLD_MINUTES),
-        )
-    return hold
+        return _insert_hold(practice, appointment_type_id, slot, now)
 
 
 def place_hold(
@@ -244,15 +334,17 @@ def place_hold(
     """Claim a slot the engine offers for `settings.HOLD_MINUTES`. Call inside the practice's
     tenant context.
 
-    In one transaction: the type (and that the ids are this practice's); advisory locks on the
-    provider and the operatory (fixed order), tried without waiting; if another claim holds
-    them, a shared wait for it to finish and one query whether it took this slot (so the 29
-    losers of a 30-way race leave together right after the winner commits, without reading the
-    schedule), then the locks; under the locks, one query for holds overlapping the slot (a live
-    one is a refusal; expired ones are released), the engine's check that this exact slot is
-    offered (working hours, blocks, appointments, rules, lead time, horizon: three narrow
-    queries), insert. The exclusion constraints stay the guarantee: a violation is a clean
-    SlotUnavailableError, and a deadlock or serialisation failure is retried, never surfaced.
+    In one transaction: the type (and that the ids are this practice's) and, in the same
+    statement, advisory locks on the provider and the operatory (fixed order), tried without
+    waiting; if another claim holds them, a shared wait for it to finish and, in the same round
+    trip, one query whether it took this slot (so the 29 losers of a 30-way race leave together
+    right after the winner commits, without reading the schedule), then the locks; under the
+    locks, in one round trip: holds overlapping the slot (a live one is a refusal; expired ones
+    are released) and the engine's inputs for this exact slot (working hours, rules, and
+    blocks, appointments and holds: three narrow queries), then the engine's check (lead time
+    and horizon included), insert. The exclusion constraints stay the guarantee: a violation is
+    a clean SlotUnavailableError, and a deadlock or serialisation failure is retried, never
+    surfaced.
 
     Raises the DoesNotExist of a foreign or unknown id, or SlotUnavailableError. The returned
     hold's start/end are in its location's zone (as the engine's slot was).

@@ -4,16 +4,19 @@ A token is valid while its django-oauth-toolkit AccessToken exists and has not e
 client is not revoked (revoking also deletes the tokens: belt and braces); the
 practice is always the token's, never taken from the request. Authentication itself enters the
 practice's `tenant_context` (on the stack `ReceptionistAPIView.dispatch` unwinds), so everything
-after it, the client lookup included, runs under that practice's row-level security.
+after it, the token-and-client lookup included, runs under that practice's row-level security.
+Two round trips per request: entering the tenant, then token, client and practice in one read.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.models import AccessToken
 from rest_framework import exceptions
@@ -23,15 +26,21 @@ from rest_framework.request import Request
 
 from portal.models import Practice
 from portal.tenancy import cross_tenant, tenant_context
+from scheduling import selectors
 from scheduling.api.errors import InsufficientScope
 from scheduling.models import ApiClient, ApiScope
 
 TENANT_STACK = "_api_tenant_stack"  # set on the Django request by ReceptionistAPIView.dispatch
 
-# application id -> practice id. A client never changes practice, so this is a fact worth
-# remembering: it spares every request a cross-tenant lookup (revocation is still checked on
-# each request, inside the tenant).
+# application id -> practice id, and token checksum -> practice id. A client never changes
+# practice, so these are facts worth remembering: they let a request enter its tenant first
+# and then read token, client and practice in ONE statement under that tenant's row-level
+# security. Nothing else is remembered: expiry, revocation, scopes and the token's very
+# existence are read on every request. The token map is bounded (tokens live an hour; a full
+# map is dropped and relearned, at one query per token).
 _practice_of_application: dict[int, int] = {}
+_practice_of_token: dict[str, int] = {}
+_PRACTICE_OF_TOKEN_MAX = 10_000
 
 
 def practice_id_of_application(application_id: int) -> int | None:
@@ -45,6 +54,27 @@ def practice_id_of_application(application_id: int) -> int | None:
             )
         if practice_id is not None:
             _practice_of_application[application_id] = practice_id
+    return practice_id
+
+
+def practice_id_of_token(checksum: str) -> int | None:
+    """The practice whose API client a token was issued to; None for an unknown token (one
+    query, outside any tenant: tokens are not tenant rows)."""
+    practice_id = _practice_of_token.get(checksum)
+    if practice_id is not None:
+        return practice_id
+    application_id = (
+        AccessToken.objects.filter(token_checksum=checksum)
+        .values_list("application_id", flat=True)
+        .first()
+    )
+    if application_id is None:
+        return None
+    practice_id = practice_id_of_application(application_id)
+    if practice_id is not None:
+        if len(_practice_of_token) >= _PRACTICE_OF_TOKEN_MAX:
+            _practice_of_token.clear()
+        _practice_of_token[checksum] = practice_id
     return practice_id
 
 
@@ -72,16 +102,67 @@ class ApiPrincipal:
         return scope in self.client.scopes and self.token.allow_scopes([scope])
 
 
-def _access_token(raw: str) -> Any:
-    """The live access token for a bearer string, looked up as DOT's validator does (by the
-    SHA-256 checksum: tokens are not stored in clear), minus oauthlib's request machinery."""
-    checksum = hashlib.sha256(raw.encode()).hexdigest()
-    token = (
-        AccessToken.objects.filter(token_checksum=checksum)
-        .only("id", "application_id", "expires", "scope")
-        .first()
+# What authentication reads of a token, in the model's field order (`Model.from_db` needs it).
+_TOKEN_FIELDS = tuple(
+    f.attname
+    for f in AccessToken._meta.concrete_fields
+    if f.attname in {"id", "application_id", "expires", "scope"}
+)
+
+
+@cache
+def _principal_sql() -> str:
+    """The token by checksum, with its practice's live client (and that practice) if any:
+    LEFT JOINs, so a surviving token of a revoked client is told from an unknown token. Columns
+    from the models' own metadata; run inside the practice's tenant context."""
+    token, client, practice = (m._meta.db_table for m in (AccessToken, ApiClient, Practice))
+    columns = [f't."{AccessToken._meta.get_field(name).column}"' for name in _TOKEN_FIELDS]
+    columns += [f'c."{f.column}"' for f in ApiClient._meta.concrete_fields]
+    columns += [f'p."{f.column}"' for f in Practice._meta.concrete_fields]
+    return (
+        f'SELECT {", ".join(columns)} FROM "{token}" t'  # noqa: S608 - model metadata only
+        f' LEFT JOIN "{client}" c ON c."application_id" = t."application_id"'
+        f' AND c."practice_id" = %s AND c."revoked_at" IS NULL'
+        f' LEFT JOIN "{practice}" p ON p."id" = c."practice_id"'
+        f' WHERE t."token_checksum" = %s LIMIT 1'
     )
-    return None if token is None or token.is_expired() else token
+
+
+def _principal(checksum: str, practice_id: int) -> tuple[Any, ApiClient | None] | None:
+    """(token, live client with its practice, or None if revoked), or None for no such token.
+    One round trip, a statement prepared on the server once per connection; the models are
+    built from the row without the ORM's query machinery."""
+    statement = selectors.made_statement(
+        ("api-principal",),
+        lambda: selectors.CompiledQuery(
+            _principal_sql(), ((True, "practice"), (True, "checksum"))
+        ).prepare(),
+    )
+    rows = statement.rows({"practice": practice_id, "checksum": checksum})
+    if not rows:
+        return None
+    row = rows[0]
+    n_token, n_client = len(_TOKEN_FIELDS), len(ApiClient._meta.concrete_fields)
+    token = AccessToken.from_db(DEFAULT_DB_ALIAS, _TOKEN_FIELDS, row[:n_token])
+    if row[n_token] is None:  # no live client of this practice holds the token's application
+        return token, None
+    client = ApiClient.from_db(
+        DEFAULT_DB_ALIAS, _client_fields(), row[n_token : n_token + n_client]
+    )
+    client.practice = Practice.from_db(
+        DEFAULT_DB_ALIAS, _practice_fields(), row[n_token + n_client :]
+    )
+    return token, client
+
+
+@cache
+def _client_fields() -> list[str]:
+    return [f.attname for f in ApiClient._meta.concrete_fields]
+
+
+@cache
+def _practice_fields() -> list[str]:
+    return [f.attname for f in Practice._meta.concrete_fields]
 
 
 class ApiClientAuthentication(BaseAuthentication):
@@ -94,23 +175,23 @@ class ApiClientAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != b"bearer":
             return None
-        token = _access_token(parts[1].decode("latin-1")) if len(parts) == 2 else None
-        if token is None:
+        found = None
+        if len(parts) == 2:
+            # Stored as the SHA-256 checksum of the token text, as DOT's validator looks it up.
+            checksum = hashlib.sha256(parts[1].decode("latin-1").encode()).hexdigest()
+            practice_id = practice_id_of_token(checksum)
+            if practice_id is not None:
+                stack = getattr(request._request, TENANT_STACK, None)
+                if stack is None:
+                    raise ImproperlyConfigured(
+                        "ApiClientAuthentication needs a ReceptionistAPIView"
+                    )
+                stack.enter_context(tenant_context(practice_id))
+                found = _principal(checksum, practice_id)
+        if found is None or found[0].is_expired():
             request.bearer_error = "invalid_token"
             return None
-        practice_id = practice_id_of_application(token.application_id)
-        stack = getattr(request._request, TENANT_STACK, None)
-        if stack is None:
-            raise ImproperlyConfigured("ApiClientAuthentication needs a ReceptionistAPIView")
-        client = None
-        if practice_id is not None:
-            stack.enter_context(tenant_context(practice_id))
-            client = (
-                ApiClient.objects.for_practice(practice_id)
-                .select_related("practice")
-                .filter(application_id=token.application_id, revoked_at__isnull=True)
-                .first()
-            )
+        token, client = found
         if client is None:
             request.bearer_error = "invalid_token"
             raise exceptions.AuthenticationFailed("This API client has been revoked.")

@@ -201,6 +201,27 @@ def test_no_token_or_a_garbage_token_is_401_with_a_bearer_challenge(client, alph
         assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_an_unknown_token_costs_one_query_and_no_tenant(client, alpha):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/api/v1/appointment-types", **bearer("never-issued"))
+    assert_problem(response, 401, "not_authenticated")
+    assert len(captured.captured_queries) == 1  # the token table; no cross-tenant lookup
+    assert "oauth2_provider_accesstoken" in captured.captured_queries[0]["sql"]
+
+
+def test_a_known_token_is_checked_on_every_request(client, credentials):
+    """The practice of a token is remembered; the token itself is read every time: expiry,
+    deletion and revocation act on the next request, not when some cache runs out."""
+    raw, token = token_for(credentials[0])
+    assert client.get("/api/v1/appointment-types", **bearer(raw)).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/api/v1/appointment-types", **bearer(raw)).status_code == 200
+    # enter the tenant; token, client and practice in one statement; the list; leave
+    assert len(captured.captured_queries) == 4
+    AccessToken.objects.filter(pk=token.pk).delete()
+    assert_problem(client.get("/api/v1/appointment-types", **bearer(raw)), 401, "not_authenticated")
+
+
 def test_an_expired_token_is_401(client, credentials):
     raw, token = token_for(credentials[0])
     assert client.get("/api/v1/appointment-types", **bearer(raw)).status_code == 200
@@ -555,8 +576,12 @@ def test_the_query_count_does_not_grow_with_the_window(
             response = availability(client, auth, alpha.cleaning.pk, alpha.day, days=days)
         assert response.status_code == 200
     assert len(response.json()["slots"]) > 31 * 10
-    selector = [q for q in one_day.captured_queries if "scheduling_" in q["sql"]]
-    assert len(selector) == 5  # the API client, then type, working hours, rules, busy time
+    reads = [q["sql"] for q in one_day.captured_queries if not q["sql"].startswith("WITH prev")]
+    # the token with its API client (a prepared statement), the type, then working hours,
+    # rules and busy time sent together: three round trips (and the tenant's two)
+    assert len(one_day.captured_queries) == 5
+    assert reads[0].startswith("EXECUTE ") and "scheduling_appointmenttype" in reads[1]
+    assert [part.split(" ", 1)[0] for part in reads[2].split(";\n")] == ["SELECT"] * 2 + ["(SELECT"]
 
 
 def test_a_held_slot_disappears_for_every_caller(client, alpha, auth, credentials):

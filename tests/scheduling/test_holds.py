@@ -216,6 +216,91 @@ def test_the_service_refuses_what_the_engine_does_not_offer(alpha):
         )
 
 
+def test_offered_slot_is_the_engines_answer_for_one_start(alpha):
+    from scheduling.selectors import offered_slot
+
+    practice = alpha.s.practice
+    ids = {"provider_id": alpha.patel.pk, "operatory_id": alpha.op1.pk}
+    with tenant_context(practice):
+        slot = offered_slot(
+            practice, appointment_type_id=alpha.cleaning.pk, start=local(alpha.day, 11), **ids
+        )
+        assert slot is not None and slot.end == local(alpha.day, 11, 30)
+        blocked = local(alpha.day, 9)  # inside the calendar block
+        assert (
+            offered_slot(practice, appointment_type_id=alpha.cleaning.pk, start=blocked, **ids)
+            is None
+        )
+
+
+def test_a_foreign_provider_or_operatory_is_404_and_takes_no_lock(alpha):
+    """The type, the ids and the try-locks are one statement: the locks are tried only for
+    this practice's own provider and operatory, so another practice's claims are never
+    touched."""
+    from django.db import connection, transaction
+
+    from scheduling import services
+
+    beta = level_2d(schedule("beta", "Beta Dental"))
+    practice = alpha.s.practice
+
+    def locks_held_after(provider_id: int, operatory_id: int) -> int:
+        with tenant_context(practice), transaction.atomic(), connection.cursor() as cur:
+            try:
+                services._type_and_try_lock(practice, alpha.cleaning.pk, provider_id, operatory_id)
+            except (type(alpha.patel).DoesNotExist, type(alpha.op1).DoesNotExist):
+                pass
+            cur.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND pid = pg_backend_pid()"
+            )
+            return cur.fetchone()[0]
+
+    # (the test's transaction keeps what each call took: the foreign ids go first)
+    assert locks_held_after(beta.patel.pk, alpha.op1.pk) == 0
+    assert locks_held_after(alpha.patel.pk, beta.op1.pk) == 0
+    assert locks_held_after(alpha.patel.pk, alpha.op1.pk) == 2  # ours: both locks, held
+
+
+def test_prepared_statements_survive_errors_and_new_connections(transactional_db):
+    """Hot statements are prepared once per database session; a failing execution or a
+    rolled-back transaction does not confuse the record, and a new connection prepares
+    again."""
+    from django.db import DataError, connection, transaction
+
+    from scheduling import selectors
+
+    statement = selectors.CompiledQuery("SELECT 10 / %s", ((True, "d"),)).prepare()
+    assert statement.rows({"d": 5}) == [(2,)]
+    with pytest.raises(DataError), transaction.atomic():
+        statement.rows({"d": 0})
+    assert statement.rows({"d": 2}) == [(5,)]
+    connection.close()
+    assert statement.rows({"d": 10}) == [(1,)]
+    (other,) = selectors.run_batch([(statement, {"d": 1})])
+    assert other == [(10,)]
+
+
+def test_holds_still_work_on_a_fresh_connection(transactional_db):
+    from django.db import connection
+
+    world = level_2d(schedule("alpha", "Alpha Dental"))
+    practice = world.s.practice
+    for minute in (0, 30):
+        with tenant_context(practice):
+            hold = place_hold(
+                practice,
+                appointment_type_id=world.cleaning.pk,
+                provider_id=world.patel.pk,
+                operatory_id=world.op1.pk,
+                start=local(world.day, 11, minute),
+            )
+        assert hold.pk and hold.end - hold.start == timedelta(minutes=30)
+        connection.close()
+    with cross_tenant("test: inspect"):
+        assert Hold.objects.filter(status=HoldStatus.ACTIVE).count() == 2
+
+
 # --- contention through real connections ------------------------------------------------------
 
 
@@ -307,6 +392,7 @@ def test_a_claim_waiting_behind_another_gets_its_own_slot_and_is_refused_the_sam
     The in-flight claim is played by a transaction holding the locks and an uncommitted hold
     for 11:00; claims for 11:00 and for 11:30 (same provider and room) wait behind it."""
     from django.db import connection, connections, transaction
+    from django.test.utils import CaptureQueriesContext
 
     from scheduling import services
 
@@ -334,19 +420,24 @@ def test_a_claim_waiting_behind_another_gets_its_own_slot_and_is_refused_the_sam
         finally:
             connections.close_all()
 
+    statements: dict[tuple[int, int], list[str]] = {}
+
     def claim(hour: int, minute: int) -> str:
         try:
-            with tenant_context(practice):
-                place_hold(
-                    practice,
-                    appointment_type_id=world.cleaning.pk,
-                    provider_id=world.patel.pk,
-                    operatory_id=world.op1.pk,
-                    start=local(world.day, hour, minute),
-                )
-            return "held"
-        except SlotUnavailableError:
-            return "refused"
+            with tenant_context(practice), CaptureQueriesContext(connection) as captured:
+                try:
+                    place_hold(
+                        practice,
+                        appointment_type_id=world.cleaning.pk,
+                        provider_id=world.patel.pk,
+                        operatory_id=world.op1.pk,
+                        start=local(world.day, hour, minute),
+                    )
+                    return "held"
+                except SlotUnavailableError:
+                    return "refused"
+                finally:
+                    statements[hour, minute] = [q["sql"] for q in captured.captured_queries]
         finally:
             connections.close_all()
 
@@ -373,6 +464,14 @@ def test_a_claim_waiting_behind_another_gets_its_own_slot_and_is_refused_the_sam
         blocker.result(timeout=60)
         assert same.result(timeout=60) == "refused"
         assert other.result(timeout=60) == "held"
+    # The refused claim left right after its wait, in the same round trip, without queueing
+    # for the exclusive locks or reading the schedule; the other one queued, then claimed.
+    exclusive = "pg_advisory_xact_lock("
+    assert not any(exclusive in sql for sql in statements[11, 0])
+    # BEGIN, type and try-locks, wait and check, ROLLBACK (and, on this new connection, the
+    # PREPAREs of the statements it uses, once)
+    assert len([sql for sql in statements[11, 0] if not sql.startswith("PREPARE ")]) == 4
+    assert any(exclusive in sql for sql in statements[11, 30])
     with cross_tenant("test: inspect"):
         held = Hold.objects.filter(status=HoldStatus.ACTIVE).order_by("start")
         assert [h.start.astimezone(UTC) for h in held] == [

@@ -1,0 +1,42 @@
+"""How the portal is served: `gunicorn portal.wsgi:application` from the repository root reads
+this file (gunicorn's default `./gunicorn.conf.py`; `-c gunicorn.conf.py` says so explicitly).
+`benchmarks/bench_api.py` serves the portal with it, so what is measured is what is deployed.
+
+Every value can be overridden on the command line or with GUNICORN_CMD_ARGS; the listening
+address comes from GUNICORN_BIND (default 127.0.0.1:8000, behind the TLS-terminating proxy).
+
+Sizing (issue 3, on 2 cores): a request is Python under one interpreter lock plus PostgreSQL
+round trips. Threads keep a worker busy while a request waits for the database or for a hold's
+lock, but every thread that comes back from a round trip queues for the interpreter lock
+behind the others, so pools are kept small: one process per core plus one (a hold's waiters
+can tie up a process's threads while the claim they wait for runs elsewhere), six threads
+each. Measured on a shared box, 2x16, 3x6, 4x4 and 4x8 were within noise of each other in
+latency, and CPU per request grew with the number of processes.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Any
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or (os.cpu_count() or 1) + 1
+threads = int(os.environ.get("GUNICORN_THREADS", "6"))
+# The voice agent keeps its connection between calls: a reconnect costs more than a request.
+keepalive = 30
+
+
+def post_worker_init(worker: Any) -> None:
+    """Once the application is loaded, move everything it allocated (modules, URL patterns,
+    models: over a hundred thousand objects) out of the garbage
+    collector's sight. Without this, every full collection walks all of them while the
+    worker's threads wait: tens of milliseconds, at random, in the middle of requests. The
+    URL configuration (and with it every view module) is imported first, so it is frozen too
+    rather than loaded by the first request."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the URL configuration and its views
+    gc.collect()
+    gc.freeze()
