@@ -68,7 +68,7 @@ from compliance.models import (
     ChangeEntry,
     InsertGuard,
     _insert_sql,
-    prepared_cursor,
+    server_bound_cursor,
 )
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def record(
     actor is the system: none). Call it in the transaction that does the work, so the event and
     the work commit together.
 
-    One prepared INSERT, with no model instance on the way (this is on every PHI read's path):
+    One INSERT, with no model instance on the way (this is on every PHI read's path):
     the same row, and the same context stamping, as `AccessEvent(...).save()` writes.
     """
     ctx = audit_ctx.current()
@@ -251,7 +251,7 @@ def record(
         values[name] if convert is None else convert(values[name], connection)
         for name, convert in prep
     ]
-    with prepared_cursor(connection) as cur:
+    with server_bound_cursor(connection) as cur:
         cur.execute(sql, params)
     return _saved_event(values)
 
@@ -512,8 +512,8 @@ def _log_change(
 
 def _row_holds(checked: _Checked, params: list[Any]) -> bool:
     """Whether the row still holds its loaded state: the guard's condition, as a query (one
-    prepared statement, where auditlog's read builds an ORM query)."""
-    with prepared_cursor(connection) as cur:
+    fixed statement, where auditlog's read builds an ORM query)."""
+    with server_bound_cursor(connection) as cur:
         cur.execute(checked.probe, params)
         row = cur.fetchone()
     return bool(row and row[0])

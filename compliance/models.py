@@ -249,21 +249,12 @@ def _insert_sql(model: type[models.Model], fields: tuple[models.Field, ...], con
     return sql
 
 
-class PreparedCursor(psycopg.Cursor[Any]):
-    """Server-side binding, and every statement prepared (psycopg keeps them per connection)."""
-
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        kwargs.setdefault("prepare", True)
-        return super().execute(query, params, **kwargs)
-
-
-def prepared_cursor(conn: Any) -> Any:
-    """A Django cursor (query logging, execute wrappers) whose statements are prepared on the
-    server: Django leaves preparing off, and the audit statements run on every audited request,
-    so PostgreSQL parses and plans them once per connection instead. (Needs a session per
-    connection, as this deployment has: no transaction-pooling proxy.)"""
+def server_bound_cursor(conn: Any) -> Any:
+    """A Django cursor (query logging, execute wrappers) with server-side binding: parameters go
+    as such, psycopg does not build the statement text in Python. (Not prepared: Django turns
+    psycopg's statement preparation off for the whole connection.)"""
     conn.ensure_connection()
-    return conn._prepare_cursor(PreparedCursor(conn.connection))
+    return conn._prepare_cursor(psycopg.Cursor(conn.connection))
 
 
 @dataclass
@@ -335,7 +326,7 @@ class AppendOnlyModel(models.Model):
             INSERT_GUARD.set(None)  # for this one row only
             sql = guarded_insert_sql(sql) + guard.condition
             params.extend(guard.params)
-        with prepared_cursor(conn) as cur:
+        with server_bound_cursor(conn) as cur:
             cur.execute(sql, params)
             if guard is not None:
                 guard.tried, guard.inserted = True, cur.rowcount == 1
