@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from compliance.gate import phi_task
@@ -52,9 +53,12 @@ def enqueue_webhook(delivery: WebhookDelivery) -> None:
 @shared_task(name="integrations.process_webhook", bind=True, max_retries=12, acks_late=True)
 @phi_task
 def process_webhook(self: Task, delivery_id: int, practice_id: int) -> str:
+    """Database errors that pass (a deadlock or serialization failure, a dropped connection)
+    are retried like EHR faults: the delivery stays pending until processed (the task is
+    idempotent), instead of waiting for the polling fallback."""
     try:
         return webhooks.process_delivery(delivery_id, practice_id)
-    except EHRTransientError as exc:
+    except (EHRTransientError, OperationalError, InterfaceError) as exc:
         raise _retry(self, exc) from exc
 
 

@@ -254,8 +254,11 @@ def process_delivery(delivery_pk: int, practice_id: int | None = None) -> str:
             if provider_id is not None:
                 prefetched = client_for(conn).working_hours(provider_id=provider_id)
         with transaction.atomic():
+            # Only the delivery row: a bare FOR UPDATE would also lock the joined connection and
+            # location rows, which a booking's commit takes KEY SHARE on (its deferred foreign
+            # keys) in the other order: a deadlock, found by the booking benchmark's burst.
             delivery = (
-                WebhookDelivery.objects.select_for_update()
+                WebhookDelivery.objects.select_for_update(of=("self",))
                 .select_related("connection", "connection__location")
                 .get(pk=delivery_pk)
             )

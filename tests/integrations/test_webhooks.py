@@ -404,3 +404,39 @@ def test_a_delivery_whose_task_was_lost_is_queued_again(hooked, receiver, eager_
     assert deliveries(hooked)[0].status == DeliveryStatus.PROCESSED
     assert mirror_appointment(hooked, appt["id"]) is not None
     assert tasks.requeue_stale_webhooks.delay(older_than_seconds=0).get() == 0
+
+
+def test_processing_a_delivery_locks_the_delivery_row_only(
+    ehr, transactional_db, receiver, eager_celery
+):
+    """A booking's COMMIT takes KEY SHARE on its connection's and location's rows (its deferred
+    foreign keys) while a webhook is processed: processing must not need FOR UPDATE on those
+    rows (it did, through the joined rows of its delivery lock, and the two deadlocked under
+    the booking benchmark's burst)."""
+    import psycopg
+    from django.db import connection
+
+    world = build_world(ehr, public_url=receiver.url.removesuffix("/hooks"), register_webhooks=True)
+    services.sync_connection(world.conn)
+    appt = staff_book(world, datetime.combine(day_ahead(4), clock(10), LA))
+    [message] = receiver.wait_for(of("appointment_created", appt["id"]))
+    conn = world.reload()
+    with tenant_context(world.practice):
+        delivery, _ = webhooks.record_delivery(conn, message.json["delivery_id"], message.json)
+    with psycopg.connect(**connection.get_connection_params()) as booking:
+        booking.execute("SELECT set_config('app.practice_id', %s, false)", [str(conn.practice_id)])
+        booking.execute(
+            "SELECT 1 FROM portal_location WHERE id = %s FOR KEY SHARE", [conn.location_id]
+        )
+        booking.execute(
+            "SELECT 1 FROM integrations_ehrconnection WHERE id = %s FOR KEY SHARE", [conn.pk]
+        )  # held until the block ends: psycopg opened a transaction
+        with connection.cursor() as cur:
+            cur.execute("SET lock_timeout = '5s'")  # a conflicting lock fails instead of hanging
+        try:
+            webhooks.process_delivery(delivery.pk, world.practice.pk)
+        finally:
+            with connection.cursor() as cur:
+                cur.execute("RESET lock_timeout")
+    assert deliveries(world)[0].status == DeliveryStatus.PROCESSED
+    assert mirror_appointment(world, appt["id"]) is not None
