@@ -636,6 +636,7 @@ def main() -> None:
 
     logging.getLogger("portal.tenancy").setLevel(logging.WARNING)  # one line per request
     logging.getLogger("django.request").setLevel(logging.ERROR)  # 409s are expected
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
     load_at_start = os.getloadavg()  # this box may be shared: say how busy it was
     db = settings.DATABASES["default"]
     original_name = db["NAME"]
