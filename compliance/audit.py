@@ -195,7 +195,7 @@ def stamp_context(entry: models.Model) -> None:
 
 
 def record(
-    action: AuditAction | str,
+    action: AuditAction,
     *,
     practice: Practice | int | None = None,
     object_type: str = "",
@@ -216,7 +216,12 @@ def record(
 
     One INSERT, with no model instance on the way (this is on every PHI read's path):
     the same row, and the same context stamping, as `AccessEvent(...).save()` writes.
+
+    Every action is an `AuditAction`: the audit browser labels and filters by those, so an
+    action without one is refused here rather than shown raw and unfilterable.
     """
+    if action not in _ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}: add it to AuditAction")
     ctx = audit_ctx.current()
     actor_user_id: int | None = None
     label = ""
@@ -256,6 +261,7 @@ def record(
     return _saved_event(values)
 
 
+_ACTIONS = frozenset(AuditAction.values)
 _EVENT_INSERT: tuple[str, list[tuple[str, Any]]] | None = None
 
 

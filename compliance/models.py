@@ -222,6 +222,14 @@ class AuditAction(models.TextChoices):
     IMPERSONATION_START = "impersonation.start", "Support impersonation started"
     IMPERSONATION_END = "impersonation.end", "Support impersonation ended"
     API_TOKEN_ISSUED = "api_token.issued", "API token issued"
+    API_CLIENT_CREATED = "api_client.created", "API client created"
+    API_CLIENT_SECRET_ROTATED = "api_client.secret_rotated", "API client secret rotated"
+    API_CLIENT_REVOKED = "api_client.revoked", "API client revoked"
+    CONFIG_EXPORT = "config.export", "Configuration downloaded"
+    CONFIG_IMPORT = "config.import", "Configuration uploaded"
+    SCENARIOS_RUN = "golive.scenarios_run", "Go-live test scenarios run"
+    PROTOCOL_APPROVED = "escalation.protocol_approved", "Escalation protocol approved"
+    PROTOCOL_WITHDRAWN = "escalation.protocol_withdrawn", "Escalation protocol withdrawn"
 
 
 class AuditAppendOnly(Exception):

@@ -35,6 +35,7 @@ from calls.models import (
     VersionStatus,
 )
 from compliance import audit
+from compliance.models import AuditAction
 from portal.models import Practice, User
 from scheduling.models import AppointmentType, Provider
 
@@ -55,8 +56,8 @@ __all__ = [
     "withdraw_protocol",
 ]
 
-APPROVED_ACTION = "escalation.protocol_approved"
-WITHDRAWN_ACTION = "escalation.protocol_withdrawn"
+APPROVED_ACTION = AuditAction.PROTOCOL_APPROVED
+WITHDRAWN_ACTION = AuditAction.PROTOCOL_WITHDRAWN
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from compliance import audit
 from compliance.gate import BAARequired
+from compliance.models import AuditAction
 from portal.models import Practice, User
 from scheduling import services as scheduling_services
 from scheduling.config import (
@@ -66,7 +67,7 @@ def run_scenarios(practice: Practice, now: datetime | None = None) -> RunSummary
         if scenarios:
             TestScenario.objects.bulk_update(scenarios, SCENARIO_RESULT_FIELDS)
         audit.record(
-            "golive.scenarios_run",
+            AuditAction.SCENARIOS_RUN,
             practice=practice,
             object_type="scheduling.TestScenario",
             object_ids=[s.pk for s in scenarios],
@@ -94,7 +95,7 @@ def delete_scenario(scenario: TestScenario) -> None:
 # --- API clients ------------------------------------------------------------------------------
 
 
-def _client_event(action: str, client: ApiClient, **details: Any) -> None:
+def _client_event(action: AuditAction, client: ApiClient, **details: Any) -> None:
     audit.record(
         action,
         practice=client.practice_id,
@@ -112,7 +113,7 @@ def issue_api_client(
         client, secret = scheduling_services.create_api_client(
             practice, name, scopes, created_by=created_by
         )
-        _client_event("api_client.created", client, scopes=list(client.scopes))
+        _client_event(AuditAction.API_CLIENT_CREATED, client, scopes=list(client.scopes))
     return client, secret
 
 
@@ -122,7 +123,7 @@ def rotate_api_client(client: ApiClient) -> str:
         raise ValueError("a revoked client cannot be given a new secret")
     with transaction.atomic():
         secret = scheduling_services.rotate_api_client_secret(client, drop_tokens=True)
-        _client_event("api_client.secret_rotated", client)
+        _client_event(AuditAction.API_CLIENT_SECRET_ROTATED, client)
     return secret
 
 
@@ -132,7 +133,7 @@ def revoke_api_client(client: ApiClient) -> None:
         return
     with transaction.atomic():
         scheduling_services.revoke_api_client(client)
-        _client_event("api_client.revoked", client)
+        _client_event(AuditAction.API_CLIENT_REVOKED, client)
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -150,7 +151,7 @@ class UploadOutcome:
 
 def record_export(practice: Practice) -> None:
     audit.record(
-        "config.export",
+        AuditAction.CONFIG_EXPORT,
         practice=practice,
         object_type="portal.Practice",
         object_ids=[practice.pk],
@@ -228,7 +229,7 @@ def upload_config(
         with transaction.atomic():
             result = apply_config(config, actor=actor)  # actor: approver of its protocols
             audit.record(
-                "config.import",
+                AuditAction.CONFIG_IMPORT,
                 practice=practice,
                 object_type="portal.Practice",
                 object_ids=[practice.pk],

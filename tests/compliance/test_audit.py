@@ -588,3 +588,15 @@ def test_issuing_an_api_token_is_recorded_on_the_clients_practice_chain(client, 
     assert event.request_id == "token-req-0001"
     assert event.object_type == "oauth2_provider.accesstoken" and len(event.object_ids) == 1
     assert raw not in str(event.details) and raw not in event.object_ids
+
+
+@pytest.mark.django_db
+def test_an_action_without_a_label_is_refused_and_every_action_has_one():
+    """The audit browser labels and filters by AuditAction: an unlabelled action would show raw
+    and could not be filtered for."""
+    practice = PracticeFactory()
+    with tenant_context(practice), pytest.raises(ValueError, match="unknown audit action"):
+        audit.record("made.up", practice=practice)  # type: ignore[arg-type]
+    assert all(label and label != value for value, label in AuditAction.choices)
+    with tenant_context(practice):
+        assert AccessEvent.objects.filter(action="made.up").count() == 0
