@@ -177,13 +177,9 @@ def stamp_context(entry: models.Model) -> None:
     """Fill what the current audit context knows into a row about to be written."""
     ctx = audit_ctx.current()
     if isinstance(entry, AccessEvent):
-        if entry.actor_user_id is None and not entry.actor_label:
-            entry.actor_user_id = ctx.actor_user_id
-            entry.actor_label = ctx.actor_label
-        entry.request_id = entry.request_id or ctx.request_id
-        entry.ip = entry.ip or ctx.ip
-        entry.user_agent = entry.user_agent or ctx.user_agent
-    elif isinstance(entry, ChangeEntry):
+        _fill_access_context(vars(entry), ctx)  # a model keeps its field values by attname
+        return
+    if isinstance(entry, ChangeEntry):
         entry.cid = entry.cid or ctx.request_id or None
         if entry.actor_id is None and ctx.actor_user_id is not None:
             entry.actor_id = ctx.actor_user_id
@@ -192,6 +188,19 @@ def stamp_context(entry: models.Model) -> None:
     entry.api_client_id = entry.api_client_id or ctx.api_client_id  # type: ignore[attr-defined]
     if entry.impersonation_session_id is None:  # type: ignore[attr-defined]
         entry.impersonation_session_id = ctx.impersonation_session_id  # type: ignore[attr-defined]
+
+
+def _fill_access_context(row: dict[str, Any], ctx: audit_ctx.AuditContext) -> None:
+    """What the current audit context knows, into an access event's values (by attname): for
+    `record()`'s INSERT and for an `AccessEvent` saved through the model alike."""
+    if row["actor_user_id"] is None and not row["actor_label"]:
+        row["actor_user_id"], row["actor_label"] = ctx.actor_user_id, ctx.actor_label
+    row["request_id"] = row["request_id"] or ctx.request_id
+    row["ip"] = row["ip"] or ctx.ip
+    row["user_agent"] = row["user_agent"] or ctx.user_agent
+    row["api_client_id"] = row["api_client_id"] or ctx.api_client_id
+    if row["impersonation_session_id"] is None:
+        row["impersonation_session_id"] = ctx.impersonation_session_id
 
 
 def record(
@@ -222,7 +231,6 @@ def record(
     """
     if action not in _ACTIONS:
         raise ValueError(f"unknown audit action {action!r}: add it to AuditAction")
-    ctx = audit_ctx.current()
     actor_user_id: int | None = None
     label = ""
     if actor is not None:
@@ -230,8 +238,6 @@ def record(
         label = actor.get_username()
     if actor_label is not None:
         label = actor_label
-    if actor_user_id is None and not label:
-        actor_user_id, label = ctx.actor_user_id, ctx.actor_label
     values = {
         "id": allocate_id(AccessEvent),
         "occurred_at": occurred_at if occurred_at is not None else timezone.now(),
@@ -241,16 +247,17 @@ def record(
         "action": str(action),
         "actor_user_id": actor_user_id,
         "actor_label": label,
-        "api_client_id": api_client_id or ctx.api_client_id,
-        "impersonation_session_id": ctx.impersonation_session_id,
+        "api_client_id": api_client_id,
+        "impersonation_session_id": None,
         "object_type": object_type,
         "object_ids": [str(i) for i in object_ids],
-        "request_id": ctx.request_id,
-        "ip": ctx.ip,
-        "user_agent": ctx.user_agent,
+        "request_id": "",
+        "ip": None,
+        "user_agent": "",
         "reason": reason,
         "details": dict(details or {}),
     }
+    _fill_access_context(values, audit_ctx.current())
     sql, prep = _event_insert()
     params = [
         values[name] if convert is None else convert(values[name], connection)
