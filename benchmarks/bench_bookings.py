@@ -49,11 +49,10 @@ django.setup()
 
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from benchmarks.bench_api import Gunicorn  # noqa: E402
+from benchmarks.pages import throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "bookings.json"
 TZ = ZoneInfo("America/Los_Angeles")
@@ -313,18 +312,9 @@ def main() -> None:
     # Settings may predate this module (`python -m benchmarks` runs every bench in one process).
     settings.INTEGRATIONS_QUEUES = {**settings.INTEGRATIONS_QUEUES, "bookings": QUEUE}
     load_at_start = os.getloadavg()
-    db = settings.DATABASES["default"]
-    original_name = db["NAME"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_bookings_{os.getpid()}"
-    try:
-        old = setup_databases(verbosity=0, interactive=False, serialized_aliases=set())
-    except BaseException:
-        if connection.settings_dict["NAME"] != original_name:
-            connection.creation.destroy_test_db(original_name, verbosity=0)
-        raise
     stop = threading.Event()
     try:
-        with SandboxServer(api_keys=[KEY]) as sandbox:
+        with throwaway_database("bench_bookings"), SandboxServer(api_keys=[KEY]) as sandbox:
             config = sandbox.admin("GET", "/_admin/config").json()
             server = Gunicorn()  # the deployment's gunicorn.conf.py
             try:
@@ -348,8 +338,6 @@ def main() -> None:
                 server.stop()
     finally:
         stop.set()
-        connection.close()
-        teardown_databases(old, verbosity=0)
     result = {
         "machine": {
             "cpus": os.cpu_count(),
