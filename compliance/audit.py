@@ -1,7 +1,8 @@
 """The audit trail: access events, change entries, their hash chains and the verifier.
 
 Writing (on the request's path: one INSERT per row, see "change entries without auditlog's
-extra SELECT" below):
+extra SELECT" below; each INSERT is prepared on the server once per session,
+`portal.statements.execute_prepared`):
 - `record(action, practice=..., object_type=..., object_ids=..., reason=...)` for what auditlog
   cannot see (PHI reads, exports, sign-ins, 2FA, impersonation, API tokens). Actor, request id,
   IP, user agent, API client and impersonation session come from `compliance.context`. A list
@@ -57,7 +58,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models, transaction
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from compliance import context as audit_ctx
@@ -67,9 +68,8 @@ from compliance.models import (
     AuditAction,
     ChangeEntry,
     InsertGuard,
-    _insert_sql,
-    server_bound_cursor,
 )
+from portal.statements import execute_prepared, insert_sql
 
 if TYPE_CHECKING:
     from portal.models import Practice, User
@@ -263,8 +263,7 @@ def record(
         values[name] if convert is None else convert(values[name], connection)
         for name, convert in prep
     ]
-    with server_bound_cursor(connection) as cur:
-        cur.execute(sql, params)
+    execute_prepared(sql, params)
     return _saved_event(values)
 
 
@@ -281,7 +280,7 @@ def _event_insert() -> tuple[str, list[tuple[str, Any]]]:
         # Strings and integers go as they are; the others as the field prepares them.
         plain = (models.BigIntegerField, models.CharField, models.TextField)
         prep = [(f.attname, None if isinstance(f, plain) else f.get_db_prep_save) for f in fields]
-        _EVENT_INSERT = (_insert_sql(AccessEvent, fields, connection), prep)
+        _EVENT_INSERT = (insert_sql(AccessEvent, fields, connection), prep)
     return _EVENT_INSERT
 
 
@@ -337,6 +336,7 @@ def register_model(model: type[models.Model], **options: Any) -> None:
     from auditlog import receivers as auditlog_receivers
 
     _remember_loaded_state(model)
+    post_save.connect(_remember_saved_state, sender=model, dispatch_uid="compliance.saved_state")
     uid = auditlog._dispatch_uid(pre_save, auditlog_receivers.log_update)
     if pre_save.disconnect(sender=model, dispatch_uid=uid):
         pre_save.connect(log_update, sender=model, dispatch_uid=uid)
@@ -376,6 +376,42 @@ def _remember_loaded_state(model: type[models.Model]) -> None:
 
     from_db.keeps_loaded_state = True  # type: ignore[attr-defined]
     model.from_db = classmethod(from_db)  # type: ignore[assignment,method-assign]
+
+
+def _remember_saved_state(
+    sender: type[models.Model],
+    instance: models.Model,
+    update_fields: frozenset[str] | None = None,
+    raw: bool = False,
+    **kwargs: Any,
+) -> None:
+    """After a save the row holds what was written: that becomes the loaded state, so saving
+    the instance again in the same request is diffed without a read (otherwise its guard, made
+    for the first state, fails and auditlog reads the row). Only a hint, like the loaded state
+    itself: the change entry's INSERT still checks it against the row."""
+    from compliance.crypto import EncryptedField, Sealed
+
+    if raw or instance.get_deferred_fields():
+        return  # a field not in memory (loaded deferred, or generated): nothing to assume
+    written = [
+        f
+        for f in sender._meta.concrete_fields
+        if update_fields is None or f.name in update_fields or f.attname in update_fields
+    ]
+    values = instance.__dict__
+    if any(
+        isinstance(f, EncryptedField) and not isinstance(values[f.attname], Sealed | None)
+        for f in written
+    ):
+        return  # encrypted anew by this save: its ciphertext is not kept on the instance
+    if update_fields is None:
+        state = {}
+    elif (loaded := values.get(LOADED_STATE)) is not None:
+        state = dict(zip(*loaded, strict=True))
+    else:
+        return
+    state.update((f.attname, values[f.attname]) for f in written)
+    values[LOADED_STATE] = (list(state), list(state.values()))
 
 
 @dataclass(frozen=True)
@@ -526,7 +562,7 @@ def _log_change(
 def _row_holds(checked: _Checked, params: list[Any]) -> bool:
     """Whether the row still holds its loaded state: the guard's condition, as a query (one
     fixed statement, where auditlog's read builds an ORM query)."""
-    with server_bound_cursor(connection) as cur:
+    with connection.cursor() as cur:
         cur.execute(checked.probe, params)
         row = cur.fetchone()
     return bool(row and row[0])

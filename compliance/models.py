@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -17,6 +16,7 @@ from django.db.models import F, Func, Q, Value
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
+from portal.statements import execute_prepared, insert_sql
 from portal.tenancy import TenantModel
 
 
@@ -236,35 +236,6 @@ class AuditAppendOnly(Exception):
     """Audit rows are written once and never changed or deleted (by the app or the database)."""
 
 
-_INSERT_SQL: dict[tuple[type[models.Model], tuple[str, ...]], str] = {}
-
-
-def _insert_sql(model: type[models.Model], fields: tuple[models.Field, ...], conn: Any) -> str:
-    key = (model, tuple(f.column for f in fields))
-    sql = _INSERT_SQL.get(key)
-    if sql is None:
-        quote = conn.ops.quote_name
-        marks = [
-            f.get_placeholder(None, None, conn) if hasattr(f, "get_placeholder") else "%s"
-            for f in fields
-        ]
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - identifiers only
-            quote(model._meta.db_table),
-            ", ".join(quote(f.column) for f in fields),
-            ", ".join(marks),
-        )
-        _INSERT_SQL[key] = sql
-    return sql
-
-
-def server_bound_cursor(conn: Any) -> Any:
-    """A Django cursor (query logging, execute wrappers) with server-side binding: parameters go
-    as such, psycopg does not build the statement text in Python. (Not prepared: Django turns
-    psycopg's statement preparation off for the whole connection.)"""
-    conn.ensure_connection()
-    return conn._prepare_cursor(psycopg.Cursor(conn.connection))
-
-
 @dataclass
 class InsertGuard:
     """A condition the next INSERT of a `model` row is made on (`INSERT ... SELECT ... WHERE`),
@@ -319,10 +290,11 @@ class AppendOnlyModel(models.Model):
     def _do_insert(
         self, manager: Any, using: Any, fields: Any, returning_fields: Any, raw: Any
     ) -> Any:
-        """One INSERT from a statement text built once per model and column list: the ORM's
-        compiler would rebuild it for every audit row, on the request's path."""
+        """One INSERT from a statement text built once per model and column list (the ORM's
+        compiler would rebuild it for every audit row, on the request's path), prepared on the
+        server once per session."""
         conn = connections[using]
-        sql = _insert_sql(type(self), tuple(fields), conn)
+        sql = insert_sql(type(self), tuple(fields), conn)
         params = [
             f.get_db_prep_save(getattr(self, f.attname) if raw else f.pre_save(self, True), conn)
             for f in fields
@@ -334,10 +306,9 @@ class AppendOnlyModel(models.Model):
             INSERT_GUARD.set(None)  # for this one row only
             sql = guarded_insert_sql(sql) + guard.condition
             params.extend(guard.params)
-        with server_bound_cursor(conn) as cur:
-            cur.execute(sql, params)
-            if guard is not None:
-                guard.tried, guard.inserted = True, cur.rowcount == 1
+        inserted = execute_prepared(sql, params, using=using)
+        if guard is not None:
+            guard.tried, guard.inserted = True, inserted == 1
         return []
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:

@@ -10,9 +10,9 @@ of busy time in one UNION ALL, sent together), then call the pure engine
 
 Speed (issue 3's benchmark, `benchmarks/bench_api.py`): the four querysets are compiled once per
 shape and re-run with new values (`compiled_query`), three of them share a round trip
-(`run_batch`), the hold path's are prepared on the server once per connection, and busy time
-travels as whole seconds straight into the engine's index (`BusyTimes`), with no datetime or
-object per row.
+(`portal.statements.run_batch`), the hold path's are prepared on the server once per connection,
+and busy time travels as whole seconds straight into the engine's index (`BusyTimes`), with no
+datetime or object per row.
 
 Every read filters on the practice explicitly and runs under the tenant's row-level security
 (the caller is inside `tenant_context(practice)`).
@@ -20,22 +20,18 @@ Every read filters on the practice explicitly and runs under the tenant's row-le
 
 from __future__ import annotations
 
-import itertools
-import re
-import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection
 from django.db.models import BigIntegerField, Exists, F, Func, OuterRef, Q
 from django.utils import timezone
 
 from portal.models import Location, Practice
+from portal.statements import Batch, CompiledQuery, run_batch
 from scheduling.models import (
     Appointment,
     AppointmentType,
@@ -89,95 +85,6 @@ _ZONE_MARGIN = timedelta(hours=14)
 
 _STAND_IN_INT = -7_300_000_000_000  # far from any id, count or constant of ours
 _STAND_IN_DT = datetime(1901, 2, 3, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class CompiledQuery:
-    sql: str
-    params: tuple[tuple[bool, Any], ...]  # (named, name) or (False, constant)
-    # Set for statements on hot paths: prepared on the server once per connection (see
-    # `run_batch`), so PostgreSQL parses, rewrites and plans them once, not per request.
-    prepared_as: str | None = None
-
-    def args(self, values: Mapping[str, Any]) -> list[Any]:
-        return [values[v] if named else v for named, v in self.params]
-
-    def rows(self, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        return run_batch([(self, values)])[0]
-
-    def prepare(self) -> CompiledQuery:
-        """This statement, to be prepared on the server (a name unique in this process)."""
-        return replace(self, prepared_as=f"hpp_{next(_PREPARED_NAMES)}")
-
-    def prepare_sql(self) -> str:
-        """PREPARE text: Django's `%s` placeholders become `$1..$n` (a literal `%` stays
-        doubled: the batch still goes through the driver's client-side binding)."""
-        numbers = iter(range(1, len(self.params) + 1))
-        body = _PLACEHOLDER.sub(lambda m: m[0] if m[0] == "%%" else f"${next(numbers)}", self.sql)
-        return f"PREPARE {self.prepared_as} AS {body}"
-
-    def execute_sql(self) -> str:
-        marks = ", ".join(["%s"] * len(self.params))
-        return f"EXECUTE {self.prepared_as}({marks})" if marks else f"EXECUTE {self.prepared_as}"
-
-
-_PLACEHOLDER = re.compile(r"%%|%s")
-_PREPARED_NAMES = itertools.count(1)
-# psycopg connection -> names of the statements prepared in its session. Prepared statements
-# live as long as the session (they are not transactional), and a new connection is a new key.
-_PREPARED_ON: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-Batch = Sequence[tuple[CompiledQuery, Mapping[str, Any]]]
-
-
-def run_batch(statements: Batch) -> list[list[tuple[Any, ...]]]:
-    """Compiled statements in ONE round trip, their rows in order.
-
-    Django's psycopg cursor binds parameters client-side and sends a parameterised statement
-    as a simple query, which may hold several statements: they run one after the other, each
-    with its own snapshot (READ COMMITTED), inside the caller's transaction if there is one
-    (otherwise in one implicit transaction). Every round trip is a wait for the server and, in
-    a threaded worker, a fresh wait for the GIL: the hold path reads five things at once.
-
-    A statement with `prepared_as` is sent as EXECUTE, after its PREPARE the first time on
-    this connection: PostgreSQL then skips parsing, rewriting and (once it settles on a generic
-    plan) planning, which cost more than running these narrow reads. Row-level security is
-    unaffected: its policies read the tenant setting when the statement runs. (Needs a session
-    per connection, as this deployment has: no transaction-pooling proxy.) With server-side
-    binding configured, statements go one by one, unprepared.
-    """
-    with connection.cursor() as cursor:
-        if not isinstance(cursor.cursor, psycopg.ClientCursor):
-            results = []
-            for statement, values in statements:
-                cursor.execute(statement.sql, statement.args(values))
-                results.append(cursor.fetchall())
-            return results
-        session = cursor.cursor.connection
-        prepared = _PREPARED_ON.get(session)
-        if prepared is None:
-            prepared = _PREPARED_ON[session] = set()
-        parts: list[str] = []
-        args: list[Any] = []
-        for statement, values in statements:
-            name = statement.prepared_as
-            if name is None:
-                parts.append(statement.sql)
-            else:
-                if name not in prepared:
-                    # Alone, once per session: a PREPARE either registers or fails, so the
-                    # record of what this session has prepared is never wrong.
-                    cursor.execute(statement.prepare_sql(), [])
-                    prepared.add(name)
-                parts.append(statement.execute_sql())
-            args += statement.args(values)
-        cursor.execute(";\n".join(parts), args)
-        results = [cursor.fetchall()]
-        while cursor.nextset():
-            results.append(cursor.fetchall())
-    if len(results) != len(statements):  # cannot happen: one result per SELECT or EXECUTE
-        raise RuntimeError(f"{len(statements)} statements, {len(results)} results")
-    return results
 
 
 _COMPILED: dict[tuple[Any, ...], CompiledQuery] = {}

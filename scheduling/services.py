@@ -25,6 +25,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from portal.models import Practice, User
+from portal.statements import insert_sql
 from portal.tenancy import tenant_context
 from scheduling import selectors
 from scheduling.models import ApiClient, ApiScope, Hold, HoldStatus
@@ -233,11 +234,9 @@ _HOLD_FIELDS = {f.attname: f for f in Hold._meta.concrete_fields}
 
 def _insert_statement() -> selectors.CompiledQuery:
     def make() -> selectors.CompiledQuery:
-        meta = Hold._meta
-        columns = ", ".join(f'"{_HOLD_FIELDS[name].column}"' for name in _HOLD_COLUMNS)
-        values = ", ".join(["%s"] * len(_HOLD_COLUMNS))
-        pk = _HOLD_FIELDS["id"].column
-        sql = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({values}) RETURNING "{pk}"'  # noqa: S608 - model metadata
+        fields = [_HOLD_FIELDS[name] for name in _HOLD_COLUMNS]
+        pk = connection.ops.quote_name(_HOLD_FIELDS["id"].column)
+        sql = f"{insert_sql(Hold, fields, connection)} RETURNING {pk}"
         return selectors.CompiledQuery(sql, tuple((True, n) for n in _HOLD_COLUMNS)).prepare()
 
     return selectors.made_statement(("hold-insert",), make)

@@ -172,6 +172,31 @@ def test_a_loaded_row_is_diffed_against_its_loaded_state_without_reading_it_agai
 
 
 @pytest.mark.django_db
+def test_saving_again_is_diffed_against_what_the_last_save_wrote_without_reading_the_row():
+    practice = PracticeFactory()
+    with tenant_context(practice), transaction.atomic():
+        location = Location.objects.create(practice=practice, key="main", name="Main")
+        with CaptureQueriesContext(connection) as queries:
+            location.name = "Main Office"
+            location.save()
+            location.timezone = "America/Denver"
+            location.save(update_fields=["timezone"])
+            location.name = "Front"
+            location.save()
+        audit.seal_now()
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in statements if sql.startswith("SELECT")]
+    # each save: its change entry (one statement, which held) and the UPDATE
+    assert len(statements) == 6
+    assert [entry.changes for entry in location_updates(practice)] == [
+        {"name": ["Main", "Main Office"]},
+        {"timezone": ["", "America/Denver"]},
+        {"name": ["Main Office", "Front"]},
+    ]
+    assert verify(f"practice:{practice.pk}").ok
+
+
+@pytest.mark.django_db
 def test_saving_a_loaded_row_unchanged_records_nothing():
     practice = PracticeFactory()
     LocationFactory(practice=practice, key="main", name="Main")

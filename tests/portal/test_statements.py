@@ -1,0 +1,56 @@
+"""Statements prepared on the server once per session (portal.statements)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from compliance import audit
+from compliance.models import AccessEvent, AuditAction
+from portal.statements import execute_prepared
+from portal.tenancy import tenant_context
+from tests.factories import PracticeFactory
+
+
+def prepared_here() -> set[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT name FROM pg_prepared_statements")
+        return {row[0] for row in cur.fetchall()}
+
+
+@pytest.mark.django_db
+def test_a_statement_is_prepared_once_per_session_outside_the_query_log():
+    sql = "SELECT %s::int + %s::int WHERE 'x%%' LIKE 'x%%'"  # a text no other test prepares
+    before = prepared_here()
+    with CaptureQueriesContext(connection) as first:
+        assert execute_prepared(sql, [1, 2]) == 1
+    [name] = prepared_here() - before
+    with CaptureQueriesContext(connection) as second:
+        assert execute_prepared(sql, [3, 4]) == 1
+    assert prepared_here() - before == {name}
+    assert [q["sql"] for q in first.captured_queries] == [f"EXECUTE {name}(1, 2)"]
+    assert [q["sql"] for q in second.captured_queries] == [f"EXECUTE {name}(3, 4)"]
+
+
+@pytest.mark.django_db
+def test_audit_inserts_stay_prepared_across_rollbacks():
+    """psycopg's own preparation would DEALLOCATE ALL after a ROLLBACK (a savepoint's too):
+    ours outlives both, and the writes after them still land."""
+    practice = PracticeFactory()
+    with tenant_context(practice), transaction.atomic():
+        audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[1])
+        names = prepared_here()
+        with pytest.raises(RuntimeError), transaction.atomic():
+            audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[2])
+            raise RuntimeError("rolled back to the savepoint")
+        assert prepared_here() >= names
+        audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[3])
+        audit.seal_now()
+        ids = sorted(
+            AccessEvent.objects.filter(practice_id=practice.pk).values_list("object_ids", flat=True)
+        )
+    assert ids == [["1"], ["3"]]
+    with tenant_context(practice):
+        report = audit.verify_chain(audit.chain_name(practice.pk))
+    assert report.ok and report.first_break is None
