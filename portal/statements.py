@@ -66,15 +66,18 @@ _PREPARED_ON: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictiona
 Batch = Sequence[tuple[CompiledQuery, Mapping[str, Any]]]
 
 
-def _ensure_prepared(session: psycopg.Connection[Any], statement: CompiledQuery) -> None:
+def _ensure_prepared(db: Any, session: psycopg.Connection[Any], statement: CompiledQuery) -> None:
     """PREPARE the statement on this session the first time it is used there. Alone: a PREPARE
-    either registers or fails, so the record of what a session has prepared is never wrong."""
+    either registers or fails, so the record of what a session has prepared is never wrong.
+    (`db`: the Django connection, whose checks and error classes apply as to any statement.)"""
     prepared = _PREPARED_ON.get(session)
     if prepared is None:
         prepared = _PREPARED_ON[session] = set()
     name = statement.prepared_as
     if name is not None and name not in prepared:
-        session.execute(statement.prepare_sql().replace("%%", "%"), prepare=False)
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors:
+            session.execute(statement.prepare_sql().replace("%%", "%"), prepare=False)
         prepared.add(name)
 
 
@@ -104,7 +107,7 @@ def run_batch(statements: Batch) -> list[list[tuple[Any, ...]]]:
             if statement.prepared_as is None:
                 parts.append(statement.sql)
             else:
-                _ensure_prepared(session, statement)
+                _ensure_prepared(connection, session, statement)
                 parts.append(statement.execute_sql())
             args += statement.args(values)
         cursor.execute(";\n".join(parts), args)
@@ -127,11 +130,12 @@ def execute_prepared(sql: str, params: Sequence[Any], using: str = DEFAULT_DB_AL
         count = sum(1 for m in _PLACEHOLDER.finditer(sql) if m[0] == "%s")
         statement = CompiledQuery(sql, tuple((True, n) for n in range(count))).prepare()
         statement = _BY_TEXT.setdefault(sql, statement)
-    with connections[using].cursor() as cursor:
+    db = connections[using]
+    with db.cursor() as cursor:
         if not isinstance(cursor.cursor, psycopg.ClientCursor):
             cursor.execute(sql, params)
         else:
-            _ensure_prepared(cursor.cursor.connection, statement)
+            _ensure_prepared(db, cursor.cursor.connection, statement)
             cursor.execute(statement.execute_sql(), params)
         return int(cursor.rowcount)
 

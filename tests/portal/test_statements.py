@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from compliance import audit
@@ -54,3 +55,16 @@ def test_audit_inserts_stay_prepared_across_rollbacks():
     with tenant_context(practice):
         report = audit.verify_chain(audit.chain_name(practice.pk))
     assert report.ok and report.first_break is None
+
+
+@pytest.mark.django_db
+def test_a_prepare_in_a_broken_transaction_fails_as_any_statement_would():
+    with transaction.atomic():
+        before = prepared_here()
+        connection.needs_rollback = True  # as after an error inside atomic(savepoint=False)
+        try:
+            with pytest.raises(TransactionManagementError):
+                execute_prepared("SELECT %s::int /* broken-transaction test */", [1])
+        finally:
+            connection.needs_rollback = False
+        assert prepared_here() == before  # nothing was sent
