@@ -53,12 +53,10 @@ import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import (  # noqa: E402
-    CaptureQueriesContext,
-    setup_databases,
-    teardown_databases,
-)
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from benchmarks.pages import throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "api.json"
 TZ = ZoneInfo("America/Los_Angeles")
@@ -638,16 +636,7 @@ def main() -> None:
     logging.getLogger("django.request").setLevel(logging.ERROR)  # 409s are expected
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
     load_at_start = os.getloadavg()  # this box may be shared: say how busy it was
-    db = settings.DATABASES["default"]
-    original_name = db["NAME"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_api_{os.getpid()}"
-    try:
-        old = setup_databases(verbosity=0, interactive=False, serialized_aliases=set())
-    except BaseException:
-        if connection.settings_dict["NAME"] != original_name:  # created, then failed: drop it
-            connection.creation.destroy_test_db(original_name, verbosity=0)
-        raise
-    try:
+    with throwaway_database("bench_api"):
         t0 = clock.perf_counter()
         world = build()
         token = issue_token(world["client"])
@@ -666,9 +655,6 @@ def main() -> None:
         print(f"holds in-process: {in_process}", flush=True)
         print(f"holds over HTTP: {holds['uncontended']}", flush=True)
         print(f"30-way contention: {holds['contention_30']}", flush=True)
-    finally:
-        connection.close()
-        teardown_databases(old, verbosity=0)
     result = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -111,11 +111,9 @@ if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == CHILD_FLAG:
 
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.test.utils import (  # noqa: E402
-    CaptureQueriesContext,
-    setup_databases,
-    teardown_databases,
-)
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from benchmarks.pages import throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "audit.json"
 
@@ -682,17 +680,8 @@ def main() -> None:
 
     logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
     load_at_start = os.getloadavg()
-    db = settings.DATABASES["default"]
-    original_name = db["NAME"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_audit_{os.getpid()}"
-    try:
-        old = setup_databases(verbosity=0, interactive=False, serialized_aliases=set())
-    except BaseException:
-        if connection.settings_dict["NAME"] != original_name:  # created, then failed: drop it
-            connection.creation.destroy_test_db(original_name, verbosity=0)
-        raise
     result: dict[str, Any] = {}
-    try:
+    with throwaway_database("bench_audit"):  # dropped with its rows
         if "writes" not in skip:
             result["write_overhead"] = bench_writes(args.runs, args.writers)
             print(f"writes: {json.dumps(result['write_overhead'], indent=1)}", flush=True)
@@ -700,9 +689,6 @@ def main() -> None:
             result["export"] = bench_export(args.export_rows)
         if "browser" not in skip:
             result["browser"] = bench_browser(args.browser_rows, args.browser_runs)
-    finally:
-        connection.close()
-        teardown_databases(old, verbosity=0)  # drops the benchmark database and its rows
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for part in ("write_overhead", "export", "browser"):  # a skipped part keeps its last figures
         if part not in result and part in previous:

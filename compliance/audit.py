@@ -69,7 +69,7 @@ from compliance.models import (
     ChangeEntry,
     InsertGuard,
 )
-from portal.statements import execute_prepared, insert_sql
+from portal.statements import execute_prepared, insert_sql, session_execute
 
 if TYPE_CHECKING:
     from portal.models import Practice, User
@@ -156,17 +156,20 @@ def allocate_id(model: type[models.Model]) -> int:
         pool = _id_pool.setdefault(key, [])
         if pool:
             return pool.pop()
-    with connection.cursor() as cur:
-        if key not in _sequences:
-            cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
-            _sequences[key] = cur.fetchone()[0]
-        cur.execute(
-            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-            [_sequences[key], ID_BLOCK],
+    # Drawn as plumbing of the session, out of the query log: one request in ID_BLOCK would
+    # otherwise show one query more than the next, depending on where earlier ones left off.
+    if key not in _sequences:
+        [(_sequences[key],)] = session_execute(
+            connection, "SELECT pg_get_serial_sequence(%s, 'id')", [table]
         )
-        # Descending, so the pool pops them in ascending order after this call takes the lowest:
-        # within a process, ids follow the order rows were written.
-        ids = sorted((int(row[0]) for row in cur.fetchall()), reverse=True)
+    rows = session_execute(
+        connection,
+        "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+        [_sequences[key], ID_BLOCK],
+    )
+    # Descending, so the pool pops them in ascending order after this call takes the lowest:
+    # within a process, ids follow the order rows were written.
+    ids = sorted((int(row[0]) for row in rows), reverse=True)
     first = ids.pop()
     with _id_lock:
         _id_pool[key].extend(ids)

@@ -75,10 +75,20 @@ def _ensure_prepared(db: Any, session: psycopg.Connection[Any], statement: Compi
         prepared = _PREPARED_ON[session] = set()
     name = statement.prepared_as
     if name is not None and name not in prepared:
-        db.validate_no_broken_transaction()
-        with db.wrap_database_errors:
-            session.execute(statement.prepare_sql().replace("%%", "%"), prepare=False)
+        session_execute(db, statement.prepare_sql().replace("%%", "%"))
         prepared.add(name)
+
+
+def session_execute(db: Any, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
+    """A statement that is plumbing of the session (a PREPARE, a block of ids drawn ahead),
+    sent on the driver's connection: like Django's own health check and connection set-up, it
+    stays out of the query log, so a request's query count does not depend on what earlier
+    requests left behind. Django's broken-transaction check and error classes still apply."""
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        cursor = db.connection.execute(sql, params, prepare=False)
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def run_batch(statements: Batch) -> list[list[tuple[Any, ...]]]:

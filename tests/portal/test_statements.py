@@ -68,3 +68,19 @@ def test_a_prepare_in_a_broken_transaction_fails_as_any_statement_would():
         finally:
             connection.needs_rollback = False
         assert prepared_here() == before  # nothing was sent
+
+
+@pytest.mark.django_db
+def test_audit_id_blocks_are_drawn_out_of_the_query_log():
+    """A list page records one access event; whether that request also draws a block of ids
+    must not change its query count (pages assert constant counts)."""
+    practice = PracticeFactory()
+    counts = []
+    with tenant_context(practice):
+        for n in range(2 * audit.ID_BLOCK + 1):  # crosses at least two block boundaries
+            with CaptureQueriesContext(connection) as queries:
+                audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[n])
+            counts.append(len(queries.captured_queries))
+        ids = list(AccessEvent.objects.filter(practice_id=practice.pk).values_list("pk", flat=True))
+    assert set(counts) == {1}
+    assert len(set(ids)) == len(ids) == 2 * audit.ID_BLOCK + 1
