@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.db import connections
 from playwright.sync_api import Browser, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -41,6 +42,10 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+            # Inside Playwright's sync API, Django's connection handler hands out connections
+            # of their own (not the test's): close them here, or each stays open after the
+            # test and the test database cannot be dropped at the end of the run.
+            connections.close_all()
 
 
 def screenshot(page, name: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.db import connection
 from django_otp.oath import TOTP
 
 from portal.models import Role
@@ -53,3 +54,15 @@ def test_sign_in_enrol_totp_see_dashboard_and_be_refused_another_practice(live_s
         response = page.goto(f"{live_server.url}/p/beta/")
         assert response is not None and response.status == 404
         assert "Beta Surgery" not in page.content()
+
+
+def test_database_sessions_opened_while_the_browser_runs_are_closed_with_it():
+    """Under Playwright's sync API a test's queries run on a connection of their own; left open,
+    it keeps the test database from being dropped at the end of the run."""
+    with chromium(), connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        [(inside,)] = cur.fetchall()
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [inside])
+        [(still_open,)] = cur.fetchall()
+    assert still_open == 0
