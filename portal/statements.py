@@ -66,10 +66,11 @@ _PREPARED_ON: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictiona
 Batch = Sequence[tuple[CompiledQuery, Mapping[str, Any]]]
 
 
-def _ensure_prepared(db: Any, session: psycopg.Connection[Any], statement: CompiledQuery) -> None:
-    """PREPARE the statement on this session the first time it is used there. Alone: a PREPARE
-    either registers or fails, so the record of what a session has prepared is never wrong.
-    (`db`: the Django connection, whose checks and error classes apply as to any statement.)"""
+def _ensure_prepared(db: Any, statement: CompiledQuery) -> None:
+    """PREPARE the statement on the session of this Django connection (`db`) the first time it
+    is used there. Alone: a PREPARE either registers or fails, so the record of what a session
+    has prepared is never wrong."""
+    session = db.connection
     prepared = _PREPARED_ON.get(session)
     if prepared is None:
         prepared = _PREPARED_ON[session] = set()
@@ -110,14 +111,13 @@ def run_batch(statements: Batch) -> list[list[tuple[Any, ...]]]:
                 cursor.execute(statement.sql, statement.args(values))
                 results.append(cursor.fetchall())
             return results
-        session = cursor.cursor.connection
         parts: list[str] = []
         args: list[Any] = []
         for statement, values in statements:
             if statement.prepared_as is None:
                 parts.append(statement.sql)
             else:
-                _ensure_prepared(connection, session, statement)
+                _ensure_prepared(connection, statement)
                 parts.append(statement.execute_sql())
             args += statement.args(values)
         cursor.execute(";\n".join(parts), args)
@@ -145,7 +145,7 @@ def execute_prepared(sql: str, params: Sequence[Any], using: str = DEFAULT_DB_AL
         if not isinstance(cursor.cursor, psycopg.ClientCursor):
             cursor.execute(sql, params)
         else:
-            _ensure_prepared(db, cursor.cursor.connection, statement)
+            _ensure_prepared(db, statement)
             cursor.execute(statement.execute_sql(), params)
         return int(cursor.rowcount)
 
