@@ -86,6 +86,11 @@ def celery_worker(
             else:
                 raise RuntimeError(f"worker did not answer within 60s:\n{log.read_text()[-3000:]}")
             yield proc, queue
+        except BaseException:
+            keep_log = True  # the test failed: its worker's log is the first thing to read
+            raise
+        else:
+            keep_log = False
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -93,3 +98,5 @@ def celery_worker(
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+    if not keep_log:
+        log.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ import pytest
 
 from portal.tasks import count_locations
 from tests.factories import LocationFactory, PracticeFactory
-from tests.workers import celery_worker
+from tests.workers import ROOT, celery_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -20,3 +20,15 @@ def test_a_task_runs_in_a_real_worker_scoped_to_its_practice():
         second = count_locations.apply_async(args=[b.pk], queue=queue)
         assert first.get(timeout=60) == 3
         assert second.get(timeout=60) == 5
+    assert not (ROOT / ".local" / f"worker-{queue}.log").exists()  # nothing piles up
+
+
+def test_a_failed_test_keeps_its_workers_log():
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), celery_worker() as (_proc, queue):
+        raise Boom
+    log = ROOT / ".local" / f"worker-{queue}.log"
+    assert b"ready" in log.read_bytes()
+    log.unlink()
