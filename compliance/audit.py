@@ -35,9 +35,11 @@ sealing to the commit.
 
 Append-only: statement-level triggers reject UPDATE, DELETE and TRUNCATE of audit rows and seals
 (test databases alone may TRUNCATE, for Django's flush between tests). Nothing in the app deletes
-them (retention is at least six years). The triggers bind the application role; a table owner
-or superuser could disable them, which is what the hash chain and `manage.py verify_audit`
-detect. In production, run migrations as a separate owner role so the app role is neither.
+them (retention is at least six years). The triggers bind every role; a table's owner could
+disable them, so the application's role owns none of the trail (`compliance.protection`,
+`manage.py protect_audit_tables`: it may only read and append, and UPDATE, DELETE and TRUNCATE
+are refused by privilege before the triggers). A superuser still can, which is what the hash
+chain and `manage.py verify_audit` detect.
 
 Anchoring: a chain verifies from its genesis, but someone able to rewrite the database could cut
 its newest entries off (or rewrite the whole chain). Exports carry the chain heads in their

@@ -117,8 +117,11 @@ DATABASES = {
 }
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("The portal runs on PostgreSQL only (DATABASE_URL=postgres://...)")
-# A superuser URL is only for operators' tooling and tests that prove tamper detection.
+# A superuser URL is only for operators' tooling (`manage.py protect_audit_tables`) and tests
+# that prove tamper detection; the application never connects with it.
 DATABASE_SUPERUSER_URL = os.environ.get("DATABASE_SUPERUSER_URL", "")
+# The role that owns the audit tables once protected (compliance.protection); nobody logs in as it.
+AUDIT_OWNER_ROLE = os.environ.get("AUDIT_OWNER_ROLE", "portal_audit_owner")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

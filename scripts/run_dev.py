@@ -43,6 +43,14 @@ def main() -> int:
     env = {**os.environ, "DEBUG": "true"}
     os.environ.update(env)
     manage("migrate", "--no-input")
+    if env.get("DATABASE_SUPERUSER_URL"):  # the embedded server's; a given URL may come with one
+        manage("protect_audit_tables")
+    else:
+        print(
+            "DATABASE_SUPERUSER_URL is unset: the audit tables stay the application role's "
+            "(run `manage.py protect_audit_tables` with a superuser URL; check --deploy warns).",
+            file=sys.stderr,
+        )
     procs: list[subprocess.Popen[bytes]] = []
     if (ROOT / "integrations" / "sandbox" / "__main__.py").exists():
         procs.append(

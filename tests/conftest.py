@@ -3,16 +3,39 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from compliance.protection import protect_audit_tables
 from portal.models import Role
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made alongside
 # it in the same thread are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as production runs it: its audit tables protected (as `make run` and
+    the deployment do), so every test runs with the application role's real privileges. TRUNCATE
+    is granted for the flush between transactional tests (the append-only trigger still refuses
+    it to sessions without the test flag)."""
+    if not settings.DATABASE_SUPERUSER_URL:
+        pytest.exit("DATABASE_SUPERUSER_URL is needed to protect the test database's audit tables")
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        cur.execute("SELECT current_user, current_database()")
+        app_role, database = cur.fetchone()
+    protect_audit_tables(
+        settings.DATABASE_SUPERUSER_URL,
+        database=database,
+        app_role=app_role,
+        owner_role=settings.AUDIT_OWNER_ROLE,
+        test_truncate=True,
+    )
 
 
 def current_totp(device: TOTPDevice) -> str:

@@ -401,19 +401,49 @@ def test_the_application_role_cannot_update_delete_or_truncate_audit_rows():
     LocationFactory(practice=practice)
     with connection.cursor() as cur, cross_tenant("test: try to tamper"):
         for table in AUDIT_TABLES:
+            # Refused by privilege first (compliance.protection; the test database is protected
+            # as production is) ...
             for sql in (
                 f"UPDATE {table} SET id = id",
                 f"DELETE FROM {table}",
                 f"DELETE FROM {table} WHERE false",  # refused even when it would touch nothing
-                f"TRUNCATE {table}",
             ):
-                with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():
-                    cur.execute("SET LOCAL compliance.test_truncate = 'off'")
+                with (
+                    pytest.raises(ProgrammingError, match="permission denied"),
+                    transaction.atomic(),
+                ):
                     cur.execute(sql)
+            # ... and by the append-only trigger: TRUNCATE is granted here only for the flush
+            # between tests, and a session without the test flag is still refused.
+            with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():
+                cur.execute("SET LOCAL compliance.test_truncate = 'off'")
+                cur.execute(f"TRUNCATE {table}")
     with pytest.raises(AuditAppendOnly):
         event.save()
     with pytest.raises(AuditAppendOnly):
         event.delete()
+    assert verify(f"practice:{practice.pk}").ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_append_only_triggers_refuse_even_a_role_with_every_privilege():
+    """The second wall, for a misgrant: a superuser (triggers on, as any session has them) is
+    refused UPDATE, DELETE and TRUNCATE all the same."""
+    practice = PracticeFactory()
+    audit.record(AuditAction.PHI_READ, practice=practice)
+    LocationFactory(practice=practice)
+    conninfo = psycopg.conninfo.make_conninfo(
+        settings.DATABASE_SUPERUSER_URL, dbname=connection.settings_dict["NAME"]
+    )
+    with psycopg.connect(conninfo, autocommit=True) as su:
+        for table in AUDIT_TABLES:
+            for sql in (
+                f"UPDATE {table} SET id = id",
+                f"DELETE FROM {table} WHERE false",
+                f"TRUNCATE {table}",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                    su.execute(sql)
     assert verify(f"practice:{practice.pk}").ok
 
 

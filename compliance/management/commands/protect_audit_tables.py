@@ -1,0 +1,48 @@
+"""Hand the audit tables to a role the application cannot act as (see compliance.protection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from compliance.protection import protect_audit_tables
+
+
+class Command(BaseCommand):
+    help = (
+        "As a superuser, after migrating: give the audit tables, their sequences and trigger "
+        "functions, and the schema to AUDIT_OWNER_ROLE (created if missing), and leave the "
+        "application's role only SELECT and INSERT on the trail, so it cannot disable the "
+        "append-only triggers, rewrite or drop audit rows. Idempotent."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--superuser-url",
+            default=settings.DATABASE_SUPERUSER_URL,
+            help="a superuser's PostgreSQL URL (default: DATABASE_SUPERUSER_URL)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        url = options["superuser_url"]
+        if not url:
+            raise CommandError(
+                "a superuser URL is needed: --superuser-url or DATABASE_SUPERUSER_URL"
+            )
+        with connection.cursor() as cur:  # the role and database the application uses
+            cur.execute("SELECT current_user, current_database()")
+            app_role, database = cur.fetchone()
+        try:
+            done = protect_audit_tables(
+                url, database=database, app_role=app_role, owner_role=settings.AUDIT_OWNER_ROLE
+            )
+        except (PermissionError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"audit tables of {database} protected: owned by {done.owner_role}; "
+            f"{app_role} may read and append ({len(done.tables)} tables, "
+            f"{len(done.sequences)} sequences, {len(done.functions)} trigger functions)"
+        )

@@ -1,0 +1,147 @@
+"""Who may change the audit trail's tables: nobody the application connects as.
+
+The append-only triggers (migration 0003) refuse UPDATE, DELETE and TRUNCATE, but they are only a
+wall for a role that cannot take them down: a table's owner may disable its triggers or swap the
+sealing function, and the owner of a schema may drop any table in it. Migrations run as the
+application's role, so out of the box that role owns the audit tables, their sealing and
+append-only functions, and (as the database's owner, through `pg_database_owner`) the schema.
+
+`protect_audit_tables` (as a superuser, after migrating; `manage.py protect_audit_tables`, which
+`make run` and the test suite run) hands all of that to a role nobody logs in as
+(`settings.AUDIT_OWNER_ROLE`). The application keeps exactly what writing and reading the trail
+needs: SELECT and INSERT on the entries and seals (and DELETE on the seal queue, whose rows its
+own trigger removes as soon as they are written), the id sequences, and CREATE on the schema
+for its other migrations. UPDATE, DELETE and TRUNCATE are then refused by privilege before any
+trigger runs; the triggers stay as the second wall (and against a misgrant). It is idempotent.
+
+Afterwards a migration that alters an audit table is applied as a superuser (then run the
+command again); migrations of every other table go on as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+AUDIT_TABLES = (
+    "compliance_accessevent",
+    "compliance_changeentry",
+    "compliance_auditseal",
+    "compliance_sealqueue",
+)
+# What the application may do to each (the seal queue's rows are deleted by its own trigger).
+_APP_PRIVILEGES = {
+    "compliance_accessevent": ("SELECT", "INSERT"),
+    "compliance_changeentry": ("SELECT", "INSERT"),
+    "compliance_auditseal": ("SELECT", "INSERT"),
+    "compliance_sealqueue": ("SELECT", "INSERT", "DELETE"),
+}
+SCHEMA = "public"
+
+
+@dataclass(frozen=True)
+class Protection:
+    owner_role: str
+    tables: tuple[str, ...]
+    sequences: tuple[str, ...]
+    functions: tuple[str, ...]
+
+
+_FUNCTIONS = """
+SELECT DISTINCT t.tgfoid::regprocedure::text FROM pg_trigger t
+ WHERE t.tgrelid = ANY(%s::regclass[]) AND NOT t.tgisinternal ORDER BY 1
+"""
+_SEQUENCES = """
+SELECT DISTINCT s.oid::regclass::text FROM pg_class s
+  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid
+                  AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+ WHERE s.relkind = 'S' AND d.refobjid = ANY(%s::regclass[]) ORDER BY 1
+"""
+
+
+def protect_audit_tables(
+    superuser_url: str,
+    *,
+    database: str,
+    app_role: str,
+    owner_role: str,
+    test_truncate: bool = False,
+) -> Protection:
+    """Give the audit tables, their sequences and trigger functions, and the schema to
+    `owner_role` (created NOLOGIN if missing), and grant `app_role` only what it needs.
+
+    `test_truncate` also grants TRUNCATE, for a test database's flush between tests (the
+    append-only trigger still refuses it unless the session carries the test flag)."""
+    if app_role == owner_role:
+        raise ValueError("the audit owner must be a role other than the application's")
+    conninfo = psycopg.conninfo.make_conninfo(superuser_url, dbname=database)
+    with psycopg.connect(conninfo) as conn, conn.transaction():
+        cur = conn.cursor()
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not cur.fetchone()[0]:  # type: ignore[index]
+            raise PermissionError("protect_audit_tables needs a superuser connection")
+        owner, app = sql.Identifier(owner_role), sql.Identifier(app_role)
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [owner_role])
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(owner))
+        # A member of the owner role could act as it.
+        cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [app_role, owner_role])
+        if cur.fetchone()[0]:  # type: ignore[index]
+            cur.execute(sql.SQL("REVOKE {} FROM {}").format(owner, app))
+        tables = list(AUDIT_TABLES)
+        cur.execute(_FUNCTIONS, [tables])
+        functions = tuple(row[0] for row in cur.fetchall())
+        cur.execute(_SEQUENCES, [tables])
+        sequences = tuple(row[0] for row in cur.fetchall())
+
+        cur.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(SCHEMA), owner))
+        cur.execute(
+            sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(sql.Identifier(SCHEMA), app)
+        )
+        for table in AUDIT_TABLES:
+            name = sql.Identifier(table)
+            cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(name, owner))
+            cur.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(name, app))
+            privileges = _APP_PRIVILEGES[table] + (("TRUNCATE",) if test_truncate else ())
+            cur.execute(
+                sql.SQL("GRANT {} ON TABLE {} TO {}").format(
+                    sql.SQL(", ").join(sql.SQL(p) for p in privileges), name, app
+                )
+            )
+        for sequence in sequences:  # owned by their tables: they moved with them
+            seq = sql.SQL(sequence)  # a regclass text: already quoted where needed
+            cur.execute(sql.SQL("REVOKE ALL ON SEQUENCE {} FROM PUBLIC, {}").format(seq, app))
+            cur.execute(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(seq, app))
+        for function in functions:
+            cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(function), owner))
+        left = audit_objects_owned_by(cur, app_role)
+        if left:  # a superuser, or a member of the owner role by some indirect grant
+            raise PermissionError(f"{app_role} can still act as the owner of: {', '.join(left)}")
+    return Protection(owner_role, AUDIT_TABLES, sequences, functions)
+
+
+def audit_objects_owned_by(cur: Any, role: str) -> list[str]:
+    """What of the audit trail's defences `role` owns or may act as the owner of (a superuser:
+    all): the audit tables, their trigger functions, the schema. Empty once
+    `protect_audit_tables` has run. `cur`: a psycopg or Django cursor."""
+    tables = list(AUDIT_TABLES)
+    cur.execute(
+        """
+        SELECT 'table ' || c.relname FROM pg_class c
+         WHERE c.oid = ANY(%(tables)s::regclass[]) AND pg_has_role(%(role)s, c.relowner, 'MEMBER')
+        UNION ALL
+        SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p
+         WHERE p.oid IN (SELECT t.tgfoid FROM pg_trigger t
+                          WHERE t.tgrelid = ANY(%(tables)s::regclass[]) AND NOT t.tgisinternal)
+           AND pg_has_role(%(role)s, p.proowner, 'MEMBER')
+        UNION ALL
+        SELECT 'schema ' || n.nspname FROM pg_namespace n
+         WHERE n.nspname = %(schema)s AND pg_has_role(%(role)s, n.nspowner, 'MEMBER')
+        ORDER BY 1
+        """,
+        {"tables": tables, "role": role, "schema": SCHEMA},
+    )
+    return [row[0] for row in cur.fetchall()]
