@@ -86,7 +86,14 @@ def protect_audit_tables(
         owner, app = sql.Identifier(owner_role), sql.Identifier(app_role)
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [owner_role])
         if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(owner))
+            # Roles are the cluster's: another database being protected at the same moment (a
+            # parallel test run) may create it first.
+            cur.execute(
+                sql.SQL(
+                    "DO $$ BEGIN CREATE ROLE {} NOLOGIN; "
+                    "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                ).format(owner)
+            )
         # A member of the owner role could act as it.
         cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [app_role, owner_role])
         if cur.fetchone()[0]:  # type: ignore[index]

@@ -7,8 +7,11 @@ privileges with raw SQL."""
 from __future__ import annotations
 
 import io
+import threading
+import uuid
 
 import psycopg
+import psycopg.sql
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -153,6 +156,46 @@ def test_the_command_protects_and_running_it_again_changes_nothing():
         protect_as_the_suite_does()  # the suite's flush needs TRUNCATE back
     assert f"owned by {settings.AUDIT_OWNER_ROLE}" in out.getvalue()
     assert table_privileges(app_role()) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_databases_protected_at_once_both_create_the_owner_role():
+    """Roles are the cluster's: two runs protecting at the same moment (parallel test runs,
+    say) may both find the role missing; neither may fail for it."""
+    role = f"portal_audit_race_{uuid.uuid4().hex[:8]}"
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def protect() -> None:
+        try:
+            barrier.wait(10)
+            protect_audit_tables(
+                settings.DATABASE_SUPERUSER_URL,
+                database=connection.settings_dict["NAME"],
+                app_role=app_role(),
+                owner_role=role,
+                test_truncate=True,
+            )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=protect) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        with connection.cursor() as cur:
+            assert {f"table {t}" for t in AUDIT_TABLES} < set(audit_objects_owned_by(cur, role))
+    finally:
+        protect_as_the_suite_does()
+        with superuser() as su:
+            su.execute(
+                psycopg.sql.SQL("DROP ROLE IF EXISTS {}").format(psycopg.sql.Identifier(role))
+            )
 
 
 @pytest.mark.django_db
