@@ -16,6 +16,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import setup_databases, teardown_databases
 
+from compliance.protection import protect_connected_database
+
 TARGET_MS = 150  # issue 8: a page renders under 150 ms server time
 
 
@@ -80,7 +82,8 @@ def measure(
 @contextmanager
 def throwaway_database(prefix: str) -> Iterator[None]:
     """A database of the benchmark's own for the duration (created, migrated, dropped), so its
-    data never meets the developer's or another benchmark's."""
+    data never meets the developer's or another benchmark's; its audit tables protected as a
+    deployment's are (compliance.protection), when a superuser URL is at hand."""
     db = settings.DATABASES["default"]
     original_name = db["NAME"]
     db.setdefault("TEST", {})["NAME"] = f"{prefix}_{os.getpid()}"
@@ -91,6 +94,8 @@ def throwaway_database(prefix: str) -> Iterator[None]:
             connection.creation.destroy_test_db(original_name, verbosity=0)
         raise
     try:
+        if settings.DATABASE_SUPERUSER_URL:
+            protect_connected_database(settings.DATABASE_SUPERUSER_URL)
         yield
     finally:
         connection.close()

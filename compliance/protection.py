@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from django.conf import settings
+from django.db import connection
 from psycopg import sql
 
 AUDIT_TABLES = (
@@ -44,6 +46,8 @@ SCHEMA = "public"
 
 @dataclass(frozen=True)
 class Protection:
+    database: str
+    app_role: str
     owner_role: str
     tables: tuple[str, ...]
     sequences: tuple[str, ...]
@@ -127,7 +131,22 @@ def protect_audit_tables(
         left = audit_objects_owned_by(cur, app_role)
         if left:  # a superuser, or a member of the owner role by some indirect grant
             raise PermissionError(f"{app_role} can still act as the owner of: {', '.join(left)}")
-    return Protection(owner_role, AUDIT_TABLES, sequences, functions)
+    return Protection(database, app_role, owner_role, AUDIT_TABLES, sequences, functions)
+
+
+def protect_connected_database(superuser_url: str, *, test_truncate: bool = False) -> Protection:
+    """`protect_audit_tables` for the database and role Django's connection uses, with
+    `settings.AUDIT_OWNER_ROLE` as the owner."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_user, current_database()")
+        app_role, database = cur.fetchone()
+    return protect_audit_tables(
+        superuser_url,
+        database=database,
+        app_role=app_role,
+        owner_role=settings.AUDIT_OWNER_ROLE,
+        test_truncate=test_truncate,
+    )
 
 
 def audit_objects_owned_by(cur: Any, role: str) -> list[str]:

@@ -4,12 +4,11 @@ import os
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance.protection import protect_audit_tables
+from compliance.protection import protect_connected_database
 from portal.models import Role
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory
 
@@ -26,16 +25,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
     it to sessions without the test flag)."""
     if not settings.DATABASE_SUPERUSER_URL:
         pytest.exit("DATABASE_SUPERUSER_URL is needed to protect the test database's audit tables")
-    with django_db_blocker.unblock(), connection.cursor() as cur:
-        cur.execute("SELECT current_user, current_database()")
-        app_role, database = cur.fetchone()
-    protect_audit_tables(
-        settings.DATABASE_SUPERUSER_URL,
-        database=database,
-        app_role=app_role,
-        owner_role=settings.AUDIT_OWNER_ROLE,
-        test_truncate=True,
-    )
+    with django_db_blocker.unblock():
+        protect_connected_database(settings.DATABASE_SUPERUSER_URL, test_truncate=True)
 
 
 def current_totp(device: TOTPDevice) -> str:

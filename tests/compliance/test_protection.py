@@ -22,7 +22,12 @@ from django.db.utils import ProgrammingError
 from compliance import audit
 from compliance.checks import check_audit_tables_protected
 from compliance.models import AuditAction
-from compliance.protection import AUDIT_TABLES, audit_objects_owned_by, protect_audit_tables
+from compliance.protection import (
+    AUDIT_TABLES,
+    audit_objects_owned_by,
+    protect_audit_tables,
+    protect_connected_database,
+)
 from portal.tenancy import tenant_context
 from tests.factories import LocationFactory, PracticeFactory
 from tests.workers import test_database_url as app_database_url
@@ -59,13 +64,7 @@ def table_privileges(role: str) -> dict[str, set[str]]:
 
 
 def protect_as_the_suite_does() -> None:
-    protect_audit_tables(
-        settings.DATABASE_SUPERUSER_URL,
-        database=connection.settings_dict["NAME"],
-        app_role=app_role(),
-        owner_role=settings.AUDIT_OWNER_ROLE,
-        test_truncate=True,
-    )
+    protect_connected_database(settings.DATABASE_SUPERUSER_URL, test_truncate=True)
 
 
 @pytest.mark.django_db

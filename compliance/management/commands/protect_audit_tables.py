@@ -6,9 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
 
-from compliance.protection import protect_audit_tables
+from compliance.protection import protect_connected_database
 
 
 class Command(BaseCommand):
@@ -32,17 +31,12 @@ class Command(BaseCommand):
             raise CommandError(
                 "a superuser URL is needed: --superuser-url or DATABASE_SUPERUSER_URL"
             )
-        with connection.cursor() as cur:  # the role and database the application uses
-            cur.execute("SELECT current_user, current_database()")
-            app_role, database = cur.fetchone()
         try:
-            done = protect_audit_tables(
-                url, database=database, app_role=app_role, owner_role=settings.AUDIT_OWNER_ROLE
-            )
+            done = protect_connected_database(url)
         except (PermissionError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"audit tables of {database} protected: owned by {done.owner_role}; "
-            f"{app_role} may read and append ({len(done.tables)} tables, "
+            f"audit tables of {done.database} protected: owned by {done.owner_role}; "
+            f"{done.app_role} may read and append ({len(done.tables)} tables, "
             f"{len(done.sequences)} sequences, {len(done.functions)} trigger functions)"
         )
