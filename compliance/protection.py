@@ -7,12 +7,13 @@ application's role, so out of the box that role owns the audit tables, their sea
 append-only functions, and (as the database's owner, through `pg_database_owner`) the schema.
 
 `protect_audit_tables` (as a superuser, after migrating; `manage.py protect_audit_tables`, which
-`make run` runs, as the test suite and the benchmarks do for their databases) hands all of that to a role nobody logs in as
-(`settings.AUDIT_OWNER_ROLE`). The application keeps exactly what writing and reading the trail
-needs: SELECT and INSERT on the entries and seals (and DELETE on the seal queue, whose rows its
-own trigger removes as soon as they are written), the id sequences, and CREATE on the schema
-for its other migrations. UPDATE, DELETE and TRUNCATE are then refused by privilege before any
-trigger runs; the triggers stay as the second wall (and against a misgrant). It is idempotent.
+`make run` runs, as the test suite and the benchmarks do for their databases) hands all of that to
+a role nobody logs in as (`settings.AUDIT_OWNER_ROLE`). The application keeps exactly what writing
+and reading the trail needs: SELECT and INSERT on the entries and seals (and DELETE on the seal
+queue, whose rows its own trigger removes as soon as they are written), the id sequences, and
+CREATE on the schema for its other migrations. UPDATE, DELETE and TRUNCATE are then refused by
+privilege before any trigger runs; the triggers stay as the second wall (and against a misgrant).
+It is idempotent.
 
 Afterwards a migration that alters an audit table is applied as a superuser (then run the
 command again); migrations of every other table go on as before.

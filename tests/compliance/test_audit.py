@@ -7,7 +7,6 @@ import threading
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -34,6 +33,7 @@ from tests.factories import (
     PracticeFactory,
     UserFactory,
 )
+from tests.superuser import superuser_connection
 
 AUDIT_TABLES = ("compliance_accessevent", "compliance_changeentry", "compliance_auditseal")
 
@@ -432,10 +432,7 @@ def test_the_append_only_triggers_refuse_even_a_role_with_every_privilege():
     practice = PracticeFactory()
     audit.record(AuditAction.PHI_READ, practice=practice)
     LocationFactory(practice=practice)
-    conninfo = psycopg.conninfo.make_conninfo(
-        settings.DATABASE_SUPERUSER_URL, dbname=connection.settings_dict["NAME"]
-    )
-    with psycopg.connect(conninfo, autocommit=True) as su:
+    with superuser_connection() as su:
         for table in AUDIT_TABLES:
             for sql in (
                 f"UPDATE {table} SET id = id",
@@ -512,15 +509,6 @@ def test_32_concurrent_writers_do_not_fork_the_chains():
 # --- tampering outside the application --------------------------------------------------------
 
 
-def superuser_connection() -> psycopg.Connection:
-    url = settings.DATABASE_SUPERUSER_URL
-    assert url, "DATABASE_SUPERUSER_URL is needed to tamper as a superuser"
-    conninfo = psycopg.conninfo.make_conninfo(url, dbname=connection.settings_dict["NAME"])
-    conn = psycopg.connect(conninfo, autocommit=True)
-    conn.execute("SET session_replication_role = replica")  # triggers off, as an intruder would
-    return conn
-
-
 def verify_audit_output(*args: str) -> str:
     out = io.StringIO()
     with pytest.raises(CommandError) as failed:
@@ -552,7 +540,7 @@ def test_verify_audit_reports_the_first_broken_link_after_superuser_tampering():
     seq, digest = audit.chain_head(cut.pk)  # as an earlier export's manifest recorded it
     anchor = f"practice:{cut.pk}={seq}:{digest.hex()}"
 
-    with superuser_connection() as su:
+    with superuser_connection(triggers=False) as su:
         su.execute(
             "UPDATE compliance_accessevent SET reason = 'nothing to see' WHERE id = %s",
             [altered_ids[2]],
@@ -590,7 +578,9 @@ def test_a_relinked_chain_is_caught_too():
     practice, ids = seeded_practice("relinked", events=4)
     chain = f"practice:{practice.pk}"
     gone = seq_of(ids[1])
-    with superuser_connection() as su:  # cut out an entry and renumber the rest: no gap left
+    with superuser_connection(
+        triggers=False
+    ) as su:  # cut out an entry and renumber the rest: no gap left
         su.execute("DELETE FROM compliance_auditseal WHERE chain = %s AND seq = %s", [chain, gone])
         su.execute("DELETE FROM compliance_accessevent WHERE id = %s", [ids[1]])
         su.execute(

@@ -30,16 +30,10 @@ from compliance.protection import (
 )
 from portal.tenancy import tenant_context
 from tests.factories import LocationFactory, PracticeFactory
+from tests.superuser import superuser_connection
 from tests.workers import test_database_url as app_database_url
 
 SEAL_FUNCTION = "compliance_audit_seal_entry()"
-
-
-def superuser() -> psycopg.Connection:
-    conninfo = psycopg.conninfo.make_conninfo(
-        settings.DATABASE_SUPERUSER_URL, dbname=connection.settings_dict["NAME"]
-    )
-    return psycopg.connect(conninfo, autocommit=True)
 
 
 def app_role() -> str:
@@ -50,7 +44,7 @@ def app_role() -> str:
 
 def table_privileges(role: str) -> dict[str, set[str]]:
     kinds = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
-    with superuser() as su:
+    with superuser_connection() as su:
         return {
             table: {
                 kind
@@ -134,7 +128,7 @@ def test_nothing_of_the_trail_is_the_application_roles_and_all_of_it_the_owners(
 @pytest.mark.django_db
 def test_a_superuser_counts_as_owning_everything():
     """What the deploy check reports for a role that could take the walls down."""
-    with superuser() as su:
+    with superuser_connection() as su:
         name = su.execute("SELECT current_user").fetchone()[0]
         owned = audit_objects_owned_by(su.cursor(), name)
     assert {f"table {t}" for t in AUDIT_TABLES} < set(owned)
@@ -191,7 +185,7 @@ def test_two_databases_protected_at_once_both_create_the_owner_role():
             assert {f"table {t}" for t in AUDIT_TABLES} < set(audit_objects_owned_by(cur, role))
     finally:
         protect_as_the_suite_does()
-        with superuser() as su:
+        with superuser_connection() as su:
             su.execute(
                 psycopg.sql.SQL("DROP ROLE IF EXISTS {}").format(psycopg.sql.Identifier(role))
             )
