@@ -7,7 +7,8 @@ runs it alone. It works in a throwaway database of its own (created, migrated, d
    configuration row, with and without its audit (one access event via `record()` and the
    auditlog change entry, both sealed into the practice's chain at COMMIT). Measured pairwise
    (audited minus unaudited, back to back), sequentially and with concurrent writers on the same
-   chain; plus the SQL statements each adds.
+   chain; plus the SQL statements each adds. Also each kind of audited request alone, with one
+   audit row: a PHI read (its access event) and a configuration change (its change entry).
 2. Export of 1,000,000 entries (targets: first byte < 1 s, all < 10 s, peak RSS < 100 MB): the
    entries are written through the real sealing triggers (the chain verifies), then a separate
    process streams the CSV and JSON Lines exports to /dev/null; its own peak RSS is reported.
@@ -113,7 +114,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from benchmarks.pages import throwaway_database  # noqa: E402
+from benchmarks.pages import as_a_worker_once_loaded, throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "audit.json"
 
@@ -186,9 +187,12 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
         backend_marks.append(backend)
         return clock.thread_time_ns() + backend
 
-    def request(n: int, audited: bool, trace: str = "") -> tuple[float, float]:
+    def request(n: int, audited: bool, trace: str = "", kind: str = "both") -> tuple[float, float]:
         """One request's transaction: read a row, change it; audited or not. (wall, cpu) ms.
-        With `trace`, the CPU of each phase goes to phases[<phase>] under that prefix."""
+        With `trace`, the CPU of each phase goes to phases[<phase>] under that prefix.
+        `kind`: "both" (an access event and a change entry: the headline), "read" (the row
+        read and an access event recorded, nothing changed) or "change" (the row changed, so
+        its change entry alone)."""
         backend_marks.clear()
         marks = [cpu_now()]
         t0 = clock.perf_counter()
@@ -200,7 +204,7 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
                 # change, so no change entry (auditlog writes none), only its read.
                 location.name = f"Main {n}" + (" (audited)" if audited else "")
                 marks.append(cpu_now())
-                if audited:
+                if audited and kind != "change":
                     audit.record(
                         AuditAction.PHI_READ,
                         practice=practice,
@@ -209,7 +213,9 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
                         reason="bench",
                     )
                 marks.append(cpu_now())
-                if audited:
+                if kind == "read":
+                    pass
+                elif audited:
                     location.save()
                 else:
                     with disable_auditlog():
@@ -226,14 +232,14 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
                 )
         return wall, cpu
 
-    def pairs(count: int, offset: int) -> dict[str, list[float]]:
+    def pairs(count: int, offset: int, kind: str = "both") -> dict[str, list[float]]:
         out: dict[str, list[float]] = {k: [] for k in ("wall", "cpu", "base_wall", "base_cpu")}
         with audit_context(
             request_id="bench-req-0001", actor_user_id=1, actor_label="bench", ip="127.0.0.1"
         ):
             for i in range(count):
-                bw, bc = request(offset + i, False)
-                fw, fc = request(offset + i, True)
+                bw, bc = request(offset + i, False, kind=kind)
+                fw, fc = request(offset + i, True, kind=kind)
                 out["base_wall"].append(bw)
                 out["base_cpu"].append(bc)
                 out["wall"].append(fw - bw)
@@ -241,6 +247,7 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
         return out
 
     pairs(30, 0)  # warm: connections, content types, id blocks, plans
+    as_a_worker_once_loaded()
     with CaptureQueriesContext(connection) as plain:
         request(1, False)
     with CaptureQueriesContext(connection) as traced:
@@ -260,6 +267,11 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
         trip_cpu.append((cpu_now() - c0) / 1e6)
 
     sequential = pairs(runs, 100)
+    # The two kinds of audited request alone, one audit row each: a PHI read (its access
+    # event) and a configuration change (its change entry).
+    single = {
+        kind: pairs(runs, 40_000 + 1_000 * k, kind) for k, kind in enumerate(("read", "change"))
+    }
     for i in range(runs):  # where the audit's CPU goes, phase by phase
         request(20_000 + i, False, trace="plain")
         request(20_000 + i, True, trace="audited")
@@ -320,6 +332,18 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
             "overhead_wall_ms": summary(sequential["wall"]),
             "unaudited_request_cpu_ms": summary(sequential["base_cpu"]),
             "unaudited_request_wall_ms": summary(sequential["base_wall"]),
+        },
+        "one_audit_row_per_request": {
+            "what": "the same transaction with one audit row: a read that records its access "
+            "event (nothing changed), or a change with its change entry (no access event)",
+            "phi_read_access_event": {
+                "overhead_cpu_ms": summary(single["read"]["cpu"]),
+                "overhead_wall_ms": summary(single["read"]["wall"]),
+            },
+            "configuration_change_entry": {
+                "overhead_cpu_ms": summary(single["change"]["cpu"]),
+                "overhead_wall_ms": summary(single["change"]["wall"]),
+            },
         },
         f"concurrent_{writers}_writers_one_chain": {
             "overhead_cpu_ms": summary(concurrent["cpu"]),
