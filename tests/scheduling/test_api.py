@@ -10,7 +10,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from datetime import time, timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -437,6 +442,45 @@ def test_schema_is_public_and_lists_the_contract_paths(client):
     assert flows["clientCredentials"]["tokenUrl"] == TOKEN_URL
     yaml = client.get("/api/v1/schema/")
     assert yaml.status_code == 200 and b"/api/v1/availability" in yaml.content
+
+
+# A new gunicorn worker's threads take its first requests together. In a fresh process (the
+# state that matters is per process, and this one's is long warm), eight threads ask for the
+# schema at once: drf-spectacular loads its extensions on first use without a lock, and all but
+# one of them used to fail with a 500 (tfranzel/drf-spectacular#1122).
+_FIRST_SCHEMA_REQUESTS = """
+    import json, threading
+    import django
+    django.setup()
+    from django.test import RequestFactory
+    from django.urls import resolve
+    view = resolve("/api/v1/schema/").func
+    barrier = threading.Barrier(8)
+    codes = []
+    def ask():
+        request = RequestFactory().get("/api/v1/schema/", HTTP_ACCEPT="application/json")
+        barrier.wait(60)
+        codes.append(view(request).render().status_code)
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps(sorted(codes)))
+"""
+
+
+def test_schema_answers_concurrent_first_requests_in_a_new_process():
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_FIRST_SCHEMA_REQUESTS)],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == [200] * 8
 
 
 def test_every_api_route_but_token_and_schema_needs_a_bearer_token(client):
