@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time as clock
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -358,9 +359,10 @@ class CpuMeter:
 class Gunicorn:
     """The portal under gunicorn, on the benchmark database, as it is deployed: the
     repository's gunicorn.conf.py (workers, threads, keep-alive, worker start-up), only the
-    address and log level given here."""
+    address and log level given here. `Gunicorn(noop=True)` serves benchmarks/noop_wsgi.py
+    with the same worker class, processes, threads and keep-alive instead (the floor)."""
 
-    def __init__(self) -> None:
+    def __init__(self, noop: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         db = settings.DATABASES["default"]
@@ -370,20 +372,21 @@ class Gunicorn:
             "DATABASE_URL": f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             "LOG_LEVEL": "ERROR",
         }
+        if noop:
+            config = deployment()
+            # Run from benchmarks/, where no gunicorn.conf.py is read (its worker start-up
+            # loads Django); the serving settings are the deployment's, given explicitly.
+            app, cwd, ready = "noop_wsgi:application", ROOT / "benchmarks", "/"
+            serving = ["--worker-class", config["worker_class"], "--workers"]
+            serving += [str(config["workers"]), "--threads", str(config["threads"])]
+            serving += ["--keep-alive", str(config["keepalive"])]
+        else:
+            app, cwd, ready = "portal.wsgi:application", ROOT, "/api/v1/schema/"
+            serving = ["--config", str(GUNICORN_CONFIG)]
+        serving += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "error"]
         self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "portal.wsgi:application",
-                "--config",
-                str(GUNICORN_CONFIG),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "error",
-            ],
-            cwd=ROOT,
+            [sys.executable, "-m", "gunicorn", app, *serving],
+            cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -391,7 +394,7 @@ class Gunicorn:
         deadline = clock.monotonic() + 60
         while clock.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/api/v1/schema/", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{ready}", timeout=2).status_code in (200, 409):
                     self.pids = [self.proc.pid, *children(self.proc.pid)]
                     return
             except httpx.TransportError:
@@ -526,6 +529,47 @@ def bench_holds_service_contention(
     }
 
 
+CONTENDERS = 30
+
+
+def fire_together(
+    clients: list[httpx.Client], send: Callable[[httpx.Client], httpx.Response]
+) -> list[tuple[int, float]]:
+    """One round of a race: every client sends at once (past a barrier), each timed from its
+    own send to its answer; (status, ms) per client."""
+    barrier = threading.Barrier(len(clients))
+
+    def one(http: httpx.Client) -> tuple[int, float]:
+        barrier.wait()
+        t0 = clock.perf_counter()
+        code = send(http).status_code
+        return code, (clock.perf_counter() - t0) * 1000
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        return list(pool.map(one, clients))
+
+
+def bench_floor(rounds: int) -> dict[str, Any]:
+    """The 30-way race's floor on this machine: benchmarks/noop_wsgi.py (a fixed 409, no
+    Django, no database) served as the portal is, raced by the same client the same way. What
+    remains of a target once this is spent is all any hold endpoint could use."""
+    server = Gunicorn(noop=True)
+    clients = [httpx.Client(base_url=server.url, timeout=60) for _ in range(CONTENDERS)]
+    answers: list[float] = []
+    try:
+        for http in clients:  # open every connection before the first round
+            http.post("/", json={})
+        for _ in range(rounds):
+            for code, elapsed in fire_together(clients, lambda http: http.post("/", json={})):
+                assert code == 409, code
+                answers.append(elapsed)
+    finally:
+        for http in clients:
+            http.close()
+        server.stop()
+    return {**summary(answers), "what": "benchmarks/noop_wsgi.py, served and raced as the holds"}
+
+
 def bench_holds(
     world: dict[str, Any], token: str, runs: int, rounds: int, bodies: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -546,10 +590,9 @@ def bench_holds(
                 assert response.status_code == 201, response.text[:300]
             uncontended_cpu.stop()
 
-        contenders = 30
         clients = [
             httpx.Client(base_url=server.url, headers=headers, timeout=60)
-            for _ in range(contenders)
+            for _ in range(CONTENDERS)
         ]
         losers: list[float] = []
         winners: list[float] = []
@@ -558,38 +601,21 @@ def bench_holds(
         try:
             for http in clients:  # open every connection before the first round
                 http.get("/api/v1/appointment-types")
-            # The floor: the cheapest authenticated endpoint (one small query after auth) fired
-            # 30 at once, as the contenders are. No hold can be answered faster than this.
+            # The cheapest authenticated endpoint (one small query after auth) fired 30 at once,
+            # as the contenders are. No hold can be answered faster than this.
             reference_cpu = CpuMeter(server)
             for _ in range(rounds):
-                barrier = threading.Barrier(contenders)
-
-                def get(http: httpx.Client, barrier: threading.Barrier = barrier) -> float:
-                    barrier.wait()
-                    t0 = clock.perf_counter()
-                    assert http.get("/api/v1/appointment-types").status_code == 200
-                    return (clock.perf_counter() - t0) * 1000
-
-                with ThreadPoolExecutor(max_workers=contenders) as pool:
-                    reference += pool.map(get, clients)
+                for code, elapsed in fire_together(
+                    clients, lambda http: http.get("/api/v1/appointment-types")
+                ):
+                    assert code == 200, code
+                    reference.append(elapsed)
             reference_cpu.stop()
             contention_cpu = CpuMeter(server)
             for body in rest[:rounds]:
-                barrier = threading.Barrier(contenders)
-
-                def post(
-                    http: httpx.Client,
-                    body: dict[str, Any] = body,
-                    barrier: threading.Barrier = barrier,
-                ) -> tuple[int, float]:
-                    barrier.wait()
-                    t0 = clock.perf_counter()
-                    response = http.post("/api/v1/holds", json=body)
-                    return response.status_code, (clock.perf_counter() - t0) * 1000
-
-                with ThreadPoolExecutor(max_workers=contenders) as pool:
-                    results = list(pool.map(post, clients))
-                for code, elapsed in results:
+                for code, elapsed in fire_together(
+                    clients, lambda http, body=body: http.post("/api/v1/holds", json=body)
+                ):
                     outcomes[code] = outcomes.get(code, 0) + 1
                     (winners if code == 201 else losers).append(elapsed)
             contention_cpu.stop()
@@ -612,11 +638,12 @@ def bench_holds(
             "rounds": rounds,
             "outcomes": {str(k): v for k, v in sorted(outcomes.items())},
             "exactly_one_winner_per_round": outcomes.get(201, 0) == rounds
-            and sum(outcomes.values()) == rounds * contenders,
+            and sum(outcomes.values()) == rounds * CONTENDERS,
             "losers_409": {**summary(losers), "target_p95_ms": 50},
             "winners_201": summary(winners),
             "reference_30_way_get_appointment_types": summary(reference),
-            "breakdown_per_request": contention_cpu.per_request(rounds * contenders),
+            "floor_30_way_noop_server": bench_floor(rounds),
+            "breakdown_per_request": contention_cpu.per_request(rounds * CONTENDERS),
             "reference_breakdown_per_request": reference_cpu.per_request(len(reference)),
         },
     }
