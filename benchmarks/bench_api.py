@@ -10,7 +10,9 @@ blocks over 31 days.
   p95 target < 60 ms; plus the SQL query count for 1, 14 and 31 days (must not change).
 * `POST /api/v1/holds` over real HTTP to a gunicorn server on a free port, configured by the
   deployment's own gunicorn.conf.py: uncontended p95 (target < 10 ms) and, at 30-way
-  contention on one slot, the losers' 409 p95 (target < 50 ms).
+  contention on one slot, the losers' 409 p95 (target < 50 ms). Beside it, raced the same way:
+  the cheapest authenticated endpoint (GET appointment-types), and the floor, a no-op WSGI
+  app (benchmarks/noop_wsgi.py) served with the same gunicorn settings.
 
     .venv/bin/python benchmarks/bench_api.py [--runs 200] [--rounds 10]
 
@@ -376,12 +378,12 @@ class Gunicorn:
             config = deployment()
             # Run from benchmarks/, where no gunicorn.conf.py is read (its worker start-up
             # loads Django); the serving settings are the deployment's, given explicitly.
-            app, cwd, ready = "noop_wsgi:application", ROOT / "benchmarks", "/"
+            app, cwd, ready = "noop_wsgi:application", ROOT / "benchmarks", ("/", 409)
             serving = ["--worker-class", config["worker_class"], "--workers"]
             serving += [str(config["workers"]), "--threads", str(config["threads"])]
             serving += ["--keep-alive", str(config["keepalive"])]
         else:
-            app, cwd, ready = "portal.wsgi:application", ROOT, "/api/v1/schema/"
+            app, cwd, ready = "portal.wsgi:application", ROOT, ("/api/v1/schema/", 200)
             serving = ["--config", str(GUNICORN_CONFIG)]
         serving += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "error"]
         self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
@@ -394,7 +396,7 @@ class Gunicorn:
         deadline = clock.monotonic() + 60
         while clock.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}{ready}", timeout=2).status_code in (200, 409):
+                if httpx.get(f"{self.url}{ready[0]}", timeout=2).status_code == ready[1]:
                     self.pids = [self.proc.pid, *children(self.proc.pid)]
                     return
             except httpx.TransportError:
