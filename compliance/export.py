@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from compliance.audit import all_chains, chain_heads, chain_name
 from compliance.models import AuditAction
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 
 CHUNK = 256 * 1024  # bytes per streamed block: constant memory, few writes
 
@@ -335,6 +336,7 @@ def page_query(filters: AuditFilters, before: str = "", size: int = 50) -> tuple
     return query, [*params, size + 1]
 
 
+@refused_in_support_session(SupportForbidden.EXPORT)
 def manifest(
     filters: AuditFilters, fmt: str, *, exported_by: str, request_id: str
 ) -> dict[str, Any]:

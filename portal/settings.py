@@ -333,6 +333,11 @@ CELERY_BEAT_SCHEDULE["compliance-expire-agreements"] = {
     "task": "compliance.expire_agreements",
     "schedule": 3600.0,
 }
+# Close support sessions past their end (revoking anything credential-like made in them).
+CELERY_BEAT_SCHEDULE["compliance-close-support-sessions"] = {
+    "task": "compliance.close_expired_support_sessions",
+    "schedule": 60.0,
+}
 
 # --- calls (calls.tasks): encounter-note repair sweep, retention purge ---------------------------
 CELERY_BEAT_SCHEDULE["calls-sweep-encounter-notes"] = {

@@ -397,6 +397,9 @@ class ApiClient(TenantModel):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The support session (compliance.ImpersonationSession) it was made in, if any: such a
+    # client is revoked when that session ends, so nothing support made outlives its session.
+    support_session_id = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["name"]

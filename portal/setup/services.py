@@ -16,6 +16,7 @@ from django.utils import timezone
 from compliance import audit
 from compliance.gate import BAARequired
 from compliance.models import AuditAction
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 from portal.models import Practice, User
 from scheduling import services as scheduling_services
 from scheduling.config import (
@@ -105,6 +106,7 @@ def _client_event(action: AuditAction, client: ApiClient, **details: Any) -> Non
     )
 
 
+@refused_in_support_session(SupportForbidden.CREDENTIALS)
 def issue_api_client(
     practice: Practice, name: str, scopes: list[str], created_by: User | None
 ) -> tuple[ApiClient, str]:
@@ -117,6 +119,7 @@ def issue_api_client(
     return client, secret
 
 
+@refused_in_support_session(SupportForbidden.CREDENTIALS)
 def rotate_api_client(client: ApiClient) -> str:
     """A new secret for an active client; its outstanding tokens stop working at once."""
     if not client.is_active:
@@ -127,6 +130,7 @@ def rotate_api_client(client: ApiClient) -> str:
     return secret
 
 
+@refused_in_support_session(SupportForbidden.CREDENTIALS)
 def revoke_api_client(client: ApiClient) -> None:
     """Stop a client for good (idempotent: revoking twice keeps the first time)."""
     if not client.is_active:
@@ -149,6 +153,7 @@ class UploadOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+@refused_in_support_session(SupportForbidden.EXPORT)
 def record_export(practice: Practice) -> None:
     audit.record(
         AuditAction.CONFIG_EXPORT,
@@ -203,6 +208,7 @@ def _set_up_ehr(practice: Practice, data: Any, result: ImportResult) -> list[str
     return []
 
 
+@refused_in_support_session(SupportForbidden.CONFIG_IMPORT)
 def upload_config(
     practice: Practice,
     text: str,
