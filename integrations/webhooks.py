@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -42,7 +41,9 @@ from integrations.client import client_for
 from integrations.health import HealthRecorder
 from integrations.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
 from integrations.sync import Mirror, SyncReport
+from portal import safejson
 from portal.tenancy import cross_tenant, tenant_context
+from scheduling.api.fields import BIGINT_MAX, BIGINT_MIN, EARLIEST, LATEST
 
 log = logging.getLogger("integrations.webhooks")
 
@@ -144,7 +145,7 @@ def nexhealth_webhook(request: HttpRequest, connection_id: int) -> HttpResponse:
             # days, so an agreement signed meanwhile still gets the events.
             return JsonResponse({"error": "baa_required"}, status=403)
         try:
-            payload = json.loads(body)
+            payload = safejson.loads(body)
         except ValueError:
             return JsonResponse({"error": "body must be JSON"}, status=400)
         if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
@@ -154,6 +155,10 @@ def nexhealth_webhook(request: HttpRequest, connection_id: int) -> HttpResponse:
         delivery_id = payload.get("delivery_id")
         if not isinstance(delivery_id, str) or not delivery_id.strip():
             return JsonResponse({"error": "delivery_id is required in the signed body"}, status=400)
+        refused = malformed(payload, delivery_id)
+        if refused:
+            log.warning("webhook for connection %s refused: %s", connection_id, refused)
+            return JsonResponse({"error": refused}, status=400)
         delivery, created = record_delivery(conn, delivery_id, payload)
         requeue = (
             not created
@@ -173,20 +178,52 @@ def nexhealth_webhook(request: HttpRequest, connection_id: int) -> HttpResponse:
 
 def _resource_id(payload: dict[str, Any]) -> int | None:
     data = payload.get("data") or {}
+    if not isinstance(data, dict):
+        return None
     for key in ("appointment", "document", "patient"):
         if isinstance(data.get(key), dict):
             return norm.to_int(data[key].get("id"))
-    return norm.to_int(data.get("provider_id")) if isinstance(data, dict) else None
+    return norm.to_int(data.get("provider_id"))
+
+
+def _created_at(payload: dict[str, Any]) -> datetime | None:
+    """The EHR's creation time, or None when absent or unusable (it only feeds the lag)."""
+    try:
+        value = norm.to_datetime(payload.get("created_at"), "created_at")
+    except (ValueError, OverflowError):
+        return None
+    # The wall date first: converting 9999-12-31T23:00-12:00 to UTC overflows.
+    if value is None or not EARLIEST <= value.date() <= LATEST:
+        return None
+    return value if EARLIEST <= value.astimezone(UTC).date() <= LATEST else None
+
+
+def malformed(payload: dict[str, Any], delivery_id: str) -> str | None:
+    """Why a signed message cannot be stored as it is (a 400: retrying will not help), or None.
+    Each value is checked against the column it goes into before it reaches PostgreSQL."""
+    if len(delivery_id) > 100 or not delivery_id.isprintable():
+        return "delivery_id must be printable text of at most 100 characters"
+    event = payload["event"]
+    if len(event) > 64 or not event.isprintable():
+        return "event must be printable text of at most 64 characters"
+    if not isinstance(payload.get("event_name") or "", str):
+        return "event_name must be text"
+    if not isinstance(payload.get("data") or {}, dict):
+        return "data must be an object"
+    try:
+        resource_id = _resource_id(payload)
+    except ValueError:
+        return "the resource id is not an integer"
+    if resource_id is not None and not BIGINT_MIN <= resource_id <= BIGINT_MAX:
+        return "the resource id is out of range"
+    return None
 
 
 def record_delivery(
     conn: EHRConnection, delivery_id: str, payload: dict[str, Any]
 ) -> tuple[WebhookDelivery, bool]:
     """Store the message once; (row, created). Call inside the connection's tenant context."""
-    try:
-        created_at = norm.to_datetime(payload.get("created_at"), "created_at")
-    except ValueError:
-        created_at = None
+    created_at = _created_at(payload)
     try:
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(

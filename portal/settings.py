@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "scheduling.api.middleware.ApiProblemMiddleware",  # /api/v1/: problem+json, bounded bodies
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -180,6 +181,11 @@ OTP_STATIC_BACKUP_CODES = 10
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "scheduling.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "scheduling.api.errors.problem_exception_handler",
@@ -188,6 +194,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Hello Practice Portal — Receptionist API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduling.api.errors.add_common_problems",  # 400/404/405/413/... on every operation
+    ],
 }
 OAUTH2_PROVIDER = {
     "SCOPES": {
