@@ -337,6 +337,9 @@ if os.environ.get("BOOKINGS_QUEUE"):  # a test worker's own queue
     INTEGRATIONS_QUEUES["bookings"] = os.environ["BOOKINGS_QUEUE"]
 BOOKING_POLL_SECONDS = float(os.environ.get("BOOKING_POLL_SECONDS", "30"))
 BOOKING_MAX_RETRIES = int(os.environ.get("BOOKING_MAX_RETRIES", "10"))
+# A sent booking message whose work is not done (nor a later run scheduled) this long is sent
+# again by the relay: the broker may have lost it.
+BOOKING_OUTBOX_ACK_SECONDS = float(os.environ.get("BOOKING_OUTBOX_ACK_SECONDS", "60"))
 
 # Mark BAAs past their expiry date as expired (bookkeeping: the PHI gate itself reads dates).
 CELERY_BEAT_SCHEDULE["compliance-expire-agreements"] = {

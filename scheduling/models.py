@@ -523,6 +523,11 @@ class OutboxMessage(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # A sent message is not proof of work done: the broker may lose it (a Redis without
+    # persistence, restarted). Until the work is acknowledged the relay sends it again once
+    # `resend_after` passes; a task that schedules its own later run pushes that time out.
+    resend_after = models.DateTimeField(null=True, blank=True)
+    acked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -531,7 +536,12 @@ class OutboxMessage(TenantModel):
                 fields=["created_at"],
                 name="outbox_undispatched",
                 condition=Q(dispatched_at__isnull=True),
-            )
+            ),
+            models.Index(
+                fields=["resend_after"],
+                name="outbox_unacked",
+                condition=Q(dispatched_at__isnull=False, acked_at__isnull=True),
+            ),
         ]
 
 
