@@ -29,6 +29,7 @@ def debug(request, settings):
     settings.DEBUG = request.param
     return request.param
 
+
 # Everything COPY's text format or JSON escapes, and what could be mistaken for the exporter's
 # own markers: NULL (\N), \v, quotes, %-formatting, the word null, tabs and newlines.
 CONTROLS = "".join(chr(c) for c in range(1, 32))
