@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from scheduling.models import PendingReason
 from scheduling.selectors import MAX_DAYS
 
 
@@ -182,3 +183,12 @@ class BookingSerializer(serializers.Serializer):
     appointment_type_id = serializers.IntegerField()
     ehr_appointment_id = serializers.IntegerField(allow_null=True)
     failure_reason = serializers.CharField(allow_blank=True)
+    pending_reason = serializers.ChoiceField(
+        choices=PendingReason.values,
+        allow_null=True,
+        help_text="While `pending`: why it is not confirmed yet (null once it is not pending).",
+    )
+    pending_message = serializers.CharField(
+        allow_null=True,
+        help_text="While `pending`: the reason as a sentence the agent can relay to the caller.",
+    )
