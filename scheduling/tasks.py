@@ -158,8 +158,10 @@ def cancel_booking_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
         except EHRTransientError as exc:
             raise _retry(self, exc) from exc
         except EHRError as exc:
-            log.warning("could not cancel EHR appointment of booking %s: %s", booking_id, exc)
-            return f"failed: {exc}"
+            log.warning(
+                "could not cancel EHR appointment of booking %s: %s", booking_id, exc.summary()
+            )
+            return f"failed: {exc.summary()}"
     return "cancelled"
 
 
