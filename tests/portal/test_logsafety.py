@@ -117,6 +117,32 @@ def test_every_handler_django_configures_redacts_and_http_clients_stay_below_war
         assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
 
 
+_WORKER_LOGGING = """
+import logging
+from portal.celery import app
+app.log.setup(loglevel="INFO", colorize=False)  # what `celery worker` does at start-up
+logging.getLogger("scheduling.bookings").warning("retrying %s", "name=Marisol+Quenneville")
+logging.getLogger("httpx").info("HTTP Request: GET /patients?date_of_birth=1979-08-23")
+app.log.get_default_logger().warning("caller %s", "+1 415 555 0142")
+print("done")
+"""
+
+
+def test_the_worker_logging_set_up_installs_the_filter():
+    """Celery replaces the handlers Django configured; its set-up signals put the filter back."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER_LOGGING],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "done" in done.stdout, done.stderr[-2000:]
+    assert "retrying name=[withheld]" in done.stderr and "caller [withheld]" in done.stderr
+    assert "HTTP Request" not in done.stderr and phi_in(done.stderr) == [], done.stderr
+
+
 # --- gunicorn ----------------------------------------------------------------------------------
 
 
