@@ -21,6 +21,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gunicorn.glogging import Logger
+
+from portal.logsafety import WITHHELD, install, redact, without_query
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or (os.cpu_count() or 1) + 1
@@ -35,6 +39,31 @@ RUN_STATE_DIR = Path(
     os.environ.get("RUN_STATE_DIR") or Path(__file__).resolve().parent / ".local" / "run"
 )
 control_socket = str(RUN_STATE_DIR / "gunicorn.ctl")
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with no PHI in its lines: the access log's request line, path, query
+    and referer lose their query strings (a search term or an old link's parameters), every
+    other field goes through `portal.logsafety.redact`, and both logs' handlers carry the
+    redacting filter (error lines quote exceptions)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        install([*self.error_log.handlers, *self.access_log.handlers])
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key, value in atoms.items():
+            if not isinstance(value, str) or key == "t":
+                continue
+            if key in ("q", "{query_string}e"):
+                atoms[key] = WITHHELD if value else ""
+            else:
+                atoms[key] = redact(without_query(value) if "?" in value else value)
+        return atoms
+
+
+logger_class = RedactingLogger
 
 
 def post_worker_init(worker: Any) -> None:

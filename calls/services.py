@@ -234,7 +234,9 @@ def queue_note(call_id: int, practice_id: int) -> None:
                 args=(call_id, practice_id), queue=tasks.notes_queue(), retry=False
             )
         except Exception as exc:
-            log.warning("note of call %s not queued (%s); the sweep will", call_id, exc)
+            log.warning(
+                "note of call %s not queued (%s); the sweep will", call_id, type(exc).__name__
+            )
 
     transaction.on_commit(send)
 
@@ -260,7 +262,7 @@ def mark_note_failed(note_id: int, reason: str) -> bool:
         pk=note_id, status__in=[NoteStatus.PENDING, NoteStatus.SENT]
     ).update(status=NoteStatus.FAILED, failure_reason=reason[:2000], updated_at=timezone.now())
     if changed:
-        log.warning("encounter note %s failed: %s", note_id, reason)
+        log.warning("encounter note %s failed (the reason is on the note, not in logs)", note_id)
     return bool(changed)
 
 
@@ -488,7 +490,7 @@ def sweep_notes(stale_seconds: float = 60.0, limit: int = 500) -> int:
         try:
             task.apply_async(args=(call_id, practice_id), queue=queue)
         except Exception as exc:
-            log.warning("sweep could not queue note of call %s: %s", call_id, exc)
+            log.warning("sweep could not queue note of call %s: %s", call_id, type(exc).__name__)
             break
     return len(unnoted) + len(stale)
 

@@ -56,6 +56,7 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     """GET: the list, filtered by the URL's non-PHI filters; POST (the search form, and the
     pager of a search): any filter, the phone number included."""
     practice = request.practice  # type: ignore[attr-defined]
+    data: dict[str, str]
     if request.method == "POST":
         data = {k: str(v) for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
     else:

@@ -492,7 +492,7 @@ class NexHealthClient:
                 "%s %s failed (%s); retry %d/%d in %.2fs",
                 method,
                 path,
-                failure,
+                failure.summary(),  # never the EHR's text: it can quote patient fields
                 attempt,
                 attempts - 1,
                 pause,

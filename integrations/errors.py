@@ -46,6 +46,17 @@ class EHRError(Exception):
         status = f" [HTTP {self.status}]" if self.status else ""
         return f"{base}{status}{where}"
 
+    def summary(self) -> str:
+        """What a log line may say about this error: its class, status and route, never its
+        text (the EHR's messages echo what it refused, patient fields included)."""
+        where = f" ({self.method} {self.path})" if self.method else ""
+        status = f" [HTTP {self.status}]" if self.status else ""
+        return f"{type(self).__name__}{status}{where}"
+
+    def __repr__(self) -> str:
+        # Celery logs a retried or failed task's exception by its repr.
+        return f"<{self.summary()}>"
+
 
 class EHRTransientError(EHRError):
     """Worth retrying later (connect error, timeout, 5xx)."""

@@ -685,12 +685,8 @@ def full_sync(connection: EHRConnection) -> SyncReport:
     """Read the location's whole schedule configuration and calendar, then mirror it."""
     report = apply_snapshot(connection, read_snapshot(connection))
     if report.problems:
-        log.warning(
-            "sync of connection %s: %d problem(s), first: %s",
-            connection.pk,
-            len(report.problems),
-            report.problems[0],
-        )
+        # The problems themselves stay in the report: they quote EHR records.
+        log.warning("sync of connection %s: %d problem(s)", connection.pk, len(report.problems))
     return report
 
 

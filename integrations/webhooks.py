@@ -319,7 +319,9 @@ def process_delivery(delivery_pk: int, practice_id: int | None = None) -> str:
                     outcome = _handle(delivery.connection, delivery.event, payload, prefetched)
             except (KeyError, TypeError, ValueError) as exc:
                 # A malformed message will not get better by retrying: keep it, say why.
-                log.warning("webhook delivery %s is malformed: %s", delivery_pk, exc)
+                # The reason is kept on the row; a log line gets its kind only (values in it
+                # can be a patient's).
+                log.warning("webhook delivery %s is malformed: %s", delivery_pk, type(exc).__name__)
                 outcome, status = f"failed: malformed ({exc})", DeliveryStatus.FAILED
             else:
                 ignored = outcome.startswith("ignored")

@@ -196,7 +196,7 @@ def _dispatch(rows: QuerySet[OutboxMessage], limit: int, *, retry: bool) -> int:
             try:
                 _enqueue(message, retry=retry)
             except Exception as exc:  # the broker is down: the next relay run tries again
-                log.warning("outbox %s not dispatched: %s", message.pk, exc)
+                log.warning("outbox %s not dispatched: %s", message.pk, type(exc).__name__)
                 OutboxMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
                 break
             now = timezone.now()
@@ -367,7 +367,7 @@ def mark_failed(booking_id: int, reason: str) -> bool:
         booking.failure_reason = reason[:2000]
         booking.save(update_fields=["status", "failure_reason", "updated_at"])
         _release(booking)
-    log.warning("booking %s failed: %s", booking_id, reason)
+    log.warning("booking %s failed (the reason is on the booking, not in logs)", booking_id)
     return True
 
 

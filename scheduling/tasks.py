@@ -229,8 +229,10 @@ def _cancel_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
             bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_CANCEL, countdown)
             raise _retry(self, exc, countdown=countdown) from exc
         except EHRError as exc:
-            log.warning("could not cancel EHR appointment of booking %s: %s", booking_id, exc)
-            return f"failed: {exc}"
+            log.warning(
+                "could not cancel EHR appointment of booking %s: %s", booking_id, exc.summary()
+            )
+            return f"failed: {exc.summary()}"
     return "cancelled"
 
 

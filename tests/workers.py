@@ -28,14 +28,20 @@ def test_database_url() -> str:
     )
 
 
+def log_path(queue: str) -> Path:
+    return ROOT / ".local" / f"worker-{queue}.log"
+
+
 @contextmanager
 def celery_worker(
     queues: str | None = None,
     concurrency: int = 1,
     extra_env: dict[str, str] | None = None,
     pool: str = "prefork",
+    keep_log: bool = False,
 ) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Start `celery worker` as its own process; yields (process, queue) and stops it after."""
+    """Start `celery worker` as its own process; yields (process, queue) and stops it after.
+    Its log (`log_path(queue)`) is removed if the test passes, unless `keep_log`."""
     queue = queues or f"test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -44,7 +50,7 @@ def celery_worker(
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         **(extra_env or {}),
     }
-    log = ROOT / ".local" / f"worker-{queue}.log"
+    log = log_path(queue)
     log.parent.mkdir(exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -89,8 +95,6 @@ def celery_worker(
         except BaseException:
             keep_log = True  # the test failed: its worker's log is the first thing to read
             raise
-        else:
-            keep_log = False
         finally:
             if proc.poll() is None:
                 proc.terminate()
