@@ -29,19 +29,21 @@ as every request and task for a practice does.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
 
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Q
 from rapidfuzz.distance import Levenshtein
 
 from portal.models import Practice
 from scheduling.models import AppointmentType
 
-__all__ = ["MIN_CONFIDENCE", "IntentMatch", "normalise", "resolve_intent"]
+__all__ = ["MIN_CONFIDENCE", "IntentMatch", "TypeEvidence", "normalise", "rank", "resolve_intent"]
 
 MIN_CONFIDENCE = 0.65  # all words apart 0.9, three of four 0.675 pass; two of three 0.6 not
 APART = 0.9  # a phrase's words heard, but not together
@@ -50,6 +52,12 @@ PREFIX_SIMILARITY = 0.85
 # (consult/consultation, evaluat/evaluation), not another word (tooth/toothache).
 PREFIX_ENDINGS = ("ation", "ion", "ment", "al", "ive", "ic", "ical", "ary", "ory", "ist", "er")
 MAX_MATCHES = 5
+LEXICON_PATH = Path(__file__).resolve().parent / "data" / "intent_lexicon.json"
+LEXICON_MIN = 0.85  # how well a lexicon term must be heard to bring in its synonyms
+SYNONYM = 0.85  # a synonym the lexicon supplies counts a little less than the word itself
+BROADER = 0.8  # a wider term ("cosmetic surgery" for a blepharoplasty) less again
+SUPPORT = 0.1  # ranking weight of a type's second phrase heard
+GENERIC_WEIGHT = 0.25  # "consultation", "visit": say little about which type
 
 STOP_WORDS = frozenset(
     """
@@ -126,16 +134,40 @@ def normalise(text: str) -> tuple[_Word, ...]:
             joined.append(words[i])
             i += 1
     kept = [w for w in joined if w not in STOP_WORDS] or joined
-    return tuple(_Word(w, _stem(w)) for w in kept)
+    return tuple(_word(w) for w in kept)
+
+
+_INTERNED: dict[str, _Word] = {}
+
+
+def _word(raw: str) -> _Word:
+    """One object per distinct word, so that scorers can key on identity (bounded: callers'
+    words are unbounded; dropping the table only costs re-creating entries)."""
+    found = _INTERNED.get(raw)
+    if found is None:
+        if len(_INTERNED) > 100_000:
+            _INTERNED.clear()
+        found = _INTERNED[raw] = _Word(raw, _stem(raw))
+    return found
 
 
 def _similarity(a: _Word, b: _Word) -> float:
     if a.stem == b.stem:
         return 1.0
+    # Cheap rejections first (most pairs): too short for a slip, or lengths too far apart for
+    # one, and not a stem with a derivational ending.
+    la, lb = len(a.stem), len(b.stem)
+    if min(la, lb, len(a.raw), len(b.raw)) < 5 or (
+        abs(la - lb) > 2 and abs(len(a.raw) - len(b.raw)) > 2 and not _prefix_pair(a, b)
+    ):
+        return 0.0
     best = 0.0
     for x, y in ((a.raw, b.raw), (a.stem, b.stem)):
         shortest = min(len(x), len(y))
         budget = 0 if shortest < 6 else 1 if shortest < 9 else 2
+        # A long word heard with two slips ("glocoma") still counts, if it starts right.
+        if shortest >= 7 and x[:2] == y[:2]:
+            budget = max(budget, 2)
         if budget:
             distance = Levenshtein.distance(x, y, score_cutoff=budget)
             if distance <= budget:
@@ -146,66 +178,247 @@ def _similarity(a: _Word, b: _Word) -> float:
     return best
 
 
+def _prefix_pair(a: _Word, b: _Word) -> bool:
+    short, long = sorted((a.stem, b.stem), key=len)
+    return long.startswith(short)
+
+
+# --- the lexicon: what callers say for what practices configure ---------------------------------
+
+
+@dataclass(frozen=True)
+class _Concept:
+    terms: tuple[tuple[_Word, ...], ...]
+    broader: tuple[tuple[_Word, ...], ...]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    generic: frozenset[str]  # stems
+    concepts: tuple[_Concept, ...]
+    # (concept index, term) by the term's first stem, and the one-word terms long enough to be
+    # heard misspelt
+    by_first_stem: dict[str, tuple[tuple[int, tuple[_Word, ...]], ...]]
+    long_words: tuple[tuple[int, _Word], ...]
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> Lexicon:
+    """Shipped as data (`scheduling/data/intent_lexicon.json`), read once per process."""
+    data = json.loads(LEXICON_PATH.read_text())
+    generic = frozenset(_stem(w) for w in data["generic"])
+    concepts = tuple(
+        _Concept(
+            terms=tuple(t for t in (_words(x) for x in c["terms"]) if t),
+            broader=tuple(t for t in (_words(x) for x in c.get("broader", ())) if t),
+        )
+        for c in data["concepts"]
+    )
+    index: dict[str, list[tuple[int, tuple[_Word, ...]]]] = {}
+    long_words: list[tuple[int, _Word]] = []
+    for i, concept in enumerate(concepts):
+        for term in concept.terms:
+            index.setdefault(term[0].stem, []).append((i, term))
+            if len(term) == 1 and len(term[0].stem) >= 6:
+                long_words.append((i, term[0]))
+    return Lexicon(
+        generic=generic,
+        concepts=concepts,
+        by_first_stem={k: tuple(v) for k, v in index.items()},
+        long_words=tuple(long_words),
+    )
+
+
+def _words(text: str) -> tuple[_Word, ...]:
+    """Every word of a lexicon entry (its own filler words are meant: "pull a tooth")."""
+    kept = normalise(text)
+    return kept
+
+
+# --- what the caller affirmed -----------------------------------------------------------------
+
+_CLAUSE = re.compile(r"[,.;:!?]+|\b(?:but|instead|actually|rather|though)\b", re.IGNORECASE)
+NEGATIONS = frozenset(
+    [
+        "not",
+        "no",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "never",
+        "without",
+        "nothing",
+        "neither",
+        "nor",
+    ]
+)
+
+
+def affirmed(utterance: str) -> str:
+    """The utterance without what the caller negated: in each clause, the words after a
+    negation ("not a cleaning, I think I cracked a tooth" -> "I think I cracked a tooth")."""
+    kept: list[str] = []
+    for clause in _CLAUSE.split(utterance.replace("\u2019", "'")):
+        if not clause:
+            continue
+        words = clause.split()
+        for i, word in enumerate(words):
+            if re.sub(r"[^a-z]", "", word.casefold()) in NEGATIONS:
+                words = words[:i]
+                break
+        kept.append(" ".join(words))
+    return " , ".join(kept)
+
+
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     word: _Word
     start: int
     end: int
+    weight: float = 1.0  # heard as said: 1; a lexicon term it implies: less
 
 
 def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
-    """The utterance's words, plus each adjacent pair run together ("tooth ache")."""
+    """The utterance's words, each adjacent pair run together ("tooth ache"), and the terms
+    the lexicon says they mean (each at positions of its own, so a multi-word term is heard
+    together)."""
     out = [_Candidate(w, i, i) for i, w in enumerate(words)]
     for i in range(len(words) - 1):
         raw = words[i].raw + words[i + 1].raw
         out.append(_Candidate(_Word(raw, _stem(raw)), i, i + 1))
+    lex = lexicon()
+    heard: dict[int, float] = {}  # concept index -> how well one of its terms was heard
+    for c in out:
+        for index, term in lex.by_first_stem.get(c.word.stem, ()):
+            if len(term) == 1 or _heard_after(term, c.end, words):
+                heard[index] = 1.0
+        if len(c.word.stem) >= 6:
+            for index, word in lex.long_words:
+                if heard.get(index, 0.0) < 1.0:
+                    sim = _similarity(word, c.word)
+                    if sim >= LEXICON_MIN:
+                        heard[index] = max(heard.get(index, 0.0), sim)
+    position = len(words) + 1
+    for index in sorted(heard):
+        concept = lex.concepts[index]
+        for terms, factor in ((concept.terms, SYNONYM), (concept.broader, BROADER)):
+            for term in terms:
+                for k, word in enumerate(term):
+                    out.append(_Candidate(word, position + k, position + k, heard[index] * factor))
+                position += len(term) + 1
     return out
 
 
+def _heard_after(term: Sequence[_Word], end: int, words: Sequence[_Word]) -> bool:
+    """Whether the rest of a multi-word term follows, word for word, what ended at `end`."""
+    rest = term[1:]
+    following = words[end + 1 : end + 1 + len(rest)]
+    return len(following) == len(rest) and all(
+        a.stem == b.stem for a, b in zip(rest, following, strict=True)
+    )
+
+
+class _Entry(NamedTuple):
+    """What one phrase word brings, against one utterance."""
+
+    hits: tuple[tuple[int, float], ...]  # (candidate, similarity), only the non-zero ones
+    best: float
+    weight: float
+    optional: bool
+
+
 class _Scorer:
-    """Scores phrases against one utterance; each distinct phrase word is compared with the
-    utterance once per call, however many phrases share it."""
+    """Scores phrases against one utterance; each distinct phrase word is compared with each
+    distinct word of the utterance once per call, however many phrases share it. Vectors are
+    sparse: most phrase words match nothing said."""
 
-    def __init__(self, candidates: Sequence[_Candidate]) -> None:
+    def __init__(self, candidates: Sequence[_Candidate], weights: dict[str, float]) -> None:
         self.candidates = candidates
-        self.vectors: dict[_Word, tuple[float, ...]] = {}
+        self.weights = weights
+        self.generic = lexicon().generic
+        self.by_word: dict[_Word, list[int]] = {}
+        for ci, c in enumerate(candidates):
+            self.by_word.setdefault(c.word, []).append(ci)
+        # Keyed by identity: phrase words come from `normalise`'s cache and the evidence the
+        # caller holds for the whole ranking, so each is one object for the scorer's lifetime.
+        self.entries: dict[int, _Entry] = {}
 
-    def vector(self, word: _Word) -> tuple[float, ...]:
-        found = self.vectors.get(word)
+    def entry(self, word: _Word) -> _Entry:
+        found = self.entries.get(id(word))
         if found is None:
-            found = self.vectors[word] = tuple(_similarity(word, c.word) for c in self.candidates)
+            hits: list[tuple[int, float]] = []
+            for said, indices in self.by_word.items():
+                sim = _similarity(word, said)
+                if sim > 0:
+                    hits.extend((ci, sim * self.candidates[ci].weight) for ci in indices)
+            found = self.entries[id(word)] = _Entry(
+                tuple(hits),
+                max((s for _, s in hits), default=0.0),
+                self.weights.get(word.stem, 1.0),
+                word.stem in self.generic,
+            )
         return found
 
     def confidence(self, phrase: Sequence[_Word]) -> float:
         if not phrase or not self.candidates:
             return 0.0
-        sims = [self.vector(p) for p in phrase]
-        return _phrase_confidence(sims, self.candidates)
+        entries = [self.entry(p) for p in phrase]
+        total = sum(e.weight for e in entries)
+        bound = sum(e.weight * e.best for e in entries) / total
+        if bound < MIN_CONFIDENCE:
+            return APART * bound
+        return max(_together(entries, self.candidates) / total, APART * bound)
 
 
-def _phrase_confidence(sims: Sequence[Sequence[float]], candidates: Sequence[_Candidate]) -> float:
-    """`sims[k][c]`: similarity of the phrase's k-th word to utterance candidate c."""
-    bound = sum(max(row) for row in sims) / len(sims)  # neither score can exceed it
-    if bound < MIN_CONFIDENCE:
-        return APART * bound
-    apart = APART * bound
-    # Best contiguous run: best[end] = best total similarity of the phrase's first k words
-    # matched one after another, the last one ending at utterance position `end`.
-    best: dict[int, float] = {}
-    for ci, c in enumerate(candidates):
-        if sims[0][ci] > 0:
-            best[c.end] = max(best.get(c.end, 0.0), sims[0][ci])
-    for k in range(1, len(sims)):
-        step: dict[int, float] = {}
-        for ci, c in enumerate(candidates):
+def _together(entries: Sequence[_Entry], candidates: Sequence[_Candidate]) -> float:
+    """The best weighted similarity of the phrase's words heard one after another. An
+    optional (generic) word left unsaid does not break the run ("rhinoplasty" heard for
+    "rhinoplasty consultation" is heard together, at the weight of what was said)."""
+    # best[end]: the best total of the phrase's first k words matched in a row, the last one
+    # ending at utterance position `end`; a run not yet started is kept under None.
+    first = entries[0]
+    best: dict[int | None, float] = {None: 0.0} if first.optional else {}
+    for ci, sim in first.hits:
+        end = candidates[ci].end
+        best[end] = max(best.get(end, 0.0), first.weight * sim)
+    for e in entries[1:]:
+        step: dict[int | None, float] = dict(best) if e.optional else {}
+        unstarted = best.get(None)
+        for ci, sim in e.hits:
+            c = candidates[ci]
             before = best.get(c.start - 1)
-            if sims[k][ci] > 0 and before is not None:
-                step[c.end] = max(step.get(c.end, 0.0), before + sims[k][ci])
+            if unstarted is not None:
+                before = max(before or 0.0, unstarted)
+            if before is not None:
+                step[c.end] = max(step.get(c.end, 0.0), before + e.weight * sim)
         best = step
         if not best:
-            break
-    together = max(best.values()) / len(sims) if best else 0.0
-    return max(together, apart)
+            return 0.0
+    best.pop(None, None)
+    return max(best.values(), default=0.0)
+
+
+@lru_cache(maxsize=256)
+def _weights_for(texts: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, float]:
+    """`word_weights` of a practice's types, computed once per distinct set of them."""
+    return word_weights([[normalise(t) for t in (name, *phrases)] for name, phrases in texts])
+
+
+def word_weights(evidence: Sequence[Sequence[tuple[_Word, ...]]]) -> dict[str, float]:
+    """Per stem: 1 over the number of the practice's types whose evidence has it, a quarter of
+    that for words that name any appointment ("consultation", "visit")."""
+    generic = lexicon().generic
+    frequency: dict[str, int] = {}
+    for phrases in evidence:
+        for stem in {w.stem for phrase in phrases for w in phrase}:
+            frequency[stem] = frequency.get(stem, 0) + 1
+    return {
+        stem: (GENERIC_WEIGHT if stem in generic else 1.0) / count
+        for stem, count in frequency.items()
+    }
 
 
 def resolve_intent(
@@ -215,29 +428,61 @@ def resolve_intent(
     plausibly asks for; empty when none reaches MIN_CONFIDENCE."""
     if patient_status not in ("new", "existing"):
         raise ValueError('patient_status must be "new" or "existing"')
-    heard = normalise(utterance)
+    rows = (
+        AppointmentType.objects.for_practice(practice)
+        .annotate(phrase_texts=ArrayAgg("phrases__text", order_by="phrases__id"))
+        .values_list("id", "name", "phrase_texts", "bookable", "new_patients", "existing_patients")
+    )
+    types = [
+        TypeEvidence(
+            type_id,
+            name,
+            tuple(t for t in phrase_texts or () if t),
+            bookable=bookable and (new if patient_status == "new" else existing),
+        )
+        for type_id, name, phrase_texts, bookable, new, existing in rows
+    ]
+    return rank(types, utterance)
+
+
+@dataclass(frozen=True)
+class TypeEvidence:
+    """One appointment type as the ranker sees it: what names it, and whether it may be
+    offered to this caller (the others still count for how distinctive a word is)."""
+
+    type_id: int
+    name: str
+    phrases: tuple[str, ...]
+    bookable: bool = True
+
+
+def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
+    """The ranking itself, without the database: pure, deterministic."""
+    heard = normalise(affirmed(utterance))
     if not heard:
         return []
-    scorer = _Scorer(_candidates(heard))
-    allowed = Q(new_patients=True) if patient_status == "new" else Q(existing_patients=True)
-    types = (
-        AppointmentType.objects.for_practice(practice)
-        .filter(allowed, bookable=True)
-        .annotate(phrase_texts=ArrayAgg("phrases__text", order_by="phrases__id"))
-        .values_list("id", "name", "phrase_texts")
-    )
-    scored: list[tuple[float, int, str, int, str]] = []
-    for type_id, name, phrase_texts in types:
+    evidence = [[normalise(text) for text in (t.name, *t.phrases)] for t in types]
+    scorer = _Scorer(_candidates(heard), _weights_for(tuple((t.name, t.phrases) for t in types)))
+    scored: list[tuple[float, float, int, str, int, str]] = []
+    for t, phrases in zip(types, evidence, strict=True):
+        if not t.bookable:
+            continue
         best: tuple[float, int, str] = (0.0, 0, "")
-        for text in [name, *(t for t in phrase_texts or () if t)]:
-            words = normalise(text)
+        heard_for_type: dict[tuple[str, ...], float] = {}  # one per distinct wording
+        for text, words in zip((t.name, *t.phrases), phrases, strict=True):
             confidence = round(scorer.confidence(words), 3)
+            wording = tuple(w.stem for w in words)
+            heard_for_type[wording] = max(heard_for_type.get(wording, 0.0), confidence)
             if (confidence, len(words)) > best[:2]:
                 best = (confidence, len(words), text)
         if best[0] >= MIN_CONFIDENCE:
-            scored.append((best[0], best[1], name, type_id, best[2]))
-    scored.sort(key=lambda s: (-s[0], -s[1], s[2].casefold(), s[3]))
+            # Ranking (not the threshold) also counts the type's next-best phrase heard: more
+            # evidence for the same type (one, so that a lexicon's many synonyms do not pile up).
+            others = sorted(heard_for_type.values(), reverse=True)[1:2]
+            support = SUPPORT * sum(c for c in others if c >= MIN_CONFIDENCE * APART)
+            scored.append((best[0] + support, best[0], best[1], t.name, t.type_id, best[2]))
+    scored.sort(key=lambda s: (-s[0], -s[2], s[3].casefold(), s[4]))
     return [
         IntentMatch(appointment_type_id=type_id, name=name, confidence=conf, matched_phrase=phrase)
-        for conf, _, name, type_id, phrase in scored[:MAX_MATCHES]
+        for _, conf, _, name, type_id, phrase in scored[:MAX_MATCHES]
     ]
