@@ -70,7 +70,8 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "page": page,
             "rows": rows,
             "query": query.urlencode(),
-            "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ()),
+            "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ())
+            and not support,
         },
     )
 
