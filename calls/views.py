@@ -44,24 +44,36 @@ def _call(request: HttpRequest, pk: int) -> Call:
     return call
 
 
-@require_GET
+# Filters that may travel in a URL; the caller's phone number (PHI) is searched for in a POST
+# body only, so it never lands in an access log, a proxy's log or the browser's history.
+URL_FILTERS = ("since", "until", "outcome", "appointment_type")
+
+
+@require_http_methods(["GET", "POST"])
 @roles_required(*CALL_ROLES)
 @phi_gated
 def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """GET: the list, filtered by the URL's non-PHI filters; POST (the search form, and the
+    pager of a search): any filter, the phone number included."""
     practice = request.practice  # type: ignore[attr-defined]
-    form = CallFilterForm(request.GET or None, practice=practice)
+    if request.method == "POST":
+        data = {k: str(v) for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    else:
+        data = {k: str(v) for k, v in request.GET.items() if k in (*URL_FILTERS, "page")}
+    page_number = data.pop("page", None)
+    support = in_support_session(request)
+    if support:  # looking a caller up by number reads PHI; support reads it only on a reason
+        data.pop("phone", None)
+    form = CallFilterForm(data or None, practice=practice)
     filters = form.filters()
     page = Paginator(selectors.calls_for_practice(practice, filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
+        page_number
     )
-    support = in_support_session(request)
     rows = [(call, _phone(call, support)) for call in page.object_list]
     if not support:  # a support session is shown no caller numbers, so reads none
         services.record_call_access(
             practice, [call.pk for call, _ in rows], "calls.list", filters.describe()
         )
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "calls/call_list.html",
@@ -69,7 +81,8 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": rows,
-            "query": query.urlencode(),
+            "searched": any(data.values()),
+            "search": sorted((k, v) for k, v in data.items() if v),  # for the pager's POST
             "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ())
             and not support,
         },

@@ -8,19 +8,24 @@ gets that practice's rows (tenant context), vendor compliance any practice (cros
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+import psycopg
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from compliance.audit import all_chains, chain_heads, chain_name
-from compliance.models import AuditAction
+from compliance.audit import all_chains, chain_heads, chain_name, record
+from compliance.context import audit_context
+from compliance.models import AccessEvent, AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from portal.tenancy import cross_tenant, tenant_context
 
 CHUNK = 256 * 1024  # bytes per streamed block: constant memory, few writes
 
@@ -341,10 +346,6 @@ def manifest(
     filters: AuditFilters, fmt: str, *, exported_by: str, request_id: str
 ) -> dict[str, Any]:
     """What comes with an export: its filters and the heads of the chains it draws from."""
-    if filters.practice_id is not None:
-        names = [chain_name(filters.practice_id)]
-    else:
-        names = [c for c in all_chains() if filters.include_global or c != chain_name(None)]
     return {
         "format": fmt,
         "columns": list(COLUMNS),
@@ -352,11 +353,9 @@ def manifest(
         "exported_by": exported_by,
         "request_id": request_id,
         "filters": filters.describe(),
-        "chain_heads": {
-            chain: {"seq": seq, "hash": digest.hex()}
-            for chain, (seq, digest) in chain_heads(names).items()
-        },
-        "verify": "manage.py verify_audit --manifest <this file>: every chain must still hold "
+        "chain_heads": _heads_json(chain_names(filters)),
+        "verify": "manage.py verify_audit --file <the export> checks the file against its trailer; "
+        "manage.py verify_audit --manifest <this file>: every chain must still hold "
         "these heads; each row's chain/seq/hash lies on its verified chain",
     }
 
@@ -424,47 +423,417 @@ def jsonl_from_copy_text(block: bytes) -> bytes:
     return lines.replace(b'"\\N"', b"null") if escapes else lines
 
 
+# --- CSV ----------------------------------------------------------------------------------------
+# Made by the exporter from COPY's text rows too (not by COPY's CSV format), so both formats hash
+# the same raw values (see `Tally`) and a cell can be neutralised for spreadsheets: a value that
+# starts with = + - @, a tab or a carriage return is a formula to Excel or LibreOffice, so it is
+# written with a ' in front; so is one that starts with ' itself, which makes the rule reversible
+# (`csv_raw_value`). Every non-NULL cell is quoted; NULL is an empty unquoted cell.
+
+NEUTRALISE_PREFIX = "'"
+NEUTRALISED_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+_CSV_ROW = (b'"%s",' * (len(COLUMNS) - 1)) + b'"%s"\n'
+CSV_HEADER = (",".join(COLUMNS) + "\n").encode()
+# A cell starts right after `,"` (the first column, `source`, is always access or change): in
+# COPY's text form a tab or CR at its start is still the escape \t or \r. Data quotes are doubled,
+# so `,"` followed by one of these is always a cell's start.
+_NEUTRAL = re.compile(rb""","(?=[=+\-@']|\\[tr])""")
+_COPY_ESCAPE = re.compile(rb"\\[\\bfnrtv]")
+_COPY_UNESCAPED = {
+    b"\\\\": b"\\",
+    b"\\b": b"\b",
+    b"\\f": b"\f",
+    b"\\n": b"\n",
+    b"\\r": b"\r",
+    b"\\t": b"\t",
+    b"\\v": b"\v",
+}
+
+
+def csv_from_copy_text(block: bytes) -> bytes:
+    """Whole rows of `COPY (SELECT * FROM <projection>) TO STDOUT` text output as CSV rows (every
+    cell quoted, NULL empty and unquoted, formula-like cells neutralised)."""
+    fields = block.replace(b'"', b'""').replace(b"\n", b"\t").split(b"\t")
+    rows, rest = divmod(len(fields) - 1, len(COLUMNS))
+    if rest or fields.pop():
+        raise ValueError("COPY text block does not end on a row boundary")
+    lines = (_CSV_ROW * rows) % tuple(fields)
+    if _NEUTRAL.search(lines):  # one scan; the rule is rarely needed
+        lines = _NEUTRAL.sub(b',"' + NEUTRALISE_PREFIX.encode(), lines)
+    if b"\\" in lines:
+        # NULL is \N between two quotes (data backslashes are doubled, data quotes too).
+        lines = lines.replace(b'"\\N"', b"")
+        if b"\\" in lines:
+            lines = _COPY_ESCAPE.sub(lambda m: _COPY_UNESCAPED[m[0]], lines)
+    return lines
+
+
+def csv_raw_value(cell: str) -> str:
+    """A CSV cell's value as it is stored (the neutralisation undone)."""
+    return cell[1:] if cell.startswith(NEUTRALISE_PREFIX) else cell
+
+
+# --- the trailer --------------------------------------------------------------------------------
+
+
+def copy_text_field(value: str | None) -> str:
+    """A value as COPY's text format writes it (what `Tally` hashes): NULL as \\N, backslash and
+    the control characters \\b \\f \\n \\r \\t \\v escaped, everything else as it is."""
+    if value is None:
+        return "\\N"
+    return value.translate(_COPY_TEXT_ESCAPES)
+
+
+_COPY_TEXT_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+)
+
+
+@dataclass
+class Tally:
+    """What an export's trailer says of the rows before it: how many, the last one's entry and
+    seal hash, and the SHA-256 of the rows' raw values in the order sent (COPY's text rows of
+    the format's select list, before any JSON or CSV encoding and before neutralisation), so a
+    file that lost, gained, reordered or changed a row no longer matches its trailer."""
+
+    rows: int = 0
+    last: dict[str, Any] | None = None
+    digest: Any = None
+
+    def __post_init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def add(self, block: bytes) -> None:
+        """Count one block of whole COPY text rows."""
+        if not block:
+            return
+        self.digest.update(block)
+        self.rows += block.count(b"\n")
+        start = block.rfind(b"\n", 0, len(block) - 1) + 1
+        fields = block[start:-1].split(b"\t")
+        entry_hash = fields[COLUMNS.index("hash")].decode()
+        self.last = {
+            "source": fields[0].decode(),
+            "id": int(fields[1]),
+            "hash": None if entry_hash == "\\N" else entry_hash,
+        }
+
+    def trailer(self, chain_heads: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "last": self.last,
+            "sha256": self.digest.hexdigest(),
+            "chain_heads": chain_heads,
+            "complete": True,
+        }
+
+
+def trailer_line(fmt: str, trailer: dict[str, Any]) -> bytes:
+    """The export's last line: a JSON object, or a CSV row whose source is `trailer` and whose
+    details cell holds that object."""
+    text = json.dumps({"trailer": trailer}, separators=(",", ":"))
+    if fmt == "jsonl":
+        return (text + "\n").encode()
+    cells = ["" for _ in COLUMNS]
+    cells[0] = '"trailer"'
+    cells[COLUMNS.index("details")] = '"' + text.replace('"', '""') + '"'
+    return (",".join(cells) + "\n").encode()
+
+
+class ExportFailed(Exception):
+    """The export stopped before its trailer (the database went away, a statement timed out)."""
+
+    def __init__(self, rows_sent: int, cause: BaseException) -> None:
+        super().__init__(f"audit export failed after {rows_sent} rows: {type(cause).__name__}")
+        self.rows_sent = rows_sent
+        self.cause = cause
+
+
+def record_failure(export_event: AccessEvent, failure: ExportFailed) -> None:
+    """Put on record that an export stopped half-way, as its own entry next to the export's
+    (audit rows are never changed), by the export's actor. The connection the export ran on may
+    be gone (its backend terminated): a fresh one is opened, in the export's scope."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+    practice_id = export_event.practice_id
+    scope = (
+        tenant_context(practice_id)
+        if practice_id is not None
+        else cross_tenant("audit export failure: recorded")
+    )
+    with (
+        audit_context(
+            request_id=export_event.request_id,
+            actor_user_id=export_event.actor_user_id,
+            actor_label=export_event.actor_label,
+            ip=export_event.ip,
+            user_agent=export_event.user_agent,
+            impersonation_session_id=export_event.impersonation_session_id,
+        ),
+        scope,
+    ):
+        record(
+            AuditAction.AUDIT_EXPORT_FAILED,
+            practice=practice_id,
+            object_type="compliance.accessevent",
+            object_ids=[export_event.pk],
+            reason=export_event.reason,
+            details={
+                "export_event_id": export_event.pk,
+                "format": export_event.details.get("format"),
+                "rows_sent": failure.rows_sent,
+                "error": type(failure.cause).__name__,  # the class only: messages may quote rows
+            },
+        )
+
+
+def _heads_json(names: list[str]) -> dict[str, Any]:
+    return {
+        chain: {"seq": seq, "hash": digest.hex()}
+        for chain, (seq, digest) in chain_heads(names).items()
+    }
+
+
+def chain_names(filters: AuditFilters) -> list[str]:
+    """The chains an export under these filters draws from."""
+    if filters.practice_id is not None:
+        return [chain_name(filters.practice_id)]
+    return [c for c in all_chains() if filters.include_global or c != chain_name(None)]
+
+
 def stream(
     filters: AuditFilters, fmt: str, manifest_fields: dict[str, Any] | None = None
 ) -> Iterator[bytes]:
-    """CSV straight from COPY, or JSON Lines made from COPY's text rows as they come (see
-    `jsonl_from_copy_text`), in blocks of about CHUNK bytes (unsorted).
+    """CSV or JSON Lines made from COPY's text rows as they come (see `jsonl_from_copy_text`,
+    `csv_from_copy_text`), in blocks of about CHUNK bytes (unsorted), ending with the trailer.
 
     Run it (iterate it) inside the tenant context or cross-tenant scope that may read the rows;
     it opens its own REPEATABLE READ transaction so rows and chain heads agree. With
     `manifest_fields` (exported_by, request_id), JSON Lines starts with {"manifest": ...} read in
-    that same snapshot.
+    that same snapshot. CSV starts with its header row. A failure on the way raises
+    `ExportFailed` (no trailer was sent: the file is visibly incomplete).
     """
     sql, params = projection(filters)
     # No ORDER BY: a sort would hold the first byte back until every row is read. Rows come
     # table by table in storage order; each carries occurred_at and its chain/seq to sort by.
     ordered = f"SELECT * FROM ({sql}) AS audit"  # noqa: S608 - fixed SQL, values bound
     if fmt == "csv":
-        copy = f"COPY ({ordered}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        copy, convert = f"COPY ({ordered}) TO STDOUT", csv_from_copy_text
     elif fmt == "jsonl":  # text format: see jsonl_from_copy_text
         copy = f"COPY (SELECT {_jsonl_select()} FROM ({ordered}) AS audit) TO STDOUT"  # noqa: S608
+        convert = jsonl_from_copy_text
     else:
         raise ValueError(f"unknown export format {fmt!r}")
-    outermost = not connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as cur:
-        if outermost:  # one snapshot for the manifest's heads and the rows
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cur.execute("SET LOCAL timezone = 'UTC'")
-        # One backend reads in storage order: a parallel plan (which a costlier select list can
-        # tip the planner into) would interleave its workers' rows and hold the first byte back
-        # behind a parallel hash build, and the exporter already keeps the other core busy.
-        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        if manifest_fields is not None and fmt == "jsonl":
-            header = manifest(filters, fmt, **manifest_fields)
-            yield (json.dumps({"manifest": header}) + "\n").encode()
-        with cur.copy(copy, params) as out:
-            # COPY sends one message per row: pass them on in blocks of about CHUNK bytes
-            # (a million tiny writes would cost the web server more than the query).
-            block = bytearray()
-            for row in out:
-                block += row
-                if len(block) >= CHUNK:
-                    yield jsonl_from_copy_text(bytes(block)) if fmt == "jsonl" else bytes(block)
-                    block.clear()
-            if block:
-                yield jsonl_from_copy_text(bytes(block)) if fmt == "jsonl" else bytes(block)
+    tally = Tally()
+    try:
+        outermost = not connection.in_atomic_block
+        with transaction.atomic(), connection.cursor() as cur:
+            if outermost:  # one snapshot for the manifest's heads, the rows and the trailer
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SET LOCAL timezone = 'UTC'")
+            # One backend reads in storage order: a parallel plan (which a costlier select list
+            # can tip the planner into) would interleave its workers' rows and hold the first
+            # byte back behind a parallel hash build; the exporter keeps the other core busy.
+            cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            heads = _heads_json(chain_names(filters))
+            if manifest_fields is not None and fmt == "jsonl":
+                header = manifest(filters, fmt, **manifest_fields)
+                yield (json.dumps({"manifest": header}) + "\n").encode()
+            elif fmt == "csv":
+                yield CSV_HEADER
+            # The driver's own cursor: Django's debug wrapper (DEBUG on) has no COPY.
+            with cur.cursor.copy(copy, params) as out:
+                # COPY sends one message per row: pass them on in blocks of about CHUNK bytes
+                # (a million tiny writes would cost the web server more than the query).
+                block = bytearray()
+                for row in out:
+                    block += row
+                    if len(block) >= CHUNK:
+                        tally.add(bytes(block))
+                        yield convert(bytes(block))
+                        block.clear()
+                if block:
+                    tally.add(bytes(block))
+                    yield convert(bytes(block))
+        yield trailer_line(fmt, tally.trailer(heads))
+    except (DatabaseError, psycopg.Error) as exc:
+        raise ExportFailed(tally.rows, exc) from exc
+
+
+# --- checking an export file offline ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What `verify_file` found: `problem` is empty when the file is whole and unaltered."""
+
+    path: str
+    fmt: str
+    rows: int
+    problem: str
+    trailer: dict[str, Any] | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+class _Bad(Exception):
+    pass
+
+
+_CSV_CELL = re.compile(r'"((?:[^"]|"")*)"(,|\n)|(,|\n)')
+
+
+def _csv_cells(row: str) -> list[str | None]:
+    """One CSV row as written by `csv_from_copy_text`: quoted cells, NULL an empty unquoted one."""
+    cells: list[str | None] = []
+    pos = 0
+    while True:
+        match = _CSV_CELL.match(row, pos)
+        if match is None:
+            raise _Bad(f"malformed CSV row: {row[:60]!r}")
+        if match[1] is not None:
+            cells.append(match[1].replace('""', '"'))
+            sep = match[2]
+        else:
+            cells.append(None)
+            sep = match[3]
+        pos = match.end()
+        if sep == "\n":
+            if pos != len(row):
+                raise _Bad("malformed CSV row")
+            return cells
+
+
+def _csv_rows(lines: Iterator[str]) -> Iterator[list[str | None]]:
+    pending = ""
+    for line in lines:
+        pending += line
+        if pending.count('"') % 2 == 0 and pending.endswith("\n"):  # not inside a quoted cell
+            yield _csv_cells(pending)
+            pending = ""
+    if pending:
+        raise _Bad("the file ends inside a row")
+
+
+def _raw_fields_csv(cells: list[str | None]) -> list[str | None]:
+    return [None if cell is None else csv_raw_value(cell) for cell in cells]
+
+
+def _raw_fields_jsonl(record: dict[str, Any]) -> list[str | None]:
+    if list(record) != list(COLUMNS):
+        raise _Bad(f"a line's keys are not the export's columns: {list(record)[:4]}")
+    fields: list[str | None] = []
+    for col in COLUMNS:
+        value = record[col]
+        if col in _NUMBERS:  # the select list writes a NULL number as the word null
+            fields.append("null" if value is None else str(int(value)))
+        else:
+            fields.append(None if value is None else str(value))
+    return fields
+
+
+def _rows_and_trailer(path: Path, fmt: str) -> Iterator[tuple[list[str | None] | None, Any]]:
+    """(raw fields, None) per row, then (None, trailer object) for the trailer; anything after
+    the trailer is reported by the caller."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        if fmt == "csv":
+            header = fh.readline()
+            if header.encode() != CSV_HEADER:
+                raise _Bad("the CSV header is not the export's columns")
+            for cells in _csv_rows(fh):
+                if len(cells) != len(COLUMNS):
+                    raise _Bad(f"a row has {len(cells)} cells, not {len(COLUMNS)}")
+                if cells[0] == "trailer":
+                    yield None, json.loads(cells[COLUMNS.index("details")] or "null")
+                else:
+                    yield _raw_fields_csv(cells), None
+            return
+        for number, line in enumerate(fh):
+            if not line.endswith("\n"):
+                raise _Bad("the last line is cut off (no newline)")
+            record = json.loads(line)
+            if number == 0 and "manifest" in record:
+                yield None, record  # the manifest line: the caller takes it
+            elif "trailer" in record:
+                yield None, record
+            else:
+                yield _raw_fields_jsonl(record), None
+
+
+def verify_file(path: Path) -> FileReport:
+    """Check an export file offline against its trailer: present and last, the row count, the
+    SHA-256 of the rows' raw values in the order written (a changed, lost, added or reordered
+    row breaks it; CSV cells are taken back to their stored values first, see `csv_raw_value`),
+    the last entry and its hash, each row's seal within the trailer's chain heads, and the
+    manifest's heads (the JSON Lines manifest line, or FILE.manifest.json beside it)."""
+    with path.open("rb") as fh:
+        start = fh.read(len(CSV_HEADER))
+    fmt = "csv" if start == CSV_HEADER else "jsonl"
+    digest, rows = hashlib.sha256(), 0
+    trailer: dict[str, Any] | None = None
+    manifest_heads: dict[str, Any] | None = None
+    last: dict[str, Any] | None = None
+    seen_seals: set[tuple[str, int]] = set()
+    seals: list[tuple[str, int]] = []
+    try:
+        for fields, obj in _rows_and_trailer(path, fmt):
+            if trailer is not None:
+                raise _Bad("rows follow the trailer")
+            if fields is None:
+                if "manifest" in obj:
+                    manifest_heads = obj["manifest"].get("chain_heads")
+                    continue
+                trailer = obj["trailer"] if isinstance(obj, dict) else None
+                if not isinstance(trailer, dict):
+                    raise _Bad("the trailer is unreadable")
+                continue
+            rows += 1
+            digest.update(("\t".join(map(copy_text_field, fields)) + "\n").encode())
+            chain, seq, entry_hash = fields[-3], fields[-2], fields[-1]
+            last = {"source": fields[0], "id": int(fields[1] or 0), "hash": entry_hash}
+            if entry_hash is not None and not re.fullmatch(r"[0-9a-f]{64}", entry_hash):
+                raise _Bad(f"row {rows}: its hash is not a SHA-256")
+            if chain is not None and seq is not None and seq != "null":
+                seal = (chain, int(seq))
+                if seal in seen_seals:
+                    raise _Bad(f"row {rows}: seal {chain} seq {seq} appears twice")
+                seen_seals.add(seal)
+                seals.append(seal)
+    except _Bad as exc:
+        return FileReport(str(path), fmt, rows, str(exc), trailer)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        return FileReport(str(path), fmt, rows, f"unreadable: {type(exc).__name__}", trailer)
+
+    def report(problem: str) -> FileReport:
+        return FileReport(str(path), fmt, rows, problem, trailer)
+
+    if trailer is None:
+        return report(f"no trailer after {rows} rows: the export is incomplete")
+    if not trailer.get("complete") or trailer.get("rows") != rows:
+        return report(f"the trailer counts {trailer.get('rows')} rows, the file holds {rows}")
+    if trailer.get("sha256") != digest.hexdigest():
+        return report("the rows do not match the trailer's digest (changed, lost or reordered)")
+    if trailer.get("last") != last:
+        return report("the last row is not the trailer's last entry")
+    heads = trailer.get("chain_heads") or {}
+    for seal_chain, seal_seq in seals:
+        if seal_chain not in heads or seal_seq > int(heads[seal_chain]["seq"]):
+            return report(
+                f"a row's seal {seal_chain} seq {seal_seq} is beyond the trailer's chain heads"
+            )
+    beside = Path(f"{path}.manifest.json")
+    if manifest_heads is None and beside.exists():
+        try:
+            data = json.loads(beside.read_text())
+        except ValueError:
+            return report(f"{beside.name} is unreadable")
+        manifest_heads = data.get("chain_heads")
+        with path.open("rb") as fh:
+            whole = hashlib.file_digest(fh, "sha256").hexdigest()
+        if "sha256" in data and data["sha256"] != whole:
+            return report(f"the file's SHA-256 is not the one {beside.name} recorded")
+    if manifest_heads is not None and manifest_heads != heads:
+        return report("the manifest's chain heads differ from the trailer's")
+    return report("")

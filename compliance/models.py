@@ -213,6 +213,7 @@ class AuditAction(models.TextChoices):
     PHI_READ = "phi.read", "PHI read"
     PHI_EXPORT = "phi.export", "PHI export"
     AUDIT_EXPORT = "audit.export", "Audit log export"
+    AUDIT_EXPORT_FAILED = "audit.export_failed", "Audit log export failed"
     AUDIT_VERIFY = "audit.verify", "Audit chain verified"
     LOGIN = "login", "Signed in (password)"
     LOGIN_FAILED = "login_failed", "Failed sign-in"

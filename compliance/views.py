@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from compliance import audit, export
 from compliance.context import current
 from compliance.forms import AuditFilterForm
-from compliance.models import AuditAction
+from compliance.models import AccessEvent, AuditAction
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal.access import roles_required
 from portal.models import Role
@@ -67,11 +67,15 @@ def audit_verify(request: HttpRequest, practice_slug: str) -> HttpResponse:
 
 
 def _streamed(
-    practice_id: int, filters: export.AuditFilters, fmt: str, fields: dict
+    practice_id: int, event: AccessEvent, filters: export.AuditFilters, fmt: str, fields: dict
 ) -> Iterator[bytes]:
     # The response is iterated after the view (and its tenant scope) returned: scope it again.
-    with tenant_context(practice_id):
-        yield from export.stream(filters, fmt, fields)
+    try:
+        with tenant_context(practice_id):
+            yield from export.stream(filters, fmt, fields)
+    except export.ExportFailed as failure:
+        export.record_failure(event, failure)
+        raise  # the server aborts the response: the client sees an error, not a short file
 
 
 @require_GET
@@ -84,7 +88,7 @@ def audit_export(request: HttpRequest, practice_slug: str, fmt: str) -> HttpResp
     filters = AuditFilterForm(request.GET or None).filters(practice.pk, practice.tz)
     fields = {"exported_by": request.user.get_username(), "request_id": current().request_id}
     manifest = export.manifest(filters, fmt, **fields)
-    audit.record(  # the export is itself audited, before a byte leaves
+    event = audit.record(  # the export is itself audited, before a byte leaves
         AuditAction.AUDIT_EXPORT,
         practice=practice,
         object_type="compliance.audit",
@@ -95,7 +99,7 @@ def audit_export(request: HttpRequest, practice_slug: str, fmt: str) -> HttpResp
         },
     )
     response = StreamingHttpResponse(
-        _streamed(practice.pk, filters, fmt, fields), content_type=CONTENT_TYPES[fmt]
+        _streamed(practice.pk, event, filters, fmt, fields), content_type=CONTENT_TYPES[fmt]
     )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-{practice.slug}-{stamp}.{fmt}"'

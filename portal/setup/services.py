@@ -23,6 +23,7 @@ from scheduling.config import (
     ConfigError,
     ImportResult,
     apply_config,
+    ehr_gate_errors,
     format_of,
     parse_config,
     parse_text,
@@ -228,10 +229,13 @@ def upload_config(
     errors = _scope_errors(practice, data, may_import_baa) + validate_config(data)
     if errors:
         return UploadOutcome(errors=errors)
+    config = parse_config(data)
+    errors = ehr_gate_errors(config)
+    if errors:
+        return UploadOutcome(errors=errors)
     try:
         # import_config's two steps, taken apart so that the audit entry commits with the
         # import, and a failed EHR set-up afterwards still reports what the import changed.
-        config = parse_config(data)
         with transaction.atomic():
             result = apply_config(config, actor=actor)  # actor: approver of its protocols
             audit.record(

@@ -21,6 +21,15 @@ from tests.factories import LocationFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["debug-off", "debug-on"])
+def debug(request, settings):
+    """Every export test runs as deployed and as `make run` runs it (DEBUG on: Django's
+    debug cursor wrapper, which has no COPY of its own)."""
+    settings.DEBUG = request.param
+    return request.param
+
+
 # Everything COPY's text format or JSON escapes, and what could be mistaken for the exporter's
 # own markers: NULL (\N), \v, quotes, %-formatting, the word null, tabs and newlines.
 CONTROLS = "".join(chr(c) for c in range(1, 32))
@@ -43,10 +52,23 @@ def reference(filters: export.AuditFilters) -> list[bytes]:
         return [f"{line}\n".encode() for (line,) in cur.fetchall()]
 
 
+def without_trailer(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """The export's rows, and its trailer (its last line, which must be there)."""
+    assert data.endswith(b"\n")
+    rows, _, last = data[:-1].rpartition(b"\n")
+    if last.startswith(b'"trailer"'):
+        cells = next(csv.reader(io.StringIO(last.decode())))
+        trailer = json.loads(cells[export.COLUMNS.index("details")])["trailer"]
+    else:
+        trailer = json.loads(last)["trailer"]
+    return (rows + b"\n" if rows else b""), trailer
+
+
 def jsonl(filters: export.AuditFilters) -> list[bytes]:
-    data = b"".join(export.stream(filters, "jsonl"))
-    assert data.endswith(b"\n") or not data
-    return [line + b"\n" for line in data.split(b"\n")[:-1]]
+    data, trailer = without_trailer(b"".join(export.stream(filters, "jsonl")))
+    lines = [line + b"\n" for line in data.split(b"\n")[:-1]]
+    assert trailer["rows"] == len(lines) and trailer["complete"] is True
+    return lines
 
 
 def record(practice: Any, **kwargs: Any) -> None:
@@ -147,14 +169,15 @@ def test_blocks_of_any_size_give_the_same_lines(practice, tricky_trail, monkeypa
         expected = b"".join(reference(filters))
         monkeypatch.setattr(export, "CHUNK", chunk)
         blocks = list(export.stream(filters, "jsonl"))
-    assert b"".join(blocks) == expected
-    assert len(blocks) > 1 and all(block.endswith(b"}\n") for block in blocks)
+    assert b"".join(blocks[:-1]) == expected and json.loads(blocks[-1])["trailer"]
+    assert len(blocks) > 2 and all(block.endswith(b"}\n") for block in blocks)
 
 
 def test_json_lines_come_in_the_order_of_the_csv_rows(practice, tricky_trail):
     filters = export.AuditFilters(practice_id=practice.pk)
     with tenant_context(practice):
-        rows = csv.DictReader(io.StringIO(b"".join(export.stream(filters, "csv")).decode()))
+        data, _ = without_trailer(b"".join(export.stream(filters, "csv")))
+        rows = csv.DictReader(io.StringIO(data.decode()))
         csv_order = [(r["source"], int(r["id"])) for r in rows]
         json_order = [(r["source"], r["id"]) for r in map(json.loads, jsonl(filters))]
     assert json_order == csv_order and len(csv_order) >= 5
@@ -168,7 +191,8 @@ def test_the_manifest_line_comes_first_then_the_rows(practice, tricky_trail):
         expected = b"".join(reference(filters))
     manifest = json.loads(head)["manifest"]
     assert manifest["format"] == "jsonl" and f"practice:{practice.pk}" in manifest["chain_heads"]
-    assert rest == expected
+    rows, trailer = without_trailer(rest)
+    assert rows == expected and trailer["chain_heads"] == manifest["chain_heads"]
 
 
 def test_a_block_that_does_not_end_on_a_row_is_refused():
@@ -189,5 +213,6 @@ def test_the_vendor_command_writes_the_same_json_lines(tmp_path, tricky_trail):
     )
     with cross_tenant("test: vendor export"):
         expected = reference(export.AuditFilters(include_global=True))
-    assert out.read_bytes() == b"".join(expected)
+    assert without_trailer(out.read_bytes())[0] == b"".join(expected)
+    assert not (tmp_path / "all.jsonl.partial").exists()
     assert any(json.loads(line)["reason"] == TRICKY for line in expected)

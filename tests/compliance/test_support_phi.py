@@ -132,3 +132,12 @@ def test_staff_still_reveal_a_patient_without_typing_a_reason(client, practice):
     assert "Ana Lopez" in page
     [event] = reads(practice)
     assert event.impersonation_session_id is None and event.actor_user_id == staff.pk
+
+
+def test_support_cannot_look_a_caller_up_by_number(client, practice, session):
+    desk = desk_for(practice)
+    desk.call(phone="+1 (555) 555-0101")
+    other = desk.call(phone="+1 (555) 555-0199")
+    page = client.post("/p/alpha/calls/", {"phone": "+15555550101"}).content.decode()
+    assert f"/calls/{other.pk}/" in page  # the number was not applied: nothing is learned
+    assert reads(practice) == []

@@ -77,24 +77,37 @@ class Command(BaseCommand):
             ),
             cross_tenant(f"audit export: {options['reason']}"),
         ):
-            audit.record(  # first, in its own transaction: the export is on record
+            event = audit.record(  # first, in its own transaction: the export is on record
                 AuditAction.AUDIT_EXPORT,
                 practice=practice_id,
                 reason=options["reason"],
                 object_type="compliance.audit",
                 details={"format": options["format"], "filters": filters.describe()},
             )
+            # Written beside the target and renamed once whole: a failed export never leaves a
+            # file by the name asked for.
+            partial = out.with_name(f"{out.name}.partial")
             outermost = not connection.in_atomic_block
-            with transaction.atomic(), out.open("wb") as fh:
-                if outermost:  # the manifest's heads and the rows from one snapshot
-                    with connection.cursor() as cur:
-                        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                manifest = export.manifest(
-                    filters, options["format"], exported_by="manage.py export_audit", request_id=""
-                )
-                for chunk in export.stream(filters, options["format"]):
-                    digest.update(chunk)
-                    fh.write(chunk)
+            try:
+                with transaction.atomic(), partial.open("wb") as fh:
+                    if outermost:  # the manifest's heads and the rows from one snapshot
+                        with connection.cursor() as cur:
+                            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    manifest = export.manifest(
+                        filters,
+                        options["format"],
+                        exported_by="manage.py export_audit",
+                        request_id="",
+                    )
+                    for chunk in export.stream(filters, options["format"]):
+                        digest.update(chunk)
+                        fh.write(chunk)
+            except export.ExportFailed as failure:
+                export.record_failure(event, failure)
+                raise CommandError(
+                    f"{failure}; {partial} is incomplete (no trailer) and was not renamed"
+                ) from failure
+        partial.replace(out)
         manifest["sha256"] = digest.hexdigest()
         manifest["reason"] = options["reason"]
         Path(f"{out}.manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance import audit
+from compliance import audit, export
 from portal.models import Practice
 from portal.tenancy import cross_tenant
 
@@ -19,11 +19,19 @@ class Command(BaseCommand):
         "entry and report the first broken link: an altered, deleted, unsealed or reordered "
         "entry. With anchors (chain heads from export manifests kept outside the database) it "
         "also reports entries cut off the end or a rewritten chain. Exit status 1 if any chain "
-        "is broken."
+        "is broken. With --file, checks export files offline instead."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--practice", metavar="SLUG", help="only this practice's chain")
+        parser.add_argument(
+            "--file",
+            action="append",
+            default=[],
+            metavar="EXPORT",
+            help="check an export file offline against its trailer instead (repeatable): "
+            "complete, row count, rows' digest in order, last entry, chain heads",
+        )
         parser.add_argument(
             "--anchor",
             action="append",
@@ -56,7 +64,25 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         return anchors
 
+    def _check_files(self, paths: list[str]) -> None:
+        bad = []
+        for path in paths:
+            try:
+                report = export.verify_file(Path(path))
+            except OSError as exc:
+                raise CommandError(str(exc)) from exc
+            if report.ok:
+                self.stdout.write(f"{path}: {report.fmt}, {report.rows} rows, whole and unaltered")
+            else:
+                bad.append(path)
+                self.stdout.write(f"{path}: BAD: {report.problem}")
+        if bad:
+            raise CommandError(f"{len(bad)} export file(s) failed the check; first: {bad[0]}")
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["file"]:
+            self._check_files(options["file"])  # offline: no database needed
+            return
         anchors = self._anchors(options)
         if options["practice"]:
             practice = Practice.objects.filter(slug=options["practice"]).first()
