@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from compliance import audit
+from compliance import audit, impersonation
 from compliance.context import audit_context
 from compliance.models import AccessEvent, AuditAction, ImpersonationSession
 from compliance.support_policy import SupportReasonRequired
@@ -138,6 +138,14 @@ def test_support_cannot_look_a_caller_up_by_number(client, practice, session):
     desk = desk_for(practice)
     desk.call(phone="+1 (555) 555-0101")
     other = desk.call(phone="+1 (555) 555-0199")
+    assert client.post("/p/alpha/calls/", {"phone": "+15555550101"}).status_code == 403
+    owner = UserFactory(totp=True)
+    MembershipFactory(user=owner, practice=practice, role=Role.PRACTICE_MANAGER)
+    impersonation.set_write_access(practice, True, owner)
+    client.post(  # a new session, with writes allowed
+        "/support/impersonate/",
+        {"practice": "alpha", "reason": "booking issue", "ticket": "SUP-9", "minutes": 30},
+    )
     page = client.post("/p/alpha/calls/", {"phone": "+15555550101"}).content.decode()
     assert f"/calls/{other.pk}/" in page  # the number was not applied: nothing is learned
     assert reads(practice) == []
