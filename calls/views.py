@@ -62,12 +62,14 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     else:
         data = {k: str(v) for k, v in request.GET.items() if k in (*URL_FILTERS, "page")}
     page_number = data.pop("page", None)
+    support = in_support_session(request)
+    if support:  # looking a caller up by number reads PHI; support reads it only on a reason
+        data.pop("phone", None)
     form = CallFilterForm(data or None, practice=practice)
     filters = form.filters()
     page = Paginator(selectors.calls_for_practice(practice, filters), PAGE_SIZE).get_page(
         page_number
     )
-    support = in_support_session(request)
     rows = [(call, _phone(call, support)) for call in page.object_list]
     if not support:  # a support session is shown no caller numbers, so reads none
         services.record_call_access(
@@ -82,7 +84,8 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "rows": rows,
             "searched": any(data.values()),
             "search": sorted((k, v) for k, v in data.items() if v),  # for the pager's POST
-            "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ()),
+            "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ())
+            and not support,
         },
     )
 

@@ -5,7 +5,9 @@
 - A stated reason and a ticket reference; at most 60 minutes (database constraint); ended by
   the user, or found expired on the next request.
 - Read-only (GET/HEAD/OPTIONS) unless the practice allowed writes for support (`SupportAccess`)
-  when the session started.
+  when the session started; a reveal that POSTs its reason is a read. Whatever was allowed,
+  the practice's own acts stay its own (`compliance.support_policy`), and API clients made in
+  the session are revoked when it ends (by support, on expiry, or by the minute sweep).
 - While it lasts every request is scoped to that practice with every role, a banner shows on
   every page, and every audit row carries the real support user and the session id.
 """

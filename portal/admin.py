@@ -11,6 +11,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest, HttpResponse
 from django_otp.admin import OTPAdminSite
 
+from compliance import support_policy
 from portal.models import Location, Membership, Practice, User
 from portal.tenancy import cross_tenant
 
@@ -29,6 +30,8 @@ class VendorAdminSite(OTPAdminSite):
 
         @wraps(inner)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            # Users and memberships are changed here; never from inside a support session.
+            support_policy.refuse(support_policy.SupportForbidden.MEMBERSHIP, request)
             if not self.has_permission(request):
                 return inner(request, *args, **kwargs)  # the login/refusal path
             with cross_tenant(f"vendor admin by user {request.user.pk}"):

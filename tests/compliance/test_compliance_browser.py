@@ -119,3 +119,39 @@ def test_support_starts_a_session_sees_the_banner_and_the_manager_sees_it(live_s
         assert "SUP-1234" in text and "Agent books the wrong visit type" in text
         assert "Sasha Support" in text and "ended by support" in text
         screenshot(page, "support-access-seen-by-manager")
+
+
+def test_support_reveals_a_patient_only_after_typing_why(live_server):
+    """In a read-only support session the AI bookings list shows no initials; each patient is
+    revealed through a reason form (htmx), and the read carries that reason."""
+    from compliance.models import AccessEvent, AuditAction
+    from tests.calls.factories import desk_for
+    from tests.factories import sign_baa
+
+    practice = PracticeFactory(slug="alpha", name="Alpha Dental")
+    sign_baa(practice)
+    booking = desk_for(practice).booking()
+    support = UserFactory(
+        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
+    )
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, live_server.url, support)
+        page.goto(f"{live_server.url}/support/impersonate/?practice=alpha")
+        page.get_by_label("Reason").fill("Caller says the booking has the wrong name")
+        page.get_by_label("Ticket reference").fill("SUP-77")
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_url("**/p/alpha/")
+        page.goto(f"{live_server.url}/p/alpha/bookings/?since=2000-01-01")
+        row = page.locator(f"#booking-{booking.pk}")
+        assert "A. L." not in row.inner_text() and "Ana Lopez" not in row.inner_text()
+        row.get_by_label("Why do you need this patient's details?").fill(
+            "Checking the name the caller gave (SUP-77)"
+        )
+        row.get_by_role("button", name="Show details").click()
+        row.get_by_text("Ana Lopez").wait_for()
+        screenshot(page, "support-patient-revealed-with-reason")
+    with tenant_context(practice):
+        [event] = AccessEvent.objects.filter(action=AuditAction.PHI_READ)
+    assert event.reason == "Checking the name the caller gave (SUP-77)"
+    assert event.actor_user_id == support.pk and event.impersonation_session_id is not None

@@ -26,6 +26,7 @@ PHI_FREE_TASKS = {
     "calls.purge_expired": "deletes expired transcripts and note copies; reads no PHI",
     "calls.sweep_encounter_notes": "links ids and re-queues write_encounter_note (gated)",
     "compliance.expire_agreements": "marks agreements past their dates; no PHI",
+    "compliance.close_expired_support_sessions": "closes sessions, revokes API clients; no PHI",
     "integrations.flush_health": "moves call counters from Redis to the database",
     "integrations.reconcile_all": "fans out to reconcile_connection, which is gated",
     "integrations.requeue_stale_webhooks": "re-sends delivery ids to process_webhook (gated)",

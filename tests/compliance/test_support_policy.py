@@ -334,3 +334,20 @@ def test_an_expired_session_nobody_returns_to_is_closed_by_the_sweep(
     audit.seal_now()
     with cross_tenant("test"):
         assert audit.verify_chain(audit.chain_name(practice.pk)).ok
+
+
+def test_the_vendor_admin_where_memberships_change_is_closed_during_a_session(
+    client, support, practice
+):
+    support.is_superuser = True  # even with every permission
+    support.save(update_fields=["is_superuser"])
+    assert client.get("/admin/portal/membership/").status_code == 200
+    start_session(client, practice, write=True)
+    assert client.get("/admin/portal/membership/").status_code == 403
+    before = snapshot(practice)
+    member = UserFactory()
+    response = client.post(
+        "/admin/portal/membership/add/",
+        {"user": member.pk, "practice": practice.pk, "role": Role.PRACTICE_MANAGER},
+    )
+    assert response.status_code == 403 and snapshot(practice) == before
