@@ -226,3 +226,18 @@ def test_the_proofs_are_checked_once_per_statement_not_per_row(two_practices):
         plan = "\n".join(row[0] for row in cur.fetchall())
     assert plan.count("InitPlan") == 2, plan
     assert "SubPlan" not in plan, plan
+
+
+def test_the_deploy_check_passes_with_this_processs_secret_only(settings):
+    from portal.checks import check_tenancy_proofs
+    from portal.tenancy import _KEYS, register_session
+
+    assert check_tenancy_proofs() == []
+    raw = connection.connection
+    saved = _KEYS[raw]  # the test's rollback restores the session's row to match it
+    settings.SECRET_KEY = "another-deployments-secret-key-entirely-0123456789"
+    try:
+        register_session(raw)
+        assert [w.id for w in check_tenancy_proofs()] == ["portal.W002"]
+    finally:
+        _KEYS[raw] = saved
