@@ -21,6 +21,11 @@ the application can neither insert a seal or a queue row nor choose a hash. Nobo
 EXECUTE them either: attaching them to a table of one's own (a temporary
 `compliance_sealqueue`, say) would otherwise seal whatever that table is fed. It is idempotent.
 
+It also hands over the tenancy proofs' objects (portal.tenancy, migration portal 0004): the
+tenancy secret and session-key tables become the owner's, unreadable by the application, the
+three functions SECURITY DEFINER under the owner, the secret is installed again from this
+process's SECRET_KEY, and any policy still trusting the bare settings is rewritten.
+
 Afterwards a migration that alters an audit table is applied as a superuser (then run the
 command again); migrations of every other table go on as before.
 """
@@ -40,6 +45,12 @@ AUDIT_TABLES = (
     "compliance_changeentry",
     "compliance_auditseal",
     "compliance_sealqueue",
+)
+TENANCY_TABLES = ("portal_tenancy_secret", "portal_tenancy_session")
+TENANCY_FUNCTIONS = (
+    "portal_tenancy_register()",
+    "portal_tenant_practice()",
+    "portal_tenant_cross()",
 )
 # What the application may do to each: append entries; seals and the queue are the owner's (its
 # sealing functions write them).
@@ -153,13 +164,88 @@ def protect_audit_tables(
                     )
                 )
             cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC, {}").format(fn, app))
+        _protect_tenancy(cur, owner, app)
         left = audit_objects_owned_by(cur, app_role)
         if left:  # a superuser, or a member of the owner role by some indirect grant
             raise PermissionError(f"{app_role} can still act as the owner of: {', '.join(left)}")
         weak = sealing_weaknesses(cur, app_role)
         if weak:
             raise PermissionError(f"sealing is still open to {app_role}: {', '.join(weak)}")
+        weak = tenancy_weaknesses(cur, app_role)
+        if weak:
+            raise PermissionError(f"tenancy proofs are still open to {app_role}: {', '.join(weak)}")
     return Protection(database, app_role, owner_role, AUDIT_TABLES, sequences, functions)
+
+
+def _protect_tenancy(cur: Any, owner: sql.Composable, app: sql.Composable) -> None:
+    from portal.tenancy import CONDITION, hmac_pads, rewrite_policies_sql, tenancy_secret
+
+    cur.execute("SELECT to_regclass('portal_tenancy_secret') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        raise PermissionError("migrate first: the tenancy proofs (portal 0004) are not installed")
+    inner, outer = hmac_pads(tenancy_secret())
+    cur.execute(
+        "INSERT INTO portal_tenancy_secret (id, inner_pad, outer_pad) VALUES (1, %s, %s) "
+        "ON CONFLICT (id) DO UPDATE SET inner_pad = EXCLUDED.inner_pad, "
+        "outer_pad = EXCLUDED.outer_pad",
+        [inner, outer],
+    )
+    for table in TENANCY_TABLES:
+        name = sql.Identifier(table)
+        cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(name, owner))
+        cur.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(name, app))
+    for function in TENANCY_FUNCTIONS:
+        fn = sql.SQL(function)
+        cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(fn, owner))
+        cur.execute(
+            sql.SQL("ALTER FUNCTION {} SECURITY DEFINER SET search_path = {}").format(
+                fn, sql.SQL(DEFINER_SEARCH_PATH)
+            )
+        )
+        cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(fn))
+        cur.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(fn, app))
+    # A superuser may alter every policy: the audit tables' too, which migrations could not.
+    cur.execute(rewrite_policies_sql("app.cross_tenant", CONDITION))
+
+
+def tenancy_weaknesses(cur: Any, role: str) -> list[str]:
+    """How a statement of `role` could pass row-level security without the proofs: reading
+    the secret or the session keys, owning or replacing the functions that check them, or a
+    policy that still trusts the bare settings. Empty once `protect_audit_tables` has run."""
+    cur.execute(
+        """
+        SELECT CASE WHEN to_regclass(t.name) IS NULL THEN 'table ' || t.name || ' is missing'
+                    ELSE 'may ' || lower(p.kind) || ' ' || t.name END
+          FROM unnest(%(tables)s::text[]) AS t(name)
+         CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(kind)
+         WHERE CASE WHEN to_regclass(t.name) IS NULL THEN p.kind = 'SELECT'
+                    ELSE has_table_privilege(%(role)s, t.name, p.kind) END
+        UNION ALL
+        SELECT 'function ' || f.sig || CASE
+                 WHEN p.oid IS NULL THEN ' is missing'
+                 WHEN pg_has_role(%(role)s, p.proowner, 'MEMBER') THEN ' is its own'
+                 WHEN NOT p.prosecdef THEN ' is not SECURITY DEFINER'
+                 ELSE ' has no fixed search_path' END
+          FROM unnest(%(functions)s::text[]) AS f(sig)
+          LEFT JOIN pg_proc p ON p.oid = to_regprocedure(f.sig)
+         WHERE p.oid IS NULL OR pg_has_role(%(role)s, p.proowner, 'MEMBER') OR NOT p.prosecdef
+            OR NOT coalesce(%(path)s = ANY(p.proconfig), false)
+        UNION ALL
+        SELECT 'policy ' || pol.polname || ' on ' || pol.polrelid::regclass::text
+               || ' trusts the bare settings'
+          FROM pg_policy pol
+         WHERE pg_get_expr(pol.polqual, pol.polrelid) LIKE '%%current_setting(''app.%%'
+            OR pg_get_expr(pol.polwithcheck, pol.polrelid) LIKE '%%current_setting(''app.%%'
+         ORDER BY 1
+        """,
+        {
+            "tables": list(TENANCY_TABLES),
+            "role": role,
+            "functions": list(TENANCY_FUNCTIONS),
+            "path": f"search_path={DEFINER_SEARCH_PATH}",
+        },
+    )
+    return [row[0] for row in cur.fetchall()]
 
 
 def protect_connected_database(superuser_url: str, *, test_truncate: bool = False) -> Protection:

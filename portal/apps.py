@@ -6,4 +6,4 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal: tenancy and accounts"
 
     def ready(self) -> None:
-        from portal import checks  # noqa: F401
+        from portal import checks, tenancy  # noqa: F401  (tenancy: registers new sessions)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from integrations import services, tasks, webhooks
 from integrations.models import DeliveryStatus, EHRConnection, WebhookDelivery
 from integrations.sandbox.testing import ReceivedWebhook, WebhookReceiver, wait_until
-from portal.tenancy import cross_tenant, tenant_context
+from portal.tenancy import cross_tenant, scope_raw_connection, tenant_context
 from scheduling.models import Appointment, AppointmentType, WorkingHour
 from scheduling.selectors import available_slots
 from tests.integrations.conftest import World, build_world, resign
@@ -466,7 +466,7 @@ def test_processing_a_delivery_locks_the_delivery_row_only(
     with tenant_context(world.practice):
         delivery, _ = webhooks.record_delivery(conn, message.json["delivery_id"], message.json)
     with psycopg.connect(**connection.get_connection_params()) as booking:
-        booking.execute("SELECT set_config('app.practice_id', %s, false)", [str(conn.practice_id)])
+        scope_raw_connection(booking, conn.practice_id)
         booking.execute(
             "SELECT 1 FROM portal_location WHERE id = %s FOR KEY SHARE", [conn.location_id]
         )
