@@ -190,7 +190,31 @@ def ehr_gate_errors(config: PracticeConfig) -> list[str]:
     return [EHR_NEEDS_BAA]
 
 
-def apply_config(config: PracticeConfig, *, actor: Any = None) -> ImportResult:
+Progress = Callable[[int], None]
+
+
+def config_entries(config: PracticeConfig) -> int:
+    """The entries an import works through (what `progress` counts up to)."""
+    return (
+        len(config.locations)
+        + len(config.operatories)
+        + len(config.providers)
+        + len(config.appointment_types)
+        + sum(len(t.phrases) for t in config.appointment_types)
+        + len(config.working_hours)
+        + len(config.blocks)
+        + len(config.appointments)
+        + len(config.provider_rules)
+        + len(config.escalation_protocols)
+        + len(config.on_call)
+    )
+
+
+def apply_config(
+    config: PracticeConfig, *, actor: Any = None, progress: Progress | None = None
+) -> ImportResult:
+    """Write a validated configuration in one transaction. `progress(entries_done)` is called
+    as sections and phrases are written (from inside the transaction: store it elsewhere)."""
     with transaction.atomic():
         practice = Practice.objects.select_for_update().filter(slug=config.practice.slug).first()
         result_practice = Counts()
@@ -209,7 +233,7 @@ def apply_config(config: PracticeConfig, *, actor: Any = None) -> ImportResult:
         result.sections["practice"] = result_practice
         # The savepoint rolls a failure back while the tenant setting can still be restored.
         with tenant_context(practice), transaction.atomic():
-            _Writer(practice, config, result, actor).run()
+            _Writer(practice, config, result, actor, progress).run()
             if config.baa is not None:
                 from compliance.services import BAAError, upsert_baa_from_config
 
@@ -266,9 +290,16 @@ def _pair(
 
 class _Writer:
     def __init__(
-        self, practice: Practice, config: PracticeConfig, result: ImportResult, actor: Any = None
+        self,
+        practice: Practice,
+        config: PracticeConfig,
+        result: ImportResult,
+        actor: Any = None,
+        progress: Progress | None = None,
     ) -> None:
         self.actor = actor
+        self.progress = progress
+        self.done = 0
         self.practice = practice
         self.config = config
         self.result = result
@@ -294,6 +325,11 @@ class _Writer:
         if (section, pk) not in self.counted:
             self.counted.add((section, pk))
             self.count(section, "updated")
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None and n:
+            self.progress(self.done)
 
     def mine(self, model: type[M]) -> models.QuerySet[M]:
         return model.objects.filter(practice=self.practice).order_by("id")  # type: ignore[attr-defined]
@@ -357,6 +393,8 @@ class _Writer:
             # into the EHR and the sync mirrors them back with their EHR ids.
             self.blocks()
             self.appointments()
+        else:
+            self.advance(len(c.blocks) + len(c.appointments))
         self.provider_rules()
         self.escalation()
         self.delete_leftovers()
@@ -383,6 +421,7 @@ class _Writer:
             elif _assign(row, values):
                 self.updated(section, row.pk)
             out[spec.key] = row
+            self.advance(1)
         self.leftovers[section] = list(existing.values())
         return out
 
@@ -467,6 +506,7 @@ class _Writer:
                     kept.add(row.pk)
                     if _assign(row, {"text": text}):
                         self.count("phrases", "updated")
+            self.advance(len(spec.phrases))
         stale = [
             phrase.pk
             for by_text in existing.values()
@@ -536,6 +576,7 @@ class _Writer:
                 getattr(row, link_name), current, wanted_links(spec)
             ):
                 self.updated(section, row.pk)
+            self.advance(1)
         if free:
             model.objects.filter(pk__in=[r.pk for r in free]).delete()  # type: ignore[attr-defined]
             self.count(section, "deleted", len(free))
@@ -668,6 +709,7 @@ class _Writer:
             for what in ("created", "updated", "deleted"):
                 self.count(section, what, getattr(counts, what))
             self.result.notes.extend(counts.notes)
+        self.advance(len(self.config.escalation_protocols) + len(self.config.on_call))
 
     # entities the file no longer mentions
 
