@@ -7,7 +7,8 @@ twice writes nothing and reports zero changes; row ids survive re-imports.
 What the file owns, and what happens to rows the file no longer mentions (deliberate choices):
 
 * **Entities with a key** (locations, operatories, providers, appointment types) are matched by
-  key and updated in place. One missing from the file is deleted, unless something the file does
+  their `ehr_id` when the file carries one (the export writes it), then by key, and updated in
+  place: a renamed or re-keyed entry keeps its row, its EHR link and what refers to it. One missing from the file is deleted, unless something the file does
   not manage still refers to it (a hold, a booking, an appointment or block that came from the
   EHR): then the whole import fails with an error naming it and nothing changes. To retire such
   a row keep it in the file with `"active": false` (providers, operatories) or
@@ -311,6 +312,8 @@ class _Writer:
         self.leftovers: dict[str, list[Any]] = {}
         # (section, pk) already counted as created or updated: a row counts once per import.
         self.counted: set[tuple[str, int]] = set()
+        # Keys set aside while keys move between rows (for messages about leftovers).
+        self.original_keys: dict[tuple[str, int], str] = {}
 
     def count(self, section: str, what: str, n: int = 1) -> None:
         counts = self.result.sections[section]
@@ -408,21 +411,45 @@ class _Writer:
         specs: Iterable[Any],
         values_of: Callable[[Any], dict[str, Any]],
     ) -> dict[str, M]:
-        existing: dict[str, M] = {row.key: row for row in self.mine(model)}  # type: ignore[attr-defined]
-        out: dict[str, M] = {}
+        """Match each entry to its row by EHR id first (the EHR's identity survives a rename
+        or a new key), then by key; the key is one of the values updated."""
+        specs = list(specs)
+        rows: list[M] = list(self.mine(model))
+        by_ehr: dict[int, M] = {r.ehr_id: r for r in rows if r.ehr_id is not None}  # type: ignore[attr-defined]
+        by_key: dict[str, M] = {r.key: r for r in rows}  # type: ignore[attr-defined]
+        claimed: set[int] = set()
+        matched: list[M | None] = []
         for spec in specs:
-            values = values_of(spec)
-            row = existing.pop(spec.key, None)
-            if row is None:
-                row = model.objects.create(  # type: ignore[attr-defined]
-                    practice=self.practice, key=spec.key, **values
-                )
+            row = by_ehr.get(spec.ehr_id) if spec.ehr_id is not None else None
+            matched.append(row)
+            if row is not None:
+                claimed.add(row.pk)
+        for i, spec in enumerate(specs):
+            row = by_key.get(spec.key)
+            if matched[i] is None and row is not None and row.pk not in claimed:
+                matched[i] = row
+                claimed.add(row.pk)
+        leftovers = [r for r in rows if r.pk not in claimed]
+        # A key moving to another row: free every wanted key first (unique per practice).
+        wanted = {spec.key for spec in specs}
+        moving = [r for r, spec in zip(matched, specs, strict=True) if r and r.key != spec.key]  # type: ignore[attr-defined]
+        for row in moving + [r for r in leftovers if r.key in wanted]:  # type: ignore[attr-defined]
+            self.original_keys[(section, row.pk)] = row.key  # type: ignore[attr-defined]
+            row.key = f"~{row.pk}"  # type: ignore[attr-defined]
+            row.save(update_fields=["key"])
+        out: dict[str, M] = {}
+        for spec, found in zip(specs, matched, strict=True):
+            values = {"key": spec.key, **values_of(spec)}
+            if found is None:
+                row = model.objects.create(practice=self.practice, **values)  # type: ignore[attr-defined]
                 self.created(section, row.pk)
-            elif _assign(row, values):
-                self.updated(section, row.pk)
+            else:
+                row = found
+                if _assign(row, values):
+                    self.updated(section, row.pk)
             out[spec.key] = row
             self.advance(1)
-        self.leftovers[section] = list(existing.values())
+        self.leftovers[section] = leftovers
         return out
 
     def ensure_descriptors(self) -> None:
@@ -729,7 +756,8 @@ class _Writer:
                     with transaction.atomic():
                         row.delete()
                 except ProtectedError as exc:
-                    errors.append(_still_used(section, row.key, exc))
+                    key = self.original_keys.get((section, row.pk), row.key)
+                    errors.append(_still_used(section, key, exc))
                 else:
                     self.count(section, "deleted")
         if errors:
