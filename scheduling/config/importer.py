@@ -8,11 +8,11 @@ What the file owns, and what happens to rows the file no longer mentions (delibe
 
 * **Entities with a key** (locations, operatories, providers, appointment types) are matched by
   their `ehr_id` when the file carries one (the export writes it), then by key, and updated in
-  place: a renamed or re-keyed entry keeps its row, its EHR link and what refers to it. One missing from the file is deleted, unless something the file does
-  not manage still refers to it (a hold, a booking, an appointment or block that came from the
-  EHR): then the whole import fails with an error naming it and nothing changes. To retire such
-  a row keep it in the file with `"active": false` (providers, operatories) or
-  `"bookable": false` (appointment types).
+  place: a renamed or re-keyed entry keeps its row, its EHR link and what refers to it. One
+  missing from the file is deleted, unless something the file does not manage still refers to
+  it (a hold, a booking, an appointment or block that came from the EHR): then the whole import
+  fails with an error naming it and nothing changes. To retire such a row keep it in the file
+  with `"active": false` (providers, operatories) or `"bookable": false` (appointment types).
 * **Config-managed sets** are replaced by the file's content, deleting what is missing: caller
   phrases (per type, matched case-insensitively), the eligible providers and descriptor codes of
   a type, working hours with `source = manual`, provider rules, and the calendar blocks and
