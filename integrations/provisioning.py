@@ -10,8 +10,10 @@ EHR" through the sandbox's admin routes so they exist at once; patients through
 webhook endpoint and subscriptions) and runs a full sync, so the portal's mirror comes from the
 EHR exactly as in production.
 
-Idempotent: everything is matched first (by name, code, foreign keys and times), so a second run
-creates nothing in the sandbox and the sync reports no changes. Rows the config importer already
+Idempotent: everything is matched first (by the EHR id our rows already hold, then by name,
+code, foreign keys and times), so a second run creates nothing in the sandbox and the sync
+reports no changes; a location, provider, operatory or type renamed in the file is renamed in
+the EHR (same id), never created again. Rows the config importer already
 made locally are linked to their EHR ids by their keys (and keyless blocks/appointments/manual
 working hours by content) before the sync, so they are adopted rather than duplicated.
 
@@ -220,8 +222,18 @@ class _Provisioner:
         except EHRNotFound:
             existing = []  # the subdomain comes into being with its first location
         by_name = {norm.clean_name(r.get("name")).lower(): r for r in existing}
+        by_id = {int(r["id"]): r for r in existing}
         for key, location in self.locations.items():
-            found = by_name.get(location.name.lower())
+            # The stored id first: a location renamed in the file is renamed in the EHR, not
+            # created again (a new one would take the connection away from its calendar).
+            found = by_id.get(location.ehr_id) if location.ehr_id is not None else None
+            if found is not None and norm.clean_name(found.get("name")) != location.name:
+                self.admin.call(
+                    "PATCH", f"/_admin/ehr/locations/{found['id']}", {"name": location.name}
+                )
+                self.report.updated["locations"] += 1
+            if found is None:
+                found = by_name.get(location.name.lower())
             if found is None:
                 found = self.setup.request(
                     "POST",
@@ -232,16 +244,47 @@ class _Provisioner:
                 self.report.created["locations"] += 1
             self.lids[key] = int(found["id"])
 
+    def _stored_ids(self, model: Any) -> dict[str, int]:
+        """Our rows' EHR ids by key (the importer matched re-keyed rows by EHR id already)."""
+        with tenant_context(self.practice):
+            return dict(
+                model.objects.filter(practice=self.practice, ehr_id__isnull=False).values_list(
+                    "key", "ehr_id"
+                )
+            )
+
+    def _stored_type_ids(self, conn: EHRConnection) -> dict[str, int]:
+        """Appointment types' EHR ids at this connection (types are per EHR location)."""
+        with tenant_context(self.practice):
+            linked = dict(
+                AppointmentTypeLink.objects.filter(connection=conn).values_list(
+                    "appointment_type__key", "ehr_id"
+                )
+            )
+        return {**self._stored_ids(AppointmentType), **linked}
+
     def _first_client(self) -> NexHealthClient:
         return next(iter(self.clients.values()))
 
     def ensure_providers(self) -> None:
         client = self._first_client()
-        listed = (norm.provider(r) for r in client.iterate("/providers"))
+        listed = [norm.provider(r) for r in client.iterate("/providers")]
         existing = {p.name.lower(): p for p in listed}
+        by_id = {p.id: p for p in listed}
+        stored = self._stored_ids(Provider)
         all_lids = sorted(self.lids.values())
         for spec in self.spec.providers:
-            found = existing.get(norm.clean_name(spec.name).lower())
+            found = by_id.get(stored.get(spec.key, 0))
+            if found is not None and found.name.lower() != norm.clean_name(spec.name).lower():
+                first, last = norm.split_name(spec.name)
+                self.admin.call(
+                    "PATCH",
+                    f"/_admin/ehr/providers/{found.id}",
+                    {"name": norm.clean_name(spec.name), "first_name": first, "last_name": last},
+                )
+                self.report.updated["providers"] += 1
+            if found is None:
+                found = existing.get(norm.clean_name(spec.name).lower())
             if found is None:
                 first, last = norm.split_name(spec.name)
                 data = client.request(
@@ -265,12 +308,22 @@ class _Provisioner:
                 _link_keyed(Provider, self.practice, spec.key, self.providers[spec.key], spec.name)
 
     def ensure_operatories(self) -> None:
+        stored = self._stored_ids(Operatory)
         for key, client in self.clients.items():
-            existing = {o.name.lower(): o for o in client.operatories()}
+            listed = client.operatories()
+            existing = {o.name.lower(): o for o in listed}
+            by_id = {o.id: o for o in listed}
             for spec in self.spec.operatories:
                 if spec.location != key:
                     continue
-                found = existing.get(norm.clean_name(spec.name).lower())
+                found = by_id.get(stored.get(spec.key, 0))
+                if found is not None and found.name.lower() != norm.clean_name(spec.name).lower():
+                    self.admin.call(
+                        "PATCH", f"/_admin/ehr/operatories/{found.id}", {"name": spec.name}
+                    )
+                    self.report.updated["operatories"] += 1
+                if found is None:
+                    found = existing.get(norm.clean_name(spec.name).lower())
                 if found is None:
                     data = client.request(
                         "POST",
@@ -319,12 +372,16 @@ class _Provisioner:
     def ensure_types(self) -> None:
         for key, client in self.clients.items():
             lid = self.lids[key]
-            existing = {
-                t.name.lower(): t for t in client.appointment_types() if t.location_id == lid
-            }
+            listed = [t for t in client.appointment_types() if t.location_id == lid]
+            existing = {t.name.lower(): t for t in listed}
+            by_id = {t.id: t for t in listed}
+            stored = self._stored_type_ids(self.conns[key])
             for spec in self.spec.appointment_types:
                 wanted = sorted(self.descriptors[(key, code)] for code in spec.descriptors)
-                found = existing.get(norm.clean_name(spec.name).lower())
+                found = by_id.get(stored.get(spec.key, 0))
+                renamed = found is not None and found.name.lower() != spec.name.lower()
+                if found is None:
+                    found = existing.get(norm.clean_name(spec.name).lower())
                 if found is None:
                     data = client.request(
                         "POST",
@@ -343,7 +400,7 @@ class _Provisioner:
                     ).data
                     found = norm.appointment_type(data)
                     self.report.created["appointment_types"] += 1
-                changes: dict[str, Any] = {}
+                changes: dict[str, Any] = {"name": spec.name} if renamed else {}
                 if sorted(found.descriptor_ids) != wanted:
                     changes["emr_appt_descriptor_ids"] = wanted
                 if found.minutes != spec.minutes:

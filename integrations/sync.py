@@ -21,7 +21,8 @@ Ownership rules (deliberate):
   schedule change in Eaglesoft deletes records and makes new ones, with new ids).
 * appointments and blocks (appointments with `unavailable: true`) in the window
   today-1 .. today+EHR_SYNC_HORIZON_DAYS: upserted in EHR order (see `apply_appointment`); one
-  gone upstream is cancelled (appointment) or deleted (block).
+  gone upstream is cancelled (appointment) or deleted (block), and only when the EHR, asked for
+  it by id, says so: missing from the location's listing is not enough.
 
 Ordering: `apply_appointment` keeps the newest `updated_at` per EHR appointment in `EHRVersion`
 and ignores anything older, so a late webhook (or a sync read that raced one) never overwrites
@@ -512,11 +513,17 @@ class Mirror:
         return "unchanged"
 
     def retire_missing_appointments(
-        self, seen: set[int], window: tuple[datetime, datetime], read_at: datetime
+        self,
+        seen: set[int],
+        window: tuple[datetime, datetime],
+        read_at: datetime,
+        gone: set[int],
     ) -> None:
-        """Appointments/blocks of this location in the window that the EHR no longer lists are
-        gone (deleted, or an insertion that failed): cancel / delete them. Only rows whose
-        newest known state predates the read, so a webhook that raced the read is kept."""
+        """Appointments/blocks of this location in the window that the EHR no longer lists and,
+        asked one by one, says are gone (`gone`: deleted, cancelled, or an insertion that
+        failed): cancel / delete them. Not being listed is not enough: a location whose key or
+        EHR id changed lists nothing of its old calendar, which is still live in the EHR. Only
+        rows whose newest known state predates the read, so a webhook that raced it is kept."""
         lo, hi = window
         newer = set(
             EHRVersion.objects.filter(
@@ -535,6 +542,7 @@ class Mirror:
             .exclude(ehr_id__in=seen)
             .exclude(ehr_id__in=newer)
         )
+        appts = appts.filter(ehr_id__in=gone)
         for row in appts:
             row.cancelled = True
             row.save(update_fields=["cancelled"])
@@ -551,6 +559,7 @@ class Mirror:
             .exclude(ehr_id__in=seen)
             .exclude(ehr_id__in=newer)
         )
+        blocks = blocks.filter(ehr_id__in=gone)
         for block in blocks:
             self._mark_gone(block.ehr_id)
             block.delete()
@@ -583,6 +592,8 @@ class Snapshot:
     window: tuple[datetime, datetime]
     read_at: datetime
     problems: list[str]
+    # Mirrored appointments/blocks not listed, that the EHR confirmed gone when asked by id.
+    gone: set[int] = field(default_factory=set)
 
 
 def read_snapshot(connection: EHRConnection, client: NexHealthClient | None = None) -> Snapshot:
@@ -614,6 +625,16 @@ def read_snapshot(connection: EHRConnection, client: NexHealthClient | None = No
             providers.append(client.provider(provider_id))
         except EHRNotFound:
             problems.append(f"provider {provider_id} is referenced but unknown to the EHR")
+    listed = {a.id for a in appointments}
+    gone: set[int] = set()
+    for ehr_id in _unlisted_mirror_ids(connection, location, window, listed):
+        try:
+            found = client.appointment(ehr_id)
+        except EHRNotFound:
+            gone.add(ehr_id)
+            continue
+        if found.cancelled or found.insertion_status in ("failed", "cancelled"):
+            gone.add(ehr_id)
     return Snapshot(
         providers=providers,
         operatories=operatories,
@@ -624,7 +645,39 @@ def read_snapshot(connection: EHRConnection, client: NexHealthClient | None = No
         window=window,
         read_at=read_at,
         problems=problems,
+        gone=gone,
     )
+
+
+def _unlisted_mirror_ids(
+    connection: EHRConnection,
+    location: Location,
+    window: tuple[datetime, datetime],
+    listed: set[int],
+) -> list[int]:
+    """EHR ids of the location's live mirrored appointments and blocks in the window that the
+    EHR's listing left out: each is asked about by id before the mirror retires it."""
+    lo, hi = window
+    with tenant_context(connection.practice_id):
+        ids = set(
+            Appointment.objects.filter(
+                practice_id=connection.practice_id,
+                location=location,
+                ehr_id__isnull=False,
+                cancelled=False,
+                start__lt=hi,
+                end__gt=lo,
+            ).values_list("ehr_id", flat=True)
+        ) | set(
+            Block.objects.filter(
+                practice_id=connection.practice_id,
+                location=location,
+                ehr_id__isnull=False,
+                start__lt=hi,
+                end__gt=lo,
+            ).values_list("ehr_id", flat=True)
+        )
+    return sorted(i for i in ids - listed if i is not None)
 
 
 def apply_snapshot(connection: EHRConnection, snapshot: Snapshot) -> SyncReport:
@@ -677,7 +730,7 @@ def apply_snapshot(connection: EHRConnection, snapshot: Snapshot) -> SyncReport:
         for a in snapshot.appointments:
             mirror.apply_appointment(a)
             seen.add(a.id)
-        mirror.retire_missing_appointments(seen, snapshot.window, snapshot.read_at)
+        mirror.retire_missing_appointments(seen, snapshot.window, snapshot.read_at, snapshot.gone)
     return report
 
 

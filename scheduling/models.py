@@ -620,3 +620,51 @@ class TestScenario(TenantModel):
 
     def __str__(self) -> str:
         return self.sentence
+
+
+class ConfigImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    SUCCEEDED = "succeeded", "Imported"
+    FAILED = "failed", "Failed"
+
+
+class ConfigImport(PHIModel):
+    """A configuration upload imported in the background: who sent it, how far it is, and what
+    it changed or why it failed. The document is kept (encrypted: it may name patients) only
+    until the import has run."""
+
+    created_by = models.ForeignKey(
+        "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filename = models.CharField(max_length=200)
+    may_import_baa = models.BooleanField(default=False)
+    document = EncryptedJSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ConfigImportStatus.choices, default=ConfigImportStatus.QUEUED
+    )
+    entries_total = models.PositiveIntegerField(default=0)
+    entries_done = models.PositiveIntegerField(default=0)
+    changes = models.PositiveIntegerField(default=0)
+    # {"errors": [...], "sections": {name: [created, updated, deleted]}, "notes": [...],
+    #  "warnings": [...]}; encrypted, since an error message may quote a value from the file.
+    outcome = EncryptedJSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(entries_done__lte=F("entries_total")),
+                name="config_import_progress_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ConfigImportStatus.SUCCEEDED, ConfigImportStatus.FAILED)

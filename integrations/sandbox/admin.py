@@ -230,6 +230,32 @@ def ehr_replace_working_hours(sandbox: Sandbox, request: Request, body: Record) 
     return {"working_hours": created, "deleted_ids": deleted}
 
 
+RENAMEABLE = {"locations": "Location", "providers": "Provider", "operatories": "Operatory"}
+
+
+def ehr_rename(sandbox: Sandbox, request: Request, body: Record) -> Any:
+    """``PATCH /_admin/ehr/{locations|providers|operatories}/{id}`` with ``{"name": ...}`` (a
+    provider may also take ``first_name``/``last_name``): staff renaming it in their EHR; the
+    record keeps its id."""
+    table = request.path_params["table"]
+    if table not in RENAMEABLE:
+        raise not_found("Resource", table)
+    raw_id = request.path_params["id"]
+    record = sandbox.store.get(table, int(raw_id) if raw_id.isdigit() else None)
+    if record is None:
+        raise not_found(RENAMEABLE[table], raw_id)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request("name is required")
+    changes: Record = {"name": name.strip()}
+    if table == "providers":
+        changes["display_name"] = name.strip()
+        for part in ("first_name", "last_name"):
+            if isinstance(body.get(part), str) and body[part].strip():
+                changes[part] = body[part].strip()
+    return public(sandbox.store.update(table, record["id"], changes))
+
+
 def admin_routes(sandbox: Sandbox) -> list[BaseRoute]:
     table: list[tuple[str, str, AdminHandler]] = [
         ("GET", "/_admin/stats", stats),
@@ -250,6 +276,7 @@ def admin_routes(sandbox: Sandbox) -> list[BaseRoute]:
         ("PATCH", "/_admin/ehr/appointments/{id}", ehr_update_appointment),
         ("POST", "/_admin/ehr/patients", ehr_create_patient),
         ("PUT", "/_admin/ehr/working_hours", ehr_replace_working_hours),
+        ("PATCH", "/_admin/ehr/{table}/{id}", ehr_rename),
     ]
     routes: list[BaseRoute] = [_route(sandbox, "GET", "/_admin/health", health, open_=True)]
     routes += [_route(sandbox, method, path, handler) for method, path, handler in table]

@@ -19,4 +19,5 @@ urlpatterns = [
     path("configuration/", views.config_page, name="setup_config"),
     path("configuration/download/", views.config_download, name="setup_config_download"),
     path("configuration/upload/", views.config_upload, name="setup_config_upload"),
+    path("configuration/imports/<int:pk>/", views.config_import, name="setup_config_import"),
 ]

@@ -23,7 +23,7 @@ from portal.models import Practice, Role
 from portal.setup import services
 from portal.setup.forms import ApiClientForm, ConfigUploadForm, ScenarioForm
 from scheduling.config import dump_text, export_config
-from scheduling.models import ApiClient, TestScenario
+from scheduling.models import ApiClient, ConfigImport, TestScenario
 
 MANAGER = Role.PRACTICE_MANAGER
 
@@ -265,6 +265,16 @@ def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
                 may_import_baa=Role.COMPLIANCE_OFFICER in getattr(request, "roles", ()),
                 actor=request.user,  # type: ignore[arg-type]
             )
+            if outcome.job is not None:
+                url = reverse(
+                    "setup_config_import",
+                    kwargs={"practice_slug": practice_slug, "pk": outcome.job.pk},
+                )
+                if request.headers.get("HX-Request"):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = url
+                    return response
+                return redirect(url)
             if outcome.errors:
                 context["errors"] = [_by_path(e) for e in outcome.errors]
             else:
@@ -274,6 +284,26 @@ def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
     # htmx swaps only successful responses; a plain form post gets the honest 400.
     ok = "result" in context or bool(request.headers.get("HX-Request"))
     return render(request, "portal/setup/config.html", context, status=200 if ok else 400)
+
+
+@never_cache
+@require_GET
+@roles_required(MANAGER)
+def config_import(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    """A background import's progress page; it polls itself (htmx) until the import is done."""
+    job = get_object_or_404(ConfigImport.objects.for_practice(_practice(request)), pk=pk)
+    outcome = job.outcome or {}
+    done = services.config_import_progress(job)
+    context = {
+        "job": job,
+        "done": done,
+        "percent": int(100 * done / job.entries_total) if job.entries_total else 100,
+        "errors": [_by_path(e) for e in outcome.get("errors", [])],
+        "sections": outcome.get("sections", {}),
+        "notes": outcome.get("notes", []),
+        "warnings": outcome.get("warnings", []),
+    }
+    return render(request, "portal/setup/config_import.html", context)
 
 
 def _by_path(error: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from scheduling.config.importer import (
     Counts,
     ImportResult,
     apply_config,
+    config_entries,
     ehr_gate_errors,
     import_config,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "ImportResult",
     "PracticeConfig",
     "apply_config",
+    "config_entries",
     "dump_text",
     "ehr_gate_errors",
     "export_config",

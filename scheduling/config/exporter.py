@@ -110,6 +110,8 @@ def export_config(practice: Practice) -> dict[str, Any]:
             out["timezone"] = loc.timezone
         if loc.working_hours_mode != mode:
             out["working_hours"] = loc.working_hours_mode
+        if loc.ehr_id is not None:
+            out["ehr_id"] = loc.ehr_id
         return out
 
     def operatory(op: Operatory) -> dict[str, Any]:
@@ -121,6 +123,8 @@ def export_config(practice: Practice) -> dict[str, Any]:
         }
         if not op.active:
             out["active"] = False
+        if op.ehr_id is not None:
+            out["ehr_id"] = op.ehr_id
         return out
 
     def provider(p: Provider) -> dict[str, Any]:
@@ -132,6 +136,8 @@ def export_config(practice: Practice) -> dict[str, Any]:
         }
         if not p.active:
             out["active"] = False
+        if p.ehr_id is not None:
+            out["ehr_id"] = p.ehr_id
         return out
 
     def appointment_type(t: AppointmentType) -> dict[str, Any]:
@@ -151,6 +157,8 @@ def export_config(practice: Practice) -> dict[str, Any]:
         }
         if not t.bookable:
             out["bookable"] = False
+        if t.ehr_id is not None:
+            out["ehr_id"] = t.ehr_id
         return out
 
     def working_hour(h: WorkingHour) -> dict[str, Any]:

@@ -7,11 +7,12 @@ twice writes nothing and reports zero changes; row ids survive re-imports.
 What the file owns, and what happens to rows the file no longer mentions (deliberate choices):
 
 * **Entities with a key** (locations, operatories, providers, appointment types) are matched by
-  key and updated in place. One missing from the file is deleted, unless something the file does
-  not manage still refers to it (a hold, a booking, an appointment or block that came from the
-  EHR): then the whole import fails with an error naming it and nothing changes. To retire such
-  a row keep it in the file with `"active": false` (providers, operatories) or
-  `"bookable": false` (appointment types).
+  their `ehr_id` when the file carries one (the export writes it), then by key, and updated in
+  place: a renamed or re-keyed entry keeps its row, its EHR link and what refers to it. One
+  missing from the file is deleted, unless something the file does not manage still refers to
+  it (a hold, a booking, an appointment or block that came from the EHR): then the whole import
+  fails with an error naming it and nothing changes. To retire such a row keep it in the file
+  with `"active": false` (providers, operatories) or `"bookable": false` (appointment types).
 * **Config-managed sets** are replaced by the file's content, deleting what is missing: caller
   phrases (per type, matched case-insensitively), the eligible providers and descriptor codes of
   a type, working hours with `source = manual`, provider rules, and the calendar blocks and
@@ -190,7 +191,31 @@ def ehr_gate_errors(config: PracticeConfig) -> list[str]:
     return [EHR_NEEDS_BAA]
 
 
-def apply_config(config: PracticeConfig, *, actor: Any = None) -> ImportResult:
+Progress = Callable[[int], None]
+
+
+def config_entries(config: PracticeConfig) -> int:
+    """The entries an import works through (what `progress` counts up to)."""
+    return (
+        len(config.locations)
+        + len(config.operatories)
+        + len(config.providers)
+        + len(config.appointment_types)
+        + sum(len(t.phrases) for t in config.appointment_types)
+        + len(config.working_hours)
+        + len(config.blocks)
+        + len(config.appointments)
+        + len(config.provider_rules)
+        + len(config.escalation_protocols)
+        + len(config.on_call)
+    )
+
+
+def apply_config(
+    config: PracticeConfig, *, actor: Any = None, progress: Progress | None = None
+) -> ImportResult:
+    """Write a validated configuration in one transaction. `progress(entries_done)` is called
+    as sections and phrases are written (from inside the transaction: store it elsewhere)."""
     with transaction.atomic():
         practice = Practice.objects.select_for_update().filter(slug=config.practice.slug).first()
         result_practice = Counts()
@@ -209,7 +234,7 @@ def apply_config(config: PracticeConfig, *, actor: Any = None) -> ImportResult:
         result.sections["practice"] = result_practice
         # The savepoint rolls a failure back while the tenant setting can still be restored.
         with tenant_context(practice), transaction.atomic():
-            _Writer(practice, config, result, actor).run()
+            _Writer(practice, config, result, actor, progress).run()
             if config.baa is not None:
                 from compliance.services import BAAError, upsert_baa_from_config
 
@@ -266,9 +291,16 @@ def _pair(
 
 class _Writer:
     def __init__(
-        self, practice: Practice, config: PracticeConfig, result: ImportResult, actor: Any = None
+        self,
+        practice: Practice,
+        config: PracticeConfig,
+        result: ImportResult,
+        actor: Any = None,
+        progress: Progress | None = None,
     ) -> None:
         self.actor = actor
+        self.progress = progress
+        self.done = 0
         self.practice = practice
         self.config = config
         self.result = result
@@ -280,6 +312,8 @@ class _Writer:
         self.leftovers: dict[str, list[Any]] = {}
         # (section, pk) already counted as created or updated: a row counts once per import.
         self.counted: set[tuple[str, int]] = set()
+        # Keys set aside while keys move between rows (for messages about leftovers).
+        self.original_keys: dict[tuple[str, int], str] = {}
 
     def count(self, section: str, what: str, n: int = 1) -> None:
         counts = self.result.sections[section]
@@ -294,6 +328,11 @@ class _Writer:
         if (section, pk) not in self.counted:
             self.counted.add((section, pk))
             self.count(section, "updated")
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None and n:
+            self.progress(self.done)
 
     def mine(self, model: type[M]) -> models.QuerySet[M]:
         return model.objects.filter(practice=self.practice).order_by("id")  # type: ignore[attr-defined]
@@ -357,6 +396,8 @@ class _Writer:
             # into the EHR and the sync mirrors them back with their EHR ids.
             self.blocks()
             self.appointments()
+        else:
+            self.advance(len(c.blocks) + len(c.appointments))
         self.provider_rules()
         self.escalation()
         self.delete_leftovers()
@@ -370,20 +411,45 @@ class _Writer:
         specs: Iterable[Any],
         values_of: Callable[[Any], dict[str, Any]],
     ) -> dict[str, M]:
-        existing: dict[str, M] = {row.key: row for row in self.mine(model)}  # type: ignore[attr-defined]
-        out: dict[str, M] = {}
+        """Match each entry to its row by EHR id first (the EHR's identity survives a rename
+        or a new key), then by key; the key is one of the values updated."""
+        specs = list(specs)
+        rows: list[M] = list(self.mine(model))
+        by_ehr: dict[int, M] = {r.ehr_id: r for r in rows if r.ehr_id is not None}  # type: ignore[attr-defined]
+        by_key: dict[str, M] = {r.key: r for r in rows}  # type: ignore[attr-defined]
+        claimed: set[int] = set()
+        matched: list[M | None] = []
         for spec in specs:
-            values = values_of(spec)
-            row = existing.pop(spec.key, None)
-            if row is None:
-                row = model.objects.create(  # type: ignore[attr-defined]
-                    practice=self.practice, key=spec.key, **values
-                )
+            row = by_ehr.get(spec.ehr_id) if spec.ehr_id is not None else None
+            matched.append(row)
+            if row is not None:
+                claimed.add(row.pk)
+        for i, spec in enumerate(specs):
+            row = by_key.get(spec.key)
+            if matched[i] is None and row is not None and row.pk not in claimed:
+                matched[i] = row
+                claimed.add(row.pk)
+        leftovers = [r for r in rows if r.pk not in claimed]
+        # A key moving to another row: free every wanted key first (unique per practice).
+        wanted = {spec.key for spec in specs}
+        moving = [r for r, spec in zip(matched, specs, strict=True) if r and r.key != spec.key]  # type: ignore[attr-defined]
+        for row in moving + [r for r in leftovers if r.key in wanted]:  # type: ignore[attr-defined]
+            self.original_keys[(section, row.pk)] = row.key  # type: ignore[attr-defined]
+            row.key = f"~{row.pk}"  # type: ignore[attr-defined]
+            row.save(update_fields=["key"])
+        out: dict[str, M] = {}
+        for spec, found in zip(specs, matched, strict=True):
+            values = {"key": spec.key, **values_of(spec)}
+            if found is None:
+                row = model.objects.create(practice=self.practice, **values)  # type: ignore[attr-defined]
                 self.created(section, row.pk)
-            elif _assign(row, values):
-                self.updated(section, row.pk)
+            else:
+                row = found
+                if _assign(row, values):
+                    self.updated(section, row.pk)
             out[spec.key] = row
-        self.leftovers[section] = list(existing.values())
+            self.advance(1)
+        self.leftovers[section] = leftovers
         return out
 
     def ensure_descriptors(self) -> None:
@@ -467,6 +533,7 @@ class _Writer:
                     kept.add(row.pk)
                     if _assign(row, {"text": text}):
                         self.count("phrases", "updated")
+            self.advance(len(spec.phrases))
         stale = [
             phrase.pk
             for by_text in existing.values()
@@ -536,6 +603,7 @@ class _Writer:
                 getattr(row, link_name), current, wanted_links(spec)
             ):
                 self.updated(section, row.pk)
+            self.advance(1)
         if free:
             model.objects.filter(pk__in=[r.pk for r in free]).delete()  # type: ignore[attr-defined]
             self.count(section, "deleted", len(free))
@@ -668,6 +736,7 @@ class _Writer:
             for what in ("created", "updated", "deleted"):
                 self.count(section, what, getattr(counts, what))
             self.result.notes.extend(counts.notes)
+        self.advance(len(self.config.escalation_protocols) + len(self.config.on_call))
 
     # entities the file no longer mentions
 
@@ -687,7 +756,8 @@ class _Writer:
                     with transaction.atomic():
                         row.delete()
                 except ProtectedError as exc:
-                    errors.append(_still_used(section, row.key, exc))
+                    key = self.original_keys.get((section, row.pk), row.key)
+                    errors.append(_still_used(section, key, exc))
                 else:
                     self.count(section, "deleted")
         if errors:

@@ -14,6 +14,9 @@ the round trip is exact):
 * `providers[].active`, `operatories[].active`, `working_hours[].active` (default true),
   `appointment_types[].bookable` (default true: may the voice agent book it?),
   `appointments[].cancelled` (default false);
+* `ehr_id` on locations, operatories, providers and appointment types: written by the export
+  when the row is linked to the EHR; the importer matches an entry to its row by it before the
+  key, so a renamed or re-keyed entry is an update, not a delete plus a create;
 * `blocks[].location` / `appointments[].location`: required only without an operatory
   (otherwise it is the operatory's location); a block with neither provider nor operatory is
   location-wide;
@@ -108,6 +111,7 @@ class LocationSpec:
     name: str
     timezone: str  # "" = the practice's
     working_hours_mode: str
+    ehr_id: int | None = None  # the EHR's id, as exported: matched before the key
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class OperatorySpec:
     location: str
     capabilities: tuple[str, ...]
     active: bool
+    ehr_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class ProviderSpec:
     accepts_new_patients: bool
     on_call_phone: str  # E.164 or ""
     active: bool
+    ehr_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,7 @@ class AppointmentTypeSpec:
     descriptors: tuple[str, ...]
     instructions: str
     bookable: bool
+    ehr_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -574,6 +581,20 @@ class _Parser:
             return _MISSING
         return key
 
+    def ehr_id(self, path: str, entry: dict[str, Any], seen: dict[int, None]) -> Any:
+        """The entry's optional EHR id (an export writes it; it survives renames and re-keys),
+        unique within its section."""
+        value = entry.get("ehr_id")
+        if value is None:
+            return None
+        ehr_id = self.c.integer(f"{path}.ehr_id", value, minimum=1)
+        if ehr_id is not _MISSING:
+            if ehr_id in seen:
+                self.c.error(f"{path}.ehr_id", f"duplicate EHR id {ehr_id}")
+                return _MISSING
+            seen[ehr_id] = None
+        return ehr_id
+
     # sections
 
     def practice(self, value: Any) -> PracticeSpec | None:
@@ -613,12 +634,14 @@ class _Parser:
     def locations(self, value: Any, default_mode: str) -> tuple[LocationSpec, ...]:
         c = self.c
         out: list[LocationSpec] = []
+        seen_ehr: dict[int, None] = {}
         for i, item in enumerate(c.items("locations", value)):
             path = f"locations[{i}]"
-            entry = c.obj(path, item, ("key", "name"), ("timezone", "working_hours"))
+            entry = c.obj(path, item, ("key", "name"), ("timezone", "working_hours", "ehr_id"))
             if entry is None:
                 continue
             key = self.keyed(path, entry, self.location_keys)
+            ehr_id = self.ehr_id(path, entry, seen_ehr)
             name = (
                 c.text(f"{path}.name", entry["name"], max_length=200)
                 if "name" in entry
@@ -635,8 +658,10 @@ class _Parser:
             if key is _MISSING:
                 continue
             spec = None
-            if _ok(name, tzname, mode):
-                spec = LocationSpec(key=key, name=name, timezone=tzname, working_hours_mode=mode)
+            if _ok(name, tzname, mode, ehr_id):
+                spec = LocationSpec(
+                    key=key, name=name, timezone=tzname, working_hours_mode=mode, ehr_id=ehr_id
+                )
                 out.append(spec)
             self.location_keys[key] = spec
             self.location_modes[key] = mode if mode is not _MISSING else default_mode
@@ -650,12 +675,16 @@ class _Parser:
     def operatories(self, value: Any) -> tuple[OperatorySpec, ...]:
         c = self.c
         out: list[OperatorySpec] = []
+        seen_ehr: dict[int, None] = {}
         for i, item in enumerate(c.items("operatories", value)):
             path = f"operatories[{i}]"
-            entry = c.obj(path, item, ("key", "name", "location"), ("capabilities", "active"))
+            entry = c.obj(
+                path, item, ("key", "name", "location"), ("capabilities", "active", "ehr_id")
+            )
             if entry is None:
                 continue
             key = self.keyed(path, entry, self.operatory_location)
+            ehr_id = self.ehr_id(path, entry, seen_ehr)
             name = (
                 c.text(f"{path}.name", entry["name"], max_length=200)
                 if "name" in entry
@@ -671,21 +700,26 @@ class _Parser:
             if key is _MISSING:
                 continue
             self.operatory_location[key] = location if location is not _MISSING else None
-            if _ok(name, location, capabilities, active):
-                out.append(OperatorySpec(key, name, location, capabilities, active))
+            if _ok(name, location, capabilities, active, ehr_id):
+                out.append(OperatorySpec(key, name, location, capabilities, active, ehr_id))
         return tuple(out)
 
     def providers(self, value: Any) -> tuple[ProviderSpec, ...]:
         c = self.c
         out: list[ProviderSpec] = []
+        seen_ehr: dict[int, None] = {}
         for i, item in enumerate(c.items("providers", value)):
             path = f"providers[{i}]"
             entry = c.obj(
-                path, item, ("key", "name"), ("accepts_new_patients", "on_call_phone", "active")
+                path,
+                item,
+                ("key", "name"),
+                ("accepts_new_patients", "on_call_phone", "active", "ehr_id"),
             )
             if entry is None:
                 continue
             key = self.keyed(path, entry, self.provider_phone)
+            ehr_id = self.ehr_id(path, entry, seen_ehr)
             name = (
                 c.text(f"{path}.name", entry["name"], max_length=200)
                 if "name" in entry
@@ -699,8 +733,8 @@ class _Parser:
             if key is _MISSING:
                 continue
             self.provider_phone[key] = phone if phone is not _MISSING else None
-            if _ok(name, accepts, phone, active):
-                out.append(ProviderSpec(key, name, accepts, phone, active))
+            if _ok(name, accepts, phone, active, ehr_id):
+                out.append(ProviderSpec(key, name, accepts, phone, active, ehr_id))
         return tuple(out)
 
     def appointment_types(self, value: Any) -> tuple[AppointmentTypeSpec, ...]:
@@ -717,13 +751,16 @@ class _Parser:
             "descriptors",
             "instructions",
             "bookable",
+            "ehr_id",
         )
+        seen_ehr: dict[int, None] = {}
         for i, item in enumerate(c.items("appointment_types", value)):
             path = f"appointment_types[{i}]"
             entry = c.obj(path, item, ("key", "name", "minutes"), optional)
             if entry is None:
                 continue
             key = self.keyed(path, entry, self.type_keys)
+            ehr_id = self.ehr_id(path, entry, seen_ehr)
             name = (
                 c.text(f"{path}.name", entry["name"], max_length=200)
                 if "name" in entry
@@ -775,7 +812,7 @@ class _Parser:
                 continue
             spec = None
             values = (name, minutes, new, existing, providers, capabilities, lead, horizon)
-            if _ok(*values, phrases, descriptors, instructions, bookable):
+            if _ok(*values, phrases, descriptors, instructions, bookable, ehr_id):
                 spec = AppointmentTypeSpec(
                     key=key,
                     name=name,
@@ -790,6 +827,7 @@ class _Parser:
                     descriptors=descriptors,
                     instructions=instructions,
                     bookable=bookable,
+                    ehr_id=ehr_id,
                 )
                 out.append(spec)
             self.type_keys[key] = spec

@@ -33,6 +33,10 @@ PHI_FREE_TASKS = {
     "portal.count_locations": "counts rows",
     "scheduling.relay_outbox": "hands outbox ids to process_booking (gated)",
     "scheduling.requeue_stale_bookings": "re-sends booking ids to the gated booking tasks",
+    "scheduling.run_config_import": (
+        "imports a configuration file; its patients are dropped without an EHR, and reach the "
+        "EHR only through the set-up, which needs a BAA (checked before, gated inside)"
+    ),
 }
 OUR_APPS = {"portal", "scheduling", "integrations", "compliance", "calls"}
 
