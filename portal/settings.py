@@ -171,8 +171,19 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-LOGIN_LOCKOUT_THRESHOLD = int(os.environ.get("LOGIN_LOCKOUT_THRESHOLD", "5"))
-LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", str(15 * 60)))
+# Behind this many proxies of our own, the client is the Nth X-Forwarded-For entry from the right
+# (portal.client_ip); 0: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# Sign-in throttle (portal.throttle, in Redis): per account name and address, this many failures
+# free, then a wait doubling from the base up to the cap, forgotten after a quiet day; and per
+# address, at most SIGN_IN_IP_LIMIT password checks in any SIGN_IN_IP_WINDOW_SECONDS.
+SIGN_IN_FREE_FAILURES = int(os.environ.get("SIGN_IN_FREE_FAILURES", "5"))
+SIGN_IN_BACKOFF_BASE_SECONDS = float(os.environ.get("SIGN_IN_BACKOFF_BASE_SECONDS", "30"))
+SIGN_IN_BACKOFF_MAX_SECONDS = float(os.environ.get("SIGN_IN_BACKOFF_MAX_SECONDS", str(15 * 60)))
+SIGN_IN_FAILURE_MEMORY_SECONDS = float(os.environ.get("SIGN_IN_FAILURE_MEMORY_SECONDS", "86400"))
+SIGN_IN_IP_LIMIT = int(os.environ.get("SIGN_IN_IP_LIMIT", "60"))
+SIGN_IN_IP_WINDOW_SECONDS = float(os.environ.get("SIGN_IN_IP_WINDOW_SECONDS", "300"))
+SIGN_IN_REDIS_PREFIX = os.environ.get("SIGN_IN_REDIS_PREFIX", "hpp:signin")
 OTP_TOTP_ISSUER = "Hello Practice Portal"
 OTP_STATIC_BACKUP_CODES = 10
 
