@@ -10,14 +10,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from compliance.context import audit_context, bind
+from portal.client_ip import client_ip as peer_address
 
 USER_AGENT_MAX = 512
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The peer address. Behind a proxy, configure it to set REMOTE_ADDR (e.g. gunicorn's
-    --forwarded-allow-ips) rather than trusting X-Forwarded-For from anyone."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address as the sign-in throttle sees it (REMOTE_ADDR, or behind
+    TRUSTED_PROXY_COUNT proxies of our own the address the outermost one saw)."""
+    return peer_address(request) or None
 
 
 class AuditContextMiddleware:

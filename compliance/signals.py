@@ -61,12 +61,14 @@ def audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(portal_signals.sign_in_refused, dispatch_uid="compliance.audit_sign_in_refused")
 def audit_sign_in_refused(sender: Any, request: Any, user: Any, reason: str, **kwargs: Any) -> None:
+    username = user.get_username() if user is not None else str(kwargs.get("username", ""))[:254]
     audit.record(
         AuditAction.LOGIN_FAILED,
         actor=user,
         practice=None,
-        reason=f"account {reason}",
-        details={"username": user.get_username()},
+        actor_label=username,
+        reason=f"sign-in {reason}",
+        details={"username": username},
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
@@ -41,6 +43,15 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             )
             return redirect(f"{reverse(step)}?{urlencode({'next': _next_url(request)})}")
         form.add_error(None, result.error)
+        if result.retry_after > 0:
+            response = render(
+                request,
+                "portal/login.html",
+                {"form": form, "next": _next_url(request)},
+                status=429,
+            )
+            response["Retry-After"] = str(math.ceil(result.retry_after))
+            return response
     return render(request, "portal/login.html", {"form": form, "next": _next_url(request)})
 
 

@@ -45,8 +45,8 @@ site = VendorAdminSite(name="admin")
 
 @admin.register(User, site=site)
 class PortalUserAdmin(UserAdmin):
-    list_display = ("username", "email", "vendor_role", "is_active", "locked_until")
-    fieldsets = (*UserAdmin.fieldsets, ("Portal", {"fields": ("vendor_role", "locked_until")}))
+    list_display = ("username", "email", "vendor_role", "is_active")
+    fieldsets = (*UserAdmin.fieldsets, ("Portal", {"fields": ("vendor_role",)}))
 
 
 @admin.register(Practice, site=site)

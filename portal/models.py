@@ -37,8 +37,6 @@ class User(AbstractUser):
     vendor_role = models.CharField(
         max_length=32, choices=VendorRole.choices, blank=True, default=""
     )
-    failed_login_count = models.PositiveIntegerField(default=0)
-    locked_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

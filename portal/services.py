@@ -1,27 +1,25 @@
-"""Writes for accounts and tenancy: sign-in with lockout, TOTP enrolment, backup codes."""
+"""Writes for accounts and tenancy: throttled sign-in, TOTP enrolment, backup codes."""
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import transaction
-from django.db.models import F
 from django.http import HttpRequest
-from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal import signals
+from portal import signals, throttle
+from portal.client_ip import client_ip
 from portal.models import User
 
 
@@ -29,50 +27,45 @@ from portal.models import User
 class SignIn:
     user: User | None
     error: str = ""
+    retry_after: float = 0.0  # > 0: refused by the throttle, before the password was checked
 
 
-LOCKED_MESSAGE = "Too many failed sign-in attempts. Try again in {minutes} minutes."
+THROTTLED_MESSAGE = "Too many sign-in attempts. Wait {wait} and try again."
 INVALID_MESSAGE = "That email or password is not right."
 
 
-def sign_in(request: HttpRequest, username: str, password: str) -> SignIn:
-    """Check a password, counting failures per account so guessing locks the account for a while.
+def _wait_text(seconds: float) -> str:
+    if seconds <= 90:
+        whole = max(1, math.ceil(seconds))
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minutes"
 
-    A locked account is refused before the password is even checked, so a correct guess during
-    the lockout teaches an attacker nothing.
-    """
-    now = timezone.now()
+
+def sign_in(request: HttpRequest, username: str, password: str) -> SignIn:
+    """Check a password, unless this name from this address (or this address over all names)
+    has failed too often lately: then the answer is to wait, with the password unchecked, so a
+    correct guess while throttled teaches nothing. Known and unknown names are counted and
+    answered alike, and the owner's own address is not slowed by a stranger's failures."""
+    ip = client_ip(request)
+    admission = throttle.admit(username, ip)
     account = User.objects.filter(username__iexact=username).first()
-    if account and account.locked_until and account.locked_until > now:
-        signals.sign_in_refused.send(User, request=request, user=account, reason="locked")
-        minutes = max(1, int((account.locked_until - now).total_seconds() // 60) + 1)
-        return SignIn(None, LOCKED_MESSAGE.format(minutes=minutes))
+    if admission.retry_after > 0:
+        signals.sign_in_refused.send(
+            User, request=request, user=account, username=username, reason="throttled"
+        )
+        return SignIn(
+            None,
+            THROTTLED_MESSAGE.format(wait=_wait_text(admission.retry_after)),
+            admission.retry_after,
+        )
     user = authenticate(
         request, username=account.username if account else username, password=password
     )
     if user is None:
-        if account:
-            _record_failure(account.pk)
-            account.refresh_from_db(fields=["locked_until"])
-            if account.locked_until and account.locked_until > now:
-                return SignIn(
-                    None, LOCKED_MESSAGE.format(minutes=settings.LOGIN_LOCKOUT_SECONDS // 60)
-                )
         return SignIn(None, INVALID_MESSAGE)
-    User.objects.filter(pk=user.pk).update(failed_login_count=0, locked_until=None)
+    throttle.succeeded(username, ip)
     return SignIn(user)
-
-
-def _record_failure(user_id: int) -> None:
-    with transaction.atomic():
-        User.objects.filter(pk=user_id).update(failed_login_count=F("failed_login_count") + 1)
-        account = User.objects.select_for_update().get(pk=user_id)
-        if account.failed_login_count >= settings.LOGIN_LOCKOUT_THRESHOLD:
-            account.locked_until = timezone.now() + timedelta(
-                seconds=settings.LOGIN_LOCKOUT_SECONDS
-            )
-            account.failed_login_count = 0
-            account.save(update_fields=["locked_until", "failed_login_count"])
 
 
 def has_confirmed_device(user: User) -> bool:

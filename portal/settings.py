@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_htmx",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "oauth2_provider",
@@ -72,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "portal.middleware.RequestIdMiddleware",
     "scheduling.api.middleware.ApiProblemMiddleware",  # /api/v1/: problem+json, bounded bodies
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -172,8 +175,49 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-LOGIN_LOCKOUT_THRESHOLD = int(os.environ.get("LOGIN_LOCKOUT_THRESHOLD", "5"))
-LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", str(15 * 60)))
+# HTTPS only in production (DEBUG off, not the test suite): plain-HTTP requests are redirected
+# (the health check stays reachable over HTTP for the load balancer) and browsers are told to
+# use HTTPS for a year. Local work (make run: DEBUG) and the tests serve plain HTTP.
+PRODUCTION = not DEBUG and not TESTING
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if PRODUCTION else "0")
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Every page: scripts, styles and everything else from our own origin only (htmx is served from
+# our static files; no inline scripts, handlers or style attributes: static/js/portal.js).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Behind this many proxies of our own, the client is the Nth X-Forwarded-For entry from the right
+# (portal.client_ip); 0: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+if TRUSTED_PROXY_COUNT > 0:
+    # Our proxies terminate TLS and say so (gunicorn also believes them from 127.0.0.1).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Sign-in throttle (portal.throttle, in Redis): per account name and address, this many failures
+# free, then a wait doubling from the base up to the cap, forgotten after a quiet day; and per
+# address, at most SIGN_IN_IP_LIMIT password checks in any SIGN_IN_IP_WINDOW_SECONDS.
+SIGN_IN_FREE_FAILURES = int(os.environ.get("SIGN_IN_FREE_FAILURES", "5"))
+SIGN_IN_BACKOFF_BASE_SECONDS = float(os.environ.get("SIGN_IN_BACKOFF_BASE_SECONDS", "30"))
+SIGN_IN_BACKOFF_MAX_SECONDS = float(os.environ.get("SIGN_IN_BACKOFF_MAX_SECONDS", str(15 * 60)))
+SIGN_IN_FAILURE_MEMORY_SECONDS = float(os.environ.get("SIGN_IN_FAILURE_MEMORY_SECONDS", "86400"))
+SIGN_IN_IP_LIMIT = int(os.environ.get("SIGN_IN_IP_LIMIT", "60"))
+SIGN_IN_IP_WINDOW_SECONDS = float(os.environ.get("SIGN_IN_IP_WINDOW_SECONDS", "300"))
+SIGN_IN_REDIS_PREFIX = os.environ.get("SIGN_IN_REDIS_PREFIX", "hpp:signin")
 OTP_TOTP_ISSUER = "Hello Practice Portal"
 OTP_STATIC_BACKUP_CODES = 10
 

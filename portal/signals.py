@@ -8,5 +8,6 @@ second_factor_enrolled = Signal()
 second_factor_verified = Signal()
 # kwargs: request, user, stage ("enrolment" or "verification")
 second_factor_failed = Signal()
-# kwargs: request, user, reason; a sign-in refused before the password was checked (locked)
+# kwargs: request, user (None for a name no account has), username, reason; a sign-in refused
+# before the password was checked (throttled)
 sign_in_refused = Signal()

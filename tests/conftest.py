@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -27,6 +28,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
         pytest.exit("DATABASE_SUPERUSER_URL is needed to protect the test database's audit tables")
     with django_db_blocker.unblock():
         protect_connected_database(settings.DATABASE_SUPERUSER_URL, test_truncate=True)
+
+
+@pytest.fixture(autouse=True)
+def sign_in_counters_of_this_test(settings):
+    """Each test counts sign-in attempts (portal.throttle) under Redis keys of its own."""
+    settings.SIGN_IN_REDIS_PREFIX = f"hpp:test:{uuid.uuid4().hex}:signin"
 
 
 def current_totp(device: TOTPDevice) -> str:

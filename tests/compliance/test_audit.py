@@ -380,15 +380,15 @@ def test_sign_in_and_second_factor_events_are_recorded_with_request_metadata(cli
 
 
 @pytest.mark.django_db
-def test_a_locked_account_records_the_refusal(client, settings):
-    settings.LOGIN_LOCKOUT_THRESHOLD = 2
+def test_a_throttled_sign_in_records_the_refusal(client, settings):
+    settings.SIGN_IN_FREE_FAILURES = 2
     user = UserFactory()
     for _ in range(2):
         client.post("/accounts/login/", {"username": user.username, "password": "wrong"})
     client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     events = all_events(action="login_failed")
     assert len(events) == 3
-    assert events[-1].reason == "account locked" and events[-1].actor_user_id == user.pk
+    assert events[-1].reason == "sign-in throttled" and events[-1].actor_user_id == user.pk
 
 
 # --- append-only ------------------------------------------------------------------------------

@@ -1,19 +1,18 @@
-"""Accounts: the 2FA wall on every route, enrolment, backup codes, lockout, idle sign-out."""
+"""Accounts: the 2FA wall on every route, enrolment, backup codes, session keys, idle sign-out
+(the password step's throttle: test_sign_in_throttle.py)."""
 
 from __future__ import annotations
 
 import base64
 import re
 import time
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.middleware import is_public
-from portal.models import Role, User
+from portal.models import Role
 from tests.conftest import current_totp, verify_second_factor
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 from tests.urlconf import routes
@@ -143,25 +142,6 @@ def test_the_session_key_changes_when_enrolment_completes(client, practice):
     assert done.status_code == 200 and "<code>" in done.content.decode()
     assert client.session.session_key != before
     assert client.get("/p/alpha/").status_code == 200
-
-
-def test_repeated_wrong_passwords_lock_the_account(client, manager, settings):
-    for _ in range(settings.LOGIN_LOCKOUT_THRESHOLD):
-        response = client.post(
-            "/accounts/login/", {"username": manager.username, "password": "wrong password"}
-        )
-        assert response.status_code == 200
-    locked = client.post("/accounts/login/", {"username": manager.username, "password": PASSWORD})
-    assert locked.status_code == 200
-    assert "Too many failed sign-in attempts" in locked.content.decode()
-    assert "_auth_user_id" not in client.session
-
-    # When the lockout has run out, the right password works again.
-    User.objects.filter(pk=manager.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
-    ok = client.post("/accounts/login/", {"username": manager.username, "password": PASSWORD})
-    assert ok.status_code == 302
-    manager.refresh_from_db()
-    assert manager.failed_login_count == 0 and manager.locked_until is None
 
 
 def test_fifteen_idle_minutes_sign_you_out(manager_client, settings):
