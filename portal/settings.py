@@ -278,6 +278,8 @@ CELERY_TASK_ROUTES = {
     "integrations.sync_connection": {"queue": "sync"},
     "integrations.reconcile_connection": {"queue": "sync"},
     "integrations.reconcile_all": {"queue": "sync"},
+    "integrations.reconcile_near_connection": {"queue": "sync"},
+    "integrations.reconcile_near_all": {"queue": "sync"},
     "integrations.flush_health": {"queue": "sync"},
     "integrations.requeue_stale_webhooks": {"queue": "sync"},
     # bookings (scheduling.tasks): the booking pipeline and its outbox relay
@@ -290,6 +292,12 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {
         "task": "integrations.reconcile_all",
         "schedule": float(os.environ.get("EHR_RECONCILE_SECONDS", str(6 * 3600))),
+    },
+    # The near days' calendar (a lost webhook's repair), between the full reconciles: one
+    # paginated appointments read per connection, through the same rate limiter.
+    "integrations-reconcile-near": {
+        "task": "integrations.reconcile_near_all",
+        "schedule": float(os.environ.get("EHR_NEAR_RECONCILE_SECONDS", "300")),
     },
     "integrations-flush-health": {"task": "integrations.flush_health", "schedule": 60.0},
     "integrations-requeue-webhooks": {
@@ -306,6 +314,7 @@ EHR_RATE_LIMIT_MAX_WAIT_SECONDS = 5.0  # longer than this: raise EHRRateLimited,
 EHR_RATE_LIMIT_SAFETY = (0.02, 0.1)  # enforce window * (1 + r) + s: jitter never crosses limits
 EHR_API_VERSION = "v20240412"
 EHR_SYNC_HORIZON_DAYS = int(os.environ.get("EHR_SYNC_HORIZON_DAYS", "90"))
+EHR_NEAR_RECONCILE_DAYS = int(os.environ.get("EHR_NEAR_RECONCILE_DAYS", "3"))
 EHR_WEBHOOK_TOLERANCE_SECONDS = 300
 INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
 # The EHR sandbox (`python -m integrations.sandbox`) and where the EHR reaches our webhooks.

@@ -551,7 +551,7 @@ def process_booking(booking_id: int, practice_id: int) -> str:
     from integrations.client import client_for
     from integrations.errors import EHRNotFound, EHRValidationError
     from integrations.selectors import connection_for_location, ehr_ids_for_booking
-    from integrations.services import post_appointment
+    from integrations.services import mirror_appointments, post_appointment
 
     with tenant_context(practice_id), _session_lock(LOCK_NAMESPACE_BOOKING, booking_id) as got:
         if not got:
@@ -615,6 +615,9 @@ def process_booking(booking_id: int, practice_id: int) -> str:
                     )
                 ]
                 if clash:
+                    # The mirror missed them (a dropped webhook): learn them now, so the
+                    # slot stops being offered to the next caller.
+                    mirror_appointments(conn, clash)
                     raise PermanentBookingError(
                         f"The slot was taken in the EHR before we could book it (EHR appointment "
                         f"{clash[0].id}). Offer the caller another time."
