@@ -353,3 +353,6 @@ CELERY_BEAT_SCHEDULE["calls-sweep-encounter-notes"] = {
 }
 CELERY_BEAT_SCHEDULE["calls-purge-expired"] = {"task": "calls.purge_expired", "schedule": 3600.0}
 ENCOUNTER_NOTE_POLL_SECONDS = float(os.environ.get("ENCOUNTER_NOTE_POLL_SECONDS", "10"))
+ENCOUNTER_NOTE_MAX_RETRIES = int(os.environ.get("ENCOUNTER_NOTE_MAX_RETRIES", "10"))
+# A document the EHR rejected is posted again this many times (with backoff) before staff see it.
+ENCOUNTER_NOTE_MAX_REJECTIONS = int(os.environ.get("ENCOUNTER_NOTE_MAX_REJECTIONS", "3"))
