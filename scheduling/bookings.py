@@ -270,6 +270,23 @@ def relay_outbox(limit: int = 500, now: Any = None) -> int:
         return sent + _resend_unacknowledged(limit, now or timezone.now())
 
 
+def _backlog(queue: str) -> bool:
+    """Messages still wait in the queue (or the broker cannot say): the workers are behind,
+    which explains an unacknowledged row as well as a loss does. Re-sending then would only
+    lengthen the queue; once it has drained, a row still unacknowledged was lost."""
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+    except Exception as exc:  # a queue never declared has nothing in it
+        if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
+            return False
+        log.warning("outbox relay: cannot read the %s queue's length: %s", queue, exc)
+        return True
+    return bool(declared.message_count)
+
+
 def _resend_unacknowledged(limit: int, now: Any) -> int:
     """A booking's process message is acknowledged once the booking left `pending` (confirmed,
     failed, cancelled: checked here, lazily); a cancel message once its task ran. A pending
@@ -277,6 +294,8 @@ def _resend_unacknowledged(limit: int, now: Any) -> int:
     posted anyway)."""
     from scheduling import tasks
 
+    if _backlog(tasks.bookings_queue()):
+        return 0
     sent = 0
     with transaction.atomic():
         overdue = list(
