@@ -278,7 +278,8 @@ def _backlog(queue: str) -> bool:
 
     try:
         with app.connection_for_write() as conn:
-            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            channel: Any = conn.default_channel  # kombu's virtual channel declares queues
+            declared = channel.queue_declare(queue=queue, passive=True)
     except Exception as exc:  # a queue never declared has nothing in it
         if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
             return False
