@@ -12,7 +12,9 @@ The encounter note follows the booking pipeline's rules (scheduling.bookings):
   the note's reference before posting (a killed earlier run may have posted), post with the
   same lookup on ambiguous failures. Transient EHR faults propagate for the task to retry with
   backoff; permanent ones mark the note failed with a reason.
-- `poll_note` turns `sent` into `written` (or `failed`) once the EHR reports the insertion.
+- `poll_note` turns `sent` into `written` once the EHR reports the insertion. A rejected
+  insertion is posted again after a backoff (`ENCOUNTER_NOTE_MAX_REJECTIONS` times) before the
+  note is `failed` for staff: a rejection is often the EHR's passing trouble, as a 5xx is.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -396,8 +399,16 @@ def write_note(call_id: int, practice_id: int) -> str:
         return _apply_document(note, doc)
 
 
+REJECTED = "rejected"
+
+
+def max_rejections() -> int:
+    return int(getattr(settings, "ENCOUNTER_NOTE_MAX_REJECTIONS", 3))
+
+
 def _apply_document(note: EncounterNote, doc: dict[str, Any]) -> str:
-    """Record what the EHR says about our document: sent, written or failed."""
+    """Record what the EHR says about our document: sent, written, failed, or `REJECTED` (the
+    insertion failed and the note is pending again, for the task to post after a backoff)."""
     status = str(doc.get("insertion_status") or "pending")
     now = timezone.now()
     with transaction.atomic():
@@ -414,11 +425,22 @@ def _apply_document(note: EncounterNote, doc: dict[str, Any]) -> str:
             locked.written_at = now
             locked.failure_reason = ""
             fields += ["written_at", "failure_reason"]
+        elif status == "failed" and locked.rejections < max_rejections():
+            # Posted again by the task, after a backoff: the lookup skips a failed insertion,
+            # so the next run writes a new document rather than adopting this one.
+            locked.status = NoteStatus.PENDING
+            locked.ehr_document_id = None
+            locked.rejections += 1
+            fields.append("rejections")
+            locked.save(update_fields=fields)
+            log.warning("encounter note %s rejected by the EHR; posting it again", note.pk)
+            return REJECTED
         elif status == "failed":
             locked.status = NoteStatus.FAILED
             locked.failure_reason = (
-                f"The EHR rejected the note: {doc.get('insertion_error') or 'no reason given'}. "
-                "Retry the note."
+                f"The EHR rejected the note: {doc.get('insertion_error') or 'no reason given'}"
+                + (f" ({locked.rejections + 1} times)" if locked.rejections else "")
+                + ". Retry the note."
             )[:2000]
             fields.append("failure_reason")
         else:
@@ -454,7 +476,16 @@ def retry_note(note: EncounterNote) -> EncounterNote:
         note.status = NoteStatus.PENDING
         note.failure_reason = ""
         note.ehr_document_id = None
-        note.save(update_fields=["status", "failure_reason", "ehr_document_id", "updated_at"])
+        note.rejections = 0
+        note.save(
+            update_fields=[
+                "status",
+                "failure_reason",
+                "ehr_document_id",
+                "rejections",
+                "updated_at",
+            ]
+        )
         queue_note(note.call_id, note.practice_id)
     return note
 

@@ -31,7 +31,7 @@ from integrations.models import (
     EHRConnection,
     new_rate_limit_key,
 )
-from integrations.sync import Mirror, SyncReport, full_sync
+from integrations.sync import Mirror, SyncReport, full_sync, reconcile_near
 from integrations.webhooks import SUBSCRIPTIONS
 from portal.models import Location
 from portal.tenancy import tenant_context
@@ -214,6 +214,36 @@ def sync_connection(conn: EHRConnection, *, reconcile: bool = False) -> SyncRepo
             "reconcile of connection %s repaired drift: %s", conn.pk, report.changes_by_kind()
         )
     return report
+
+
+def near_reconcile_days() -> int:
+    return int(getattr(settings, "EHR_NEAR_RECONCILE_DAYS", 3))
+
+
+def reconcile_near_days(conn: EHRConnection, days: int | None = None) -> SyncReport:
+    """Incremental reconcile of the next `days` days' calendar (EHR_NEAR_RECONCILE_DAYS): the
+    repair for a dropped webhook, between full reconciles. Rate-limited like every call."""
+    require_phi_allowed(conn.practice_id)
+    report = reconcile_near(conn, near_reconcile_days() if days is None else days)
+    if report.changes:
+        log.warning(
+            "near reconcile of connection %s repaired drift: %s",
+            conn.pk,
+            report.changes_by_kind(),
+        )
+    return report
+
+
+def mirror_appointments(conn: EHRConnection, appointments: list[norm.EHRAppointment]) -> None:
+    """What a live read found in the EHR goes into the mirror at once (order-safe: an older
+    state never overwrites a newer one), so availability stops offering a slot the EHR has
+    already given away instead of waiting for a webhook or a reconcile."""
+    if not appointments:
+        return
+    with tenant_context(conn.practice_id), transaction.atomic():
+        mirror = Mirror(conn)
+        for appointment in appointments:
+            mirror.apply_appointment(appointment)
 
 
 def flush_health(conn: EHRConnection) -> ConnectionHealth:

@@ -754,6 +754,41 @@ def resync_provider_working_hours(connection: EHRConnection, provider_ehr_id: in
     return report
 
 
+def near_window(
+    location: Location, days: int, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """Yesterday 00:00 (location time) to the end of today + `days`: where a lost webhook hurts
+    most (callers are offered these days first)."""
+    start, _ = sync_window(location, now)
+    return start, start + timedelta(days=days + 2)
+
+
+def reconcile_near(connection: EHRConnection, days: int) -> SyncReport:
+    """The calendar of the near days only (one paginated appointments read, no configuration):
+    appointments and blocks upserted, ones gone upstream retired, as the full sync does in its
+    window. Cheap enough to run every few minutes, so a dropped webhook leaves a taken slot on
+    offer for minutes, not until the full reconcile."""
+    client = client_for(connection)
+    read_at = timezone.now()
+    with tenant_context(connection.practice_id):
+        location = connection.location
+    window = near_window(location, days, read_at)
+    report = SyncReport()
+    appointments: list[norm.EHRAppointment] = []
+    for raw in client.appointments_raw(*window):
+        try:
+            appointments.append(norm.appointment(raw))
+        except (KeyError, ValueError) as exc:
+            report.problems.append(f"appointment {raw.get('id')}: {exc}")
+    report.fetched = {"appointments": len(appointments)}
+    with tenant_context(connection.practice_id), transaction.atomic():
+        mirror = Mirror(connection, report)
+        for a in appointments:
+            mirror.apply_appointment(a)
+        mirror.retire_missing_appointments({a.id for a in appointments}, window, read_at)
+    return report
+
+
 def counts_by_kind(report: SyncReport) -> dict[str, int]:
     out: dict[str, int] = defaultdict(int)
     for kind, counts in report.counts.items():

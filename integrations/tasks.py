@@ -89,6 +89,19 @@ def reconcile_connection(self: Task, connection_id: int, practice_id: int) -> di
         raise _retry(self, exc) from exc
 
 
+@shared_task(name="integrations.reconcile_near_connection", bind=True, acks_late=True)
+@phi_task
+def reconcile_near_connection(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    """A periodic repair, not a promise: an empty rate bucket or a failing EHR skips this run
+    (the next period's run comes soon), so it never queues up behind booking traffic."""
+    conn = services.get_connection(connection_id, practice_id)
+    try:
+        return services.reconcile_near_days(conn).as_dict()
+    except EHRTransientError as exc:
+        log.info("near reconcile of connection %s skipped: %s", connection_id, type(exc).__name__)
+        return {"skipped": type(exc).__name__}
+
+
 def _active_connections() -> list[tuple[int, int]]:
     with cross_tenant("integrations beat: list EHR connections"):
         return list(
@@ -105,6 +118,17 @@ def reconcile_all() -> int:
     pairs = _active_connections()
     for connection_id, practice_id in pairs:
         reconcile_connection.apply_async(args=(connection_id, practice_id), queue=queue_for("sync"))
+    return len(pairs)
+
+
+@shared_task(name="integrations.reconcile_near_all")
+def reconcile_near_all() -> int:
+    """Beat (every EHR_NEAR_RECONCILE_SECONDS): the near days' reconcile per connection."""
+    pairs = _active_connections()
+    for connection_id, practice_id in pairs:
+        reconcile_near_connection.apply_async(
+            args=(connection_id, practice_id), queue=queue_for("sync")
+        )
     return len(pairs)
 
 

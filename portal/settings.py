@@ -347,6 +347,8 @@ CELERY_TASK_ROUTES = {
     "integrations.sync_connection": {"queue": "sync"},
     "integrations.reconcile_connection": {"queue": "sync"},
     "integrations.reconcile_all": {"queue": "sync"},
+    "integrations.reconcile_near_connection": {"queue": "sync"},
+    "integrations.reconcile_near_all": {"queue": "sync"},
     "integrations.flush_health": {"queue": "sync"},
     "integrations.requeue_stale_webhooks": {"queue": "sync"},
     # bookings (scheduling.tasks): the booking pipeline and its outbox relay
@@ -359,6 +361,12 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {
         "task": "integrations.reconcile_all",
         "schedule": float(os.environ.get("EHR_RECONCILE_SECONDS", str(6 * 3600))),
+    },
+    # The near days' calendar (a lost webhook's repair), between the full reconciles: one
+    # paginated appointments read per connection, through the same rate limiter.
+    "integrations-reconcile-near": {
+        "task": "integrations.reconcile_near_all",
+        "schedule": float(os.environ.get("EHR_NEAR_RECONCILE_SECONDS", "300")),
     },
     "integrations-flush-health": {"task": "integrations.flush_health", "schedule": 60.0},
     "integrations-requeue-webhooks": {
@@ -388,6 +396,7 @@ EHR_RATE_LIMIT_MAX_WAIT_SECONDS = 5.0  # longer than this: raise EHRRateLimited,
 EHR_RATE_LIMIT_SAFETY = (0.02, 0.1)  # enforce window * (1 + r) + s: jitter never crosses limits
 EHR_API_VERSION = "v20240412"
 EHR_SYNC_HORIZON_DAYS = int(os.environ.get("EHR_SYNC_HORIZON_DAYS", "90"))
+EHR_NEAR_RECONCILE_DAYS = int(os.environ.get("EHR_NEAR_RECONCILE_DAYS", "3"))
 EHR_WEBHOOK_TOLERANCE_SECONDS = 300
 INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
 # The EHR sandbox (`python -m integrations.sandbox`) and where the EHR reaches our webhooks.
@@ -434,3 +443,6 @@ CELERY_BEAT_SCHEDULE["calls-sweep-encounter-notes"] = {
 }
 CELERY_BEAT_SCHEDULE["calls-purge-expired"] = {"task": "calls.purge_expired", "schedule": 3600.0}
 ENCOUNTER_NOTE_POLL_SECONDS = float(os.environ.get("ENCOUNTER_NOTE_POLL_SECONDS", "10"))
+ENCOUNTER_NOTE_MAX_RETRIES = int(os.environ.get("ENCOUNTER_NOTE_MAX_RETRIES", "10"))
+# A document the EHR rejected is posted again this many times (with backoff) before staff see it.
+ENCOUNTER_NOTE_MAX_REJECTIONS = int(os.environ.get("ENCOUNTER_NOTE_MAX_REJECTIONS", "3"))

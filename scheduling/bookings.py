@@ -272,6 +272,24 @@ def relay_outbox(limit: int = 500, now: Any = None) -> int:
         return sent + _resend_unacknowledged(limit, now or timezone.now())
 
 
+def _backlog(queue: str) -> bool:
+    """Messages still wait in the queue (or the broker cannot say): the workers are behind,
+    which explains an unacknowledged row as well as a loss does. Re-sending then would only
+    lengthen the queue; once it has drained, a row still unacknowledged was lost."""
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            channel: Any = conn.default_channel  # kombu's virtual channel declares queues
+            declared = channel.queue_declare(queue=queue, passive=True)
+    except Exception as exc:  # a queue never declared has nothing in it
+        if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
+            return False
+        log.warning("outbox relay: cannot read the %s queue's length: %s", queue, exc)
+        return True
+    return bool(declared.message_count)
+
+
 def _resend_unacknowledged(limit: int, now: Any) -> int:
     """A booking's process message is acknowledged once the booking left `pending` (confirmed,
     failed, cancelled: checked here, lazily); a cancel message once its task ran. A pending
@@ -279,6 +297,8 @@ def _resend_unacknowledged(limit: int, now: Any) -> int:
     posted anyway)."""
     from scheduling import tasks
 
+    if _backlog(tasks.bookings_queue()):
+        return 0
     sent = 0
     with transaction.atomic():
         overdue = list(
@@ -568,7 +588,7 @@ def process_booking(booking_id: int, practice_id: int) -> str:
     from integrations.client import client_for
     from integrations.errors import EHRNotFound, EHRValidationError
     from integrations.selectors import connection_for_location, ehr_ids_for_booking
-    from integrations.services import post_appointment
+    from integrations.services import mirror_appointments, post_appointment
 
     def tell(trouble: EHRTrouble) -> None:
         note_pending(booking_id, TROUBLE_REASONS[trouble])
@@ -641,6 +661,9 @@ def process_booking(booking_id: int, practice_id: int) -> str:
                     )
                 ]
                 if clash:
+                    # The mirror missed them (a dropped webhook): learn them now, so the
+                    # slot stops being offered to the next caller.
+                    mirror_appointments(conn, clash)
                     raise PermanentBookingError(
                         f"The slot was taken in the EHR before we could book it (EHR appointment "
                         f"{clash[0].id}). Offer the caller another time."

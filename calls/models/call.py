@@ -97,6 +97,9 @@ class EncounterNote(PHIModel):
     status = models.CharField(max_length=8, choices=NoteStatus.choices, default=NoteStatus.PENDING)
     failure_reason = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
+    # Insertions the EHR rejected and we posted again (ENCOUNTER_NOTE_MAX_REJECTIONS of them
+    # before the note is failed for staff): a rejection is often the EHR's own passing trouble.
+    rejections = models.PositiveIntegerField(default=0)
     content = EncryptedTextField(null=True, blank=True)
     ehr_patient_id = models.BigIntegerField(null=True, blank=True)
     ehr_document_id = models.BigIntegerField(null=True, blank=True)

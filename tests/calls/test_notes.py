@@ -174,7 +174,8 @@ def test_a_run_killed_after_posting_is_adopted_not_doubled(world):
     assert world.admin("GET", "/_admin/stats")["documents"]["accepted"] == 1
 
 
-def test_a_rejected_document_fails_with_a_reason_and_a_retry_writes_it(world):
+def test_a_rejected_document_fails_with_a_reason_and_a_retry_writes_it(world, settings):
+    settings.ENCOUNTER_NOTE_MAX_REJECTIONS = 0  # no automatic repost: straight to staff
     call, _, patient_id = booked_call(world)
     world.admin("PATCH", "/_admin/faults", {"document_failure_share": 1.0})
     assert services.write_note(call.pk, world.practice.pk) in ("sent", "failed")

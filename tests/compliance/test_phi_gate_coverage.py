@@ -29,6 +29,7 @@ PHI_FREE_TASKS = {
     "compliance.close_expired_support_sessions": "closes sessions, revokes API clients; no PHI",
     "integrations.flush_health": "moves call counters from Redis to the database",
     "integrations.reconcile_all": "fans out to reconcile_connection, which is gated",
+    "integrations.reconcile_near_all": "fans out to reconcile_near_connection (gated)",
     "integrations.requeue_stale_webhooks": "re-sends delivery ids to process_webhook (gated)",
     "portal.count_locations": "counts rows",
     "scheduling.relay_outbox": "hands outbox ids to process_booking (gated)",

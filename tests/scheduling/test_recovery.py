@@ -7,19 +7,25 @@ relay (driven here at a short period, as beat drives it) confirm every accepted 
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+from datetime import time as clock
 
+import httpx
 import pytest
 import redis
+from django.utils import timezone
 
 from integrations import services as integration_services
+from integrations import tasks as integration_tasks
 from integrations.sandbox.testing import wait_until
 from portal.tenancy import tenant_context
 from scheduling import bookings
-from scheduling.models import Booking, BookingStatus
+from scheduling.models import Appointment, Booking, BookingStatus
 from tests.scheduling.test_bookings import (
     LA,
     _purge_queue,
+    _weekday_ahead,
     booking_body,
     desk,
     fast_secret_hashing,  # noqa: F401 (autouse fixture)
@@ -109,3 +115,96 @@ def test_bookings_of_a_killed_worker_whose_queue_was_lost_are_confirmed_once_by_
         stats = d.world.admin("GET", "/_admin/stats")
         assert stats["duplicates_detected"].get("appointments", 0) == 0
         assert stats["appointments"]["accepted"] == len(ids)
+
+
+# --- a slot taken in the EHR while every webhook is dropped -------------------------------------
+
+
+def _offered(d, start: datetime) -> bool:
+    response = httpx.get(
+        f"{d.portal_url}/api/v1/availability",
+        params={
+            "appointment_type_id": d.cleaning.pk,
+            "start_date": d.day.isoformat(),
+            "days": 1,
+        },
+        headers={"Authorization": f"Bearer {d.token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return any(datetime.fromisoformat(s["start"]) == start for s in response.json()["slots"])
+
+
+def _staff_book_in_ehr(d, start: datetime) -> int:
+    someone = d.world.admin(
+        "POST",
+        "/_admin/ehr/patients",
+        {"location_id": d.world.lid, "patient": {"first_name": "Bo", "last_name": "Diaz"}},
+    )
+    created = d.world.admin(
+        "POST",
+        "/_admin/ehr/appointments",
+        {
+            "location_id": d.world.lid,
+            "appt": {
+                "provider_id": d.world.provider_id,
+                "operatory_id": d.world.operatory_id,
+                "patient_id": someone["id"],
+                "start_time": start.isoformat(),
+                "minutes": 30,
+            },
+        },
+    )
+    return int(created["id"])
+
+
+def test_a_slot_the_booking_task_found_taken_leaves_availability_at_once(
+    transactional_db, live_server, settings
+):
+    with desk(live_server, settings) as d:
+        d.world.admin("PATCH", "/_admin/faults", {"webhook_drop_share": 1.0})
+        start = datetime.combine(d.day, clock(10), LA)
+        taken = _staff_book_in_ehr(d, start)
+        assert _offered(d, start)  # no webhook came: the mirror does not know
+        booking_id = d.post(booking_body(d.hold(10)), "taken-live").json()["id"]
+        body = d.wait_status(booking_id, "failed")
+        assert "taken in the EHR" in body["failure_reason"]
+        # No webhook, no reconcile: what the live check learnt is in the mirror already.
+        assert not _offered(d, start)
+        with tenant_context(d.world.practice):
+            assert Appointment.objects.filter(ehr_id=taken, cancelled=False).exists()
+        stats = d.world.admin("GET", "/_admin/stats")
+        assert stats["webhooks"].get("dropped", 0) >= 1
+
+
+def test_the_near_reconcile_drops_a_slot_booked_in_the_ehr_within_one_period(
+    transactional_db, live_server, settings
+):
+    days_ahead = str((_weekday_ahead(6) - timezone.now().astimezone(LA).date()).days)
+    with desk(live_server, settings, env={"EHR_NEAR_RECONCILE_DAYS": days_ahead}) as d:
+        d.world.admin("PATCH", "/_admin/faults", {"webhook_drop_share": 1.0})
+        start = datetime.combine(d.day, clock(10, 30), LA)
+        assert _offered(d, start)
+        _staff_book_in_ehr(d, start)
+        assert _offered(d, start)  # the webhook was dropped
+        beat = settings.CELERY_BEAT_SCHEDULE["integrations-reconcile-near"]
+        assert beat["task"] == "integrations.reconcile_near_all"
+        period = float(beat["schedule"])
+        assert period <= 300  # every few minutes
+        started = time.monotonic()
+        # One beat tick (beat's own process would send it; here the test does), the worker
+        # runs the connection's reconcile.
+        assert integration_tasks.reconcile_near_all.apply().get() >= 1
+        wait_until(
+            lambda: not _offered(d, start),
+            timeout=period,
+            interval=0.2,
+            message="the slot to leave availability",
+        )
+        took = time.monotonic() - started
+        assert took < period
+        print(f"the slot left availability {took:.1f} s after the reconcile's tick")
+        # A period later nothing more to repair (and rate limits held: no 429 from the EHR).
+        assert integration_tasks.reconcile_near_all.apply().get() >= 1
+        stats = d.world.admin("GET", "/_admin/stats")
+        assert stats["rate_limited_total"] == 0
