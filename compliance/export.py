@@ -716,6 +716,9 @@ def _csv_rows(lines: Iterator[str]) -> Iterator[list[str | None]]:
 
 
 def _raw_fields_csv(cells: list[str | None]) -> list[str | None]:
+    live = next((c for c in cells if c and c.startswith(NEUTRALISED_STARTS[:-1])), None)
+    if live is not None:  # the rule was undone: a spreadsheet would run it
+        raise _Bad(f"a cell is not neutralised (a spreadsheet formula): {live[:20]!r}")
     return [None if cell is None else csv_raw_value(cell) for cell in cells]
 
 
