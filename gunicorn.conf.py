@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -26,6 +27,14 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or (os.cpu_count() or 1) +
 threads = int(os.environ.get("GUNICORN_THREADS", "6"))
 # The voice agent keeps its connection between calls: a reconnect costs more than a request.
 keepalive = 30
+# gunicorn's control socket (gunicornc) defaults to one path per user ($XDG_RUNTIME_DIR or
+# ~/.gunicorn), so a second deployment on the host under the same account would take over the
+# first one's socket. Each checkout keeps its own under its own directory instead (RUN_STATE_DIR,
+# default .local/run/ beside this file; gunicorn creates the folder).
+RUN_STATE_DIR = Path(
+    os.environ.get("RUN_STATE_DIR") or Path(__file__).resolve().parent / ".local" / "run"
+)
+control_socket = str(RUN_STATE_DIR / "gunicorn.ctl")
 
 
 def post_worker_init(worker: Any) -> None:

@@ -386,6 +386,8 @@ class Gunicorn:
             app, cwd, ready = "portal.wsgi:application", ROOT, ("/api/v1/schema/", 200)
             serving = ["--config", str(GUNICORN_CONFIG)]
         serving += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "error"]
+        # Not the checkout's control socket: a deployment of this checkout may be using it.
+        serving += ["--no-control-socket"]
         self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
             [sys.executable, "-m", "gunicorn", app, *serving],
             cwd=cwd,

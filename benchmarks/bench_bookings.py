@@ -150,7 +150,7 @@ class Desk:
                     "first_name": "Caller",
                     "last_name": f"Bench{n:04d}",
                     "date_of_birth": (date(1960, 1, 1) + timedelta(days=41 * n)).isoformat(),
-                    "phone": f"+1555444{n:04d}",
+                    "phone": f"+1213444{n:04d}",
                 }
                 body = {"hold_id": hold.pk, "patient": patient, "reason": "cleaning"}
                 out.append((f"bench-{uuid.uuid4().hex}", {**body, "call_id": f"call-{n}"}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,8 +14,8 @@ from calls.models import Call, CallOutcome, EncounterNote
 from compliance.api import PHIGatedMixin
 from scheduling.api.authentication import ApiPrincipal
 from scheduling.api.errors import Problem
-from scheduling.api.serializers import AwareDateTimeField
-from scheduling.api.views import ERRORS, ReceptionistAPIView, _valid, problems
+from scheduling.api.fields import AwareDateTimeField, BoundedIntegerField
+from scheduling.api.views import ERRORS, ReceptionistAPIView, _valid, id_parameter, problems
 from scheduling.models import ApiScope
 
 MAX_TURNS = 2000
@@ -39,7 +39,7 @@ class CallRequestSerializer(serializers.Serializer):
 
 
 class CallCreatedSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = BoundedIntegerField()
 
 
 class TurnSerializer(serializers.Serializer):
@@ -65,14 +65,14 @@ class TranscriptRequestSerializer(serializers.Serializer):
 class NoteStateSerializer(serializers.Serializer):
     status = serializers.CharField()
     failure_reason = serializers.CharField()
-    attempts = serializers.IntegerField()
+    attempts = BoundedIntegerField()
 
 
 class TranscriptStoredSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    turns = serializers.IntegerField()
+    id = BoundedIntegerField()
+    turns = BoundedIntegerField()
     outcome = serializers.CharField()
-    booking_id = serializers.IntegerField(allow_null=True)
+    booking_id = BoundedIntegerField(allow_null=True)
     encounter_note = NoteStateSerializer(allow_null=True)
 
 
@@ -122,7 +122,7 @@ class CallTranscriptView(PHIGatedMixin, ReceptionistAPIView):
     @extend_schema(
         operation_id="calls_transcript",
         request=TranscriptRequestSerializer,
-        parameters=[OpenApiParameter("call_id", int, OpenApiParameter.PATH)],
+        parameters=[id_parameter("call_id")],
         responses={200: TranscriptStoredSerializer, **problems(400, 409), **ERRORS},
         tags=["calls"],
     )

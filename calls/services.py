@@ -38,6 +38,7 @@ from compliance import audit
 from compliance.crypto import blind_index
 from compliance.gate import require_phi_allowed
 from compliance.models import AuditAction
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 from portal.models import Practice, User
 from portal.tenancy import cross_tenant, tenant_context
 from scheduling.models import ApiClient, Booking, BookingStatus
@@ -532,6 +533,7 @@ def retention_for(practice: Practice | int) -> CallRetention:
     return found or CallRetention(practice_id=practice_id)
 
 
+@refused_in_support_session(SupportForbidden.RETENTION)
 def set_retention(
     practice: Practice | int, *, transcript_days: int, note_days: int
 ) -> CallRetention:

@@ -19,6 +19,12 @@ from calls import selectors, services
 from calls.forms import CallFilterForm, RetentionForm, RevealForm
 from calls.models import Call, CallRetention, NoteStatus
 from compliance.gate import phi_gated, require_phi_allowed
+from compliance.support_policy import (
+    SupportForbidden,
+    forbidden_in_support_session,
+    in_support_session,
+    read_with_reason,
+)
 from portal.access import roles_required
 from portal.models import Role
 
@@ -26,6 +32,7 @@ from portal.models import Role
 # Clinicians and compliance officers work from the EHR and the audit log, not from here.
 CALL_ROLES = (Role.FRONT_DESK, Role.PRACTICE_MANAGER)
 PAGE_SIZE = 25
+SUPPORT_HIDDEN = "hidden in support sessions"
 
 
 def _call(request: HttpRequest, pk: int) -> Call:
@@ -37,22 +44,34 @@ def _call(request: HttpRequest, pk: int) -> Call:
     return call
 
 
-@require_GET
+# Filters that may travel in a URL; the caller's phone number (PHI) is searched for in a POST
+# body only, so it never lands in an access log, a proxy's log or the browser's history.
+URL_FILTERS = ("since", "until", "outcome", "appointment_type")
+
+
+@require_http_methods(["GET", "POST"])
 @roles_required(*CALL_ROLES)
 @phi_gated
 def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """GET: the list, filtered by the URL's non-PHI filters; POST (the search form, and the
+    pager of a search): any filter, the phone number included."""
     practice = request.practice  # type: ignore[attr-defined]
-    form = CallFilterForm(request.GET or None, practice=practice)
+    if request.method == "POST":
+        data = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    else:
+        data = {k: v for k, v in request.GET.items() if k in (*URL_FILTERS, "page")}
+    page_number = data.pop("page", None)
+    form = CallFilterForm(data or None, practice=practice)
     filters = form.filters()
     page = Paginator(selectors.calls_for_practice(practice, filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
+        page_number
     )
-    rows = [(call, selectors.masked_phone(call)) for call in page.object_list]
-    services.record_call_access(
-        practice, [call.pk for call, _ in rows], "calls.list", filters.describe()
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
+    support = in_support_session(request)
+    rows = [(call, _phone(call, support)) for call in page.object_list]
+    if not support:  # a support session is shown no caller numbers, so reads none
+        services.record_call_access(
+            practice, [call.pk for call, _ in rows], "calls.list", filters.describe()
+        )
     return render(
         request,
         "calls/call_list.html",
@@ -60,10 +79,17 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": rows,
-            "query": query.urlencode(),
+            "searched": any(data.values()),
+            "search": sorted((k, v) for k, v in data.items() if v),  # for the pager's POST
             "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ()),
         },
     )
+
+
+def _phone(call: Call, support: bool) -> str:
+    """The masked caller number (a PHI read), or nothing for a support session: support reads
+    patient information only on a reason stated for that read (the transcript's reveal)."""
+    return SUPPORT_HIDDEN if support else selectors.masked_phone(call)
 
 
 def _detail(
@@ -74,7 +100,7 @@ def _detail(
 ) -> HttpResponse:
     context = {
         "call": call,
-        "phone": selectors.masked_phone(call),
+        "phone": _phone(call, in_support_session(request)),
         "note": getattr(call, "encounter_note", None),
         "form": form or RevealForm(),
         "turns": turns,
@@ -89,12 +115,14 @@ def _detail(
 @roles_required(*CALL_ROLES)
 def call_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     call = _call(request, pk)
-    services.record_call_access(request.practice, [call.pk], "calls.detail")  # type: ignore[attr-defined]
+    if not in_support_session(request):
+        services.record_call_access(request.practice, [call.pk], "calls.detail")  # type: ignore[attr-defined]
     return _detail(request, call)
 
 
 @require_POST
 @roles_required(*CALL_ROLES)
+@read_with_reason
 def call_reveal(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     """Show the transcript to someone who says why; the reason goes into the audit log."""
     call = _call(request, pk)
@@ -120,6 +148,7 @@ def note_retry(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespons
 
 @require_http_methods(["GET", "POST"])
 @roles_required(Role.PRACTICE_MANAGER)
+@forbidden_in_support_session(SupportForbidden.RETENTION)
 def retention(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = request.practice  # type: ignore[attr-defined]
     current: CallRetention = services.retention_for(practice)

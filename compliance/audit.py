@@ -64,6 +64,7 @@ from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from compliance import context as audit_ctx
+from compliance import support_policy
 from compliance.models import (
     INSERT_GUARD,
     AccessEvent,
@@ -236,6 +237,8 @@ def record(
     """
     if action not in _ACTIONS:
         raise ValueError(f"unknown audit action {action!r}: add it to AuditAction")
+    if action in _READS:
+        support_policy.require_reason(reason)
     actor_user_id: int | None = None
     label = ""
     if actor is not None:
@@ -273,6 +276,7 @@ def record(
 
 
 _ACTIONS = frozenset(AuditAction.values)
+_READS = frozenset({AuditAction.PHI_READ, AuditAction.PHI_EXPORT})  # a support session says why
 _EVENT_INSERT: tuple[str, list[tuple[str, Any]]] | None = None
 
 

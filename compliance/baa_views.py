@@ -17,6 +17,7 @@ from compliance import baa_selectors, services
 from compliance.baa_forms import DraftForm, ExecuteForm, TerminateForm, UploadForm
 from compliance.gate import agreement_in_force
 from compliance.models import BAAStatus, BusinessAssociateAgreement
+from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal.access import roles_required
 from portal.models import Role
 
@@ -73,6 +74,7 @@ def baa_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @roles_required(*WRITERS)
+@forbidden_in_support_session(SupportForbidden.BAA)
 def baa_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     form = DraftForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -110,6 +112,7 @@ def baa_pdf(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
 
 @require_POST
 @roles_required(*WRITERS)
+@forbidden_in_support_session(SupportForbidden.BAA)
 def baa_upload(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     agreement = _agreement(request, pk)
     form = UploadForm(request.POST, request.FILES)
@@ -125,6 +128,7 @@ def baa_upload(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespons
 
 @require_POST
 @roles_required(*WRITERS)
+@forbidden_in_support_session(SupportForbidden.BAA)
 def baa_send(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     agreement = _agreement(request, pk)
     try:
@@ -138,6 +142,7 @@ def baa_send(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @roles_required(*WRITERS)
+@forbidden_in_support_session(SupportForbidden.BAA)
 def baa_execute(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     agreement = _agreement(request, pk, with_pdf=True)
     if agreement.is_signed:
@@ -188,6 +193,7 @@ def baa_execute(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespon
 
 @require_http_methods(["GET", "POST"])
 @roles_required(*WRITERS)
+@forbidden_in_support_session(SupportForbidden.BAA)
 def baa_terminate(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     agreement = _agreement(request, pk)
     if agreement.status != BAAStatus.EXECUTED:
@@ -216,6 +222,7 @@ def baa_terminate(request: HttpRequest, practice_slug: str, pk: int) -> HttpResp
 
 @require_POST
 @roles_required(*WRITERS)
+@forbidden_in_support_session(SupportForbidden.BAA)
 def baa_amend(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     agreement = _agreement(request, pk)
     try:

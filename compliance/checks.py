@@ -5,7 +5,7 @@ from typing import Any
 from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError, connection
 
-from compliance.protection import audit_objects_owned_by
+from compliance.protection import audit_objects_owned_by, sealing_weaknesses
 
 
 @register(Tags.database, deploy=True)
@@ -13,11 +13,21 @@ def check_audit_tables_protected(app_configs: Any = None, **kwargs: Any) -> list
     try:
         with connection.cursor() as cur:
             cur.execute("SELECT current_user")
-            owned = audit_objects_owned_by(cur, cur.fetchone()[0])
+            role = cur.fetchone()[0]
+            owned = audit_objects_owned_by(cur, role)
+            weak = sealing_weaknesses(cur, role) if not owned else []
     except DatabaseError:  # no database yet, or not migrated: nothing to protect
         return []
-    if not owned:
+    if not owned and not weak:
         return []
+    if not owned:
+        return [
+            Warning(
+                f"The database role could forge audit seals: {', '.join(weak)}.",
+                hint="Run `manage.py protect_audit_tables` with a superuser URL.",
+                id="compliance.W001",
+            )
+        ]
     return [
         Warning(
             "The database role can act as the owner of the audit trail's "

@@ -24,6 +24,7 @@ from django.utils import timezone
 from compliance.audit import all_chains, chain_heads, chain_name, record
 from compliance.context import audit_context
 from compliance.models import AccessEvent, AuditAction
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 from portal.tenancy import cross_tenant, tenant_context
 
 CHUNK = 256 * 1024  # bytes per streamed block: constant memory, few writes
@@ -340,6 +341,7 @@ def page_query(filters: AuditFilters, before: str = "", size: int = 50) -> tuple
     return query, [*params, size + 1]
 
 
+@refused_in_support_session(SupportForbidden.EXPORT)
 def manifest(
     filters: AuditFilters, fmt: str, *, exported_by: str, request_id: str
 ) -> dict[str, Any]:

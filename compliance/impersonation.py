@@ -28,7 +28,13 @@ from compliance.models import (
     SupportAccess,
 )
 from compliance.scoping import practice_scope
+from compliance.support_policy import (
+    SupportForbidden,
+    is_read_with_reason,
+    refused_in_support_session,
+)
 from portal.models import Practice, Role, User, VendorRole
+from portal.tenancy import cross_tenant
 
 SESSION_KEY = "compliance_impersonation"  # {"id": ..., "practice_id": ...} in the Django session
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -121,6 +127,52 @@ def _close(session: ImpersonationSession, why: str, at: datetime) -> None:
                 reason=why,
                 details={"support_user_id": session.support_user_id},
             )
+            revoke_credentials_of(session)
+
+
+def revoke_credentials_of(session: ImpersonationSession) -> list[int]:
+    """Revoke every API client made during `session` (their tokens die with them): what
+    support made does not outlive the session. Returns the revoked clients' ids."""
+    from scheduling import services as scheduling_services
+    from scheduling.models import ApiClient
+
+    revoked = []
+    with practice_scope(session.practice_id), transaction.atomic():
+        clients = ApiClient.objects.filter(
+            practice_id=session.practice_id, support_session_id=session.pk, revoked_at__isnull=True
+        ).select_related("application")
+        for client in clients:
+            scheduling_services.revoke_api_client(client)
+            audit.record(
+                AuditAction.API_CLIENT_REVOKED,
+                practice=session.practice_id,
+                actor_label=None,
+                object_type="scheduling.ApiClient",
+                object_ids=[client.pk],
+                reason="support session ended",
+                details={
+                    "name": client.name,
+                    "client_id": client.application.client_id,
+                    "support_session_id": session.pk,
+                },
+            )
+            revoked.append(client.pk)
+    return revoked
+
+
+def close_expired(now: datetime | None = None) -> int:
+    """Close (and so revoke what was made in) every session past its end that nobody came back
+    to: a periodic sweep, so expiry does not wait for the support user's next request."""
+    now = now or timezone.now()
+    with cross_tenant("support sessions: close the expired ones"):
+        due = list(
+            ImpersonationSession.objects.filter(ended_at__isnull=True, expires_at__lte=now).only(
+                "pk", "practice_id", "expires_at", "support_user_id"
+            )
+        )
+    for session in due:
+        _close(session, "expired", now)
+    return len(due)
 
 
 def current(request: HttpRequest, now: datetime | None = None) -> ImpersonationSession | None:
@@ -153,6 +205,7 @@ def practice_for(request: HttpRequest, slug: str) -> tuple[Practice, frozenset[s
     return session.practice, frozenset(Role.values)
 
 
+@refused_in_support_session(SupportForbidden.SECURITY_SETTINGS)
 def set_write_access(practice: Practice, allow: bool, by: User) -> SupportAccess:
     """A practice manager's choice; applies to support sessions started afterwards."""
     with practice_scope(practice.pk):
@@ -171,11 +224,13 @@ def history(practice: Practice, limit: int = 100) -> list[ImpersonationSession]:
         )
 
 
-def write_refused(request: HttpRequest, view_kwargs: dict[str, Any]) -> bool:
+def write_refused(request: HttpRequest, view_func: Any, view_kwargs: dict[str, Any]) -> bool:
+    """A read-only session's change (a reveal that sends its reason by POST is a read)."""
     session = getattr(request, "impersonation", None)
     return bool(
         session is not None
         and "practice_slug" in view_kwargs
         and request.method not in SAFE_METHODS
         and not session.write_allowed
+        and not is_read_with_reason(view_func)
     )

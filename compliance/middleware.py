@@ -69,6 +69,6 @@ class ImpersonationMiddleware:
     ) -> HttpResponse | None:
         from compliance import impersonation
 
-        if impersonation.write_refused(request, view_kwargs):
+        if impersonation.write_refused(request, view_func, view_kwargs):
             raise PermissionDenied("Support sessions are read-only for this practice.")
         return None

@@ -9,11 +9,17 @@ append-only functions, and (as the database's owner, through `pg_database_owner`
 `protect_audit_tables` (as a superuser, after migrating; `manage.py protect_audit_tables`, which
 `make run` runs, as the test suite and the benchmarks do for their databases) hands all of that to
 a role nobody logs in as (`settings.AUDIT_OWNER_ROLE`). The application keeps exactly what writing
-and reading the trail needs: SELECT and INSERT on the entries and seals (and DELETE on the seal
-queue, whose rows its own trigger removes as soon as they are written), the id sequences, and
-CREATE on the schema for its other migrations. UPDATE, DELETE and TRUNCATE are then refused by
-privilege before any trigger runs; the triggers stay as the second wall (and against a misgrant).
-It is idempotent.
+and reading the trail needs: SELECT and INSERT on the entries, SELECT on the seals and the seal
+queue, the id sequences, and CREATE on the schema for its other migrations. UPDATE, DELETE and
+TRUNCATE are then refused by privilege before any trigger runs; the triggers stay as the second
+wall (and against a misgrant).
+
+Seals are written by nobody but the owner: the sealing trigger functions become SECURITY DEFINER
+(they run as the owner, with a fixed search_path so no object of the caller's can stand in for
+ours) and they compute the payloads and hashes themselves from the row PostgreSQL hands them, so
+the application can neither insert a seal or a queue row nor choose a hash. Nobody else may
+EXECUTE them either: attaching them to a table of one's own (a temporary
+`compliance_sealqueue`, say) would otherwise seal whatever that table is fed. It is idempotent.
 
 Afterwards a migration that alters an audit table is applied as a superuser (then run the
 command again); migrations of every other table go on as before.
@@ -35,14 +41,24 @@ AUDIT_TABLES = (
     "compliance_auditseal",
     "compliance_sealqueue",
 )
-# What the application may do to each (the seal queue's rows are deleted by its own trigger).
+# What the application may do to each: append entries; seals and the queue are the owner's (its
+# sealing functions write them).
 _APP_PRIVILEGES = {
     "compliance_accessevent": ("SELECT", "INSERT"),
     "compliance_changeentry": ("SELECT", "INSERT"),
-    "compliance_auditseal": ("SELECT", "INSERT"),
-    "compliance_sealqueue": ("SELECT", "INSERT", "DELETE"),
+    "compliance_auditseal": ("SELECT",),
+    "compliance_sealqueue": ("SELECT",),
 }
 SCHEMA = "public"
+# The trigger functions that write the queue and the seals (compliance migration 0007).
+SEALING_FUNCTIONS = (
+    "compliance_accessevent_enqueue()",
+    "compliance_changeentry_enqueue()",
+    "compliance_audit_seal_entry()",
+)
+# What the owner's functions resolve names in: the catalog first, then our schema, never the
+# caller's temporary schema.
+DEFINER_SEARCH_PATH = "pg_catalog, public, pg_temp"
 
 
 @dataclass(frozen=True)
@@ -128,10 +144,21 @@ def protect_audit_tables(
             cur.execute(sql.SQL("REVOKE ALL ON SEQUENCE {} FROM PUBLIC, {}").format(seq, app))
             cur.execute(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(seq, app))
         for function in functions:
-            cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(function), owner))
+            fn = sql.SQL(function)  # a regprocedure text: already quoted where needed
+            cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(fn, owner))
+            if function in SEALING_FUNCTIONS:
+                cur.execute(
+                    sql.SQL("ALTER FUNCTION {} SECURITY DEFINER SET search_path = {}").format(
+                        fn, sql.SQL(DEFINER_SEARCH_PATH)
+                    )
+                )
+            cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC, {}").format(fn, app))
         left = audit_objects_owned_by(cur, app_role)
         if left:  # a superuser, or a member of the owner role by some indirect grant
             raise PermissionError(f"{app_role} can still act as the owner of: {', '.join(left)}")
+        weak = sealing_weaknesses(cur, app_role)
+        if weak:
+            raise PermissionError(f"sealing is still open to {app_role}: {', '.join(weak)}")
     return Protection(database, app_role, owner_role, AUDIT_TABLES, sequences, functions)
 
 
@@ -170,5 +197,39 @@ def audit_objects_owned_by(cur: Any, role: str) -> list[str]:
         ORDER BY 1
         """,
         {"tables": tables, "role": role, "schema": SCHEMA},
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
+def sealing_weaknesses(cur: Any, role: str) -> list[str]:
+    """How `role` could still write a seal or a queue row, or choose a hash: a write privilege
+    on either table, a sealing function missing, not SECURITY DEFINER, without the fixed
+    search_path, or executable by it. Empty once `protect_audit_tables` has run."""
+    cur.execute(
+        """
+        SELECT 'may ' || lower(p.kind) || ' ' || t.name
+          FROM unnest(%(tables)s::text[]) AS t(name)
+         CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) AS p(kind)
+         WHERE has_table_privilege(%(role)s, t.name, p.kind)
+        UNION ALL
+        SELECT 'function ' || f.sig || CASE
+                 WHEN p.oid IS NULL THEN ' is missing'
+                 WHEN NOT p.prosecdef THEN ' is not SECURITY DEFINER'
+                 WHEN NOT coalesce(%(path)s = ANY(p.proconfig), false)
+                     THEN ' has no fixed search_path'
+                 ELSE ' is executable by it' END
+          FROM unnest(%(functions)s::text[]) AS f(sig)
+          LEFT JOIN pg_proc p ON p.oid = to_regprocedure(f.sig)
+         WHERE p.oid IS NULL OR NOT p.prosecdef
+            OR NOT coalesce(%(path)s = ANY(p.proconfig), false)
+            OR has_function_privilege(%(role)s, p.oid, 'EXECUTE')
+         ORDER BY 1
+        """,
+        {
+            "tables": ["compliance_auditseal", "compliance_sealqueue"],
+            "role": role,
+            "functions": list(SEALING_FUNCTIONS),
+            "path": f"search_path={DEFINER_SEARCH_PATH}",
+        },
     )
     return [row[0] for row in cur.fetchall()]

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from compliance.models import SIGNED_STATUSES, BAAStatus, BusinessAssociateAgreement
 from compliance.scoping import practice_scope
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 from portal.models import Practice
 
 
@@ -27,6 +28,7 @@ def _next_version(practice: Practice) -> int:
     return (latest or 0) + 1
 
 
+@refused_in_support_session(SupportForbidden.BAA)
 def create_draft(practice: Practice, **terms: Any) -> BusinessAssociateAgreement:
     """A new version in draft (the first agreement, or an amendment being prepared)."""
     with practice_scope(practice.pk), transaction.atomic():
@@ -35,6 +37,7 @@ def create_draft(practice: Practice, **terms: Any) -> BusinessAssociateAgreement
         )
 
 
+@refused_in_support_session(SupportForbidden.BAA)
 def mark_sent(agreement: BusinessAssociateAgreement) -> BusinessAssociateAgreement:
     if agreement.status != BAAStatus.DRAFT:
         raise BAAError(f"{agreement} is {agreement.status}; only a draft can be sent")
@@ -44,6 +47,7 @@ def mark_sent(agreement: BusinessAssociateAgreement) -> BusinessAssociateAgreeme
     return agreement
 
 
+@refused_in_support_session(SupportForbidden.BAA)
 def execute(
     agreement: BusinessAssociateAgreement,
     *,
@@ -83,6 +87,7 @@ def execute(
     return agreement
 
 
+@refused_in_support_session(SupportForbidden.BAA)
 def terminate(
     agreement: BusinessAssociateAgreement, *, reason: str, at: datetime | None = None
 ) -> BusinessAssociateAgreement:
@@ -101,6 +106,7 @@ def terminate(
     return agreement
 
 
+@refused_in_support_session(SupportForbidden.BAA)
 def attach_signed_pdf(
     agreement: BusinessAssociateAgreement, signed_pdf: bytes
 ) -> BusinessAssociateAgreement:
@@ -117,6 +123,7 @@ def attach_signed_pdf(
     return agreement
 
 
+@refused_in_support_session(SupportForbidden.BAA)
 def amend(agreement: BusinessAssociateAgreement) -> BusinessAssociateAgreement:
     """Start an amendment of a signed agreement: a new draft version carrying its signatories
     (the signed one stays as it is, and in force until the amendment is executed)."""
@@ -181,6 +188,7 @@ def _same_terms(agreement: BusinessAssociateAgreement, terms: Mapping[str, Any])
     return all(getattr(agreement, key) == value for key, value in terms.items())
 
 
+@refused_in_support_session(SupportForbidden.BAA)
 def upsert_baa_from_config(
     practice: Practice, data: Mapping[str, Any]
 ) -> BusinessAssociateAgreement:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from compliance import impersonation, support_selectors
 from compliance.models import IMPERSONATION_MAX_MINUTES
+from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal.access import roles_required
 from portal.models import Practice, Role
 
@@ -73,11 +74,12 @@ class WriteAccessForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @roles_required(Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER)
+@forbidden_in_support_session(SupportForbidden.SECURITY_SETTINGS, methods=("POST",))
 def support_access(request: HttpRequest, practice_slug: str) -> HttpResponse:
     """The practice's support access history, and (managers) whether support may write."""
     practice = request.practice  # type: ignore[attr-defined]
     if request.method == "POST":
-        if Role.PRACTICE_MANAGER not in request.roles or request.impersonation:  # type: ignore[attr-defined]
+        if Role.PRACTICE_MANAGER not in request.roles:  # type: ignore[attr-defined]
             return HttpResponse(status=403)
         form = WriteAccessForm(request.POST)
         if form.is_valid():

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from compliance import services
+from compliance import impersonation, services
 
 
 @shared_task(name="compliance.expire_agreements")
@@ -10,3 +10,9 @@ def expire_agreements() -> int:
     """Daily sweep: executed BAAs past their last day become `expired` (the gate reads dates,
     so this is bookkeeping, never the thing that stops PHI)."""
     return services.expire_due()
+
+
+@shared_task(name="compliance.close_expired_support_sessions")
+def close_expired_support_sessions() -> int:
+    """Every minute: support sessions past their end are closed, and what they made revoked."""
+    return impersonation.close_expired()

@@ -14,6 +14,7 @@ from compliance import audit, export
 from compliance.context import current
 from compliance.forms import AuditFilterForm
 from compliance.models import AccessEvent, AuditAction
+from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal.access import roles_required
 from portal.models import Role
 from portal.tenancy import tenant_context
@@ -79,6 +80,7 @@ def _streamed(
 
 @require_GET
 @roles_required(Role.COMPLIANCE_OFFICER)
+@forbidden_in_support_session(SupportForbidden.EXPORT)
 def audit_export(request: HttpRequest, practice_slug: str, fmt: str) -> HttpResponse:
     if fmt not in CONTENT_TYPES:
         raise Http404

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.gate import require_phi_allowed
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 from integrations import health as live_health
 from integrations import normalize as norm
 from integrations.client import client_for
@@ -46,6 +47,7 @@ def webhook_target_url(connection: EHRConnection, public_url: str | None = None)
     return f"{base}/integrations/webhooks/nexhealth/{connection.pk}"
 
 
+@refused_in_support_session(SupportForbidden.CREDENTIALS)
 def connect_location(
     location: Location,
     *,

@@ -33,14 +33,21 @@ def queue_for(kind: str) -> str:
     return str(queues.get(kind, kind))
 
 
-def _retry(task: Task, exc: Exception, attempt: int | None = None) -> Exception:
-    """Re-queue after the rate limiter's wait, or with exponential backoff and full jitter
-    (`attempt`: the retries that count for the backoff, default all of them)."""
+def retry_countdown(task: Task, exc: Exception, attempt: int | None = None) -> float:
+    """Seconds until the next try: the rate limiter's wait, or exponential backoff with full
+    jitter (`attempt`: the retries that count for the backoff, default all of them)."""
     if isinstance(exc, EHRRateLimited):
-        countdown = exc.retry_after + random.uniform(0, 1)  # noqa: S311
-    else:
-        n = task.request.retries if attempt is None else attempt
-        countdown = random.uniform(0, min(300, 2 ** (n + 1)))  # noqa: S311
+        return exc.retry_after + random.uniform(0, 1)  # noqa: S311
+    n = task.request.retries if attempt is None else attempt
+    return random.uniform(0, min(300, 2 ** (n + 1)))  # noqa: S311
+
+
+def _retry(
+    task: Task, exc: Exception, attempt: int | None = None, countdown: float | None = None
+) -> Exception:
+    """Re-queue after `retry_countdown` (or the `countdown` given)."""
+    if countdown is None:
+        countdown = retry_countdown(task, exc, attempt)
     return task.retry(exc=exc, countdown=countdown)
 
 

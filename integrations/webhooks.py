@@ -5,10 +5,12 @@ signature, see `portal.middleware.PUBLIC_PREFIXES`):
 
 1. The connection's secret verifies `X-Signature` = hex HMAC-SHA256 over
    `"{X-Timestamp}.{raw body}"` (constant-time compare); a timestamp more than 5 minutes old or
-   ahead is refused. Bad or missing signature -> 401 and nothing is stored; no BAA in force for
-   the practice -> 403 and nothing is stored (the PHI gate).
-2. The message is stored once per (connection, delivery id) in `WebhookDelivery` (payload
-   encrypted: it can carry PHI). A duplicate gets 200 and is not processed again.
+   ahead is refused. Bad or missing signature, or an unknown connection id -> the same 401 and
+   nothing is stored; no BAA in force for the practice -> 403 and nothing is stored (the PHI
+   gate).
+2. The message is stored once per (connection, `delivery_id` of the signed body; a body without
+   one -> 400) in `WebhookDelivery` (payload encrypted: it can carry PHI). A duplicate gets 200
+   and is not processed again. The unsigned `X-Delivery-Id` header is not used.
 3. 200 goes back at once; `integrations.process_webhook` does the work (booking insertion
    results on the `bookings` queue, the rest on `sync`). If the broker refuses the task we answer
    503, so the EHR retries the delivery and the stored row is re-queued then.
@@ -21,10 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -40,13 +41,14 @@ from integrations.client import client_for
 from integrations.health import HealthRecorder
 from integrations.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
 from integrations.sync import Mirror, SyncReport
+from portal import safejson
 from portal.tenancy import cross_tenant, tenant_context
+from scheduling.api.fields import BIGINT_MAX, BIGINT_MIN, EARLIEST, LATEST
 
 log = logging.getLogger("integrations.webhooks")
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
-DELIVERY_HEADER = "X-Delivery-Id"
 REQUEUE_DUPLICATE_AFTER = timedelta(seconds=10)
 
 # event -> resource type to subscribe it under (NexHealth's names; working_hours_updated is the
@@ -109,39 +111,54 @@ def _connection_practice(connection_id: int) -> int | None:
         )
 
 
+REFUSED = {"error": "invalid signature"}
+# Verified against for an unknown connection, so it costs what a known one's refusal costs.
+_NO_SECRET = "no-such-connection"
+
+
+def _refused() -> JsonResponse:
+    return JsonResponse(REFUSED, status=401)
+
+
 @csrf_exempt
 @require_POST
 def nexhealth_webhook(request: HttpRequest, connection_id: int) -> HttpResponse:
     body = request.body
+    timestamp = request.headers.get(TIMESTAMP_HEADER)
+    signature = request.headers.get(SIGNATURE_HEADER)
     practice_id = _connection_practice(connection_id)
     if practice_id is None:
-        return JsonResponse({"error": "unknown endpoint"}, status=404)
+        # Answered exactly as a known connection's bad signature: the endpoint must not tell a
+        # prober which connection ids exist.
+        signature_problem(_NO_SECRET, timestamp, body, signature)
+        return _refused()
     with tenant_context(practice_id):
         conn = EHRConnection.objects.select_related("location").get(pk=connection_id)
-        if conn.status == ConnectionStatus.DISABLED:
-            return JsonResponse({"error": "connection disabled"}, status=403)
-        problem = signature_problem(
-            conn.webhook_secret,
-            request.headers.get(TIMESTAMP_HEADER),
-            body,
-            request.headers.get(SIGNATURE_HEADER),
-        )
+        problem = signature_problem(conn.webhook_secret, timestamp, body, signature)
         if problem:
             log.warning("webhook for connection %s refused: %s", connection_id, problem)
-            return JsonResponse({"error": "invalid signature"}, status=401)
+            return _refused()
+        if conn.status == ConnectionStatus.DISABLED:
+            return JsonResponse({"error": "connection disabled"}, status=403)
         if not phi_allowed(practice_id):
             # No BAA in force: store nothing (the payload may be PHI). The EHR retries for two
             # days, so an agreement signed meanwhile still gets the events.
             return JsonResponse({"error": "baa_required"}, status=403)
         try:
-            payload = json.loads(body)
+            payload = safejson.loads(body)
         except ValueError:
             return JsonResponse({"error": "body must be JSON"}, status=400)
         if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
             return JsonResponse({"error": "not a webhook event"}, status=400)
-        delivery_id = str(payload.get("delivery_id") or request.headers.get(DELIVERY_HEADER) or "")
-        if not delivery_id:
-            return JsonResponse({"error": "delivery_id is required"}, status=400)
+        # Deduplication keys on the id inside the signed body only: a header is not signed, so
+        # a captured body replayed under a fresh header would otherwise be processed again.
+        delivery_id = payload.get("delivery_id")
+        if not isinstance(delivery_id, str) or not delivery_id.strip():
+            return JsonResponse({"error": "delivery_id is required in the signed body"}, status=400)
+        refused = malformed(payload, delivery_id)
+        if refused:
+            log.warning("webhook for connection %s refused: %s", connection_id, refused)
+            return JsonResponse({"error": refused}, status=400)
         delivery, created = record_delivery(conn, delivery_id, payload)
         requeue = (
             not created
@@ -161,20 +178,52 @@ def nexhealth_webhook(request: HttpRequest, connection_id: int) -> HttpResponse:
 
 def _resource_id(payload: dict[str, Any]) -> int | None:
     data = payload.get("data") or {}
+    if not isinstance(data, dict):
+        return None
     for key in ("appointment", "document", "patient"):
         if isinstance(data.get(key), dict):
             return norm.to_int(data[key].get("id"))
-    return norm.to_int(data.get("provider_id")) if isinstance(data, dict) else None
+    return norm.to_int(data.get("provider_id"))
+
+
+def _created_at(payload: dict[str, Any]) -> datetime | None:
+    """The EHR's creation time, or None when absent or unusable (it only feeds the lag)."""
+    try:
+        value = norm.to_datetime(payload.get("created_at"), "created_at")
+    except (ValueError, OverflowError):
+        return None
+    # The wall date first: converting 9999-12-31T23:00-12:00 to UTC overflows.
+    if value is None or not EARLIEST <= value.date() <= LATEST:
+        return None
+    return value if EARLIEST <= value.astimezone(UTC).date() <= LATEST else None
+
+
+def malformed(payload: dict[str, Any], delivery_id: str) -> str | None:
+    """Why a signed message cannot be stored as it is (a 400: retrying will not help), or None.
+    Each value is checked against the column it goes into before it reaches PostgreSQL."""
+    if len(delivery_id) > 100 or not delivery_id.isprintable():
+        return "delivery_id must be printable text of at most 100 characters"
+    event = payload["event"]
+    if len(event) > 64 or not event.isprintable():
+        return "event must be printable text of at most 64 characters"
+    if not isinstance(payload.get("event_name") or "", str):
+        return "event_name must be text"
+    if not isinstance(payload.get("data") or {}, dict):
+        return "data must be an object"
+    try:
+        resource_id = _resource_id(payload)
+    except ValueError:
+        return "the resource id is not an integer"
+    if resource_id is not None and not BIGINT_MIN <= resource_id <= BIGINT_MAX:
+        return "the resource id is out of range"
+    return None
 
 
 def record_delivery(
     conn: EHRConnection, delivery_id: str, payload: dict[str, Any]
 ) -> tuple[WebhookDelivery, bool]:
     """Store the message once; (row, created). Call inside the connection's tenant context."""
-    try:
-        created_at = norm.to_datetime(payload.get("created_at"), "created_at")
-    except ValueError:
-        created_at = None
+    created_at = _created_at(payload)
     try:
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(

@@ -6,6 +6,7 @@ import base64
 import io
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import qrcode
 import qrcode.image.svg
@@ -104,9 +105,17 @@ def confirm_totp(request: HttpRequest, device: TOTPDevice, token: str) -> list[s
         return None
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    otp_login(request, device)
+    _complete_second_factor(request, device)
     signals.second_factor_enrolled.send(User, request=request, user=device.user)
     return regenerate_backup_codes(device.user)
+
+
+def _complete_second_factor(request: HttpRequest, device: Any) -> None:
+    """Mark the session verified under a new session key: the key a page saw before the second
+    factor (fixed by an attacker, or read from a half-signed-in browser) must not become a fully
+    signed-in session, as Django's login() does for the password step."""
+    otp_login(request, device)
+    request.session.cycle_key()
 
 
 def regenerate_backup_codes(user: User) -> list[str]:
@@ -124,7 +133,7 @@ def verify_second_factor(request: HttpRequest, user: User, token: str) -> bool:
     token = token.strip().replace(" ", "").lower()
     for device in devices_for_user(user, confirmed=True):
         if device.verify_is_allowed()[0] and device.verify_token(token):
-            otp_login(request, device)
+            _complete_second_factor(request, device)
             signals.second_factor_verified.send(User, request=request, user=user)
             return True
     signals.second_factor_failed.send(User, request=request, user=user, stage="verification")

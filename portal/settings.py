@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "scheduling.api.middleware.ApiProblemMiddleware",  # /api/v1/: problem+json, bounded bodies
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -180,6 +181,11 @@ OTP_STATIC_BACKUP_CODES = 10
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "scheduling.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "scheduling.api.errors.problem_exception_handler",
@@ -188,6 +194,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Hello Practice Portal — Receptionist API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduling.api.errors.add_common_problems",  # 400/404/405/413/... on every operation
+    ],
 }
 OAUTH2_PROVIDER = {
     "SCOPES": {
@@ -327,11 +337,19 @@ if os.environ.get("BOOKINGS_QUEUE"):  # a test worker's own queue
     INTEGRATIONS_QUEUES["bookings"] = os.environ["BOOKINGS_QUEUE"]
 BOOKING_POLL_SECONDS = float(os.environ.get("BOOKING_POLL_SECONDS", "30"))
 BOOKING_MAX_RETRIES = int(os.environ.get("BOOKING_MAX_RETRIES", "10"))
+# A sent booking message whose work is not done (nor a later run scheduled) this long is sent
+# again by the relay: the broker may have lost it.
+BOOKING_OUTBOX_ACK_SECONDS = float(os.environ.get("BOOKING_OUTBOX_ACK_SECONDS", "60"))
 
 # Mark BAAs past their expiry date as expired (bookkeeping: the PHI gate itself reads dates).
 CELERY_BEAT_SCHEDULE["compliance-expire-agreements"] = {
     "task": "compliance.expire_agreements",
     "schedule": 3600.0,
+}
+# Close support sessions past their end (revoking anything credential-like made in them).
+CELERY_BEAT_SCHEDULE["compliance-close-support-sessions"] = {
+    "task": "compliance.close_expired_support_sessions",
+    "schedule": 60.0,
 }
 
 # --- calls (calls.tasks): encounter-note repair sweep, retention purge ---------------------------

@@ -4,7 +4,9 @@
    `Booking` (pending) and an `OutboxMessage`. The same Idempotency-Key with the same body
    answers the same booking; with another body, `IdempotencyConflict`.
 2. The outbox relay (`relay_outbox`, on commit and on a beat) hands undispatched rows to Celery
-   (`SELECT ... FOR UPDATE SKIP LOCKED`): a broker down at commit time loses nothing.
+   (`SELECT ... FOR UPDATE SKIP LOCKED`): a broker down at commit time loses nothing. A sent row
+   whose work is not acknowledged within `BOOKING_OUTBOX_ACK_SECONDS` (the booking still
+   pending, no later run scheduled) is sent again: a broker that lost its queue loses nothing.
 3. `process_booking` (the task's body) is idempotent: one run per booking at a time (a session
    advisory lock, freed by PostgreSQL if the worker dies), skip unless pending, find or create
    the patient, re-check the slot live in the EHR (adopting our own appointment if an earlier,
@@ -26,6 +28,7 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 import psycopg.errors
+from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -194,11 +197,35 @@ def _dispatch(rows: QuerySet[OutboxMessage], limit: int, *, retry: bool) -> int:
                 log.warning("outbox %s not dispatched: %s", message.pk, exc)
                 OutboxMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
                 break
+            now = timezone.now()
             OutboxMessage.objects.filter(pk=message.pk).update(
-                dispatched_at=timezone.now(), attempts=F("attempts") + 1
+                dispatched_at=now, resend_after=now + ack_window(), attempts=F("attempts") + 1
             )
             sent += 1
     return sent
+
+
+def ack_window() -> timedelta:
+    """How long a sent message may go unacknowledged before the relay sends it again."""
+    return timedelta(seconds=float(getattr(settings, "BOOKING_OUTBOX_ACK_SECONDS", 60.0)))
+
+
+def expect_run(booking_id: int, practice_id: int, kind: str, countdown: float) -> None:
+    """The task scheduled its own next run `countdown` seconds out (a retry, a poll): the relay
+    waits for that run, plus the usual window, before it assumes the message was lost."""
+    resend = timezone.now() + timedelta(seconds=max(0.0, countdown)) + ack_window()
+    with tenant_context(practice_id):
+        OutboxMessage.objects.filter(
+            booking_id=booking_id, kind=kind, dispatched_at__isnull=False, acked_at__isnull=True
+        ).update(resend_after=resend)
+
+
+def acknowledge(booking_id: int, practice_id: int, kind: str) -> None:
+    """The work the booking's messages of `kind` carried is done: never re-send them."""
+    with tenant_context(practice_id):
+        OutboxMessage.objects.filter(
+            booking_id=booking_id, kind=kind, acked_at__isnull=True
+        ).update(acked_at=timezone.now())
 
 
 def _broker_reachable() -> bool:
@@ -233,11 +260,52 @@ def _dispatch_fast(message_id: int) -> None:
         log.exception("outbox fast path failed for %s; the relay will send it", message_id)
 
 
-def relay_outbox(limit: int = 500) -> int:
-    """Beat: every undispatched outbox row, to Celery. Rows another relay holds are skipped."""
+def relay_outbox(limit: int = 500, now: Any = None) -> int:
+    """Beat: every undispatched outbox row, to Celery, and every sent one whose work is not
+    acknowledged in time again (the broker lost it: a worker killed with a Redis that keeps
+    nothing on disk). Rows another relay holds are skipped."""
     with cross_tenant("outbox relay: dispatch booking work of every practice"):
         rows = OutboxMessage.objects.select_for_update(skip_locked=True)
-        return _dispatch(rows, limit, retry=True)
+        sent = _dispatch(rows, limit, retry=True)
+        return sent + _resend_unacknowledged(limit, now or timezone.now())
+
+
+def _resend_unacknowledged(limit: int, now: Any) -> int:
+    """A booking's process message is acknowledged once the booking left `pending` (confirmed,
+    failed, cancelled: checked here, lazily); a cancel message once its task ran. A pending
+    booking already posted gets the insertion poll, not a second post (the task would find it
+    posted anyway)."""
+    from scheduling import tasks
+
+    sent = 0
+    with transaction.atomic():
+        overdue = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(dispatched_at__isnull=False, acked_at__isnull=True, resend_after__lt=now)
+            .select_related("booking")
+            .order_by("resend_after")[:limit]
+        )
+        for message in overdue:
+            booking = message.booking
+            if message.kind == OUTBOX_PROCESS and booking.status != BookingStatus.PENDING:
+                OutboxMessage.objects.filter(pk=message.pk).update(acked_at=now)
+                continue
+            try:
+                if message.kind == OUTBOX_PROCESS and booking.ehr_appointment_id is not None:
+                    tasks.poll_booking_insertion.apply_async(
+                        args=(booking.pk, booking.practice_id), queue=tasks.bookings_queue()
+                    )
+                else:
+                    _enqueue(message, retry=True)
+            except Exception as exc:  # the broker is down: the next relay run tries again
+                log.warning("outbox %s not re-sent: %s", message.pk, exc)
+                break
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                dispatched_at=now, resend_after=now + ack_window(), attempts=F("attempts") + 1
+            )
+            log.warning("outbox %s not acknowledged in time; re-sent", message.pk)
+            sent += 1
+    return sent
 
 
 STALE_PENDING = timedelta(minutes=15)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
+from compliance.support_policy import current_session_id
 from portal.models import Practice, User
 from portal.statements import insert_sql
 from portal.tenancy import tenant_context
@@ -438,6 +439,7 @@ def create_api_client(
             name=name,
             scopes=scopes,
             created_by=created_by,
+            support_session_id=current_session_id(),
         )
     return client, secret
 

@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError
 from compliance.gate import BAARequired, phi_task
 from integrations.errors import EHRError, EHRRateLimited, EHRTransientError
 from integrations.models import EHRConnection
-from integrations.tasks import _retry, queue_for
+from integrations.tasks import _retry, queue_for, retry_countdown
 from portal.tenancy import tenant_context
 from scheduling import bookings
 from scheduling.models import Booking
@@ -45,18 +45,30 @@ def bookings_queue() -> str:
 
 
 def _poll_later(booking_id: int, practice_id: int, attempt: int = 0) -> None:
+    countdown = float(getattr(settings, "BOOKING_POLL_SECONDS", 30.0)) * (1 + attempt)
     poll_booking_insertion.apply_async(
         args=(booking_id, practice_id),
         kwargs={"attempt": attempt},
-        countdown=float(getattr(settings, "BOOKING_POLL_SECONDS", 30.0)) * (1 + attempt),
+        countdown=countdown,
         queue=bookings_queue(),
     )
+    bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_PROCESS, countdown)
+
+
+def _later(
+    task: Task, booking_id: int, practice_id: int, kind: str, countdown: float, **retry: object
+) -> Exception:
+    """`task.retry` in `countdown` seconds, telling the outbox when to expect the run (so the
+    relay re-sends only if the broker loses it)."""
+    bookings.expect_run(booking_id, practice_id, kind, countdown)
+    return task.retry(countdown=countdown, **retry)  # type: ignore[arg-type]
 
 
 @shared_task(
     name="scheduling.process_booking",
     bind=True,
     acks_late=True,
+    reject_on_worker_lost=True,  # a killed worker's message goes back to the queue
     max_retries=None,  # budgets below: faults and rate-limit deferrals are counted apart
     dont_autoretry_for=(BAARequired,),
 )
@@ -71,16 +83,22 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
         outcome = bookings.process_booking(booking_id, practice_id)
     except EHRRateLimited as exc:
         if throttled < MAX_THROTTLED:
-            raise self.retry(
+            raise _later(
+                self,
+                booking_id,
+                practice_id,
+                bookings.OUTBOX_PROCESS,
+                exc.retry_after + random.uniform(0, 1),  # noqa: S311
                 exc=exc,
-                countdown=exc.retry_after + random.uniform(0, 1),  # noqa: S311
                 kwargs={"throttled": throttled + 1},
             ) from exc
         return _give_up(booking_id, practice_id, exc, self.request.retries)
     except TRANSIENT_ERRORS as exc:
         if faults >= max_fault_retries():
             return _give_up(booking_id, practice_id, exc, self.request.retries)
-        raise _retry(self, exc, attempt=faults) from exc
+        countdown = retry_countdown(self, exc, attempt=faults)
+        _expect_quietly(booking_id, practice_id, bookings.OUTBOX_PROCESS, countdown)
+        raise _retry(self, exc, countdown=countdown) from exc
     except BAARequired:
         with tenant_context(practice_id):
             bookings.mark_failed(
@@ -104,8 +122,24 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
     elif outcome.startswith("busy"):
         # Another run holds the booking (a redelivery racing the original): look again later
         # (waiting, not a fault: counted with the rate-limit re-queues).
-        raise self.retry(countdown=5.0, kwargs={"throttled": throttled + 1})
+        raise _later(
+            self,
+            booking_id,
+            practice_id,
+            bookings.OUTBOX_PROCESS,
+            5.0,
+            kwargs={"throttled": throttled + 1},
+        )
     return outcome
+
+
+def _expect_quietly(booking_id: int, practice_id: int, kind: str, countdown: float) -> None:
+    """`expect_run` when the database itself may be what failed: if it cannot be told, the
+    relay re-sends a little early, which the idempotent task absorbs."""
+    try:
+        bookings.expect_run(booking_id, practice_id, kind, countdown)
+    except (OperationalError, InterfaceError):
+        log.warning("booking %s: could not record its next run", booking_id)
 
 
 def max_fault_retries() -> int:
@@ -122,14 +156,22 @@ def _give_up(booking_id: int, practice_id: int, exc: Exception, retries: int) ->
     return "failed"
 
 
-@shared_task(name="scheduling.poll_booking_insertion", bind=True, acks_late=True, max_retries=12)
+@shared_task(
+    name="scheduling.poll_booking_insertion",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=12,
+)
 @phi_task
 def poll_booking_insertion(self: Task, booking_id: int, practice_id: int, attempt: int = 0) -> str:
     """Fallback if the insertion webhook never comes."""
     try:
         outcome = bookings.poll_insertion(booking_id, practice_id)
     except EHRTransientError as exc:
-        raise _retry(self, exc) from exc
+        countdown = retry_countdown(self, exc)
+        bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_PROCESS, countdown)
+        raise _retry(self, exc, countdown=countdown) from exc
     if outcome == "pending" and attempt < 10:
         _poll_later(booking_id, practice_id, attempt + 1)
     return outcome
@@ -141,9 +183,21 @@ def cancel_ehr_appointment(conn: EHRConnection, appointment_id: int) -> None:
     cancel_appointment(conn, appointment_id)
 
 
-@shared_task(name="scheduling.cancel_booking_in_ehr", bind=True, acks_late=True, max_retries=12)
+@shared_task(
+    name="scheduling.cancel_booking_in_ehr",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=12,
+)
 @phi_task
 def cancel_booking_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
+    outcome = _cancel_in_ehr(self, booking_id, practice_id)
+    bookings.acknowledge(booking_id, practice_id, bookings.OUTBOX_CANCEL)
+    return outcome
+
+
+def _cancel_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
     from integrations.selectors import connection_for_location
 
     with tenant_context(practice_id):
@@ -156,7 +210,9 @@ def cancel_booking_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
         try:
             cancel_ehr_appointment(conn, booking.ehr_appointment_id)
         except EHRTransientError as exc:
-            raise _retry(self, exc) from exc
+            countdown = retry_countdown(self, exc)
+            bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_CANCEL, countdown)
+            raise _retry(self, exc, countdown=countdown) from exc
         except EHRError as exc:
             log.warning("could not cancel EHR appointment of booking %s: %s", booking_id, exc)
             return f"failed: {exc}"

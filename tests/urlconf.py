@@ -10,6 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 ROUTE_PARAM = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")
+INT_CONVS = ("int", "api_id")  # api_id: the receptionist API's bigint-bounded id
 REGEX_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<body>[^()]*(?:\([^()]*\)[^()]*)*)\)")
 
 
@@ -21,7 +22,7 @@ class Route:
 
     @property
     def int_params(self) -> list[str]:
-        return [m["name"] for m in ROUTE_PARAM.finditer(self.template) if m["conv"] == "int"]
+        return [m["name"] for m in ROUTE_PARAM.finditer(self.template) if m["conv"] in INT_CONVS]
 
     def fill(self, **values: object) -> str:
         """A concrete path: given values, else a sample for the converter."""
@@ -32,6 +33,7 @@ class Route:
                 return str(values[name])
             return {
                 "int": "1",
+                "api_id": "1",
                 "slug": "sample",
                 "uuid": "00000000-0000-0000-0000-000000000001",
                 "path": "sample",

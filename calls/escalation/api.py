@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from calls.escalation import services
 from calls.models import Call
 from compliance.api import PHIGatedMixin
-from scheduling.api.views import ERRORS, ReceptionistAPIView, problems
+from scheduling.api.fields import BoundedDateField, BoundedIntegerField, IdField
+from scheduling.api.views import ERRORS, ReceptionistAPIView, id_parameter, problems
 from scheduling.models import ApiScope, AppointmentType
 
 MAX_TEXT = 5000
@@ -25,9 +26,11 @@ MAX_TEXT = 5000
 
 class ScreenRequestSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=MAX_TEXT, help_text="What the caller said")
-    appointment_type_id = serializers.IntegerField(required=False, allow_null=True)
-    procedure_date = serializers.DateField(
-        required=False, allow_null=True, help_text="YYYY-MM-DD, the caller's procedure"
+    appointment_type_id = IdField(required=False, allow_null=True)
+    procedure_date = BoundedDateField(
+        required=False,
+        allow_null=True,
+        help_text="The caller's procedure (YYYY-MM-DD, 2000-01-01 to 2199-12-31)",
     )
 
     def validate_appointment_type_id(self, value: int | None) -> int | None:
@@ -40,19 +43,19 @@ class ScreenRequestSerializer(serializers.Serializer):
 
 
 class RouteToSerializer(serializers.Serializer):
-    provider_id = serializers.IntegerField()
+    provider_id = BoundedIntegerField()
     name = serializers.CharField()
     phone = serializers.CharField()
 
 
 class ScreenResponseSerializer(serializers.Serializer):
     escalate = serializers.BooleanField()
-    protocol_id = serializers.IntegerField(allow_null=True)
+    protocol_id = BoundedIntegerField(allow_null=True)
     severity = serializers.ChoiceField(choices=["emergency", "urgent", "routine"], allow_null=True)
     route_to = RouteToSerializer(allow_null=True)
     instructions = serializers.CharField(allow_null=True)
     route = serializers.CharField(allow_null=True)
-    protocol_version = serializers.IntegerField(allow_null=True)
+    protocol_version = BoundedIntegerField(allow_null=True)
     protocol_name = serializers.CharField(allow_null=True)
     matched_trigger = serializers.CharField(allow_null=True)
     on_call_missing = serializers.BooleanField()
@@ -66,7 +69,7 @@ class CallScreenView(PHIGatedMixin, ReceptionistAPIView):
 
     @extend_schema(
         operation_id="calls_screen",
-        parameters=[OpenApiParameter("call_id", int, OpenApiParameter.PATH)],
+        parameters=[id_parameter("call_id")],
         request=ScreenRequestSerializer,
         responses={200: ScreenResponseSerializer, **problems(400), **ERRORS},
         tags=["calls"],

@@ -36,6 +36,7 @@ from calls.models import (
 )
 from compliance import audit
 from compliance.models import AuditAction
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 from portal.models import Practice, User
 from scheduling.models import AppointmentType, Provider
 
@@ -249,6 +250,7 @@ def _audit_approval(
 
 
 @transaction.atomic
+@refused_in_support_session(SupportForbidden.CLINICAL_APPROVAL)
 def approve_version(
     version: ProtocolVersion,
     user: User | None,
@@ -284,6 +286,7 @@ def approve_version(
 
 
 @transaction.atomic
+@refused_in_support_session(SupportForbidden.CLINICAL_APPROVAL)
 def withdraw_protocol(
     protocol: EscalationProtocol, user: User | None, *, source: str = "portal"
 ) -> bool:

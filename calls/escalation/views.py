@@ -17,6 +17,7 @@ from calls.escalation import selectors, services
 from calls.escalation.forms import ApproveForm, ConsoleForm, ProtocolForm, ShiftForm
 from calls.escalation.screening import screen
 from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, VersionStatus
+from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal.access import roles_required
 from portal.models import Practice, Role
 
@@ -120,6 +121,7 @@ def protocol_edit(request: HttpRequest, practice_slug: str, pk: int) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 @roles_required(*WRITE)
+@forbidden_in_support_session(SupportForbidden.CLINICAL_APPROVAL)
 def protocol_approve(
     request: HttpRequest, practice_slug: str, pk: int, version_pk: int
 ) -> HttpResponse:
@@ -151,6 +153,7 @@ def protocol_approve(
 
 @require_http_methods(["GET", "POST"])
 @roles_required(*WRITE)
+@forbidden_in_support_session(SupportForbidden.CLINICAL_APPROVAL)
 def protocol_withdraw(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     protocol = _protocol(request, pk)
     if request.method == "POST":

@@ -8,9 +8,10 @@ from django import forms
 from django.db.models.functions import Lower
 
 from portal.models import Practice
+from scheduling.config.limits import LIMITS
 from scheduling.models import ApiScope, AppointmentType, TestScenario
 
-MAX_CONFIG_BYTES = 5 * 1024 * 1024
+MAX_CONFIG_BYTES = LIMITS["file_size"]
 
 
 class ScenarioForm(forms.ModelForm):

@@ -16,12 +16,14 @@ from django.utils import timezone
 from compliance import audit
 from compliance.gate import BAARequired
 from compliance.models import AuditAction
+from compliance.support_policy import SupportForbidden, refused_in_support_session
 from portal.models import Practice, User
 from scheduling import services as scheduling_services
 from scheduling.config import (
     ConfigError,
     ImportResult,
     apply_config,
+    ehr_gate_errors,
     format_of,
     parse_config,
     parse_text,
@@ -105,6 +107,7 @@ def _client_event(action: AuditAction, client: ApiClient, **details: Any) -> Non
     )
 
 
+@refused_in_support_session(SupportForbidden.CREDENTIALS)
 def issue_api_client(
     practice: Practice, name: str, scopes: list[str], created_by: User | None
 ) -> tuple[ApiClient, str]:
@@ -117,6 +120,7 @@ def issue_api_client(
     return client, secret
 
 
+@refused_in_support_session(SupportForbidden.CREDENTIALS)
 def rotate_api_client(client: ApiClient) -> str:
     """A new secret for an active client; its outstanding tokens stop working at once."""
     if not client.is_active:
@@ -127,6 +131,7 @@ def rotate_api_client(client: ApiClient) -> str:
     return secret
 
 
+@refused_in_support_session(SupportForbidden.CREDENTIALS)
 def revoke_api_client(client: ApiClient) -> None:
     """Stop a client for good (idempotent: revoking twice keeps the first time)."""
     if not client.is_active:
@@ -149,6 +154,7 @@ class UploadOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+@refused_in_support_session(SupportForbidden.EXPORT)
 def record_export(practice: Practice) -> None:
     audit.record(
         AuditAction.CONFIG_EXPORT,
@@ -203,6 +209,7 @@ def _set_up_ehr(practice: Practice, data: Any, result: ImportResult) -> list[str
     return []
 
 
+@refused_in_support_session(SupportForbidden.CONFIG_IMPORT)
 def upload_config(
     practice: Practice,
     text: str,
@@ -222,10 +229,13 @@ def upload_config(
     errors = _scope_errors(practice, data, may_import_baa) + validate_config(data)
     if errors:
         return UploadOutcome(errors=errors)
+    config = parse_config(data)
+    errors = ehr_gate_errors(config)
+    if errors:
+        return UploadOutcome(errors=errors)
     try:
         # import_config's two steps, taken apart so that the audit entry commits with the
         # import, and a failed EHR set-up afterwards still reports what the import changed.
-        config = parse_config(data)
         with transaction.atomic():
             result = apply_config(config, actor=actor)  # actor: approver of its protocols
             audit.record(

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal import golive
 from portal.access import roles_required
 from portal.models import Practice, Role
@@ -165,6 +166,7 @@ def api_clients(request: HttpRequest, practice_slug: str) -> HttpResponse:
 @never_cache
 @require_POST
 @roles_required(MANAGER)
+@forbidden_in_support_session(SupportForbidden.CREDENTIALS)
 def api_client_create(request: HttpRequest, practice_slug: str) -> HttpResponse:
     form = ApiClientForm(request.POST)
     if not form.is_valid():
@@ -185,6 +187,7 @@ def api_client_create(request: HttpRequest, practice_slug: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @roles_required(MANAGER)
+@forbidden_in_support_session(SupportForbidden.CREDENTIALS)
 def api_client_rotate(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     client = _client(request, pk)
     if not client.is_active:
@@ -204,6 +207,7 @@ def api_client_rotate(request: HttpRequest, practice_slug: str, pk: int) -> Http
 
 @require_http_methods(["GET", "POST"])
 @roles_required(MANAGER)
+@forbidden_in_support_session(SupportForbidden.CREDENTIALS)
 def api_client_revoke(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     client = _client(request, pk)
     if request.method == "POST":
@@ -230,6 +234,7 @@ def config_page(request: HttpRequest, practice_slug: str) -> HttpResponse:
 @never_cache
 @require_GET
 @roles_required(MANAGER)
+@forbidden_in_support_session(SupportForbidden.EXPORT)
 def config_download(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
     text = dump_text(export_config(practice), "json")
@@ -242,6 +247,7 @@ def config_download(request: HttpRequest, practice_slug: str) -> HttpResponse:
 
 @require_POST
 @roles_required(MANAGER)
+@forbidden_in_support_session(SupportForbidden.CONFIG_IMPORT)
 def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
     form = ConfigUploadForm(request.POST, request.FILES)
     context: dict[str, object] = {"form": form}

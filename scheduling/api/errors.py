@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -65,6 +66,13 @@ class IdempotencyConflict(Problem):
     default_code = "idempotency_conflict"
     default_detail = "This Idempotency-Key was used with a different request body."
     title = "Idempotency-Key reused"
+
+
+class PayloadTooLarge(Problem):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request body is larger than this API accepts."
+    title = "Request too large"
 
 
 class InsufficientScope(exceptions.PermissionDenied):
@@ -120,6 +128,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation | MultiPartParserError | UnreadablePostError):
+        # Django's own refusals of a body it cannot read (too many fields, a broken multipart).
+        exc = exceptions.ParseError(str(exc) or "The request body cannot be read.")
 
     response = exception_handler(exc, context)  # headers (WWW-Authenticate, Retry-After), rollback
     if response is None or not isinstance(exc, exceptions.APIException):
@@ -146,3 +159,27 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return problem_response(
         response.status_code, type_, str(exc.detail), title=title, headers=headers
     )
+
+
+# Answers any operation can give outside its own list: the middleware and DRF produce them for
+# malformed requests (400), ids that are not there (404), other methods (405), bodies that are
+# too big (413) or of another media type (415), and a rate limit (429).
+COMMON_PROBLEMS = (400, 404, 405, 406, 413, 415, 429)
+
+
+def add_common_problems(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the common problems."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code in COMMON_PROBLEMS:
+                operation["responses"].setdefault(
+                    str(code),
+                    {
+                        "content": {PROBLEM_JSON: {"schema": ref}},
+                        "description": HTTPStatus(code).phrase,
+                    },
+                )
+    return result

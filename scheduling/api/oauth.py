@@ -12,14 +12,16 @@ Configured in `settings.OAUTH2_PROVIDER`. A DOT `Application` is only usable her
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.http import HttpRequest
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpRequest, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 
+from portal import safejson
 from portal.tenancy import cross_tenant
 from scheduling.models import ApiClient
 
@@ -41,6 +43,12 @@ def api_client_of(application: Any) -> ApiClient | None:
 
 
 class ApiClientValidator(OAuth2Validator):
+    def _load_application(self, client_id: str, request: Any) -> Any:
+        # PostgreSQL's text cannot hold NUL: such an id is simply unknown (invalid_client).
+        if client_id is None or "\x00" in str(client_id) or len(str(client_id)) > 100:
+            return None
+        return super()._load_application(client_id, request)
+
     def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
         if not super().authenticate_client(request, *args, **kwargs):
             return False
@@ -78,10 +86,15 @@ class FormOrJSONOAuthLibCore(OAuthLibCore):
     def extract_body(self, request: HttpRequest) -> list[tuple[str, str]]:
         if request.content_type == "application/json":
             try:
-                data = json.loads(request.body or b"{}")
+                data = safejson.loads(request.body or b"{}")
             except ValueError:
                 return []
             if not isinstance(data, dict):
                 return []
             return [(str(k), _form_value(v)) for k, v in data.items() if v is not None]
-        return list(super().extract_body(request))
+        try:
+            return list(super().extract_body(request))
+        except (MultiPartParserError, TooManyFieldsSent, TooManyFilesSent, UnreadablePostError):
+            # A body Django cannot read as a form (a multipart one without its boundary): an
+            # empty body, so the grant is an invalid_request.
+            return []

@@ -6,36 +6,22 @@ describe them for the OpenAPI schema.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from scheduling.api.fields import (
+    AwareDateTimeField,
+    BoundedDateField,
+    BoundedIntegerField,
+    DateOfBirthField,
+    IdField,
+    PersonNameField,
+    PhoneField,
+)
 from scheduling.selectors import MAX_DAYS
 
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class AwareDateTimeField(serializers.Field):
-    """ISO 8601 with an offset, kept in the caller's offset (a naive time is ambiguous)."""
-
-    default_error_messages = {
-        "invalid": "Use ISO 8601 with an offset, e.g. 2026-05-04T11:00:00-07:00.",
-        "naive": "The time needs a UTC offset, e.g. 2026-05-04T11:00:00-07:00.",
-    }
-
-    def to_internal_value(self, data: Any) -> datetime:
-        try:
-            value = datetime.fromisoformat(str(data))
-        except ValueError:
-            self.fail("invalid")
-        if value.tzinfo is None or value.utcoffset() is None:
-            self.fail("naive")
-        return value
-
-    def to_representation(self, value: datetime) -> str:
-        return value.isoformat()
+__all__ = ["AwareDateTimeField"]  # re-exported: calls.api and others import it from here
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -48,14 +34,14 @@ class TokenRequestSerializer(serializers.Serializer):
 class TokenResponseSerializer(serializers.Serializer):
     access_token = serializers.CharField()
     token_type = serializers.CharField()
-    expires_in = serializers.IntegerField()
+    expires_in = BoundedIntegerField()
     scope = serializers.CharField()
 
 
 class ProblemSerializer(serializers.Serializer):
     type = serializers.CharField()
     title = serializers.CharField()
-    status = serializers.IntegerField()
+    status = BoundedIntegerField()
     detail = serializers.CharField()
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False
@@ -63,9 +49,9 @@ class ProblemSerializer(serializers.Serializer):
 
 
 class AppointmentTypeSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = BoundedIntegerField()
     name = serializers.CharField()
-    minutes = serializers.IntegerField()
+    minutes = BoundedIntegerField()
     new_patients = serializers.BooleanField()
     existing_patients = serializers.BooleanField()
     bookable = serializers.BooleanField()
@@ -82,7 +68,7 @@ class IntentRequestSerializer(serializers.Serializer):
 
 
 class IntentMatchSerializer(serializers.Serializer):
-    appointment_type_id = serializers.IntegerField()
+    appointment_type_id = BoundedIntegerField()
     name = serializers.CharField()
     confidence = serializers.FloatField(min_value=0, max_value=1)
     matched_phrase = serializers.CharField()
@@ -93,20 +79,20 @@ class IntentResponseSerializer(serializers.Serializer):
 
 
 class AvailabilityQuerySerializer(serializers.Serializer):
-    appointment_type_id = serializers.IntegerField(min_value=1)
-    start_date = serializers.DateField(input_formats=["%Y-%m-%d"])
+    appointment_type_id = IdField()
+    start_date = BoundedDateField()
     days = serializers.IntegerField(min_value=1, max_value=MAX_DAYS)
-    location_id = serializers.IntegerField(min_value=1, required=False)
-    provider_id = serializers.IntegerField(min_value=1, required=False)
+    location_id = IdField(required=False)
+    provider_id = IdField(required=False)
     patient_status = serializers.ChoiceField(choices=["new", "existing"], default="existing")
 
 
 class SlotSerializer(serializers.Serializer):
     start = AwareDateTimeField()
     end = AwareDateTimeField()
-    provider_id = serializers.IntegerField()
-    operatory_id = serializers.IntegerField()
-    location_id = serializers.IntegerField()
+    provider_id = BoundedIntegerField()
+    operatory_id = BoundedIntegerField()
+    location_id = BoundedIntegerField()
 
 
 class AvailabilitySerializer(serializers.Serializer):
@@ -114,9 +100,9 @@ class AvailabilitySerializer(serializers.Serializer):
 
 
 class HoldRequestSerializer(serializers.Serializer):
-    appointment_type_id = serializers.IntegerField(min_value=1)
-    provider_id = serializers.IntegerField(min_value=1)
-    operatory_id = serializers.IntegerField(min_value=1)
+    appointment_type_id = IdField()
+    provider_id = IdField()
+    operatory_id = IdField()
     start = AwareDateTimeField()
     patient_status = serializers.ChoiceField(
         choices=["new", "existing"],
@@ -126,26 +112,26 @@ class HoldRequestSerializer(serializers.Serializer):
 
 
 class HoldSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = BoundedIntegerField()
     expires_at = AwareDateTimeField()
     start = AwareDateTimeField()
     end = AwareDateTimeField()
     status = serializers.CharField()
-    appointment_type_id = serializers.IntegerField()
-    provider_id = serializers.IntegerField()
-    operatory_id = serializers.IntegerField()
-    location_id = serializers.IntegerField()
+    appointment_type_id = BoundedIntegerField()
+    provider_id = BoundedIntegerField()
+    operatory_id = BoundedIntegerField()
+    location_id = BoundedIntegerField()
 
 
 class BookingPatientSerializer(serializers.Serializer):
     """An existing patient by our id, or the caller's demographics (matched before created)."""
 
-    id = serializers.IntegerField(min_value=1, required=False)
-    first_name = serializers.CharField(max_length=100, required=False)
-    last_name = serializers.CharField(max_length=100, required=False)
-    date_of_birth = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
-    phone = serializers.CharField(max_length=32, required=False)
-    email = serializers.EmailField(required=False)
+    id = IdField(required=False)
+    first_name = PersonNameField(required=False)
+    last_name = PersonNameField(required=False)
+    date_of_birth = DateOfBirthField(required=False)
+    phone = PhoneField(required=False)
+    email = serializers.EmailField(max_length=254, required=False)
     insurance = serializers.DictField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -162,23 +148,23 @@ class BookingPatientSerializer(serializers.Serializer):
 
 
 class BookingRequestSerializer(serializers.Serializer):
-    hold_id = serializers.IntegerField(min_value=1)
+    hold_id = IdField()
     patient = BookingPatientSerializer()
     reason = serializers.CharField(max_length=2000, allow_blank=True)
     call_id = serializers.CharField(max_length=100, required=False, allow_null=True)
 
 
 class BookingAcceptedSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = BoundedIntegerField()
     status = serializers.CharField()
 
 
 class BookingSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = BoundedIntegerField()
     status = serializers.ChoiceField(choices=["pending", "confirmed", "failed", "cancelled"])
     start = AwareDateTimeField()
     end = AwareDateTimeField()
-    provider_id = serializers.IntegerField()
-    appointment_type_id = serializers.IntegerField()
-    ehr_appointment_id = serializers.IntegerField(allow_null=True)
+    provider_id = BoundedIntegerField()
+    appointment_type_id = BoundedIntegerField()
+    ehr_appointment_id = BoundedIntegerField(allow_null=True)
     failure_reason = serializers.CharField(allow_blank=True)

@@ -1,10 +1,29 @@
 """Receptionist API v1, mounted at /api/v1/ (paths as RECEPTIONIST_API.md fixes them)."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from calls import api as calls_api
 from calls.escalation import api as escalation_api
 from scheduling.api import views
+from scheduling.api.fields import BIGINT_MAX
+
+
+class IdConverter:
+    """A path id within bigint (Django's `int` takes any digits): anything else is a 404."""
+
+    regex = "[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= BIGINT_MAX:
+            raise ValueError(value)  # the resolver takes it as no match
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "api_id")
 
 urlpatterns = [
     path("oauth/token", views.TokenView.as_view(), name="api-token"),
@@ -12,22 +31,22 @@ urlpatterns = [
     path("intents/resolve", views.IntentResolveView.as_view(), name="api-intents-resolve"),
     path("availability", views.AvailabilityView.as_view(), name="api-availability"),
     path("holds", views.HoldsView.as_view(), name="api-holds"),
-    path("holds/<int:hold_id>", views.HoldDetailView.as_view(), name="api-hold"),
+    path("holds/<api_id:hold_id>", views.HoldDetailView.as_view(), name="api-hold"),
     path("bookings", views.BookingsView.as_view(), name="api-bookings"),
-    path("bookings/<int:booking_id>", views.BookingDetailView.as_view(), name="api-booking"),
+    path("bookings/<api_id:booking_id>", views.BookingDetailView.as_view(), name="api-booking"),
     path(
-        "bookings/<int:booking_id>/cancel",
+        "bookings/<api_id:booking_id>/cancel",
         views.BookingCancelView.as_view(),
         name="api-booking-cancel",
     ),
     path("calls", calls_api.CallsView.as_view(), name="api-calls"),
     path(
-        "calls/<int:call_id>/transcript",
+        "calls/<api_id:call_id>/transcript",
         calls_api.CallTranscriptView.as_view(),
         name="api-call-transcript",
     ),
     path(
-        "calls/<int:call_id>/screen",
+        "calls/<api_id:call_id>/screen",
         escalation_api.CallScreenView.as_view(),
         name="api-call-screen",
     ),

@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from drf_spectacular.views import SpectacularAPIView
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from rest_framework import exceptions, status
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,8 +37,17 @@ from scheduling.api.errors import (
     SlotUnavailable,
     problem_response,
 )
+from scheduling.api.fields import BIGINT_MAX
+from scheduling.api.parsers import BoundedJSONParser
 from scheduling.models import ApiScope, AppointmentType, Booking, Hold
 from scheduling.slots import Slot
+
+
+def id_parameter(name: str) -> OpenApiParameter:
+    """A path id as the URL converter takes it: 1 to bigint's maximum."""
+    return OpenApiParameter(
+        name, {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}, OpenApiParameter.PATH
+    )
 
 
 def problems(*codes: int) -> dict[Any, Any]:
@@ -89,7 +98,7 @@ class TokenView(APIView):
     # django-oauth-toolkit issues the token; scopes per ApiClient (scheduling.api.oauth).
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
-    parser_classes = [FormParser, JSONParser]  # for the schema; DOT reads the body itself
+    parser_classes = [FormParser, BoundedJSONParser]  # for the schema; DOT reads the body itself
 
     @extend_schema(
         operation_id="oauth_token",
@@ -291,7 +300,7 @@ class HoldDetailView(ReceptionistAPIView):
 
     @extend_schema(
         operation_id="holds_release",
-        parameters=[OpenApiParameter("hold_id", int, OpenApiParameter.PATH)],
+        parameters=[id_parameter("hold_id")],
         responses={204: None, **problems(409), **ERRORS},
     )
     def delete(self, request: Request, hold_id: int) -> Response:
@@ -306,6 +315,15 @@ def _valid(serializer_class: type[Any], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def _plain(data: Any) -> Any:
+    """Validated data as plain dicts and lists (the booking keeps it as JSON)."""
+    if isinstance(data, dict):
+        return {str(k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data
 
 
 # --- bookings ----------------------------------------------------------------------------------
@@ -352,14 +370,20 @@ class BookingsView(PHIGatedMixin, ReceptionistAPIView):
             raise exceptions.ValidationError(
                 {IDEMPOTENCY_HEADER: ["This header is required (1 to 200 characters)."]}
             )
-        _valid(s.BookingRequestSerializer, request.data)
+        if not key.isprintable():
+            raise exceptions.ValidationError(
+                {IDEMPOTENCY_HEADER: ["This header must be printable text."]}
+            )
+        # The validated body, not the raw one: names trimmed, the phone as E.164, the birth date
+        # checked, exactly what the EHR is sent.
+        body = _plain(_valid(s.BookingRequestSerializer, request.data))
         principal = request.user
         assert isinstance(principal, ApiPrincipal)
         try:
             booking, _ = bookings.create_booking(
                 self.practice,
                 idempotency_key=key,
-                body=dict(request.data),
+                body=body,
                 api_client=principal.client,
             )
         except bookings.IdempotencyConflict as exc:
@@ -378,7 +402,7 @@ class BookingDetailView(PHIGatedMixin, ReceptionistAPIView):
 
     @extend_schema(
         operation_id="bookings_retrieve",
-        parameters=[OpenApiParameter("booking_id", int, OpenApiParameter.PATH)],
+        parameters=[id_parameter("booking_id")],
         responses={200: s.BookingSerializer, **ERRORS},
     )
     def get(self, request: Request, booking_id: int) -> Response:
@@ -393,7 +417,7 @@ class BookingCancelView(PHIGatedMixin, ReceptionistAPIView):
     @extend_schema(
         operation_id="bookings_cancel",
         request=None,
-        parameters=[OpenApiParameter("booking_id", int, OpenApiParameter.PATH)],
+        parameters=[id_parameter("booking_id")],
         responses={200: s.BookingSerializer, **ERRORS},
     )
     def post(self, request: Request, booking_id: int) -> Response:

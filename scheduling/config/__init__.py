@@ -11,7 +11,13 @@ and writes JSON/YAML.
 
 from scheduling.config.exporter import export_config
 from scheduling.config.files import dump_text, format_of, load_file, parse_text
-from scheduling.config.importer import Counts, ImportResult, apply_config, import_config
+from scheduling.config.importer import (
+    Counts,
+    ImportResult,
+    apply_config,
+    ehr_gate_errors,
+    import_config,
+)
 from scheduling.config.schema import ConfigError, PracticeConfig, parse_config, validate_config
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "PracticeConfig",
     "apply_config",
     "dump_text",
+    "ehr_gate_errors",
     "export_config",
     "format_of",
     "import_config",

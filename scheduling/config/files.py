@@ -56,7 +56,12 @@ def format_of(path: str | Path) -> str:
 
 
 def parse_text(text: str, fmt: str, *, name: str = "(document)") -> Any:
-    """The document in `text`; ConfigError if it is not well-formed JSON/YAML."""
+    """The document in `text`; ConfigError if it is too large or not well-formed JSON/YAML."""
+    from scheduling.config.document_schema import check_size
+
+    too_large = check_size(len(text.encode("utf-8")), name)
+    if too_large:
+        raise ConfigError(too_large)
     try:
         if fmt == "json":
             return json.loads(text)
@@ -68,7 +73,12 @@ def parse_text(text: str, fmt: str, *, name: str = "(document)") -> Any:
 def load_file(path: str | Path) -> Any:
     path = Path(path)
     fmt = format_of(path)
+    from scheduling.config.document_schema import check_size
+
     try:
+        too_large = check_size(path.stat().st_size, str(path))
+        if too_large:
+            raise ConfigError(too_large)
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc

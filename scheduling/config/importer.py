@@ -36,13 +36,16 @@ What the file owns, and what happens to rows the file no longer mentions (delibe
 
 from __future__ import annotations
 
+import zoneinfo
 from collections import defaultdict, deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from portal.models import Location, Practice
 from portal.tenancy import tenant_context
@@ -135,6 +138,9 @@ def import_config(data: Any, *, actor: Any = None) -> ImportResult:
     `actor` (a user, or None for a command) is recorded as the approver of imported protocols.
     """
     config = parse_config(data)
+    errors = ehr_gate_errors(config)
+    if errors:
+        raise ConfigError(errors)
     result = apply_config(config, actor=actor)
     if config.ehr_kind == "sandbox":
         # After the commit: never hold a transaction open across EHR calls. Provisioning is
@@ -145,6 +151,43 @@ def import_config(data: Any, *, actor: Any = None) -> ImportResult:
         report = provision_sandbox(practice, data)
         result.notes.extend(f"ehr {line.strip()}" for line in report.summary())
     return result
+
+
+EHR_NEEDS_BAA = "ehr: connecting an EHR needs an executed BAA"
+
+
+def _file_baa_in_force(baa: Any, today: date) -> bool:
+    """Whether the file's own `baa` section is an executed agreement covering `today` (it is
+    stored before the EHR is connected, so it opens the PHI gate for the set-up)."""
+    if not isinstance(baa, Mapping) or baa.get("status") != "executed":
+        return False
+    try:
+        starts = max(
+            date.fromisoformat(str(baa["executed_on"])),
+            date.fromisoformat(str(baa["effective_on"])),
+        )
+        expires = baa.get("expires_on")
+        ends = date.fromisoformat(str(expires)) if expires else None
+    except (KeyError, ValueError):
+        return False
+    return starts <= today and (ends is None or today <= ends)
+
+
+def ehr_gate_errors(config: PracticeConfig) -> list[str]:
+    """Connecting an EHR passes PHI, so it needs an executed BAA in force: the file's own or
+    one already stored. Checked before anything is written, so such a file changes nothing
+    instead of failing half-way at the PHI gate."""
+    if config.ehr_kind == "none":
+        return []
+    from compliance.gate import phi_allowed
+
+    tz = zoneinfo.ZoneInfo(config.practice.timezone)
+    if _file_baa_in_force(config.baa, timezone.localtime(timezone.now(), tz).date()):
+        return []
+    practice = Practice.objects.filter(slug=config.practice.slug).first()
+    if practice is not None and phi_allowed(practice):
+        return []
+    return [EHR_NEEDS_BAA]
 
 
 def apply_config(config: PracticeConfig, *, actor: Any = None) -> ImportResult:

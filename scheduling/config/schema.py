@@ -1147,11 +1147,20 @@ class _Parser:
 
 
 def parse_config(data: Any) -> PracticeConfig:
-    """The typed configuration, or ConfigError with every problem found."""
+    """The typed configuration, or ConfigError with every problem found.
+
+    The size caps come first: a file over one is refused by its path without being parsed."""
+    from scheduling.config.document_schema import check_document
+
+    caps, schema_errors = check_document(data)
+    if caps:
+        raise ConfigError(caps)
     parser = _Parser(data)
     config = parser.parse()
     if parser.c.errors or config is None:
         raise ConfigError(parser.c.errors or ["(document): invalid"])
+    if schema_errors:
+        raise ConfigError(schema_errors)
     return config
 
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from compliance import audit
 from compliance.gate import phi_allowed, require_phi_allowed
 from compliance.models import AuditAction
+from compliance.support_policy import in_support_session, read_with_reason
 from portal.access import roles_required
 from portal.models import Role
 from scheduling import bookings
@@ -29,6 +30,7 @@ from scheduling.models import Booking, BookingStatus
 STAFF = (Role.FRONT_DESK, Role.PRACTICE_MANAGER)
 OBJECT_TYPE = "scheduling.booking"
 POLL_SECONDS = 2
+REASON_MIN, REASON_MAX = 5, 500  # as a transcript's reveal asks
 
 
 def _booking(request: HttpRequest, pk: int) -> Booking:
@@ -40,11 +42,19 @@ def _booking(request: HttpRequest, pk: int) -> Booking:
 
 def _masked_rows(request: HttpRequest, rows: Iterable[Booking], page: str) -> list[dict[str, Any]]:
     """Rows with the patient as initials, and one access event naming the bookings shown
-    (none without a BAA in force: then nothing of the patient is shown)."""
+    (none without a BAA in force: then nothing of the patient is shown). A support session sees
+    no initials: each patient it reads is revealed on a reason of its own."""
     practice = request.practice  # type: ignore[attr-defined]
-    shown = phi_allowed(practice)
+    allowed = phi_allowed(practice)
+    support = in_support_session(request)
+    shown = allowed and not support
     out: list[dict[str, Any]] = [
-        {"booking": b, "initials": selectors.initials(b) if shown else ""} for b in rows
+        {
+            "booking": b,
+            "initials": selectors.initials(b) if shown else "",
+            "reveal_with_reason": allowed and support,
+        }
+        for b in rows
     ]
     ids = [r["booking"].pk for r in out if r["initials"]]
     if ids:
@@ -170,18 +180,28 @@ def resolve(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     )
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @roles_required(*STAFF)
+@read_with_reason
 def reveal_patient(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
-    """One booking's patient in full, recorded as a PHI read (403 without a BAA in force)."""
+    """One booking's patient in full, recorded as a PHI read (403 without a BAA in force).
+    Staff may give a reason; a support session must (POST `reason`), or it reads nothing."""
     booking = _booking(request, pk)
     require_phi_allowed(request.practice)  # type: ignore[attr-defined]
+    reason = request.POST.get("reason", "").strip()[:REASON_MAX]
+    if in_support_session(request) and len(reason) < REASON_MIN:
+        return render(
+            request,
+            "scheduling/frontdesk/_patient_reason.html",
+            {"b": booking, "problem": request.method == "POST"},
+            status=403,
+        )
     details = selectors.patient_details(booking)
     audit.record(
         AuditAction.PHI_READ,
         practice=request.practice,  # type: ignore[attr-defined]
         object_type=OBJECT_TYPE,
         object_ids=[booking.pk],
-        reason="front desk: patient details revealed",
+        reason=reason or "front desk: patient details revealed",
     )
     return render(request, "scheduling/frontdesk/_patient.html", {"b": booking, "patient": details})

@@ -4,6 +4,7 @@ call with its transcript masked until revealed with a reason (audited), roles an
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -89,19 +90,52 @@ def test_search_by_phone_uses_the_blind_index_outcome_date_and_type(front_desk, 
     )
     cy = desk.call(phone="555 555 0177", outcome="message_taken")
 
-    def shown(query: str) -> list[int]:
-        front_desk.get(f"/p/alpha/calls/?{query}")
+    def shown(search: dict[str, object]) -> list[int]:
+        assert front_desk.post("/p/alpha/calls/", search).status_code == 200
         return sorted(map(int, events(alpha, "calls.call")[-1].object_ids))
 
-    assert shown("phone=555.555.0101") == [ana.pk]  # however the number is written
-    assert shown("phone=%2B15555550199") == [bo.pk]
-    assert shown("phone=0101") == []  # partial numbers are not searchable
-    assert shown("outcome=message_taken") == [cy.pk]
-    assert shown(f"appointment_type={consult.pk}") == [bo.pk]
-    assert shown("since=2026-03-02&until=2026-03-02") == [bo.pk]
-    assert shown("outcome=booked&since=2026-03-03") == [ana.pk]
+    assert shown({"phone": "555.555.0101"}) == [ana.pk]  # however the number is written
+    assert shown({"phone": "+15555550199"}) == [bo.pk]
+    assert shown({"phone": "0101"}) == []  # partial numbers are not searchable
+    assert shown({"outcome": "message_taken"}) == [cy.pk]
+    assert shown({"appointment_type": consult.pk}) == [bo.pk]
+    assert shown({"since": "2026-03-02", "until": "2026-03-02"}) == [bo.pk]
+    assert shown({"outcome": "booked", "since": "2026-03-03"}) == [ana.pk]
     last = events(alpha, "calls.call")[-1]
     assert "0101" not in str(last.details)  # the number searched for is never recorded
+    # The filters without PHI still work from a URL (links, bookmarks).
+    front_desk.get("/p/alpha/calls/?outcome=message_taken")
+    assert sorted(map(int, events(alpha, "calls.call")[-1].object_ids)) == [cy.pk]
+
+
+def test_a_phone_search_is_posted_with_csrf_never_put_in_a_url(front_desk, alpha, client):
+    """The caller's number is PHI: the search form posts it (CSRF-protected), a phone in the
+    query string is not searched for, and the pager of a search posts the search again."""
+    from django.test import Client
+
+    desk = desk_for(alpha)
+    mine = [desk.call(phone="+1 555 555 0101", outcome="failed") for _ in range(27)]
+    other = desk.call(phone="+1 555 555 0177", outcome="failed")
+    html = front_desk.get("/p/alpha/calls/").content.decode()
+    assert 'method="post"' in html and 'name="csrfmiddlewaretoken"' in html
+    assert re.search(r'<form method="post"[^>]*aria-label="Search calls"', html)
+
+    front_desk.get("/p/alpha/calls/?phone=%2B15555550177")  # ignored, not searched for
+    event = events(alpha, "calls.call")[-1]
+    assert event.details["filters"]["phone"] is False and len(event.object_ids) == 25
+
+    first = front_desk.post("/p/alpha/calls/", {"phone": "(555) 555-0101"}).content.decode()
+    assert "Page 1 of 2" in first and "?page=" not in first and "phone=" not in first
+    assert 'name="page" value="2"' in first and 'name="phone" value="(555) 555-0101"' in first
+    assert str(other.pk) not in events(alpha, "calls.call")[-1].object_ids
+    second = front_desk.post("/p/alpha/calls/", {"phone": "(555) 555-0101", "page": "2"})
+    assert "Page 2 of 2" in second.content.decode()
+    shown = {int(i) for e in events(alpha, "calls.call")[-2:] for i in e.object_ids}
+    assert shown == {c.pk for c in mine}
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.cookies = front_desk.cookies  # the same signed-in session, without the form's token
+    assert strict.post("/p/alpha/calls/", {"phone": "+15555550101"}).status_code == 403
 
 
 def test_the_list_paginates_with_a_constant_number_of_queries(

@@ -62,10 +62,11 @@ def test_support_sees_the_practice_read_only_with_a_banner_and_everything_is_att
         client.post("/p/alpha/compliance/support-access/", {"allow_write": "on"}).status_code == 403
     )
 
-    client.get("/p/alpha/compliance/audit/export.csv", HTTP_X_REQUEST_ID="support-req-00001")
-    (exported,) = events("audit.export")
-    assert exported.actor_user_id == support.pk and exported.impersonation_session_id == session.pk
-    assert exported.request_id == "support-req-00001"
+    client.get("/p/alpha/compliance/audit/verify/", HTTP_X_REQUEST_ID="support-req-00001")
+    (verified,) = events("audit.verify")
+    assert verified.actor_user_id == support.pk and verified.impersonation_session_id == session.pk
+    assert verified.request_id == "support-req-00001"
+    assert client.get("/p/alpha/compliance/audit/export.csv").status_code == 403  # no exports
     (started,) = events("impersonation.start")
     assert started.practice_id == practice.pk and started.actor_user_id == support.pk
     assert (

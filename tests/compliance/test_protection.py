@@ -24,9 +24,11 @@ from compliance.checks import check_audit_tables_protected
 from compliance.models import AuditAction
 from compliance.protection import (
     AUDIT_TABLES,
+    SEALING_FUNCTIONS,
     audit_objects_owned_by,
     protect_audit_tables,
     protect_connected_database,
+    sealing_weaknesses,
 )
 from portal.tenancy import tenant_context
 from tests.factories import LocationFactory, PracticeFactory
@@ -95,10 +97,126 @@ def test_the_application_role_keeps_only_reading_and_appending():
     assert table_privileges(app_role()) == {
         "compliance_accessevent": {"SELECT", "INSERT", "TRUNCATE"},
         "compliance_changeentry": {"SELECT", "INSERT", "TRUNCATE"},
-        "compliance_auditseal": {"SELECT", "INSERT", "TRUNCATE"},
-        # its rows are deleted by the sealing trigger as soon as they are written
-        "compliance_sealqueue": {"SELECT", "INSERT", "DELETE", "TRUNCATE"},
+        # written by the owner's sealing functions only
+        "compliance_auditseal": {"SELECT", "TRUNCATE"},
+        "compliance_sealqueue": {"SELECT", "TRUNCATE"},
     }  # TRUNCATE: only because this is a test database (the flush between tests)
+
+
+FORGED_SEAL = (
+    "INSERT INTO compliance_auditseal"
+    " (chain, seq, entry_table, entry_id, prev_hash, hash, version, sealed_at)"
+    " VALUES ('practice:1', 999999, 'compliance_accessevent', 999999,"
+    " sha256('x'), sha256('y'), 'v1', now())"
+)
+FORGED_QUEUE_ROW = (
+    "INSERT INTO compliance_sealqueue (pos, chain, entry_table, entry_id, version, payload)"
+    " VALUES (0, 'practice:1', 'compliance_accessevent', 999999, 'v1', '{}')"
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "statement",
+    [
+        FORGED_SEAL,
+        "UPDATE compliance_auditseal SET hash = sha256('forged')",
+        "DELETE FROM compliance_auditseal",
+        FORGED_QUEUE_ROW,
+        "UPDATE compliance_sealqueue SET payload = '{}'",
+        "DELETE FROM compliance_sealqueue",
+    ],
+    ids=[
+        "insert-seal",
+        "update-seal",
+        "delete-seal",
+        "insert-queue",
+        "update-queue",
+        "delete-queue",
+    ],
+)
+def test_the_application_role_cannot_write_seals_or_the_seal_queue(statement):
+    """A seal the application wrote itself could name any entry with any hash (one forged seal
+    made verification report an entry deleted that had never existed)."""
+    audit.record(AuditAction.PHI_READ, practice=PracticeFactory(), object_ids=[1])
+    with (
+        pytest.raises(ProgrammingError, match="permission denied"),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute(statement)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "function", ["compliance_audit_seal_entry", "compliance_accessevent_enqueue"]
+)
+def test_the_sealing_functions_cannot_be_attached_to_a_table_of_the_applications(function):
+    """The owner's sealing would seal whatever such a table were fed, hashes of one's choosing
+    included (a temporary table of the queue's name and shape, say)."""
+    with (
+        pytest.raises(ProgrammingError, match="permission denied"),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute("CREATE TEMP TABLE compliance_sealqueue (LIKE public.compliance_sealqueue)")
+        cur.execute(
+            "CREATE CONSTRAINT TRIGGER forge AFTER INSERT ON pg_temp.compliance_sealqueue"
+            f" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {function}()"
+        )
+
+
+@pytest.mark.django_db
+def test_the_sealing_functions_run_as_the_owner_with_a_fixed_search_path():
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT p.oid::regprocedure::text, p.prosecdef, p.proconfig, r.rolname FROM pg_proc p"
+            " JOIN pg_roles r ON r.oid = p.proowner"
+            " WHERE p.oid = ANY(SELECT to_regprocedure(f) FROM unnest(%s::text[]) AS f)"
+            " ORDER BY 1",
+            [list(SEALING_FUNCTIONS)],
+        )
+        rows = cur.fetchall()
+        assert sealing_weaknesses(cur, app_role()) == []
+    assert rows == [
+        (name, True, ["search_path=pg_catalog, public, pg_temp"], settings.AUDIT_OWNER_ROLE)
+        for name in sorted(SEALING_FUNCTIONS)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sealing_under_the_owner_still_chains_every_entry_and_verifies():
+    """Entries of two practices, in one transaction and in several: each sealed into its chain
+    at commit by the owner's functions, nothing left queued, and verify_audit passes."""
+    a, b = PracticeFactory(), PracticeFactory()
+    with transaction.atomic():
+        audit.record(AuditAction.PHI_READ, practice=a, object_ids=[1])
+        audit.record(AuditAction.PHI_READ, practice=b, object_ids=[2])
+        audit.record(AuditAction.PHI_READ, practice=a, object_ids=[3])
+    audit.record(AuditAction.PHI_READ, practice=b, object_ids=[4])
+    chains = [audit.chain_name(a.pk), audit.chain_name(b.pk)]
+    with superuser_connection() as su:
+        sealed = dict(
+            su.execute(
+                "SELECT chain, count(*) FROM compliance_auditseal WHERE chain = ANY(%s)"
+                " GROUP BY chain",
+                [chains],
+            ).fetchall()
+        )
+        entries = dict(
+            su.execute(
+                "SELECT 'practice:' || practice_id, count(*) FROM (SELECT practice_id"
+                " FROM compliance_accessevent UNION ALL SELECT practice_id"
+                " FROM compliance_changeentry) e WHERE practice_id = ANY(%s) GROUP BY 1",
+                [[a.pk, b.pk]],
+            ).fetchall()
+        )
+        queued = su.execute("SELECT count(*) FROM compliance_sealqueue").fetchone()[0]
+    assert sealed == entries and sealed[chains[0]] >= 2 and queued == 0
+    out = io.StringIO()
+    call_command("verify_audit", stdout=out)  # raises on a broken chain
+    for chain in chains:
+        assert f"{chain}: {sealed[chain]} entries, intact" in out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -137,12 +137,54 @@ def test_a_bad_signature_is_refused_and_changes_nothing(hooked, receiver, client
     missing = client.post(url(hooked), data=message.body, content_type="application/json")
     assert missing.status_code == 401
     assert deliveries(hooked) == [] and mirror_appointment(hooked, appt["id"]) is None
+
+
+def test_an_unknown_connection_is_answered_as_a_bad_signature(hooked, receiver, client):
+    """A prober must not learn which connection ids exist: same status, same body."""
+    appt = staff_book(hooked, datetime.combine(day_ahead(4), clock(10), LA))
+    [message] = receiver.wait_for(of("appointment_created", appt["id"]))
+    forged = resign(message.body, "not-the-secret", int(time.time()))
+    known = replay(client, hooked, message, **forged)
+    headers = {k: v for k, v in message.headers.items() if k.startswith("x-")}
     unknown = client.post(
-        "/integrations/webhooks/nexhealth/999999",
+        f"/integrations/webhooks/nexhealth/{hooked.conn.pk + 999_999}",
+        data=message.body,
+        content_type="application/json",
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    )
+    unsigned = client.post(
+        f"/integrations/webhooks/nexhealth/{hooked.conn.pk + 999_999}",
         data=message.body,
         content_type="application/json",
     )
-    assert unknown.status_code == 404
+    assert known.status_code == unknown.status_code == unsigned.status_code == 401
+    assert known.content == unknown.content == unsigned.content
+    assert deliveries(hooked) == []
+
+
+def test_a_signed_body_without_a_delivery_id_is_refused(hooked, receiver, client, eager_celery):
+    """Without an id inside the signed body a delivery cannot be deduplicated: 400, nothing
+    stored, however the unsigned header is set."""
+    appt = staff_book(hooked, datetime.combine(day_ahead(4), clock(10), LA))
+    [message] = receiver.wait_for(of("appointment_created", appt["id"]))
+    secret = hooked.reload().webhook_secret
+    for value in (None, "", 12345):
+        payload = dict(message.json)
+        if value is None:
+            del payload["delivery_id"]
+        else:
+            payload["delivery_id"] = value
+        body = json.dumps(payload).encode()
+        for header in ("fresh-header-1", "fresh-header-2"):
+            response = client.post(
+                url(hooked),
+                data=body,
+                content_type="application/json",
+                HTTP_X_DELIVERY_ID=header,
+                **resign(body, secret, int(time.time())),
+            )
+            assert response.status_code == 400, (value, response.content)
+    assert deliveries(hooked) == [] and mirror_appointment(hooked, appt["id"]) is None
 
 
 def test_stale_or_future_timestamps_are_refused(hooked, receiver, client, eager_celery):

@@ -118,6 +118,33 @@ def test_sign_in_then_enrol_totp_from_the_qr_page_then_use_a_backup_code(client,
     assert client.get("/p/alpha/").status_code == 302
 
 
+def test_the_session_key_changes_at_the_second_factor(client, manager):
+    response = client.post("/accounts/login/", {"username": manager.username, "password": PASSWORD})
+    assert response["Location"].startswith("/accounts/2fa/verify/")
+    before = client.session.session_key
+    device = TOTPDevice.objects.get(user=manager, confirmed=True)
+    assert client.post("/accounts/2fa/verify/", {"token": current_totp(device)}).status_code == 302
+    after = client.session.session_key
+    assert after != before
+    assert client.get("/p/alpha/").status_code == 200  # the new key is the signed-in session
+    from django.contrib.sessions.backends.db import SessionStore
+
+    assert not SessionStore().exists(before)
+
+
+def test_the_session_key_changes_when_enrolment_completes(client, practice):
+    user = UserFactory()
+    MembershipFactory(user=user, practice=practice)
+    client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    assert client.get("/accounts/2fa/setup/").status_code == 200
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    before = client.session.session_key
+    done = client.post("/accounts/2fa/setup/", {"token": current_totp(device)})
+    assert done.status_code == 200 and "<code>" in done.content.decode()
+    assert client.session.session_key != before
+    assert client.get("/p/alpha/").status_code == 200
+
+
 def test_repeated_wrong_passwords_lock_the_account(client, manager, settings):
     for _ in range(settings.LOGIN_LOCKOUT_THRESHOLD):
         response = client.post(

@@ -187,3 +187,14 @@ def test_only_managers_use_the_configuration_pages(client, practice):
     assert upload(client, happy_smiles()).status_code == 403
     with cross_tenant("test: nothing was written"):
         assert not AppointmentType.objects.exists()
+
+
+def test_an_ehr_without_a_baa_is_refused_by_path_and_nothing_changes(manager_client, practice):
+    doc = happy_smiles()
+    doc["ehr"]["kind"] = "sandbox"
+    response = upload(manager_client, doc)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<code>ehr</code>: connecting an EHR needs an executed BAA" in html
+    assert "Nothing was changed" in html
+    assert types_of(practice) == {}

@@ -85,7 +85,7 @@ def callers() -> list[Caller]:
                 FIRST[i % len(FIRST)],
                 LAST[i // len(FIRST)],
                 (date(1950, 1, 1) + timedelta(days=97 * i)).isoformat(),
-                f"+1555555{i:04d}",
+                f"+1213555{i:04d}",
             )
         )
     return people

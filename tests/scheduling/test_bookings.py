@@ -118,7 +118,7 @@ def booking_body(hold: Hold, **patient: Any) -> dict[str, Any]:
             "first_name": "Ana",
             "last_name": "Lopez",
             "date_of_birth": "1985-04-12",
-            "phone": "+15555550101",
+            "phone": "+12135550101",
             **patient,
         },
         "reason": "cleaning, a bit of bleeding when brushing",

@@ -6,7 +6,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduling.config import ConfigError, import_config, load_file, validate_config
+from scheduling.config import (
+    ConfigError,
+    ehr_gate_errors,
+    import_config,
+    load_file,
+    parse_config,
+    validate_config,
+)
 
 
 class Command(BaseCommand):
@@ -25,7 +32,7 @@ class Command(BaseCommand):
         try:
             data = load_file(file)
             if check:
-                errors = validate_config(data)
+                errors = validate_config(data) or ehr_gate_errors(parse_config(data))
                 if errors:
                     raise ConfigError(errors)
                 self.stdout.write(self.style.SUCCESS(f"{file}: valid"))
