@@ -262,3 +262,64 @@ def test_an_export_the_database_drops_half_way_errors_and_is_recorded_as_failed(
     assert failed.actor_user_id == started.actor_user_id and failed.actor_user_id
     assert failed.request_id == started.request_id
     assert failed.details["format"] == fmt and 0 < failed.details["rows_sent"] < 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_gunicorn_a_dropped_export_is_a_broken_chunked_body_the_client_sees(
+    officer_client, practice, tmp_path
+):
+    """As deployed (gunicorn.conf.py): the response raising makes gunicorn close the connection
+    without the chunked body's last chunk, which an HTTP client reports as an error."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    from tests.compliance.test_audit_export import BIG, fat_trail, terminate_the_copy
+    from tests.portal.test_make_run import free_port
+    from tests.workers import ROOT, test_database_url
+
+    fat_trail(practice)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "2",
+        "RUN_STATE_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "--config",
+         "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--log-level", "critical"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    cookies = {name: morsel.value for name, morsel in officer_client.cookies.items()}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", cookies=cookies) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                threading.Event().wait(0.2)
+            with http.stream("GET", "/p/alpha/compliance/audit/export.jsonl") as response:
+                assert response.status_code == 200
+                assert response.headers["transfer-encoding"] == "chunked"
+                chunks = response.iter_raw()
+                received = next(chunks)
+                terminate_the_copy()
+                with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+                    for chunk in chunks:
+                        received += chunk
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(received) > len(BIG) and b'{"trailer"' not in received
+    with cross_tenant("test"):
+        assert audit.AccessEvent.objects.filter(action="audit.export_failed").count() == 1
