@@ -57,9 +57,9 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     pager of a search): any filter, the phone number included."""
     practice = request.practice  # type: ignore[attr-defined]
     if request.method == "POST":
-        data = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+        data = {k: str(v) for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
     else:
-        data = {k: v for k, v in request.GET.items() if k in (*URL_FILTERS, "page")}
+        data = {k: str(v) for k, v in request.GET.items() if k in (*URL_FILTERS, "page")}
     page_number = data.pop("page", None)
     form = CallFilterForm(data or None, practice=practice)
     filters = form.filters()

@@ -7,7 +7,9 @@ What every call gets, in this order:
 2. **Auth**: a bearer token from `POST /authenticates` with the API key, cached in Redis (shared
    by every worker), refreshed before it expires (its JWT `exp`), and on a 401 invalidated and
    fetched again once.
-3. **Timeouts** on every call: connect / read / write / pool (`settings.EHR_TIMEOUTS`).
+3. **Timeouts** on every call: connect / read / write / pool (`settings.EHR_TIMEOUTS`); calls
+   safe to repeat use the shorter `settings.EHR_READ_TIMEOUTS` (a caller may be waiting: a hung
+   read is abandoned and asked again sooner).
 4. **Envelope**: `{code, description, error, data, count}` parsed into `EHRResponse`; errors mapped
    onto `integrations.errors`.
 5. **Retries** for transient faults only (connect errors, timeouts, 5xx, 429 honouring
@@ -37,8 +39,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
@@ -116,14 +121,48 @@ class ConnectionConfig:
         return sha256(material.encode()).hexdigest()[:16]
 
 
-def default_timeouts() -> httpx.Timeout:
-    t = getattr(settings, "EHR_TIMEOUTS", {})
+def default_timeouts(name: str = "EHR_TIMEOUTS") -> httpx.Timeout:
+    t = getattr(settings, name, None) or getattr(settings, "EHR_TIMEOUTS", {})
     return httpx.Timeout(
         connect=float(t.get("connect", 3.0)),
         read=float(t.get("read", 15.0)),
         write=float(t.get("write", 10.0)),
         pool=float(t.get("pool", 5.0)),
     )
+
+
+class EHRTrouble(StrEnum):
+    """Why a call is taking longer than it should, as it happens (before any retry)."""
+
+    SLOW = "slow"  # timed out: asking again, or looking the write up
+    FAILING = "failing"  # a 5xx or a dropped connection: retrying
+    RATE_LIMITED = "rate_limited"  # waiting for the EHR's rate limit
+
+
+_trouble_listener: ContextVar[Callable[[EHRTrouble], None] | None] = ContextVar(
+    "ehr_trouble_listener", default=None
+)
+
+
+@contextmanager
+def trouble_listener(listener: Callable[[EHRTrouble], None]) -> Iterator[None]:
+    """Tell `listener` (in this thread's context) each time a call runs into trouble, so whoever
+    waits on the work can be told honestly why it is still pending."""
+    token = _trouble_listener.set(listener)
+    try:
+        yield
+    finally:
+        _trouble_listener.reset(token)
+
+
+def _report(trouble: EHRTrouble) -> None:
+    listener = _trouble_listener.get()
+    if listener is None:
+        return
+    try:
+        listener(trouble)
+    except Exception:  # telling is best effort; the call itself goes on
+        log.warning("EHR trouble listener failed", exc_info=True)
 
 
 @dataclass
@@ -227,6 +266,7 @@ class NexHealthClient:
             transport=transport,
             follow_redirects=False,
         )
+        self.read_timeout = timeout or default_timeouts("EHR_READ_TIMEOUTS")
         self.limiter = RateLimiter(config.rate_limit_key, config.limits)
         # The longest an admitted attempt can be travelling (every timeout of one call).
         t = self.http.timeout
@@ -331,6 +371,8 @@ class NexHealthClient:
             )
             if waited:
                 self.health.rate_wait(waited)
+                if waited >= 1.0:
+                    _report(EHRTrouble.RATE_LIMITED)
             call_headers = dict(headers or {})
             token = None
             if auth:
@@ -338,11 +380,19 @@ class NexHealthClient:
                 call_headers["Authorization"] = f"Bearer {token}"
             started = time.monotonic()
             failure: EHRError
+            trouble = EHRTrouble.FAILING
             ambiguous = False
             retry_after: float | None = None
             try:
                 response = self._send(
-                    buckets, admission, method, path, params=query, json=json, headers=call_headers
+                    buckets,
+                    admission,
+                    method,
+                    path,
+                    params=query,
+                    json=json,
+                    headers=call_headers,
+                    timeout=self.read_timeout if safe_to_repeat else self.http.timeout,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Never reached the EHR: always safe to try again.
@@ -352,6 +402,7 @@ class NexHealthClient:
                 )
             except httpx.TimeoutException as exc:  # read/write timeout: it may have run
                 self.health.call(time.monotonic() - started, error_kind="timeout")
+                trouble = EHRTrouble.SLOW
                 failure = EHRTransientError(
                     f"the EHR did not answer in time: {exc!r}", method=method, path=path
                 )
@@ -382,6 +433,7 @@ class NexHealthClient:
                     self.health.call(elapsed, error_kind="429")
                     self.health.incr("429")
                     retry_after = _retry_after(response.headers.get("Retry-After"))
+                    trouble = EHRTrouble.RATE_LIMITED
                     failure = EHRRateLimited(
                         f"the EHR rate-limited us: {text}",
                         retry_after=retry_after,
@@ -404,7 +456,8 @@ class NexHealthClient:
                     error = _permanent_error(status, text, messages, method, path)
                     self.health.call(elapsed, error_kind=error.kind)
                     raise error
-            # A transient failure: decide whether and when to try again.
+            # A transient failure: say so, then decide whether and when to try again.
+            _report(trouble)
             if ambiguous and not safe_to_repeat:
                 if lookup is None:
                     raise EHRWriteUncertain(

@@ -312,7 +312,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # Seconds: connect / read / write / pool. Every EHR call carries all four.
-EHR_TIMEOUTS = {"connect": 3.0, "read": 15.0, "write": 10.0, "pool": 5.0}
+# Writes (not safe to repeat: a lost answer is looked up before any retry) wait longer for their
+# answer than reads, which a caller on the line would rather see asked again.
+EHR_TIMEOUTS = {
+    "connect": 3.0,
+    "read": float(os.environ.get("EHR_WRITE_TIMEOUT_SECONDS", "10")),
+    "write": 10.0,
+    "pool": 5.0,
+}
+EHR_READ_TIMEOUTS = {
+    "connect": 2.0,
+    "read": float(os.environ.get("EHR_READ_TIMEOUT_SECONDS", "5")),
+    "write": 5.0,
+    "pool": 5.0,
+}
 EHR_MAX_ATTEMPTS = int(os.environ.get("EHR_MAX_ATTEMPTS", "5"))
 EHR_BACKOFF_BASE_SECONDS = 0.25  # full jitter: sleep uniform(0, min(cap, base * 2**attempt))
 EHR_BACKOFF_CAP_SECONDS = 8.0
@@ -341,10 +354,13 @@ CELERY_BEAT_SCHEDULE["scheduling-requeue-stale-bookings"] = {
 if os.environ.get("BOOKINGS_QUEUE"):  # a test worker's own queue
     INTEGRATIONS_QUEUES["bookings"] = os.environ["BOOKINGS_QUEUE"]
 BOOKING_POLL_SECONDS = float(os.environ.get("BOOKING_POLL_SECONDS", "30"))
+BOOKING_POLL_FIRST_SECONDS = float(os.environ.get("BOOKING_POLL_FIRST_SECONDS", "2"))
 BOOKING_MAX_RETRIES = int(os.environ.get("BOOKING_MAX_RETRIES", "10"))
 # A sent booking message whose work is not done (nor a later run scheduled) this long is sent
 # again by the relay: the broker may have lost it.
 BOOKING_OUTBOX_ACK_SECONDS = float(os.environ.get("BOOKING_OUTBOX_ACK_SECONDS", "60"))
+BOOKING_WORKER_POOL = os.environ.get("BOOKING_WORKER_POOL", "threads")
+BOOKING_WORKER_CONCURRENCY = int(os.environ.get("BOOKING_WORKER_CONCURRENCY", "16"))
 
 # Mark BAAs past their expiry date as expired (bookkeeping: the PHI gate itself reads dates).
 CELERY_BEAT_SCHEDULE["compliance-expire-agreements"] = {

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from compliance.crypto import blind_index
 from integrations import normalize as norm
+from integrations.client import EHRTrouble, trouble_listener
 from integrations.models import EHRConnection
 from portal.models import Practice, User
 from portal.tenancy import cross_tenant, tenant_context
@@ -46,6 +47,7 @@ from scheduling.models import (
     HoldStatus,
     OutboxMessage,
     Patient,
+    PendingReason,
 )
 
 log = logging.getLogger("scheduling.bookings")
@@ -369,6 +371,21 @@ def mark_failed(booking_id: int, reason: str) -> bool:
     return True
 
 
+def note_pending(booking_id: int, reason: PendingReason) -> None:
+    """Record why a pending booking is still pending (one UPDATE, none when unchanged): the
+    voice agent reads it while the caller waits."""
+    Booking.objects.filter(pk=booking_id, status=BookingStatus.PENDING).exclude(
+        pending_reason=reason
+    ).update(pending_reason=reason)
+
+
+TROUBLE_REASONS = {
+    EHRTrouble.SLOW: PendingReason.EHR_SLOW,
+    EHRTrouble.FAILING: PendingReason.RETRYING,
+    EHRTrouble.RATE_LIMITED: PendingReason.EHR_RATE_LIMITED,
+}
+
+
 def mark_confirmed(booking_id: int, ehr_appointment_id: int) -> bool:
     with transaction.atomic():
         booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
@@ -553,7 +570,14 @@ def process_booking(booking_id: int, practice_id: int) -> str:
     from integrations.selectors import connection_for_location, ehr_ids_for_booking
     from integrations.services import post_appointment
 
-    with tenant_context(practice_id), _session_lock(LOCK_NAMESPACE_BOOKING, booking_id) as got:
+    def tell(trouble: EHRTrouble) -> None:
+        note_pending(booking_id, TROUBLE_REASONS[trouble])
+
+    with (
+        tenant_context(practice_id),
+        _session_lock(LOCK_NAMESPACE_BOOKING, booking_id) as got,
+        trouble_listener(tell),
+    ):
         if not got:
             return "busy: another run holds this booking"
         booking = (
@@ -565,7 +589,9 @@ def process_booking(booking_id: int, practice_id: int) -> str:
             return booking.status if booking else "missing"
         if booking.ehr_appointment_id is not None:
             return "posted: waiting for the insertion result"
-        Booking.objects.filter(pk=booking_id).update(attempts=F("attempts") + 1)
+        Booking.objects.filter(pk=booking_id).update(
+            attempts=F("attempts") + 1, pending_reason=PendingReason.SENDING
+        )
         conn = connection_for_location(booking.location_id)
         try:
             if conn is None:
@@ -657,6 +683,7 @@ def process_booking(booking_id: int, practice_id: int) -> str:
             with transaction.atomic():
                 on_ehr_appointment(conn, appointment)
             return "failed"
+        note_pending(booking_id, PendingReason.AWAITING_EHR)
         return "posted"
 
 
@@ -711,6 +738,7 @@ def retry_booking(booking: Booking) -> Booking:
         except IntegrityError as exc:
             raise SlotTakenError(booking.hold_id) from exc
         booking.status = BookingStatus.PENDING
+        booking.pending_reason = PendingReason.QUEUED
         booking.failure_reason = ""
         booking.ehr_appointment_id = None
         # A new attempt is a new story: if it fails again it must be back in the queue (the
@@ -721,6 +749,7 @@ def retry_booking(booking: Booking) -> Booking:
         booking.save(
             update_fields=[
                 "status",
+                "pending_reason",
                 "failure_reason",
                 "ehr_appointment_id",
                 "resolved_at",

@@ -453,6 +453,17 @@ class BookingStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class PendingReason(models.TextChoices):
+    """Why a pending booking is not confirmed yet: what the voice agent may tell the caller."""
+
+    QUEUED = "queued", "Accepted; about to be sent to the practice's system"
+    SENDING = "sending", "Being written to the practice's system"
+    EHR_SLOW = "ehr_slow", "The practice's system is slow to answer; still trying"
+    EHR_RATE_LIMITED = "rate_limited", "The practice's system is busy; waiting for a turn"
+    RETRYING = "retrying", "The practice's system failed; trying again"
+    AWAITING_EHR = "awaiting_ehr", "Sent; waiting for the practice's system to confirm it"
+
+
 class Booking(PHIModel):
     """A caller's booking of a held slot: accepted here (pending), written in the EHR by a task,
     `confirmed` only when the EHR reports the insertion. Failed ones wait in the staff queue."""
@@ -482,6 +493,9 @@ class Booking(PHIModel):
     )
     ehr_appointment_id = models.BigIntegerField(null=True, blank=True)
     failure_reason = models.TextField(blank=True, default="")
+    pending_reason = models.CharField(
+        max_length=16, choices=PendingReason.choices, default=PendingReason.QUEUED
+    )
     attempts = models.PositiveIntegerField(default=0)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)

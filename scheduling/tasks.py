@@ -21,7 +21,7 @@ from integrations.models import EHRConnection
 from integrations.tasks import _retry, queue_for, retry_countdown
 from portal.tenancy import tenant_context
 from scheduling import bookings
-from scheduling.models import Booking
+from scheduling.models import Booking, PendingReason
 
 log = logging.getLogger("scheduling.tasks")
 
@@ -44,8 +44,21 @@ def bookings_queue() -> str:
     return queue_for("bookings")
 
 
+# Polls of a posted booking whose insertion result has not come (its webhook lost): soon at
+# first (a caller is on the line), then every BOOKING_POLL_SECONDS, for about half an hour
+# before the stale-booking sweep takes over.
+MAX_POLLS = 60
+
+
+def poll_delay(attempt: int) -> float:
+    """Seconds before poll number `attempt` (0-based): doubling from the first, capped."""
+    cap = float(getattr(settings, "BOOKING_POLL_SECONDS", 30.0))
+    first = float(getattr(settings, "BOOKING_POLL_FIRST_SECONDS", 2.0))
+    return min(cap, first * 2**attempt)
+
+
 def _poll_later(booking_id: int, practice_id: int, attempt: int = 0) -> None:
-    countdown = float(getattr(settings, "BOOKING_POLL_SECONDS", 30.0)) * (1 + attempt)
+    countdown = poll_delay(attempt)
     poll_booking_insertion.apply_async(
         args=(booking_id, practice_id),
         kwargs={"attempt": attempt},
@@ -82,6 +95,8 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
     try:
         outcome = bookings.process_booking(booking_id, practice_id)
     except EHRRateLimited as exc:
+        with tenant_context(practice_id):
+            bookings.note_pending(booking_id, PendingReason.EHR_RATE_LIMITED)
         if throttled < MAX_THROTTLED:
             raise _later(
                 self,
@@ -172,7 +187,7 @@ def poll_booking_insertion(self: Task, booking_id: int, practice_id: int, attemp
         countdown = retry_countdown(self, exc)
         bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_PROCESS, countdown)
         raise _retry(self, exc, countdown=countdown) from exc
-    if outcome == "pending" and attempt < 10:
+    if outcome == "pending" and attempt < MAX_POLLS:
         _poll_later(booking_id, practice_id, attempt + 1)
     return outcome
 

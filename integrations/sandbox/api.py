@@ -198,6 +198,10 @@ def wrap(sandbox: Sandbox, method: str, path: str, handler: Handler, *, auth: bo
         faults = sandbox.faults.settings
         hang_after = False
         if faults.applies_to(endpoint_key):
+            if sandbox.faults.take_stall():
+                stats.add("faults_injected", "stall")
+                await asyncio.sleep(faults.stall_seconds)
+                stats.add("faults_injected", "stall_released")
             delay_ms = faults.latency_ms + sandbox.faults.jitter(faults.latency_jitter_ms)
             if delay_ms:
                 stats.add("faults_injected", "latency")

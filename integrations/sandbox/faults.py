@@ -37,7 +37,11 @@ class FaultSettings:
     # "before": hang, then 504, nothing done. "after": the request is processed (a write lands)
     # and then the response hangs and becomes a 504: the ambiguous failure clients must survive.
     timeout_mode: str = "before"
-    # Restrict latency/5xx/timeouts to these endpoints ("POST /appointments"); empty = all.
+    # The next `stall_count` requests hang `stall_seconds`, then are answered normally (a stuck
+    # call that eventually completes): exact, where a share is only likely.
+    stall_count: int = 0
+    stall_seconds: float = 20.0
+    # Restrict latency/5xx/timeouts/stalls to these endpoints ("POST /appointments"); empty = all.
     only_endpoints: list[str] = field(default_factory=list)
     insertion_failure_share: float = 0.0
     document_failure_share: float = 0.0
@@ -94,6 +98,7 @@ class Faults:
     def __init__(self, seed: int | None = None) -> None:
         self._lock = threading.Lock()
         self.settings = FaultSettings()
+        self._stalls_left = 0
         self._rng = random.Random(seed)  # noqa: S311 - fault dice, not secrets
 
     def update(self, changes: dict[str, Any]) -> FaultSettings:
@@ -101,11 +106,22 @@ class Faults:
         with self._lock:
             merged = {**self.settings.as_dict(), **validated}
             self.settings = FaultSettings(**merged)
+            if "stall_count" in validated:
+                self._stalls_left = self.settings.stall_count
             return self.settings
 
     def reset(self) -> None:
         with self._lock:
             self.settings = FaultSettings()
+            self._stalls_left = 0
+
+    def take_stall(self) -> bool:
+        """True for each of the next `stall_count` requests that ask."""
+        with self._lock:
+            if self._stalls_left <= 0:
+                return False
+            self._stalls_left -= 1
+            return True
 
     def roll(self, share: float) -> bool:
         if share <= 0:

@@ -19,6 +19,7 @@ from scheduling.api.fields import (
     PersonNameField,
     PhoneField,
 )
+from scheduling.models import PendingReason
 from scheduling.selectors import MAX_DAYS
 
 __all__ = ["AwareDateTimeField"]  # re-exported: calls.api and others import it from here
@@ -168,3 +169,12 @@ class BookingSerializer(serializers.Serializer):
     appointment_type_id = BoundedIntegerField()
     ehr_appointment_id = BoundedIntegerField(allow_null=True)
     failure_reason = serializers.CharField(allow_blank=True)
+    pending_reason = serializers.ChoiceField(
+        choices=PendingReason.values,
+        allow_null=True,
+        help_text="While `pending`: why it is not confirmed yet (null once it is not pending).",
+    )
+    pending_message = serializers.CharField(
+        allow_null=True,
+        help_text="While `pending`: the reason as a sentence the agent can relay to the caller.",
+    )

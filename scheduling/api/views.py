@@ -39,7 +39,14 @@ from scheduling.api.errors import (
 )
 from scheduling.api.fields import BIGINT_MAX
 from scheduling.api.parsers import BoundedJSONParser
-from scheduling.models import ApiScope, AppointmentType, Booking, Hold
+from scheduling.models import (
+    ApiScope,
+    AppointmentType,
+    Booking,
+    BookingStatus,
+    Hold,
+    PendingReason,
+)
 from scheduling.slots import Slot
 
 
@@ -333,6 +340,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 def _booking_body(booking: Booking) -> dict[str, Any]:
     zone = booking.location.tz
+    pending = (
+        PendingReason(booking.pending_reason) if booking.status == BookingStatus.PENDING else None
+    )
     return {
         "id": booking.pk,
         "status": booking.status,
@@ -342,6 +352,8 @@ def _booking_body(booking: Booking) -> dict[str, Any]:
         "appointment_type_id": booking.appointment_type_id,
         "ehr_appointment_id": booking.ehr_appointment_id,
         "failure_reason": booking.failure_reason,
+        "pending_reason": pending.value if pending else None,
+        "pending_message": pending.label if pending else None,
     }
 
 
