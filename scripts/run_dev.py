@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,6 @@ class Service:
     started_at: float = 0.0
     deaths: int = 0
     restart_at: float | None = None
-    log: list[str] = field(default_factory=list)
 
     def start(self, env: dict[str, str]) -> None:
         # Its own session and process group: a terminal's Ctrl-C reaches the runner only, and
