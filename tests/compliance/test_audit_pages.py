@@ -20,6 +20,14 @@ pytestmark = pytest.mark.django_db
 TRICKY = 'said "stop", path C:\\temp\\x, then\na new line; ünïcode'
 
 
+@pytest.fixture(params=[False, True], ids=["debug-off", "debug-on"])
+def debug(request, settings):
+    """The export tests run as deployed and as `make run` runs them (DEBUG on: Django's debug
+    cursor wrapper, which has no COPY of its own)."""
+    settings.DEBUG = request.param
+    return request.param
+
+
 @pytest.fixture
 def officer_client(client, practice):
     officer = UserFactory(totp=True, username="officer@alpha.test")
@@ -76,7 +84,7 @@ def test_verify_from_the_page(officer_client, practice):
 
 
 def test_csv_export_streams_this_practice_only_and_is_itself_audited(
-    officer_client, practice, other_practice
+    officer_client, practice, other_practice, debug
 ):
     audit.record(AuditAction.PHI_READ, practice=practice, reason=TRICKY, object_ids=[7, 8])
     audit.record(AuditAction.PHI_READ, practice=other_practice, reason="not yours")
@@ -92,8 +100,9 @@ def test_csv_export_streams_this_practice_only_and_is_itself_audited(
     assert (
         manifest["filters"]["action"] == "phi.read" and manifest["request_id"] == "export-req-0001"
     )
-    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    *rows, trailer = csv.DictReader(io.StringIO(body(response).decode(), newline=""))
     assert [r["reason"] for r in rows] == [TRICKY]
+    assert trailer["source"] == "trailer" and json.loads(trailer["details"])["trailer"]["rows"] == 1
     assert rows[0]["object_ids"] == "7 8" and rows[0]["chain"] == f"practice:{practice.pk}"
     assert rows[0]["seq"] and len(rows[0]["hash"]) == 64
     with cross_tenant("test"):
@@ -102,21 +111,24 @@ def test_csv_export_streams_this_practice_only_and_is_itself_audited(
     assert exported.details["filters"]["action"] == "phi.read"
 
 
-def test_json_lines_export_keeps_json_intact_and_starts_with_the_manifest(officer_client, practice):
+def test_json_lines_export_keeps_json_intact_and_starts_with_the_manifest(
+    officer_client, practice, debug
+):
     audit.record(AuditAction.PHI_READ, practice=practice, reason=TRICKY, details={"k": TRICKY})
     audit.seal_now()
     response = officer_client.get("/p/alpha/compliance/audit/export.jsonl")
     lines = body(response).decode().splitlines()
     head = json.loads(lines[0])["manifest"]
     assert head["format"] == "jsonl" and f"practice:{practice.pk}" in head["chain_heads"]
-    records = [json.loads(line) for line in lines[1:]]
+    records = [json.loads(line) for line in lines[1:-1]]
+    assert json.loads(lines[-1])["trailer"]["rows"] == len(records)
     read = next(r for r in records if r["action"] == "phi.read")
     assert read["reason"] == TRICKY and json.loads(read["details"]) == {"k": TRICKY}
     assert {r["source"] for r in records} >= {"access", "change"}
 
 
 def test_vendor_export_command_writes_data_and_a_manifest_with_its_digest(
-    tmp_path, practice, other_practice
+    tmp_path, practice, other_practice, debug
 ):
     import hashlib
 
@@ -138,7 +150,7 @@ def test_vendor_export_command_writes_data_and_a_manifest_with_its_digest(
         "regulator request #12",
         stdout=io.StringIO(),
     )
-    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    *rows, _ = csv.DictReader(io.StringIO(out.read_text(), newline=""))
     assert sorted(r["reason"] for r in rows) == ["alpha read", "beta read"]
     manifest = json.loads((tmp_path / "all.csv.manifest.json").read_text())
     assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
@@ -220,3 +232,94 @@ def test_filters_each_reach_their_rows(practice):
     assert actions(object_type="calls.transcript") == ["phi.read"]
     assert actions(action="change.delete", actor="ana@alpha.test") == ["change.delete"]
     assert actions(action="impersonation.") == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_the_database_drops_half_way_errors_and_is_recorded_as_failed(
+    officer_client, practice, debug, fmt
+):
+    """The client reads the first blocks, then the backend streaming the COPY is terminated:
+    the response raises instead of ending (the server aborts it: no clean end of a chunked
+    body), nothing received holds a trailer, and the failure is on record beside the export."""
+    from compliance import export
+    from tests.compliance.test_audit_export import BIG, fat_trail, terminate_the_copy
+
+    fat_trail(practice)
+    response = officer_client.get(f"/p/alpha/compliance/audit/export.{fmt}")
+    assert response.status_code == 200
+    blocks = iter(response.streaming_content)
+    received = [next(blocks), next(blocks)]
+    terminate_the_copy()
+    with pytest.raises(export.ExportFailed):
+        received.extend(blocks)
+    data = b"".join(received)
+    assert len(data) > len(BIG) and b"trailer" not in data.splitlines()[-1][:20]
+    with cross_tenant("test"):
+        started = audit.AccessEvent.objects.get(action="audit.export")
+        failed = audit.AccessEvent.objects.get(action="audit.export_failed")
+    assert failed.practice_id == practice.pk and failed.object_ids == [str(started.pk)]
+    assert failed.actor_user_id == started.actor_user_id and failed.actor_user_id
+    assert failed.request_id == started.request_id
+    assert failed.details["format"] == fmt and 0 < failed.details["rows_sent"] < 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_gunicorn_a_dropped_export_is_a_broken_chunked_body_the_client_sees(
+    officer_client, practice, tmp_path
+):
+    """As deployed (gunicorn.conf.py): the response raising makes gunicorn close the connection
+    without the chunked body's last chunk, which an HTTP client reports as an error."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    from tests.compliance.test_audit_export import BIG, fat_trail, terminate_the_copy
+    from tests.portal.test_make_run import free_port
+    from tests.workers import ROOT, test_database_url
+
+    fat_trail(practice)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "2",
+        "RUN_STATE_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "--config",
+         "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--log-level", "critical"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    cookies = {name: morsel.value for name, morsel in officer_client.cookies.items()}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", cookies=cookies) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                threading.Event().wait(0.2)
+            with http.stream("GET", "/p/alpha/compliance/audit/export.jsonl") as response:
+                assert response.status_code == 200
+                assert response.headers["transfer-encoding"] == "chunked"
+                chunks = response.iter_raw()
+                received = next(chunks)
+                terminate_the_copy()
+                with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+                    for chunk in chunks:
+                        received += chunk
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(received) > len(BIG) and b'{"trailer"' not in received
+    with cross_tenant("test"):
+        assert audit.AccessEvent.objects.filter(action="audit.export_failed").count() == 1
