@@ -3,8 +3,9 @@
 Exports stream with PostgreSQL's COPY (constant memory, first byte at once) as CSV or JSON Lines,
 inside one REPEATABLE READ snapshot with the chain heads the manifest carries, so a verifier can
 anchor what it received. Each ends with a trailer (row count, last entry, digest of the raw rows,
-chain heads): a file without one is incomplete, and `verify_file` checks one offline. Row-level security applies throughout: a practice's compliance officer
-gets that practice's rows (tenant context), vendor compliance any practice (cross-tenant).
+chain heads): a file without one is incomplete, and `verify_file` checks one offline. Row-level
+security applies throughout: a practice's compliance officer gets that practice's rows (tenant
+context), vendor compliance any practice (cross-tenant).
 """
 
 from __future__ import annotations

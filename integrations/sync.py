@@ -625,16 +625,7 @@ def read_snapshot(connection: EHRConnection, client: NexHealthClient | None = No
             providers.append(client.provider(provider_id))
         except EHRNotFound:
             problems.append(f"provider {provider_id} is referenced but unknown to the EHR")
-    listed = {a.id for a in appointments}
-    gone: set[int] = set()
-    for ehr_id in _unlisted_mirror_ids(connection, location, window, listed):
-        try:
-            found = client.appointment(ehr_id)
-        except EHRNotFound:
-            gone.add(ehr_id)
-            continue
-        if found.cancelled or found.insertion_status in ("failed", "cancelled"):
-            gone.add(ehr_id)
+    gone = confirmed_gone(client, connection, location, window, {a.id for a in appointments})
     return Snapshot(
         providers=providers,
         operatories=operatories,
@@ -647,6 +638,27 @@ def read_snapshot(connection: EHRConnection, client: NexHealthClient | None = No
         problems=problems,
         gone=gone,
     )
+
+
+def confirmed_gone(
+    client: NexHealthClient,
+    connection: EHRConnection,
+    location: Location,
+    window: tuple[datetime, datetime],
+    listed: set[int],
+) -> set[int]:
+    """The mirrored appointments and blocks the listing left out that the EHR, asked by id,
+    says are gone (deleted, cancelled, or an insertion that failed)."""
+    gone: set[int] = set()
+    for ehr_id in _unlisted_mirror_ids(connection, location, window, listed):
+        try:
+            found = client.appointment(ehr_id)
+        except EHRNotFound:
+            gone.add(ehr_id)
+            continue
+        if found.cancelled or found.insertion_status in ("failed", "cancelled"):
+            gone.add(ehr_id)
+    return gone
 
 
 def _unlisted_mirror_ids(
@@ -781,11 +793,13 @@ def reconcile_near(connection: EHRConnection, days: int) -> SyncReport:
         except (KeyError, ValueError) as exc:
             report.problems.append(f"appointment {raw.get('id')}: {exc}")
     report.fetched = {"appointments": len(appointments)}
+    listed = {a.id for a in appointments}
+    gone = confirmed_gone(client, connection, location, window, listed)
     with tenant_context(connection.practice_id), transaction.atomic():
         mirror = Mirror(connection, report)
         for a in appointments:
             mirror.apply_appointment(a)
-        mirror.retire_missing_appointments({a.id for a in appointments}, window, read_at)
+        mirror.retire_missing_appointments(listed, window, read_at, gone)
     return report
 
 

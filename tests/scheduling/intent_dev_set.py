@@ -182,6 +182,7 @@ NEGATIVES = (
 )
 
 CASES: tuple[Case, ...] = (
+    *(Case(practice, sentence, None, "new") for practice in PRACTICES for sentence in NEGATIVES),
     # plastic surgery
     Case("plastic", "I want a rhinoplasty", "new-consult", "new"),
     Case("plastic", "rhinoplasty", "new-consult", "new"),
@@ -240,9 +241,4 @@ CASES: tuple[Case, ...] = (
     Case("ortho", "I broke my wrist and need my cast checked", "fracture-follow-up"),
     Case("ortho", "my lower back is killing me", "spine", "new"),
     Case("ortho", "I tore my ACL", "sports-injury", "new"),
-) + tuple(
-    Case(practice, sentence, None, status)
-    for practice in PRACTICES
-    for sentence in NEGATIVES
-    for status in ("new",)
 )
