@@ -17,12 +17,12 @@ from tests.factories import MembershipFactory, UserFactory
 from tests.portal.test_config_page import BASE, happy_smiles
 from tests.workers import celery_worker
 
-EXTRA_TYPES = 7
-PHRASES_EACH = 90
+EXTRA_TYPES = 12
+PHRASES_EACH = 50
 
 
 def large_file() -> dict:
-    """The demo practice plus 630 caller phrases: over the portal's background threshold."""
+    """The demo practice plus 600 caller phrases: over the portal's background threshold."""
     doc = happy_smiles()
     for n in range(EXTRA_TYPES):
         doc["appointment_types"].append(
