@@ -2,7 +2,7 @@
 
 `check_document(data)` validates a document against it before the detailed parser runs: a file
 over a cap is refused at once with the section's path (`appointment_types[3].phrases: at most
-100 entries`), without parsing or writing any of it. The schema's other keywords describe the
+50 entries`), without parsing or writing any of it. The schema's other keywords describe the
 same format the parser checks; the parser's messages are the more precise, so they are the ones
 reported, and the schema's only when the parser found nothing (they then disagree, and the
 stricter one wins). `manage.py config_schema` prints it for editors.

@@ -17,12 +17,12 @@ from tests.factories import MembershipFactory, UserFactory
 from tests.portal.test_config_page import BASE, happy_smiles
 from tests.workers import celery_worker
 
-EXTRA_TYPES = 7
-PHRASES_EACH = 90
+EXTRA_TYPES = 12
+PHRASES_EACH = 50
 
 
 def large_file() -> dict:
-    """The demo practice plus 630 caller phrases: over the portal's background threshold."""
+    """The demo practice plus 600 caller phrases: over the portal's background threshold."""
     doc = happy_smiles()
     for n in range(EXTRA_TYPES):
         doc["appointment_types"].append(
@@ -147,3 +147,34 @@ def test_a_background_import_that_fails_shows_its_errors_by_path_and_changes_not
     with tenant_context(practice):
         assert not CallerPhrase.objects.exists()
         assert ConfigImport.objects.get().document is None
+
+
+@pytest.mark.django_db
+def test_the_importer_reports_progress_and_the_page_shows_it_while_running(
+    manager_client, practice, settings
+):
+    from django.core.cache import cache
+
+    from scheduling.config import apply_config, config_entries, parse_config
+
+    seen: list[int] = []
+    config = parse_config(large_file())
+    apply_config(config, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == config_entries(config) > 600
+
+    settings.CONFIG_IMPORT_QUEUE = "nobody-listens-here"
+    doc = large_file()
+    doc["appointment_types"][0]["minutes"] = 45  # something to change
+    response = post(manager_client, doc)
+    job = job_of(practice)
+    with tenant_context(practice):
+        ConfigImport.objects.filter(pk=job.pk).update(status=ConfigImportStatus.RUNNING)
+    cache.set(services.progress_key(job.pk), 300)
+    try:
+        html = manager_client.get(response["Location"]).content.decode()
+    finally:
+        cache.delete(services.progress_key(job.pk))
+    assert (
+        f'<span id="import-done">300</span> of <span id="import-total">{job.entries_total}' in html
+    )
+    assert 'hx-trigger="every 1s"' in html and "Importing" in html

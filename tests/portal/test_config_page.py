@@ -202,9 +202,9 @@ def test_an_ehr_without_a_baa_is_refused_by_path_and_nothing_changes(manager_cli
 
 def test_a_section_over_its_cap_is_refused_by_path_on_the_upload_page(manager_client, practice):
     doc = happy_smiles()
-    doc["appointment_types"][0]["phrases"] = [f"phrase {i}" for i in range(101)]
+    doc["appointment_types"][0]["phrases"] = [f"phrase {i}" for i in range(51)]
     response = upload(manager_client, doc)
     assert response.status_code == 400
     html = response.content.decode()
-    assert "<code>appointment_types[0].phrases</code>: at most 100 entries" in html
+    assert "<code>appointment_types[0].phrases</code>: at most 50 entries" in html
     assert types_of(practice) == {}
