@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 WITH_SERVICES := $(BIN)/python scripts/services.py exec --
 PYTEST_ARGS ?=
 
-.PHONY: install browser run test lint format bench manage clean
+.PHONY: install browser run test test-fast lint format bench manage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: install
 
 test: install browser lint
 	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: everything but the browser and real-worker tests.
+test-fast: install lint
+	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest -m "not browser and not worker" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
