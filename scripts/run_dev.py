@@ -214,6 +214,11 @@ def port_free(port: int) -> bool:
     return True
 
 
+def booking_pool(env: dict[str, str]) -> tuple[str, str]:
+    """The booking worker's pool and concurrency, as the settings name them."""
+    return env.get("BOOKING_WORKER_POOL", "threads"), env.get("BOOKING_WORKER_CONCURRENCY", "16")
+
+
 def start_stack(run: Runner, port: int, sandbox_port: int, state: Path) -> None:
     for name, value in (("PORT", port), ("SANDBOX_PORT", sandbox_port)):
         if not port_free(value):
@@ -245,9 +250,15 @@ def start_stack(run: Runner, port: int, sandbox_port: int, state: Path) -> None:
     # The demo practices are imported through the EHR sandbox: it must answer first.
     run.wait_http(f"http://{HOST}:{sandbox_port}/_admin/health", sandbox)
     demo = run.step("load_demo", "--password-file", str(state / "demo-password"))
-    worker_argv = [PY, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO"]
-    worker_argv += ["--concurrency", "2", "-Q", "bookings,default,sync"]
-    # Beat inside the worker: reconcile, health figures, outbox relay (dev only).
+    celery = [PY, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO"]
+    # EHR-bound work (bookings, notes) waits on the EHR: a thread pool, so a few hung calls hold
+    # back nobody else. Everything else, prefork; beat inside it (dev only).
+    pool, threads = booking_pool(run.env)
+    booking_argv = [*celery, "-Q", "bookings", "--pool", pool, "--concurrency", threads]
+    booking_argv += ["--hostname", f"bookings-{port}@%h"]
+    run.start(Service("Celery booking worker", booking_argv, restart=True))
+    worker_argv = [*celery, "--concurrency", "2", "-Q", "default,sync"]
+    worker_argv += ["--hostname", f"default-{port}@%h"]
     worker_argv += ["--beat", "--schedule", str(state / "celerybeat-schedule")]
     run.start(Service("Celery worker", worker_argv, restart=True))
     portal = run.start(

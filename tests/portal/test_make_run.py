@@ -235,14 +235,16 @@ def test_a_killed_worker_is_started_again_and_the_portal_stays_up(run_env):
     with started([sys.executable, "scripts/run_dev.py"], run_env) as (proc, output):
 
         def workers() -> dict[int, int]:
-            """The runner's worker processes (group leaders): pid -> group."""
+            """The runner's prefork worker (group leader): pid -> group."""
             return {
                 pid: pgid
                 for pid, (pgid, cmd) in processes_with(marker).items()
-                if "celery" in cmd and pid == pgid
+                if "celery" in cmd and "default,sync" in cmd and pid == pgid
             }
 
         (first,) = workers()
+        booking = [cmd for _, cmd in processes_with(marker).values() if "-Q bookings" in cmd]
+        assert booking and all("--pool threads" in cmd for cmd in booking)  # EHR-bound: threads
         os.killpg(first, signal.SIGKILL)  # the worker, its pool and beat: a crash
         wait_until(lambda: output.has("Celery worker restarted"), "the worker to restart", 60)
         wait_until(lambda: workers() and first not in workers(), "a new worker process")
