@@ -13,7 +13,7 @@ from portal.models import Role
 from portal.tenancy import cross_tenant
 from tests.browser import chromium, sign_in
 from tests.calls.test_escalation_world import clinic
-from tests.factories import LocationFactory, MembershipFactory, UserFactory, sign_baa
+from tests.factories import PASSWORD, LocationFactory, MembershipFactory, UserFactory, sign_baa
 from tests.scheduling.factories import BlockFactory, WorkingHourFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -123,5 +123,19 @@ def test_the_main_pages_of_every_role_load_without_a_policy_violation(live_serve
                 bar = page.locator(".grid .bar span").first
                 assert bar.evaluate("el => el.style.width").endswith("%")
             context.close()
+
+        # Enrolment: the QR code page of an account without an authenticator yet.
+        newcomer = UserFactory()
+        MembershipFactory(user=newcomer, practice=practice, role=Role.FRONT_DESK)
+        page = browser.new_page()
+        recorder = Recorder(page)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("Email or username").fill(newcomer.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url("**/accounts/2fa/setup/**")
+        assert page.locator(".qr svg").count() == 1
+        page.wait_for_load_state("networkidle")
+        violations["enrolment"] = recorder.take()
 
     assert {page: found for page, found in violations.items() if found} == {}

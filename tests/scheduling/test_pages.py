@@ -486,7 +486,7 @@ def test_the_week_grid_places_hours_and_blocks(manager_client, clinic):
     assert f"week={monday - timedelta(days=7)}" in page  # previous week from the Monday
     assert page.count('class="item hour"') == 7  # every day
     # Wednesday is the fourth column (hour labels first); 09:00 is row 5 after 08:00 + header.
-    assert "grid-column: 4; grid-row: 6 / 14" in page
+    assert 'data-grid-column="4" data-grid-row="6 / 14"' in page  # static/js/portal.js lays it out
     assert "Blocked: Staff meeting" in page
     assert f"/schedule/blocks/{block.pk}/" in page and f"/schedule/hours/{clinic.hours.pk}/" in page
 
