@@ -14,7 +14,7 @@ PHI_FREE_ROUTES = {
     "api/v1/appointment-types": "the practice's catalogue of visit types",
     "api/v1/availability": "free time slots; no patient in the request or the answer",
     "api/v1/holds": "a provider, a room and a time; no patient",
-    "api/v1/holds/<int:hold_id>": "releasing a hold; no patient",
+    "api/v1/holds/<api_id:hold_id>": "releasing a hold; no patient",
 }
 # Routes that check the BAA themselves, with the test that proves it.
 SELF_GATED_ROUTES = {

@@ -337,3 +337,59 @@ def test_a_webhook_created_at_past_the_calendar_is_stored_without_it(client, con
     assert response.status_code in (200, 503), response.content  # 503: broker refused the task
     with cross_tenant("test: read the delivery"):
         assert WebhookDelivery.objects.get(delivery_id="d-edge").ehr_created_at is None
+
+
+# --- staff pages ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(alpha):
+    """A practice manager and a compliance officer of Alpha, each signed in with both factors."""
+    from django.test import Client
+
+    from portal.models import Role
+    from tests.conftest import verify_second_factor
+    from tests.factories import MembershipFactory, UserFactory
+
+    clients = {}
+    for role in (Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER):
+        user = UserFactory(totp=True)
+        MembershipFactory(user=user, practice=alpha.s.practice, role=role)
+        clients[role] = Client()
+        verify_second_factor(clients[role], user)
+    return clients
+
+
+EDGE_DAYS = ["9999-12-31", "0001-01-01"]
+
+
+@pytest.mark.parametrize("day", EDGE_DAYS)
+@pytest.mark.parametrize(
+    ("role", "page", "params"),
+    [
+        ("practice_manager", "scheduling/schedule/", ["week"]),
+        ("practice_manager", "bookings/", ["since", "until"]),
+        ("practice_manager", "calls/", ["since", "until"]),
+        ("compliance_officer", "compliance/audit/", ["since", "until"]),
+    ],
+)
+def test_pages_take_dates_at_the_calendars_edges_without_a_500(staff, role, page, params, day):
+    for param in params:
+        response = staff[role].get(f"/p/alpha/{page}", {param: day})
+        assert response.status_code == 200, (param, response.status_code)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00", "9999-12-31T23:59"])
+def test_a_block_at_the_calendars_edges_is_a_form_error(staff, alpha, value):
+    later = "2026-05-04T10:00" if value.startswith("0001") else value
+    response = staff["practice_manager"].post(
+        "/p/alpha/scheduling/schedule/blocks/new/",
+        {
+            "location": alpha.s.location.pk,
+            "start": value if value.startswith("0001") else "2026-05-04T09:00",
+            "end": later,
+            "reason": "edge",
+        },
+    )
+    assert response.status_code in (200, 400), response.status_code
+    assert b"Give a date from 1900-01-01 to 2199-12-31" in response.content
