@@ -138,6 +138,10 @@ def test_a_nul_in_the_client_id_is_refused_as_a_form_and_as_json(client, credent
     as_json = {"grant_type": "client_credentials", "client_id": "\x00x", "client_secret": "s"}
     response = post_json(client, TOKEN_URL, as_json)
     assert_problem(response, 400)
+    # a lone surrogate cannot be encoded for PostgreSQL either
+    lone = json.dumps(as_json).replace("\\u0000x", "\\ud800")
+    assert "ud800" in lone
+    assert_problem(post_json(client, TOKEN_URL, lone), 400)
     # ... and in the query string of any API call
     response = client.get("/api/v1/appointment-types?x=" + quote("\x00"))
     assert_problem(response, 400)
@@ -315,8 +319,9 @@ def deliver(client, connection, body: bytes):
         b'{"event": "appointment_created", "delivery_id": "d1",'
         b' "data": {"appointment": {"id": "abc"}}}',
         b'{"event": "appointment_created", "delivery_id": "' + b"d" * 101 + b'"}',
+        b'{"event": "appointment_created", "delivery_id": "d1", "data": {"x": "\\ud800"}}',
     ],
-    ids=["deep", "nul-id", "nul-data", "data-list", "bigint", "id-text", "long-id"],
+    ids=["deep", "nul-id", "nul-data", "data-list", "bigint", "id-text", "long-id", "surrogate"],
 )
 def test_a_signed_webhook_with_a_bad_body_is_a_400_and_stores_nothing(client, connection, body):
     response = deliver(client, connection, body)
