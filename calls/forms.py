@@ -4,15 +4,16 @@ from django import forms
 
 from calls.models import CallOutcome, CallRetention
 from calls.selectors import CallFilters
+from portal.formfields import BoundedDateField
 from portal.models import Practice
 from scheduling.models import AppointmentType
 
 
 class CallFilterForm(forms.Form):
-    since = forms.DateField(
+    since = BoundedDateField(
         required=False, label="From (day)", widget=forms.DateInput(attrs={"type": "date"})
     )
-    until = forms.DateField(
+    until = BoundedDateField(
         required=False, label="Through (day)", widget=forms.DateInput(attrs={"type": "date"})
     )
     outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *CallOutcome.choices])

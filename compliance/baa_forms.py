@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
+from portal.formfields import BoundedDateField
+
 PDF_MAGIC = b"%PDF-"
 MAX_PDF_BYTES = 10 * 1024 * 1024  # a scanned, countersigned agreement fits well within this
 
@@ -74,9 +76,9 @@ class ExecuteForm(forms.Form):
     hello_signer_title = forms.CharField(
         required=False, max_length=200, label="Hello signatory's title"
     )
-    executed_on = forms.DateField(label="Signed by both parties on", widget=_date_input())
-    effective_on = forms.DateField(label="In force from", widget=_date_input())
-    expires_on = forms.DateField(
+    executed_on = BoundedDateField(label="Signed by both parties on", widget=_date_input())
+    effective_on = BoundedDateField(label="In force from", widget=_date_input())
+    expires_on = BoundedDateField(
         required=False,
         label="Last day in force",
         help_text="Leave empty if the agreement has no fixed end.",

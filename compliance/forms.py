@@ -6,6 +6,7 @@ from django import forms
 
 from compliance.export import AuditFilters
 from compliance.models import AuditAction
+from portal.formfields import BoundedDateField
 
 ACTION_CHOICES = [
     ("", "Any action"),
@@ -18,8 +19,8 @@ ACTION_CHOICES = [
 
 
 class AuditFilterForm(forms.Form):
-    since = forms.DateField(required=False, label="From (day)")
-    until = forms.DateField(required=False, label="Through (day)")
+    since = BoundedDateField(required=False, label="From (day)")
+    until = BoundedDateField(required=False, label="Through (day)")
     actor = forms.CharField(required=False, max_length=254, label="Actor (user id or email)")
     action = forms.ChoiceField(required=False, choices=ACTION_CHOICES)
     object_type = forms.CharField(required=False, max_length=100, label="Object type")

@@ -24,7 +24,10 @@ EXECUTE them either: attaching them to a table of one's own (a temporary
 It also hands over the tenancy proofs' objects (portal.tenancy, migration portal 0004): the
 tenancy secret and session-key tables become the owner's, unreadable by the application, the
 three functions SECURITY DEFINER under the owner, the secret is installed again from this
-process's SECRET_KEY, and any policy still trusting the bare settings is rewritten.
+process's SECRET_KEY, and any policy still trusting the bare settings is rewritten. The tenant
+tables stay the application's (its migrations alter them), so an event trigger refuses any DDL
+that leaves one of them unforced or with another policy than its tenant_isolation: a migration
+that means to change a tenant policy is then applied as a superuser with the trigger disabled.
 
 Afterwards a migration that alters an audit table is applied as a superuser (then run the
 command again); migrations of every other table go on as before.
@@ -130,6 +133,8 @@ def protect_audit_tables(
         cur.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [app_role, owner_role])
         if cur.fetchone()[0]:  # type: ignore[index]
             cur.execute(sql.SQL("REVOKE {} FROM {}").format(owner, app))
+        # Off while ownership moves (it runs as the owner of the moment); back on at the end.
+        cur.execute("DROP EVENT TRIGGER IF EXISTS portal_tenancy_guard")
         tables = list(AUDIT_TABLES)
         cur.execute(_FUNCTIONS, [tables])
         functions = tuple(row[0] for row in cur.fetchall())
@@ -206,12 +211,80 @@ def _protect_tenancy(cur: Any, owner: sql.Composable, app: sql.Composable) -> No
         cur.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(fn, app))
     # A superuser may alter every policy: the audit tables' too, which migrations could not.
     cur.execute(rewrite_policies_sql("app.cross_tenant", CONDITION))
+    _guard_tenant_policies(cur, owner, app)
+
+
+# The application's role owns the tenant tables (its migrations create them), and an owner may
+# take row-level security off its table or add a policy that shows everything. This event
+# trigger (creating one needs a superuser) refuses any DDL statement that leaves a tenant table
+# weaker than it was: not forced, or with a policy other than its tenant_isolation as installed.
+# Tables enter its list when they first carry that policy, forced (a new tenant table's
+# migration); a dropped table leaves it. It runs for every role, superusers included.
+_GUARD_SQL = """
+CREATE TABLE IF NOT EXISTS portal_tenancy_walled (relid oid PRIMARY KEY);
+CREATE OR REPLACE FUNCTION portal_tenancy_guard() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+AS $guard$
+DECLARE
+    canonical text := {canonical};
+    weakened text;
+BEGIN
+    INSERT INTO portal_tenancy_walled (relid)
+    SELECT c.oid FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+     WHERE p.polname = 'tenant_isolation' AND c.relrowsecurity AND c.relforcerowsecurity
+       AND pg_get_expr(p.polqual, p.polrelid) = canonical
+       AND pg_get_expr(p.polwithcheck, p.polrelid) = canonical
+    ON CONFLICT (relid) DO NOTHING;
+    SELECT string_agg(c.relname, ', ' ORDER BY c.relname) INTO weakened
+      FROM portal_tenancy_walled w JOIN pg_class c ON c.oid = w.relid
+     WHERE NOT (c.relrowsecurity AND c.relforcerowsecurity)
+        OR NOT EXISTS (SELECT 1 FROM pg_policy p
+                        WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation'
+                          AND p.polpermissive AND p.polcmd = '*' AND p.polroles = '{{0}}'
+                          AND pg_get_expr(p.polqual, p.polrelid) = canonical
+                          AND pg_get_expr(p.polwithcheck, p.polrelid) = canonical)
+        OR EXISTS (SELECT 1 FROM pg_policy p
+                    WHERE p.polrelid = c.oid AND p.polname <> 'tenant_isolation');
+    IF weakened IS NOT NULL THEN
+        RAISE EXCEPTION 'row-level security of tenant tables cannot be weakened (%)', weakened
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$guard$;
+"""
+
+
+def _guard_tenant_policies(cur: Any, owner: sql.Composable, app: sql.Composable) -> None:
+    cur.execute(
+        "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy "
+        "WHERE polrelid = 'portal_location'::regclass AND polname = 'tenant_isolation'"
+    )
+    canonical = cur.fetchone()[0]  # as this server prints the condition just installed
+    cur.execute(sql.SQL(_GUARD_SQL).format(canonical=sql.Literal(canonical)))
+    cur.execute(sql.SQL("ALTER TABLE portal_tenancy_walled OWNER TO {}").format(owner))
+    cur.execute(sql.SQL("REVOKE ALL ON TABLE portal_tenancy_walled FROM PUBLIC, {}").format(app))
+    cur.execute(sql.SQL("ALTER FUNCTION portal_tenancy_guard() OWNER TO {}").format(owner))
+    cur.execute(
+        sql.SQL("REVOKE ALL ON FUNCTION portal_tenancy_guard() FROM PUBLIC, {}").format(app)
+    )
+    cur.execute(
+        "CREATE EVENT TRIGGER portal_tenancy_guard ON ddl_command_end"
+        " EXECUTE FUNCTION portal_tenancy_guard()"
+    )
+    # The tables walled already (an event trigger does not fire for its own creation).
+    cur.execute(
+        "INSERT INTO portal_tenancy_walled (relid) SELECT polrelid FROM pg_policy"
+        " WHERE polname = 'tenant_isolation' AND pg_get_expr(polqual, polrelid) = %s"
+        " ON CONFLICT (relid) DO NOTHING",
+        [canonical],
+    )
 
 
 def tenancy_weaknesses(cur: Any, role: str) -> list[str]:
     """How a statement of `role` could pass row-level security without the proofs: reading
-    the secret or the session keys, owning or replacing the functions that check them, or a
-    policy that still trusts the bare settings. Empty once `protect_audit_tables` has run."""
+    the secret or the session keys, owning or replacing the functions that check them, a
+    policy that still trusts the bare settings, or no guard against an owner's DDL. Empty once
+    `protect_audit_tables` has run."""
     cur.execute(
         """
         SELECT CASE WHEN to_regclass(t.name) IS NULL THEN 'table ' || t.name || ' is missing'
@@ -230,6 +303,10 @@ def tenancy_weaknesses(cur: Any, role: str) -> list[str]:
           LEFT JOIN pg_proc p ON p.oid = to_regprocedure(f.sig)
          WHERE p.oid IS NULL OR pg_has_role(%(role)s, p.proowner, 'MEMBER') OR NOT p.prosecdef
             OR NOT coalesce(%(path)s = ANY(p.proconfig), false)
+        UNION ALL
+        SELECT 'event trigger portal_tenancy_guard is missing or disabled'
+         WHERE NOT EXISTS (SELECT 1 FROM pg_event_trigger
+                            WHERE evtname = 'portal_tenancy_guard' AND evtenabled <> 'D')
         UNION ALL
         SELECT 'policy ' || pol.polname || ' on ' || pol.polrelid::regclass::text
                || ' trusts the bare settings'

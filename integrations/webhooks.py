@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -42,8 +42,8 @@ from integrations.health import HealthRecorder
 from integrations.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
 from integrations.sync import Mirror, SyncReport
 from portal import safejson
+from portal.bounds import BIGINT_MAX, BIGINT_MIN, instant_in_range
 from portal.tenancy import cross_tenant, tenant_context
-from scheduling.api.fields import BIGINT_MAX, BIGINT_MIN, EARLIEST, LATEST
 
 log = logging.getLogger("integrations.webhooks")
 
@@ -192,10 +192,7 @@ def _created_at(payload: dict[str, Any]) -> datetime | None:
         value = norm.to_datetime(payload.get("created_at"), "created_at")
     except (ValueError, OverflowError):
         return None
-    # The wall date first: converting 9999-12-31T23:00-12:00 to UTC overflows.
-    if value is None or not EARLIEST <= value.date() <= LATEST:
-        return None
-    return value if EARLIEST <= value.astimezone(UTC).date() <= LATEST else None
+    return value if value is not None and instant_in_range(value) else None
 
 
 def malformed(payload: dict[str, Any], delivery_id: str) -> str | None:

@@ -1,8 +1,9 @@
-"""JSON from outside, parsed within bounds: nesting depth, NUL characters, non-finite numbers.
+"""JSON from outside, parsed within bounds: nesting depth, unstorable text, non-finite numbers.
 
 `json.loads` recurses once per nesting level (5,000 levels raised RecursionError, a 500), keeps
-"\\u0000" (PostgreSQL's text and jsonb refuse it) and reads 1e999 as infinity (which cannot be
-written back as JSON). `loads` refuses all three with a ValueError, like any malformed JSON.
+"\\u0000" (PostgreSQL's text and jsonb refuse it) and lone surrogates such as "\\ud800" (not
+UTF-8), and reads 1e999 as infinity (which cannot be written back as JSON). `loads` refuses each
+with a ValueError, like any malformed JSON.
 """
 
 from __future__ import annotations
@@ -42,17 +43,21 @@ def _constant(text: str) -> Any:
     raise ValueError(f"{text} is not JSON")
 
 
+# NUL, and lone UTF-16 surrogates ("\\ud800" alone), which cannot be encoded as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _check_strings(value: Any) -> None:
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError("a string holds a NUL character")
+            if _UNSTORABLE.search(item):
+                raise ValueError("a string holds a NUL or a lone surrogate")
         elif isinstance(item, dict):
             for key, child in item.items():
-                if "\x00" in key:
-                    raise ValueError("a key holds a NUL character")
+                if _UNSTORABLE.search(key):
+                    raise ValueError("a key holds a NUL or a lone surrogate")
                 stack.append(child)
         elif isinstance(item, list):
             stack.extend(item)

@@ -9,6 +9,7 @@ from django import forms
 from calls.escalation import selectors
 from calls.escalation.services import ProtocolContent, check_content
 from calls.models import ProtocolVersion, Route, Severity
+from portal.formfields import BoundedDateField, BoundedDateTimeField
 from portal.models import Practice
 from scheduling.models import AppointmentType, Provider
 
@@ -99,7 +100,7 @@ class ConsoleForm(forms.Form):
         label="Their procedure (optional)",
         empty_label="Unknown",
     )
-    procedure_date = forms.DateField(
+    procedure_date = BoundedDateField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         label="Procedure date (optional)",
@@ -120,8 +121,8 @@ class ShiftForm(forms.Form):
         queryset=Provider.objects.none(),
         help_text="Only providers with an on-call phone number can be on call.",
     )
-    start = forms.DateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
-    end = forms.DateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
+    start = BoundedDateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
+    end = BoundedDateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
     note = forms.CharField(max_length=200, required=False, label="Note (optional)")
 
     def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:

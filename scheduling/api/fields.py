@@ -1,9 +1,8 @@
 """Bounded field classes every receptionist-API serializer uses for dates, instants and integers.
 
-Unbounded input used to reach code that cannot take it: `date.max` plus a month overflows, an
-offset of +22:59 is valid Python but not PostgreSQL (±15:59), an id past bigint is a DataError,
-a birth date in the year 2990 went into the EHR. Every such value is refused here, as a 400 with
-a message naming the bound, and the OpenAPI schema states the same bounds.
+The bounds are portal.bounds'; a birth date in the year 2990 and a phone of "1" also went into
+the EHR. Every such value is refused here, as a 400 with a message naming the bound, and the
+OpenAPI schema states the same bounds.
 """
 
 from __future__ import annotations
@@ -18,15 +17,17 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-# PostgreSQL's bigint, the type of every id column.
-BIGINT_MIN = -(2**63)
-BIGINT_MAX = 2**63 - 1
-# PostgreSQL stores UTC offsets up to 15:59 either way; no zone has ever been past ±14:00.
-MAX_OFFSET = timedelta(hours=15, minutes=59)
-# Scheduling and call instants: wide enough for any real schedule, narrow enough that converting
-# into any zone and adding a month of days stays within Python's and PostgreSQL's calendars.
-EARLIEST = date(2000, 1, 1)
-LATEST = date(2199, 12, 31)
+from portal.bounds import (
+    BIGINT_MAX,
+    BIGINT_MIN,
+    EARLIEST,
+    LATEST,
+    MAX_OFFSET,
+    instant_in_range,
+)
+
+__all__ = ["BIGINT_MAX", "BIGINT_MIN", "EARLIEST", "LATEST"]  # for the API's other modules
+
 # A person's birth date: no one alive is older than this.
 MAX_AGE_YEARS = 130
 # The date now in the zone furthest ahead (UTC+14): a birth "today" there is not in the future.
@@ -155,10 +156,7 @@ class AwareDateTimeField(serializers.Field):
         assert offset is not None  # fail() raises
         if abs(offset) > MAX_OFFSET:
             self.fail("offset")
-        # Compare the wall date with the bounds a day wide, before any conversion can overflow.
-        if not EARLIEST <= value.date() <= LATEST or not (
-            EARLIEST <= value.astimezone(UTC).date() <= LATEST
-        ):
+        if not instant_in_range(value):
             self.fail("out_of_range", earliest=EARLIEST.isoformat(), latest=LATEST.isoformat())
         return value
 

@@ -6,18 +6,19 @@ from typing import Any
 
 from django import forms
 
+from portal.formfields import BoundedDateField
 from scheduling.frontdesk.selectors import BookingFilters
 from scheduling.models import BookingStatus
 
 
 class BookingFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *BookingStatus.choices])
-    since = forms.DateField(
+    since = BoundedDateField(
         required=False,
         label="From (day)",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    until = forms.DateField(
+    until = BoundedDateField(
         required=False,
         label="Through (day)",
         widget=forms.DateInput(attrs={"type": "date"}),

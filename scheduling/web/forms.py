@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from portal.formfields import BoundedDateField, BoundedDateTimeField
 from portal.models import Location, Practice
 from scheduling import catalog, catalog_selectors
 from scheduling.models import (
@@ -233,7 +234,7 @@ class WorkingHourForm(WindowForm):
     field_order = ["provider", "operatory", "days", "specific_date", "begin", "end"]
     provider = forms.ModelChoiceField(queryset=Provider.objects.none())
     operatory = OperatoryChoice(queryset=Operatory.objects.none(), label="Room")
-    specific_date = forms.DateField(
+    specific_date = BoundedDateField(
         required=False, widget=DATE, label="Or on one date", help_text="Instead of weekly days"
     )
     appointment_types = forms.ModelMultipleChoiceField(
@@ -269,8 +270,8 @@ class BlockForm(forms.Form):
     operatory = OperatoryChoice(
         queryset=Operatory.objects.none(), required=False, empty_label="Every room", label="Room"
     )
-    start = forms.DateTimeField(widget=DATETIME, input_formats=DATETIME_FORMATS, label="Starts")
-    end = forms.DateTimeField(widget=DATETIME, input_formats=DATETIME_FORMATS, label="Ends")
+    start = BoundedDateTimeField(widget=DATETIME, input_formats=DATETIME_FORMATS, label="Starts")
+    end = BoundedDateTimeField(widget=DATETIME, input_formats=DATETIME_FORMATS, label="Ends")
     reason = forms.CharField(required=False, max_length=200)
 
     def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.access import roles_required
+from portal.formfields import bounded_day
 from portal.models import Practice, Role
 from scheduling import catalog, catalog_selectors
 from scheduling.catalog import CatalogError
@@ -342,11 +343,7 @@ def rule_delete(request: HttpRequest, practice_slug: str, pk: int, rule_pk: int)
 
 
 def _week(request: HttpRequest) -> date:
-    raw = request.GET.get("week", "")
-    try:
-        day = date.fromisoformat(raw) if raw else None
-    except ValueError:
-        day = None
+    day = bounded_day(request.GET.get("week", ""))  # 9999-12-31 plus a week overflowed
     if day is None:
         day = timezone.localtime(timezone.now(), _practice(request).tz).date()
     return catalog_selectors.week_start_of(day)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 
@@ -241,3 +242,38 @@ def test_the_deploy_check_passes_with_this_processs_secret_only(settings):
         assert [w.id for w in check_tenancy_proofs()] == ["portal.W002"]
     finally:
         _KEYS[raw] = saved
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE scheduling_patient NO FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE scheduling_patient DISABLE ROW LEVEL SECURITY",
+        "DROP POLICY tenant_isolation ON scheduling_patient",
+        "CREATE POLICY everything ON scheduling_patient USING (true)",
+        "ALTER POLICY tenant_isolation ON scheduling_patient USING (true)",
+        "ALTER POLICY tenant_isolation ON calls_call TO portal_audit_owner",
+    ],
+)
+def test_the_owner_of_a_tenant_table_cannot_take_its_policy_down(statement):
+    """The application's role owns the tenant tables (its migrations create them); what an
+    owner could otherwise do to see every practice's rows."""
+    with (
+        pytest.raises(ProgrammingError, match=r"cannot be weakened|permission denied"),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute(statement.replace("portal_audit_owner", django_settings.AUDIT_OWNER_ROLE))
+
+
+def test_migrations_of_tenant_tables_go_on_and_a_new_tenant_table_is_walled():
+    from portal.tenancy import rls_sql
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("ALTER TABLE scheduling_patient ADD COLUMN probe integer")
+        cur.execute("CREATE TABLE probe_tenant (id bigint PRIMARY KEY, practice_id bigint)")
+        for statement in rls_sql("probe_tenant"):
+            cur.execute(statement)
+        with pytest.raises(ProgrammingError, match="cannot be weakened"), transaction.atomic():
+            cur.execute("ALTER TABLE probe_tenant NO FORCE ROW LEVEL SECURITY")
+        transaction.set_rollback(True)

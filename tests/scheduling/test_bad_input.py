@@ -138,6 +138,10 @@ def test_a_nul_in_the_client_id_is_refused_as_a_form_and_as_json(client, credent
     as_json = {"grant_type": "client_credentials", "client_id": "\x00x", "client_secret": "s"}
     response = post_json(client, TOKEN_URL, as_json)
     assert_problem(response, 400)
+    # a lone surrogate cannot be encoded for PostgreSQL either
+    lone = json.dumps(as_json).replace("\\u0000x", "\\ud800")
+    assert "ud800" in lone
+    assert_problem(post_json(client, TOKEN_URL, lone), 400)
     # ... and in the query string of any API call
     response = client.get("/api/v1/appointment-types?x=" + quote("\x00"))
     assert_problem(response, 400)
@@ -315,8 +319,9 @@ def deliver(client, connection, body: bytes):
         b'{"event": "appointment_created", "delivery_id": "d1",'
         b' "data": {"appointment": {"id": "abc"}}}',
         b'{"event": "appointment_created", "delivery_id": "' + b"d" * 101 + b'"}',
+        b'{"event": "appointment_created", "delivery_id": "d1", "data": {"x": "\\ud800"}}',
     ],
-    ids=["deep", "nul-id", "nul-data", "data-list", "bigint", "id-text", "long-id"],
+    ids=["deep", "nul-id", "nul-data", "data-list", "bigint", "id-text", "long-id", "surrogate"],
 )
 def test_a_signed_webhook_with_a_bad_body_is_a_400_and_stores_nothing(client, connection, body):
     response = deliver(client, connection, body)
@@ -337,3 +342,59 @@ def test_a_webhook_created_at_past_the_calendar_is_stored_without_it(client, con
     assert response.status_code in (200, 503), response.content  # 503: broker refused the task
     with cross_tenant("test: read the delivery"):
         assert WebhookDelivery.objects.get(delivery_id="d-edge").ehr_created_at is None
+
+
+# --- staff pages ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(alpha):
+    """A practice manager and a compliance officer of Alpha, each signed in with both factors."""
+    from django.test import Client
+
+    from portal.models import Role
+    from tests.conftest import verify_second_factor
+    from tests.factories import MembershipFactory, UserFactory
+
+    clients = {}
+    for role in (Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER):
+        user = UserFactory(totp=True)
+        MembershipFactory(user=user, practice=alpha.s.practice, role=role)
+        clients[role] = Client()
+        verify_second_factor(clients[role], user)
+    return clients
+
+
+EDGE_DAYS = ["9999-12-31", "0001-01-01"]
+
+
+@pytest.mark.parametrize("day", EDGE_DAYS)
+@pytest.mark.parametrize(
+    ("role", "page", "params"),
+    [
+        ("practice_manager", "scheduling/schedule/", ["week"]),
+        ("practice_manager", "bookings/", ["since", "until"]),
+        ("practice_manager", "calls/", ["since", "until"]),
+        ("compliance_officer", "compliance/audit/", ["since", "until"]),
+    ],
+)
+def test_pages_take_dates_at_the_calendars_edges_without_a_500(staff, role, page, params, day):
+    for param in params:
+        response = staff[role].get(f"/p/alpha/{page}", {param: day})
+        assert response.status_code == 200, (param, response.status_code)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00", "9999-12-31T23:59"])
+def test_a_block_at_the_calendars_edges_is_a_form_error(staff, alpha, value):
+    later = "2026-05-04T10:00" if value.startswith("0001") else value
+    response = staff["practice_manager"].post(
+        "/p/alpha/scheduling/schedule/blocks/new/",
+        {
+            "location": alpha.s.location.pk,
+            "start": value if value.startswith("0001") else "2026-05-04T09:00",
+            "end": later,
+            "reason": "edge",
+        },
+    )
+    assert response.status_code in (200, 400), response.status_code
+    assert b"Give a date from 1900-01-01 to 2199-12-31" in response.content

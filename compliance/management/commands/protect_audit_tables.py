@@ -14,8 +14,10 @@ class Command(BaseCommand):
     help = (
         "As a superuser, after migrating: give the audit tables, their sequences and trigger "
         "functions, and the schema to AUDIT_OWNER_ROLE (created if missing), and leave the "
-        "application's role only SELECT and INSERT on the trail, so it cannot disable the "
-        "append-only triggers, rewrite or drop audit rows. Idempotent."
+        "application's role only SELECT and INSERT on the entries and SELECT on the seals, so it "
+        "cannot disable the append-only triggers, rewrite or drop audit rows or forge seals; "
+        "likewise the tenancy proofs' secret, session keys and functions, and a guard against "
+        "DDL that weakens a tenant table's row-level security. Idempotent."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
