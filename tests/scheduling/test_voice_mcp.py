@@ -279,3 +279,106 @@ def test_no_token_is_401_and_tools_json_lists_the_same_tools(transactional_db, l
         assert function["type"] == "function"
         assert function["function"]["parameters"] == tool.input_schema
         assert "say" in tool.output_schema["properties"]
+
+
+# --- without a worker: booking stays pending; the other tools; the audit trail ------------------
+
+
+def booking_changes(practice, booking_id: int) -> set[tuple[int, str, bool]]:
+    """The booking's change entries: (action, acting API client, has a request id)."""
+    from compliance.models import ChangeEntry
+    from portal.tenancy import cross_tenant
+
+    with cross_tenant("test: read the audit trail"):
+        rows = ChangeEntry.objects.filter(
+            practice_id=practice.pk,
+            content_type__model="booking",
+            object_pk=str(booking_id),
+        )
+        return {(e.action, e.api_client_id, bool(e.cid)) for e in rows}
+
+
+def test_book_answers_at_once_and_status_waits_bounded(transactional_db, live_server):
+    alpha = level_2d(schedule("alpha", "Alpha Dental"))
+    sign_baa(alpha.s.practice)
+    client, _ = api_client(alpha.s.practice)
+    token, _ = token_for(client)
+    patient = {
+        "first_name": "Ana",
+        "last_name": "Lopez",
+        "date_of_birth": "1985-04-12",
+        "phone": "+12135550101",
+    }
+    with tenant_context(alpha.s.practice):
+        holds = [
+            place_hold(
+                alpha.s.practice,
+                appointment_type_id=alpha.cleaning.pk,
+                provider_id=alpha.patel.pk,
+                operatory_id=alpha.op1.pk,
+                start=local(alpha.day, hh, mm),
+            )
+            for hh, mm in ((11, 0), (11, 30))
+        ]
+    # The same booking through REST, for the audit trail's comparison.
+    rest = httpx.post(
+        f"{live_server.url}/api/v1/bookings",
+        json={"hold_id": holds[1].pk, "patient": patient, "reason": "cleaning"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "rest-1"},
+    )
+    assert rest.status_code == 202, rest.text
+    rest_id = rest.json()["id"]
+    assert (
+        httpx.get(
+            f"{live_server.url}/api/v1/bookings/{rest_id}",
+            headers={"Authorization": f"Bearer {token}"},
+        ).status_code
+        == 200
+    )
+
+    async def session(c: Client) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        t0 = anyio.current_time()
+        seen["book"] = structured(
+            await c.call_tool(
+                "book", {"hold_id": holds[0].pk, "patient": patient, "reason": "cleaning"}
+            )
+        )
+        seen["book_s"] = anyio.current_time() - t0
+        t0 = anyio.current_time()
+        seen["wait"] = structured(
+            await c.call_tool(
+                "booking_status",
+                {"booking_id": seen["book"]["id"], "wait_seconds": 1, "known_status": "pending"},
+            )
+        )
+        seen["wait_s"] = anyio.current_time() - t0
+        seen["cancel"] = structured(
+            await c.call_tool("cancel_booking", {"booking_id": seen["book"]["id"]})
+        )
+        call = structured(
+            await c.call_tool(
+                "start_call", {"external_id": "voice-2", "started_at": "2026-01-05T10:00:00Z"}
+            )
+        )
+        seen["screen"] = structured(
+            await c.call_tool(
+                "screen_symptoms", {"call_id": call["id"], "text": "I'd like a cleaning"}
+            )
+        )
+        return seen
+
+    seen = with_mcp(live_server.url, token, session)
+    book, wait = seen["book"], seen["wait"]
+    assert book["status"] == "pending" and book["pending_reason"] == "queued", book
+    assert book["say"] == book["pending_message"]
+    assert seen["book_s"] < 5  # at once: no EHR write awaited (no worker runs here)
+    assert wait["status"] == "pending" and 1 <= seen["wait_s"] < 5
+    assert seen["cancel"]["status"] == "cancelled"
+    assert seen["cancel"]["say"] == "That appointment is cancelled."
+    assert seen["screen"]["escalate"] is False and seen["screen"]["say"]
+    # The MCP booking left the trail the REST one did (its creation), its cancelling aside.
+    mcp_changes = booking_changes(alpha.s.practice, book["id"])
+    rest_changes = booking_changes(alpha.s.practice, rest_id)
+    assert rest_changes and rest_changes <= mcp_changes, (rest_changes, mcp_changes)
+    assert all(api_client_id == str(client.pk) for _, api_client_id, _ in mcp_changes)
