@@ -553,3 +553,19 @@ def call(outer: HttpRequest, name: str, arguments: dict[str, Any] | None) -> dic
         exc.problem["say"] = ERROR_SAY.get(str(exc.problem.get("type")), FALLBACK_ERROR_SAY)
         raise
     return {**answer, "say": tool.say(arguments or {}, answer)}
+
+
+def markdown_table() -> str:
+    """The tool list of docs/voice-platforms.md: name, the REST route it calls, the scope that
+    route needs (read from the view), and what it does."""
+    lines = ["| tool | calls | scope | what it does |", "| --- | --- | --- | --- |"]
+    for tool in TOOLS:
+        path = tool.path
+        for name in tool.path_names():
+            path = path.replace("{" + name + "}", "1")
+        view = resolve(path).func
+        scope = getattr(getattr(view, "view_class", None), "required_scope", "") or "-"
+        lines.append(
+            f"| `{tool.name}` | `{tool.method} {tool.path}` | `{scope}` | {tool.description} |"
+        )
+    return "\n".join(lines)

@@ -382,3 +382,13 @@ def test_book_answers_at_once_and_status_waits_bounded(transactional_db, live_se
     rest_changes = booking_changes(alpha.s.practice, rest_id)
     assert rest_changes and rest_changes <= mcp_changes, (rest_changes, mcp_changes)
     assert all(api_client_id == str(client.pk) for _, api_client_id, _ in mcp_changes)
+
+
+def test_the_docs_tool_table_is_the_codes():
+    from pathlib import Path
+
+    from scheduling.voice import tools
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "voice-platforms.md").read_text()
+    table = text.split("<!-- tools:start -->\n", 1)[1].split("\n<!-- tools:end -->", 1)[0]
+    assert table == tools.markdown_table(), tools.markdown_table()
