@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse
-from django.urls import resolve
+from django.urls import Resolver404, resolve
 
 from portal.tenancy import tenant_context
 from scheduling.api.middleware import refuse
@@ -428,7 +428,15 @@ def _route(outer: HttpRequest, tool: Tool, arguments: dict[str, Any]) -> tuple[i
     inner = WSGIRequest(environ)
     response = refuse(inner)
     if response is None:
-        match = resolve(path)
+        try:
+            match = resolve(path)
+        except Resolver404:  # an id beyond the API's range: not there, as on REST
+            return 404, {
+                "type": "not_found",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "There is nothing at this address.",
+            }
         response = match.func(inner, *match.args, **match.kwargs)
         if hasattr(response, "render"):
             response.render()

@@ -221,7 +221,7 @@ def test_refusals_are_tool_errors_with_the_rest_types(transactional_db, live_ser
     )
     assert scope["type"] == "insufficient_scope" and scope["status"] == 403
 
-    other, bad, extra, wait = with_mcp(
+    other, bad, extra, wait, huge = with_mcp(
         live_server.url,
         beta_token,
         lambda c: errors(
@@ -242,6 +242,7 @@ def test_refusals_are_tool_errors_with_the_rest_types(transactional_db, live_ser
                     },
                 ),
                 ("booking_status", {"booking_id": 1, "wait_seconds": 60}),
+                ("cancel_booking", {"booking_id": 10**20}),
             ],
         ),
     )
@@ -249,6 +250,7 @@ def test_refusals_are_tool_errors_with_the_rest_types(transactional_db, live_ser
     assert bad["type"] == "validation_error" and "start_date" in bad["errors"]
     assert extra["type"] == "validation_error" and "limit" in extra["errors"]
     assert wait["type"] == "validation_error" and "wait_seconds" in wait["errors"]
+    assert huge["type"] == "not_found"
     for problem in (no_baa, scope, other, bad):
         assert problem["say"]
     with tenant_context(alpha.s.practice):
