@@ -275,7 +275,11 @@ def test_no_token_is_401_and_tools_json_lists_the_same_tools(transactional_db, l
         return (await c.list_tools()).tools
 
     listed = with_mcp(live_server.url, token, listing)
-    functions = httpx.get(f"{live_server.url}/api/v1/tools.json").json()["tools"]
+    tools_url = f"{live_server.url}/api/v1/tools.json"
+    assert httpx.get(tools_url).status_code == 401
+    answer = httpx.get(tools_url, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    functions = answer.json()["tools"]
     assert [f["function"]["name"] for f in functions] == [t.name for t in listed]
     for function, tool in zip(functions, listed, strict=True):
         assert function["type"] == "function"
