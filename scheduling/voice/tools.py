@@ -44,6 +44,7 @@ class Tool:
     path: str  # with {placeholders} filled from the arguments of the same name
     say: Callable[[dict[str, Any], dict[str, Any]], str]  # (arguments, answer) -> sentence
     extra_inputs: dict[str, Any] = field(default_factory=dict)  # tool-only arguments
+    answers_as: str = ""  # the operation whose answer the tool returns, if not its own
     required_extra: tuple[str, ...] = ()
 
     def path_names(self) -> list[str]:
@@ -196,6 +197,7 @@ TOOLS: tuple[Tool, ...] = (
         "POST",
         "/api/v1/bookings",
         _say_booking,
+        answers_as="bookings_retrieve",  # the booking's state, not only its id
         extra_inputs={
             "idempotency_key": {
                 "type": "string",
@@ -327,7 +329,8 @@ def _build_schemas() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         if required:
             inputs["required"] = sorted(set(required))
         answer: dict[str, Any] = {"type": "object", "properties": {}}
-        for code, response in op.get("responses", {}).items():
+        answering = operations[tool.answers_as] if tool.answers_as else op
+        for code, response in answering.get("responses", {}).items():
             if code.startswith("2") and "content" in response:
                 answer = _json_schema(response["content"]["application/json"]["schema"], components)
         outputs = {
