@@ -34,7 +34,7 @@ class AuditContextMiddleware:
             actor_label=user.get_username() if signed_in else "",  # type: ignore[union-attr]
             ip=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX],
-            via="api" if request.path.startswith("/api/") else "web",
+            via="api" if request.path.startswith(("/api/", "/mcp/")) else "web",
             request=request,
         ):
             return self.get_response(request)

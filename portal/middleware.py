@@ -31,6 +31,7 @@ PUBLIC_PREFIXES = (
     "/static/",
     "/favicon.ico",
     "/api/",  # machine clients authenticate with OAuth2 bearer tokens, not sessions
+    "/mcp/",  # the same clients over MCP (scheduling.voice)
     "/integrations/webhooks/",  # the EHR authenticates with signed requests
 )
 # Reached signed in but before the second factor is verified.

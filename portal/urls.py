@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from portal import account_views, views
 from portal.admin import site as admin_site
+from scheduling.voice.mcp_server import mcp_endpoint
 
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -28,5 +29,6 @@ urlpatterns = [
     path("admin/", admin_site.urls),
     path("support/", include("compliance.support_urls")),
     path("api/v1/", include("scheduling.api.urls")),
+    path("mcp/", mcp_endpoint, name="mcp"),
     path("integrations/", include("integrations.urls")),
 ]

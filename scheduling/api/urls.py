@@ -6,6 +6,7 @@ from calls import api as calls_api
 from calls.escalation import api as escalation_api
 from scheduling.api import views
 from scheduling.api.fields import BIGINT_MAX
+from scheduling.voice.views import ToolsView
 
 
 class IdConverter:
@@ -50,6 +51,7 @@ urlpatterns = [
         escalation_api.CallScreenView.as_view(),
         name="api-call-screen",
     ),
+    path("tools.json", ToolsView.as_view(), name="api-tools"),
     path(
         "schema/",
         views.SchemaView.as_view(),

@@ -23,8 +23,8 @@ PUBLIC_ROUTE_NAMES = {"login", "healthz"}
 SECOND_FACTOR_ROUTE_NAMES = {"two_factor_setup", "two_factor_verify", "logout"}
 # Machine routes authenticate per request (OAuth2 bearer tokens, signed webhooks), not with a
 # session; tests/scheduling/test_api.py walks the API routes without a token, and the webhook
-# tests reject unsigned deliveries.
-MACHINE_PREFIXES = ("/api/", "/integrations/webhooks/")
+# tests reject unsigned deliveries, tests/scheduling/test_voice_mcp.py /mcp/ without a token.
+MACHINE_PREFIXES = ("/api/", "/integrations/webhooks/", "/mcp/")
 
 
 def protected_paths() -> list[str]:
