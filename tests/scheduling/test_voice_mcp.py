@@ -15,6 +15,8 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from calls.models import EncounterNote, NoteStatus
+from integrations.sandbox.testing import wait_until
 from portal.tenancy import tenant_context
 from scheduling.models import Booking, BookingStatus, HoldStatus
 from scheduling.services import place_hold
@@ -138,6 +140,15 @@ def test_a_whole_call_over_mcp(transactional_db, live_server, settings):
             return seen
 
         seen = with_mcp(d.portal_url, d.token, call)
+
+        def note_written() -> bool:
+            with tenant_context(d.world.practice):
+                return EncounterNote.objects.filter(
+                    call__external_id="voice-1", status=NoteStatus.WRITTEN
+                ).exists()
+
+        # Transcript and confirmed booking: the same worker writes the note to the chart.
+        wait_until(note_written, timeout=60, message="the call's encounter note to be written")
 
     assert seen["names"] == [
         "resolve_appointment_type",
