@@ -401,10 +401,29 @@ def _together(entries: Sequence[_Entry], candidates: Sequence[_Candidate]) -> fl
     return max(best.values(), default=0.0)
 
 
+@dataclass(frozen=True)
+class _Index:
+    """A practice's evidence, prepared once per distinct set of types: every phrase normalised,
+    each word's weight, and where each word occurs (so a call scores only phrases it touched)."""
+
+    evidence: tuple[tuple[tuple[_Word, ...], ...], ...]  # per type: name, then phrases
+    weights: dict[str, float]
+    postings: dict[_Word, tuple[tuple[int, int], ...]]  # word -> (type, phrase) positions
+
+
 @lru_cache(maxsize=256)
-def _weights_for(texts: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, float]:
-    """`word_weights` of a practice's types, computed once per distinct set of them."""
-    return word_weights([[normalise(t) for t in (name, *phrases)] for name, phrases in texts])
+def _index_for(texts: tuple[tuple[str, tuple[str, ...]], ...]) -> _Index:
+    evidence = tuple(tuple(normalise(t) for t in (name, *phrases)) for name, phrases in texts)
+    postings: dict[_Word, list[tuple[int, int]]] = {}
+    for ti, phrases in enumerate(evidence):
+        for pi, phrase in enumerate(phrases):
+            for word in set(phrase):
+                postings.setdefault(word, []).append((ti, pi))
+    return _Index(
+        evidence=evidence,
+        weights=word_weights(evidence),
+        postings={w: tuple(p) for w, p in postings.items()},
+    )
 
 
 def word_weights(evidence: Sequence[Sequence[tuple[_Word, ...]]]) -> dict[str, float]:
@@ -461,20 +480,28 @@ def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
     heard = normalise(affirmed(utterance))
     if not heard:
         return []
-    evidence = [[normalise(text) for text in (t.name, *t.phrases)] for t in types]
-    scorer = _Scorer(_candidates(heard), _weights_for(tuple((t.name, t.phrases) for t in types)))
+    index = _index_for(tuple((t.name, t.phrases) for t in types))
+    scorer = _Scorer(_candidates(heard), index.weights)
+    touched: dict[int, set[int]] = {}  # type -> its phrases with a word that was heard
+    for word, places in index.postings.items():
+        if scorer.entry(word).best > 0:
+            for ti, pi in places:
+                touched.setdefault(ti, set()).add(pi)
     scored: list[tuple[float, float, int, str, int, str]] = []
-    for t, phrases in zip(types, evidence, strict=True):
+    for ti, phrase_indices in touched.items():
+        t = types[ti]
         if not t.bookable:
             continue
+        texts = (t.name, *t.phrases)
         best: tuple[float, int, str] = (0.0, 0, "")
         heard_for_type: dict[tuple[str, ...], float] = {}  # one per distinct wording
-        for text, words in zip((t.name, *t.phrases), phrases, strict=True):
+        for pi in sorted(phrase_indices):
+            words = index.evidence[ti][pi]
             confidence = round(scorer.confidence(words), 3)
             wording = tuple(w.stem for w in words)
             heard_for_type[wording] = max(heard_for_type.get(wording, 0.0), confidence)
             if (confidence, len(words)) > best[:2]:
-                best = (confidence, len(words), text)
+                best = (confidence, len(words), texts[pi])
         if best[0] >= MIN_CONFIDENCE:
             # Ranking (not the threshold) also counts the type's next-best phrase heard: more
             # evidence for the same type (one, so that a lexicon's many synonyms do not pile up).
