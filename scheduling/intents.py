@@ -89,6 +89,9 @@ class IntentMatch:
     name: str
     confidence: float
     matched_phrase: str
+    # Why, word by word, for people (the manager's console): each of the phrase's words and
+    # what of the caller's it was matched to.
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +282,7 @@ class _Candidate:
     start: int
     end: int
     weight: float = 1.0  # heard as said: 1; a lexicon term it implies: less
+    source: str = ""  # for a lexicon term: the caller's word that brought it in
 
 
 def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
@@ -290,24 +294,28 @@ def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
         raw = words[i].raw + words[i + 1].raw
         out.append(_Candidate(_Word(raw, _stem(raw)), i, i + 1))
     lex = lexicon()
-    heard: dict[int, float] = {}  # concept index -> how well one of its terms was heard
+    heard: dict[int, tuple[float, str]] = {}  # concept -> how well heard, and as what
     for c in out:
         for index, term in lex.by_first_stem.get(c.word.stem, ()):
             if len(term) == 1 or _heard_after(term, c.end, words):
-                heard[index] = 1.0
+                said = " ".join(w.raw for w in words[c.start : c.end + len(term)])
+                heard[index] = (1.0, said if len(term) > 1 else c.word.raw)
         if len(c.word.stem) >= 6:
             for index, word in lex.long_words:
-                if heard.get(index, 0.0) < 1.0:
+                if heard.get(index, (0.0, ""))[0] < 1.0:
                     sim = _similarity(word, c.word)
-                    if sim >= LEXICON_MIN:
-                        heard[index] = max(heard.get(index, 0.0), sim)
+                    if sim >= LEXICON_MIN and sim > heard.get(index, (0.0, ""))[0]:
+                        heard[index] = (sim, c.word.raw)
     position = len(words) + 1
     for index in sorted(heard):
         concept = lex.concepts[index]
+        how_well, said = heard[index]
         for terms, factor in ((concept.terms, SYNONYM), (concept.broader, BROADER)):
             for term in terms:
                 for k, word in enumerate(term):
-                    out.append(_Candidate(word, position + k, position + k, heard[index] * factor))
+                    out.append(
+                        _Candidate(word, position + k, position + k, how_well * factor, said)
+                    )
                 position += len(term) + 1
     return out
 
@@ -361,6 +369,27 @@ class _Scorer:
                 word.stem in self.generic,
             )
         return found
+
+    def explain(self, phrase: Sequence[_Word]) -> tuple[str, ...]:
+        """Each phrase word and what it was matched to: said, misheard, or brought in by the
+        lexicon from a word the caller said; generic words left unsaid are noted as such."""
+        out = []
+        for word in phrase:
+            entry = self.entry(word)
+            if not entry.hits:
+                out.append(
+                    f"{word.raw}: not said" + (" (a generic word)" if entry.optional else "")
+                )
+                continue
+            ci, _ = max(entry.hits, key=lambda hit: hit[1])
+            c = self.candidates[ci]
+            if c.source:
+                out.append(f"{word.raw}: from the lexicon, for “{c.source}”")
+            elif c.word.raw == word.raw or c.word.stem == word.stem:
+                out.append(f"{word.raw}: said")
+            else:
+                out.append(f"{word.raw}: heard as “{c.word.raw}”")
+        return tuple(out)
 
     def confidence(self, phrase: Sequence[_Word]) -> float:
         if not phrase or not self.candidates:
@@ -488,6 +517,7 @@ def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
             for ti, pi in places:
                 touched.setdefault(ti, set()).add(pi)
     scored: list[tuple[float, float, int, str, int, str]] = []
+    best_words: dict[int, tuple[_Word, ...]] = {}
     for ti, phrase_indices in touched.items():
         t = types[ti]
         if not t.bookable:
@@ -502,14 +532,21 @@ def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
             heard_for_type[wording] = max(heard_for_type.get(wording, 0.0), confidence)
             if (confidence, len(words)) > best[:2]:
                 best = (confidence, len(words), texts[pi])
+                best_words[ti] = words
         if best[0] >= MIN_CONFIDENCE:
             # Ranking (not the threshold) also counts the type's next-best phrase heard: more
             # evidence for the same type (one, so that a lexicon's many synonyms do not pile up).
             others = sorted(heard_for_type.values(), reverse=True)[1:2]
             support = SUPPORT * sum(c for c in others if c >= MIN_CONFIDENCE * APART)
-            scored.append((best[0] + support, best[0], best[1], t.name, t.type_id, best[2]))
-    scored.sort(key=lambda s: (-s[0], -s[2], s[3].casefold(), s[4]))
+            scored.append((best[0] + support, best[0], best[1], t.name, ti, best[2]))
+    scored.sort(key=lambda s: (-s[0], -s[2], s[3].casefold(), types[s[4]].type_id))
     return [
-        IntentMatch(appointment_type_id=type_id, name=name, confidence=conf, matched_phrase=phrase)
-        for _, conf, _, name, type_id, phrase in scored[:MAX_MATCHES]
+        IntentMatch(
+            appointment_type_id=types[ti].type_id,
+            name=name,
+            confidence=conf,
+            matched_phrase=phrase,
+            evidence=scorer.explain(best_words[ti]),
+        )
+        for _, conf, _, name, ti, phrase in scored[:MAX_MATCHES]
     ]

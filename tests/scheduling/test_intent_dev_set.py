@@ -86,3 +86,19 @@ def test_every_lexicon_term_survives_normalisation():
             # to one of themselves
             assert len(words) == 1 or len(kept) >= 2 or kept[0].raw not in words, term
     assert lexicon().concepts
+
+
+def test_each_match_says_why_word_by_word():
+    specs = PRACTICES["plastic"]
+    types = [TypeEvidence(i, t.name, t.phrases) for i, t in enumerate(specs)]
+
+    eye = [TypeEvidence(i, t.name, t.phrases) for i, t in enumerate(PRACTICES["eye"])]
+    misheard = rank(eye, "glocoma check please")[0]
+    assert "glaucoma: heard as \u201cglocoma\u201d" in misheard.evidence, misheard.evidence
+
+    lay = rank(types, "I'm thinking about lipo")[0]
+    assert any("from the lexicon, for \u201clipo\u201d" in e for e in lay.evidence), lay.evidence
+
+    partly = rank(types, "a rhinoplasty consult for my daughter")[0]
+    assert partly.matched_phrase == "rhinoplasty consultation"
+    assert partly.evidence == ("rhinoplasty: said", "consultation: heard as \u201cconsult\u201d")
