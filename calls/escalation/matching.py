@@ -20,9 +20,15 @@ Reading text:
   "don't know": the caller is unsure, so the symptom counts) or the words between speak of
   stopping ("hasn't stopped bleeding" is still bleeding); or when it is followed by "stopped" /
   "gone" / "resolved". Hypotheticals count as negated: "what if", "signs of", "in case";
-* modifiers (severe, won't stop, sudden) never make a trigger fail to match, except that a
-  trigger naming a severity ("severe swelling") does not match an occurrence the caller plays
-  down ("a little swelling", "is some swelling normal").
+* QUALIFIERS are read on the caller's side, for every trigger: words playing a symptom up
+  (severe, really, rapidly, getting worse, spreading, won't stop, sudden, on one side) or down
+  (a little, mild, going down, improving, the same on both sides, "is that normal?"). The
+  course beats the state, up beats down: "the swelling is going down, is that normal?" and "a
+  little swelling" match nothing, "a little swollen but now getting worse fast" matches; a
+  symptom said plainly matches (a missed escalation costs more). The words that decided are
+  kept on the match, so the test console can show why it fired;
+* EMERGENCIES (cannot breathe, chest pain, heavy bleeding, stroke signs) are heard whatever
+  plays them down, only negation rules them out (`emergency_heard`).
 
 A trigger whose words the lexicon does not know falls back to fuzzy word matching: every content
 word must be heard (same stem, or within the edit budget), confidence the mean similarity, 0.9x
@@ -41,8 +47,11 @@ from rapidfuzz.distance import Levenshtein
 
 __all__ = [
     "CONCEPTS",
+    "EMERGENCY_CONCEPTS",
+    "EmergencyHeard",
     "TriggerMatch",
     "concepts_heard",
+    "emergency_heard",
     "match_trigger",
     "stem",
 ]
@@ -141,20 +150,59 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "site", "scar",
     ),
     "opened": ("opened", "came apart", "split open", "pulled apart", "gaping", "came undone"),
-    # modifiers: never required, see module docstring
+    # emergencies the agent answers with 911 whatever the protocols say (see `emergency_heard`)
+    "gush": (
+        "gushing", "spurting", "pouring blood", "blood everywhere", "hemorrhage",
+        "hemorrhaging", "haemorrhage", "bleeding heavily", "heavy bleeding", "bleeding profusely",
+    ),
+    "stroke": (
+        "stroke", "slurred", "slurring", "garbled speech", "cant speak", "cant talk",
+        "trouble speaking", "cant get my words out", "face is drooping", "face drooping",
+        "face droop", "drooping on one side",
+    ),
+    "limb": (
+        "arm", "arms", "hand", "leg", "side of my body", "side of his body", "side of her body",
+    ),
+    "weak": ("weak", "weakness", "cant move", "cant lift", "numb", "numbness", "limp"),
+    # qualifiers: never required, see module docstring. Up: bad or getting worse.
     "severe": (
         "severe", "severely", "bad", "worst", "terrible", "excruciating", "unbearable", "intense",
-        "extreme", "horrible", "awful", "a lot", "lots", "heavily", "massive", "huge", "worsening",
-        "spreading", "getting worse", "increasing",
+        "extreme", "horrible", "awful", "a lot", "lots", "heavily", "massive", "huge", "so much",
+        "high", "really high", "hard", "tight",
+    ),
+    "worsening": (
+        "worsening", "worse", "getting worse", "spreading", "spread", "increasing", "increase",
+        "growing", "getting bigger", "bigger", "more and more", "rapidly", "rapid", "fast",
+        "quickly", "by the hour", "every hour", "blowing up", "ballooning", "much more",
+        "not getting better", "no better", "isnt getting better",
     ),
     "persistent": (
         "wont stop", "will not stop", "not stopping", "hasnt stopped", "keeps", "constant",
         "constantly", "nonstop", "cant stop", "doesnt stop", "continuous", "still",
     ),
     "sudden": ("sudden", "suddenly", "all of a sudden", "out of nowhere", "abruptly"),
+    "one_side": (
+        "one side", "one sided", "on one side", "only one side", "lopsided", "uneven",
+        "asymmetric", "than the other", "than the left", "than the right", "left side",
+        "right side",
+    ),
+    # Down: the symptom is mild, settling, or asked about as perhaps normal.
+    "improving": (
+        "going down", "go down", "gone down", "went down", "coming down", "improving", "improve",
+        "improved", "better", "less", "decreasing", "subsiding", "shrinking", "fading",
+        "easing", "settling", "settled", "healing", "about the same", "both sides",
+        "same on both", "getting smaller", "smaller",
+    ),
+    "mild": (
+        "little", "slight", "slightly", "mild", "mildly", "bit", "minor", "some", "low grade",
+        "dull", "normal", "expected", "usual", "usually", "typical", "normally",
+    ),
 }
 # fmt: on
-MODIFIERS = frozenset({"severe", "persistent", "sudden"})
+UP = frozenset({"severe", "worsening", "persistent", "sudden", "one_side"})
+DOWN = frozenset({"improving", "mild"})
+DYNAMIC = frozenset({"worsening", "persistent", "sudden", "improving"})
+MODIFIERS = UP | DOWN
 SEVERITY_MODIFIER = "severe"
 
 
@@ -191,6 +239,16 @@ CONCEPTS: dict[str, Concept] = {
     "numbness": Concept(atoms=("numb",)),
     "wound_opened": Concept(pairs=(("wound", "opened"),)),
     "medication": Concept(atoms=("medication",)),
+    "heavy_bleeding": Concept(atoms=("gush",)),
+    "stroke": Concept(atoms=("stroke",), pairs=(("limb", "weak"),), window=3),
+}
+# Heard (not negated) in what a caller says, these are answered "call 911" first, whatever the
+# practice's protocols say: no protocol can rule them out, and a playing-down word does not.
+EMERGENCY_CONCEPTS: dict[str, str] = {
+    "breathing": "cannot breathe",
+    "chest_pain": "chest pain",
+    "heavy_bleeding": "heavy bleeding",
+    "stroke": "stroke signs",
 }
 # A concept made of pairs covers the single-atom concepts of its parts: "calf pain" asks for
 # DVT, not for pain anywhere.
@@ -253,9 +311,6 @@ AUXILIARY = frozenset(
         "seems",
     ]
 )
-DIMINISHERS = frozenset(
-    {"little", "slight", "slightly", "mild", "mildly", "bit", "minor", "normal", "expect", "usual"}
-)
 BOUNDARY_WORDS = frozenset(
     [
         "but",
@@ -291,23 +346,34 @@ class Token:
     sentence: int
     clause: int
     boundary: bool  # "but", "and"...: ends a clause for negation
+    question: bool = False  # the sentence ends with "?"
 
 
 def tokenize(text: str) -> tuple[Token, ...]:
     cleaned = text.casefold().replace("'", "").replace("\u2019", "").replace("-", " ")
     out: list[Token] = []
     sentence = clause = 0
+    questions: set[int] = set()
     for match in _TOKEN.finditer(cleaned):
         word = match.group()
         if not word[0].isalnum():
             clause += 1
             if word in SENTENCE_END:
+                if word == "?":
+                    questions.add(sentence)
                 sentence += 1
             continue
         boundary = word in BOUNDARY_WORDS
         if boundary:
             clause += 1
         out.append(Token(word, stem(word), sentence, clause, boundary))
+    if questions:
+        out = [
+            Token(t.raw, t.stem, t.sentence, t.clause, t.boundary, True)
+            if t.sentence in questions
+            else t
+            for t in out
+        ]
     return tuple(out)
 
 
@@ -450,14 +516,31 @@ def _negated(tokens: Sequence[Token], hit: Hit) -> bool:
     return False
 
 
-def _diminished(tokens: Sequence[Token], hit: Hit) -> bool:
-    clause = tokens[hit.start].clause
-    for i in range(max(0, hit.start - 3), min(len(tokens), hit.end + 3)):
-        if hit.start <= i <= hit.end or tokens[i].clause != clause:
-            continue
-        if tokens[i].stem in DIMINISHERS or tokens[i].raw in DIMINISHERS:
-            return True
-    return False
+QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
+INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
+ASKING_IF_FINE = frozenset({"ok", "okay", "alright", "fine"})  # "..., is that ok?"
+
+
+@dataclass(frozen=True, slots=True)
+class Qualifier:
+    start: int
+    end: int
+    up: bool  # plays the symptom up (worse, severe, one side) or down (a little, improving)
+    dynamic: bool  # speaks of the course (getting worse, going down), not of the state
+
+
+def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]:
+    """Qualifier words with their direction: a negated one turns round ("not getting worse")."""
+    out: list[Qualifier] = []
+    for hit in hits:
+        up = hit.atom in UP
+        if _negated(tokens, hit):
+            up = not up
+        out.append(Qualifier(hit.start, hit.end, up, hit.atom in DYNAMIC))
+    for i, t in enumerate(tokens):
+        if t.question and t.raw in ASKING_IF_FINE:
+            out.append(Qualifier(i, i, False, False))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +548,53 @@ class Occurrence:
     start: int
     end: int
     fuzzy: bool
-    diminished: bool
+    diminished: bool  # played down (a little, going down, is that normal?) and not up
+    qualified_by: tuple[tuple[int, int], ...] = ()  # spans of the words that decided it
+
+
+def _assess(
+    tokens: Sequence[Token],
+    start: int,
+    end: int,
+    qualifiers: Sequence[Qualifier],
+    foreign_clauses: frozenset[int],
+    fuzzy: bool,
+) -> Occurrence:
+    """How the caller qualifies one occurrence. Its sentence is read, up to `QUALIFIER_REACH`
+    words away, leaving out clauses about another symptom ("the swelling is going down but the
+    pain is worse"): the course beats the state (a worsening swelling on one side is urgent, a
+    swelling on one side that is improving is not), up beats down, and nothing said is up
+    (a caller who does not play it down is taken at their word)."""
+    sentence = tokens[start].sentence
+    for i in range(max(0, start - 2), start):  # "really swollen", "so badly swollen"
+        if tokens[i].raw in INTENSIFIERS and tokens[i].sentence == sentence:
+            return Occurrence(start, end, fuzzy, False, ((i, i),))
+    near = [
+        q
+        for q in qualifiers
+        if tokens[q.start].sentence == sentence
+        and not (start <= q.start <= end)
+        and min(abs(q.start - start), abs(q.start - end)) <= QUALIFIER_REACH
+        and (
+            tokens[q.start].clause not in foreign_clauses
+            or tokens[q.start].clause == tokens[start].clause
+        )
+    ]
+    for dynamic in (True, False):
+        for up in (True, False):
+            chosen = [q for q in near if q.dynamic == dynamic and q.up == up]
+            if chosen:
+                return Occurrence(start, end, fuzzy, not up, _outermost(chosen))
+    return Occurrence(start, end, fuzzy, False)
+
+
+def _outermost(qualifiers: Sequence[Qualifier]) -> tuple[tuple[int, int], ...]:
+    spans = sorted({(q.start, q.end) for q in qualifiers})
+    return tuple(
+        (a, b)
+        for a, b in spans
+        if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in spans)
+    )
 
 
 @dataclass(frozen=True)
@@ -479,25 +608,42 @@ class Reading:
     def words(self, start: int, end: int) -> str:
         return " ".join(t.raw for t in self.tokens[start : end + 1])
 
+    def qualifiers(self, occurrence: Occurrence) -> tuple[str, ...]:
+        return tuple(self.words(a, b) for a, b in occurrence.qualified_by)
+
 
 @lru_cache(maxsize=2048)
 def read(text: str, *, negation: bool = True) -> Reading:
     tokens = tokenize(text)
     by_atom: dict[str, list[Hit]] = {}
     modifiers: set[str] = set()
+    qualifier_hits: list[Hit] = []
     for hit in _longest(_atom_hits(tokens)):
         if hit.atom in MODIFIERS:
             modifiers.add(hit.atom)
+            qualifier_hits.append(hit)
             continue
         if negation and _negated(tokens, hit):
             continue
         by_atom.setdefault(hit.atom, []).append(hit)
+    qualifiers = _qualifiers(tokens, qualifier_hits) if negation else []
+    atom_clauses: dict[str, set[int]] = {}
+    for atom, hits in by_atom.items():
+        for h in hits:
+            atom_clauses.setdefault(atom, set()).add(tokens[h.start].clause)
     concepts: dict[str, tuple[Occurrence, ...]] = {}
     for name, concept in CONCEPTS.items():
+        own = set(concept.atoms) | concept.components
+        foreign = frozenset(
+            c
+            for atom, clauses in atom_clauses.items()
+            if atom not in own and atom not in _NEUTRAL_ATOMS
+            for c in clauses
+        )
         found: list[Occurrence] = []
         for atom in concept.atoms:
             for h in by_atom.get(atom, ()):
-                found.append(Occurrence(h.start, h.end, h.fuzzy, _diminished(tokens, h)))
+                found.append(_assess(tokens, h.start, h.end, qualifiers, foreign, h.fuzzy))
         for a_name, b_name in concept.pairs:
             for a in by_atom.get(a_name, ()):
                 for b in by_atom.get(b_name, ()):
@@ -506,16 +652,22 @@ def read(text: str, *, negation: bool = True) -> Reading:
                     gap = max(a.start, b.start) - min(a.end, b.end) - 1
                     if gap <= concept.window and (a.start, a.end) != (b.start, b.end):
                         found.append(
-                            Occurrence(
+                            _assess(
+                                tokens,
                                 min(a.start, b.start),
                                 max(a.end, b.end),
+                                qualifiers,
+                                foreign,
                                 a.fuzzy or b.fuzzy,
-                                _diminished(tokens, a) or _diminished(tokens, b),
                             )
                         )
         if found:
             concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
     return Reading(tokens, concepts, frozenset(modifiers))
+
+
+# Words that say where, not what: a clause naming only them is not about another symptom.
+_NEUTRAL_ATOMS = frozenset({"face", "eye", "tooth", "chest", "calf", "limb", "wound", "vision"})
 
 
 def concepts_heard(text: str) -> list[str]:
@@ -554,6 +706,7 @@ class TriggerMatch:
     confidence: float
     heard: str  # the caller's words that matched
     specificity: int = 0  # concepts matched, pairs counting double ("calf pain" > "swelling")
+    qualifiers: tuple[str, ...] = ()  # the caller's words that played it up ("getting worse")
 
 
 FALLBACK_MIN = 0.8
@@ -603,19 +756,40 @@ def match_trigger(trigger: str, text: str) -> TriggerMatch | None:
         return _fallback(pattern, reading)
     spans: list[Occurrence] = []
     for name in sorted(pattern.required):
-        usable = [
-            o
-            for o in reading.concepts.get(name, ())
-            if not (pattern.names_severity and o.diminished)
-        ]
+        usable = [o for o in reading.concepts.get(name, ()) if not o.diminished]
         if not usable:
             return None
+        usable.sort(key=lambda o: not o.qualified_by)  # a played-up occurrence explains best
         spans.append(usable[0])
     confidence = 0.85 if any(o.fuzzy for o in spans) else 1.0
     start = min(o.start for o in spans)
     end = max(o.end for o in spans)
     specificity = sum(2 if CONCEPTS[name].pairs else 1 for name in pattern.required)
-    return TriggerMatch(pattern.text, confidence, reading.words(start, end), specificity)
+    qualifiers = tuple(dict.fromkeys(q for o in spans for q in reading.qualifiers(o)))
+    return TriggerMatch(
+        pattern.text, confidence, reading.words(start, end), specificity, qualifiers
+    )
+
+
+@dataclass(frozen=True)
+class EmergencyHeard:
+    kind: str  # "chest pain", "cannot breathe", "heavy bleeding", "stroke signs"
+    heard: str
+
+
+def emergency_heard(text: str) -> EmergencyHeard | None:
+    """An emergency the caller reports (not negated), whatever words play it down: these are
+    answered "call 911" before any protocol is consulted."""
+    reading = read(text)
+    found = [
+        (occurrences[0].start, label, occurrences[0])
+        for name, label in EMERGENCY_CONCEPTS.items()
+        if (occurrences := reading.concepts.get(name))
+    ]
+    if not found:
+        return None
+    _, label, o = min(found, key=lambda f: f[0])
+    return EmergencyHeard(label, reading.words(o.start, o.end))
 
 
 def best_trigger(triggers: Iterable[str], text: str) -> TriggerMatch | None:

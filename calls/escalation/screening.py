@@ -9,6 +9,10 @@ Rules, in order:
    escalation costs more than an unnecessary one.
 2. An applying protocol matches when any of its triggers is heard (`matching`: concepts,
    paraphrases, slips, negation).
+0. Emergencies the caller reports (cannot breathe, chest pain, heavy bleeding, stroke signs;
+   `matching.emergency_heard`) are answered "call 911" first, whatever the protocols say: with
+   the practice's matching emergency protocol when there is one, else with a built-in decision
+   (no protocol). Its instructions always start with dialling 911.
 3. Emergencies beat everything: the decision is the matching protocol of the highest severity
    (emergency > urgent > routine), then the one that names the caller's appointment type, then
    the most specific match ("calf pain" says more than "swelling"), then the surest, then the
@@ -28,12 +32,14 @@ from typing import Any
 from django.utils import timezone
 
 from calls.escalation import selectors
-from calls.escalation.matching import TriggerMatch, best_trigger
-from calls.models import Route
+from calls.escalation.matching import TriggerMatch, best_trigger, emergency_heard
+from calls.models import Route, Severity
 from calls.models.escalation import SEVERITY_RANK
 from portal.models import Practice
 
-__all__ = ["Decision", "RouteTo", "screen"]
+__all__ = ["EMERGENCY_INSTRUCTIONS", "Decision", "RouteTo", "screen"]
+
+EMERGENCY_INSTRUCTIONS = "Tell the caller to hang up and call 911 now."
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class Decision:
     confidence: float = 0.0
     on_call_missing: bool = False
     considered: int = 0  # protocols whose context applied
+    qualifiers: tuple[str, ...] = ()  # the caller's words that played the symptom up
+    emergency: str = ""  # the emergency heard ("chest pain"), answered with 911 first
 
     def as_api(self) -> dict[str, Any]:
         """The response body RECEPTIONIST_API.md fixes, plus a few explanatory fields."""
@@ -81,6 +89,8 @@ class Decision:
             "protocol_name": self.protocol_name or None,
             "matched_trigger": self.matched_trigger or None,
             "on_call_missing": self.on_call_missing,
+            "emergency": self.emergency or None,
+            "qualifiers": list(self.qualifiers),
         }
 
 
@@ -135,6 +145,9 @@ def screen(
             -rule.protocol_id,
         )
         found.append((rank, rule, match))
+    emergency = emergency_heard(text)
+    if emergency is not None:
+        return _emergency(rules, found, emergency.kind, emergency.heard, len(applying))
     if not found:
         return Decision(escalate=False, considered=len(applying))
     _, rule, match = max(found, key=lambda f: f[0])
@@ -161,4 +174,42 @@ def screen(
         confidence=match.confidence,
         on_call_missing=missing,
         considered=len(applying),
+        qualifiers=match.qualifiers,
+    )
+
+
+def _emergency(
+    rules: list[selectors.ProtocolRule],
+    found: list[tuple[tuple[Any, ...], selectors.ProtocolRule, TriggerMatch]],
+    kind: str,
+    heard: str,
+    considered: int,
+) -> Decision:
+    """911 first: the practice's own emergency protocol when one matched (or, failing that,
+    any of its emergency protocols, which context may have ruled out), else the built-in one."""
+    emergencies = [f for f in found if f[1].severity == Severity.EMERGENCY]
+    rule: selectors.ProtocolRule | None = None
+    trigger = kind
+    if emergencies:
+        _, rule, match = max(emergencies, key=lambda f: f[0])
+        trigger, heard = match.trigger, match.heard
+    else:
+        rule = next((r for r in rules if r.severity == Severity.EMERGENCY), None)
+    instructions = rule.instructions if rule and rule.instructions else EMERGENCY_INSTRUCTIONS
+    if "911" not in instructions:
+        instructions = f"{EMERGENCY_INSTRUCTIONS} {instructions}"
+    return Decision(
+        escalate=True,
+        protocol_id=rule.protocol_id if rule else None,
+        version_id=rule.version_id if rule else None,
+        version_number=rule.number if rule else None,
+        protocol_name=rule.name if rule else "Emergency (built in)",
+        severity=Severity.EMERGENCY,
+        route=Route.EMERGENCY_SERVICES,
+        instructions=instructions,
+        matched_trigger=trigger,
+        heard=heard,
+        confidence=1.0,
+        considered=considered,
+        emergency=kind,
     )
