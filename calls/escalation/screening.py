@@ -18,7 +18,9 @@ Rules, in order:
    the most specific match ("calf pain" says more than "swelling"), then the surest, then the
    oldest protocol.
 4. No match: `escalate` is false and nothing else is said.
-5. Route `on_call`: the provider on call now (`selectors.on_call_at`). Nobody on call is a
+5. Route `on_call`: the provider the protocol names, else whoever is on call now for the
+   protocol's group (none named: the default group; `selectors.on_call_at`). The appointment
+   type picks the protocol (rule 3), and so the group. Nobody on call is a
    gap in the rota: the decision still escalates, `route_to` is null and `on_call_missing` true
    (the agent falls back to the front desk; the dashboard shows the gap).
 """
@@ -36,6 +38,7 @@ from calls.escalation.matching import TriggerMatch, best_trigger, emergency_hear
 from calls.models import Route, Severity
 from calls.models.escalation import SEVERITY_RANK
 from portal.models import Practice
+from scheduling.models import Provider
 
 __all__ = ["EMERGENCY_INSTRUCTIONS", "Decision", "RouteTo", "screen"]
 
@@ -154,11 +157,8 @@ def screen(
     route_to: RouteTo | None = None
     missing = False
     if rule.route == Route.ON_CALL:
-        shift = selectors.on_call_at(practice, now)
-        if shift is None:
-            missing = True
-        else:
-            route_to = RouteTo(shift.provider_id, shift.provider.name, shift.provider.on_call_phone)
+        route_to = _taker(practice, rule, now)
+        missing = route_to is None
     return Decision(
         escalate=True,
         protocol_id=rule.protocol_id,
@@ -176,6 +176,24 @@ def screen(
         considered=len(applying),
         qualifiers=match.qualifiers,
     )
+
+
+def _taker(practice: Practice, rule: selectors.ProtocolRule, now: datetime) -> RouteTo | None:
+    """Who the protocol says takes it: its provider (when they have an on-call phone), else
+    whoever is on call now for its group."""
+    if rule.route_provider_id is not None:
+        provider = (
+            Provider.objects.for_practice(practice)
+            .filter(pk=rule.route_provider_id, active=True)
+            .exclude(on_call_phone="")
+            .first()
+        )
+        if provider is not None:
+            return RouteTo(provider.pk, provider.name, provider.on_call_phone)
+    shift = selectors.on_call_at(practice, now, rule.on_call_group_id)
+    if shift is None:
+        return None
+    return RouteTo(shift.provider_id, shift.provider.name, shift.provider.on_call_phone)
 
 
 def _emergency(

@@ -13,7 +13,14 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, VersionStatus
+from calls.models import (
+    DEFAULT_GROUP_KEY,
+    EscalationProtocol,
+    OnCallGroup,
+    OnCallShift,
+    ProtocolVersion,
+    VersionStatus,
+)
 from portal.models import Practice
 from scheduling.models import AppointmentType, Provider
 
@@ -24,6 +31,7 @@ __all__ = [
     "appointment_types",
     "on_call_at",
     "on_call_gaps",
+    "on_call_groups",
     "on_call_providers",
     "protocol_rules",
     "protocols_overview",
@@ -48,6 +56,8 @@ class ProtocolRule:
     severity: str
     route: str
     instructions: str
+    route_provider_id: int | None = None
+    on_call_group_id: int | None = None
 
 
 def protocol_rules(practice: Practice | int, *, drafts: bool = False) -> list[ProtocolRule]:
@@ -82,6 +92,8 @@ def protocol_rules(practice: Practice | int, *, drafts: bool = False) -> list[Pr
             severity=v.severity,
             route=v.route,
             instructions=v.instructions,
+            route_provider_id=v.route_provider_id,
+            on_call_group_id=v.on_call_group_id,
         )
         for v in chosen.values()
     ]
@@ -125,6 +137,10 @@ def versions_of(protocol: EscalationProtocol) -> QuerySet[ProtocolVersion]:
     )
 
 
+def on_call_groups(practice: Practice | int) -> QuerySet[OnCallGroup]:
+    return OnCallGroup.objects.for_practice(practice).order_by("name", "pk")
+
+
 def appointment_types(practice: Practice | int) -> QuerySet[AppointmentType]:
     return AppointmentType.objects.for_practice(practice).order_by("name", "pk")
 
@@ -139,13 +155,18 @@ def on_call_providers(practice: Practice | int) -> QuerySet[Provider]:
     )
 
 
-def on_call_at(practice: Practice | int, at: datetime | None = None) -> OnCallShift | None:
-    """Who takes urgent calls at `at` (default now). Several shifts may cover it (a backup
-    overlapping a primary): the one that started last wins, as the most recent hand-over."""
+def on_call_at(
+    practice: Practice | int, at: datetime | None = None, group_id: int | None = None
+) -> OnCallShift | None:
+    """Who takes a group's urgent calls at `at` (default now; group None: the default group).
+    Several shifts may cover it (a backup overlapping a primary): the one that started last
+    wins, as the most recent hand-over. Another group's on-call never stands in: a cataract
+    patient is not put through to the plastic surgeon."""
     at = at or timezone.now()
+    in_group = Q(group_id=group_id) if group_id is not None else Q(group__key=DEFAULT_GROUP_KEY)
     return (
         OnCallShift.objects.for_practice(practice)
-        .filter(start__lte=at, end__gt=at)
+        .filter(in_group, start__lte=at, end__gt=at)
         .select_related("provider")
         .order_by("-start", "-id")
         .first()
