@@ -49,7 +49,9 @@ __all__ = [
     "CONCEPTS",
     "EMERGENCY_CONCEPTS",
     "EmergencyHeard",
+    "TriggerCheck",
     "TriggerMatch",
+    "check_trigger",
     "concepts_heard",
     "emergency_heard",
     "match_trigger",
@@ -803,3 +805,33 @@ def best_trigger(triggers: Iterable[str], text: str) -> TriggerMatch | None:
         ):
             best = found
     return best
+
+
+@dataclass(frozen=True)
+class TriggerCheck:
+    """Why a trigger did or did not fire, for a clinician reading the test console."""
+
+    trigger: str
+    outcome: str  # "fired", "played down", "negated", "not heard"
+    heard: str = ""  # the caller's words for the symptom
+    qualifiers: tuple[str, ...] = ()  # the words that played it up (fired) or down
+
+
+def check_trigger(trigger: str, text: str) -> TriggerCheck:
+    match = match_trigger(trigger, text)
+    if match is not None:
+        return TriggerCheck(trigger, "fired", match.heard, match.qualifiers)
+    pattern = compile_trigger(trigger)
+    reading = read(text)
+    for name in sorted(pattern.required):
+        down = [o for o in reading.concepts.get(name, ()) if o.diminished]
+        if down and not any(not o.diminished for o in reading.concepts.get(name, ())):
+            o = down[0]
+            return TriggerCheck(
+                trigger, "played down", reading.words(o.start, o.end), reading.qualifiers(o)
+            )
+    unnegated = read(text, negation=False)
+    if pattern.required and all(unnegated.concepts.get(n) for n in pattern.required):
+        o = unnegated.concepts[sorted(pattern.required)[0]][0]
+        return TriggerCheck(trigger, "negated", unnegated.words(o.start, o.end))
+    return TriggerCheck(trigger, "not heard")

@@ -34,13 +34,26 @@ from typing import Any
 from django.utils import timezone
 
 from calls.escalation import selectors
-from calls.escalation.matching import TriggerMatch, best_trigger, emergency_heard
+from calls.escalation.matching import (
+    TriggerCheck,
+    TriggerMatch,
+    best_trigger,
+    check_trigger,
+    emergency_heard,
+)
 from calls.models import Route, Severity
 from calls.models.escalation import SEVERITY_RANK
 from portal.models import Practice
 from scheduling.models import Provider
 
-__all__ = ["EMERGENCY_INSTRUCTIONS", "Decision", "RouteTo", "screen"]
+__all__ = [
+    "EMERGENCY_INSTRUCTIONS",
+    "Decision",
+    "ProtocolExplanation",
+    "RouteTo",
+    "explain",
+    "screen",
+]
 
 EMERGENCY_INSTRUCTIONS = "Tell the caller to hang up and call 911 now."
 
@@ -231,3 +244,42 @@ def _emergency(
         considered=considered,
         emergency=kind,
     )
+
+
+@dataclass(frozen=True)
+class ProtocolExplanation:
+    """One protocol as the test console shows it: whether the context let it apply, and for
+    each trigger whether it fired and which of the caller's words qualified it."""
+
+    protocol_id: int
+    name: str
+    status: str
+    applies: bool
+    checks: tuple[TriggerCheck, ...]
+
+
+def explain(
+    practice: Practice,
+    text: str,
+    appointment_type_id: int | None = None,
+    procedure_date: date | None = None,
+    now: datetime | None = None,
+    *,
+    drafts: bool = False,
+) -> list[ProtocolExplanation]:
+    """Every protocol's triggers against the caller's words, so a clinician sees why a
+    decision was made (or not) before approving. One query."""
+    now = now or timezone.now()
+    today = now.astimezone(practice.tz).date()
+    return [
+        ProtocolExplanation(
+            rule.protocol_id,
+            rule.name,
+            rule.status,
+            _applies(rule, appointment_type_id, procedure_date, today),
+            tuple(check_trigger(t, text) for t in rule.triggers),
+        )
+        for rule in sorted(
+            selectors.protocol_rules(practice, drafts=drafts), key=lambda r: r.name.casefold()
+        )
+    ]

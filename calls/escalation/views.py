@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from calls.escalation import selectors, services
 from calls.escalation.forms import ApproveForm, ConsoleForm, ProtocolForm, ShiftForm
-from calls.escalation.screening import screen
+from calls.escalation.screening import ProtocolExplanation, explain, screen
 from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, VersionStatus
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal.access import roles_required
@@ -181,6 +181,7 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
     initial = {"drafts": request.GET.get("drafts") == "1"}
     form = ConsoleForm(practice, request.POST or None, initial=initial)
     decision = None
+    explanation: list[ProtocolExplanation] = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         kind = data.get("appointment_type")
@@ -191,7 +192,19 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
             data.get("procedure_date"),
             drafts=data.get("drafts", False),
         )
-    context = {"form": form, "decision": decision, "posted": request.method == "POST"}
+        explanation = explain(
+            practice,
+            data["text"],
+            kind.pk if kind else None,
+            data.get("procedure_date"),
+            drafts=data.get("drafts", False),
+        )
+    context = {
+        "form": form,
+        "decision": decision,
+        "explanation": explanation,
+        "posted": request.method == "POST",
+    }
     if getattr(request, "htmx", False) and request.method == "POST":
         return render(request, "calls/escalation/_decision.html", context)
     return render(request, "calls/escalation/console.html", context)
