@@ -47,6 +47,7 @@ __all__ = [
     "APPROVED_ACTION",
     "ApprovalError",
     "ProtocolContent",
+    "add_group",
     "add_shift",
     "approve_version",
     "check_content",
@@ -198,6 +199,13 @@ def group_for(practice: Practice | int, key: str, name: str = "") -> OnCallGroup
         defaults={"name": name or f"{key.replace('-', ' ').capitalize()} on call"},
     )
     return group
+
+
+def add_group(practice: Practice, name: str) -> OnCallGroup:
+    """A new line of the rota, keyed from its name (an existing key is reused)."""
+    name = name.strip()
+    key = slugify(name.removesuffix(" on call").removesuffix(" On call"))[:64] or "group"
+    return group_for(practice, key, name)
 
 
 def _unique_key(practice: Practice, name: str) -> str:

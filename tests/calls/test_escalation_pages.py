@@ -234,3 +234,19 @@ def test_the_console_shows_a_built_in_emergency(client, surgery, clinician):
     ).content.decode()
     assert 'id="emergency"' in page and "stroke signs" in page
     assert "call 911 first" in page
+
+
+def test_a_clinician_names_the_group_whose_on_call_takes_a_protocol(client, surgery, clinician):
+    with tenant_context(surgery.practice):
+        eyes = services.group_for(surgery.practice, "ophthalmology", "Ophthalmology on call")
+    base = f"/p/{surgery.practice.slug}/protocols/"
+    form = client.get(f"{base}new/").content.decode()
+    assert "Whose on-call takes it" in form and "Ophthalmology on call" in form
+
+    response = client.post(f"{base}new/", {**FORM, "on_call_group": eyes.pk})
+    assert response.status_code == 302
+    with tenant_context(surgery.practice):
+        version = ProtocolVersion.objects.get()
+        assert version.on_call_group == eyes and version.route_provider is None
+    detail = client.get(f"{base}{version.protocol_id}/").content.decode()
+    assert "The on-call provider: Ophthalmology on call" in detail
