@@ -266,9 +266,9 @@ def oncall(request: HttpRequest, practice_slug: str) -> HttpResponse:
                 else:
                     messages.success(request, f"{data['provider'].name} is on call then.")
                     shown = timezone.localtime(data["start"], practice.tz).strftime("%Y-%m")
-                    group = data.get("group")
+                    chosen = data.get("group")
                     which = (
-                        f"group={group.key}&" if group and group.key != DEFAULT_GROUP_KEY else ""
+                        f"group={chosen.key}&" if chosen and chosen.key != DEFAULT_GROUP_KEY else ""
                     )
                     return redirect(f"/p/{practice_slug}/on-call/?{which}month={shown}")
     elif request.method == "POST":
