@@ -113,7 +113,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
     "breath": ("breathe", "breathing", "breath", "air"),
     "difficulty": (
         "trouble", "hard", "difficult", "difficulty", "cant", "cannot", "can not", "struggling",
-        "struggle", "unable", "labored", "laboured", "short",
+        "struggle", "unable", "labored", "laboured", "short", "hardly", "barely",
     ),
     "breathless": (
         "short of breath", "shortness of breath", "cant breathe", "cannot breathe",
@@ -126,11 +126,14 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "blurring", "dim", "cloudy", "hazy", "foggy", "worse", "shadow", "curtain",
     ),
     "vision_gone": (
+        "went dim", "blurry", "blurred", "blurriness", "vision loss", "flashes of light",
+        "flashing lights", "floaters", "trouble seeing", "hard to see", "difficulty seeing",
+    ),
+    # alarming by nature: no playing-down word makes these benign (see ALARMS)
+    "vision_dark": (
         "cant see", "cannot see", "can not see", "unable to see", "went dark", "gone dark",
-        "went black", "gone black", "went dim", "curtain", "blind", "blurry", "blurred",
-        "blurriness", "vision loss", "lost my sight", "lost my vision", "shadow over",
-        "flashes of light", "flashing lights", "floaters", "trouble seeing", "hard to see",
-        "difficulty seeing",
+        "went black", "gone black", "curtain", "blind", "lost my sight", "lost my vision",
+        "shadow over",
     ),
     "eye": ("eye", "eyes", "eyeball"),
     "face": ("face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck"),
@@ -162,6 +165,10 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "trouble speaking", "cant get my words out", "face is drooping", "face drooping",
         "face droop", "drooping on one side",
     ),
+    "enlarged": (
+        "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged", "puffed up",
+        "blown up", "doubled", "twice the size", "twice as big", "lump", "hard lump",
+    ),
     "limb": (
         "arm", "arms", "hand", "leg", "side of my body", "side of his body", "side of her body",
     ),
@@ -176,7 +183,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "worsening", "worse", "getting worse", "spreading", "spread", "increasing", "increase",
         "growing", "getting bigger", "bigger", "more and more", "rapidly", "rapid", "fast",
         "quickly", "by the hour", "every hour", "blowing up", "ballooning", "much more",
-        "not getting better", "no better", "isnt getting better",
+        "not getting better", "no better", "isnt getting better", "doubled", "twice the size",
     ),
     "persistent": (
         "wont stop", "will not stop", "not stopping", "hasnt stopped", "keeps", "constant",
@@ -193,10 +200,11 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "going down", "go down", "gone down", "went down", "coming down", "improving", "improve",
         "improved", "better", "less", "decreasing", "subsiding", "shrinking", "fading",
         "easing", "settling", "settled", "healing", "about the same", "both sides",
-        "same on both", "getting smaller", "smaller",
+        "same on both", "getting smaller", "smaller", "half of what", "half what",
     ),
     "mild": (
         "little", "slight", "slightly", "mild", "mildly", "bit", "minor", "some", "low grade",
+        "minimal", "tiny", "small", "light", "low",
         "dull", "normal", "expected", "usual", "usually", "typical", "normally",
     ),
 }
@@ -213,6 +221,7 @@ class Concept:
     atoms: tuple[str, ...] = ()
     pairs: tuple[tuple[str, str], ...] = ()
     window: int = 5  # words between the two atoms of a pair, at most
+    broad: bool = False  # a symptom anywhere, though a pair may say it ("my cheek is huge")
 
     @property
     def components(self) -> frozenset[str]:
@@ -223,7 +232,7 @@ CONCEPTS: dict[str, Concept] = {
     "bleeding": Concept(atoms=("bleed",)),
     "fever": Concept(atoms=("fever",)),
     "infection": Concept(atoms=("infection",)),
-    "swelling": Concept(atoms=("swell",)),
+    "swelling": Concept(atoms=("swell",), pairs=(("face", "enlarged"),), broad=True),
     "pain": Concept(atoms=("pain",)),
     "redness": Concept(atoms=("redness",)),
     "dvt": Concept(
@@ -231,9 +240,11 @@ CONCEPTS: dict[str, Concept] = {
     ),
     "chest_pain": Concept(atoms=("heart_attack",), pairs=(("chest", "pain"), ("chest", "tight"))),
     "breathing": Concept(atoms=("breathless",), pairs=(("breath", "difficulty"),), window=3),
-    "vision_loss": Concept(atoms=("vision_gone",), pairs=(("vision", "loss"),), window=4),
+    "vision_loss": Concept(
+        atoms=("vision_gone", "vision_dark"), pairs=(("vision", "loss"),), window=4
+    ),
     "eye_pain": Concept(pairs=(("eye", "pain"),), window=4),
-    "facial_swelling": Concept(pairs=(("face", "swell"),)),
+    "facial_swelling": Concept(pairs=(("face", "swell"), ("face", "enlarged"))),
     "avulsed_tooth": Concept(pairs=(("tooth", "knocked"),)),
     "swallowing": Concept(pairs=(("swallow", "difficulty"),), window=3),
     "fainting": Concept(atoms=("faint",)),
@@ -258,7 +269,7 @@ SUBSUMES: dict[str, frozenset[str]] = {
     name: frozenset(
         other
         for other, c in CONCEPTS.items()
-        if other != name and c.atoms and set(c.atoms) <= concept.components and not c.pairs
+        if other != name and c.atoms and set(c.atoms) <= concept.components
     )
     for name, concept in CONCEPTS.items()
     if concept.pairs
@@ -515,12 +526,30 @@ def _negated(tokens: Sequence[Token], hit: Hit) -> bool:
             return True
         if tokens[j].raw == "went" and j + 1 < len(tokens) and tokens[j + 1].raw == "away":
             return True
+    return _ended_after(tokens, hit)
+
+
+def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
+    """ "a low fever yesterday, but it's gone now": the next clause says it ended."""
+    sentence = tokens[hit.end].sentence
+    for j in range(hit.end + 1, min(len(tokens), hit.end + 8)):
+        if tokens[j].sentence != sentence:
+            break
+        if tokens[j].raw not in {"it", "its", "that", "thats"}:
+            continue
+        k = j + 1
+        while k < len(tokens) and tokens[k].raw in AUXILIARY and k - j <= 3:
+            k += 1
+        if k < len(tokens) and (
+            tokens[k].stem in ENDED
+            or (tokens[k].raw == "went" and k + 1 < len(tokens) and tokens[k + 1].raw == "away")
+        ):
+            return True
     return False
 
 
 QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
 INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
-ASKING_IF_FINE = frozenset({"ok", "okay", "alright", "fine"})  # "..., is that ok?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,9 +568,6 @@ def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]
         if _negated(tokens, hit):
             up = not up
         out.append(Qualifier(hit.start, hit.end, up, hit.atom in DYNAMIC))
-    for i, t in enumerate(tokens):
-        if t.question and t.raw in ASKING_IF_FINE:
-            out.append(Qualifier(i, i, False, False))
     return out
 
 
@@ -554,39 +580,66 @@ class Occurrence:
     qualified_by: tuple[tuple[int, int], ...] = ()  # spans of the words that decided it
 
 
+# Atoms alarming by nature: a curtain "coming down" over the vision is not a symptom "coming
+# down"; only negation rules them out.
+ALARMS = frozenset({"vision_dark", "gush", "stroke", "breathless", "clot"})
+QUESTION = (-1, -1)  # a qualifier span standing for "asked as a question"
+ASKING_NORMAL = frozenset(
+    {"normal", "normally", "expected", "usual", "usually", "typical", "ok", "okay", "alright"}
+)
+
+
 def _assess(
     tokens: Sequence[Token],
-    start: int,
-    end: int,
+    own: tuple[tuple[int, int], ...],
     qualifiers: Sequence[Qualifier],
     foreign_clauses: frozenset[int],
     fuzzy: bool,
+    alarm: bool = False,
 ) -> Occurrence:
-    """How the caller qualifies one occurrence. Its sentence is read, up to `QUALIFIER_REACH`
-    words away, leaving out clauses about another symptom ("the swelling is going down but the
-    pain is worse"): the course beats the state (a worsening swelling on one side is urgent, a
-    swelling on one side that is improving is not), up beats down, and nothing said is up
-    (a caller who does not play it down is taken at their word)."""
+    """How the caller qualifies one occurrence (`own`: the spans of its words). Its sentence is
+    read, up to `QUALIFIER_REACH` words away, leaving out clauses about another symptom ("the
+    swelling is going down but the pain is worse"). In order: an intensifier right before it
+    ("really swollen") or a worsening course plays it up; an improving course plays it down
+    (a swelling on one side that is improving is not urgent); so does asking whether it is
+    normal; then a severe state (huge, on one side) plays it up, a mild one (a little) down;
+    any other question about it is a question, not a report; and a symptom said plainly
+    counts (a caller who does not play it down is taken at their word)."""
+    start, end = min(a for a, _ in own), max(b for _, b in own)
     sentence = tokens[start].sentence
     for i in range(max(0, start - 2), start):  # "really swollen", "so badly swollen"
         if tokens[i].raw in INTENSIFIERS and tokens[i].sentence == sentence:
             return Occurrence(start, end, fuzzy, False, ((i, i),))
+    if alarm:
+        return Occurrence(start, end, fuzzy, False)
     near = [
         q
         for q in qualifiers
         if tokens[q.start].sentence == sentence
-        and not (start <= q.start <= end)
+        and not any(a <= q.start <= b or a <= q.end <= b for a, b in own)
         and min(abs(q.start - start), abs(q.start - end)) <= QUALIFIER_REACH
         and (
             tokens[q.start].clause not in foreign_clauses
             or tokens[q.start].clause == tokens[start].clause
         )
     ]
-    for dynamic in (True, False):
-        for up in (True, False):
-            chosen = [q for q in near if q.dynamic == dynamic and q.up == up]
-            if chosen:
-                return Occurrence(start, end, fuzzy, not up, _outermost(chosen))
+    asked = tokens[start].question
+    asks_normal = asked and any(t.raw in ASKING_NORMAL for t in tokens if t.sentence == sentence)
+    steps: list[tuple[bool, bool] | str] = [(True, True), (True, False)]
+    steps += ["normal", (False, True), (False, False), "asked"]
+    for step in steps:
+        if step == "normal":
+            if asks_normal:
+                return Occurrence(start, end, fuzzy, True, (QUESTION,))
+            continue
+        if step == "asked":
+            if asked:
+                return Occurrence(start, end, fuzzy, True, (QUESTION,))
+            continue
+        dynamic, up = step  # type: ignore[misc]
+        chosen = [q for q in near if q.dynamic == dynamic and q.up == up]
+        if chosen:
+            return Occurrence(start, end, fuzzy, not up, _outermost(chosen))
     return Occurrence(start, end, fuzzy, False)
 
 
@@ -611,7 +664,10 @@ class Reading:
         return " ".join(t.raw for t in self.tokens[start : end + 1])
 
     def qualifiers(self, occurrence: Occurrence) -> tuple[str, ...]:
-        return tuple(self.words(a, b) for a, b in occurrence.qualified_by)
+        return tuple(
+            "asked as a question" if (a, b) == QUESTION else self.words(a, b)
+            for a, b in occurrence.qualified_by
+        )
 
 
 @lru_cache(maxsize=2048)
@@ -645,7 +701,11 @@ def read(text: str, *, negation: bool = True) -> Reading:
         found: list[Occurrence] = []
         for atom in concept.atoms:
             for h in by_atom.get(atom, ()):
-                found.append(_assess(tokens, h.start, h.end, qualifiers, foreign, h.fuzzy))
+                found.append(
+                    _assess(
+                        tokens, ((h.start, h.end),), qualifiers, foreign, h.fuzzy, atom in ALARMS
+                    )
+                )
         for a_name, b_name in concept.pairs:
             for a in by_atom.get(a_name, ()):
                 for b in by_atom.get(b_name, ()):
@@ -656,11 +716,11 @@ def read(text: str, *, negation: bool = True) -> Reading:
                         found.append(
                             _assess(
                                 tokens,
-                                min(a.start, b.start),
-                                max(a.end, b.end),
+                                ((a.start, a.end), (b.start, b.end)),
                                 qualifiers,
                                 foreign,
                                 a.fuzzy or b.fuzzy,
+                                bool({a_name, b_name} & ALARMS),
                             )
                         )
         if found:
@@ -766,7 +826,9 @@ def match_trigger(trigger: str, text: str) -> TriggerMatch | None:
     confidence = 0.85 if any(o.fuzzy for o in spans) else 1.0
     start = min(o.start for o in spans)
     end = max(o.end for o in spans)
-    specificity = sum(2 if CONCEPTS[name].pairs else 1 for name in pattern.required)
+    specificity = sum(
+        2 if CONCEPTS[name].pairs and not CONCEPTS[name].broad else 1 for name in pattern.required
+    )
     qualifiers = tuple(dict.fromkeys(q for o in spans for q in reading.qualifiers(o)))
     return TriggerMatch(
         pattern.text, confidence, reading.words(start, end), specificity, qualifiers
