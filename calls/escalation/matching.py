@@ -98,7 +98,10 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "infection", "infected", "pus", "discharge from", "foul smell", "smells bad", "abscess",
         "red streaks", "streaking",
     ),
-    "swell": ("swelling", "swollen", "swell", "swells", "puffy", "puffiness", "bulging"),
+    "swell": (
+        "swelling", "swollen", "swell", "swells", "puffy", "puffiness", "bulging", "puffing",
+        "puffed",
+    ),
     "pain": (
         "pain", "pains", "painful", "hurt", "hurts", "hurting", "ache", "aches", "aching", "achy",
         "sore", "soreness", "tender", "tenderness", "throbbing", "cramp", "cramping", "cramps",
@@ -166,7 +169,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "face droop", "drooping on one side",
     ),
     "enlarged": (
-        "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged", "puffed up",
+        "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged",
         "blown up", "doubled", "twice the size", "twice as big", "lump", "hard lump",
     ),
     "limb": (
@@ -184,10 +187,12 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "growing", "getting bigger", "bigger", "more and more", "rapidly", "rapid", "fast",
         "quickly", "by the hour", "every hour", "blowing up", "ballooning", "much more",
         "not getting better", "no better", "isnt getting better", "doubled", "twice the size",
+        "tighter", "getting tighter", "more every",
     ),
     "persistent": (
         "wont stop", "will not stop", "not stopping", "hasnt stopped", "keeps", "constant",
-        "constantly", "nonstop", "cant stop", "doesnt stop", "continuous", "still",
+        "constantly", "nonstop", "cant stop", "doesnt stop", "continuous", "hasnt let up",
+        "wont let up", "not letting up",
     ),
     "sudden": ("sudden", "suddenly", "all of a sudden", "out of nowhere", "abruptly"),
     "one_side": (
@@ -302,6 +307,7 @@ HEDGES = frozenset(["sure", "certain", "know", "think"])
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
 HYPOTHETICAL = (("what", "if"), ("sign", "of"), ("symptom", "of"), ("in", "case"), ("if",))
 ENDED = frozenset({"stop", "gone", "resolv", "subsid"})
+FINE = frozenset({"fine", "normal", "ok", "okay", "good"})
 AUXILIARY = frozenset(
     [
         "has",
@@ -524,6 +530,8 @@ def _negated(tokens: Sequence[Token], hit: Hit) -> bool:
     if j < len(tokens) and tokens[j].clause == tokens[hit.end].clause:
         if tokens[j].stem in ENDED:
             return True
+        if tokens[j].raw in FINE and not tokens[j].question:  # "my temperature is normal"
+            return True
         if tokens[j].raw == "went" and j + 1 < len(tokens) and tokens[j + 1].raw == "away":
             return True
     return _ended_after(tokens, hit)
@@ -542,6 +550,7 @@ def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
             k += 1
         if k < len(tokens) and (
             tokens[k].stem in ENDED
+            or (tokens[k].raw in FINE and not tokens[k].question)
             or (tokens[k].raw == "went" and k + 1 < len(tokens) and tokens[k + 1].raw == "away")
         ):
             return True
@@ -582,7 +591,25 @@ class Occurrence:
 
 # Atoms alarming by nature: a curtain "coming down" over the vision is not a symptom "coming
 # down"; only negation rules them out.
-ALARMS = frozenset({"vision_dark", "gush", "stroke", "breathless", "clot"})
+ALARMS = frozenset({"vision_dark", "gush", "stroke", "breathless", "clot", "knocked"})
+# A question asking for help is a report ("my face is swollen, should I go to the ER?")
+HELP_SEEKING = frozenset(
+    [
+        "er",
+        "emergency",
+        "hospital",
+        "serious",
+        "worried",
+        "worry",
+        "dangerous",
+        "urgent",
+        "help",
+        "bad",
+        "scared",
+        "ambulance",
+        "911",
+    ]
+)
 QUESTION = (-1, -1)  # a qualifier span standing for "asked as a question"
 ASKING_NORMAL = frozenset(
     {"normal", "normally", "expected", "usual", "usually", "typical", "ok", "okay", "alright"}
@@ -596,6 +623,7 @@ def _assess(
     foreign_clauses: frozenset[int],
     fuzzy: bool,
     alarm: bool = False,
+    busy: frozenset[int] = frozenset(),
 ) -> Occurrence:
     """How the caller qualifies one occurrence (`own`: the spans of its words). Its sentence is
     read, up to `QUALIFIER_REACH` words away, leaving out clauses about another symptom ("the
@@ -604,9 +632,16 @@ def _assess(
     (a swelling on one side that is improving is not urgent); so does asking whether it is
     normal; then a severe state (huge, on one side) plays it up, a mild one (a little) down;
     any other question about it is a question, not a report; and a symptom said plainly
-    counts (a caller who does not play it down is taken at their word)."""
+    counts (a caller who does not play it down is taken at their word). The sentences after
+    it that name no symptom of their own (`busy`: those that do) go on talking about it ("My
+    face is swollen. Is that normal? It's getting worse.")."""
     start, end = min(a for a, _ in own), max(b for _, b in own)
     sentence = tokens[start].sentence
+    sentences = {sentence}
+    for later in (sentence + 1, sentence + 2):
+        if later in busy:
+            break
+        sentences.add(later)
     for i in range(max(0, start - 2), start):  # "really swollen", "so badly swollen"
         if tokens[i].raw in INTENSIFIERS and tokens[i].sentence == sentence:
             return Occurrence(start, end, fuzzy, False, ((i, i),))
@@ -615,16 +650,25 @@ def _assess(
     near = [
         q
         for q in qualifiers
-        if tokens[q.start].sentence == sentence
+        if tokens[q.start].sentence in sentences
         and not any(a <= q.start <= b or a <= q.end <= b for a, b in own)
-        and min(abs(q.start - start), abs(q.start - end)) <= QUALIFIER_REACH
+        and min(abs(q.start - start), abs(q.start - end))
+        <= (QUALIFIER_REACH if tokens[q.start].sentence == sentence else 2 * QUALIFIER_REACH)
         and (
             tokens[q.start].clause not in foreign_clauses
             or tokens[q.start].clause == tokens[start].clause
         )
     ]
-    asked = tokens[start].question
-    asks_normal = asked and any(t.raw in ASKING_NORMAL for t in tokens if t.sentence == sentence)
+    context = [t for t in tokens if t.sentence in sentences]
+    raws = [t.raw for t in context]
+    asks_help = (
+        any(r in HELP_SEEKING for r in raws)
+        or any(  # "what should I do?"
+            r == "what" and "do" in raws[i + 1 : i + 4] for i, r in enumerate(raws)
+        )
+    )
+    asked = not asks_help and any(t.question for t in context)
+    asks_normal = asked and any(t.raw in ASKING_NORMAL and t.question for t in context)
     steps: list[tuple[bool, bool] | str] = [(True, True), (True, False)]
     steps += ["normal", (False, True), (False, False), "asked"]
     for step in steps:
@@ -689,6 +733,12 @@ def read(text: str, *, negation: bool = True) -> Reading:
     for atom, hits in by_atom.items():
         for h in hits:
             atom_clauses.setdefault(atom, set()).add(tokens[h.start].clause)
+    busy = frozenset(
+        tokens[h.start].sentence
+        for atom, hits in by_atom.items()
+        if atom not in _NEUTRAL_ATOMS
+        for h in hits
+    )
     concepts: dict[str, tuple[Occurrence, ...]] = {}
     for name, concept in CONCEPTS.items():
         own = set(concept.atoms) | concept.components
@@ -703,7 +753,13 @@ def read(text: str, *, negation: bool = True) -> Reading:
             for h in by_atom.get(atom, ()):
                 found.append(
                     _assess(
-                        tokens, ((h.start, h.end),), qualifiers, foreign, h.fuzzy, atom in ALARMS
+                        tokens,
+                        ((h.start, h.end),),
+                        qualifiers,
+                        foreign,
+                        h.fuzzy,
+                        atom in ALARMS,
+                        busy,
                     )
                 )
         for a_name, b_name in concept.pairs:
@@ -721,6 +777,7 @@ def read(text: str, *, negation: bool = True) -> Reading:
                                 foreign,
                                 a.fuzzy or b.fuzzy,
                                 bool({a_name, b_name} & ALARMS),
+                                busy,
                             )
                         )
         if found:

@@ -107,7 +107,8 @@ NOT_EMERGENCY: list[str] = [
     "Not short of breath at all, just wanted to ask about my follow-up.",
 ]
 
-# More of both kinds, against every trigger at once.
+# More of both kinds, against every trigger at once (the second half, a fresh batch, measured
+# before tuning: 15/15 urgent caught, 2/15 benign escalated).
 URGENT += [
     ("any", "My face is swelling rapidly on the left side"),
     ("any", "The swelling is spreading to my neck"),
@@ -195,4 +196,41 @@ BENIGN += [
     ("any", "My tooth feels a little sensitive, is that normal?"),
     ("any", "I can swallow, it just feels a bit scratchy"),
     ("any", "Can I take Tylenol for the swelling?"),
+]
+
+# A second fresh batch (measured before tuning: 13/16 urgent caught, 2/15 benign escalated).
+URGENT += [
+    ("any", "My face is swollen on one side, should I go to the ER?"),
+    ("any", "The bleeding hasn't let up for two hours"),
+    ("any", "My whole jaw is swollen and getting tighter, what should I do?"),
+    ("any", "My temp is 101.8, is that bad?"),
+    ("any", "It's puffing up more every hour on my right cheek"),
+    ("any", "The swelling suddenly got much worse tonight"),
+    ("any", "I'm soaking through gauze every 20 minutes"),
+    ("any", "My eye pain is severe and my vision is going dark"),
+    ("any", "My kid's tooth was knocked clean out, can it be saved?"),
+    ("any", "I can't swallow anything, not even water"),
+    ("any", "The right side is swelling a lot more than the left"),
+    ("any", "I have a fever and the incision is red"),
+    ("any", "There's so much swelling I can barely open my mouth"),
+    ("any", "I'm worried, my face keeps swelling up"),
+    ("any", "The swelling is getting bigger, is this an emergency?"),
+    ("any", "My face is swollen. Is that normal? It's getting worse every hour."),
+]
+BENIGN += [
+    ("any", "My face is a little swollen. Is that normal?"),
+    ("any", "The swelling is slowly coming down each day"),
+    ("any", "I'm not running a fever, just tired"),
+    ("any", "I took my temperature and it's fine"),
+    ("any", "My lip is still a bit numb from the anesthetic"),
+    ("any", "The swelling is pretty much gone"),
+    ("any", "Just a touch of swelling left, is that ok?"),
+    ("any", "Is it normal to still have some swelling after two weeks?"),
+    ("any", "The bleeding was minor and it stopped quickly"),
+    ("any", "My vision is back to normal"),
+    ("any", "Everything is healing nicely, swelling is minimal"),
+    ("any", "Is a little oozing normal on day two?"),
+    ("any", "My eye feels mildly irritated, is that normal?"),
+    ("any", "No trouble swallowing, just a sore throat from the tube"),
+    ("any", "Swelling has been decreasing since Friday"),
 ]
