@@ -163,6 +163,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "gushing", "spurting", "pouring blood", "blood everywhere", "hemorrhage",
         "hemorrhaging", "haemorrhage", "bleeding heavily", "heavy bleeding", "bleeding profusely",
     ),
+    "pour": ("pouring", "gushing", "streaming", "spurting", "running down", "dripping everywhere"),
     "stroke": (
         "stroke", "slurred", "slurring", "garbled speech", "cant speak", "cant talk",
         "trouble speaking", "cant get my words out", "face is drooping", "face drooping",
@@ -257,7 +258,7 @@ CONCEPTS: dict[str, Concept] = {
     "numbness": Concept(atoms=("numb",)),
     "wound_opened": Concept(pairs=(("wound", "opened"),)),
     "medication": Concept(atoms=("medication",)),
-    "heavy_bleeding": Concept(atoms=("gush",)),
+    "heavy_bleeding": Concept(atoms=("gush",), pairs=(("bleed", "pour"),), window=3),
     "stroke": Concept(atoms=("stroke",), pairs=(("limb", "weak"),), window=3),
 }
 # Heard (not negated) in what a caller says, these are answered "call 911" first, whatever the
@@ -303,10 +304,10 @@ NEGATORS = frozenset(
         "denied",
     ]
 )
-HEDGES = frozenset(["sure", "certain", "know", "think"])
+HEDGES = frozenset(["sure", "certain", "know"])  # "I don't think I have a fever" denies it
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
 HYPOTHETICAL = (("what", "if"), ("sign", "of"), ("symptom", "of"), ("in", "case"), ("if",))
-ENDED = frozenset({"stop", "gone", "resolv", "subsid"})
+ENDED = frozenset({"stop", "gone", "resolv", "subsid", "brok"})  # stems
 FINE = frozenset({"fine", "normal", "ok", "okay", "good"})
 AUXILIARY = frozenset(
     [
@@ -504,14 +505,14 @@ def _starts_with(tokens: Sequence[Token], i: int, stems: tuple[str, ...]) -> boo
     )
 
 
-def _negated(tokens: Sequence[Token], hit: Hit) -> bool:
+def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) -> bool:
     clause = tokens[hit.start].clause
     first = max(0, hit.start - 5)
     for i in range(hit.start - 1, first - 1, -1):
         if tokens[i].clause != clause:
             break
         raw = tokens[i].raw
-        if any(_starts_with(tokens, i, h) for h in _HYPOTHETICAL_STEMS):
+        if hypothetical and any(_starts_with(tokens, i, h) for h in _HYPOTHETICAL_STEMS):
             unsure = i > 0 and tokens[i - 1].raw in _UNSURE
             if not unsure:  # "not sure if it's infected" is a report, "what if" is not
                 return True
@@ -574,7 +575,7 @@ def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]
     out: list[Qualifier] = []
     for hit in hits:
         up = hit.atom in UP
-        if _negated(tokens, hit):
+        if _negated(tokens, hit, hypothetical=False):  # "if it's getting smaller" stays down
             up = not up
         out.append(Qualifier(hit.start, hit.end, up, hit.atom in DYNAMIC))
     return out
@@ -591,7 +592,7 @@ class Occurrence:
 
 # Atoms alarming by nature: a curtain "coming down" over the vision is not a symptom "coming
 # down"; only negation rules them out.
-ALARMS = frozenset({"vision_dark", "gush", "stroke", "breathless", "clot", "knocked"})
+ALARMS = frozenset({"vision_dark", "gush", "pour", "stroke", "breathless", "clot", "knocked"})
 # A question asking for help is a report ("my face is swollen, should I go to the ER?")
 HELP_SEEKING = frozenset(
     [

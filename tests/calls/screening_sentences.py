@@ -94,6 +94,10 @@ BENIGN: list[tuple[str, str]] = [
 ]
 
 EMERGENCY: list[str] = [
+    "I can't catch my breath",
+    "My chest is really tight and hurts",
+    "My mom's face looks droopy on one side and she's slurring her words",
+    "Blood is pouring out of my nose",
     "I can't breathe.",
     "I have crushing chest pain.",
     "It's gushing blood and won't stop.",
@@ -233,4 +237,49 @@ BENIGN += [
     ("any", "My eye feels mildly irritated, is that normal?"),
     ("any", "No trouble swallowing, just a sore throat from the tube"),
     ("any", "Swelling has been decreasing since Friday"),
+]
+
+# A third fresh batch (measured before tuning: 17/17 urgent caught, 3/15 benign escalated).
+URGENT += [
+    ("any", "I had my wisdom teeth out and now the side of my face is swelling like crazy"),
+    ("any", "My face is getting more and more swollen since lunch"),
+    ("any", "Blood keeps coming out of the incision no matter how hard I press"),
+    ("any", "I'm running a high temperature and I feel awful"),
+    (
+        "any",
+        LONG + "and honestly I didn't want to bother anyone but the swelling on the left is way "
+        "worse than the right now and it's hard",
+    ),
+    (
+        "any",
+        LONG + "my son tripped on the stairs and his front tooth came right out, there's blood",
+    ),
+    ("any", "I'm having trouble swallowing and my neck is swollen"),
+    ("any", "My eye suddenly went blurry and it really hurts"),
+    ("any", "One side of my face looks twice as big as the other"),
+    ("any", "The swelling is growing by the minute"),
+    ("any", "I've got a fever and chills since last night"),
+    ("any", "It won't stop bleeding"),
+    ("any", "My cheek is swelling up fast, is that normal?"),
+]
+BENIGN += [
+    ("any", "The swelling is a lot better than yesterday"),
+    ("any", "I just have some mild swelling under my eyes"),
+    ("any", "Is it normal to be a little puffy on day three?"),
+    ("any", "There was a tiny bit of blood on the gauze this morning but nothing since"),
+    ("any", "My fever broke last night and I feel fine now"),
+    ("any", "I don't think I have a fever"),
+    ("any", "The swelling on both sides looks even and it's going down"),
+    (
+        "any",
+        LONG + "everything looks good, the swelling is going down nicely, I just wanted to ask "
+        "when the stitches come out",
+    ),
+    ("any", "My tooth feels a bit loose after the cleaning, is that normal?"),
+    ("any", "Swallowing is a little uncomfortable but fine"),
+    ("any", "My vision is slightly blurry when I wake up, is that expected?"),
+    ("any", "No chest pain, no trouble breathing, just tired"),
+    ("any", "The swelling is decreasing each day"),
+    ("any", "Is swelling on one side normal if it's getting smaller?"),
+    ("any", "My bruising is spreading downward, is that normal?"),
 ]
