@@ -1200,6 +1200,9 @@ class _Parser:
             return _MISSING, ("", "")
         if "provider" in entry:
             provider = c.ref(f"{path}.provider", entry["provider"], self.provider_phone, "provider")
+            if _ok(provider) and not self.provider_phone.get(provider):
+                c.error(f"{path}.provider", f"{_q(provider)} has no on_call_phone")
+                provider = _MISSING
             return ("on_call", (provider, "")) if _ok(provider) else (_MISSING, ("", ""))
         group = c.key(f"{path}.on_call_group", entry["on_call_group"])
         return ("on_call", ("", group)) if _ok(group) else (_MISSING, ("", ""))

@@ -18,7 +18,7 @@ from calls.escalation.screening import screen
 from calls.models import DEFAULT_GROUP_KEY, OnCallGroup, OnCallShift, ProtocolVersion
 from portal.models import Practice
 from portal.tenancy import tenant_context
-from scheduling.config import export_config, import_config
+from scheduling.config import export_config, import_config, validate_config
 from tests.calls.test_escalation_world import Clinic, clinic
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +176,27 @@ def test_the_configuration_file_states_groups_and_exports_them_back():
     }
     assert [r.get("group") for r in exported["on_call"]] == ["plastic-surgery", None]
     assert import_config(exported).sections["escalation_protocols"].updated == 0
+
+
+@pytest.mark.parametrize(
+    ("route", "error"),
+    [
+        (
+            {"provider": "nobody"},
+            'escalation_protocols[0].route.provider: unknown provider "nobody"',
+        ),
+        (
+            {"provider": "chen", "on_call_group": "eyes"},
+            "escalation_protocols[0].route: must name one",
+        ),
+        (
+            {"on_call_group": "not a key"},
+            "escalation_protocols[0].route.on_call_group: must be a key",
+        ),
+    ],
+)
+def test_a_route_naming_who_takes_it_is_checked(route, error):
+    doc = json.loads((Path(settings.BASE_DIR) / "demo/bellavista-plastic-surgery.json").read_text())
+    doc["ehr"]["kind"] = "none"
+    doc["escalation_protocols"][0]["route"] = route
+    assert any(e.startswith(error) for e in validate_config(doc)), validate_config(doc)
