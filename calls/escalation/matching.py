@@ -171,7 +171,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
     ),
     "enlarged": (
         "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged",
-        "blown up", "doubled", "twice the size", "twice as big", "lump", "hard lump",
+        "blown up", "blew up", "doubled", "twice the size", "twice as big", "lump", "hard lump",
     ),
     "limb": (
         "arm", "arms", "hand", "leg", "side of my body", "side of his body", "side of her body",
@@ -206,11 +206,13 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "going down", "go down", "gone down", "went down", "coming down", "improving", "improve",
         "improved", "better", "less", "decreasing", "subsiding", "shrinking", "fading",
         "easing", "settling", "settled", "healing", "about the same", "both sides",
-        "same on both", "getting smaller", "smaller", "half of what", "half what",
+        "same on both", "getting smaller", "smaller", "half of what", "half what", "down",
+        "slowed", "slowing down", "slowed down", "almost nothing", "nearly stopped",
+        "almost stopped",
     ),
     "mild": (
         "little", "slight", "slightly", "mild", "mildly", "bit", "minor", "some", "low grade",
-        "minimal", "tiny", "small", "light", "low",
+        "minimal", "tiny", "small", "light", "low", "naturally", "baby",
         "dull", "normal", "expected", "usual", "usually", "typical", "normally",
     ),
 }
@@ -327,6 +329,9 @@ AUXILIARY = frozenset(
         "pretty",
         "much",
         "mostly",
+        "almost",
+        "nearly",
+        "basically",
         "seem",
         "seems",
     ]
@@ -592,7 +597,7 @@ class Occurrence:
 
 # Atoms alarming by nature: a curtain "coming down" over the vision is not a symptom "coming
 # down"; only negation rules them out.
-ALARMS = frozenset({"vision_dark", "gush", "pour", "stroke", "breathless", "clot", "knocked"})
+ALARMS = frozenset({"vision_dark", "gush", "pour", "stroke", "breathless", "clot"})
 # A question asking for help is a report ("my face is swollen, should I go to the ER?")
 HELP_SEEKING = frozenset(
     [
@@ -600,6 +605,11 @@ HELP_SEEKING = frozenset(
         "emergency",
         "hospital",
         "serious",
+        "concerned",
+        "concern",
+        "panicking",
+        "saved",
+        "save",
         "worried",
         "worry",
         "dangerous",

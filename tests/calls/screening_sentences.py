@@ -283,3 +283,42 @@ BENIGN += [
     ("any", "Is swelling on one side normal if it's getting smaller?"),
     ("any", "My bruising is spreading downward, is that normal?"),
 ]
+
+# A fourth fresh batch, for the demo protocols (before tuning: 14/15 urgent, 4/15 benign).
+URGENT += [
+    ("post-op-bleeding", "Should I be concerned that my cheek is so swollen?"),
+    ("post-op-bleeding", "I've been bleeding on and off all day and it's not slowing down"),
+    ("post-op-bleeding", "I feel feverish and my incision is hot"),
+    ("post-op-bleeding", "My whole face blew up overnight"),
+    ("post-op-bleeding", "The drain is full of bright red blood again"),
+    ("post-op-bleeding", "I have a 103 fever"),
+    ("post-op-bleeding", "My neck is very swollen and tight"),
+    ("dental-trauma", "My daughter's tooth got knocked out at soccer practice"),
+    ("dental-trauma", "My face is really swollen from the tooth infection"),
+    ("dental-trauma", "It hurts to swallow and my jaw is swelling"),
+    ("dental-trauma", "I can't swallow, my throat is closing up"),
+    (
+        "dental-trauma",
+        LONG + "my cheek started swelling and by now it's huge and I can hardly open my mouth",
+    ),
+    ("post-op-bleeding", LONG + "I got a chill and now I'm shaking and my temperature is 101"),
+    ("post-op-bleeding", "Severe swelling on the left side of my face since this morning"),
+    ("dental-trauma", "The swelling in my face keeps getting worse"),
+]
+BENIGN += [
+    ("post-op-bleeding", "I have a little bleeding from the incision, is that normal?"),
+    ("post-op-bleeding", "Should I be worried about mild swelling on day two?"),
+    ("post-op-bleeding", "No fever and the swelling is down a lot"),
+    ("post-op-bleeding", "The bleeding has slowed down to almost nothing"),
+    ("post-op-bleeding", "I was feverish yesterday but my temperature is back to normal"),
+    ("dental-trauma", "My face isn't swollen, I just have a toothache"),
+    ("dental-trauma", "Slight swelling in my cheek after the extraction, is that normal?"),
+    ("dental-trauma", "I can swallow without any problem"),
+    ("dental-trauma", "My tooth isn't loose or anything, I just want a cleaning"),
+    ("post-op-bleeding", "The swelling is minor and improving"),
+    ("post-op-bleeding", "Is it normal to still be a bit swollen after a week?"),
+    ("dental-trauma", "The swelling in my face has almost gone away"),
+    ("post-op-bleeding", "Is bruising normal?"),
+    ("post-op-bleeding", "There's some light oozing on the bandage but it's not much"),
+    ("dental-trauma", "My kid's baby tooth fell out naturally, is that ok?"),
+]
