@@ -208,7 +208,8 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "easing", "settling", "settled", "healing", "about the same", "both sides",
         "same on both", "getting smaller", "smaller", "half of what", "half what", "down",
         "slowed", "slowing down", "slowed down", "almost nothing", "nearly stopped",
-        "almost stopped",
+        "almost stopped", "under control", "going away", "go away", "gone away", "went away",
+        "stabilized", "stabilised", "stable",
     ),
     "mild": (
         "little", "slight", "slightly", "mild", "mildly", "bit", "minor", "some", "low grade",

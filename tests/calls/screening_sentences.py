@@ -322,3 +322,43 @@ BENIGN += [
     ("post-op-bleeding", "There's some light oozing on the bandage but it's not much"),
     ("dental-trauma", "My kid's baby tooth fell out naturally, is that ok?"),
 ]
+
+# A fifth fresh batch (before tuning: 15/15 urgent, 2/15 benign).
+URGENT += [
+    ("facelift-hematoma", "My right cheek has gotten much bigger in the last hour"),
+    ("facelift-hematoma", "It's swelling up on just one side and feels firm"),
+    ("post-op-bleeding", "Blood has soaked my pillowcase and the dressing"),
+    ("post-op-bleeding", "My fever is climbing, it was 100 and now 102"),
+    ("post-op-bleeding", "I feel hot and have the chills"),
+    ("dental-trauma", "My tooth was knocked out, I have it in milk"),
+    ("dental-trauma", "My lip and face are swelling really badly after the procedure"),
+    ("dental-trauma", "I'm having a hard time swallowing"),
+    ("facelift-hematoma", "The swelling on my neck keeps getting larger"),
+    ("post-op-bleeding", "The swelling is severe and my eyes are swollen shut"),
+    (
+        "post-op-bleeding",
+        "Hi yes so um I had the facelift and uh my face is swelling up a lot more tonight "
+        "and it's really tight and painful",
+    ),
+    ("facelift-hematoma", "Compared to this morning the left side is way more swollen"),
+    ("dental-trauma", "My face has gotten so swollen I can't see out of one eye"),
+    ("post-op-bleeding", "There is fresh blood dripping and it won't quit"),
+    ("post-op-bleeding", "Temperature of 101 and I'm sweating"),
+]
+BENIGN += [
+    ("facelift-hematoma", "The swelling is the same on both sides and getting better"),
+    ("facelift-hematoma", "Is it normal for one side to be slightly more swollen?"),
+    ("post-op-bleeding", "I don't have a temperature"),
+    ("post-op-bleeding", "The bleeding is under control now"),
+    ("post-op-bleeding", "There's just a small spot of blood on the dressing, nothing more"),
+    ("dental-trauma", "I have a little swelling after my filling, is that expected?"),
+    ("dental-trauma", "No swelling at all, just sensitivity to cold"),
+    ("dental-trauma", "I'm swallowing fine"),
+    ("facelift-hematoma", "My swelling seems to be going away"),
+    ("post-op-bleeding", "Is a temperature of 99 normal after surgery?"),
+    ("post-op-bleeding", "The swelling looks a little less every morning"),
+    ("dental-trauma", "My face was swollen but it's better now"),
+    ("facelift-hematoma", "When will the swelling on my left side go down?"),
+    ("post-op-bleeding", "The swelling has stabilized and I'm feeling better"),
+    ("post-op-bleeding", "I'm not bleeding at all"),
+]
