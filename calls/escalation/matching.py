@@ -139,7 +139,9 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "shadow over",
     ),
     "eye": ("eye", "eyes", "eyeball"),
-    "face": ("face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck"),
+    "face": (
+        "face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck", "side",
+    ),
     "tooth": ("tooth", "teeth"),
     "knocked": ("knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed"),
     "swallow": ("swallow", "swallowing"),
@@ -171,7 +173,8 @@ ATOMS: dict[str, tuple[str, ...]] = {
     ),
     "enlarged": (
         "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged",
-        "blown up", "blew up", "doubled", "twice the size", "twice as big", "lump", "hard lump",
+        "blown up", "blew up", "doubled", "enormous", "massive", "giant", "gigantic",
+        "twice the size", "twice as big", "lump", "hard lump",
     ),
     "limb": (
         "arm", "arms", "hand", "leg", "side of my body", "side of his body", "side of her body",
@@ -206,10 +209,11 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "going down", "go down", "gone down", "went down", "coming down", "improving", "improve",
         "improved", "better", "less", "decreasing", "subsiding", "shrinking", "fading",
         "easing", "settling", "settled", "healing", "about the same", "both sides",
-        "same on both", "getting smaller", "smaller", "half of what", "half what", "down",
+        "same on both", "getting smaller", "smaller", "half of what", "half what", "is down",
+        "way down", "down a lot", "much down",
         "slowed", "slowing down", "slowed down", "almost nothing", "nearly stopped",
         "almost stopped", "under control", "going away", "go away", "gone away", "went away",
-        "stabilized", "stabilised", "stable",
+        "stabilized", "stabilised", "stable", "evened out", "evening out", "even", "symmetrical",
     ),
     "mild": (
         "little", "slight", "slightly", "mild", "mildly", "bit", "minor", "some", "low grade",
@@ -466,6 +470,7 @@ def _longest(hits: list[Hit]) -> list[Hit]:
         for h in hits
         if not any(
             o.atom != h.atom
+            and (o.atom not in MODIFIERS or h.atom in MODIFIERS)  # "left side" keeps "side"
             and o.start <= h.start
             and h.end <= o.end
             and (o.end - o.start) > (h.end - h.start)
@@ -640,8 +645,9 @@ def _assess(
     """How the caller qualifies one occurrence (`own`: the spans of its words). Its sentence is
     read, up to `QUALIFIER_REACH` words away, leaving out clauses about another symptom ("the
     swelling is going down but the pain is worse"). In order: an intensifier right before it
-    ("really swollen") or a worsening course plays it up; an improving course plays it down
-    (a swelling on one side that is improving is not urgent); so does asking whether it is
+    ("really swollen") plays it up; then the course, the latest word on it winning (worse,
+    spreading up; going down, improving down: a swelling on one side that is improving is not
+    urgent, "it was going down but now it's worse" is); asking whether it is
     normal; then a severe state (huge, on one side) plays it up, a mild one (a little) down;
     any other question about it is a question, not a report; and a symptom said plainly
     counts (a caller who does not play it down is taken at their word). The sentences after
@@ -681,8 +687,12 @@ def _assess(
     )
     asked = not asks_help and any(t.question for t in context)
     asks_normal = asked and any(t.raw in ASKING_NORMAL and t.question for t in context)
-    steps: list[tuple[bool, bool] | str] = [(True, True), (True, False)]
-    steps += ["normal", (False, True), (False, False), "asked"]
+    course = [q for q in near if q.dynamic]
+    if course:  # the latest word on the course wins: "was worse yesterday, now much better"
+        last = max(course, key=lambda q: q.start)
+        chosen = [q for q in course if q.up == last.up]
+        return Occurrence(start, end, fuzzy, not last.up, _outermost(chosen))
+    steps: list[tuple[bool, bool] | str] = ["normal", (False, True), (False, False), "asked"]
     for step in steps:
         if step == "normal":
             if asks_normal:
@@ -748,7 +758,7 @@ def read(text: str, *, negation: bool = True) -> Reading:
     busy = frozenset(
         tokens[h.start].sentence
         for atom, hits in by_atom.items()
-        if atom not in _NEUTRAL_ATOMS
+        if atom in _STANDALONE
         for h in hits
     )
     concepts: dict[str, tuple[Occurrence, ...]] = {}
@@ -757,7 +767,7 @@ def read(text: str, *, negation: bool = True) -> Reading:
         foreign = frozenset(
             c
             for atom, clauses in atom_clauses.items()
-            if atom not in own and atom not in _NEUTRAL_ATOMS
+            if atom not in own and atom in _STANDALONE
             for c in clauses
         )
         found: list[Occurrence] = []
@@ -797,8 +807,8 @@ def read(text: str, *, negation: bool = True) -> Reading:
     return Reading(tokens, concepts, frozenset(modifiers))
 
 
-# Words that say where, not what: a clause naming only them is not about another symptom.
-_NEUTRAL_ATOMS = frozenset({"face", "eye", "tooth", "chest", "calf", "limb", "wound", "vision"})
+# Atoms that name a symptom on their own (the others only in a pair: "worse" + vision).
+_STANDALONE = frozenset(a for c in CONCEPTS.values() for a in c.atoms)
 
 
 def concepts_heard(text: str) -> list[str]:

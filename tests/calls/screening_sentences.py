@@ -362,3 +362,43 @@ BENIGN += [
     ("post-op-bleeding", "The swelling has stabilized and I'm feeling better"),
     ("post-op-bleeding", "I'm not bleeding at all"),
 ]
+
+# A sixth fresh batch (before tuning: 13/15 urgent, 2/15 benign).
+URGENT += [
+    ("post-op-bleeding", "I keep having to change the dressing, it's full of blood every hour"),
+    ("post-op-bleeding", "My face is enormous this morning"),
+    ("post-op-bleeding", "I woke up with a fever"),
+    ("post-op-bleeding", "I'm burning up and my incision looks angry"),
+    ("dental-trauma", "There's a big swelling on my jaw that's spreading"),
+    ("dental-trauma", "My tooth came out when I fell"),
+    ("dental-trauma", "My face is swollen and hot and it hurts to swallow"),
+    ("facelift-hematoma", "The swelling under my jaw is rapidly getting bigger"),
+    ("facelift-hematoma", "The left side is noticeably bigger than the right and it hurts"),
+    ("facelift-hematoma", "I'm scared, my face is swelling more and more"),
+    (
+        "post-op-bleeding",
+        "So I'm calling because my wife had her surgery on Thursday and tonight she's got a "
+        "temperature of 101 and she's shivering",
+    ),
+    ("dental-trauma", "My son's permanent tooth got knocked out"),
+    ("post-op-bleeding", "The bleeding will not stop"),
+    ("facelift-hematoma", "It feels like the swelling is increasing by the minute"),
+    ("dental-trauma", "Swelling in my face is getting worse and my eye is closing"),
+]
+BENIGN += [
+    ("post-op-bleeding", "Is it normal to feel warm after surgery?"),
+    ("post-op-bleeding", "The swelling is normal according to the nurse"),
+    ("post-op-bleeding", "I have no signs of infection or fever"),
+    ("post-op-bleeding", "A little bloody drainage is normal, right?"),
+    ("dental-trauma", "Is some facial swelling expected after wisdom teeth removal?"),
+    ("dental-trauma", "I think the swelling is going down now"),
+    ("facelift-hematoma", "The swelling was worse yesterday, today it's much better"),
+    ("facelift-hematoma", "One side was more swollen but it's evened out"),
+    ("post-op-bleeding", "My fever is gone"),
+    ("dental-trauma", "I haven't had any trouble swallowing"),
+    ("post-op-bleeding", "My face is still swollen but less than before"),
+    ("facelift-hematoma", "The swelling is going down on both sides"),
+    ("post-op-bleeding", "I'm feeling great, no bleeding, minimal swelling"),
+    ("dental-trauma", "My face looks a bit puffy, is this typical after an implant?"),
+    ("facelift-hematoma", "The swelling peaked on day three and has been going down since"),
+]
