@@ -143,7 +143,11 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck", "side",
     ),
     "tooth": ("tooth", "teeth"),
-    "knocked": ("knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed"),
+    "knocked": (
+        "knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed",
+        "completely out", "is out", "all the way out", "lost", "broke off", "broken off",
+        "snapped",
+    ),
     "swallow": ("swallow", "swallowing"),
     "faint": (
         "passed out", "fainted", "faint", "fainting", "unconscious", "unresponsive", "collapsed",

@@ -402,3 +402,43 @@ BENIGN += [
     ("dental-trauma", "My face looks a bit puffy, is this typical after an implant?"),
     ("facelift-hematoma", "The swelling peaked on day three and has been going down since"),
 ]
+
+# A seventh fresh batch (before tuning: 14/15 urgent, 0/15 benign).
+URGENT += [
+    ("post-op-bleeding", "My bandage is drenched in blood"),
+    ("post-op-bleeding", "I've had a fever over 101 for two days"),
+    ("post-op-bleeding", "Ever since dinner my face has been swelling and it's not stopping"),
+    ("facelift-hematoma", "My neck is swelling quickly on the right"),
+    ("facelift-hematoma", "One cheek is swollen hard and tight, the other is normal"),
+    ("dental-trauma", "Half of my face is swollen after the root canal and it's getting bigger"),
+    ("dental-trauma", "I fell and my front tooth is completely out"),
+    ("dental-trauma", "I literally can't swallow my saliva"),
+    ("post-op-bleeding", "The incision keeps bleeding through every bandage"),
+    ("facelift-hematoma", "The swelling went from a little to a lot in an hour"),
+    ("post-op-bleeding", "I have a really bad fever"),
+    ("dental-trauma", "My face is so swollen my eye is shut"),
+    (
+        "post-op-bleeding",
+        LONG + "and then it started bleeding again and it just won't stop, I've gone t"
+        "hrough a whole box of gauze",
+    ),
+    ("facelift-hematoma", "The swelling on the left keeps getting worse and it's really painful"),
+    ("dental-trauma", "My jaw has swelled up a lot since this morning"),
+]
+BENIGN += [
+    ("post-op-bleeding", "Is it ok that my face is still swollen two weeks later?"),
+    ("post-op-bleeding", "The nurse said a little swelling is normal, and mine is small"),
+    ("post-op-bleeding", "No bleeding today at all"),
+    ("post-op-bleeding", "My temperature was 99 and now it's normal"),
+    ("facelift-hematoma", "Both cheeks are equally swollen, is that expected?"),
+    ("facelift-hematoma", "The swelling seems to be slowly going down"),
+    ("dental-trauma", "I have a tiny bit of swelling near the gum"),
+    ("dental-trauma", "My face isn't swollen anymore"),
+    ("dental-trauma", "Swallowing is normal again"),
+    ("post-op-bleeding", "Is it expected to have some oozing for a day or two?"),
+    ("post-op-bleeding", "I had a fever after surgery but it's resolved"),
+    ("facelift-hematoma", "My swelling is much less today"),
+    ("dental-trauma", "Is it normal for my cheek to be a little puffy after the extraction?"),
+    ("post-op-bleeding", "The drainage is clear and light"),
+    ("facelift-hematoma", "Compared to last week the swelling is way down"),
+]
