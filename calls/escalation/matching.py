@@ -108,7 +108,10 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "stabbing", "killing me",
     ),
     "redness": ("red", "redness", "warm", "warmth", "hot to the touch", "inflamed", "red streaks"),
-    "tight": ("tight", "tightness", "pressure", "crushing", "squeezing", "heaviness", "heavy"),
+    "tight": (
+        "tight", "tightness", "pressure", "crushing", "squeezing", "heaviness", "heavy",
+        "sitting on", "weight on", "elephant",
+    ),
     "chest": ("chest",),
     "heart_attack": ("heart attack",),
     "calf": ("calf", "calves", "leg", "legs", "lower leg", "shin", "thigh"),

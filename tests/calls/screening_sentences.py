@@ -442,3 +442,30 @@ BENIGN += [
     ("post-op-bleeding", "The drainage is clear and light"),
     ("facelift-hematoma", "Compared to last week the swelling is way down"),
 ]
+
+# A fresh batch of emergencies and their look-alikes (before tuning: 12/13, 0/8).
+EMERGENCY += [
+    "I can't breathe properly",
+    "I'm gasping for air",
+    "It feels like an elephant is sitting on my chest",
+    "I have a sharp pain in my chest",
+    "My chest hurts and my left arm is numb",
+    "He's not making sense and his face is drooping",
+    "She suddenly can't move her right arm",
+    "Blood is spurting from the incision",
+    "I'm bleeding heavily and feel faint",
+    "I'm struggling to breathe",
+    "My breathing is really labored",
+    "I think I'm having a stroke",
+    "I'm short of breath when I lie down",
+]
+NOT_EMERGENCY += [
+    "I'm breathing fine",
+    "No shortness of breath",
+    "I don't have any chest pain",
+    "My arm is a bit sore from the IV",
+    "I had a little blood on the pillow",
+    "I can breathe through my nose again",
+    "The nurse said to call if I had chest pain",
+    "What are the signs of a stroke?",
+]
