@@ -8,7 +8,7 @@ from django import forms
 
 from calls.escalation import selectors
 from calls.escalation.services import ProtocolContent, check_content
-from calls.models import ProtocolVersion, Route, Severity
+from calls.models import OnCallGroup, ProtocolVersion, Route, Severity
 from portal.formfields import BoundedDateField, BoundedDateTimeField
 from portal.models import Practice
 from scheduling.models import AppointmentType, Provider
@@ -25,6 +25,20 @@ class ProtocolForm(forms.Form):
     )
     severity = forms.ChoiceField(choices=Severity.choices)
     route = forms.ChoiceField(choices=Route.choices, label="Route the caller to")
+    on_call_group = forms.ModelChoiceField(
+        queryset=OnCallGroup.objects.none(),
+        required=False,
+        label="Whose on-call takes it",
+        empty_label="The default on-call group",
+        help_text="For an on-call route: the group whose on-call provider takes these calls.",
+    )
+    route_provider = forms.ModelChoiceField(
+        queryset=Provider.objects.none(),
+        required=False,
+        label="Or this provider takes it",
+        empty_label="Nobody in particular",
+        help_text="A provider named here takes these calls in place of the group's on-call.",
+    )
     appointment_types = forms.ModelMultipleChoiceField(
         queryset=AppointmentType.objects.none(),  # set per practice in __init__
         required=False,
@@ -47,6 +61,8 @@ class ProtocolForm(forms.Form):
     def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["appointment_types"].queryset = selectors.appointment_types(practice)  # type: ignore[attr-defined]
+        self.fields["on_call_group"].queryset = selectors.on_call_groups(practice)  # type: ignore[attr-defined]
+        self.fields["route_provider"].queryset = selectors.on_call_providers(practice)  # type: ignore[attr-defined]
 
     @classmethod
     def initial_from(cls, version: ProtocolVersion) -> dict[str, Any]:
@@ -58,6 +74,8 @@ class ProtocolForm(forms.Form):
             "appointment_types": list(version.appointment_types.all()),
             "within_days_of_procedure": version.within_days_of_procedure,
             "instructions": version.instructions,
+            "on_call_group": version.on_call_group_id,
+            "route_provider": version.route_provider_id,
         }
 
     def content(self) -> ProtocolContent:
@@ -70,6 +88,8 @@ class ProtocolForm(forms.Form):
             instructions=data.get("instructions", ""),
             within_days_of_procedure=data.get("within_days_of_procedure"),
             appointment_type_ids=tuple(t.pk for t in data.get("appointment_types") or ()),
+            route_provider_id=p.pk if (p := data.get("route_provider")) else None,
+            on_call_group_id=g.pk if (g := data.get("on_call_group")) else None,
         ).normalised()
 
     def clean(self) -> dict[str, Any]:
@@ -121,6 +141,12 @@ class ShiftForm(forms.Form):
         queryset=Provider.objects.none(),
         help_text="Only providers with an on-call phone number can be on call.",
     )
+    group = forms.ModelChoiceField(
+        queryset=OnCallGroup.objects.none(),
+        required=False,
+        empty_label="The default on-call group",
+        help_text="The group whose urgent calls this provider takes.",
+    )
     start = BoundedDateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
     end = BoundedDateTimeField(widget=DATETIME_LOCAL, input_formats=["%Y-%m-%dT%H:%M"])
     note = forms.CharField(max_length=200, required=False, label="Note (optional)")
@@ -128,6 +154,7 @@ class ShiftForm(forms.Form):
     def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["provider"].queryset = selectors.on_call_providers(practice)  # type: ignore[attr-defined]
+        self.fields["group"].queryset = selectors.on_call_groups(practice)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -135,3 +162,9 @@ class ShiftForm(forms.Form):
         if start and end and end <= start:
             self.add_error("end", "Must be after the start.")
         return data
+
+
+class GroupForm(forms.Form):
+    group_name = forms.CharField(
+        max_length=100, label="New on-call group", help_text="For example: Ophthalmology on call."
+    )

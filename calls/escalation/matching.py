@@ -20,9 +20,15 @@ Reading text:
   "don't know": the caller is unsure, so the symptom counts) or the words between speak of
   stopping ("hasn't stopped bleeding" is still bleeding); or when it is followed by "stopped" /
   "gone" / "resolved". Hypotheticals count as negated: "what if", "signs of", "in case";
-* modifiers (severe, won't stop, sudden) never make a trigger fail to match, except that a
-  trigger naming a severity ("severe swelling") does not match an occurrence the caller plays
-  down ("a little swelling", "is some swelling normal").
+* QUALIFIERS are read on the caller's side, for every trigger: words playing a symptom up
+  (severe, really, rapidly, getting worse, spreading, won't stop, sudden, on one side) or down
+  (a little, mild, going down, improving, the same on both sides, "is that normal?"). The
+  course beats the state, up beats down: "the swelling is going down, is that normal?" and "a
+  little swelling" match nothing, "a little swollen but now getting worse fast" matches; a
+  symptom said plainly matches (a missed escalation costs more). The words that decided are
+  kept on the match, so the test console can show why it fired;
+* EMERGENCIES (cannot breathe, chest pain, heavy bleeding, stroke signs) are heard whatever
+  plays them down, only negation rules them out (`emergency_heard`).
 
 A trigger whose words the lexicon does not know falls back to fuzzy word matching: every content
 word must be heard (same stem, or within the edit budget), confidence the mean similarity, 0.9x
@@ -41,8 +47,13 @@ from rapidfuzz.distance import Levenshtein
 
 __all__ = [
     "CONCEPTS",
+    "EMERGENCY_CONCEPTS",
+    "EmergencyHeard",
+    "TriggerCheck",
     "TriggerMatch",
+    "check_trigger",
     "concepts_heard",
+    "emergency_heard",
     "match_trigger",
     "stem",
 ]
@@ -87,14 +98,20 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "infection", "infected", "pus", "discharge from", "foul smell", "smells bad", "abscess",
         "red streaks", "streaking",
     ),
-    "swell": ("swelling", "swollen", "swell", "swells", "puffy", "puffiness", "bulging"),
+    "swell": (
+        "swelling", "swollen", "swell", "swells", "puffy", "puffiness", "bulging", "puffing",
+        "puffed",
+    ),
     "pain": (
         "pain", "pains", "painful", "hurt", "hurts", "hurting", "ache", "aches", "aching", "achy",
         "sore", "soreness", "tender", "tenderness", "throbbing", "cramp", "cramping", "cramps",
         "stabbing", "killing me",
     ),
     "redness": ("red", "redness", "warm", "warmth", "hot to the touch", "inflamed", "red streaks"),
-    "tight": ("tight", "tightness", "pressure", "crushing", "squeezing", "heaviness", "heavy"),
+    "tight": (
+        "tight", "tightness", "pressure", "crushing", "squeezing", "heaviness", "heavy",
+        "sitting on", "weight on", "elephant",
+    ),
     "chest": ("chest",),
     "heart_attack": ("heart attack",),
     "calf": ("calf", "calves", "leg", "legs", "lower leg", "shin", "thigh"),
@@ -102,7 +119,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
     "breath": ("breathe", "breathing", "breath", "air"),
     "difficulty": (
         "trouble", "hard", "difficult", "difficulty", "cant", "cannot", "can not", "struggling",
-        "struggle", "unable", "labored", "laboured", "short",
+        "struggle", "unable", "labored", "laboured", "short", "hardly", "barely",
     ),
     "breathless": (
         "short of breath", "shortness of breath", "cant breathe", "cannot breathe",
@@ -115,16 +132,25 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "blurring", "dim", "cloudy", "hazy", "foggy", "worse", "shadow", "curtain",
     ),
     "vision_gone": (
+        "went dim", "blurry", "blurred", "blurriness", "vision loss", "flashes of light",
+        "flashing lights", "floaters", "trouble seeing", "hard to see", "difficulty seeing",
+    ),
+    # alarming by nature: no playing-down word makes these benign (see ALARMS)
+    "vision_dark": (
         "cant see", "cannot see", "can not see", "unable to see", "went dark", "gone dark",
-        "went black", "gone black", "went dim", "curtain", "blind", "blurry", "blurred",
-        "blurriness", "vision loss", "lost my sight", "lost my vision", "shadow over",
-        "flashes of light", "flashing lights", "floaters", "trouble seeing", "hard to see",
-        "difficulty seeing",
+        "went black", "gone black", "curtain", "blind", "lost my sight", "lost my vision",
+        "shadow over",
     ),
     "eye": ("eye", "eyes", "eyeball"),
-    "face": ("face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck"),
+    "face": (
+        "face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck", "side",
+    ),
     "tooth": ("tooth", "teeth"),
-    "knocked": ("knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed"),
+    "knocked": (
+        "knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed",
+        "completely out", "is out", "all the way out", "lost", "broke off", "broken off",
+        "snapped",
+    ),
     "swallow": ("swallow", "swallowing"),
     "faint": (
         "passed out", "fainted", "faint", "fainting", "unconscious", "unresponsive", "collapsed",
@@ -141,20 +167,72 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "site", "scar",
     ),
     "opened": ("opened", "came apart", "split open", "pulled apart", "gaping", "came undone"),
-    # modifiers: never required, see module docstring
+    # emergencies the agent answers with 911 whatever the protocols say (see `emergency_heard`)
+    "gush": (
+        "gushing", "spurting", "pouring blood", "blood everywhere", "hemorrhage",
+        "hemorrhaging", "haemorrhage", "bleeding heavily", "heavy bleeding", "bleeding profusely",
+    ),
+    "pour": ("pouring", "gushing", "streaming", "spurting", "running down", "dripping everywhere"),
+    "stroke": (
+        "stroke", "slurred", "slurring", "garbled speech", "cant speak", "cant talk",
+        "trouble speaking", "cant get my words out", "face is drooping", "face drooping",
+        "face droop", "drooping on one side",
+    ),
+    "enlarged": (
+        "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged",
+        "blown up", "blew up", "doubled", "enormous", "massive", "giant", "gigantic",
+        "twice the size", "twice as big", "lump", "hard lump",
+    ),
+    "limb": (
+        "arm", "arms", "hand", "leg", "side of my body", "side of his body", "side of her body",
+    ),
+    "weak": ("weak", "weakness", "cant move", "cant lift", "numb", "numbness", "limp"),
+    # qualifiers: never required, see module docstring. Up: bad or getting worse.
     "severe": (
         "severe", "severely", "bad", "worst", "terrible", "excruciating", "unbearable", "intense",
-        "extreme", "horrible", "awful", "a lot", "lots", "heavily", "massive", "huge", "worsening",
-        "spreading", "getting worse", "increasing",
+        "extreme", "horrible", "awful", "a lot", "lots", "heavily", "massive", "huge", "so much",
+        "high", "really high", "hard", "tight",
+    ),
+    "worsening": (
+        "worsening", "worse", "getting worse", "spreading", "spread", "increasing", "increase",
+        "growing", "getting bigger", "bigger", "more and more", "rapidly", "rapid", "fast",
+        "quickly", "by the hour", "every hour", "blowing up", "ballooning", "much more",
+        "not getting better", "no better", "isnt getting better", "doubled", "twice the size",
+        "tighter", "getting tighter", "more every",
     ),
     "persistent": (
         "wont stop", "will not stop", "not stopping", "hasnt stopped", "keeps", "constant",
-        "constantly", "nonstop", "cant stop", "doesnt stop", "continuous", "still",
+        "constantly", "nonstop", "cant stop", "doesnt stop", "continuous", "hasnt let up",
+        "wont let up", "not letting up",
     ),
     "sudden": ("sudden", "suddenly", "all of a sudden", "out of nowhere", "abruptly"),
+    "one_side": (
+        "one side", "one sided", "on one side", "only one side", "lopsided", "uneven",
+        "asymmetric", "than the other", "than the left", "than the right", "left side",
+        "right side",
+    ),
+    # Down: the symptom is mild, settling, or asked about as perhaps normal.
+    "improving": (
+        "going down", "go down", "gone down", "went down", "coming down", "improving", "improve",
+        "improved", "better", "less", "decreasing", "subsiding", "shrinking", "fading",
+        "easing", "settling", "settled", "healing", "about the same", "both sides",
+        "same on both", "getting smaller", "smaller", "half of what", "half what", "is down",
+        "way down", "down a lot", "much down",
+        "slowed", "slowing down", "slowed down", "almost nothing", "nearly stopped",
+        "almost stopped", "under control", "going away", "go away", "gone away", "went away",
+        "stabilized", "stabilised", "stable", "evened out", "evening out", "even", "symmetrical",
+    ),
+    "mild": (
+        "little", "slight", "slightly", "mild", "mildly", "bit", "minor", "some", "low grade",
+        "minimal", "tiny", "small", "light", "low", "naturally", "baby",
+        "dull", "normal", "expected", "usual", "usually", "typical", "normally",
+    ),
 }
 # fmt: on
-MODIFIERS = frozenset({"severe", "persistent", "sudden"})
+UP = frozenset({"severe", "worsening", "persistent", "sudden", "one_side"})
+DOWN = frozenset({"improving", "mild"})
+DYNAMIC = frozenset({"worsening", "persistent", "sudden", "improving"})
+MODIFIERS = UP | DOWN
 SEVERITY_MODIFIER = "severe"
 
 
@@ -163,6 +241,7 @@ class Concept:
     atoms: tuple[str, ...] = ()
     pairs: tuple[tuple[str, str], ...] = ()
     window: int = 5  # words between the two atoms of a pair, at most
+    broad: bool = False  # a symptom anywhere, though a pair may say it ("my cheek is huge")
 
     @property
     def components(self) -> frozenset[str]:
@@ -173,7 +252,7 @@ CONCEPTS: dict[str, Concept] = {
     "bleeding": Concept(atoms=("bleed",)),
     "fever": Concept(atoms=("fever",)),
     "infection": Concept(atoms=("infection",)),
-    "swelling": Concept(atoms=("swell",)),
+    "swelling": Concept(atoms=("swell",), pairs=(("face", "enlarged"),), broad=True),
     "pain": Concept(atoms=("pain",)),
     "redness": Concept(atoms=("redness",)),
     "dvt": Concept(
@@ -181,9 +260,11 @@ CONCEPTS: dict[str, Concept] = {
     ),
     "chest_pain": Concept(atoms=("heart_attack",), pairs=(("chest", "pain"), ("chest", "tight"))),
     "breathing": Concept(atoms=("breathless",), pairs=(("breath", "difficulty"),), window=3),
-    "vision_loss": Concept(atoms=("vision_gone",), pairs=(("vision", "loss"),), window=4),
+    "vision_loss": Concept(
+        atoms=("vision_gone", "vision_dark"), pairs=(("vision", "loss"),), window=4
+    ),
     "eye_pain": Concept(pairs=(("eye", "pain"),), window=4),
-    "facial_swelling": Concept(pairs=(("face", "swell"),)),
+    "facial_swelling": Concept(pairs=(("face", "swell"), ("face", "enlarged"))),
     "avulsed_tooth": Concept(pairs=(("tooth", "knocked"),)),
     "swallowing": Concept(pairs=(("swallow", "difficulty"),), window=3),
     "fainting": Concept(atoms=("faint",)),
@@ -191,6 +272,16 @@ CONCEPTS: dict[str, Concept] = {
     "numbness": Concept(atoms=("numb",)),
     "wound_opened": Concept(pairs=(("wound", "opened"),)),
     "medication": Concept(atoms=("medication",)),
+    "heavy_bleeding": Concept(atoms=("gush",), pairs=(("bleed", "pour"),), window=3),
+    "stroke": Concept(atoms=("stroke",), pairs=(("limb", "weak"),), window=3),
+}
+# Heard (not negated) in what a caller says, these are answered "call 911" first, whatever the
+# practice's protocols say: no protocol can rule them out, and a playing-down word does not.
+EMERGENCY_CONCEPTS: dict[str, str] = {
+    "breathing": "cannot breathe",
+    "chest_pain": "chest pain",
+    "heavy_bleeding": "heavy bleeding",
+    "stroke": "stroke signs",
 }
 # A concept made of pairs covers the single-atom concepts of its parts: "calf pain" asks for
 # DVT, not for pain anywhere.
@@ -198,7 +289,7 @@ SUBSUMES: dict[str, frozenset[str]] = {
     name: frozenset(
         other
         for other, c in CONCEPTS.items()
-        if other != name and c.atoms and set(c.atoms) <= concept.components and not c.pairs
+        if other != name and c.atoms and set(c.atoms) <= concept.components
     )
     for name, concept in CONCEPTS.items()
     if concept.pairs
@@ -227,10 +318,11 @@ NEGATORS = frozenset(
         "denied",
     ]
 )
-HEDGES = frozenset(["sure", "certain", "know", "think"])
+HEDGES = frozenset(["sure", "certain", "know"])  # "I don't think I have a fever" denies it
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
 HYPOTHETICAL = (("what", "if"), ("sign", "of"), ("symptom", "of"), ("in", "case"), ("if",))
-ENDED = frozenset({"stop", "gone", "resolv", "subsid"})
+ENDED = frozenset({"stop", "gone", "resolv", "subsid", "brok"})  # stems
+FINE = frozenset({"fine", "normal", "ok", "okay", "good"})
 AUXILIARY = frozenset(
     [
         "has",
@@ -249,12 +341,12 @@ AUXILIARY = frozenset(
         "pretty",
         "much",
         "mostly",
+        "almost",
+        "nearly",
+        "basically",
         "seem",
         "seems",
     ]
-)
-DIMINISHERS = frozenset(
-    {"little", "slight", "slightly", "mild", "mildly", "bit", "minor", "normal", "expect", "usual"}
 )
 BOUNDARY_WORDS = frozenset(
     [
@@ -291,23 +383,34 @@ class Token:
     sentence: int
     clause: int
     boundary: bool  # "but", "and"...: ends a clause for negation
+    question: bool = False  # the sentence ends with "?"
 
 
 def tokenize(text: str) -> tuple[Token, ...]:
     cleaned = text.casefold().replace("'", "").replace("\u2019", "").replace("-", " ")
     out: list[Token] = []
     sentence = clause = 0
+    questions: set[int] = set()
     for match in _TOKEN.finditer(cleaned):
         word = match.group()
         if not word[0].isalnum():
             clause += 1
             if word in SENTENCE_END:
+                if word == "?":
+                    questions.add(sentence)
                 sentence += 1
             continue
         boundary = word in BOUNDARY_WORDS
         if boundary:
             clause += 1
         out.append(Token(word, stem(word), sentence, clause, boundary))
+    if questions:
+        out = [
+            Token(t.raw, t.stem, t.sentence, t.clause, t.boundary, True)
+            if t.sentence in questions
+            else t
+            for t in out
+        ]
     return tuple(out)
 
 
@@ -374,6 +477,7 @@ def _longest(hits: list[Hit]) -> list[Hit]:
         for h in hits
         if not any(
             o.atom != h.atom
+            and (o.atom not in MODIFIERS or h.atom in MODIFIERS)  # "left side" keeps "side"
             and o.start <= h.start
             and h.end <= o.end
             and (o.end - o.start) > (h.end - h.start)
@@ -419,14 +523,14 @@ def _starts_with(tokens: Sequence[Token], i: int, stems: tuple[str, ...]) -> boo
     )
 
 
-def _negated(tokens: Sequence[Token], hit: Hit) -> bool:
+def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) -> bool:
     clause = tokens[hit.start].clause
     first = max(0, hit.start - 5)
     for i in range(hit.start - 1, first - 1, -1):
         if tokens[i].clause != clause:
             break
         raw = tokens[i].raw
-        if any(_starts_with(tokens, i, h) for h in _HYPOTHETICAL_STEMS):
+        if hypothetical and any(_starts_with(tokens, i, h) for h in _HYPOTHETICAL_STEMS):
             unsure = i > 0 and tokens[i - 1].raw in _UNSURE
             if not unsure:  # "not sure if it's infected" is a report, "what if" is not
                 return True
@@ -445,19 +549,54 @@ def _negated(tokens: Sequence[Token], hit: Hit) -> bool:
     if j < len(tokens) and tokens[j].clause == tokens[hit.end].clause:
         if tokens[j].stem in ENDED:
             return True
+        if tokens[j].raw in FINE and not tokens[j].question:  # "my temperature is normal"
+            return True
         if tokens[j].raw == "went" and j + 1 < len(tokens) and tokens[j + 1].raw == "away":
             return True
-    return False
+    return _ended_after(tokens, hit)
 
 
-def _diminished(tokens: Sequence[Token], hit: Hit) -> bool:
-    clause = tokens[hit.start].clause
-    for i in range(max(0, hit.start - 3), min(len(tokens), hit.end + 3)):
-        if hit.start <= i <= hit.end or tokens[i].clause != clause:
+def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
+    """ "a low fever yesterday, but it's gone now": the next clause says it ended."""
+    sentence = tokens[hit.end].sentence
+    for j in range(hit.end + 1, min(len(tokens), hit.end + 8)):
+        if tokens[j].sentence != sentence:
+            break
+        if tokens[j].raw not in {"it", "its", "that", "thats"}:
             continue
-        if tokens[i].stem in DIMINISHERS or tokens[i].raw in DIMINISHERS:
+        k = j + 1
+        while k < len(tokens) and tokens[k].raw in AUXILIARY and k - j <= 3:
+            k += 1
+        if k < len(tokens) and (
+            tokens[k].stem in ENDED
+            or (tokens[k].raw in FINE and not tokens[k].question)
+            or (tokens[k].raw == "went" and k + 1 < len(tokens) and tokens[k + 1].raw == "away")
+        ):
             return True
     return False
+
+
+QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
+INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
+
+
+@dataclass(frozen=True, slots=True)
+class Qualifier:
+    start: int
+    end: int
+    up: bool  # plays the symptom up (worse, severe, one side) or down (a little, improving)
+    dynamic: bool  # speaks of the course (getting worse, going down), not of the state
+
+
+def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]:
+    """Qualifier words with their direction: a negated one turns round ("not getting worse")."""
+    out: list[Qualifier] = []
+    for hit in hits:
+        up = hit.atom in UP
+        if _negated(tokens, hit, hypothetical=False):  # "if it's getting smaller" stays down
+            up = not up
+        out.append(Qualifier(hit.start, hit.end, up, hit.atom in DYNAMIC))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +604,125 @@ class Occurrence:
     start: int
     end: int
     fuzzy: bool
-    diminished: bool
+    diminished: bool  # played down (a little, going down, is that normal?) and not up
+    qualified_by: tuple[tuple[int, int], ...] = ()  # spans of the words that decided it
+
+
+# Atoms alarming by nature: a curtain "coming down" over the vision is not a symptom "coming
+# down"; only negation rules them out.
+ALARMS = frozenset({"vision_dark", "gush", "pour", "stroke", "breathless", "clot"})
+# A question asking for help is a report ("my face is swollen, should I go to the ER?")
+HELP_SEEKING = frozenset(
+    [
+        "er",
+        "emergency",
+        "hospital",
+        "serious",
+        "concerned",
+        "concern",
+        "panicking",
+        "saved",
+        "save",
+        "worried",
+        "worry",
+        "dangerous",
+        "urgent",
+        "help",
+        "bad",
+        "scared",
+        "ambulance",
+        "911",
+    ]
+)
+QUESTION = (-1, -1)  # a qualifier span standing for "asked as a question"
+ASKING_NORMAL = frozenset(
+    {"normal", "normally", "expected", "usual", "usually", "typical", "ok", "okay", "alright"}
+)
+
+
+def _assess(
+    tokens: Sequence[Token],
+    own: tuple[tuple[int, int], ...],
+    qualifiers: Sequence[Qualifier],
+    foreign_clauses: frozenset[int],
+    fuzzy: bool,
+    alarm: bool = False,
+    busy: frozenset[int] = frozenset(),
+) -> Occurrence:
+    """How the caller qualifies one occurrence (`own`: the spans of its words). Its sentence is
+    read, up to `QUALIFIER_REACH` words away, leaving out clauses about another symptom ("the
+    swelling is going down but the pain is worse"). In order: an intensifier right before it
+    ("really swollen") plays it up; then the course, the latest word on it winning (worse,
+    spreading up; going down, improving down: a swelling on one side that is improving is not
+    urgent, "it was going down but now it's worse" is); asking whether it is
+    normal; then a severe state (huge, on one side) plays it up, a mild one (a little) down;
+    any other question about it is a question, not a report; and a symptom said plainly
+    counts (a caller who does not play it down is taken at their word). The sentences after
+    it that name no symptom of their own (`busy`: those that do) go on talking about it ("My
+    face is swollen. Is that normal? It's getting worse.")."""
+    start, end = min(a for a, _ in own), max(b for _, b in own)
+    sentence = tokens[start].sentence
+    sentences = {sentence}
+    for later in (sentence + 1, sentence + 2):
+        if later in busy:
+            break
+        sentences.add(later)
+    for i in range(max(0, start - 2), start):  # "really swollen", "so badly swollen"
+        if tokens[i].raw in INTENSIFIERS and tokens[i].sentence == sentence:
+            return Occurrence(start, end, fuzzy, False, ((i, i),))
+    if alarm:
+        return Occurrence(start, end, fuzzy, False)
+    near = [
+        q
+        for q in qualifiers
+        if tokens[q.start].sentence in sentences
+        and not any(a <= q.start <= b or a <= q.end <= b for a, b in own)
+        and min(abs(q.start - start), abs(q.start - end))
+        <= (QUALIFIER_REACH if tokens[q.start].sentence == sentence else 2 * QUALIFIER_REACH)
+        and (
+            tokens[q.start].clause not in foreign_clauses
+            or tokens[q.start].clause == tokens[start].clause
+        )
+    ]
+    context = [t for t in tokens if t.sentence in sentences]
+    raws = [t.raw for t in context]
+    asks_help = (
+        any(r in HELP_SEEKING for r in raws)
+        or any(  # "what should I do?"
+            r == "what" and "do" in raws[i + 1 : i + 4] for i, r in enumerate(raws)
+        )
+    )
+    asked = not asks_help and any(t.question for t in context)
+    asks_normal = asked and any(t.raw in ASKING_NORMAL and t.question for t in context)
+    course = [q for q in near if q.dynamic]
+    if course:  # the latest word on the course wins: "was worse yesterday, now much better"
+        last = max(course, key=lambda q: q.start)
+        chosen = [q for q in course if q.up == last.up]
+        return Occurrence(start, end, fuzzy, not last.up, _outermost(chosen))
+    steps: list[tuple[bool, bool] | str] = ["normal", (False, True), (False, False), "asked"]
+    for step in steps:
+        if step == "normal":
+            if asks_normal:
+                return Occurrence(start, end, fuzzy, True, (QUESTION,))
+            continue
+        if step == "asked":
+            if asked:
+                return Occurrence(start, end, fuzzy, True, (QUESTION,))
+            continue
+        dynamic, up = step  # type: ignore[misc]
+        chosen = [q for q in near if q.dynamic == dynamic and q.up == up]
+        if chosen:
+            return Occurrence(start, end, fuzzy, not up, _outermost(chosen))
+    return Occurrence(start, end, fuzzy, False)
+
+
+def _outermost(qualifiers: Sequence[Qualifier]) -> tuple[tuple[int, int], ...]:
+    spans = sorted({(q.start, q.end) for q in qualifiers})
+    return tuple(
+        (a, b)
+        for a, b in spans
+        if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in spans)
+    )
 
 
 @dataclass(frozen=True)
@@ -479,25 +736,61 @@ class Reading:
     def words(self, start: int, end: int) -> str:
         return " ".join(t.raw for t in self.tokens[start : end + 1])
 
+    def qualifiers(self, occurrence: Occurrence) -> tuple[str, ...]:
+        return tuple(
+            "asked as a question" if (a, b) == QUESTION else self.words(a, b)
+            for a, b in occurrence.qualified_by
+        )
+
 
 @lru_cache(maxsize=2048)
 def read(text: str, *, negation: bool = True) -> Reading:
     tokens = tokenize(text)
     by_atom: dict[str, list[Hit]] = {}
     modifiers: set[str] = set()
+    qualifier_hits: list[Hit] = []
     for hit in _longest(_atom_hits(tokens)):
         if hit.atom in MODIFIERS:
             modifiers.add(hit.atom)
+            qualifier_hits.append(hit)
             continue
         if negation and _negated(tokens, hit):
             continue
         by_atom.setdefault(hit.atom, []).append(hit)
+    qualifiers = _qualifiers(tokens, qualifier_hits) if negation else []
+    atom_clauses: dict[str, set[int]] = {}
+    for atom, hits in by_atom.items():
+        for h in hits:
+            atom_clauses.setdefault(atom, set()).add(tokens[h.start].clause)
+    busy = frozenset(
+        tokens[h.start].sentence
+        for atom, hits in by_atom.items()
+        if atom in _STANDALONE
+        for h in hits
+    )
     concepts: dict[str, tuple[Occurrence, ...]] = {}
     for name, concept in CONCEPTS.items():
+        own = set(concept.atoms) | concept.components
+        foreign = frozenset(
+            c
+            for atom, clauses in atom_clauses.items()
+            if atom not in own and atom in _STANDALONE
+            for c in clauses
+        )
         found: list[Occurrence] = []
         for atom in concept.atoms:
             for h in by_atom.get(atom, ()):
-                found.append(Occurrence(h.start, h.end, h.fuzzy, _diminished(tokens, h)))
+                found.append(
+                    _assess(
+                        tokens,
+                        ((h.start, h.end),),
+                        qualifiers,
+                        foreign,
+                        h.fuzzy,
+                        atom in ALARMS,
+                        busy,
+                    )
+                )
         for a_name, b_name in concept.pairs:
             for a in by_atom.get(a_name, ()):
                 for b in by_atom.get(b_name, ()):
@@ -506,16 +799,23 @@ def read(text: str, *, negation: bool = True) -> Reading:
                     gap = max(a.start, b.start) - min(a.end, b.end) - 1
                     if gap <= concept.window and (a.start, a.end) != (b.start, b.end):
                         found.append(
-                            Occurrence(
-                                min(a.start, b.start),
-                                max(a.end, b.end),
+                            _assess(
+                                tokens,
+                                ((a.start, a.end), (b.start, b.end)),
+                                qualifiers,
+                                foreign,
                                 a.fuzzy or b.fuzzy,
-                                _diminished(tokens, a) or _diminished(tokens, b),
+                                bool({a_name, b_name} & ALARMS),
+                                busy,
                             )
                         )
         if found:
             concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
     return Reading(tokens, concepts, frozenset(modifiers))
+
+
+# Atoms that name a symptom on their own (the others only in a pair: "worse" + vision).
+_STANDALONE = frozenset(a for c in CONCEPTS.values() for a in c.atoms)
 
 
 def concepts_heard(text: str) -> list[str]:
@@ -554,6 +854,7 @@ class TriggerMatch:
     confidence: float
     heard: str  # the caller's words that matched
     specificity: int = 0  # concepts matched, pairs counting double ("calf pain" > "swelling")
+    qualifiers: tuple[str, ...] = ()  # the caller's words that played it up ("getting worse")
 
 
 FALLBACK_MIN = 0.8
@@ -603,19 +904,42 @@ def match_trigger(trigger: str, text: str) -> TriggerMatch | None:
         return _fallback(pattern, reading)
     spans: list[Occurrence] = []
     for name in sorted(pattern.required):
-        usable = [
-            o
-            for o in reading.concepts.get(name, ())
-            if not (pattern.names_severity and o.diminished)
-        ]
+        usable = [o for o in reading.concepts.get(name, ()) if not o.diminished]
         if not usable:
             return None
+        usable.sort(key=lambda o: not o.qualified_by)  # a played-up occurrence explains best
         spans.append(usable[0])
     confidence = 0.85 if any(o.fuzzy for o in spans) else 1.0
     start = min(o.start for o in spans)
     end = max(o.end for o in spans)
-    specificity = sum(2 if CONCEPTS[name].pairs else 1 for name in pattern.required)
-    return TriggerMatch(pattern.text, confidence, reading.words(start, end), specificity)
+    specificity = sum(
+        2 if CONCEPTS[name].pairs and not CONCEPTS[name].broad else 1 for name in pattern.required
+    )
+    qualifiers = tuple(dict.fromkeys(q for o in spans for q in reading.qualifiers(o)))
+    return TriggerMatch(
+        pattern.text, confidence, reading.words(start, end), specificity, qualifiers
+    )
+
+
+@dataclass(frozen=True)
+class EmergencyHeard:
+    kind: str  # "chest pain", "cannot breathe", "heavy bleeding", "stroke signs"
+    heard: str
+
+
+def emergency_heard(text: str) -> EmergencyHeard | None:
+    """An emergency the caller reports (not negated), whatever words play it down: these are
+    answered "call 911" before any protocol is consulted."""
+    reading = read(text)
+    found = [
+        (occurrences[0].start, label, occurrences[0])
+        for name, label in EMERGENCY_CONCEPTS.items()
+        if (occurrences := reading.concepts.get(name))
+    ]
+    if not found:
+        return None
+    _, label, o = min(found, key=lambda f: f[0])
+    return EmergencyHeard(label, reading.words(o.start, o.end))
 
 
 def best_trigger(triggers: Iterable[str], text: str) -> TriggerMatch | None:
@@ -629,3 +953,33 @@ def best_trigger(triggers: Iterable[str], text: str) -> TriggerMatch | None:
         ):
             best = found
     return best
+
+
+@dataclass(frozen=True)
+class TriggerCheck:
+    """Why a trigger did or did not fire, for a clinician reading the test console."""
+
+    trigger: str
+    outcome: str  # "fired", "played down", "negated", "not heard"
+    heard: str = ""  # the caller's words for the symptom
+    qualifiers: tuple[str, ...] = ()  # the words that played it up (fired) or down
+
+
+def check_trigger(trigger: str, text: str) -> TriggerCheck:
+    match = match_trigger(trigger, text)
+    if match is not None:
+        return TriggerCheck(trigger, "fired", match.heard, match.qualifiers)
+    pattern = compile_trigger(trigger)
+    reading = read(text)
+    for name in sorted(pattern.required):
+        down = [o for o in reading.concepts.get(name, ()) if o.diminished]
+        if down and not any(not o.diminished for o in reading.concepts.get(name, ())):
+            o = down[0]
+            return TriggerCheck(
+                trigger, "played down", reading.words(o.start, o.end), reading.qualifiers(o)
+            )
+    unnegated = read(text, negation=False)
+    if pattern.required and all(unnegated.concepts.get(n) for n in pattern.required):
+        o = unnegated.concepts[sorted(pattern.required)[0]][0]
+        return TriggerCheck(trigger, "negated", unnegated.words(o.start, o.end))
+    return TriggerCheck(trigger, "not heard")

@@ -13,7 +13,14 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, VersionStatus
+from calls.models import (
+    DEFAULT_GROUP_KEY,
+    EscalationProtocol,
+    OnCallGroup,
+    OnCallShift,
+    ProtocolVersion,
+    VersionStatus,
+)
 from portal.models import Practice
 from scheduling.models import AppointmentType, Provider
 
@@ -21,13 +28,16 @@ __all__ = [
     "CalendarDay",
     "Gap",
     "ProtocolRule",
+    "RotaLine",
     "appointment_types",
     "on_call_at",
     "on_call_gaps",
+    "on_call_groups",
     "on_call_providers",
     "protocol_rules",
     "protocols_overview",
     "rota_calendar",
+    "rota_lines",
     "shifts_between",
     "versions_of",
 ]
@@ -48,6 +58,8 @@ class ProtocolRule:
     severity: str
     route: str
     instructions: str
+    route_provider_id: int | None = None
+    on_call_group_id: int | None = None
 
 
 def protocol_rules(practice: Practice | int, *, drafts: bool = False) -> list[ProtocolRule]:
@@ -82,6 +94,8 @@ def protocol_rules(practice: Practice | int, *, drafts: bool = False) -> list[Pr
             severity=v.severity,
             route=v.route,
             instructions=v.instructions,
+            route_provider_id=v.route_provider_id,
+            on_call_group_id=v.on_call_group_id,
         )
         for v in chosen.values()
     ]
@@ -119,10 +133,14 @@ def protocols_overview(practice: Practice | int) -> list[ProtocolRow]:
 def versions_of(protocol: EscalationProtocol) -> QuerySet[ProtocolVersion]:
     return (
         ProtocolVersion.objects.filter(protocol=protocol)
-        .select_related("approved_by", "created_by")
+        .select_related("approved_by", "created_by", "route_provider", "on_call_group")
         .prefetch_related("appointment_types")
         .order_by("-number")
     )
+
+
+def on_call_groups(practice: Practice | int) -> QuerySet[OnCallGroup]:
+    return OnCallGroup.objects.for_practice(practice).order_by("name", "pk")
 
 
 def appointment_types(practice: Practice | int) -> QuerySet[AppointmentType]:
@@ -139,28 +157,41 @@ def on_call_providers(practice: Practice | int) -> QuerySet[Provider]:
     )
 
 
-def on_call_at(practice: Practice | int, at: datetime | None = None) -> OnCallShift | None:
-    """Who takes urgent calls at `at` (default now). Several shifts may cover it (a backup
-    overlapping a primary): the one that started last wins, as the most recent hand-over."""
+def on_call_at(
+    practice: Practice | int, at: datetime | None = None, group_id: int | None = None
+) -> OnCallShift | None:
+    """Who takes a group's urgent calls at `at` (default now; group None: the default group).
+    Several shifts may cover it (a backup overlapping a primary): the one that started last
+    wins, as the most recent hand-over. Another group's on-call never stands in: a cataract
+    patient is not put through to the plastic surgeon."""
     at = at or timezone.now()
     return (
         OnCallShift.objects.for_practice(practice)
-        .filter(start__lte=at, end__gt=at)
+        .filter(_in_group(group_id), start__lte=at, end__gt=at)
         .select_related("provider")
         .order_by("-start", "-id")
         .first()
     )
 
 
+def _in_group(group_id: int | None) -> Q:
+    return Q(group_id=group_id) if group_id is not None else Q(group__key=DEFAULT_GROUP_KEY)
+
+
 def shifts_between(
-    practice: Practice | int, start: datetime, end: datetime
+    practice: Practice | int,
+    start: datetime,
+    end: datetime,
+    group_id: int | None = None,
+    *,
+    every_group: bool = False,
 ) -> QuerySet[OnCallShift]:
-    return (
-        OnCallShift.objects.for_practice(practice)
-        .filter(start__lt=end, end__gt=start)
-        .select_related("provider")
-        .order_by("start", "id")
-    )
+    """Shifts overlapping [start, end) of one group (None: the default group), or of
+    `every_group`."""
+    rows = OnCallShift.objects.for_practice(practice).filter(start__lt=end, end__gt=start)
+    if not every_group:
+        rows = rows.filter(_in_group(group_id))
+    return rows.select_related("provider", "group").order_by("start", "id")
 
 
 def _seconds(start: datetime, end: datetime) -> float:
@@ -174,6 +205,7 @@ class Gap:
 
     start: datetime
     end: datetime
+    group: str = ""  # the group's name, when several are shown together
 
     @property
     def hours(self) -> float:
@@ -208,15 +240,51 @@ def _gaps(
     return [(s, e) for s, e in out if e > s]
 
 
-def on_call_gaps(practice: Practice, start: date | datetime, days: int) -> list[Gap]:
+def on_call_gaps(
+    practice: Practice, start: date | datetime, days: int, group_id: int | None = None
+) -> list[Gap]:
     """Times from `start` (a day: its local midnight; or an instant) to the end of the
-    `days`-th day when nobody is on call. The rota is meant to cover every hour: urgent callers
-    ring at any time, and during office hours the on-call provider is who they are put through
-    to as well. One query."""
+    `days`-th day when nobody is on call for the group (None: the default group). The rota is
+    meant to cover every hour: urgent callers ring at any time, and during office hours the
+    on-call provider is who they are put through to as well. One query."""
     begin, end = _window(practice, start, days)
-    shifts = list(shifts_between(practice, begin, end).values_list("start", "end"))
+    shifts = list(shifts_between(practice, begin, end, group_id).values_list("start", "end"))
     tz = practice.tz
     return [Gap(s.astimezone(tz), e.astimezone(tz)) for s, e in _gaps(shifts, begin, end)]
+
+
+@dataclass
+class RotaLine:
+    """One group's line of the rota: who is on call for it now, and its coming gaps."""
+
+    group: OnCallGroup
+    on_call_now: OnCallShift | None
+    gaps: list[Gap]
+
+
+def rota_lines(practice: Practice, now: datetime | None = None, days: int = 14) -> list[RotaLine]:
+    """A line per on-call group (two queries): a group's gap is a gap even when another
+    group's on-call is free, since protocols route to their own group."""
+    now = now or timezone.now()
+    groups = list(on_call_groups(practice))
+    begin, end = _window(practice, now, days)
+    shifts = list(shifts_between(practice, begin, end, every_group=True))
+    tz = practice.tz
+    out: list[RotaLine] = []
+    for group in groups:
+        mine = [s for s in shifts if s.group_id == group.pk]
+        current = [s for s in mine if s.start <= now < s.end]
+        out.append(
+            RotaLine(
+                group,
+                max(current, key=lambda s: (s.start, s.pk)) if current else None,
+                [
+                    Gap(a.astimezone(tz), b.astimezone(tz), group.name)
+                    for a, b in _gaps([(s.start, s.end) for s in mine], begin, end)
+                ],
+            )
+        )
+    return out
 
 
 @dataclass
@@ -252,11 +320,14 @@ class CalendarDay:
         return round(sum(_seconds(s.start, s.end) for s in self.segments if s.is_gap) / 3600, 1)
 
 
-def rota_calendar(practice: Practice, first_day: date, days: int) -> list[CalendarDay]:
-    """Day by day from `first_day`: who is on call and the gaps between (one query). A day's
-    segments follow the provider who started last when shifts overlap, like `on_call_at`."""
+def rota_calendar(
+    practice: Practice, first_day: date, days: int, group_id: int | None = None
+) -> list[CalendarDay]:
+    """Day by day from `first_day`: who is on call for the group (None: the default group)
+    and the gaps between (one query). A day's segments follow the provider who started last
+    when shifts overlap, like `on_call_at`."""
     begin, end = _window(practice, first_day, days)
-    shifts = list(shifts_between(practice, begin, end))
+    shifts = list(shifts_between(practice, begin, end, group_id))
     tz = practice.tz
     out: list[CalendarDay] = []
     for offset in range(days):
@@ -284,13 +355,15 @@ def rota_calendar(practice: Practice, first_day: date, days: int) -> list[Calend
     return out
 
 
-def calendar_weeks(practice: Practice, month_of: date) -> list[list[CalendarDay]]:
+def calendar_weeks(
+    practice: Practice, month_of: date, group_id: int | None = None
+) -> list[list[CalendarDay]]:
     """A month grid (Monday-first weeks) around the month of `month_of`."""
     first = month_of.replace(day=1)
     grid_start = first - timedelta(days=first.weekday())
     next_month = (first + timedelta(days=32)).replace(day=1)
     grid_end = next_month + timedelta(days=(7 - next_month.weekday()) % 7)
-    days = rota_calendar(practice, grid_start, (grid_end - grid_start).days)
+    days = rota_calendar(practice, grid_start, (grid_end - grid_start).days, group_id)
     for d in days:
         d.in_range = d.day.month == first.month
     return [days[i : i + 7] for i in range(0, len(days), 7)]
@@ -301,10 +374,16 @@ def today(practice: Practice, now: datetime | None = None) -> date:
 
 
 def summary(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
-    """For the dashboard partial: who is on call now and the gaps of the next 7 days."""
+    """For the dashboard partial: who is on call now and the gaps of the next 7 days, every
+    group's (a practice with no group yet: the default group's, all of it a gap)."""
     now = now or timezone.now()
+    lines = rota_lines(practice, now, 7)
+    if not lines:
+        return {"on_call_now": None, "gaps": on_call_gaps(practice, now, 7), "days": 7}
+    named = len(lines) > 1
     return {
-        "on_call_now": on_call_at(practice, now),
-        "gaps": on_call_gaps(practice, now, 7),
+        "on_call_now": next((line.on_call_now for line in lines if line.on_call_now), None),
+        "gaps": [g if named else Gap(g.start, g.end) for line in lines for g in line.gaps],
+        "lines": lines,
         "days": 7,
     }

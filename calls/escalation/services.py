@@ -24,9 +24,11 @@ from django.utils.text import slugify
 
 from calls.escalation.screening import Decision, screen
 from calls.models import (
+    DEFAULT_GROUP_KEY,
     Call,
     CallOutcome,
     EscalationProtocol,
+    OnCallGroup,
     OnCallShift,
     ProtocolVersion,
     Route,
@@ -34,6 +36,7 @@ from calls.models import (
     Severity,
     VersionStatus,
 )
+from calls.models.escalation import DEFAULT_GROUP_NAME
 from compliance import audit
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
@@ -44,11 +47,14 @@ __all__ = [
     "APPROVED_ACTION",
     "ApprovalError",
     "ProtocolContent",
+    "add_group",
     "add_shift",
     "approve_version",
     "check_content",
     "create_protocol",
+    "default_group",
     "delete_shift",
+    "group_for",
     "import_on_call",
     "import_protocols",
     "record_screening",
@@ -72,6 +78,9 @@ class ProtocolContent:
     instructions: str = ""
     within_days_of_procedure: int | None = None
     appointment_type_ids: tuple[int, ...] = ()
+    # who takes an on-call route: this provider, else the on-call of this group (None: default)
+    route_provider_id: int | None = None
+    on_call_group_id: int | None = None
 
     @classmethod
     def of(cls, version: ProtocolVersion) -> ProtocolContent:
@@ -87,6 +96,8 @@ class ProtocolContent:
                 .order_by("id")
                 .values_list("appointmenttype_id", flat=True)
             ),
+            route_provider_id=version.route_provider_id,
+            on_call_group_id=version.on_call_group_id,
         )
 
     def same_as(self, other: ProtocolContent) -> bool:
@@ -106,6 +117,8 @@ class ProtocolContent:
             instructions=self.instructions.strip(),
             within_days_of_procedure=self.within_days_of_procedure,
             appointment_type_ids=tuple(dict.fromkeys(self.appointment_type_ids)),
+            route_provider_id=self.route_provider_id if self.route == Route.ON_CALL else None,
+            on_call_group_id=self.on_call_group_id if self.route == Route.ON_CALL else None,
         )
 
 
@@ -144,6 +157,8 @@ def _write(version: ProtocolVersion, content: ProtocolContent) -> None:
     version.route = content.route
     version.instructions = content.instructions
     version.within_days_of_procedure = content.within_days_of_procedure
+    version.route_provider_id = _own(Provider, version.practice_id, content.route_provider_id)
+    version.on_call_group_id = _own(OnCallGroup, version.practice_id, content.on_call_group_id)
     version.save()
     known = set(
         AppointmentType.objects.for_practice(version.practice_id)
@@ -160,6 +175,37 @@ def _write(version: ProtocolVersion, content: ProtocolContent) -> None:
         version.appointment_types.clear()
         for pk in wanted:
             version.appointment_types.add(pk)
+
+
+def _own(model: Any, practice_id: int, pk: int | None) -> int | None:
+    """`pk` when it is the practice's own row (another practice's id is dropped)."""
+    if pk is None:
+        return None
+    return pk if model.objects.for_practice(practice_id).filter(pk=pk).exists() else None
+
+
+def default_group(practice: Practice | int) -> OnCallGroup:
+    """The group shifts and protocols naming none belong to (made on first use)."""
+    return group_for(practice, DEFAULT_GROUP_KEY, DEFAULT_GROUP_NAME)
+
+
+def group_for(practice: Practice | int, key: str, name: str = "") -> OnCallGroup:
+    """The practice's group `key`, made when missing ("ophthalmology" -> "Ophthalmology on
+    call")."""
+    practice_id = practice if isinstance(practice, int) else practice.pk
+    group, _ = OnCallGroup.objects.get_or_create(
+        practice_id=practice_id,
+        key=key,
+        defaults={"name": name or f"{key.replace('-', ' ').capitalize()} on call"},
+    )
+    return group
+
+
+def add_group(practice: Practice, name: str) -> OnCallGroup:
+    """A new line of the rota, keyed from its name (an existing key is reused)."""
+    name = name.strip()
+    key = slugify(name.removesuffix(" on call").removesuffix(" On call"))[:64] or "group"
+    return group_for(practice, key, name)
 
 
 def _unique_key(practice: Practice, name: str) -> str:
@@ -317,9 +363,11 @@ def add_shift(
     end: datetime,
     user: User | None = None,
     note: str = "",
+    group: OnCallGroup | None = None,
 ) -> OnCallShift:
-    """Put a provider on call. Refuses nonsense (end before start, a provider without an on-call
-    phone, a provider overlapping their own shift) with field errors."""
+    """Put a provider on call for a group (default: the practice's default group). Refuses
+    nonsense (end before start, a provider without an on-call phone, a provider overlapping
+    their own shift) with field errors."""
     errors: dict[str, list[str]] = {}
     if provider.practice_id != practice.pk:
         errors["provider"] = ["Unknown provider."]
@@ -327,6 +375,8 @@ def add_shift(
         errors["provider"] = [f"{provider.name} has no on-call phone number."]
     if end <= start:
         errors["end"] = ["Must be after the start."]
+    if group is not None and group.practice_id != practice.pk:
+        errors["group"] = ["Unknown group."]
     if errors:
         raise ValidationError(errors)
     try:
@@ -334,6 +384,7 @@ def add_shift(
             return OnCallShift.objects.create(
                 practice=practice,
                 provider=provider,
+                group=group or default_group(practice),
                 start=start,
                 end=end,
                 note=note,
@@ -428,6 +479,7 @@ def import_protocols(
     specs: Sequence[Any],
     type_ids: dict[str, int],
     actor: User | None = None,
+    provider_ids: dict[str, int] | None = None,
 ) -> SectionCounts:
     """Make the practice's live protocols equal the file's (keyed by `key`), idempotently.
 
@@ -445,10 +497,10 @@ def import_protocols(
     """
     counts = SectionCounts()
     if not may_approve(actor, practice):
-        return _import_as_drafts(practice, specs, type_ids, actor)
+        return _import_as_drafts(practice, specs, type_ids, actor, provider_ids or {})
     existing = {p.key: p for p in EscalationProtocol.objects.for_practice(practice)}
     for spec in specs:
-        content = _file_content(spec, type_ids)
+        content = _file_content(practice, spec, type_ids, provider_ids or {})
         protocol = existing.pop(spec.key, None)
         if protocol is None:
             protocol = EscalationProtocol.objects.create(practice=practice, key=spec.key)
@@ -489,7 +541,11 @@ def import_protocols(
     return counts
 
 
-def _file_content(spec: Any, type_ids: dict[str, int]) -> ProtocolContent:
+def _file_content(
+    practice: Practice, spec: Any, type_ids: dict[str, int], provider_ids: dict[str, int]
+) -> ProtocolContent:
+    provider = getattr(spec, "route_provider", "")
+    group = getattr(spec, "on_call_group", "")
     return ProtocolContent(
         name=spec.name,
         triggers=tuple(spec.triggers),
@@ -498,17 +554,23 @@ def _file_content(spec: Any, type_ids: dict[str, int]) -> ProtocolContent:
         instructions=spec.instructions,
         within_days_of_procedure=spec.within_days_of_procedure,
         appointment_type_ids=tuple(type_ids[k] for k in spec.appointment_types),
+        route_provider_id=provider_ids[provider] if provider else None,
+        on_call_group_id=group_for(practice, group).pk if group else None,
     ).normalised()
 
 
 def _import_as_drafts(
-    practice: Practice, specs: Sequence[Any], type_ids: dict[str, int], actor: User | None
+    practice: Practice,
+    specs: Sequence[Any],
+    type_ids: dict[str, int],
+    actor: User | None,
+    provider_ids: dict[str, int],
 ) -> SectionCounts:
     counts = SectionCounts()
     existing = {p.key: p for p in EscalationProtocol.objects.for_practice(practice)}
     drafted: list[str] = []
     for spec in specs:
-        content = _file_content(spec, type_ids)
+        content = _file_content(practice, spec, type_ids, provider_ids)
         protocol = existing.pop(spec.key, None)
         if protocol is None:
             create_protocol(practice, content, actor, key=spec.key)
@@ -542,32 +604,48 @@ def _import_as_drafts(
 def import_on_call(
     practice: Practice, specs: Iterable[Any], provider_ids: dict[str, int]
 ) -> SectionCounts:
-    """Make the rota equal the file's entries (provider, start, end): matching shifts are
-    kept, missing ones created, the rest deleted."""
+    """Make the rota equal the file's entries (provider, group, start, end): matching shifts
+    are kept, missing ones created, the rest deleted. An entry naming no group covers the
+    default group."""
     counts = SectionCounts()
-    wanted = [(provider_ids[s.provider], s.start, s.end) for s in specs]
+    groups: dict[str, int] = {}
+
+    def group_id(key: str) -> int:
+        key = key or DEFAULT_GROUP_KEY
+        if key not in groups:
+            groups[key] = (
+                default_group(practice) if key == DEFAULT_GROUP_KEY else group_for(practice, key)
+            ).pk
+        return groups[key]
+
+    wanted = [
+        (provider_ids[s.provider], group_id(getattr(s, "group", "")), s.start, s.end) for s in specs
+    ]
     rows = list(OnCallShift.objects.for_practice(practice).order_by("id"))
     free = {r.pk: r for r in rows}
     keep: set[int] = set()
-    missing: list[tuple[int, datetime, datetime]] = []
-    for provider_id, start, end in wanted:
+    missing: list[tuple[int, int, datetime, datetime]] = []
+    for provider_id, group, start, end in wanted:
         found = next(
             (
                 r
                 for r in free.values()
-                if r.pk not in keep and (r.provider_id, r.start, r.end) == (provider_id, start, end)
+                if r.pk not in keep
+                and (r.provider_id, r.group_id, r.start, r.end) == (provider_id, group, start, end)
             ),
             None,
         )
         if found is None:
-            missing.append((provider_id, start, end))
+            missing.append((provider_id, group, start, end))
         else:
             keep.add(found.pk)
     stale = [pk for pk in free if pk not in keep]
     if stale:
         OnCallShift.objects.filter(pk__in=stale).delete()
         counts.deleted = len(stale)
-    for provider_id, start, end in missing:
-        OnCallShift.objects.create(practice=practice, provider_id=provider_id, start=start, end=end)
+    for provider_id, group, start, end in missing:
+        OnCallShift.objects.create(
+            practice=practice, provider_id=provider_id, group_id=group, start=start, end=end
+        )
         counts.created += 1
     return counts

@@ -14,9 +14,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from calls.escalation import selectors, services
-from calls.escalation.forms import ApproveForm, ConsoleForm, ProtocolForm, ShiftForm
-from calls.escalation.screening import screen
-from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, VersionStatus
+from calls.escalation.forms import ApproveForm, ConsoleForm, GroupForm, ProtocolForm, ShiftForm
+from calls.escalation.screening import ProtocolExplanation, explain, screen
+from calls.models import (
+    DEFAULT_GROUP_KEY,
+    EscalationProtocol,
+    OnCallShift,
+    ProtocolVersion,
+    VersionStatus,
+)
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from portal.access import roles_required
 from portal.models import Practice, Role
@@ -181,6 +187,7 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
     initial = {"drafts": request.GET.get("drafts") == "1"}
     form = ConsoleForm(practice, request.POST or None, initial=initial)
     decision = None
+    explanation: list[ProtocolExplanation] = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         kind = data.get("appointment_type")
@@ -191,7 +198,19 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
             data.get("procedure_date"),
             drafts=data.get("drafts", False),
         )
-    context = {"form": form, "decision": decision, "posted": request.method == "POST"}
+        explanation = explain(
+            practice,
+            data["text"],
+            kind.pk if kind else None,
+            data.get("procedure_date"),
+            drafts=data.get("drafts", False),
+        )
+    context = {
+        "form": form,
+        "decision": decision,
+        "explanation": explanation,
+        "posted": request.method == "POST",
+    }
     if getattr(request, "htmx", False) and request.method == "POST":
         return render(request, "calls/escalation/_decision.html", context)
     return render(request, "calls/escalation/console.html", context)
@@ -220,10 +239,17 @@ def _month(request: HttpRequest, practice: Practice) -> date:
 def oncall(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
     form = None
+    group_form = None
     if _can_write(request):
+        adding_group = "group_name" in request.POST
+        group_form = GroupForm(request.POST if adding_group else None)
+        if adding_group and group_form.is_valid():
+            group = services.add_group(practice, group_form.cleaned_data["group_name"])
+            messages.success(request, f"{group.name} added to the rota.")
+            return redirect(f"/p/{practice_slug}/on-call/?group={group.key}")
         with timezone.override(practice.tz):
-            form = ShiftForm(practice, request.POST or None)
-            if request.method == "POST" and form.is_valid():
+            form = ShiftForm(practice, None if adding_group else (request.POST or None))
+            if request.method == "POST" and not adding_group and form.is_valid():
                 data = form.cleaned_data
                 try:
                     services.add_shift(
@@ -233,22 +259,31 @@ def oncall(request: HttpRequest, practice_slug: str) -> HttpResponse:
                         data["end"],
                         request.user,  # type: ignore[arg-type]
                         data["note"],
+                        group=data.get("group"),
                     )
                 except ValidationError as exc:
                     _errors_to_form(form, exc)
                 else:
                     messages.success(request, f"{data['provider'].name} is on call then.")
                     shown = timezone.localtime(data["start"], practice.tz).strftime("%Y-%m")
-                    return redirect(f"/p/{practice_slug}/on-call/?month={shown}")
+                    chosen = data.get("group")
+                    which = (
+                        f"group={chosen.key}&" if chosen and chosen.key != DEFAULT_GROUP_KEY else ""
+                    )
+                    return redirect(f"/p/{practice_slug}/on-call/?{which}month={shown}")
     elif request.method == "POST":
         return HttpResponse(status=403)
     month = _month(request, practice)
-    weeks = selectors.calendar_weeks(practice, month)
+    groups = list(selectors.on_call_groups(practice))
+    group_shown = next((g for g in groups if g.key == request.GET.get("group")), None)
+    group_shown = group_shown or next((g for g in groups if g.key == DEFAULT_GROUP_KEY), None)
+    group_shown = group_shown or (groups[0] if groups else None)
+    weeks = selectors.calendar_weeks(practice, month, group_shown.pk if group_shown else None)
     tz = practice.tz
     month_start = datetime.combine(month, time.min, tz)
     month_end = datetime.combine((month + timedelta(days=32)).replace(day=1), time.min, tz)
     with timezone.override(tz):
-        shifts = list(selectors.shifts_between(practice, month_start, month_end))
+        shifts = list(selectors.shifts_between(practice, month_start, month_end, every_group=True))
         response = render(
             request,
             "calls/escalation/oncall.html",
@@ -259,8 +294,16 @@ def oncall(request: HttpRequest, practice_slug: str) -> HttpResponse:
                 "previous_month": (month - timedelta(days=1)).strftime("%Y-%m"),
                 "next_month": (month + timedelta(days=32)).replace(day=1).strftime("%Y-%m"),
                 "shifts": shifts,
-                "gaps": selectors.on_call_gaps(practice, timezone.now(), 14),
-                "on_call_now": selectors.on_call_at(practice),
+                "gaps": selectors.on_call_gaps(
+                    practice, timezone.now(), 14, group_shown.pk if group_shown else None
+                ),
+                "on_call_now": selectors.on_call_at(
+                    practice, None, group_shown.pk if group_shown else None
+                ),
+                "lines": selectors.rota_lines(practice, timezone.now(), 14),
+                "groups": groups,
+                "shown_group": group_shown,
+                "group_form": group_form,
                 "today": selectors.today(practice),
                 "can_write": form is not None,
             },

@@ -9,6 +9,8 @@ one draft version per protocol (partial unique constraints), a live version is a
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, RangeOperators
 from django.db import models
@@ -18,7 +20,9 @@ from compliance.crypto import EncryptedTextField, PHIModel
 from portal.tenancy import TenantModel
 
 __all__ = [
+    "DEFAULT_GROUP_KEY",
     "EscalationProtocol",
+    "OnCallGroup",
     "OnCallShift",
     "ProtocolVersion",
     "Route",
@@ -49,6 +53,29 @@ class VersionStatus(models.TextChoices):
     LIVE = "live", "Live"
     SUPERSEDED = "superseded", "Superseded"
     WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+DEFAULT_GROUP_KEY = "on-call"
+DEFAULT_GROUP_NAME = "On call"
+
+
+class OnCallGroup(TenantModel):
+    """Who takes a protocol's calls when it names no provider: the on-call of a group
+    ("ophthalmology on call", "plastic surgery on call"). The rota has a line per group; a
+    practice's first group, `on-call`, is the one protocols and shifts naming none belong to."""
+
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "key"], name="on_call_group_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class EscalationProtocol(TenantModel):
@@ -91,6 +118,24 @@ class ProtocolVersion(TenantModel):
     severity = models.CharField(max_length=12, choices=Severity.choices)
     route = models.CharField(max_length=12, choices=Route.choices)
     instructions = models.TextField(blank=True, default="", help_text="What the agent says")
+    # Who takes an on-call route: this provider, else the on-call of this group (none: the
+    # practice's default group).
+    route_provider = models.ForeignKey(
+        "scheduling.Provider",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A provider who takes these calls themself",
+    )
+    on_call_group = models.ForeignKey(
+        OnCallGroup,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="protocol_versions",
+        help_text="Whose on-call takes these calls; none means the practice's default group",
+    )
     created_by = models.ForeignKey(
         "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -143,12 +188,13 @@ def _id_range(field: str) -> Func:
 
 
 class OnCallShift(TenantModel):
-    """The provider who takes urgent calls from `start` to `end`. A provider cannot overlap
-    themself (exclusion constraint); two providers may (primary and backup)."""
+    """The provider who takes a group's urgent calls from `start` to `end`. A provider cannot
+    overlap themself (exclusion constraint); two providers may (primary and backup)."""
 
     provider = models.ForeignKey(
         "scheduling.Provider", on_delete=models.CASCADE, related_name="on_call_shifts"
     )
+    group = models.ForeignKey(OnCallGroup, on_delete=models.PROTECT, related_name="shifts")
     start = models.DateTimeField()
     end = models.DateTimeField()
     note = models.CharField(max_length=200, blank=True, default="")
@@ -176,6 +222,15 @@ class OnCallShift(TenantModel):
 
     def __str__(self) -> str:
         return f"On call {self.provider_id} {self.start:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.group_id is None:  # a shift naming no group covers the default one
+            self.group, _ = OnCallGroup.objects.get_or_create(
+                practice_id=self.practice_id,
+                key=DEFAULT_GROUP_KEY,
+                defaults={"name": DEFAULT_GROUP_NAME},
+            )
+        super().save(*args, **kwargs)
 
 
 class Screening(PHIModel):

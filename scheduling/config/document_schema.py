@@ -252,7 +252,18 @@ def document_schema() -> dict[str, Any]:
                     "within_days_of_procedure": {"type": ["integer", "null"]},
                     "triggers": _list(_str(LIMITS["phrase_length"]), "triggers_per_protocol"),
                     "severity": {"type": "string"},
-                    "route": {"type": "string"},
+                    "route": {
+                        "anyOf": [
+                            {"type": "string"},
+                            {
+                                "type": "object",
+                                "properties": {"provider": _key(), "on_call_group": _key()},
+                                "additionalProperties": False,
+                                "minProperties": 1,
+                                "maxProperties": 1,
+                            },
+                        ]
+                    },
                     "instructions": _str(LIMITS["instructions_length"], nullable=True),
                 },
             ),
@@ -260,7 +271,8 @@ def document_schema() -> dict[str, Any]:
         ),
         "on_call": _list(
             _obj(
-                ("provider", "start", "end"), {"provider": _key(), "start": moment, "end": moment}
+                ("provider", "start", "end"),
+                {"provider": _key(), "start": moment, "end": moment, "group": _key()},
             ),
             "on_call",
         ),

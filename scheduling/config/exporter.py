@@ -235,14 +235,14 @@ def _escalation(
     practice: Practice, provider_key: dict[int, str], type_key: dict[int, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Live protocol versions (by protocol) and the rota (by start), in the file's shape."""
-    from calls.models import OnCallShift, ProtocolVersion, VersionStatus
+    from calls.models import DEFAULT_GROUP_KEY, OnCallShift, ProtocolVersion, VersionStatus
 
     tz = practice.tz
     with tenant_context(practice):
         versions = list(
             ProtocolVersion.objects.for_practice(practice)
             .filter(status=VersionStatus.LIVE)
-            .select_related("protocol")
+            .select_related("protocol", "on_call_group")
             .order_by("protocol_id")
         )
         version_types = _ordered_links(
@@ -251,7 +251,29 @@ def _escalation(
             "appointmenttype_id",
             [v.pk for v in versions],
         )
-        shifts = list(OnCallShift.objects.for_practice(practice).order_by("start", "id"))
+        shifts = list(
+            OnCallShift.objects.for_practice(practice)
+            .select_related("group")
+            .order_by("start", "id")
+        )
+
+    def route(v: ProtocolVersion) -> Any:
+        if v.route_provider_id is not None:
+            return {"provider": provider_key[v.route_provider_id]}
+        if v.on_call_group is not None and v.on_call_group.key != DEFAULT_GROUP_KEY:
+            return {"on_call_group": v.on_call_group.key}
+        return v.route
+
+    def shift(s: OnCallShift) -> dict[str, Any]:
+        row = {
+            "provider": provider_key[s.provider_id],
+            "start": format_moment(s.start, tz),
+            "end": format_moment(s.end, tz),
+        }
+        if s.group.key != DEFAULT_GROUP_KEY:
+            row["group"] = s.group.key
+        return row
+
     protocols = [
         {
             "key": v.protocol.key,
@@ -260,19 +282,12 @@ def _escalation(
             "within_days_of_procedure": v.within_days_of_procedure,
             "triggers": list(v.triggers),
             "severity": v.severity,
-            "route": v.route,
+            "route": route(v),
             "instructions": v.instructions,
         }
         for v in versions
     ]
-    on_call = [
-        {
-            "provider": provider_key[s.provider_id],
-            "start": format_moment(s.start, tz),
-            "end": format_moment(s.end, tz),
-        }
-        for s in shifts
-    ]
+    on_call = [shift(s) for s in shifts]
     return protocols, on_call
 
 

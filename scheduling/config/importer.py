@@ -728,7 +728,11 @@ class _Writer:
             (
                 "escalation_protocols",
                 import_protocols(
-                    self.practice, self.config.escalation_protocols, type_ids, self.actor
+                    self.practice,
+                    self.config.escalation_protocols,
+                    type_ids,
+                    self.actor,
+                    provider_ids,
                 ),
             ),
             ("on_call", import_on_call(self.practice, self.config.on_call, provider_ids)),

@@ -206,6 +206,9 @@ class EscalationProtocolSpec:
     severity: str
     route: str
     instructions: str
+    # `"route": {"provider": key}` or `{"on_call_group": key}`: route "on_call", taken by
+    route_provider: str = ""  # this provider
+    on_call_group: str = ""  # else the on-call of this group ("": the default group)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ class OnCallSpec:
     provider: str
     start: datetime  # aware
     end: datetime
+    group: str = ""  # the group the shift covers ("": the default group)
 
 
 @dataclass(frozen=True)
@@ -1137,11 +1141,12 @@ class _Parser:
                 if "severity" in entry
                 else _MISSING
             )
-            route = (
-                c.choice(f"{path}.route", entry["route"], ESCALATION_ROUTES)
-                if "route" in entry
-                else _MISSING
-            )
+            route: Any = _MISSING
+            taker = ("", "")
+            if isinstance(entry.get("route"), Mapping):
+                route, taker = self.route_taker(f"{path}.route", entry["route"])
+            elif "route" in entry:
+                route = c.choice(f"{path}.route", entry["route"], ESCALATION_ROUTES)
             if _ok(severity, route) and (severity == "emergency") != (route == "911"):
                 c.error(f"{path}.route", 'an emergency routes to "911", and only an emergency does')
                 route = _MISSING
@@ -1151,7 +1156,7 @@ class _Parser:
             if _ok(key, name, types, within, triggers, severity, route, instructions):
                 out.append(
                     EscalationProtocolSpec(
-                        key, name, types, within, triggers, severity, route, instructions
+                        key, name, types, within, triggers, severity, route, instructions, *taker
                     )
                 )
         return tuple(out)
@@ -1161,9 +1166,12 @@ class _Parser:
         out: list[OnCallSpec] = []
         for i, item in enumerate(c.items("on_call", value)):
             path = f"on_call[{i}]"
-            entry = c.obj(path, item, ("provider", "start", "end"))
+            entry = c.obj(path, item, ("provider", "start", "end"), ("group",))
             if entry is None:
                 continue
+            group = ""
+            if entry.get("group") is not None:
+                group = c.key(f"{path}.group", entry["group"])
             provider: Any = _MISSING
             if "provider" in entry:
                 provider = c.ref(
@@ -1173,15 +1181,31 @@ class _Parser:
                     c.error(f"{path}.provider", f"{_q(provider)} has no on_call_phone")
                     provider = _MISSING
             start, end = self.period(path, entry)
-            if not _ok(provider, start, end):
+            if not _ok(provider, start, end, group):
                 continue
             for j, other in enumerate(out):
                 if other.provider == provider and other.start < end and start < other.end:
                     c.error(f"{path}.start", f"overlaps on_call entry {j} of the same provider")
                     break
             else:
-                out.append(OnCallSpec(provider, start, end))
+                out.append(OnCallSpec(provider, start, end, group))
         return tuple(out)
+
+    def route_taker(self, path: str, value: Mapping[str, Any]) -> tuple[Any, tuple[str, str]]:
+        """`{"provider": key}` or `{"on_call_group": key}`: an on-call route and who takes it."""
+        c = self.c
+        entry = c.obj(path, value, (), ("provider", "on_call_group"))
+        if entry is None or len(entry) != 1:
+            c.error(path, 'must name one "provider" or one "on_call_group"')
+            return _MISSING, ("", "")
+        if "provider" in entry:
+            provider = c.ref(f"{path}.provider", entry["provider"], self.provider_phone, "provider")
+            if _ok(provider) and not self.provider_phone.get(provider):
+                c.error(f"{path}.provider", f"{_q(provider)} has no on_call_phone")
+                provider = _MISSING
+            return ("on_call", (provider, "")) if _ok(provider) else (_MISSING, ("", ""))
+        group = c.key(f"{path}.on_call_group", entry["on_call_group"])
+        return ("on_call", ("", group)) if _ok(group) else (_MISSING, ("", ""))
 
 
 def parse_config(data: Any) -> PracticeConfig:

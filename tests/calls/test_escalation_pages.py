@@ -198,3 +198,55 @@ def _queries(client, url) -> int:
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url).status_code == 200
     return len(captured.captured_queries)
+
+
+def test_the_console_shows_which_trigger_fired_and_the_words_that_qualified_it(
+    client, surgery, clinician
+):
+    surgery.protocol("Hematoma", ["rapidly increasing swelling", "fever"], types=["facelift"])
+    url = f"/p/{surgery.practice.slug}/protocols/console/"
+    kind = surgery.types["facelift"].pk
+
+    fired = client.post(
+        url,
+        {"text": "The swelling is getting worse by the hour.", "appointment_type": kind},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'data-escalate="true"' in fired
+    assert 'data-trigger="rapidly increasing swelling" data-outcome="fired"' in fired
+    assert "qualified by “getting worse”, “by the hour”" in fired
+
+    calm = client.post(
+        url,
+        {"text": "The swelling is going down, is that normal? No fever.", "appointment_type": kind},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'data-escalate="false"' in calm
+    assert 'data-trigger="rapidly increasing swelling" data-outcome="played down"' in calm
+    assert "“going down”" in calm
+    assert 'data-trigger="fever" data-outcome="negated"' in calm
+
+
+def test_the_console_shows_a_built_in_emergency(client, surgery, clinician):
+    url = f"/p/{surgery.practice.slug}/protocols/console/"
+    page = client.post(
+        url, {"text": "my husband's speech is slurred"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="emergency"' in page and "stroke signs" in page
+    assert "call 911 first" in page
+
+
+def test_a_clinician_names_the_group_whose_on_call_takes_a_protocol(client, surgery, clinician):
+    with tenant_context(surgery.practice):
+        eyes = services.group_for(surgery.practice, "ophthalmology", "Ophthalmology on call")
+    base = f"/p/{surgery.practice.slug}/protocols/"
+    form = client.get(f"{base}new/").content.decode()
+    assert "Whose on-call takes it" in form and "Ophthalmology on call" in form
+
+    response = client.post(f"{base}new/", {**FORM, "on_call_group": eyes.pk})
+    assert response.status_code == 302
+    with tenant_context(surgery.practice):
+        version = ProtocolVersion.objects.get()
+        assert version.on_call_group == eyes and version.route_provider is None
+    detail = client.get(f"{base}{version.protocol_id}/").content.decode()
+    assert "The on-call provider: Ophthalmology on call" in detail

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.template.loader import render_to_string
 
-from calls.escalation import selectors
-from calls.models import OnCallShift
+from calls.escalation import selectors, services
+from calls.models import OnCallGroup, OnCallShift
 from portal.models import Role
 from portal.tenancy import tenant_context
 from tests.calls.test_escalation_world import clinic
@@ -192,3 +192,51 @@ def test_the_rota_page_costs_the_same_queries_however_many_shifts(client, surger
             "martinez" if n % 2 else "chen", at(day, 17), at(day + timedelta(days=1), 8)
         )
     assert count() == few
+
+
+# --- one line per on-call group ----------------------------------------------------------------
+
+
+def test_the_rota_has_a_line_per_group_and_each_group_has_its_own_gaps(surgery):
+    with tenant_context(surgery.practice):
+        eyes = services.group_for(surgery.practice, "ophthalmology", "Ophthalmology on call")
+    surgery.on_call("martinez", at(D, 0), at(D + timedelta(days=1), 0))  # default group
+    with tenant_context(surgery.practice):
+        services.add_shift(
+            surgery.practice, surgery.providers["chen"], at(D, 8), at(D, 20), group=eyes
+        )
+        lines = {
+            line.group.key: line for line in selectors.rota_lines(surgery.practice, at(D, 9), 1)
+        }
+        eye_gaps = selectors.on_call_gaps(surgery.practice, D, 1, eyes.pk)
+        default_gaps = selectors.on_call_gaps(surgery.practice, D, 1)
+    assert set(lines) == {"on-call", "ophthalmology"}
+    assert lines["ophthalmology"].on_call_now.provider.key == "chen"
+    assert lines["on-call"].on_call_now.provider.key == "martinez"
+    # martinez covering the default group does not cover ophthalmology's evening
+    assert [(g.start.hour, g.end.hour) for g in eye_gaps] == [(0, 8), (20, 0)]
+    assert default_gaps == []
+
+
+def test_a_clinician_adds_a_group_and_a_shift_for_it_on_the_rota_page(client, surgery):
+    member(client, surgery.practice, Role.CLINICIAN)
+    url = f"/p/{surgery.practice.slug}/on-call/"
+    response = client.post(url, {"group_name": "Ophthalmology on call"})
+    assert response.status_code == 302 and response["Location"].endswith("?group=ophthalmology")
+    with tenant_context(surgery.practice):
+        eyes = OnCallGroup.objects.get(key="ophthalmology")
+    response = client.post(
+        url,
+        {
+            "provider": surgery.providers["chen"].pk,
+            "group": eyes.pk,
+            "start": "2026-12-07T17:00",
+            "end": "2026-12-08T08:00",
+        },
+    )
+    assert response.status_code == 302
+    with tenant_context(surgery.practice):
+        assert OnCallShift.objects.get().group == eyes
+    page = client.get(f"{url}?group=ophthalmology&month=2026-12").content.decode()
+    assert 'data-group="ophthalmology"' in page and "Ophthalmology on call" in page
+    assert 'id="calendar-group">Ophthalmology on call' in page

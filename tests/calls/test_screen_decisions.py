@@ -208,6 +208,8 @@ def test_routine_questions_do_not_escalate(surgery, text):
         "protocol_name": None,
         "matched_trigger": None,
         "on_call_missing": False,
+        "emergency": None,
+        "qualifiers": [],
     }
 
 

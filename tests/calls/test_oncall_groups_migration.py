@@ -1,0 +1,46 @@
+"""The on-call groups migration keeps existing data working: every practice's existing shifts
+land in its default group, which protocols naming no group route to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from portal.tenancy import cross_tenant
+
+BEFORE = [("calls", "0004_note_rejections")]
+AFTER = [("calls", "0006_on_call_shift_group_required")]
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_shifts_join_the_default_group():
+    old = _migrate(BEFORE)
+    try:
+        with cross_tenant("test: data before the migration"):
+            Practice = old.get_model("portal", "Practice")
+            Provider = old.get_model("scheduling", "Provider")
+            Shift = old.get_model("calls", "OnCallShift")
+            practice = Practice.objects.create(slug="old", name="Old", timezone="UTC")
+            provider = Provider.objects.create(
+                practice=practice, key="m", name="Dr. M", on_call_phone="+15555550100"
+            )
+            start = datetime(2026, 12, 1, tzinfo=UTC)
+            Shift.objects.create(
+                practice=practice, provider=provider, start=start, end=start.replace(day=2)
+            )
+    finally:
+        new = _migrate(AFTER)
+    with cross_tenant("test: data after the migration"):
+        shift = new.get_model("calls", "OnCallShift").objects.get(practice_id=practice.pk)
+        group = new.get_model("calls", "OnCallGroup").objects.get(pk=shift.group_id)
+    assert (group.practice_id, group.key, group.name) == (practice.pk, "on-call", "On call")
