@@ -15,6 +15,7 @@ PHI_FREE_ROUTES = {
     "api/v1/availability": "free time slots; no patient in the request or the answer",
     "api/v1/holds": "a provider, a room and a time; no patient",
     "api/v1/holds/<api_id:hold_id>": "releasing a hold; no patient",
+    "api/v1/tools.json": "the tools' definitions (function-calling schema); no patient",
 }
 # Routes that check the BAA themselves, with the test that proves it.
 SELF_GATED_ROUTES = {
