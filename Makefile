@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 WITH_SERVICES := $(BIN)/python scripts/services.py exec --
 PYTEST_ARGS ?=
+# Two test processes (one per core), each with its own test database; a file's tests stay in
+# one process. `PYTEST_PARALLEL= make test` runs them one at a time.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: install browser run test test-fast lint format bench manage clean
 
@@ -28,11 +31,11 @@ run: install
 	DEBUG=true exec $(WITH_SERVICES) $(BIN)/python scripts/run_dev.py
 
 test: install browser lint
-	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The inner loop: everything but the browser and real-worker tests.
 test-fast: install lint
-	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest -m "not browser and not worker" $(PYTEST_ARGS)
+	PORTAL_TESTING=1 $(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not browser and not worker" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

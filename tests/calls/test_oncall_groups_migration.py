@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -15,10 +17,24 @@ BEFORE = [("calls", "0004_note_rejections")]
 AFTER = [("calls", "0006_on_call_shift_group_required")]
 
 
+def _tenancy_guard(state: str) -> None:
+    """Unapplying drops a tenant table, which the protected database's DDL guard refuses to the
+    application's role: as a deployment would, a superuser switches the guard off around it."""
+    conninfo = psycopg.conninfo.make_conninfo(
+        settings.DATABASE_SUPERUSER_URL, dbname=connection.settings_dict["NAME"]
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"ALTER EVENT TRIGGER portal_tenancy_guard {state}")
+
+
 def _migrate(targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(targets)
+    _tenancy_guard("DISABLE")
+    try:
+        executor.migrate(targets)
+    finally:
+        _tenancy_guard("ENABLE")
     return executor.loader.project_state(targets).apps
 
 
