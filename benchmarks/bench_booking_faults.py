@@ -43,7 +43,13 @@ from django.conf import settings  # noqa: E402
 from benchmarks.bench_api import Gunicorn  # noqa: E402
 
 # Importing it names the bookings queue (BOOKINGS_QUEUE) for this process and its servers.
-from benchmarks.bench_bookings import QUEUE, Desk, relay_forever, summary  # noqa: E402
+from benchmarks.bench_bookings import (  # noqa: E402
+    QUEUE,
+    Desk,
+    relay_forever,
+    summary,
+    wait_confirmed,
+)
 from benchmarks.pages import throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "booking_faults.json"
@@ -61,22 +67,6 @@ STORM = {
 }
 
 
-def wait_terminal(practice: Any, ids: list[int], timeout: float) -> dict[int, Any]:
-    from portal.tenancy import tenant_context
-    from scheduling.models import Booking
-
-    deadline = clock.monotonic() + timeout
-    while True:
-        with tenant_context(practice):
-            rows = {b.pk: b for b in Booking.objects.filter(pk__in=ids)}
-        if len(rows) == len(ids) and all(b.status != "pending" for b in rows.values()):
-            return rows
-        if clock.monotonic() > deadline:
-            left = sum(1 for b in rows.values() if b.status == "pending")
-            raise SystemExit(f"{left} booking(s) still pending after {timeout:.0f} s")
-        clock.sleep(0.05)
-
-
 def burst(desk: Desk, count: int) -> dict[str, Any]:
     bodies = desk.bodies(count)
     began = clock.time()
@@ -86,7 +76,7 @@ def burst(desk: Desk, count: int) -> dict[str, Any]:
     ):
         posted = list(pool.map(lambda item: desk.post(http, *item), bodies))
     posted_s = clock.time() - began
-    rows = wait_terminal(desk.world.practice, [b for b, _ in posted], timeout=900)
+    rows = wait_confirmed(desk.world.practice, [b for b, _ in posted], timeout=900)
     sent = dict(posted)
     confirmed = [r for r in rows.values() if r.status == "confirmed"]
     failed = [r for r in rows.values() if r.status != "confirmed"]

@@ -12,31 +12,22 @@ from __future__ import annotations
 import logging
 import random
 
-import redis
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from calls import services
 from compliance.gate import BAARequired, phi_task
-from integrations.errors import EHRRateLimited, EHRTransientError
-from integrations.tasks import _retry, queue_for, retry_countdown
+from integrations.errors import EHRRateLimited
+from integrations.tasks import (
+    MAX_THROTTLED,
+    TRANSIENT_ERRORS,
+    _retry,
+    queue_for,
+    retry_countdown,
+)
 from portal.tenancy import tenant_context
 
 log = logging.getLogger("calls.tasks")
-
-# Re-queues behind the rate limit before giving up (waiting in line is not a fault).
-MAX_THROTTLED = 1000
-
-# EHR faults (5xx, timeouts, 429) and our own infrastructure failing mid-task: transient alike,
-# retried with backoff as the booking task retries them.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    EHRTransientError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    OperationalError,
-    InterfaceError,
-)
 
 
 def notes_queue() -> str:

@@ -14,6 +14,7 @@ import random
 from datetime import timedelta
 from typing import Any
 
+import redis
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -26,6 +27,21 @@ from integrations.models import ConnectionStatus, DeliveryStatus, EHRConnection,
 from portal.tenancy import cross_tenant
 
 log = logging.getLogger("integrations.tasks")
+
+
+# The shared task policy for EHR work a person may wait on (bookings, encounter notes).
+# Re-queues behind the rate limit before giving up: waiting in line is not a fault.
+MAX_THROTTLED = 1000
+
+# EHR faults (5xx, timeouts, 429) and our own infrastructure failing mid-task (Redis for the
+# limiter and token, PostgreSQL): transient alike, retried with backoff instead of lost.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    EHRTransientError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OperationalError,
+    InterfaceError,
+)
 
 
 def queue_for(kind: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import random
 
-import redis
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -18,26 +17,18 @@ from django.db import InterfaceError, OperationalError
 from compliance.gate import BAARequired, phi_task
 from integrations.errors import EHRError, EHRRateLimited, EHRTransientError
 from integrations.models import EHRConnection
-from integrations.tasks import _retry, queue_for, retry_countdown
+from integrations.tasks import (
+    MAX_THROTTLED,
+    TRANSIENT_ERRORS,
+    _retry,
+    queue_for,
+    retry_countdown,
+)
 from portal.tenancy import tenant_context
 from scheduling import bookings
 from scheduling.models import Booking, PendingReason
 
 log = logging.getLogger("scheduling.tasks")
-
-# Re-queues behind the rate limit before giving up (each after the limiter's wait of up to
-# EHR_RATE_LIMIT_MAX_WAIT_SECONDS, so hours of a saturated EHR).
-MAX_THROTTLED = 1000
-
-# EHR faults, and our own infrastructure failing mid-task (Redis for the limiter and token,
-# PostgreSQL): transient alike, so retried the same way instead of losing the booking.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    EHRTransientError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    OperationalError,
-    InterfaceError,
-)
 
 
 def bookings_queue() -> str:
