@@ -354,7 +354,7 @@ def slot(
         )
     return {
         "resourceType": "Slot",
-        "id": f"{loc}_{prac}_{int(start.timestamp())}",
+        "id": f"{loc}-{prac}-{int(start.timestamp())}",
         "contained": [
             location(practice.locations[loc]),
             practitioner(practice.practitioners[prac]),

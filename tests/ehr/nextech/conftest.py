@@ -7,6 +7,7 @@ routes), never by patching our client.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,7 +20,7 @@ import pytest
 from ehr_sandbox.nextech.demo import DEMO_PRACTICE_ID, demo_practice
 from ehr_sandbox.nextech.testing import NextechServer
 
-USERNAME = "svc-user@practice.example"
+USERNAME = "svc-user@practice.example"  # the sandbox tests' user; adapter tests get their own
 PASSWORD = "first-password"
 TZ = ZoneInfo("America/Chicago")
 
@@ -66,7 +67,16 @@ def nextech(nextech_server: NextechServer) -> Iterator[NextechWorld]:
         "/_admin/users",
         {"username": USERNAME, "password": PASSWORD, "practices": [DEMO_PRACTICE_ID]},
     )
-    yield NextechWorld(nextech_server)
+    world = NextechWorld(nextech_server)
+    # A user of its own per test: Redis (tokens, rate buckets) is shared by the test processes,
+    # and Nextech's scopes are per user, so nothing of one test leaks into another.
+    world.username = f"svc-{uuid.uuid4().hex[:12]}@practice.example"
+    nextech_server.admin(
+        "POST",
+        "/_admin/users",
+        {"username": world.username, "password": PASSWORD, "practices": [DEMO_PRACTICE_ID]},
+    )
+    yield world
     nextech_server.reset()
 
 
@@ -81,3 +91,20 @@ def next_weekday(weekday: int, *, after: int = 1) -> date:
 def local(day: date, hhmm: str) -> datetime:
     hour, minute = (int(x) for x in hhmm.split(":"))
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
+
+
+def make_config(world: NextechWorld, **overrides: Any) -> Any:
+    from ehr.nextech.config import NextechConfig
+
+    fields: dict[str, Any] = {
+        "practice_id": world.practice_id,
+        "client_id": world.server.client_id,
+        "client_secret": world.server.client_secret,
+        "username": world.username,
+        "password": world.password,
+        "api_base_url": world.server.api_url,
+        "token_url": world.server.token_url,
+        "health_key": f"nextech-test-{uuid.uuid4().hex[:8]}",
+    }
+    fields.update(overrides)
+    return NextechConfig(**fields)
