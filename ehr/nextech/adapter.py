@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .client import NextechClient, NxResponse
+from .errors import NextechSlotTaken
 from .resources import (
     BookingRequest,
     ChangeBatch,
@@ -188,9 +189,11 @@ class NextechAdapter:
 
         The patient: the given id, else the one found by name + birth date + phone, else a
         contained prospect Nextech creates with the appointment. A 409 raises
-        ``NextechSlotTaken``. When the POST's answer is lost, what it may have made is searched
-        for (the prospect by its demographics, then the appointment by patient, practitioner and
-        start) before the POST is tried again, so a lost answer never makes a second one.
+        ``NextechSlotTaken`` unless the time is taken by this same booking (an earlier call that
+        gave up after its write landed). When the POST's answer is lost, what it may have made is
+        searched for (the prospect by its demographics, then the appointment by patient,
+        practitioner and start) before the POST is tried again, so a lost answer never makes a
+        second one. Calling this again after an error is therefore safe.
         """
         patient_id = request.patient_id
         if patient_id is None and request.new_patient is not None:
@@ -210,7 +213,15 @@ class NextechAdapter:
             )
             return NxResponse(200, made) if made is not None else None
 
-        answer = self.client.request("POST", "/Appointment", json=body, lookup=lookup)
+        try:
+            answer = self.client.request("POST", "/Appointment", json=body, lookup=lookup)
+        except NextechSlotTaken:
+            # Taken by whom? After an earlier attempt whose answer was lost (a task retrying a
+            # call that gave up), the time may be taken by this very booking.
+            ours = lookup()
+            if ours is None:
+                raise
+            answer = ours
         appt = parse_appointment(answer.body)
         if appt.patient_id is None:
             raise ValueError("Nextech booked an appointment without a patient")

@@ -13,7 +13,8 @@ import pytest
 from ehr.nextech.adapter import NextechAdapter
 from ehr.nextech.client import NextechClient
 from ehr.nextech.errors import NextechCredentialsNeedReset, NextechSlotTaken
-from ehr.nextech.resources import BookingRequest, NewPatient
+from ehr.nextech.resources import BookingRequest, NewPatient, NextechInvalidResource
+from integrations.errors import EHRTransientError
 from integrations.sandbox.testing import wait_until
 
 from .conftest import NextechWorld, local, make_config, next_weekday
@@ -361,3 +362,71 @@ def test_staff_changes_are_found_by_polling(adapter: NextechAdapter, nextech: Ne
         (staff["id"], "booked"),
     }
     assert adapter.changes_since(location_ids=["2"], cursor=quiet.cursor).appointments == []
+
+
+def test_thirty_callers_for_one_time_get_one_booking(nextech: NextechWorld) -> None:
+    day = next_weekday(2)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def caller(n: int) -> None:
+        caller_patient = NewPatient(
+            family=f"Caller{n}", given="Pat", phone=f"312-555-{1000 + n}", email=f"c{n}@example.com"
+        )
+        with NextechClient(make_config(nextech)) as client:
+            try:
+                NextechAdapter(client).create_appointment(
+                    glaucoma_check(day, "15:30", new_patient=caller_patient)
+                )
+                result = "booked"
+            except NextechSlotTaken:
+                result = "taken"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["booked"] + ["taken"] * 29
+    assert len(nextech.appointments()) == 1
+    # A caller who did not get the time left no prospect behind.
+    assert len([p for p in nextech.patients() if p["name"][0]["family"].startswith("Caller")]) == 1
+
+
+def test_fault_storm_loses_nothing_and_duplicates_nothing(nextech: NextechWorld) -> None:
+    """30% 5xx, 20% lost answers (the write lands, the answer is a 504) and Nextech counting 5 a
+    second: each booking is called until it returns, as a task would retry it; at the end every
+    booking exists exactly once."""
+    nextech.faults(error_share=0.3, timeout_share=0.2, timeout_mode="after", timeout_seconds=0.1)
+    nextech.admin("POST", "/_admin/rate_limits", {"limit": 5, "window_seconds": 1})
+    day = next_weekday(1)
+    booked: dict[str, str] = {}
+    with NextechClient(make_config(nextech), backoff_base=0.05, backoff_cap=0.5) as client:
+        adapter = NextechAdapter(client)
+        for n, hhmm in enumerate(["08:00", "09:00", "10:00", "11:00", "13:00", "14:00"]):
+            person = NewPatient(
+                family=f"Storm{n}",
+                given="Sam",
+                phone=f"312-555-{2000 + n}",
+                email=f"s{n}@example.com",
+            )
+            request = glaucoma_check(day, hhmm, new_patient=person)
+
+            def attempt(request: BookingRequest = request) -> str | None:
+                try:
+                    appt, _ = adapter.create_appointment(request)
+                except (EHRTransientError, NextechInvalidResource):
+                    return None
+                return appt.id
+
+            booked[hhmm] = wait_until(attempt, timeout=60, interval=0.05, message=f"booking {hhmm}")
+    nextech.admin("DELETE", "/_admin/faults")
+    made = [a for a in nextech.appointments() if a["status"] != "cancelled"]
+    assert sorted(a["id"] for a in made) == sorted(booked.values())
+    storm_patients = [p for p in nextech.patients() if p["name"][0]["family"].startswith("Storm")]
+    assert len(storm_patients) == 6
+    stats = nextech.stats()
+    assert stats["faults_injected"]["error_5xx"] > 0
+    assert stats["faults_injected"]["timeout"] > 0
