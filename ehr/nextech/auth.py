@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from integrations.errors import EHRAuthError, EHRTransientError
-from integrations.ratelimit import get_redis, redis_prefix
+from ehr.errors import EHRAuthError, EHRTransientError
+from ehr.nexhealth.ratelimit import get_redis, redis_prefix
 
 from .config import NextechConfig
 from .errors import NextechCredentialsNeedReset

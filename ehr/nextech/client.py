@@ -10,7 +10,7 @@ What every call gets, in this order:
 4. **Retries** for transient faults only: connect errors, timeouts and 5xx with exponential
    backoff and full jitter; a 429 honours ``Retry-After`` (plus jitter, growing with repeats)
    and cools the endpoint down for every process. Never for 4xx.
-5. **Errors** mapped onto ``integrations.errors`` (409 with an AppointmentResponse becomes
+5. **Errors** mapped onto ``ehr.errors`` (409 with an AppointmentResponse becomes
    ``NextechSlotTaken``).
 
 Writes: a POST that times out or gets a 5xx may have landed. Nextech documents no idempotency
@@ -32,8 +32,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from integrations.client import default_timeouts
-from integrations.errors import (
+from ehr.errors import (
     EHRAuthError,
     EHRError,
     EHRNotFound,
@@ -43,7 +42,8 @@ from integrations.errors import (
     EHRValidationError,
     EHRWriteUncertain,
 )
-from integrations.health import HealthRecorder
+from ehr.health import HealthRecorder
+from ehr.nexhealth.client import default_timeouts
 
 from .auth import TokenManager
 from .config import NextechConfig

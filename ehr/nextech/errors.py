@@ -4,7 +4,7 @@ the task policies that already handle those (transient: retry; auth: a human) ap
 
 from __future__ import annotations
 
-from integrations.errors import EHRAuthError, EHRError
+from ehr.errors import EHRAuthError, EHRError
 
 RESET_MESSAGE = "credentials need a reset"
 

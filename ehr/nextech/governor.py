@@ -1,6 +1,6 @@
 """The rate governor: Nextech's 20 requests per second per user per endpoint, for every process.
 
-Built on ``integrations.ratelimit.RateLimiter`` (the strict sliding window in Redis, with
+Built on ``ehr.nexhealth.ratelimit.RateLimiter`` (the strict sliding window in Redis, with
 attempts counted while in flight): here each endpoint (``GET /Slot``, ``POST /Appointment``,
 ``GET /Patient/{id}``, ...) is its own bucket, and the scope is the service user, because that is
 what Nextech counts. A caller over the rate queues: it waits for admission up to a bound and only
@@ -17,8 +17,8 @@ import re
 import time
 from collections.abc import Callable
 
-from integrations.errors import EHRRateLimited
-from integrations.ratelimit import Limit, RateLimiter, get_redis, redis_prefix
+from ehr.errors import EHRRateLimited
+from ehr.nexhealth.ratelimit import Limit, RateLimiter, get_redis, redis_prefix
 
 from .config import NextechConfig
 

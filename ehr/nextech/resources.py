@@ -33,7 +33,7 @@ from fhir.resources.STU3.reference import Reference
 from fhir.resources.STU3.slot import Slot
 from pydantic import ValidationError
 
-from integrations.errors import EHRTransientError
+from ehr.errors import EHRTransientError
 
 SD = "https://select.nextech-api.com/api/structuredefinition"
 NOTE_SYSTEM = "urn:hello-practice-portal:note"

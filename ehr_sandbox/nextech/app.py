@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from integrations.sandbox.faults import Faults, Stats, retry_after_header
+from ehr_sandbox.faults import Faults, Stats, retry_after_header
 
 from . import admin
 from .fhirjson import ApiError

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import httpx
 
-from integrations.sandbox.testing import REPO_ROOT, SandboxServer
+from ehr_sandbox.testing import REPO_ROOT, SandboxServer
 
 TEST_ADMIN_TOKEN = "test-admin-token"
 TEST_CLIENT_ID = "test-client"

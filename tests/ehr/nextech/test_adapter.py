@@ -10,12 +10,12 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
+from ehr.errors import EHRTransientError
 from ehr.nextech.adapter import NextechAdapter
 from ehr.nextech.client import NextechClient
 from ehr.nextech.errors import NextechCredentialsNeedReset, NextechSlotTaken
 from ehr.nextech.resources import BookingRequest, NewPatient, NextechInvalidResource
-from integrations.errors import EHRTransientError
-from integrations.sandbox.testing import wait_until
+from ehr_sandbox.testing import wait_until
 
 from .conftest import NextechWorld, local, make_config, next_weekday
 
