@@ -91,6 +91,7 @@ class NxPatient:
     phones: tuple[str, ...]
     email: str | None
     prospect: bool = False
+    chart: str | None = None  # the Nextech chart number (identifier use "usual")
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,7 @@ def parse_patient(raw: Any) -> NxPatient:
         phones=phones,
         email=email,
         prospect=_ext_string(res.extension, "patient-type") == "prospect",
+        chart=next((i.value for i in res.identifier or [] if i.use == "usual" and i.value), None),
     )
 
 
