@@ -145,21 +145,45 @@ class ConnectionCheck:
 def check_connection(conn: EHRConnection) -> ConnectionCheck:
     """ "Test connection": authenticate afresh and read the location. Records the status."""
     require_phi_allowed(conn.practice_id)
-    client = client_for(conn)
-    started = time.monotonic()
-    try:
-        client.authenticate()
-        location = client.location()
-    except EHRError as exc:
-        result = ConnectionCheck(False, f"{type(exc).__name__}: {exc}", _ms(started))
+    if conn.kind == ConnectionKind.NEXTECH:
+        result = _check_nextech(conn)
     else:
-        name = str(location.get("name", ""))
-        result = ConnectionCheck(True, f"reached location {name!r}", _ms(started), name)
+        client = client_for(conn)
+        started = time.monotonic()
+        try:
+            client.authenticate()
+            location = client.location()
+        except EHRError as exc:
+            result = ConnectionCheck(False, f"{type(exc).__name__}: {exc}", _ms(started))
+        else:
+            name = str(location.get("name", ""))
+            result = ConnectionCheck(True, f"reached location {name!r}", _ms(started), name)
     with tenant_context(conn.practice_id):
         conn.status = ConnectionStatus.CONNECTED if result.ok else ConnectionStatus.ERROR
         conn.status_detail = result.detail[:1000]
         conn.save(update_fields=["status", "status_detail", "updated_at"])
     return result
+
+
+def _check_nextech(conn: EHRConnection) -> ConnectionCheck:
+    from ehr.nextech.errors import NextechCredentialsNeedReset
+    from ehr.nextech.port import NextechPort
+    from ehr.registry import port_for
+
+    started = time.monotonic()
+    try:
+        port = port_for(conn)
+        assert isinstance(port, NextechPort)
+        name = port.check()
+    except NextechCredentialsNeedReset:
+        detail = (
+            "credentials need a reset: the Nextech service user must set a new password "
+            "(sign in once with it at portal.azure.com), then enter the new one here"
+        )
+        return ConnectionCheck(False, detail, _ms(started))
+    except (EHRError, ValueError) as exc:
+        return ConnectionCheck(False, f"{type(exc).__name__}: {exc}", _ms(started))
+    return ConnectionCheck(True, f"reached location {name!r}", _ms(started), name)
 
 
 def _ms(started: float) -> float:
