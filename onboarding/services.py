@@ -51,7 +51,7 @@ __all__ = [
     "ImportResult",
     "PracticeConfig",
     "apply_config",
-    "check_document",
+    "checked_config",
     "config_entries",
     "config_import_progress",
     "dump_text",
@@ -115,7 +115,7 @@ def _scope_errors(practice: Practice, data: Any, may_import_baa: bool) -> list[s
     return errors
 
 
-def check_document(
+def checked_config(
     data: Any, *, practice: Practice | None = None, may_import_baa: bool = True
 ) -> tuple[PracticeConfig | None, list[str]]:
     """The file's configuration, or every reason it is refused (nothing is written). With a
@@ -201,7 +201,7 @@ def import_document(
     commit: call this outside any transaction of your own). An upload passes the `practice` it
     is for and its `filename`, under which the import is audited; a command's import is the
     operator's (no actor, no audit entry: the shell that ran it is the record)."""
-    config, errors = check_document(data, practice=practice, may_import_baa=may_import_baa)
+    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
     if config is None:
         return ImportOutcome(errors=errors)
     return _apply_checked(data, config, actor=actor, filename=filename)
@@ -261,7 +261,7 @@ def upload_config(
         data = parse_text(text, format_of(filename), name=filename)
     except ConfigError as exc:
         return ImportOutcome(errors=list(exc.errors))
-    config, errors = check_document(data, practice=practice, may_import_baa=may_import_baa)
+    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
     if config is None:
         return ImportOutcome(errors=errors)
     if config_entries(config) > background_above_entries():
@@ -327,7 +327,7 @@ def run_config_import(job_id: int, practice_id: int) -> str:
                 cache.set(key, done, timeout=24 * 3600)
 
         # Checked again: the practice (or its BAA) may have changed since the upload.
-        config, errors = check_document(data, practice=practice, may_import_baa=job.may_import_baa)
+        config, errors = checked_config(data, practice=practice, may_import_baa=job.may_import_baa)
         if config is None:
             outcome = ImportOutcome(errors=errors)
         else:

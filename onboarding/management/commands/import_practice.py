@@ -6,7 +6,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from onboarding.services import ConfigError, check_document, import_document, load_file
+from onboarding.services import ConfigError, checked_config, import_document, load_file
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         except ConfigError as exc:
             self._refuse(file, exc.errors)
         if check:
-            _config, errors = check_document(data)
+            _config, errors = checked_config(data)
             if errors:
                 self._refuse(file, errors)
             self.stdout.write(self.style.SUCCESS(f"{file}: valid"))
