@@ -32,6 +32,7 @@ from compliance.models import (
 )
 from compliance.support_policy import SupportForbidden
 from core.tenancy import cross_tenant, tenant_context
+from onboarding import services as onboarding_services
 from portal.setup import services as setup_services
 from scheduling.models import ApiClient, AppointmentType
 from tests.calls.test_escalation_world import Clinic
@@ -262,7 +263,7 @@ def test_the_practice_itself_may(client, practice, world, name):
         lambda p, w: setup_services.issue_api_client(p, "x", ["availability:read"], None),
         lambda p, w: setup_services.rotate_api_client(w.client_row),
         lambda p, w: setup_services.revoke_api_client(w.client_row),
-        lambda p, w: setup_services.record_export(p),
+        lambda p, w: onboarding_services.record_export(p),
         lambda p, w: impersonation.set_write_access(p, True, UserFactory()),
     ],
     ids=["issue", "rotate", "revoke", "config-export", "write-access"],
