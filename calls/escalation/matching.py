@@ -45,6 +45,9 @@ from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
+from core.text import NEGATIONS as NEGATION_WORDS
+from core.text import fold, stem
+
 __all__ = [
     "CONCEPTS",
     "EMERGENCY_CONCEPTS",
@@ -57,27 +60,6 @@ __all__ = [
     "match_trigger",
     "stem",
 ]
-
-
-def stem(word: str) -> str:
-    """A deliberately small English suffix stemmer (the same idea as scheduling.intents)."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("sses") or word.endswith(("ches", "shes", "xes", "zes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            if word[-1] == word[-2] and word[-1] not in "lsz":
-                word = word[:-1]
-            break
-    if word.endswith("e") and len(word) > 4:
-        word = word[:-1]
-    return word
 
 
 # --- the lexicon ------------------------------------------------------------------------------
@@ -295,29 +277,16 @@ SUBSUMES: dict[str, frozenset[str]] = {
     if concept.pairs
 }
 
-NEGATORS = frozenset(
-    [
-        "no",
-        "not",
-        "never",
-        "without",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "havent",
-        "hasnt",
-        "hadnt",
-        "none",
-        "nor",
-        "deny",
-        "denies",
-        "denied",
-    ]
-)
+NEGATORS = NEGATION_WORDS | {
+    "werent",
+    "havent",
+    "hasnt",
+    "hadnt",
+    "none",
+    "deny",
+    "denies",
+    "denied",
+}
 HEDGES = frozenset(["sure", "certain", "know"])  # "I don't think I have a fever" denies it
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
 HYPOTHETICAL = (("what", "if"), ("sign", "of"), ("symptom", "of"), ("in", "case"), ("if",))
@@ -387,7 +356,7 @@ class Token:
 
 
 def tokenize(text: str) -> tuple[Token, ...]:
-    cleaned = text.casefold().replace("'", "").replace("\u2019", "").replace("-", " ")
+    cleaned = fold(text).replace("-", " ")
     out: list[Token] = []
     sentence = clause = 0
     questions: set[int] = set()
