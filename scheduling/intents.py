@@ -56,7 +56,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from portal.models import Practice
+from accounts.models import Practice
 from scheduling.models import AppointmentType
 
 __all__ = ["MIN_CONFIDENCE", "IntentMatch", "TypeEvidence", "normalise", "rank", "resolve_intent"]
