@@ -23,7 +23,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from portal.logsafety import WITHHELD, install, redact, without_query
+from core.logsafety import WITHHELD, install, redact, without_query
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
@@ -44,7 +44,7 @@ control_socket = str(RUN_STATE_DIR / "gunicorn.ctl")
 class RedactingLogger(Logger):
     """gunicorn's logger with no PHI in its lines: the access log's request line, path, query
     and referer lose their query strings (a search term or an old link's parameters), every
-    other field goes through `portal.logsafety.redact`, and both logs' handlers carry the
+    other field goes through `core.logsafety.redact`, and both logs' handlers carry the
     redacting filter (error lines quote exceptions)."""
 
     def setup(self, cfg: Any) -> None:

@@ -57,9 +57,9 @@ TURNS = [
 def build(seed: int = 7) -> dict[str, Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from accounts.models import Membership, Practice, Role, User
     from calls.models import Call, CallOutcome
-    from portal.models import Membership, Practice, Role, User
-    from portal.tenancy import cross_tenant
+    from core.tenancy import cross_tenant
     from scheduling.services import create_api_client
     from tests.factories import sign_baa
 
@@ -101,7 +101,7 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     load_at_start = os.getloadavg()
     with throwaway_database("bench_calls"):

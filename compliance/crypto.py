@@ -66,11 +66,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, models, transaction
 
 from compliance.scoping import practice_scope
-from portal.tenancy import TenantModel, tenant_context
+from core.tenancy import TenantModel, tenant_context
 
 if TYPE_CHECKING:
+    from accounts.models import Practice
     from compliance.models import PracticeDataKey
-    from portal.models import Practice
 
 FORMAT_V1 = 0x01
 NONCE_BYTES = 12

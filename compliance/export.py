@@ -27,7 +27,7 @@ from compliance.audit import all_chains, chain_heads, chain_name, record
 from compliance.context import audit_context
 from compliance.models import AccessEvent, AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 
 CHUNK = 256 * 1024  # bytes per streamed block: constant memory, few writes
 

@@ -6,7 +6,7 @@ from django import forms
 
 from compliance.export import AuditFilters
 from compliance.models import AuditAction
-from portal.formfields import BoundedDateField
+from core.formfields import BoundedDateField
 
 ACTION_CHOICES = [
     ("", "Any action"),

@@ -25,8 +25,8 @@ from django.utils import timezone
 from compliance.scoping import practice_scope
 
 if TYPE_CHECKING:
+    from accounts.models import Practice
     from compliance.models import BusinessAssociateAgreement
-    from portal.models import Practice
 
 F = TypeVar("F", bound=Callable[..., Any])
 

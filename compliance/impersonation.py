@@ -22,6 +22,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import Practice, Role, User, VendorRole
 from compliance import audit
 from compliance.models import (
     IMPERSONATION_MAX_MINUTES,
@@ -35,8 +36,7 @@ from compliance.support_policy import (
     is_read_with_reason,
     refused_in_support_session,
 )
-from portal.models import Practice, Role, User, VendorRole
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 SESSION_KEY = "compliance_impersonation"  # {"id": ..., "practice_id": ...} in the Django session
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

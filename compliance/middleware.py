@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from compliance.context import audit_context, bind
-from portal.client_ip import client_ip as peer_address
+from core.client_ip import client_ip as peer_address
 
 USER_AGENT_MAX = 512
 

@@ -9,11 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import roles_required
+from accounts.models import Practice, Role
 from compliance import impersonation, support_selectors
 from compliance.models import IMPERSONATION_MAX_MINUTES
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
-from portal.access import roles_required
-from portal.models import Practice, Role
 
 
 class StartForm(forms.Form):

@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from portal.models import Location, Practice
+from accounts.models import Location, Practice
 
 PASS = "pass"
 FAIL = "fail"
@@ -104,7 +104,7 @@ def check_baa(practice: Practice) -> Check:
 
 def check_ehr(practice: Practice) -> Check:
     """Two queries: locations with their connection (if any)."""
-    from integrations.models import ConnectionStatus
+    from ehr.models import ConnectionStatus
 
     url = reverse("ehr_connections", kwargs={"practice_slug": practice.slug})
     locations = list(

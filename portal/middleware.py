@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from portal import selectors
-from portal.tenancy import tenant_context
+from accounts import selectors
+from core.tenancy import tenant_context
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -33,7 +33,7 @@ PUBLIC_PREFIXES = (
     "/static/",
     "/favicon.ico",
     "/api/",  # machine clients authenticate with OAuth2 bearer tokens, not sessions
-    "/mcp/",  # the same clients over MCP (scheduling.voice)
+    "/mcp/",  # the same clients over MCP (receptionist_api.voice)
     "/integrations/webhooks/",  # the EHR authenticates with signed requests
 )
 # Reached signed in but before the second factor is verified.
@@ -107,7 +107,7 @@ class RequireTwoFactorMiddleware:
             return _redirect(request, f"{login}?{urlencode({'next': request.get_full_path()})}")
         if path.startswith(TWO_FACTOR_PREFIXES) or user.is_verified():  # type: ignore[union-attr]
             return self.get_response(request)
-        from portal.services import has_confirmed_device
+        from accounts.services import has_confirmed_device
 
         target = "two_factor_verify" if has_confirmed_device(user) else "two_factor_setup"  # type: ignore[arg-type]
         return _redirect(

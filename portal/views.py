@@ -8,9 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from portal import selectors
-from portal.access import roles_required
-from portal.models import Role, VendorRole
+from accounts import selectors
+from accounts.access import roles_required
+from accounts.models import Role, VendorRole
 
 
 @require_GET

@@ -23,7 +23,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from portal.models import Location, Practice
+from accounts.models import Location, Practice
 from scheduling.models import (
     AppointmentDescriptor,
     AppointmentType,

@@ -40,7 +40,7 @@ from typing import NamedTuple
 from django.contrib.postgres.aggregates import ArrayAgg
 from rapidfuzz.distance import Levenshtein
 
-from portal.models import Practice
+from accounts.models import Practice
 from scheduling.models import AppointmentType
 
 __all__ = ["MIN_CONFIDENCE", "IntentMatch", "TypeEvidence", "normalise", "rank", "resolve_intent"]

@@ -17,9 +17,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q, Value
 
+from accounts.models import Location
 from compliance.crypto import BlindIndexField, EncryptedJSONField, EncryptedTextField, PHIModel
-from portal.models import Location
-from portal.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 WEEKDAY_CHOICES = [
     (d, d) for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

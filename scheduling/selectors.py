@@ -10,7 +10,7 @@ of busy time in one UNION ALL, sent together), then call the pure engine
 
 Speed (issue 3's benchmark, `benchmarks/bench_api.py`): the four querysets are compiled once per
 shape and re-run with new values (`compiled_query`), three of them share a round trip
-(`portal.statements.run_batch`), the hold path's are prepared on the server once per connection,
+(`core.statements.run_batch`), the hold path's are prepared on the server once per connection,
 and busy time travels as whole seconds straight into the engine's index (`BusyTimes`), with no
 datetime or object per row.
 
@@ -30,8 +30,8 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import BigIntegerField, Exists, F, Func, OuterRef, Q
 from django.utils import timezone
 
-from portal.models import Location, Practice
-from portal.statements import Batch, CompiledQuery, run_batch
+from accounts.models import Location, Practice
+from core.statements import Batch, CompiledQuery, run_batch
 from scheduling.models import (
     Appointment,
     AppointmentType,

@@ -24,10 +24,10 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
+from accounts.models import Practice, User
 from compliance.support_policy import current_session_id
-from portal.models import Practice, User
-from portal.statements import insert_sql
-from portal.tenancy import tenant_context
+from core.statements import insert_sql
+from core.tenancy import tenant_context
 from scheduling import selectors
 from scheduling.models import ApiClient, ApiScope, Hold, HoldStatus
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from django import forms
 
+from accounts.models import Practice
 from calls.escalation import selectors
 from calls.escalation.services import ProtocolContent, check_content
 from calls.models import OnCallGroup, ProtocolVersion, Route, Severity
-from portal.formfields import BoundedDateField, BoundedDateTimeField
-from portal.models import Practice
+from core.formfields import BoundedDateField, BoundedDateTimeField
 from scheduling.models import AppointmentType, Provider
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")

@@ -33,6 +33,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from accounts.models import Practice
 from calls.escalation import selectors
 from calls.escalation.matching import (
     TriggerCheck,
@@ -43,7 +44,6 @@ from calls.escalation.matching import (
 )
 from calls.models import Route, Severity
 from calls.models.escalation import SEVERITY_RANK
-from portal.models import Practice
 from scheduling.models import Provider
 
 __all__ = [

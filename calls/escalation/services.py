@@ -22,6 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.models import Membership, Practice, Role, User
 from calls.escalation.screening import Decision, screen
 from calls.models import (
     DEFAULT_GROUP_KEY,
@@ -41,7 +42,6 @@ from calls.models.escalation import DEFAULT_GROUP_NAME
 from compliance import audit
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from portal.models import Membership, Practice, Role, User
 from scheduling.models import AppointmentType, Provider
 
 __all__ = [
@@ -543,7 +543,7 @@ def may_approve(actor: User | None, practice: Practice) -> bool:
     practice's clinical team wrote in the AI audit)."""
     if actor is None:
         return True
-    from portal.models import Membership, Role
+    from accounts.models import Membership, Role
 
     return Membership.objects.filter(user=actor, practice=practice, role=Role.CLINICIAN).exists()
 

@@ -13,6 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.access import roles_required
+from accounts.models import Practice, Role
 from calls.escalation import selectors, services
 from calls.escalation.forms import (
     ApprovalPolicyForm,
@@ -31,8 +33,6 @@ from calls.models import (
     VersionStatus,
 )
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
-from portal.access import roles_required
-from portal.models import Practice, Role
 
 VIEW = (Role.CLINICIAN, Role.PRACTICE_MANAGER)
 WRITE = (Role.CLINICIAN,)

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import F, Func, Q, Value
 
 from compliance.crypto import EncryptedTextField, PHIModel
-from portal.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 __all__ = [
     "DEFAULT_GROUP_KEY",

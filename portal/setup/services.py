@@ -15,14 +15,15 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Practice, User
 from compliance import audit
 from compliance.gate import BAARequired
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from portal.models import Practice, User
-from portal.tenancy import tenant_context
-from scheduling import services as scheduling_services
-from scheduling.config import (
+from core.tenancy import tenant_context
+from onboarding.importer import Progress
+from onboarding.limits import BACKGROUND_ABOVE_ENTRIES
+from onboarding.services import (
     ConfigError,
     ImportResult,
     PracticeConfig,
@@ -34,8 +35,7 @@ from scheduling.config import (
     parse_text,
     validate_config,
 )
-from scheduling.config.importer import Progress
-from scheduling.config.limits import BACKGROUND_ABOVE_ENTRIES
+from scheduling import services as scheduling_services
 from scheduling.intents import resolve_intent
 from scheduling.models import ApiClient, ConfigImport, ConfigImportStatus, TestScenario
 
@@ -197,8 +197,8 @@ def _scope_errors(practice: Practice, data: Any, may_import_baa: bool) -> list[s
 def _set_up_ehr(practice: Practice, data: Any, result: ImportResult) -> list[str]:
     """After the import committed: write the file into the EHR sandbox and sync it back (never
     inside the import's transaction). Idempotent, so a failure is repaired by a re-upload."""
-    from integrations.errors import EHRError
-    from integrations.provisioning import provision_sandbox
+    from ehr.errors import EHRError
+    from onboarding.provisioning import provision_sandbox
 
     try:
         report = provision_sandbox(practice, data)
@@ -269,7 +269,7 @@ def _queue_import(
     may_import_baa: bool,
     actor: User | None,
 ) -> ConfigImport:
-    from scheduling.tasks import run_config_import
+    from booking.tasks import run_config_import
 
     job = ConfigImport.objects.create(
         practice=practice,

@@ -16,13 +16,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import roles_required
+from accounts.models import Practice, Role
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
+from onboarding.services import dump_text, export_config
 from portal import golive
-from portal.access import roles_required
-from portal.models import Practice, Role
 from portal.setup import services
 from portal.setup.forms import ApiClientForm, ConfigUploadForm, ScenarioForm
-from scheduling.config import dump_text, export_config
 from scheduling.models import ApiClient, ConfigImport, TestScenario
 
 MANAGER = Role.PRACTICE_MANAGER

@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.models import Role
 from calls.models import ProtocolVersion
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.browser import chromium, screenshot, sign_in
 from tests.calls.test_escalation_world import clinic
 from tests.factories import MembershipFactory, UserFactory

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import Role
 from calls.escalation import services
 from calls.models import ProtocolVersion, VersionStatus
 from compliance.models import AccessEvent
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.calls.test_escalation_world import clinic
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from accounts.models import Role
 from calls.escalation import services
 from calls.models import ApprovalPolicy, ProtocolVersion, VersionStatus
 from compliance.models import AccessEvent, ChangeEntry
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.calls.test_escalation_pages import FORM, member
 from tests.calls.test_escalation_world import clinic
 

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from accounts.models import Role
 from compliance import audit
 from compliance.models import AuditAction
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
 from tests.factories import LocationFactory, MembershipFactory, UserFactory
 

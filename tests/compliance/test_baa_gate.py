@@ -28,7 +28,7 @@ from compliance.gate import (
     require_phi_allowed,
 )
 from compliance.models import AgreementImmutable, BAAStatus, BusinessAssociateAgreement
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.factories import PracticeFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,10 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from accounts.models import Role
 from compliance import audit
 from compliance.context import audit_context
 from compliance.models import AuditAction
-from portal.models import Role
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory
 

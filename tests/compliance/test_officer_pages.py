@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import Role
 from compliance import audit
 from compliance import services as baa_services
 from compliance.models import AuditAction, BusinessAssociateAgreement
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.conftest import verify_second_factor
 from tests.factories import LocationFactory, MembershipFactory, UserFactory, sign_baa
 

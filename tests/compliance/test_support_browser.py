@@ -8,9 +8,9 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
+from accounts.models import VendorRole
 from compliance.models import ImpersonationSession
-from portal.models import VendorRole
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 from scheduling.models import AppointmentType
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import PracticeFactory, UserFactory

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.models import Role, VendorRole
 from compliance import services, support_selectors
 from compliance.gate import phi_allowed
-from portal.models import Role, VendorRole
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
 

@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from accounts.models import Membership, Role, VendorRole
 from calls.escalation import services as escalation_services
 from calls.models import ApprovalPolicy, CallRetention, ProtocolVersion
 from compliance import audit, impersonation, support_policy
@@ -31,9 +32,8 @@ from compliance.models import (
     SupportAccess,
 )
 from compliance.support_policy import SupportForbidden
-from portal.models import Membership, Role, VendorRole
+from core.tenancy import cross_tenant, tenant_context
 from portal.setup import services as setup_services
-from portal.tenancy import cross_tenant, tenant_context
 from scheduling.models import ApiClient, AppointmentType
 from tests.calls.test_escalation_world import Clinic
 from tests.conftest import verify_second_factor

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from accounts.models import Role, VendorRole
 from compliance.models import AccessEvent, ImpersonationSession
-from portal.models import Role, VendorRole
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import AppointmentType
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory

@@ -8,7 +8,7 @@ from datetime import time, timedelta
 import factory
 from django.utils import timezone
 
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 from scheduling.models import (
     Appointment,
     AppointmentDescriptor,

@@ -1,0 +1,15 @@
+"""Which adapter serves a connection: the one place that knows the adapters by name."""
+
+from __future__ import annotations
+
+from ehr.models import ConnectionKind, EHRConnection
+from ehr.port import EHRPort
+
+
+def port_for(connection: EHRConnection) -> EHRPort:
+    """The connection's EHR, through its adapter (cached per connection and credentials)."""
+    if connection.kind in (ConnectionKind.NEXHEALTH, ConnectionKind.SANDBOX):
+        from ehr.nexhealth.client import client_for
+
+        return client_for(connection)
+    raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")
