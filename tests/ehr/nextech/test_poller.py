@@ -107,3 +107,25 @@ def test_test_connection_says_credentials_need_a_reset(
         connected.conn.refresh_from_db()
     assert connected.conn.status == "error"
     assert connected.conn.status_detail.startswith("credentials need a reset")
+
+
+def test_the_beat_polls_nextech_and_reconciles_only_the_others(
+    connected: Connected, nextech: NextechWorld
+) -> None:
+    from ehr import tasks
+
+    assert check_connection(connected.conn).ok  # status: connected
+    pair = (connected.conn.pk, connected.conn.practice_id)
+    assert pair in tasks._active_connections(kinds=tasks._POLLED_KINDS)
+    assert pair not in tasks._active_connections(exclude_kinds=tasks._POLLED_KINDS)
+    nextech.admin(
+        "POST",
+        f"/_admin/practices/{nextech.practice_id}/appointments",
+        {
+            "practitioner": "9323",
+            "location": "1",
+            "start": local(next_weekday(2), "13:00").isoformat(),
+        },
+    )
+    result = tasks.poll_nextech_connection(*pair)
+    assert result == {"changed": 1, "outcomes": {"created": 1}, "busy": False}
