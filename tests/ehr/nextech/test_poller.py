@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,3 +130,47 @@ def test_the_beat_polls_nextech_and_reconciles_only_the_others(
     )
     result = tasks.poll_nextech_connection(*pair)
     assert result == {"changed": 1, "outcomes": {"created": 1}, "busy": False}
+
+
+def test_connect_command_stores_and_tests_the_credentials(
+    nextech: NextechWorld, db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.management import CommandError, call_command
+
+    practice = PracticeFactory(slug=f"nx-{nextech.username[4:12]}", timezone="America/Chicago")
+    sign_baa(practice)
+    location = LocationFactory(practice=practice, key="main")
+    config = make_config(nextech)
+    monkeypatch.setenv("NEXTECH_CLIENT_SECRET", config.client_secret)
+    monkeypatch.setenv("NEXTECH_PASSWORD", config.password)
+    argv = [
+        practice.slug,
+        "main",
+        "--practice-id",
+        nextech.practice_id,
+        "--location-id",
+        "1",
+        "--client-id",
+        config.client_id,
+        "--username",
+        config.username,
+        "--api-url",
+        nextech.server.api_url,
+        "--token-url",
+        config.token_url,
+    ]
+    try:
+        call_command("connect_nextech", *argv)
+        with tenant_context(practice.pk):
+            conn = EHRConnection.objects.get(location=location)
+            assert conn.kind == ConnectionKind.NEXTECH
+            assert conn.status == "connected"
+            assert json.loads(conn.api_key)["username"] == config.username
+        nextech.admin("POST", f"/_admin/users/{nextech.username}/require_reset")
+        out = io.StringIO()
+        with pytest.raises(CommandError):
+            call_command("test_connection", practice.slug, stdout=out)
+        assert "FAILED" in out.getvalue()
+        assert "credentials need a reset" in out.getvalue()
+    finally:
+        reset_ports()
