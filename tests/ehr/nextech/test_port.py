@@ -84,6 +84,10 @@ def test_new_caller_is_created_with_the_first_booking(
         appt.patient_id
     ]
     assert port.find_appointment(patient_id=again.id, provider_id=9323, start=start) == appt
+    # The booking flow's live re-check reads the location's calendar around the time.
+    around = port.appointments(start - timedelta(hours=4), start + timedelta(hours=1))
+    assert [a.id for a in around] == [appt.id]
+    assert port.appointments(start, start + timedelta(hours=1), provider_id=9325) == []
     with pytest.raises(NextechSlotTaken):
         port.create_appointment(
             patient_id=port.create_patient(
