@@ -42,7 +42,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from typing import Any, TypeVar
 
-import phonenumbers
+from core.phone import to_e164
 
 WEEKDAYS: tuple[str, ...] = (
     "Monday",
@@ -434,14 +434,11 @@ class _Checker:
         if not isinstance(value, str):
             self.error(path, "must be a phone number string or null")
             return _MISSING
-        try:
-            number = phonenumbers.parse(value, "US")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_possible_number(number):
+        number = to_e164(value, "US")
+        if number is None:
             self.error(path, f"{_q(value)} is not a valid phone number (use E.164, +15555550101)")
             return _MISSING
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return number
 
     # lists
 
