@@ -59,7 +59,15 @@ from rapidfuzz.distance import Levenshtein
 from accounts.models import Practice
 from scheduling.models import AppointmentType
 
-__all__ = ["MIN_CONFIDENCE", "IntentMatch", "TypeEvidence", "normalise", "rank", "resolve_intent"]
+__all__ = [
+    "MIN_CONFIDENCE",
+    "IntentMatch",
+    "TypeEvidence",
+    "normalise",
+    "rank",
+    "resolve_intent",
+    "suggest_phrase",
+]
 
 MIN_CONFIDENCE = 0.65  # all words apart 0.9, three of four 0.675 pass; two of three 0.6 not
 APART = 0.9  # a phrase's words heard, but not together
@@ -735,3 +743,16 @@ def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
         )
         for _, conf, _, name, ti, phrase in scored[:MAX_MATCHES]
     ]
+
+
+SUGGESTED_WORDS = 4
+
+
+def suggest_phrase(utterance: str) -> str:
+    """A caller phrase to add when a sentence was missed: its distinctive words as the caller
+    said them (not negated, not filler, not generic such as "appointment"), in order, at most a
+    few. Empty when nothing distinctive was said: then no phrase would help."""
+    generic = lexicon().generic
+    words = [w.raw for w in normalise(affirmed(utterance)) if w.stem not in generic]
+    kept = list(dict.fromkeys(w for w in words if w not in STOP_WORDS and len(w) > 1))
+    return " ".join(kept[:SUGGESTED_WORDS])

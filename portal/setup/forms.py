@@ -14,6 +14,58 @@ from scheduling.models import ApiScope, AppointmentType, TestScenario
 MAX_CONFIG_BYTES = LIMITS["file_size"]
 
 
+class ScenarioPasteForm(forms.Form):
+    """Many sentences for one expected type: the practice's own evaluation set."""
+
+    sentences = forms.CharField(
+        label="What callers say, one sentence per line",
+        widget=forms.Textarea(attrs={"rows": 6, "autocomplete": "off"}),
+        help_text="Paste from a list or from past calls' transcripts; up to 200 lines at once.",
+        max_length=60_000,
+    )
+    patient_status = forms.ChoiceField(
+        label="Callers are",
+        choices=[("existing", "Existing patients"), ("new", "New patients")],
+        initial="existing",
+    )
+    expected_type = forms.ModelChoiceField(
+        label="Expected appointment type",
+        queryset=AppointmentType.objects.none(),
+        required=False,
+        empty_label="None: take a message",
+    )
+
+    def __init__(self, *args: Any, practice: Practice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["expected_type"].queryset = AppointmentType.objects.for_practice(  # type: ignore[attr-defined]
+            practice
+        ).order_by("name")
+
+    def clean_sentences(self) -> list[str]:
+        lines = [" ".join(line.split()) for line in self.cleaned_data["sentences"].splitlines()]
+        lines = [line for line in lines if line]
+        if not lines:
+            raise forms.ValidationError("Paste at least one sentence.")
+        if len(lines) > 200:
+            raise forms.ValidationError(f"{len(lines)} lines: paste at most 200 at once.")
+        if any(len(line) > 500 for line in lines):
+            raise forms.ValidationError("Keep each sentence under 500 characters.")
+        return lines
+
+
+class SuggestedPhraseForm(forms.Form):
+    """A phrase a missed scenario suggested, to add to its expected type."""
+
+    appointment_type = forms.ModelChoiceField(queryset=AppointmentType.objects.none())
+    text = forms.CharField(max_length=200)
+
+    def __init__(self, *args: Any, practice: Practice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["appointment_type"].queryset = AppointmentType.objects.for_practice(  # type: ignore[attr-defined]
+            practice
+        )
+
+
 class ScenarioForm(forms.ModelForm):
     class Meta:
         model = TestScenario

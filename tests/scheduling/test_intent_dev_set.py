@@ -122,3 +122,11 @@ def test_each_match_says_why_word_by_word():
     partly = rank(types, "a rhinoplasty consult for my daughter")[0]
     assert partly.matched_phrase == "rhinoplasty consultation"
     assert partly.evidence == ("rhinoplasty: said", "consultation: heard as \u201cconsult\u201d")
+
+
+def test_a_missed_sentence_suggests_its_distinctive_words_as_a_phrase():
+    from scheduling.intents import suggest_phrase
+
+    assert suggest_phrase("um can I get the tartar off my teeth please") == "tartar off teeth"
+    assert suggest_phrase("not a cleaning, I'd like my gums looked at") == "gums"
+    assert suggest_phrase("I want to book an appointment") == ""  # nothing distinctive
