@@ -159,6 +159,13 @@ def add_scenarios(
     return PasteResult(added=len(new), duplicates=duplicates)
 
 
+def set_lay_terms(practice: Practice, entries: list[dict[str, Any]]) -> None:
+    """The practice's own additions to the intent lexicon (the configuration file's
+    `lay_terms`, validated by the form or the file's schema). auditlog records the change."""
+    practice.lay_terms = entries
+    practice.save(update_fields=["lay_terms"])
+
+
 def adopt_phrase(practice: Practice, appointment_type: AppointmentType, text: str) -> None:
     """A phrase suggested by a missed scenario becomes one of the type's caller phrases
     (`scheduling.catalog.add_phrase`: its checks, auditlog records the row)."""

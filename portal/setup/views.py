@@ -25,9 +25,11 @@ from portal.setup import services
 from portal.setup.forms import (
     ApiClientForm,
     ConfigUploadForm,
+    LayTermsForm,
     ScenarioForm,
     ScenarioPasteForm,
     SuggestedPhraseForm,
+    lay_terms_text,
 )
 from scheduling.catalog import CatalogError
 from scheduling.models import ApiClient, ConfigImport, TestScenario
@@ -55,6 +57,7 @@ def _golive_page(
     form: ScenarioForm | None = None,
     status: int = 200,
     paste_form: ScenarioPasteForm | None = None,
+    terms_form: LayTermsForm | None = None,
 ) -> HttpResponse:
     practice = _practice(request)
     checks = golive.checklist(practice)
@@ -71,6 +74,8 @@ def _golive_page(
             "form": form or (ScenarioForm(practice=practice) if can_edit else None),
             "paste_form": paste_form
             or (ScenarioPasteForm(practice=practice) if can_edit else None),
+            "terms_form": terms_form
+            or LayTermsForm(initial={"lay_terms": lay_terms_text(practice.lay_terms)}),
             "can_edit": can_edit,
         },
         status=status,
@@ -110,6 +115,18 @@ def scenarios_paste(request: HttpRequest, practice_slug: str) -> HttpResponse:
     skipped = f" {result.duplicates} already tested, skipped." if result.duplicates else ""
     messages.success(request, f"{result.added} scenario(s) added.{skipped} Run all to see them.")
     return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#scenarios")
+
+
+@require_POST
+@roles_required(MANAGER)
+def lay_terms_save(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """The practice's own lay terms, as text (the configuration file's `lay_terms`)."""
+    form = LayTermsForm(request.POST)
+    if not form.is_valid():
+        return _golive_page(request, terms_form=form, status=400)
+    services.set_lay_terms(_practice(request), form.cleaned_data["lay_terms"])
+    messages.success(request, "Caller words saved. Run all to see the effect.")
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#caller-words")
 
 
 @require_POST

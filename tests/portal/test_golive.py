@@ -419,3 +419,38 @@ def test_pasting_too_much_or_nothing_is_refused_next_to_the_field(manager_client
         )
         assert response.status_code == 400
         assert 'class="field has-error"' in response.content.decode()
+
+
+def test_a_manager_adds_caller_words_and_the_agent_understands_them(
+    manager_client, practice, dental
+):
+    cleaning, _exam = dental
+    base = "/p/alpha/go-live/"
+    ScenarioFactory(
+        practice=practice, sentence="time for my six month visit", expected_type=cleaning
+    )
+    text = manager_client.post(f"{base}scenarios/run/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="report-{cleaning.pk}" data-right="0" data-wrong="0" data-empty="1"' in text
+
+    response = manager_client.post(
+        f"{base}caller-words/",
+        {
+            "lay_terms": "teeth cleaned, six month visit, hygiene appointment\n\nbotox, tox > injectables"
+        },
+        follow=True,
+    )
+    assert "Caller words saved." in response.content.decode()
+    practice.refresh_from_db()
+    assert practice.lay_terms == [
+        {"terms": ["teeth cleaned", "six month visit", "hygiene appointment"]},
+        {"terms": ["botox", "tox"], "broader": ["injectables"]},
+    ]
+    page = manager_client.get(base).content.decode()
+    assert "botox, tox &gt; injectables" in page  # shown back as written
+    text = manager_client.post(f"{base}scenarios/run/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="report-{cleaning.pk}" data-right="1" data-wrong="0" data-empty="0"' in text
+
+    bad = manager_client.post(f"{base}caller-words/", {"lay_terms": "tox, Tox\n> injectables"})
+    assert bad.status_code == 400 and "is listed twice" in bad.content.decode()
+    practice.refresh_from_db()
+    assert len(practice.lay_terms) == 2  # unchanged
