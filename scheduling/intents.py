@@ -57,6 +57,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from accounts.models import Practice
+from core.text import NEGATIONS as NEGATION_WORDS
+from core.text import first_negation
+from core.text import stem as _stem
+from core.text import words as text_words
 from scheduling.models import AppointmentType
 
 __all__ = [
@@ -107,7 +111,6 @@ COMPOUNDS = {
     ("x", "ray"): "xray",
     ("tooth", "ache"): "toothache",
 }
-_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -127,32 +130,11 @@ class _Word:
     stem: str
 
 
-def _stem(word: str) -> str:
-    """A deliberately small English suffix stemmer; both sides go through it."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("sses") or word.endswith(("ches", "shes", "xes", "zes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            if word[-1] == word[-2] and word[-1] not in "lsz":  # getting -> gett -> get
-                word = word[:-1]
-            break
-    if word.endswith("e") and len(word) > 4:  # remove / removed / removing -> remov
-        word = word[:-1]
-    return word
-
-
 @lru_cache(maxsize=8192)
 def normalise(text: str) -> tuple[_Word, ...]:
     """The meaningful words of `text`, joined compounds, stemmed. Falls back to every word when
     all of them are filler (a phrase such as "what to do" still means something)."""
-    words = _WORD.findall(text.casefold().replace("'", "").replace("\u2019", ""))
+    words = text_words(text)
     joined: list[str] = []
     i = 0
     while i < len(words):
@@ -359,23 +341,7 @@ def _words(text: str) -> tuple[_Word, ...]:
 # --- what the caller affirmed -----------------------------------------------------------------
 
 _CLAUSE = re.compile(r"[,.;:!?]+|\b(?:but|instead|actually|rather|though)\b", re.IGNORECASE)
-NEGATIONS = frozenset(
-    [
-        "not",
-        "no",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "never",
-        "without",
-        "nothing",
-        "neither",
-        "nor",
-    ]
-)
+NEGATIONS = NEGATION_WORDS | {"nothing", "neither"}
 
 
 def affirmed(utterance: str) -> str:
@@ -386,10 +352,9 @@ def affirmed(utterance: str) -> str:
         if not clause:
             continue
         words = clause.split()
-        for i, word in enumerate(words):
-            if re.sub(r"[^a-z]", "", word.casefold()) in NEGATIONS:
-                words = words[:i]
-                break
+        negation = first_negation(words, NEGATIONS)
+        if negation is not None:
+            words = words[:negation]
         kept.append(" ".join(words))
     return " , ".join(kept)
 

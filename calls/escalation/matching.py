@@ -55,6 +55,10 @@ from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
+from core.text import NEGATIONS as NEGATION_WORDS
+from core.text import fold
+from core.text import stem as core_stem
+
 __all__ = [
     "CONCEPTS",
     "EMERGENCY_CONCEPTS",
@@ -70,26 +74,10 @@ __all__ = [
 
 
 def stem(word: str) -> str:
-    """A deliberately small English suffix stemmer (the same idea as scheduling.intents)."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith(("ier", "iest")) and len(word) > 5:  # puffier, puffiest -> puffy
-        word = word[: word.rindex("i")] + "y"
-    elif word.endswith("sses") or word.endswith(("ches", "shes", "xes", "zes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            if word[-1] == word[-2] and word[-1] not in "lsz":
-                word = word[:-1]
-            break
-    if word.endswith("e") and len(word) > 4:
-        word = word[:-1]
-    return word
+    """`core.text.stem`, plus comparatives (puffier, puffiest -> puffy), which symptoms need."""
+    if len(word) > 5 and word.isalpha() and word.endswith(("ier", "iest")):
+        return word[: word.rindex("i")] + "y"
+    return core_stem(word)
 
 
 # --- the lexicon ------------------------------------------------------------------------------
@@ -340,31 +328,18 @@ SUBSUMES: dict[str, frozenset[str]] = {
     if concept.pairs
 }
 
-NEGATORS = frozenset(
-    [
-        "no",
-        "not",
-        "never",
-        "without",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "havent",
-        "hasnt",
-        "hadnt",
-        "none",
-        "nothing",
-        "neither",
-        "nor",
-        "deny",
-        "denies",
-        "denied",
-    ]
-)
+NEGATORS = NEGATION_WORDS | {
+    "werent",
+    "havent",
+    "hasnt",
+    "hadnt",
+    "none",
+    "nothing",
+    "neither",
+    "deny",
+    "denies",
+    "denied",
+}
 HEDGES = frozenset(["sure", "certain", "know"])  # "I don't think I have a fever" denies it
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
 HYPOTHETICAL = (("what", "if"), ("sign", "of"), ("symptom", "of"), ("in", "case"), ("if",))
@@ -435,7 +410,7 @@ class Token:
 
 
 def tokenize(text: str) -> tuple[Token, ...]:
-    cleaned = text.casefold().replace("'", "").replace("\u2019", "").replace("-", " ")
+    cleaned = fold(text).replace("-", " ")
     out: list[Token] = []
     sentence = clause = 0
     questions: set[int] = set()

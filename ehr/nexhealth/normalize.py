@@ -14,8 +14,7 @@ import unicodedata
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
-import phonenumbers
-
+from core.phone import to_e164
 from ehr.types import (
     EHRAppointment,
     EHRAppointmentType,
@@ -50,16 +49,7 @@ def split_name(full: str) -> tuple[str, str]:
 
 def phone_e164(value: Any, region: str = "US") -> str:
     """E.164 for a possible number, "" for empty or impossible input (never a guess)."""
-    text = clean_name(value)
-    if not text:
-        return ""
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(number):
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return to_e164(clean_name(value), region) or ""
 
 
 def to_date(value: Any, name: str = "date") -> date | None:

@@ -435,7 +435,8 @@ def test_a_manager_adds_caller_words_and_the_agent_understands_them(
     response = manager_client.post(
         f"{base}caller-words/",
         {
-            "lay_terms": "teeth cleaned, six month visit, hygiene appointment\n\nbotox, tox > injectables"
+            "lay_terms": "teeth cleaned, six month visit, hygiene appointment\n\n"
+            "botox, tox > injectables"
         },
         follow=True,
     )
