@@ -10,8 +10,10 @@ Where Nextech differs from the port's NexHealth-born shape, and what this does a
   appointment POST. ``create_patient`` therefore finds first (name + birth date + phone) and,
   when nobody matches, returns a **provisional** patient: a negative id whose demographics wait
   in Redis; ``create_appointment`` with that id sends them as the contained Patient, and the
-  appointment it returns names the real chart number. Nextech requires an email (and a phone)
-  for a prospect; without them ``create_patient`` refuses at once rather than at booking time.
+  appointment it returns names the real chart number. From then on the provisional id resolves
+  to that chart (kept in Redis for good), so a row that stored it keeps working. Nextech
+  requires an email (and a phone) for a prospect; without them ``create_patient`` refuses at
+  once rather than at booking time.
 - **Availability** is Nextech's own (``Capability.NATIVE_SLOTS``: ``free_slots``); there are no
   working hours or operatories to read.
 - **A hold** (``mode="hold"``: the office's follow-up list) comes back with ``insertion_status``
@@ -358,6 +360,8 @@ class NextechPort:
             if not minutes:
                 raise EHRValidationError("an end time is needed (the type has no duration)")
             end = start + timedelta(minutes=minutes)
+        if patient_id < 0:
+            patient_id = self.resolved(patient_id) or patient_id
         new_patient = self._provisional(patient_id) if patient_id < 0 else None
         request = BookingRequest(
             location_id=self._location(location_id),
@@ -372,7 +376,17 @@ class NextechPort:
             new_patient=new_patient,
         )
         appt, _ = self.nextech.create_appointment(request)
-        return self.as_ehr(appt)
+        booked = self.as_ehr(appt)
+        if new_patient is not None and booked.patient_id is not None:
+            # The provisional id now names a chart, for good: whoever still holds it (a stored
+            # patient row) books that chart from now on, never a second prospect.
+            self.redis.set(f"{self._prefix}:resolved:{-patient_id}", booked.patient_id)
+        return booked
+
+    def resolved(self, provisional_id: int) -> int | None:
+        """The chart a provisional patient became with its first booking, if it has."""
+        raw = self.redis.get(f"{self._prefix}:resolved:{-provisional_id}")
+        return int(raw) if raw else None
 
     def cancel_appointment(self, appointment_id: int) -> EHRAppointment:
         return self.as_ehr(self.nextech.request_cancel(str(appointment_id)))
@@ -485,7 +499,10 @@ class NextechPort:
 
     def _chart_guid(self, patient_id: int) -> str:
         if patient_id < 0:
-            raise EHRNotFound("a provisional patient has no chart yet")
+            chart = self.resolved(patient_id)
+            if chart is None:
+                raise EHRNotFound("a provisional patient has no chart yet")
+            patient_id = chart
         return self.guid_for(patient_id)
 
     def _document(self, raw: dict[str, Any], patient_id: int) -> EHRDocument:

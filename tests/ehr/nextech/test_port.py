@@ -88,6 +88,18 @@ def test_new_caller_is_created_with_the_first_booking(
         appt.patient_id
     ]
     assert port.find_appointment(patient_id=again.id, provider_id=9323, start=start) == appt
+    # Whoever kept the provisional id books (and writes notes for) the same chart with it.
+    assert port.resolved(provisional.id) == appt.patient_id
+    later = port.create_appointment(
+        patient_id=provisional.id,
+        provider_id=9323,
+        operatory_id=None,
+        start=start + timedelta(days=7),
+        appointment_type_id=32,
+    )
+    assert later.patient_id == appt.patient_id
+    assert port.create_document(provisional.id, title="Call", content="x", reference="n-1").written
+    assert len([p for p in nextech.patients() if p["name"][0]["family"] == "Smith"]) == 1
     # The booking flow's live re-check reads the location's calendar around the time.
     around = port.appointments(start - timedelta(hours=4), start + timedelta(hours=1))
     assert [a.id for a in around] == [appt.id]
