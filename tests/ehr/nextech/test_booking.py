@@ -12,7 +12,7 @@ from booking.services import process_booking
 from core.tenancy import cross_tenant, tenant_context
 from ehr.models import AppointmentTypeLink, ConnectionKind, EHRConnection
 from ehr.nextech.port import reset_ports
-from scheduling.models import BookingStatus
+from scheduling.models import BookingStatus, Patient
 from tests.factories import LocationFactory, PracticeFactory, sign_baa
 from tests.scheduling.factories import (
     AppointmentTypeFactory,
@@ -96,5 +96,17 @@ def test_a_booking_for_a_new_caller_is_confirmed_in_nextech(nextech: NextechWorl
         assert [a["id"] for a in made] == [str(booking.ehr_appointment_id)]
         assert made[0]["comment"] == "pressure check"
         assert len([p for p in nextech.patients() if p["name"][0]["family"] == "Smith"]) == 1
+        # The local patient now carries the chart number the booking created, not the
+        # provisional id it was booked with.
+        with tenant_context(practice.pk):
+            patient = Patient.objects.get(pk=booking.patient_id)
+        chart = next(
+            i["value"]
+            for p in nextech.patients()
+            if p["name"][0]["family"] == "Smith"
+            for i in p["identifier"]
+            if i["use"] == "usual"
+        )
+        assert patient.ehr_id == int(chart)
     finally:
         reset_ports()
