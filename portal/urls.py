@@ -25,7 +25,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links: send them to the icon.
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("accounts/login/", account_views.sign_in, name="login"),
     path("accounts/logout/", account_views.sign_out, name="logout"),
     path("accounts/keepalive/", account_views.keepalive, name="keepalive"),

@@ -113,6 +113,33 @@
     if (box && box.hasAttribute("data-request-error")) box.remove();
   });
 
+  // Every table of the page scrolls inside a box of its own when it is wider than the screen,
+  // rather than the page scrolling sideways (a phone); the box is a named, focusable region so
+  // keyboard users can scroll it too.
+  function scrollBoxes(root) {
+    var main = document.getElementById("main");
+    if (!main || !root.querySelectorAll) return;
+    var tables = Array.prototype.slice.call(root.querySelectorAll("table"));
+    if (root.matches && root.matches("table")) tables.push(root);
+    tables.forEach(function (table) {
+      if (!main.contains(table) || table.closest(".table-scroll")) return;
+      var box = document.createElement("div");
+      box.className = "table-scroll";
+      box.setAttribute("role", "region");
+      box.setAttribute("tabindex", "0");
+      var caption = table.querySelector("caption");
+      var heading = table.getAttribute("aria-label") || (caption && caption.textContent.trim());
+      if (!heading) {
+        var before = table.previousElementSibling;
+        while (before && !/^H[1-6]$/.test(before.tagName)) before = before.previousElementSibling;
+        heading = before ? before.textContent.trim() : "Table";
+      }
+      box.setAttribute("aria-label", heading);
+      table.parentNode.insertBefore(box, table);
+      box.appendChild(table);
+    });
+  }
+
   var ACTIVITY_KEY = "portal.lastActivity";
 
   function idleClock() {
@@ -166,6 +193,10 @@
     var timer = window.setInterval(tick, 1000);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { layout(document); readOnly(document); idleClock(); });
-  document.addEventListener("htmx:load", function (event) { layout(event.target); readOnly(event.target); });
+  document.addEventListener("DOMContentLoaded", function () {
+    layout(document); readOnly(document); scrollBoxes(document); idleClock();
+  });
+  document.addEventListener("htmx:load", function (event) {
+    layout(event.target); readOnly(event.target); scrollBoxes(event.target);
+  });
 })();
