@@ -33,6 +33,7 @@ from compliance.models import (
 )
 from compliance.support_policy import SupportForbidden
 from core.tenancy import cross_tenant, tenant_context
+from onboarding import services as onboarding_services
 from portal.setup import services as setup_services
 from scheduling.models import ApiClient, AppointmentType
 from tests.calls.test_escalation_world import Clinic
@@ -270,7 +271,7 @@ def test_the_practice_itself_may(client, practice, world, name):
         lambda p, w: setup_services.issue_api_client(p, "x", ["availability:read"], None),
         lambda p, w: setup_services.rotate_api_client(w.client_row),
         lambda p, w: setup_services.revoke_api_client(w.client_row),
-        lambda p, w: setup_services.record_export(p),
+        lambda p, w: onboarding_services.record_export(p),
         lambda p, w: impersonation.set_write_access(p, True, UserFactory()),
         lambda p, w: escalation_services.set_self_approval(p, True, UserFactory()),
         lambda p, w: escalation_services.approve_version(w.draft_version, UserFactory()),
