@@ -35,7 +35,8 @@ Ranking, never the threshold, also counts the type's next-best phrase and its in
 naming a word the caller said. Ties rank the type whose matched phrase is longer (more
 specific) first, then by name and id.
 
-Cost: one SQL query (types with their phrases aggregated), matching in Python; phrase
+Cost: one SQL query (types with their phrases aggregated), cached in Redis per practice until a
+type, a phrase or the practice changes (so usually none), matching in Python; phrase
 normalisation is cached per distinct text, a practice's evidence is indexed once per distinct
 set of types, and a word heard is compared with the practice's words through that index (same
 stem by lookup, slips by rapidfuzz over all of them in one call), not one by one. The caller
@@ -53,6 +54,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.core.cache import cache
+from django.db import connection, transaction
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
@@ -643,6 +646,47 @@ def word_weights(evidence: Sequence[Sequence[tuple[_Word, ...]]]) -> dict[str, f
     }
 
 
+EVIDENCE_SECONDS = 600  # a bound on staleness should a write ever bypass the signals
+
+
+def _evidence_key(practice_id: int) -> str:
+    # The database's name keeps test databases sharing one Redis apart.
+    return f"intents:evidence:v1:{connection.settings_dict['NAME']}:{practice_id}"
+
+
+def _evidence_rows(practice_id: int) -> list[tuple[Any, ...]]:
+    """The practice's types with their phrases, as the ranker needs them: from the cache
+    (Redis), else one query (kept until a type, a phrase or the practice changes:
+    `forget_evidence`, wired to their signals in `scheduling.apps`)."""
+    key = _evidence_key(practice_id)
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(
+            AppointmentType.objects.for_practice(practice_id)
+            .annotate(phrase_texts=ArrayAgg("phrases__text", order_by="phrases__id"))
+            .values_list(
+                "id",
+                "name",
+                "phrase_texts",
+                "bookable",
+                "new_patients",
+                "existing_patients",
+                "instructions",
+            )
+        )
+        cache.set(key, rows, EVIDENCE_SECONDS)
+    return rows
+
+
+def forget_evidence(practice_id: int) -> None:
+    """A type, a phrase or the practice changed: drop the cached evidence now (the writer's
+    next resolve sees its change) and again when the transaction commits (a resolve in between
+    may have cached what the others could still see)."""
+    key = _evidence_key(practice_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
 def resolve_intent(
     practice: Practice | int, utterance: str, patient_status: str
 ) -> list[IntentMatch]:
@@ -650,19 +694,8 @@ def resolve_intent(
     plausibly asks for; empty when none reaches MIN_CONFIDENCE."""
     if patient_status not in ("new", "existing"):
         raise ValueError('patient_status must be "new" or "existing"')
-    rows = (
-        AppointmentType.objects.for_practice(practice)
-        .annotate(phrase_texts=ArrayAgg("phrases__text", order_by="phrases__id"))
-        .values_list(
-            "id",
-            "name",
-            "phrase_texts",
-            "bookable",
-            "new_patients",
-            "existing_patients",
-            "instructions",
-        )
-    )
+    practice_id = practice.pk if isinstance(practice, Practice) else practice
+    rows = _evidence_rows(practice_id)
     types = [
         TypeEvidence(
             type_id,

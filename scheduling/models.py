@@ -590,6 +590,9 @@ class TestScenario(TenantModel):
         AppointmentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_confidence = models.FloatField(null=True, blank=True)
+    # Why the agent picked what it picked, word by word (`IntentMatch.evidence`), for the
+    # manager reading the results.
+    last_evidence = models.JSONField(default=list, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

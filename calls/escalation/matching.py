@@ -115,7 +115,9 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "engorged", "distended",
     ),
     # feeling hot is a fever ("I feel really hot"), a pair so that a hot cheek is not
-    "feel": ("feel", "feeling", "felt", "im", "am"),
+    "feel": (
+        "feel", "feeling", "felt", "im", "am", "shes", "hes", "youre", "theyre", "running",
+    ),
     "hot": ("hot", "flushed", "burning"),
     "pain": (
         "pain", "pains", "painful", "hurt", "hurts", "hurting", "ache", "aches", "aching", "achy",
@@ -135,14 +137,17 @@ ATOMS: dict[str, tuple[str, ...]] = {
     "difficulty": (
         "trouble", "hard", "difficult", "difficulty", "cant", "cannot", "can not", "struggling",
         "struggle", "unable", "labored", "laboured", "short", "hardly", "barely", "too much to",
-        "too painful to", "too sore to",
+        "too painful to", "too sore to", "impossible", "almost impossible", "tough",
     ),
     "breathless": (
         "short of breath", "shortness of breath", "cant breathe", "cannot breathe",
         "can not breathe", "breathless", "winded", "gasping", "wheezing", "out of breath",
         "cant catch my breath", "suffocating", "choking",
     ),
-    "vision": ("vision", "sight", "eyesight", "visual", "see", "seeing", "sees"),
+    "vision": (
+        "vision", "sight", "eyesight", "visual", "see", "seeing", "sees", "looking through",
+        "look through", "see through",
+    ),
     # something over the sight ("a shade pulled down over my eye", "a black veil over half")
     "veil": (
         "shade", "veil", "curtain", "blind", "film", "blanket", "wall", "shadow", "shadows",
@@ -248,6 +253,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "stabilized", "stabilised", "stable", "evened out", "evening out", "symmetrical",
         "is even", "are even", "look even", "looks even", "even on both", "come down", "came down",
         "clearing", "clearing up", "back to normal", "matches", "same amount", "same size",
+        "caught up", "evened up", "match now",
         "equal", "equally",
     ),
     "mild": (
@@ -896,7 +902,9 @@ def _worn(tokens: Sequence[Token], hit: Hit) -> bool:
 
 # A temperature said as a number decides by its value: from 100.4 F (38 C) it is a fever, below
 # it a normal reading ("my temp is 98.6" is not a fever, "my thermometer says 101.2" is).
-THERMAL = frozenset({"thermometer", "degree", "fahrenheit", "celsiu"})
+THERMAL = frozenset(
+    stem(w) for w in ("thermometer", "degrees", "degree", "fahrenheit", "celsius", "measured")
+)
 
 
 def _temperature(raw: str) -> bool | None:

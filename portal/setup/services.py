@@ -24,7 +24,13 @@ from scheduling.models import ApiClient, AppointmentType, TestScenario
 
 log = logging.getLogger("portal.setup")
 
-SCENARIO_RESULT_FIELDS = ["last_passed", "last_got_type", "last_confidence", "last_run_at"]
+SCENARIO_RESULT_FIELDS = [
+    "last_passed",
+    "last_got_type",
+    "last_confidence",
+    "last_evidence",
+    "last_run_at",
+]
 
 
 # --- test scenarios ---------------------------------------------------------------------------
@@ -52,6 +58,9 @@ def run_scenarios(practice: Practice, now: datetime | None = None) -> RunSummary
         top = matches[0] if matches else None
         scenario.last_got_type_id = top.appointment_type_id if top else None
         scenario.last_confidence = top.confidence if top else None
+        scenario.last_evidence = (
+            [f"phrase “{top.matched_phrase}”: " + "; ".join(top.evidence)] if top else []
+        )
         scenario.last_passed = scenario.last_got_type_id == scenario.expected_type_id
         scenario.last_run_at = now
     passed = sum(1 for s in scenarios if s.last_passed)
@@ -75,6 +84,7 @@ def save_scenario(practice: Practice, scenario: TestScenario) -> TestScenario:
     scenario.last_passed = None
     scenario.last_got_type = None
     scenario.last_confidence = None
+    scenario.last_evidence = []
     scenario.last_run_at = None
     scenario.save()
     return scenario

@@ -824,3 +824,150 @@ EMERGENCY += [
     "I'm having trouble breathing",
     "My dad's speech is slurred and his arm is weak",
 ]
+
+# An eleventh, written after tuning on the tenth (before tuning: 25/27 urgent, 1/25 benign, 5/5
+# emergencies; after: 27/27, 0/25, 5/5).
+RAMBLE_3 = (
+    "hi, sorry to bother you so late, this is about my mom, she had her operation on Monday "
+    "and we've been following all the instructions, the ice, the pills, everything, and "
+)
+URGENT += [
+    ("post-op-bleeding", "My bandages keep filling up with blood"),
+    ("post-op-bleeding", "There's a steady trickle of blood from the incision that won't quit"),
+    (
+        "post-op-bleeding",
+        RAMBLE_3 + "now she's burning hot and shaking under three blankets",
+    ),
+    ("post-op-bleeding", "My temperature went up to 102.4 tonight"),
+    ("post-op-bleeding", "I've been feeling feverish and sweaty since this afternoon"),
+    ("post-op-bleeding", "The swelling is massive, my eyes are nearly shut"),
+    ("post-op-bleeding", "I'm really really swollen, way more than they said"),
+    (
+        "post-op-bleeding",
+        RAMBLE_3 + "the bleeding started again an hour ago and we can't get it to stop",
+    ),
+    ("post-op-bleeding", "blood keeps soaking the gauze"),
+    ("dental-trauma", "My son's adult tooth got knocked out at hockey, we have it in milk"),
+    ("dental-trauma", "I fell on my face and lost a front tooth"),
+    ("dental-trauma", "My cheek is blowing up like a balloon since the extraction"),
+    ("dental-trauma", "My face is getting really puffy and hot on the side of the bad tooth"),
+    ("dental-trauma", "I can't get any food or water down, it's too painful to swallow"),
+    ("dental-trauma", "I'm struggling to swallow and my jaw is swollen"),
+    (
+        "dental-trauma",
+        RAMBLE_3 + "her jaw is swelling up and now she can barely swallow",
+    ),
+    ("facelift-hematoma", "The left side of my face has suddenly gotten very swollen"),
+    ("facelift-hematoma", "My swelling is increasing fast and it feels tight"),
+    ("facelift-hematoma", "Only the right side is puffing up and it's really firm"),
+    ("facelift-hematoma", "My neck is getting bigger and bigger on one side"),
+    (
+        "facelift-hematoma",
+        RAMBLE_3 + "in the last half hour her right cheek ballooned up and it's hard as a rock",
+    ),
+    ("cataract-vision", "I suddenly can't see anything from my left eye"),
+    ("cataract-vision", "There's like a gray curtain over the top of my vision"),
+    ("cataract-vision", "My eye hurts terribly and I feel sick"),
+    ("cataract-vision", "My vision just went dark in the eye they did"),
+    ("cataract-vision", "It's like looking through a dark veil"),
+    (
+        "cataract-vision",
+        RAMBLE_3 + "this evening she said everything in her right eye went black and it's really "
+        "painful",
+    ),
+]
+BENIGN += [
+    ("post-op-bleeding", "A couple of spots of blood on the pillow this morning, is that ok?"),
+    ("post-op-bleeding", "My temperature is 99.0 and I feel fine"),
+    ("post-op-bleeding", "I had a slight temperature yesterday but it's normal now"),
+    ("post-op-bleeding", "The swelling is less every day"),
+    ("post-op-bleeding", "I'm only a little swollen, can I go back to work?"),
+    ("post-op-bleeding", "There's no bleeding, just some bruising on my neck"),
+    (
+        "post-op-bleeding",
+        RAMBLE_3
+        + "she's doing great, the swelling is going down and there's no fever, we just need "
+        "to change the follow-up",
+    ),
+    ("post-op-bleeding", "The bleeding stopped as soon as I pressed on it"),
+    ("dental-trauma", "My child's baby tooth came out on its own"),
+    ("dental-trauma", "My gums are a bit swollen after the cleaning"),
+    ("dental-trauma", "I can swallow okay, my throat is just a little sore"),
+    ("dental-trauma", "The swelling from the extraction is nearly gone"),
+    ("dental-trauma", "There's no swelling, I just have a question about my bill"),
+    ("facelift-hematoma", "Both sides look the same and the swelling is going down"),
+    ("facelift-hematoma", "My swelling has been decreasing steadily"),
+    ("facelift-hematoma", "The swelling isn't getting any worse"),
+    ("facelift-hematoma", "One side was a bit more swollen but it's caught up now"),
+    ("facelift-hematoma", "Is a little swelling on one side normal at this stage?"),
+    ("cataract-vision", "My vision is getting clearer every day"),
+    ("cataract-vision", "My eye feels a little gritty, is that normal?"),
+    ("cataract-vision", "No pain at all, I just want to ask about driving"),
+    ("cataract-vision", "The blurriness is almost gone"),
+    ("cataract-vision", "My eye is slightly sore but improving"),
+    ("any", "No trouble breathing at all"),
+    ("any", "My chest is fine, no pain"),
+]
+EMERGENCY += [
+    "I can't catch my breath at all",
+    "My chest is being crushed",
+    "There's blood pouring out of the wound",
+    "Her speech is slurred and her face is drooping on one side",
+    "He can't breathe, he's gasping",
+]
+
+# A twelfth, written after tuning on the eleventh (before tuning: 18/20 urgent, 0/20 benign, 4/4
+# emergencies; after: 20/20, 0/20, 4/4).
+URGENT += [
+    (
+        "post-op-bleeding",
+        "Is it bad that the incision is still bleeding after two hours of pressure?",
+    ),
+    ("post-op-bleeding", "I measured 38.5 degrees just now"),
+    ("post-op-bleeding", "My husband is running a temperature and has the shakes"),
+    ("post-op-bleeding", "I think I might have a hematoma, my face is really swollen and tight"),
+    ("post-op-bleeding", "blood is seeping through the stitches nonstop"),
+    ("post-op-bleeding", "The dressing is completely saturated with blood"),
+    ("post-op-bleeding", "uh yeah my my face is like super swollen right now"),
+    ("dental-trauma", "My daughter knocked out her front tooth on the pool edge"),
+    ("dental-trauma", "The tooth came out whole when he got hit"),
+    ("dental-trauma", "My jaw and cheek are swollen and it's spreading down my neck"),
+    ("dental-trauma", "Swallowing has become almost impossible"),
+    ("dental-trauma", "my face swelled up overnight after the root canal"),
+    ("facelift-hematoma", "My right cheek is way bigger than my left and getting worse"),
+    ("facelift-hematoma", "The swelling has been getting rapidly worse since dinner"),
+    ("facelift-hematoma", "It's suddenly swelling a lot under my left ear"),
+    ("facelift-hematoma", "one side of my face is twice as swollen"),
+    ("cataract-vision", "I've lost most of the vision in my right eye since this morning"),
+    ("cataract-vision", "My eye is throbbing with pain and it's really red"),
+    ("cataract-vision", "I see a dark shadow moving across my vision"),
+    ("cataract-vision", "Everything went blurry all of a sudden and my eye is killing me"),
+]
+BENIGN += [
+    ("post-op-bleeding", "My temperature was 37.2 this morning"),
+    ("post-op-bleeding", "I'm not running a fever"),
+    ("post-op-bleeding", "There was a tiny bit of bleeding but it's stopped"),
+    ("post-op-bleeding", "The swelling is mild and getting better"),
+    ("post-op-bleeding", "Is some swelling expected after a tummy tuck?"),
+    ("post-op-bleeding", "I don't have any bleeding or fever, just soreness"),
+    ("dental-trauma", "I lost a filling, no pain, no swelling"),
+    ("dental-trauma", "My face isn't swollen at all"),
+    ("dental-trauma", "I can swallow normally"),
+    ("dental-trauma", "The swelling in my cheek went down overnight"),
+    ("facelift-hematoma", "The swelling is equal on both sides"),
+    ("facelift-hematoma", "My swelling is slowly going away"),
+    ("facelift-hematoma", "It was swollen on one side but that's resolved"),
+    ("facelift-hematoma", "How long does the swelling usually last after a facelift?"),
+    ("cataract-vision", "My vision is a bit blurry but better than yesterday"),
+    ("cataract-vision", "My eye doesn't hurt at all"),
+    ("cataract-vision", "I'm seeing much better now"),
+    ("cataract-vision", "There's a little irritation, is that normal?"),
+    ("any", "I'm breathing okay"),
+    ("any", "No chest pain whatsoever"),
+]
+EMERGENCY += [
+    "I can't breathe properly and my lips are blue",
+    "My chest feels really heavy and tight",
+    "It's bleeding heavily and won't stop",
+    "She suddenly can't talk and her arm is weak",
+]

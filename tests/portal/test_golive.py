@@ -250,6 +250,8 @@ def test_a_manager_adds_a_scenario_runs_it_and_sees_pass_and_fail(manager_client
         wrong.refresh_from_db()
     assert ok.last_passed is True and ok.last_got_type_id == cleaning.pk
     assert ok.last_confidence == pytest.approx(1.0)
+    assert ok.last_evidence == ["phrase “teeth cleaned”: teeth: said; cleaned: said"]
+    assert "phrase “teeth cleaned”: teeth: said; cleaned: said" in text  # why, word by word
     assert wrong.last_passed is False and wrong.last_got_type_id == cleaning.pk
     with tenant_context(practice):
         assert AccessEvent.objects.filter(action="golive.scenarios_run").count() == 1

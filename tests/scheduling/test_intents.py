@@ -270,7 +270,33 @@ def test_one_query_whatever_the_number_of_types_and_phrases(
                 )
         with django_assert_num_queries(1):
             matches = resolve_intent(happy_smiles, "I need my teeth cleaned", "existing")
-    assert names(matches)[0] == "Cleaning"
+        with django_assert_num_queries(0):  # nothing changed: the practice's evidence is cached
+            again = resolve_intent(happy_smiles, "I need my teeth cleaned", "existing")
+    assert names(matches)[0] == "Cleaning" and again == matches
+
+
+def test_the_cached_evidence_follows_every_change(happy_smiles):
+    from scheduling import catalog
+
+    with tenant_context(happy_smiles):
+        sentence = "I'd like to book a fluoride varnish"
+        assert resolve_intent(happy_smiles, sentence, "existing") == []
+        exam = AppointmentType.objects.get(key="exam")
+        phrase = catalog.add_phrase(happy_smiles, exam, "fluoride varnish")
+        assert names(resolve_intent(happy_smiles, sentence, "existing")) == ["Exam"]
+        exam.bookable = False
+        exam.save()
+        assert resolve_intent(happy_smiles, sentence, "existing") == []
+        exam.bookable = True
+        exam.name = "Exam and Fluoride"
+        exam.save()
+        assert names(resolve_intent(happy_smiles, sentence, "existing")) == ["Exam and Fluoride"]
+        catalog.remove_phrase(happy_smiles, phrase)
+        assert names(resolve_intent(happy_smiles, "fluoride varnish", "existing")) == [
+            "Exam and Fluoride"
+        ]  # the name still says "fluoride"
+        exam.delete()
+        assert resolve_intent(happy_smiles, "fluoride", "existing") == []
 
 
 # --- normalisation ----------------------------------------------------------------------------
