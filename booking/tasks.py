@@ -238,11 +238,3 @@ def relay_outbox() -> int:
 def requeue_stale_bookings() -> int:
     """Beat: re-queue pending bookings whose sent task message was lost."""
     return bookings.requeue_stale_pending()
-
-
-@shared_task(name="scheduling.run_config_import", acks_late=True)
-def run_config_import(import_id: int, practice_id: int) -> str:
-    """A large configuration upload, imported by a worker (portal.setup.services)."""
-    from portal.setup.services import run_config_import as run
-
-    return run(import_id, practice_id)

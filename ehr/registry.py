@@ -12,6 +12,11 @@ def port_for(connection: EHRConnection) -> EHRPort:
         from ehr.nexhealth.client import client_for
 
         return client_for(connection)
+    if connection.kind == ConnectionKind.NEXTECH:
+        from ehr.nextech.config import NextechConfig
+        from ehr.nextech.port import port_for_config
+
+        return port_for_config(NextechConfig.from_connection(connection), connection.pk)
     raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import Location
 from compliance.gate import require_phi_allowed
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from core.phone import to_e164
 from core.tenancy import tenant_context
 from ehr import health as live_health
 from ehr.errors import EHRError
@@ -32,9 +33,10 @@ from ehr.models import (
     EHRConnection,
     new_rate_limit_key,
 )
+from ehr.port import Capability, WebhookSource
 from ehr.registry import port_for
 from ehr.sync import Mirror, SyncReport, full_sync, reconcile_near
-from ehr.types import EHRAppointment, EHRPatient, clean_name, phone_e164
+from ehr.types import EHRAppointment, EHRPatient, clean_name
 
 log = logging.getLogger("ehr.services")
 
@@ -109,8 +111,12 @@ def connect_location(
 
 def register_webhook_endpoint(conn: EHRConnection, *, public_url: str | None = None) -> None:
     """Make sure the EHR posts our events to this connection's URL, signed with a secret we
-    hold (encrypted), and that the endpoint is active and subscribed to what we process."""
-    registered = port_for(conn).register_webhooks(
+    hold (encrypted), and that the endpoint is active and subscribed to what we process. An
+    EHR without webhooks is polled instead: nothing to register."""
+    port = port_for(conn)
+    if Capability.WEBHOOKS not in port.capabilities or not isinstance(port, WebhookSource):
+        return
+    registered = port.register_webhooks(
         webhook_target_url(conn, public_url), conn.webhook_endpoint_id
     )
     with tenant_context(conn.practice_id):
@@ -334,7 +340,7 @@ def find_or_create_patient(
         p for p in matches if p.first_name.lower() == first and p.last_name.lower() == last
     ] or matches
     if exact:
-        e164 = phone_e164(phone) if phone else ""
+        e164 = (to_e164(phone) or "") if phone else ""
         same_phone = [p for p in exact if e164 and p.phone == e164]
         return min(same_phone or exact, key=lambda p: p.id), False
     created = ehr.create_patient(

@@ -12,8 +12,6 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
-import phonenumbers
-
 
 def clean_name(value: Any) -> str:
     """A name as every adapter hands it over and the mirror stores it: trimmed, NFC, single
@@ -21,20 +19,6 @@ def clean_name(value: Any) -> str:
     if value is None:
         return ""
     return " ".join(unicodedata.normalize("NFC", str(value)).split())
-
-
-def phone_e164(value: Any, region: str = "US") -> str:
-    """E.164 for a possible number, "" for empty or impossible input (never a guess)."""
-    text = clean_name(value)
-    if not text:
-        return ""
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(number):
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class InsertionStatus(StrEnum):
@@ -45,6 +29,7 @@ class InsertionStatus(StrEnum):
     COMPLETE = "complete"  # written into the EHR
     FAILED = "failed"  # the EHR refused to write it (a clash, a rule of the practice's)
     CANCELLED = "cancelled"  # withdrawn before it was written
+    HELD = "held"  # a request on the office's follow-up list: written once staff confirm it
 
     @classmethod
     def parse(cls, value: Any, default: InsertionStatus) -> InsertionStatus:

@@ -57,7 +57,6 @@ from onboarding.schema import (
     PracticeConfig,
     ProviderRuleSpec,
     WorkingHourSpec,
-    parse_config,
 )
 from scheduling.models import (
     Appointment,
@@ -129,29 +128,6 @@ class ImportResult:
                 )
         lines.extend(f"  note: {note}" for note in self.notes)
         return lines
-
-
-def import_config(data: Any, *, actor: Any = None) -> ImportResult:
-    """Validate the whole document, then create or update its practice to match it.
-
-    Raises ConfigError (every problem, with its path) and writes nothing when the document is
-    invalid or when a row it would delete is still referenced by data it does not manage.
-    `actor` (a user, or None for a command) is recorded as the approver of imported protocols.
-    """
-    config = parse_config(data)
-    errors = ehr_gate_errors(config)
-    if errors:
-        raise ConfigError(errors)
-    result = apply_config(config, actor=actor)
-    if config.ehr_kind == "sandbox":
-        # After the commit: never hold a transaction open across EHR calls. Provisioning is
-        # idempotent, so a failure here is repaired by importing the same file again.
-        from onboarding.provisioning import provision_sandbox
-
-        practice = Practice.objects.get(pk=result.practice_id)
-        report = provision_sandbox(practice, data)
-        result.notes.extend(f"ehr {line.strip()}" for line in report.summary())
-    return result
 
 
 EHR_NEEDS_BAA = "ehr: connecting an EHR needs an executed BAA"

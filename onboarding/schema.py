@@ -1,4 +1,4 @@
-"""Validation of a practice configuration document (../shared/PRACTICE_CONFIG.md) into typed specs.
+"""Validation of a practice configuration document (docs/practice-config.md) into typed specs.
 
 The whole document is checked before anything is written, and every problem is reported with
 its path (`appointment_types[2].minutes: must be a positive integer`), all of them at once.
@@ -6,7 +6,7 @@ A valid document becomes a `PracticeConfig`: plain frozen dataclasses whose refe
 the file's own keys and whose times are already resolved (clock times as `time`, instants as
 aware datetimes), so the importer never parses anything again.
 
-Conventions (beyond PRACTICE_CONFIG.md, all optional, and exported only when not the default so
+Conventions (beyond the format's core, all optional, and exported only when not the default so
 the round trip is exact):
 * unknown fields are errors at every level, not only at the top (a typo must not be ignored);
 * `locations[].timezone` (empty = the practice's) and `locations[].working_hours`
@@ -42,7 +42,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from typing import Any, TypeVar
 
-import phonenumbers
+from core.phone import to_e164
 
 WEEKDAYS: tuple[str, ...] = (
     "Monday",
@@ -434,14 +434,11 @@ class _Checker:
         if not isinstance(value, str):
             self.error(path, "must be a phone number string or null")
             return _MISSING
-        try:
-            number = phonenumbers.parse(value, "US")
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_possible_number(number):
+        number = to_e164(value, "US")
+        if number is None:
             self.error(path, f"{_q(value)} is not a valid phone number (use E.164, +15555550101)")
             return _MISSING
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return number
 
     # lists
 

@@ -333,6 +333,20 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("auditlog.middleware.AuditlogMiddleware"),
     "compliance.middleware.ImpersonationMiddleware",
 )
+# The voice agent's routes (portal.handlers.API_PREFIXES) run this stack instead: a bearer
+# token authenticates each request, so no sessions, CSRF, second factor, messages, idle timeout,
+# support sessions or portal tenancy; the audit context, request id and security headers (CSP
+# too: the schema's documentation pages are HTML) as everywhere.
+# API_SEPARATE_STACK=false serves them through MIDDLEWARE too (the benchmark compares both).
+API_SEPARATE_STACK = env_bool("API_SEPARATE_STACK", True)
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.RequestIdMiddleware",
+    "receptionist_api.middleware.ApiProblemMiddleware",
+    "compliance.middleware.AuditContextMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
 TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
     "compliance.context_processors.impersonation"  # the support-session banner on every page
 )

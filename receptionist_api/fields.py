@@ -11,8 +11,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import phonenumbers
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -25,6 +23,7 @@ from core.bounds import (
     MAX_OFFSET,
     instant_in_range,
 )
+from core.phone import to_e164
 
 __all__ = ["BIGINT_MAX", "BIGINT_MIN", "EARLIEST", "LATEST"]  # for the API's other modules
 
@@ -190,23 +189,6 @@ class PersonNameField(serializers.CharField):
         return text
 
 
-def phone_region() -> str:
-    """The practice's country for phone numbers without a country code. Practices have no
-    country of their own yet: each deployment serves one (PHI_DEFAULT_PHONE_REGION)."""
-    return str(getattr(settings, "PHI_DEFAULT_PHONE_REGION", "US"))
-
-
-def normalise_phone(value: str, region: str) -> str | None:
-    """E.164 for a number valid in its country (national numbers read in `region`), else None."""
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
 @extend_schema_field(
     {
         "type": "string",
@@ -233,7 +215,7 @@ class PhoneField(serializers.CharField):
         text = super().to_internal_value(data)
         if not text:
             return text  # allow_blank decides whether empty is acceptable
-        number = normalise_phone(text, phone_region())
+        number = to_e164(text, valid=True)
         if number is None:
             self.fail("phone")
         return str(number)
