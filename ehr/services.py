@@ -22,10 +22,9 @@ from django.utils import timezone
 from accounts.models import Location
 from compliance.gate import require_phi_allowed
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from core.phone import to_e164
 from core.tenancy import tenant_context
 from ehr import health as live_health
-from ehr.errors import EHRError
+from ehr.errors import RESET_REQUIRED, EHRCredentialsNeedReset, EHRError
 from ehr.models import (
     ConnectionHealth,
     ConnectionKind,
@@ -36,7 +35,7 @@ from ehr.models import (
 from ehr.port import Capability, WebhookSource
 from ehr.registry import port_for
 from ehr.sync import Mirror, SyncReport, full_sync, reconcile_near
-from ehr.types import EHRAppointment, EHRPatient, clean_name
+from ehr.types import EHRAppointment, EHRPatient, clean_name, phone_e164
 
 log = logging.getLogger("ehr.services")
 
@@ -141,7 +140,9 @@ def check_connection(conn: EHRConnection) -> ConnectionCheck:
     started = time.monotonic()
     try:
         name = port_for(conn).check()
-    except EHRError as exc:
+    except EHRCredentialsNeedReset as exc:
+        result = ConnectionCheck(False, f"{RESET_REQUIRED}: {exc.advice}", _ms(started))
+    except (EHRError, ValueError) as exc:
         result = ConnectionCheck(False, f"{type(exc).__name__}: {exc}", _ms(started))
     else:
         result = ConnectionCheck(True, f"reached location {name!r}", _ms(started), name)
@@ -340,7 +341,7 @@ def find_or_create_patient(
         p for p in matches if p.first_name.lower() == first and p.last_name.lower() == last
     ] or matches
     if exact:
-        e164 = (to_e164(phone) or "") if phone else ""
+        e164 = phone_e164(phone) if phone else ""
         same_phone = [p for p in exact if e164 and p.phone == e164]
         return min(same_phone or exact, key=lambda p: p.id), False
     created = ehr.create_patient(

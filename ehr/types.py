@@ -12,6 +12,8 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
+from core.phone import to_e164
+
 
 def clean_name(value: Any) -> str:
     """A name as every adapter hands it over and the mirror stores it: trimmed, NFC, single
@@ -19,6 +21,11 @@ def clean_name(value: Any) -> str:
     if value is None:
         return ""
     return " ".join(unicodedata.normalize("NFC", str(value)).split())
+
+
+def phone_e164(value: Any, region: str = "US") -> str:
+    """E.164 for a possible number, "" for empty or impossible input (never a guess)."""
+    return to_e164(clean_name(value), region) or ""
 
 
 class InsertionStatus(StrEnum):

@@ -13,7 +13,6 @@ import re
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
-from core.phone import to_e164
 from ehr.types import (
     EHRAppointment,
     EHRAppointmentType,
@@ -25,6 +24,7 @@ from ehr.types import (
     EHRWorkingHour,
     InsertionStatus,
     clean_name,
+    phone_e164,
 )
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -40,11 +40,6 @@ def split_name(full: str) -> tuple[str, str]:
     if len(parts) == 1:
         return parts[0], parts[0]
     return " ".join(parts[:-1]), parts[-1]
-
-
-def phone_e164(value: Any, region: str = "US") -> str:
-    """E.164 for a possible number, "" for empty or impossible input (never a guess)."""
-    return to_e164(clean_name(value), region) or ""
 
 
 def to_date(value: Any, name: str = "date") -> date | None:

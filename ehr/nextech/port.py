@@ -99,16 +99,18 @@ class NextechPort:
         self._lock = threading.Lock()
         self._types: tuple[float, list[NxCode]] | None = None
 
-    def check(self) -> str:
-        """Sign in afresh (the token is fetched as needed) and read the connection's location."""
-        wanted = self._location(None)
-        for location in self.nextech.locations():
-            if location.id == wanted:
-                return location.name
-        raise EHRNotFound(f"Nextech location {wanted} not found")
-
     def close(self) -> None:
         self.client.close()
+
+    def check(self) -> str:
+        """ "Test connection": sign in afresh and read the connection's location; returns its
+        name. Raises ``NextechCredentialsNeedReset`` (say so to the practice), other errors."""
+        self.client.tokens.forget()
+        location = self._location(None)
+        for loc in self.nextech.locations():
+            if loc.id == location:
+                return loc.name
+        raise EHRNotFound(f"Nextech location {location} is not visible to the service user")
 
     # -- ids ------------------------------------------------------------------------------------
 
@@ -145,7 +147,7 @@ class NextechPort:
 
     # -- mapping --------------------------------------------------------------------------------
 
-    def _appointment(self, appt: NxAppointment) -> EHRAppointment:
+    def as_ehr(self, appt: NxAppointment) -> EHRAppointment:
         # Nextech writes synchronously: an appointment it answers with is in the schedule, and
         # only a hold still waits (for staff, not for an insertion).
         held = appt.status == "proposed"
@@ -287,8 +289,7 @@ class NextechPort:
         if filters.get("patient_id") is not None:
             params.append(("patient", str(filters["patient_id"])))
         return [
-            self._appointment(parse_appointment(r))
-            for r in self.client.search("/Appointment", params)
+            self.as_ehr(parse_appointment(r)) for r in self.client.search("/Appointment", params)
         ]
 
     def appointments_listed(
@@ -300,13 +301,13 @@ class NextechPort:
         problems: list[str] = []
         for raw in self.client.search("/Appointment", params):
             try:
-                appointments.append(self._appointment(parse_appointment(raw)))
+                appointments.append(self.as_ehr(parse_appointment(raw)))
             except (KeyError, TypeError, ValueError) as exc:
                 problems.append(f"appointment {raw.get('id')}: {exc}")
         return appointments, problems
 
     def appointment(self, appointment_id: int) -> EHRAppointment:
-        return self._appointment(self.nextech.appointment(str(appointment_id)))
+        return self.as_ehr(self.nextech.appointment(str(appointment_id)))
 
     def find_appointment(
         self,
@@ -319,7 +320,7 @@ class NextechPort:
         found = self.nextech.find_appointment(
             patient_id=str(patient_id), practitioner_id=str(provider_id), start=start
         )
-        return self._appointment(found) if found is not None else None
+        return self.as_ehr(found) if found is not None else None
 
     def create_appointment(
         self,
@@ -360,10 +361,10 @@ class NextechPort:
             new_patient=new_patient,
         )
         appt, _ = self.nextech.create_appointment(request)
-        return self._appointment(appt)
+        return self.as_ehr(appt)
 
     def cancel_appointment(self, appointment_id: int) -> EHRAppointment:
-        return self._appointment(self.nextech.request_cancel(str(appointment_id)))
+        return self.as_ehr(self.nextech.request_cancel(str(appointment_id)))
 
     # -- patients -------------------------------------------------------------------------------
 
