@@ -38,9 +38,17 @@ from accounts.models import Practice, User
 from compliance.crypto import blind_index
 from core.outcome import Outcome
 from core.tenancy import cross_tenant, tenant_context
+from ehr.errors import EHRError, EHRNotFound, EHRTransientError, EHRValidationError
 from ehr.events import trouble_listener
 from ehr.models import EHRConnection
 from ehr.registry import port_for
+from ehr.selectors import connection_for_location, ehr_ids_for_booking
+from ehr.services import (
+    cancel_appointment,
+    find_or_create_patient,
+    mirror_appointments,
+    post_appointment,
+)
 from ehr.types import EHRAppointment, EHRTrouble, clean_name
 from scheduling.models import (
     ApiClient,
@@ -536,8 +544,6 @@ def _demographic(booking: Booking) -> dict[str, Any]:
 def ensure_patient(conn: EHRConnection, booking: Booking) -> Patient:
     """The booking's patient, in the EHR and locally; never a duplicate (one finder/creator
     per name and birth date at a time, across workers)."""
-    from ehr.services import find_or_create_patient
-
     if booking.patient_id is not None:
         patient = Patient.objects.get(pk=booking.patient_id)
         if patient.ehr_id is None:
@@ -589,9 +595,6 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
     """One run of the booking task: `POSTED` (poll for the insertion result), `BUSY` (another
     run holds it: look again shortly), or where it stands. Raises EHRTransientError for the task
     to retry."""
-    from ehr.errors import EHRNotFound, EHRValidationError
-    from ehr.selectors import connection_for_location, ehr_ids_for_booking
-    from ehr.services import mirror_appointments, post_appointment
 
     def tell(trouble: EHRTrouble) -> None:
         note_pending(booking_id, TROUBLE_REASONS[trouble])
@@ -693,9 +696,7 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
         current = Booking.objects.get(pk=booking_id)
         if current.status == BookingStatus.CANCELLED and not stored:
             # Cancelled while we were posting: do not leave an orphan in the EHR.
-            from booking import tasks
-
-            tasks.cancel_ehr_appointment(conn, appointment.id)
+            cancel_appointment(conn, appointment.id)
             return Outcome.CANCELLED_MEANWHILE
         if appointment.confirmed:
             mark_confirmed(booking_id, appointment.id)
@@ -711,8 +712,6 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
 def poll_insertion(booking_id: int, practice_id: int) -> Outcome:
     """Polling fallback for a lost insertion report: read the appointment, apply its state.
     `PENDING` while the EHR is still inserting."""
-    from ehr.selectors import connection_for_location
-
     with tenant_context(practice_id):
         booking = Booking.objects.filter(pk=booking_id).first()
         if booking is None or booking.status != BookingStatus.PENDING:
@@ -727,6 +726,29 @@ def poll_insertion(booking_id: int, practice_id: int) -> Outcome:
             on_ehr_appointment(conn, appointment)
         booking.refresh_from_db(fields=["status"])
         return Outcome(booking.status)
+
+
+def cancel_in_ehr(booking_id: int, practice_id: int) -> Outcome:
+    """The cancel task's body: cancel a cancelled booking's appointment in the EHR (idempotent).
+    Raises EHRTransientError for the task to retry; a refusal is logged and left to staff (our
+    booking is cancelled already, its hold released)."""
+    with tenant_context(practice_id):
+        booking = Booking.objects.filter(pk=booking_id).first()
+        if booking is None or booking.ehr_appointment_id is None:
+            return Outcome.NOTHING_TO_CANCEL
+        conn = connection_for_location(booking.location_id)
+        if conn is None:
+            return Outcome.NO_CONNECTION
+        try:
+            cancel_appointment(conn, booking.ehr_appointment_id)
+        except EHRTransientError:
+            raise
+        except EHRError as exc:
+            log.warning(
+                "could not cancel EHR appointment of booking %s: %s", booking_id, exc.summary()
+            )
+            return Outcome.FAILED
+    return Outcome.CANCELLED
 
 
 # --- the staff queue -------------------------------------------------------------------------

@@ -18,8 +18,7 @@ from booking import services as bookings
 from compliance.gate import BAARequired, phi_task
 from core.outcome import Outcome
 from core.tenancy import tenant_context
-from ehr.errors import EHRError, EHRRateLimited, EHRTransientError
-from ehr.models import EHRConnection
+from ehr.errors import EHRRateLimited, EHRTransientError
 from ehr.tasks import (
     MAX_THROTTLED,
     TRANSIENT_ERRORS,
@@ -27,7 +26,7 @@ from ehr.tasks import (
     queue_for,
     retry_countdown,
 )
-from scheduling.models import Booking, PendingReason
+from scheduling.models import PendingReason
 
 log = logging.getLogger("booking.tasks")
 
@@ -184,12 +183,6 @@ def poll_booking_insertion(self: Task, booking_id: int, practice_id: int, attemp
     return outcome.value
 
 
-def cancel_ehr_appointment(conn: EHRConnection, appointment_id: int) -> None:
-    from ehr.services import cancel_appointment
-
-    cancel_appointment(conn, appointment_id)
-
-
 @shared_task(
     name="scheduling.cancel_booking_in_ehr",
     bind=True,
@@ -199,33 +192,14 @@ def cancel_ehr_appointment(conn: EHRConnection, appointment_id: int) -> None:
 )
 @phi_task
 def cancel_booking_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
-    outcome = _cancel_in_ehr(self, booking_id, practice_id)
+    try:
+        outcome = bookings.cancel_in_ehr(booking_id, practice_id)
+    except EHRTransientError as exc:
+        countdown = retry_countdown(self, exc)
+        bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_CANCEL, countdown)
+        raise _retry(self, exc, countdown=countdown) from exc
     bookings.acknowledge(booking_id, practice_id, bookings.OUTBOX_CANCEL)
     return outcome.value
-
-
-def _cancel_in_ehr(self: Task, booking_id: int, practice_id: int) -> Outcome:
-    from ehr.selectors import connection_for_location
-
-    with tenant_context(practice_id):
-        booking = Booking.objects.filter(pk=booking_id).first()
-        if booking is None or booking.ehr_appointment_id is None:
-            return Outcome.NOTHING_TO_CANCEL
-        conn = connection_for_location(booking.location_id)
-        if conn is None:
-            return Outcome.NO_CONNECTION
-        try:
-            cancel_ehr_appointment(conn, booking.ehr_appointment_id)
-        except EHRTransientError as exc:
-            countdown = retry_countdown(self, exc)
-            bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_CANCEL, countdown)
-            raise _retry(self, exc, countdown=countdown) from exc
-        except EHRError as exc:
-            log.warning(
-                "could not cancel EHR appointment of booking %s: %s", booking_id, exc.summary()
-            )
-            return Outcome.FAILED
-    return Outcome.CANCELLED
 
 
 @shared_task(name="scheduling.relay_outbox")

@@ -28,6 +28,13 @@ class Outcome(StrEnum):
     CANCELLED_MEANWHILE = "cancelled meanwhile"  # cancelled while posting; the EHR's copy too
     UNCHANGED = "unchanged"  # the report changed nothing (the record had already settled)
 
+    # what a record from the EHR did to the mirror
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    STALE = "stale"  # older than the state already mirrored: ignored
+    SKIPPED = "skipped"  # not this location's, or not mirrorable (the report says why)
+
     # why this run did nothing
     BUSY = "busy"  # another run holds the record: look again shortly (waiting, not a fault)
     MISSING = "missing"  # the record is gone

@@ -164,12 +164,6 @@ class EHRPort(Protocol):
         look-up before a retry finds)."""
         ...
 
-    # -- changes (WEBHOOKS) -------------------------------------------------------------------
-    def register_webhooks(self, target_url: str, endpoint_id: int | None) -> WebhookRegistration:
-        """Make sure the EHR posts this connection's changes to `target_url` (keeping the
-        endpoint registered before, `endpoint_id`, when it still exists). Idempotent."""
-        ...
-
     def close(self) -> None: ...
 
 
@@ -186,4 +180,14 @@ class SlotSource(Protocol):
         appointment_type_id: int | None = None,
     ) -> list[tuple[int, datetime, datetime]]:
         """(provider id, start, end) of each free slot."""
+        ...
+
+
+@runtime_checkable
+class WebhookSource(Protocol):
+    """`Capability.WEBHOOKS`: the EHR posts a connection's changes to a URL of ours."""
+
+    def register_webhooks(self, target_url: str, endpoint_id: int | None) -> WebhookRegistration:
+        """Make sure the EHR posts this connection's changes to `target_url` (keeping the
+        endpoint registered before, `endpoint_id`, when it still exists). Idempotent."""
         ...

@@ -20,6 +20,14 @@ def port_for(connection: EHRConnection) -> EHRPort:
     raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")
 
 
+def webhook_is_urgent(event: str) -> bool:
+    """Whether someone may be waiting on a delivery of `event` (a booking's insertion result):
+    it goes to the bookings queue, ahead of mirror updates."""
+    from ehr.nexhealth import webhooks
+
+    return event in webhooks.URGENT_EVENTS
+
+
 def process_webhook(delivery_id: int, practice_id: int | None = None) -> str:
     """Apply one stored webhook delivery, through the receiver of the adapter that took it in
     (only NexHealth's receives webhooks so far). Safe to run twice, or concurrently."""

@@ -32,6 +32,7 @@ from ehr.models import (
     EHRConnection,
     new_rate_limit_key,
 )
+from ehr.port import Capability, WebhookSource
 from ehr.registry import port_for
 from ehr.sync import Mirror, SyncReport, full_sync, reconcile_near
 from ehr.types import EHRAppointment, EHRPatient, clean_name, phone_e164
@@ -109,8 +110,12 @@ def connect_location(
 
 def register_webhook_endpoint(conn: EHRConnection, *, public_url: str | None = None) -> None:
     """Make sure the EHR posts our events to this connection's URL, signed with a secret we
-    hold (encrypted), and that the endpoint is active and subscribed to what we process."""
-    registered = port_for(conn).register_webhooks(
+    hold (encrypted), and that the endpoint is active and subscribed to what we process. An
+    EHR without webhooks is polled instead: nothing to register."""
+    port = port_for(conn)
+    if Capability.WEBHOOKS not in port.capabilities or not isinstance(port, WebhookSource):
+        return
+    registered = port.register_webhooks(
         webhook_target_url(conn, public_url), conn.webhook_endpoint_id
     )
     with tenant_context(conn.practice_id):

@@ -44,6 +44,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Location
+from core.outcome import Outcome
 from core.tenancy import tenant_context
 from ehr.errors import EHRNotFound
 from ehr.models import AppointmentTypeLink, EHRConnection, EHRVersion
@@ -416,24 +417,24 @@ class Mirror:
 
     # appointments and blocks
 
-    def apply_appointment(self, a: EHRAppointment) -> str:
+    def apply_appointment(self, a: EHRAppointment) -> Outcome:
         """Mirror one EHR appointment (or block), unless we already hold newer state.
 
-        Returns what happened: "stale", "skipped", "unchanged", "created", "updated", "deleted".
+        Returns what happened: STALE, SKIPPED, UNCHANGED, CREATED, UPDATED or DELETED.
         Ordering: `updated_at` against the newest seen (`EHRVersion`); at equal times a
         cancellation wins, so duplicates and reorders converge on the EHR's latest state.
         """
         if a.location_id is not None and self.location.ehr_id not in (None, a.location_id):
-            return "skipped"  # another location's (subscriptions are per subdomain)
+            return Outcome.SKIPPED  # another location's (subscriptions are per subdomain)
         gone = a.gone
         version = self._locked_version(a.id)
         if version.updated_at is not None and a.updated_at is not None:
             if a.updated_at < version.updated_at:
-                return "stale"
+                return Outcome.STALE
             if a.updated_at == version.updated_at and version.gone and not gone:
-                return "stale"
+                return Outcome.STALE
         outcome = self._write_block(a, gone) if a.unavailable else self._write_appointment(a, gone)
-        if outcome != "skipped":
+        if outcome is not Outcome.SKIPPED:
             _assign(version, {"updated_at": a.updated_at or version.updated_at, "gone": gone})
         return outcome
 
@@ -455,21 +456,21 @@ class Mirror:
             connection=self.conn, resource="appointment", ehr_id=ehr_id
         )
 
-    def _write_block(self, a: EHRAppointment, gone: bool) -> str:
+    def _write_block(self, a: EHRAppointment, gone: bool) -> Outcome:
         # It may have been an ordinary appointment before (an EHR-side change of kind).
         Appointment.objects.filter(practice_id=self.practice_id, ehr_id=a.id).delete()
         row = Block.objects.filter(practice_id=self.practice_id, ehr_id=a.id).first()
         if gone:
             if row is None:
-                return "unchanged"
+                return Outcome.UNCHANGED
             row.delete()
             self.report.add("blocks", "deleted")
-            return "deleted"
+            return Outcome.DELETED
         provider = self.provider_for(a.provider_id) if a.provider_id else None
         operatory = self.operatories().get(a.operatory_id) if a.operatory_id else None
         if a.start >= a.end:
             self.report.problems.append(f"block {a.id}: ends before it starts")
-            return "skipped"
+            return Outcome.SKIPPED
         values: dict[str, Any] = {
             "location_id": self.location.pk,
             "provider_id": provider.pk if provider else None,
@@ -481,21 +482,21 @@ class Mirror:
         if row is None:
             Block.objects.create(practice_id=self.practice_id, ehr_id=a.id, **values)
             self.report.add("blocks", "created")
-            return "created"
+            return Outcome.CREATED
         if _assign(row, values):
             self.report.add("blocks", "updated")
-            return "updated"
-        return "unchanged"
+            return Outcome.UPDATED
+        return Outcome.UNCHANGED
 
-    def _write_appointment(self, a: EHRAppointment, gone: bool) -> str:
+    def _write_appointment(self, a: EHRAppointment, gone: bool) -> Outcome:
         Block.objects.filter(practice_id=self.practice_id, ehr_id=a.id).delete()
         row = Appointment.objects.filter(practice_id=self.practice_id, ehr_id=a.id).first()
         if gone and row is None:
-            return "unchanged"  # never mirrored, nothing to free
+            return Outcome.UNCHANGED  # never mirrored, nothing to free
         provider = self.provider_for(a.provider_id)
         if provider is None:
             self.report.problems.append(f"appointment {a.id}: no provider in the mirror")
-            return "skipped"
+            return Outcome.SKIPPED
         operatory = self.operatories().get(a.operatory_id) if a.operatory_id else None
         type_id = self.type_links().get(a.appointment_type_id) if a.appointment_type_id else None
         values: dict[str, Any] = {
@@ -512,13 +513,13 @@ class Mirror:
         if row is None:
             Appointment.objects.create(practice_id=self.practice_id, ehr_id=a.id, **values)
             self.report.add("appointments", "created")
-            return "created"
+            return Outcome.CREATED
         if row.ehr_updated_at is not None and values["ehr_updated_at"] is None:
             values["ehr_updated_at"] = row.ehr_updated_at
         if _assign(row, values):
             self.report.add("appointments", "updated")
-            return "updated"
-        return "unchanged"
+            return Outcome.UPDATED
+        return Outcome.UNCHANGED
 
     def retire_missing_appointments(
         self,

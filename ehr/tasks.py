@@ -76,7 +76,7 @@ def _retry(
 
 def enqueue_webhook(delivery: WebhookDelivery) -> None:
     """Insertion results go to the bookings queue (a caller may be waiting); the rest to sync."""
-    kind = "bookings" if delivery.event == "appointment_insertion" else "sync"
+    kind = "bookings" if registry.webhook_is_urgent(delivery.event) else "sync"
     process_webhook.apply_async(args=(delivery.pk, delivery.practice_id), queue=queue_for(kind))
 
 

@@ -36,6 +36,7 @@ class InsertionStatus(StrEnum):
     COMPLETE = "complete"  # written into the EHR
     FAILED = "failed"  # the EHR refused to write it (a clash, a rule of the practice's)
     CANCELLED = "cancelled"  # withdrawn before it was written
+    HELD = "held"  # a request on the office's follow-up list: written once staff confirm it
 
     @classmethod
     def parse(cls, value: Any, default: InsertionStatus) -> InsertionStatus:

@@ -51,6 +51,8 @@ log = logging.getLogger("ehr.nexhealth.webhooks")
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
 REQUEUE_DUPLICATE_AFTER = timedelta(seconds=10)
+# A caller may be on the line for these (the insertion result of a booking we posted).
+URGENT_EVENTS = frozenset({"appointment_insertion"})
 
 # --- signature -------------------------------------------------------------------------------
 
