@@ -16,16 +16,12 @@ from django.db import InterfaceError, OperationalError
 
 from booking import services as bookings
 from compliance.gate import BAARequired, phi_task
+from core.tasks import retry as _retry
+from core.tasks import retry_countdown
 from core.tenancy import tenant_context
 from ehr.errors import EHRError, EHRRateLimited, EHRTransientError
 from ehr.models import EHRConnection
-from ehr.tasks import (
-    MAX_THROTTLED,
-    TRANSIENT_ERRORS,
-    _retry,
-    queue_for,
-    retry_countdown,
-)
+from ehr.tasks import MAX_THROTTLED, TRANSIENT_ERRORS, queue_for
 from scheduling.models import Booking, PendingReason
 
 log = logging.getLogger("booking.tasks")

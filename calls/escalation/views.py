@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Practice, Role
 from calls.escalation import selectors, services
 from calls.escalation.forms import ApproveForm, ConsoleForm, GroupForm, ProtocolForm, ShiftForm
@@ -32,7 +33,7 @@ WRITE = (Role.CLINICIAN,)
 
 
 def _practice(request: HttpRequest) -> Practice:
-    return request.practice  # type: ignore[attr-defined]
+    return request_practice(request)
 
 
 def _can_write(request: HttpRequest) -> bool:
