@@ -1,4 +1,4 @@
-"""Benchmark the calls pages and API (issue 7): the staff list of a practice with 20,000 calls
+"""Benchmark the calls pages and API: the staff list of a practice with 20,000 calls
 (plain, filtered by outcome and day, by caller phone through the blind index, a deep page), a
 call, a reveal, and the voice agent's PUT of a 40-turn transcript. Target: p95 under 150 ms of
 server time per page, the list's query count independent of its size.

@@ -1,5 +1,5 @@
-"""Benchmark the dashboard (charts + go-live checklist) and the manager's set-up pages (issue 8:
-under 150 ms server time with a practice holding 50,000 appointments).
+"""Benchmark the dashboard (charts + go-live checklist) and the manager's set-up pages (under
+150 ms server time with a practice holding 50,000 appointments).
 
 Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). A throwaway database of its
 own (created, migrated, dropped), one practice: 300 appointment types with phrases and EHR codes,

@@ -1,5 +1,5 @@
-"""Benchmark the front desk and compliance officer pages (issue 8: under 150 ms server time with
-a practice holding 50,000 appointments): the AI bookings list, the "needs attention" queue and
+"""Benchmark the front desk and compliance officer pages (under 150 ms server time with a
+practice holding 50,000 appointments): the AI bookings list, the "needs attention" queue and
 its polled status cell, and the BAA pages.
 
 Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). It works in a throwaway

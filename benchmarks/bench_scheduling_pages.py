@@ -1,4 +1,4 @@
-"""Benchmark the practice manager's scheduling pages (issue 8: under 150 ms server time with a
+"""Benchmark the practice manager's scheduling pages (under 150 ms server time with a
 practice holding 50,000 appointments).
 
 Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). It works in a throwaway

@@ -679,7 +679,7 @@ def _unsealed_entry(chain: str) -> tuple[str, int] | None:
 
 def _sealed(table: str) -> models.Exists:
     """NOT EXISTS, not NOT IN: an anti-join probing the seal index, where NOT IN over a million
-    seals degrades to a nested scan (it never finished on the 1M-entry benchmark)."""
+    seals degrades to a nested scan that does not finish on a large trail."""
     from compliance.models import AuditSeal
 
     return models.Exists(

@@ -71,5 +71,8 @@ class ImpersonationMiddleware:
         from compliance import impersonation
 
         if impersonation.write_refused(request, view_func, view_kwargs):
-            raise PermissionDenied("Support sessions are read-only for this practice.")
+            raise PermissionDenied(
+                "This support session is read-only: the practice has not allowed Hello support "
+                "to make changes. Nothing was changed."
+            )
         return None

@@ -52,6 +52,16 @@ def end(request: HttpRequest) -> HttpResponse:
     return redirect("support_directory")
 
 
+@require_POST
+def end_session(request: HttpRequest, pk: int) -> HttpResponse:
+    """End one of one's own open sessions, whichever browser started it."""
+    if impersonation.end_own(request, pk):
+        messages.info(request, f"Support session {pk} ended.")
+    else:
+        messages.error(request, f"Support session {pk} is not one of your open sessions.")
+    return redirect("support_directory")
+
+
 @require_GET
 def directory(request: HttpRequest) -> HttpResponse:
     """Vendor support's practice directory: search, BAA standing, "Start support access"."""
@@ -65,7 +75,13 @@ def directory(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "compliance/support_directory.html",
-        {"q": query, "page": page, "rows": rows, "query": f"q={query}" if query else ""},
+        {
+            "q": query,
+            "page": page,
+            "rows": rows,
+            "query": f"q={query}" if query else "",
+            "open_sessions": impersonation.open_sessions(request.user),  # type: ignore[arg-type]
+        },
     )
 
 

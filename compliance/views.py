@@ -15,7 +15,7 @@ from accounts.http import request_practice
 from accounts.models import Role
 from compliance import audit, export
 from compliance.context import current
-from compliance.forms import AuditFilterForm
+from compliance.forms import AuditFilterForm, action_label
 from compliance.models import AccessEvent, AuditAction
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from core.tenancy import tenant_context
@@ -37,7 +37,7 @@ def audit_log(request: HttpRequest, practice_slug: str) -> HttpResponse:
         "compliance/audit_log.html",
         {
             "form": form,
-            "rows": rows,
+            "rows": [(row, action_label(row.action)) for row in rows],
             "older": older,
             "query": query.urlencode(),
             "head": audit.chain_head(practice.pk),

@@ -29,6 +29,7 @@ from core.tenancy import TenantModel
 class ConnectionKind(models.TextChoices):
     NEXHEALTH = "nexhealth", "NexHealth Synchronizer"
     SANDBOX = "sandbox", "EHR sandbox"
+    NEXTECH = "nextech", "Nextech Select API"
 
 
 class ConnectionStatus(models.TextChoices):

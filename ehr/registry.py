@@ -12,4 +12,17 @@ def port_for(connection: EHRConnection) -> EHRPort:
         from ehr.nexhealth.client import client_for
 
         return client_for(connection)
+    if connection.kind == ConnectionKind.NEXTECH:
+        from ehr.nextech.config import NextechConfig
+        from ehr.nextech.port import port_for_config
+
+        return port_for_config(NextechConfig.from_connection(connection), connection.pk)
     raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")
+
+
+def process_webhook(delivery_id: int, practice_id: int | None = None) -> str:
+    """Apply one stored webhook delivery, through the receiver of the adapter that took it in
+    (only NexHealth's receives webhooks so far). Safe to run twice, or concurrently."""
+    from ehr.nexhealth import webhooks
+
+    return webhooks.process_delivery(delivery_id, practice_id)

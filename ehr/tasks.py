@@ -1,4 +1,5 @@
-"""Celery tasks: thin, take ids, idempotent. The work is in services / sync / webhooks.
+"""Celery tasks: thin, take ids, idempotent. The work is in services / sync / the adapter's
+webhook receiver (`registry.process_webhook`).
 
 Queues (settings.CELERY_TASK_ROUTES, INTEGRATIONS_QUEUES): booking insertion results on
 `bookings`, everything else (mirror webhooks, syncs, reconcile) on `sync`, so bookings never wait
@@ -22,10 +23,9 @@ from django.utils import timezone
 from compliance.gate import phi_task
 from core.tasks import retry as _retry
 from core.tenancy import cross_tenant
-from ehr import services
+from ehr import registry, services
 from ehr.errors import EHRTransientError
 from ehr.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
-from ehr.nexhealth import webhooks
 
 log = logging.getLogger("ehr.tasks")
 
@@ -64,7 +64,7 @@ def process_webhook(self: Task, delivery_id: int, practice_id: int) -> str:
     are retried like EHR faults: the delivery stays pending until processed (the task is
     idempotent), instead of waiting for the polling fallback."""
     try:
-        return webhooks.process_delivery(delivery_id, practice_id)
+        return registry.process_webhook(delivery_id, practice_id)
     except (EHRTransientError, OperationalError, InterfaceError) as exc:
         raise _retry(self, exc) from exc
 

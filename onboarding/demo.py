@@ -11,7 +11,7 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership, Practice, Role, User, VendorRole
-from onboarding.services import import_config, load_file
+from onboarding.services import import_document, load_file
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"
 PRACTICE_ROLES = [
@@ -49,23 +49,37 @@ def _demo_user(username: str, password: str, **fields: object) -> User:
     return user
 
 
-@transaction.atomic
+class DemoLoadFailed(Exception):
+    """A demo file was refused, or its sandbox set-up failed (loading again retries it)."""
+
+
 def load_demo(password: str | None = None) -> tuple[str, list[DemoLogin]]:
-    """Load every demo practice and its users; returns the shared demo password and the logins."""
+    """Load every demo practice and its users; returns the shared demo password and the logins.
+
+    Each file goes through the one import path (as `manage.py import_practice` and the upload
+    page): the practice is written in its own transaction and the sandbox is set up after that
+    commit, never inside it. Everything here is idempotent, so loading again repairs a failure.
+    """
     password = password or secrets.token_urlsafe(12)
     logins: list[DemoLogin] = []
     for path in demo_files():
-        # The whole scheduling set-up, through the same importer as `manage.py import_practice`.
-        result = import_config(load_file(path))
-        practice = Practice.objects.get(pk=result.practice_id)
-        for handle, role in PRACTICE_ROLES:
-            username = f"{handle}@{practice.slug}.demo"
-            user = _demo_user(
-                username, password, first_name=handle.title(), last_name=practice.name.split()[0]
-            )
-            Membership.objects.get_or_create(user=user, practice=practice, role=role)
-            logins.append(DemoLogin(username, role.label, practice.name))
-    for username, vendor_role in VENDOR_USERS:
-        _demo_user(username, password, vendor_role=vendor_role, is_staff=True)
-        logins.append(DemoLogin(username, vendor_role.label, "(Hello staff)"))
+        outcome = import_document(load_file(path))
+        if outcome.errors or outcome.warnings or outcome.result is None:
+            raise DemoLoadFailed(f"{path.name}: " + "; ".join(outcome.errors + outcome.warnings))
+        with transaction.atomic():
+            practice = Practice.objects.get(pk=outcome.result.practice_id)
+            for handle, role in PRACTICE_ROLES:
+                username = f"{handle}@{practice.slug}.demo"
+                user = _demo_user(
+                    username,
+                    password,
+                    first_name=handle.title(),
+                    last_name=practice.name.split()[0],
+                )
+                Membership.objects.get_or_create(user=user, practice=practice, role=role)
+                logins.append(DemoLogin(username, role.label, practice.name))
+    with transaction.atomic():
+        for username, vendor_role in VENDOR_USERS:
+            _demo_user(username, password, vendor_role=vendor_role, is_staff=True)
+            logins.append(DemoLogin(username, vendor_role.label, "(Hello staff)"))
     return password, logins

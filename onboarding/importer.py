@@ -57,7 +57,6 @@ from onboarding.schema import (
     PracticeConfig,
     ProviderRuleSpec,
     WorkingHourSpec,
-    parse_config,
 )
 from scheduling.models import (
     Appointment,
@@ -131,29 +130,6 @@ class ImportResult:
         return lines
 
 
-def import_config(data: Any, *, actor: Any = None) -> ImportResult:
-    """Validate the whole document, then create or update its practice to match it.
-
-    Raises ConfigError (every problem, with its path) and writes nothing when the document is
-    invalid or when a row it would delete is still referenced by data it does not manage.
-    `actor` (a user, or None for a command) is recorded as the approver of imported protocols.
-    """
-    config = parse_config(data)
-    errors = ehr_gate_errors(config)
-    if errors:
-        raise ConfigError(errors)
-    result = apply_config(config, actor=actor)
-    if config.ehr_kind == "sandbox":
-        # After the commit: never hold a transaction open across EHR calls. Provisioning is
-        # idempotent, so a failure here is repaired by importing the same file again.
-        from onboarding.provisioning import provision_sandbox
-
-        practice = Practice.objects.get(pk=result.practice_id)
-        report = provision_sandbox(practice, data)
-        result.notes.extend(f"ehr {line.strip()}" for line in report.summary())
-    return result
-
-
 EHR_NEEDS_BAA = "ehr: connecting an EHR needs an executed BAA"
 
 
@@ -219,15 +195,25 @@ def apply_config(
     with transaction.atomic():
         practice = Practice.objects.select_for_update().filter(slug=config.practice.slug).first()
         result_practice = Counts()
+        lay_terms = [
+            {"terms": list(t.terms), **({"broader": list(t.broader)} if t.broader else {})}
+            for t in config.lay_terms
+        ]
         if practice is None:
             practice = Practice.objects.create(
                 slug=config.practice.slug,
                 name=config.practice.name,
                 timezone=config.practice.timezone,
+                lay_terms=lay_terms,
             )
             result_practice.created = 1
         elif _assign(
-            practice, {"name": config.practice.name, "timezone": config.practice.timezone}
+            practice,
+            {
+                "name": config.practice.name,
+                "timezone": config.practice.timezone,
+                "lay_terms": lay_terms,
+            },
         ):
             result_practice.updated = 1
         result = ImportResult(practice_slug=practice.slug, practice_id=practice.pk)

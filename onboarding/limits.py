@@ -2,10 +2,10 @@
 
 A file is the practice's set-up, not a data dump: without caps one upload could write tens of
 thousands of rows (and audit entries) in one transaction and make every intent resolution of the
-practice scan them. The caps are generous for a real practice (the demo files use a few percent
-of them; intent resolution scores every phrase of the practice on each call, about 0.1 ms
-apiece); the JSON schema (`onboarding.jsonschema`) states them with `maxItems` and
-`maxLength`, and docs/practice-config.md lists them (a test keeps the table equal to `CAPS`).
+practice scan them (intent resolution scores every phrase of the practice on each call). The caps
+are generous for a real practice (the demo files use a few percent of them); the JSON schema
+(`onboarding.document_schema`) states them with `maxItems` and `maxLength`, and
+docs/practice-config.md lists them (a test keeps the table equal to `CAPS`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ CAPS: tuple[Cap, ...] = (
     Cap("escalation_protocols", "escalation_protocols", 200, "entries"),
     Cap("triggers_per_protocol", "escalation_protocols[].triggers", 100, "entries"),
     Cap("on_call", "on_call", 2_000, "entries"),
+    Cap("lay_terms", "lay_terms", 500, "entries"),
+    Cap("terms_per_lay_term", "lay_terms[].terms", 50, "entries"),
 )
 LIMITS: dict[str, int] = {cap.name: cap.limit for cap in CAPS}
 

@@ -1,7 +1,7 @@
 """Create a practice's configuration inside the running EHR sandbox, then sync it back.
 
 `provision_sandbox(practice, config)` takes a practice configuration document
-(../shared/PRACTICE_CONFIG.md) and, over HTTP like any client, makes the sandbox hold the same
+(docs/practice-config.md) and, over HTTP like any client, makes the sandbox hold the same
 practice: locations, providers, operatories, descriptors, appointment types (PATCHed with their
 `emr_appt_descriptor_ids`), working hours (manual records with `appointment_type_ids`; for a
 location in synced mode, the EHR-side synced schedule), blocks and appointments (written "in the

@@ -1,4 +1,5 @@
-"""Request pipeline: request ids, idle sign-out, the 2FA wall, and the tenant of each request."""
+"""Request pipeline: request ids, idle sign-out, the 2FA wall, and the tenant of each request
+(its database scope and its time zone)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.contrib.auth import logout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from accounts import selectors
@@ -145,4 +147,6 @@ class TenantMiddleware:
         practice, roles = found
         set_practice(request, practice, roles)
         request._tenant_stack.enter_context(tenant_context(practice))  # type: ignore[attr-defined]
+        # Times on a practice's pages are the practice's (and typed times are read in its zone).
+        request._tenant_stack.enter_context(timezone.override(practice.tz))  # type: ignore[attr-defined]
         return None

@@ -1,1 +1,1 @@
-"""The receptionist API v1 (../shared/RECEPTIONIST_API.md): what the voice agent calls."""
+"""The receptionist API v1 (docs/receptionist-api.md): what the voice agent calls."""

@@ -5,75 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from calls import services
-from calls.models import Call, CallOutcome, EncounterNote
+from calls.models import Call, EncounterNote
 from compliance.api import PHIGatedMixin
 from receptionist_api.authentication import ApiPrincipal
-from receptionist_api.errors import Problem
-from receptionist_api.fields import AwareDateTimeField, BoundedIntegerField
-from receptionist_api.views import ERRORS, ReceptionistAPIView, _valid, id_parameter, problems
+from receptionist_api.errors import TranscriptPurgedProblem
+from receptionist_api.serializers import (
+    CallCreatedSerializer,
+    CallRequestSerializer,
+    TranscriptRequestSerializer,
+    TranscriptStoredSerializer,
+)
+from receptionist_api.views import (
+    ERRORS,
+    ReceptionistAPIView,
+    id_parameter,
+    problems,
+    validated,
+)
 from scheduling.models import ApiScope
-
-MAX_TURNS = 2000
-MAX_TURN_CHARS = 20_000
-
-
-class TranscriptPurgedProblem(Problem):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "transcript_purged"
-    default_detail = "This call's transcript was purged under the practice's retention policy."
-    title = "Transcript purged"
-
-
-class CallRequestSerializer(serializers.Serializer):
-    external_id = serializers.CharField(max_length=200)
-    started_at = AwareDateTimeField()
-    caller_phone = serializers.CharField(
-        max_length=32, required=False, allow_blank=True, allow_null=True
-    )
-    ended_at = AwareDateTimeField(required=False, allow_null=True)
-
-
-class CallCreatedSerializer(serializers.Serializer):
-    id = BoundedIntegerField()
-
-
-class TurnSerializer(serializers.Serializer):
-    speaker = serializers.ChoiceField(choices=["caller", "agent"])
-    text = serializers.CharField(max_length=MAX_TURN_CHARS, allow_blank=True, trim_whitespace=False)
-    at = AwareDateTimeField()
-
-
-class TranscriptRequestSerializer(serializers.Serializer):
-    turns = TurnSerializer(many=True, allow_empty=False, max_length=MAX_TURNS)
-    ended_at = AwareDateTimeField(required=False, allow_null=True)
-    outcome = serializers.ChoiceField(
-        choices=[
-            CallOutcome.ESCALATED,
-            CallOutcome.MESSAGE_TAKEN,
-            CallOutcome.FAILED,
-        ],
-        required=False,
-        help_text="What the call came to when no booking was made (a booking decides itself).",
-    )
-
-
-class NoteStateSerializer(serializers.Serializer):
-    status = serializers.CharField()
-    failure_reason = serializers.CharField()
-    attempts = BoundedIntegerField()
-
-
-class TranscriptStoredSerializer(serializers.Serializer):
-    id = BoundedIntegerField()
-    turns = BoundedIntegerField()
-    outcome = serializers.CharField()
-    booking_id = BoundedIntegerField(allow_null=True)
-    encounter_note = NoteStateSerializer(allow_null=True)
 
 
 def _note_state(call: Call) -> dict[str, Any] | None:
@@ -99,7 +53,7 @@ class CallsView(PHIGatedMixin, ReceptionistAPIView):
         tags=["calls"],
     )
     def post(self, request: Request) -> Response:
-        data = _valid(CallRequestSerializer, request.data)
+        data = validated(CallRequestSerializer, request.data)
         principal = request.user
         assert isinstance(principal, ApiPrincipal)
         call, _ = services.record_call(
@@ -128,7 +82,7 @@ class CallTranscriptView(PHIGatedMixin, ReceptionistAPIView):
     )
     def put(self, request: Request, call_id: int) -> Response:
         call = Call.objects.for_practice(self.practice).get(pk=call_id)  # 404 if not ours
-        data = _valid(TranscriptRequestSerializer, request.data)
+        data = validated(TranscriptRequestSerializer, request.data)
         try:
             call = services.store_transcript(
                 call,

@@ -75,6 +75,13 @@ class PayloadTooLarge(Problem):
     title = "Request too large"
 
 
+class TranscriptPurgedProblem(Problem):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "transcript_purged"
+    default_detail = "This call's transcript was purged under the practice's retention policy."
+    title = "Transcript purged"
+
+
 class InsufficientScope(exceptions.PermissionDenied):
     default_code = "insufficient_scope"
     default_detail = "The access token lacks the scope this call needs."

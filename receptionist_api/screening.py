@@ -10,55 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from calls.escalation import services
 from calls.models import Call
 from compliance.api import PHIGatedMixin
-from receptionist_api.fields import BoundedDateField, BoundedIntegerField, IdField
+from receptionist_api.serializers import ScreenRequestSerializer, ScreenResponseSerializer
 from receptionist_api.views import ERRORS, ReceptionistAPIView, id_parameter, problems
-from scheduling.models import ApiScope, AppointmentType
-
-MAX_TEXT = 5000
-
-
-class ScreenRequestSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=MAX_TEXT, help_text="What the caller said")
-    appointment_type_id = IdField(required=False, allow_null=True)
-    procedure_date = BoundedDateField(
-        required=False,
-        allow_null=True,
-        help_text="The caller's procedure (YYYY-MM-DD, 2000-01-01 to 2199-12-31)",
-    )
-
-    def validate_appointment_type_id(self, value: int | None) -> int | None:
-        practice = self.context["practice"]
-        if value is not None and not (
-            AppointmentType.objects.for_practice(practice).filter(pk=value).exists()
-        ):
-            raise serializers.ValidationError("Unknown appointment type.")
-        return value
-
-
-class RouteToSerializer(serializers.Serializer):
-    provider_id = BoundedIntegerField()
-    name = serializers.CharField()
-    phone = serializers.CharField()
-
-
-class ScreenResponseSerializer(serializers.Serializer):
-    escalate = serializers.BooleanField()
-    protocol_id = BoundedIntegerField(allow_null=True)
-    severity = serializers.ChoiceField(choices=["emergency", "urgent", "routine"], allow_null=True)
-    route_to = RouteToSerializer(allow_null=True)
-    instructions = serializers.CharField(allow_null=True)
-    route = serializers.CharField(allow_null=True)
-    protocol_version = BoundedIntegerField(allow_null=True)
-    protocol_name = serializers.CharField(allow_null=True)
-    matched_trigger = serializers.CharField(allow_null=True)
-    on_call_missing = serializers.BooleanField()
+from scheduling.models import ApiScope
 
 
 class CallScreenView(PHIGatedMixin, ReceptionistAPIView):

@@ -10,6 +10,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from calls.models import CallOutcome
 from receptionist_api.fields import (
     AwareDateTimeField,
     BoundedDateField,
@@ -19,7 +20,7 @@ from receptionist_api.fields import (
     PersonNameField,
     PhoneField,
 )
-from scheduling.models import PendingReason
+from scheduling.models import AppointmentType, PendingReason
 from scheduling.selectors import MAX_DAYS
 
 __all__ = ["AwareDateTimeField"]  # re-exported: other API modules import it here
@@ -178,3 +179,96 @@ class BookingSerializer(serializers.Serializer):
         allow_null=True,
         help_text="While `pending`: the reason as a sentence the agent can relay to the caller.",
     )
+
+
+# --- calls and screening ---------------------------------------------------------------------
+
+MAX_TURNS = 2000
+MAX_TURN_CHARS = 20_000
+
+
+MAX_TEXT = 5000
+
+
+class CallRequestSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=200)
+    started_at = AwareDateTimeField()
+    caller_phone = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, allow_null=True
+    )
+    ended_at = AwareDateTimeField(required=False, allow_null=True)
+
+
+class CallCreatedSerializer(serializers.Serializer):
+    id = BoundedIntegerField()
+
+
+class TurnSerializer(serializers.Serializer):
+    speaker = serializers.ChoiceField(choices=["caller", "agent"])
+    text = serializers.CharField(max_length=MAX_TURN_CHARS, allow_blank=True, trim_whitespace=False)
+    at = AwareDateTimeField()
+
+
+class TranscriptRequestSerializer(serializers.Serializer):
+    turns = TurnSerializer(many=True, allow_empty=False, max_length=MAX_TURNS)
+    ended_at = AwareDateTimeField(required=False, allow_null=True)
+    outcome = serializers.ChoiceField(
+        choices=[
+            CallOutcome.ESCALATED,
+            CallOutcome.MESSAGE_TAKEN,
+            CallOutcome.FAILED,
+        ],
+        required=False,
+        help_text="What the call came to when no booking was made (a booking decides itself).",
+    )
+
+
+class NoteStateSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    failure_reason = serializers.CharField()
+    attempts = BoundedIntegerField()
+
+
+class TranscriptStoredSerializer(serializers.Serializer):
+    id = BoundedIntegerField()
+    turns = BoundedIntegerField()
+    outcome = serializers.CharField()
+    booking_id = BoundedIntegerField(allow_null=True)
+    encounter_note = NoteStateSerializer(allow_null=True)
+
+
+class ScreenRequestSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=MAX_TEXT, help_text="What the caller said")
+    appointment_type_id = IdField(required=False, allow_null=True)
+    procedure_date = BoundedDateField(
+        required=False,
+        allow_null=True,
+        help_text="The caller's procedure (YYYY-MM-DD, 2000-01-01 to 2199-12-31)",
+    )
+
+    def validate_appointment_type_id(self, value: int | None) -> int | None:
+        practice = self.context["practice"]
+        if value is not None and not (
+            AppointmentType.objects.for_practice(practice).filter(pk=value).exists()
+        ):
+            raise serializers.ValidationError("Unknown appointment type.")
+        return value
+
+
+class RouteToSerializer(serializers.Serializer):
+    provider_id = BoundedIntegerField()
+    name = serializers.CharField()
+    phone = serializers.CharField()
+
+
+class ScreenResponseSerializer(serializers.Serializer):
+    escalate = serializers.BooleanField()
+    protocol_id = BoundedIntegerField(allow_null=True)
+    severity = serializers.ChoiceField(choices=["emergency", "urgent", "routine"], allow_null=True)
+    route_to = RouteToSerializer(allow_null=True)
+    instructions = serializers.CharField(allow_null=True)
+    route = serializers.CharField(allow_null=True)
+    protocol_version = BoundedIntegerField(allow_null=True)
+    protocol_name = serializers.CharField(allow_null=True)
+    matched_trigger = serializers.CharField(allow_null=True)
+    on_call_missing = serializers.BooleanField()

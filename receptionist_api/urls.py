@@ -1,10 +1,10 @@
-"""Receptionist API v1, mounted at /api/v1/ (paths as RECEPTIONIST_API.md fixes them)."""
+"""Receptionist API v1, mounted at /api/v1/: every route of the voice agent's API is declared
+here (docs/receptionist-api.md). The views are thin: `views` (tokens, catalogue, intents,
+availability, holds, bookings), `calls` (calls and transcripts), `screening` (escalation)."""
 
 from django.urls import path, register_converter
 
-from receptionist_api import calls as calls_api
-from receptionist_api import screening as escalation_api
-from receptionist_api import views
+from receptionist_api import calls, screening, views
 from receptionist_api.fields import BIGINT_MAX
 from receptionist_api.voice.views import ToolsView
 
@@ -40,15 +40,15 @@ urlpatterns = [
         views.BookingCancelView.as_view(),
         name="api-booking-cancel",
     ),
-    path("calls", calls_api.CallsView.as_view(), name="api-calls"),
+    path("calls", calls.CallsView.as_view(), name="api-calls"),
     path(
         "calls/<api_id:call_id>/transcript",
-        calls_api.CallTranscriptView.as_view(),
+        calls.CallTranscriptView.as_view(),
         name="api-call-transcript",
     ),
     path(
         "calls/<api_id:call_id>/screen",
-        escalation_api.CallScreenView.as_view(),
+        screening.CallScreenView.as_view(),
         name="api-call-screen",
     ),
     path("tools.json", ToolsView.as_view(), name="api-tools"),

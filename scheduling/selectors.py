@@ -8,7 +8,7 @@ appointments (the type; then the working hours bound to it, the provider rules, 
 of busy time in one UNION ALL, sent together), then call the pure engine
 `scheduling.slots.find_slots` once per time zone among the practice's locations.
 
-Speed (issue 3's benchmark, `benchmarks/bench_api.py`): the four querysets are compiled once per
+Speed (`benchmarks/bench_api.py` measures it): the four querysets are compiled once per
 shape and re-run with new values (`compiled_query`), three of them share a round trip
 (`core.statements.run_batch`), the hold path's are prepared on the server once per connection,
 and busy time travels as whole seconds straight into the engine's index (`BusyTimes`), with no

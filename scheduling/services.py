@@ -3,7 +3,7 @@
 Holds are airline-seat claims on a slot. The guarantee against double booking is the database's
 (GiST exclusion constraints on `Hold` per provider and per operatory); the advisory locks taken
 here only make contention orderly: without them PostgreSQL aborts a share of concurrent inserts
-with "deadlock detected" after a one-second wait (measured in issue 3). A claim tries the locks
+with "deadlock detected" after a one-second wait. A claim tries the locks
 without waiting; one that finds them taken waits for the claim in flight on a shared lock (every
 waiter is woken together, none holds the lock for the others), leaves with "slot unavailable" if
 that claim took the slot, and otherwise queues for the locks like any claim.

@@ -85,7 +85,7 @@ class Decision:
     emergency: str = ""  # the emergency heard ("chest pain"), answered with 911 first
 
     def as_api(self) -> dict[str, Any]:
-        """The response body RECEPTIONIST_API.md fixes, plus a few explanatory fields."""
+        """The response body docs/receptionist-api.md describes, plus a few explanatory fields."""
         return {
             "escalate": self.escalate,
             "protocol_id": self.protocol_id,

@@ -60,6 +60,7 @@ def test_a_clinician_writes_a_draft_then_approves_it_and_it_goes_live(client, su
     assert "No live version" in detail and "Draft" in detail
 
     approve = f"{base}{version.protocol_id}/versions/{version.pk}/approve/"
+    clinician = member(client, surgery.practice, Role.CLINICIAN)  # a second clinician approves
     page = client.get(approve).content.decode()
     assert "Approve and put live" in page and "bleeding that won&#x27;t stop" in page
     refused = client.post(approve, {"note": "reviewed"})  # the confirmation is required

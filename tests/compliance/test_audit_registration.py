@@ -16,6 +16,7 @@ from django.apps import apps
 REDACT = "compliance.audit.redact"
 
 EXPECTED: dict[str, dict[str, Any]] = {
+    "calls.ApprovalPolicy": {},
     "calls.Call": {
         "exclude_fields": ["caller_phone_index"],
         "mask_fields": ["caller_phone", "transcript"],

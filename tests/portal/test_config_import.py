@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from compliance.models import AccessEvent, AuditAction
 from core.tenancy import cross_tenant, tenant_context
-from portal.setup import services
+from onboarding import services
 from scheduling.models import CallerPhrase, ConfigImport, ConfigImportStatus
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory

@@ -1,4 +1,4 @@
-"""Configuration download and upload in the portal (the file of ../shared/PRACTICE_CONFIG.md)."""
+"""Configuration download and upload in the portal (the file of docs/practice-config.md)."""
 
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ class ProviderRuleFactory(TenantFactory):
             _link(self.appointment_types, extracted)
 
 
-# --- go-live scenarios and bookings for the dashboard (issue 8) ---------------------------------
+# --- go-live scenarios and bookings for the dashboard -------------------------------------------
 
 
 class ScenarioFactory(TenantFactory):

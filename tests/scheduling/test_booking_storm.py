@@ -1,4 +1,4 @@
-"""The fault storm of issue 5: 200 bookings, a real Celery worker, the real outbox relay (run
+"""The booking fault storm: 200 bookings, a real Celery worker, the real outbox relay (run
 as beat would) and the sandbox as its own process, receiving webhooks on the live portal.
 
 1. 100 bookings through the real API while the sandbox answers 30% of requests with a 5xx and

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from onboarding.services import (
-    ConfigError,
-    ehr_gate_errors,
-    import_config,
-    load_file,
-    parse_config,
-    validate_config,
-)
+from onboarding.services import ConfigError, checked_config, import_document, load_file
 
 
 class Command(BaseCommand):
@@ -31,18 +24,28 @@ class Command(BaseCommand):
     def handle(self, *args: Any, file: str, check: bool, **options: Any) -> None:
         try:
             data = load_file(file)
-            if check:
-                errors = validate_config(data) or ehr_gate_errors(parse_config(data))
-                if errors:
-                    raise ConfigError(errors)
-                self.stdout.write(self.style.SUCCESS(f"{file}: valid"))
-                return
-            result = import_config(data)
         except ConfigError as exc:
-            for error in exc.errors:
-                self.stderr.write(f"  {error}")
-            raise CommandError(f"{file}: {len(exc.errors)} error(s); nothing was imported") from exc
-        lines = result.summary()
+            self._refuse(file, exc.errors)
+        if check:
+            _config, errors = checked_config(data)
+            if errors:
+                self._refuse(file, errors)
+            self.stdout.write(self.style.SUCCESS(f"{file}: valid"))
+            return
+        outcome = import_document(data)
+        if outcome.errors:
+            self._refuse(file, outcome.errors)
+        assert outcome.result is not None
+        lines = outcome.result.summary()
         self.stdout.write(self.style.SUCCESS(lines[0]))
         for line in lines[1:]:
             self.stdout.write(line)
+        if outcome.warnings:
+            for warning in outcome.warnings:
+                self.stderr.write(f"  {warning}")
+            raise CommandError(f"{file}: imported, but the EHR set-up failed")
+
+    def _refuse(self, file: str, errors: list[str]) -> NoReturn:
+        for error in errors:
+            self.stderr.write(f"  {error}")
+        raise CommandError(f"{file}: {len(errors)} error(s); nothing was imported")

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from onboarding.demo import load_demo
+from onboarding.demo import DemoLoadFailed, load_demo
 
 
 class Command(BaseCommand):
@@ -21,7 +21,10 @@ class Command(BaseCommand):
             raise CommandError("Demo data is for local development: run with DEBUG=true.")
         path = Path(password_file)
         existing = path.read_text().strip() if path.exists() else None
-        password, logins = load_demo(existing)
+        try:
+            password, logins = load_demo(existing)
+        except DemoLoadFailed as exc:
+            raise CommandError(f"Demo data not loaded: {exc}") from exc
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(password + "\n")
         path.chmod(0o600)
