@@ -24,7 +24,7 @@ from compliance.gate import require_phi_allowed
 from compliance.support_policy import SupportForbidden, refused_in_support_session
 from core.tenancy import tenant_context
 from ehr import health as live_health
-from ehr.errors import EHRError
+from ehr.errors import RESET_REQUIRED, EHRCredentialsNeedReset, EHRError
 from ehr.models import (
     ConnectionHealth,
     ConnectionKind,
@@ -135,7 +135,9 @@ def check_connection(conn: EHRConnection) -> ConnectionCheck:
     started = time.monotonic()
     try:
         name = port_for(conn).check()
-    except EHRError as exc:
+    except EHRCredentialsNeedReset as exc:
+        result = ConnectionCheck(False, f"{RESET_REQUIRED}: {exc.advice}", _ms(started))
+    except (EHRError, ValueError) as exc:
         result = ConnectionCheck(False, f"{type(exc).__name__}: {exc}", _ms(started))
     else:
         result = ConnectionCheck(True, f"reached location {name!r}", _ms(started), name)

@@ -372,6 +372,8 @@ CELERY_TASK_ROUTES = {
     "integrations.reconcile_near_all": {"queue": "sync"},
     "integrations.flush_health": {"queue": "sync"},
     "integrations.requeue_stale_webhooks": {"queue": "sync"},
+    "integrations.poll_nextech_all": {"queue": "sync"},
+    "integrations.poll_nextech_connection": {"queue": "sync"},
     # bookings (booking.tasks): the booking pipeline and its outbox relay
     "scheduling.process_booking": {"queue": "bookings"},
     "scheduling.poll_booking_insertion": {"queue": "bookings"},
@@ -390,6 +392,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("EHR_NEAR_RECONCILE_SECONDS", "300")),
     },
     "integrations-flush-health": {"task": "integrations.flush_health", "schedule": 60.0},
+    # Nextech has no webhooks: each connection's changes are asked for this often (one
+    # _lastUpdated search a poll: 0.5/s of the endpoint's 20/s at 2 s).
+    "integrations-poll-nextech": {
+        "task": "integrations.poll_nextech_all",
+        "schedule": float(os.environ.get("NEXTECH_POLL_SECONDS", "2")),
+    },
     "integrations-requeue-webhooks": {
         "task": "integrations.requeue_stale_webhooks",
         "schedule": 120.0,
@@ -418,6 +426,7 @@ EHR_RATE_LIMIT_SAFETY = (0.02, 0.1)  # enforce window * (1 + r) + s: jitter neve
 EHR_API_VERSION = "v20240412"
 EHR_SYNC_HORIZON_DAYS = int(os.environ.get("EHR_SYNC_HORIZON_DAYS", "90"))
 EHR_NEAR_RECONCILE_DAYS = int(os.environ.get("EHR_NEAR_RECONCILE_DAYS", "3"))
+NEXTECH_POLL_SECONDS = float(os.environ.get("NEXTECH_POLL_SECONDS", "2"))
 EHR_WEBHOOK_TOLERANCE_SECONDS = 300
 INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
 # The EHR sandbox (`python -m ehr_sandbox`) and where the EHR reaches our webhooks.

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from django.conf import settings
 
+from core.redis import get_redis
 from ehr.errors import (
     EHRAuthError,
     EHRError,
@@ -60,7 +61,7 @@ from ehr.errors import (
 from ehr.events import report_trouble as _report
 from ehr.health import HealthRecorder
 from ehr.nexhealth import normalize as norm
-from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, get_redis, parse_limits
+from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, parse_limits
 from ehr.nexhealth.ratelimit import redis_prefix as _prefix
 from ehr.port import Capability
 from ehr.types import EHRTrouble, WebhookRegistration

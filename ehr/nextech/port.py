@@ -33,10 +33,10 @@ from hashlib import sha256
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-
+from core.phone import to_e164
+from core.redis import get_redis
 from ehr.errors import EHRNotFound, EHRValidationError
-from ehr.nexhealth.ratelimit import get_redis, redis_prefix
+from ehr.nexhealth.ratelimit import redis_prefix
 from ehr.port import Capability
 from ehr.types import (
     EHRAppointment,
@@ -66,15 +66,7 @@ PROVISIONAL_SECONDS = 2 * 86400
 
 
 def _e164(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        number = phonenumbers.parse(value, "US")
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(number):
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return to_e164(value or "", "US") or ""
 
 
 def _int(value: str | None) -> int | None:
@@ -99,6 +91,16 @@ class NextechPort:
 
     def close(self) -> None:
         self.client.close()
+
+    def check(self) -> str:
+        """ "Test connection": sign in afresh and read the connection's location; returns its
+        name. Raises ``NextechCredentialsNeedReset`` (say so to the practice), other errors."""
+        self.client.tokens.forget()
+        location = self._location(None)
+        for loc in self.nextech.locations():
+            if loc.id == location:
+                return loc.name
+        raise EHRNotFound(f"Nextech location {location} is not visible to the service user")
 
     # -- ids ------------------------------------------------------------------------------------
 
@@ -135,7 +137,7 @@ class NextechPort:
 
     # -- mapping --------------------------------------------------------------------------------
 
-    def _appointment(self, appt: NxAppointment) -> EHRAppointment:
+    def as_ehr(self, appt: NxAppointment) -> EHRAppointment:
         # Nextech writes synchronously: an appointment it answers with is in the schedule, and
         # only a hold still waits (for staff, not for an insertion).
         insertion = "held" if appt.status == "proposed" else "complete"
@@ -270,12 +272,11 @@ class NextechPort:
         if filters.get("patient_id") is not None:
             params.append(("patient", str(filters["patient_id"])))
         return [
-            self._appointment(parse_appointment(r))
-            for r in self.client.search("/Appointment", params)
+            self.as_ehr(parse_appointment(r)) for r in self.client.search("/Appointment", params)
         ]
 
     def appointment(self, appointment_id: int) -> EHRAppointment:
-        return self._appointment(self.nextech.appointment(str(appointment_id)))
+        return self.as_ehr(self.nextech.appointment(str(appointment_id)))
 
     def find_appointment(
         self,
@@ -288,7 +289,7 @@ class NextechPort:
         found = self.nextech.find_appointment(
             patient_id=str(patient_id), practitioner_id=str(provider_id), start=start
         )
-        return self._appointment(found) if found is not None else None
+        return self.as_ehr(found) if found is not None else None
 
     def create_appointment(
         self,
@@ -329,10 +330,10 @@ class NextechPort:
             new_patient=new_patient,
         )
         appt, _ = self.nextech.create_appointment(request)
-        return self._appointment(appt)
+        return self.as_ehr(appt)
 
     def cancel_appointment(self, appointment_id: int) -> EHRAppointment:
-        return self._appointment(self.nextech.request_cancel(str(appointment_id)))
+        return self.as_ehr(self.nextech.request_cancel(str(appointment_id)))
 
     # -- patients -------------------------------------------------------------------------------
 
