@@ -8,7 +8,6 @@ with a reason, so nothing stays pending for ever.
 from __future__ import annotations
 
 import logging
-import random
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -91,7 +90,7 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
                 booking_id,
                 practice_id,
                 bookings.OUTBOX_PROCESS,
-                exc.retry_after + random.uniform(0, 1),  # noqa: S311
+                retry_countdown(self, exc),
                 exc=exc,
                 kwargs={"throttled": throttled + 1},
             ) from exc

@@ -16,14 +16,20 @@ import random
 
 from celery import Task
 
-__all__ = ["BACKOFF_CAP", "backoff", "retry", "retry_countdown"]
+__all__ = ["BACKOFF_CAP", "backoff", "full_jitter", "retry", "retry_countdown"]
 
 BACKOFF_CAP = 300.0  # seconds
 
 
+def full_jitter(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2 ** attempt)). Also
+    the wait between an HTTP client's own tries of one request (seconds, not minutes)."""
+    return random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - not a secret
+
+
 def backoff(attempt: int) -> float:
-    """Seconds before retry number `attempt + 1` (full jitter)."""
-    return random.uniform(0, min(BACKOFF_CAP, 2 ** (attempt + 1)))  # noqa: S311 - not a secret
+    """Seconds before a task's retry number `attempt + 1`."""
+    return full_jitter(attempt, base=2.0, cap=BACKOFF_CAP)
 
 
 def retry_countdown(task: Task, exc: Exception, attempt: int | None = None) -> float:

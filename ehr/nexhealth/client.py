@@ -48,6 +48,7 @@ import httpx
 from django.conf import settings
 
 from core.redis import get_redis
+from core.tasks import full_jitter
 from ehr.errors import (
     EHRAuthError,
     EHRError,
@@ -313,8 +314,7 @@ class NexHealthClient:
     # -- the request loop -------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform(0, min(cap, base * 2**attempt))."""
-        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))  # noqa: S311
+        return full_jitter(attempt, base=self.backoff_base, cap=self.backoff_cap)
 
     def request(
         self,

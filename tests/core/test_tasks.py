@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from core.tasks import BACKOFF_CAP, backoff, retry_countdown
+from core.tasks import BACKOFF_CAP, backoff, full_jitter, retry_countdown
 from ehr.errors import EHRRateLimited, EHRUnavailable
 
 
@@ -31,3 +31,9 @@ def test_other_failures_back_off_by_the_attempts_that_count() -> None:
     assert all(0 <= retry_countdown(_task(0), exc) <= 2 for _ in range(100))
     # the task's retries include rate-limit deferrals; `attempt` counts the faults only
     assert all(0 <= retry_countdown(_task(40), exc, attempt=1) <= 4 for _ in range(100))
+
+
+def test_full_jitter_scales_with_base_and_cap() -> None:
+    waits = [full_jitter(3, base=0.25, cap=8.0) for _ in range(200)]
+    assert all(0 <= w <= 2.0 for w in waits) and max(waits) > 1.0
+    assert all(0 <= full_jitter(10, base=0.25, cap=8.0) <= 8.0 for _ in range(100))
