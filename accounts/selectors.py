@@ -1,9 +1,8 @@
-"""Reads for tenancy: whose practices, which roles, what the dashboard counts."""
+"""Reads for tenancy: whose practices, which roles, which members."""
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
 from accounts.models import Location, Membership, Practice, Role, User
 
@@ -41,20 +40,3 @@ def members_with_roles(practice: Practice) -> list[tuple[User, list[str]]]:
         roles.setdefault(user_id, []).append(Role(role).label)
     users = User.objects.filter(pk__in=roles).order_by("last_name", "first_name", "username")
     return [(u, sorted(roles[u.pk])) for u in users]
-
-
-def dashboard_counts(practice: Practice) -> dict[str, int]:
-    """Real counts for the practice's dashboard, each one indexed query."""
-    from scheduling.models import Appointment, AppointmentType, Provider
-
-    return {
-        "locations": Location.objects.for_practice(practice).count(),
-        "members": Membership.objects.filter(practice=practice).aggregate(
-            n=Count("user", distinct=True)
-        )["n"],
-        "providers": Provider.objects.for_practice(practice).filter(active=True).count(),
-        "appointment_types": AppointmentType.objects.for_practice(practice).count(),
-        "upcoming_appointments": Appointment.objects.for_practice(practice)
-        .filter(start__gte=timezone.now(), cancelled=False)
-        .count(),
-    }

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from ehr.nexhealth.ratelimit import get_redis
+from core.redis import get_redis
 
 # KEYS: account hash, address sorted set. ARGV: now_ms, free failures, base_ms, max_ms,
 # memory_ms, address limit, address window_ms, member. Returns 0 when admitted, else the ms to

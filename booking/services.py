@@ -23,19 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, cast
 
 import psycopg.errors
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import Practice, User
 from compliance.crypto import blind_index
+from core.locks import blocking_lock, session_lock
 from core.outcome import Outcome
 from core.tenancy import cross_tenant, tenant_context
 from ehr.errors import EHRError, EHRNotFound, EHRTransientError, EHRValidationError
@@ -505,34 +504,6 @@ def on_ehr_appointment(connection: EHRConnection, appointment: EHRAppointment) -
 # --- the task's body -------------------------------------------------------------------------
 
 
-@contextmanager
-def _session_lock(namespace: int, key: int) -> Iterator[bool]:
-    """A session advisory lock (held across HTTP calls, never a row lock): PostgreSQL frees it
-    if the worker dies."""
-    key = key % (1 << 31)
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
-        got = bool(cur.fetchone()[0])
-    try:
-        yield got
-    finally:
-        if got:
-            with connection.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
-
-
-@contextmanager
-def _blocking_lock(namespace: int, key: int) -> Iterator[None]:
-    key = key % (1 << 31)
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_lock(%s, %s)", [namespace, key])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
-
-
 def _demographic(booking: Booking) -> dict[str, Any]:
     data = booking.demographics or {}
     missing = [k for k in ("first_name", "last_name", "date_of_birth") if not data.get(k)]
@@ -554,7 +525,7 @@ def ensure_patient(conn: EHRConnection, booking: Booking) -> Patient:
     key_bytes = blind_index(booking.practice_id, f"{data['last_name']}|{dob}", "text") or b""
     lock_key = int.from_bytes(hashlib.sha256(key_bytes).digest()[:4], "big")
     provider_ehr_id = booking.provider.ehr_id
-    with _blocking_lock(LOCK_NAMESPACE_PATIENT, lock_key):
+    with blocking_lock(LOCK_NAMESPACE_PATIENT, lock_key):
         found, created = find_or_create_patient(
             conn,
             first_name=str(data["first_name"]),
@@ -601,7 +572,7 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
 
     with (
         tenant_context(practice_id),
-        _session_lock(LOCK_NAMESPACE_BOOKING, booking_id) as got,
+        session_lock(LOCK_NAMESPACE_BOOKING, booking_id) as got,
         trouble_listener(tell),
     ):
         if not got:

@@ -8,7 +8,6 @@ with a reason, so nothing stays pending for ever.
 from __future__ import annotations
 
 import logging
-import random
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -17,15 +16,11 @@ from django.db import InterfaceError, OperationalError
 from booking import services as bookings
 from compliance.gate import BAARequired, phi_task
 from core.outcome import Outcome
+from core.tasks import retry as _retry
+from core.tasks import retry_countdown
 from core.tenancy import tenant_context
 from ehr.errors import EHRRateLimited, EHRTransientError
-from ehr.tasks import (
-    MAX_THROTTLED,
-    TRANSIENT_ERRORS,
-    _retry,
-    queue_for,
-    retry_countdown,
-)
+from ehr.tasks import MAX_THROTTLED, TRANSIENT_ERRORS, queue_for
 from scheduling.models import PendingReason
 
 log = logging.getLogger("booking.tasks")
@@ -94,7 +89,7 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
                 booking_id,
                 practice_id,
                 bookings.OUTBOX_PROCESS,
-                exc.retry_after + random.uniform(0, 1),  # noqa: S311
+                retry_countdown(self, exc),
                 exc=exc,
                 kwargs={"throttled": throttled + 1},
             ) from exc

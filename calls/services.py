@@ -20,13 +20,12 @@ The encounter note follows the booking pipeline's rules (booking.services):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -43,6 +42,7 @@ from compliance.crypto import blind_index
 from compliance.gate import require_phi_allowed
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from core.locks import session_lock
 from core.outcome import Outcome
 from core.tenancy import cross_tenant, tenant_context
 from ehr.registry import port_for
@@ -247,21 +247,6 @@ def queue_note(call_id: int, practice_id: int) -> None:
     transaction.on_commit(send)
 
 
-@contextmanager
-def _session_lock(namespace: int, key: int) -> Iterator[bool]:
-    """A session advisory lock held across HTTP calls; PostgreSQL frees it if the worker dies."""
-    key = key % (1 << 31)
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
-        got = bool(cur.fetchone()[0])
-    try:
-        yield got
-    finally:
-        if got:
-            with connection.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
-
-
 def mark_note_failed(note_id: int, reason: str) -> bool:
     """Pending or sent -> failed with a reason staff can act on."""
     changed = EncounterNote.objects.filter(
@@ -338,7 +323,7 @@ def write_note(call_id: int, practice_id: int) -> Outcome:
     from ehr.selectors import connection_for_location
 
     require_phi_allowed(practice_id)
-    with tenant_context(practice_id), _session_lock(LOCK_NAMESPACE_NOTE, call_id) as got:
+    with tenant_context(practice_id), session_lock(LOCK_NAMESPACE_NOTE, call_id) as got:
         if not got:
             return Outcome.BUSY
         note = (

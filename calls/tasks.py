@@ -10,7 +10,6 @@ a few times (services.max_rejections) before it waits for staff; a permanent 4xx
 from __future__ import annotations
 
 import logging
-import random
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -18,15 +17,11 @@ from django.conf import settings
 from calls import services
 from compliance.gate import BAARequired, phi_task
 from core.outcome import Outcome
+from core.tasks import backoff, retry_countdown
+from core.tasks import retry as _retry
 from core.tenancy import tenant_context
 from ehr.errors import EHRRateLimited
-from ehr.tasks import (
-    MAX_THROTTLED,
-    TRANSIENT_ERRORS,
-    _retry,
-    queue_for,
-    retry_countdown,
-)
+from ehr.tasks import MAX_THROTTLED, TRANSIENT_ERRORS, queue_for
 
 log = logging.getLogger("calls.tasks")
 
@@ -53,7 +48,7 @@ def _write_again(call_id: int, practice_id: int) -> None:
     with tenant_context(practice_id):
         note = services.EncounterNote.objects.filter(call_id=call_id).first()
         rejections = note.rejections if note is not None else 1
-    countdown = random.uniform(0, min(300, 2 ** (rejections + 1)))  # noqa: S311
+    countdown = backoff(rejections)
     write_encounter_note.apply_async(
         args=(call_id, practice_id), countdown=countdown, queue=notes_queue()
     )

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Role
 from calls import selectors, services
 from calls.forms import CallFilterForm, RetentionForm, RevealForm
@@ -38,7 +39,7 @@ SUPPORT_HIDDEN = "hidden in support sessions"
 
 def _call(request: HttpRequest, pk: int) -> Call:
     try:
-        call = selectors.call_for_practice(request.practice, pk)  # type: ignore[attr-defined]
+        call = selectors.call_for_practice(request_practice(request), pk)
     except Call.DoesNotExist as exc:
         raise Http404 from exc
     require_phi_allowed(call.practice_id)
@@ -56,7 +57,7 @@ URL_FILTERS = ("since", "until", "outcome", "appointment_type")
 def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     """GET: the list, filtered by the URL's non-PHI filters; POST (the search form, and the
     pager of a search): any filter, the phone number included."""
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     data: dict[str, str]
     if request.method == "POST":
         data = {k: str(v) for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
@@ -121,7 +122,7 @@ def _detail(
 def call_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     call = _call(request, pk)
     if not in_support_session(request):
-        services.record_call_access(request.practice, [call.pk], "calls.detail")  # type: ignore[attr-defined]
+        services.record_call_access(request_practice(request), [call.pk], "calls.detail")
     return _detail(request, call)
 
 
@@ -169,7 +170,7 @@ def note_retry(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespons
 @roles_required(Role.PRACTICE_MANAGER)
 @forbidden_in_support_session(SupportForbidden.RETENTION)
 def retention(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     current: CallRetention = services.retention_for(practice)
     form = RetentionForm(request.POST or None, instance=current)
     if request.method == "POST" and form.is_valid():

@@ -577,63 +577,6 @@ def _row_holds(checked: _Checked, params: list[Any]) -> bool:
     return bool(row and row[0])
 
 
-CONFIGURATION_MODELS = (
-    "portal.Practice",
-    "portal.Location",
-    "portal.Membership",
-    "compliance.BusinessAssociateAgreement",
-    "compliance.PracticeDataKey",
-)
-
-
-# Scheduling models that are neither configuration nor PHI: a hold is a few minutes' claim on a
-# slot (the booking that uses it is audited and points at it), an outbox row is the relay's queue.
-# Auditing them cost a third of every hold and serialised concurrent holds on the chain lock.
-OPERATIONAL_SCHEDULING_MODELS = frozenset({"scheduling.Hold", "scheduling.OutboxMessage"})
-
-
-def register_configuration_models() -> None:
-    """Every scheduling model but the operational ones, the tenancy models and ours (called from
-    AppConfig.ready)."""
-    from django.apps import apps
-
-    for model in apps.get_app_config("scheduling").get_models():
-        if model._meta.label not in OPERATIONAL_SCHEDULING_MODELS:
-            register_model(model)
-    for label in CONFIGURATION_MODELS:
-        register_model(apps.get_model(label))
-
-
-def register_integration_models() -> None:
-    """The EHR integration's models that are configuration or credentials (called from
-    IntegrationsConfig.ready).
-
-    Audited:
-    - `EHRConnection`: how a location reaches its EHR and with which credentials. The API key
-      and webhook secret are encrypted fields, so a change to them is recorded as
-      "[encrypted]" -> "[encrypted]": that it changed, by whom, never the secret. Left out:
-      `last_successful_sync_at`, `status_detail` and `updated_at`, which every sync rewrites
-      (a change entry per sync would bury the real changes); `status` stays (connected/error
-      transitions only produce an entry when the status actually changes).
-    - `AppointmentTypeLink`: which EHR appointment type a booking of our type posts; rewritten
-      by a sync only when the mapping changes.
-    Not audited, on purpose:
-    - `WebhookDelivery`: one row per inbound webhook (the hot path), itself the record of what
-      the EHR sent and when it was processed; its PHI payload is encrypted at rest and only the
-      system writes it. Reading a payload for a person is a PHI read (an access event).
-    - `EHRVersion`: one row per EHR appointment, updated on every delivery: ordering
-      bookkeeping (ids and timestamps), neither configuration nor PHI.
-    - `ConnectionHealth`: dashboard counters flushed from Redis every few seconds.
-    """
-    from django.apps import apps
-
-    register_model(
-        apps.get_model("integrations", "EHRConnection"),
-        exclude_fields=["last_successful_sync_at", "status_detail", "updated_at"],
-    )
-    register_model(apps.get_model("integrations", "AppointmentTypeLink"))
-
-
 # --- verification ----------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Role
 from compliance import baa_selectors, services
 from compliance.baa_forms import DraftForm, ExecuteForm, TerminateForm, UploadForm
@@ -29,13 +30,13 @@ def _agreement(
     request: HttpRequest, pk: int, *, with_pdf: bool = False
 ) -> BusinessAssociateAgreement:
     try:
-        return baa_selectors.agreement(request.practice, pk, with_pdf=with_pdf)  # type: ignore[attr-defined]
+        return baa_selectors.agreement(request_practice(request), pk, with_pdf=with_pdf)
     except BusinessAssociateAgreement.DoesNotExist as exc:
         raise Http404("No such agreement") from exc
 
 
 def _today(request: HttpRequest) -> date:
-    return timezone.localdate(timezone=request.practice.tz)  # type: ignore[attr-defined]
+    return timezone.localdate(timezone=request_practice(request).tz)
 
 
 def _detail(
@@ -49,7 +50,7 @@ def _detail(
     context = {
         "a": agreement,
         "history": baa_selectors.history(agreement),
-        "in_force": agreement_in_force(request.practice),  # type: ignore[attr-defined]
+        "in_force": agreement_in_force(request_practice(request)),
         "can_change": can_change,
         "problem": problem,
         "upload_form": forms.get("upload_form") or UploadForm(),
@@ -60,7 +61,7 @@ def _detail(
 @require_GET
 @roles_required(*READERS)
 def baa_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     return render(
         request,
         "compliance/baa_list.html",
@@ -79,7 +80,7 @@ def baa_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     form = DraftForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         terms = {k: v.strip() for k, v in form.cleaned_data.items()}
-        agreement = services.create_draft(request.practice, **terms)  # type: ignore[attr-defined]
+        agreement = services.create_draft(request_practice(request), **terms)
         messages.success(request, f"Draft version {agreement.version} created.")
         return redirect("compliance_baa_detail", practice_slug=practice_slug, pk=agreement.pk)
     return render(
@@ -103,7 +104,7 @@ def baa_pdf(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     if agreement.signed_pdf is None:
         raise Http404("No signed PDF for this agreement")
     response = HttpResponse(bytes(agreement.signed_pdf), content_type="application/pdf")
-    name = f"baa-{request.practice.slug}-v{agreement.version}.pdf"  # type: ignore[attr-defined]
+    name = f"baa-{request_practice(request).slug}-v{agreement.version}.pdf"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Content-Type-Options"] = "nosniff"
     response["X-Content-SHA256"] = agreement.signed_pdf_sha256

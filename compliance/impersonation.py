@@ -6,8 +6,9 @@
   the user, or found expired on the next request.
 - Read-only (GET/HEAD/OPTIONS) unless the practice allowed writes for support (`SupportAccess`)
   when the session started; a reveal that POSTs its reason is a read. Whatever was allowed,
-  the practice's own acts stay its own (`compliance.support_policy`), and API clients made in
-  the session are revoked when it ends (by support, on expiry, or by the minute sweep).
+  the practice's own acts stay its own (`compliance.support_policy`), and what support made in
+  the session is undone when it ends (by support, on expiry, or by the minute sweep): apps
+  listen to `session_ended` (scheduling revokes the API clients made in it).
 - While it lasts every request is scoped to that practice with every role, a banner shows on
   every page, and every audit row carries the real support user and the session id.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -44,6 +46,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class ImpersonationRefused(PermissionDenied):
     """Not allowed to start (or continue) a support session; the message says why."""
+
+
+# Sent with `session` inside the transaction that ends a support session, once: receivers
+# undo what was made in it (a receiver's failure rolls the ending back).
+session_ended = Signal()
 
 
 def may_impersonate(user: User) -> str:
@@ -129,37 +136,9 @@ def _close(session: ImpersonationSession, why: str, at: datetime) -> None:
                 reason=why,
                 details={"support_user_id": session.support_user_id},
             )
-            revoke_credentials_of(session)
-
-
-def revoke_credentials_of(session: ImpersonationSession) -> list[int]:
-    """Revoke every API client made during `session` (their tokens die with them): what
-    support made does not outlive the session. Returns the revoked clients' ids."""
-    from scheduling import services as scheduling_services
-    from scheduling.models import ApiClient
-
-    revoked = []
-    with practice_scope(session.practice_id), transaction.atomic():
-        clients = ApiClient.objects.filter(
-            practice_id=session.practice_id, support_session_id=session.pk, revoked_at__isnull=True
-        ).select_related("application")
-        for client in clients:
-            scheduling_services.revoke_api_client(client)
-            audit.record(
-                AuditAction.API_CLIENT_REVOKED,
-                practice=session.practice_id,
-                actor_label=None,
-                object_type="scheduling.ApiClient",
-                object_ids=[client.pk],
-                reason="support session ended",
-                details={
-                    "name": client.name,
-                    "client_id": client.application.client_id,
-                    "support_session_id": session.pk,
-                },
-            )
-            revoked.append(client.pk)
-    return revoked
+            # What support made in the session does not outlive it (scheduling revokes the
+            # API clients made in it), in this same transaction.
+            session_ended.send(sender=ImpersonationSession, session=session)
 
 
 def close_expired(now: datetime | None = None) -> int:

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import roles_required
+from accounts.http import request_practice, request_roles
 from accounts.models import Practice, Role
 from compliance import impersonation, support_selectors
 from compliance.models import IMPERSONATION_MAX_MINUTES
@@ -93,9 +94,9 @@ class WriteAccessForm(forms.Form):
 @forbidden_in_support_session(SupportForbidden.SECURITY_SETTINGS, methods=("POST",))
 def support_access(request: HttpRequest, practice_slug: str) -> HttpResponse:
     """The practice's support access history, and (managers) whether support may write."""
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     if request.method == "POST":
-        if Role.PRACTICE_MANAGER not in request.roles:  # type: ignore[attr-defined]
+        if Role.PRACTICE_MANAGER not in request_roles(request):
             return HttpResponse(status=403)
         form = WriteAccessForm(request.POST)
         if form.is_valid():
@@ -116,6 +117,6 @@ def support_access(request: HttpRequest, practice_slug: str) -> HttpResponse:
         {
             "sessions": impersonation.history(practice),
             "form": WriteAccessForm(initial={"allow_write": bool(access and access.allow_write)}),
-            "can_change": Role.PRACTICE_MANAGER in request.roles,  # type: ignore[attr-defined]
+            "can_change": Role.PRACTICE_MANAGER in request_roles(request),
         },
     )

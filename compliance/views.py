@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Role
 from compliance import audit, export
 from compliance.context import current
@@ -25,7 +26,7 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjso
 @require_GET
 @roles_required(Role.COMPLIANCE_OFFICER)
 def audit_log(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     form = AuditFilterForm(request.GET or None)
     filters = form.filters(practice.pk, practice.tz)
     rows, older = export.page(filters, before=request.GET.get("before", ""))
@@ -47,7 +48,7 @@ def audit_log(request: HttpRequest, practice_slug: str) -> HttpResponse:
 @require_GET
 @roles_required(Role.COMPLIANCE_OFFICER)
 def audit_verify(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     report = audit.verify_chain(audit.chain_name(practice.pk))
     audit.record(
         AuditAction.AUDIT_VERIFY,
@@ -84,7 +85,7 @@ def _streamed(
 def audit_export(request: HttpRequest, practice_slug: str, fmt: str) -> HttpResponse:
     if fmt not in CONTENT_TYPES:
         raise Http404
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     filters = AuditFilterForm(request.GET or None).filters(practice.pk, practice.tz)
     fields = {"exported_by": request.user.get_username(), "request_id": current().request_id}
     manifest = export.manifest(filters, fmt, **fields)

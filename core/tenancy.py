@@ -29,7 +29,7 @@ import logging
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from django.db import DatabaseError, connection, models
@@ -37,9 +37,6 @@ from django.db.backends.signals import connection_created
 from django.db.migrations.operations.base import Operation
 from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
-
-if TYPE_CHECKING:
-    from accounts.models import Practice
 
 log = logging.getLogger("core.tenancy")
 
@@ -185,7 +182,7 @@ def current_practice_id() -> int | None:
 
 
 @contextmanager
-def tenant_context(practice: Practice | int) -> Iterator[None]:
+def tenant_context(practice: models.Model | int) -> Iterator[None]:
     """Scope this connection to one practice (a request or a task working for it)."""
     practice_id = practice if isinstance(practice, int) else practice.pk
     with _settings({PRACTICE_SETTING: str(practice_id), CROSS_TENANT_SETTING: ""}):
@@ -203,7 +200,7 @@ def cross_tenant(reason: str) -> Iterator[None]:
 
 
 class TenantQuerySet(models.QuerySet):
-    def for_practice(self, practice: Practice | int) -> TenantQuerySet:
+    def for_practice(self, practice: models.Model | int) -> TenantQuerySet:
         practice_id = practice if isinstance(practice, int) else practice.pk
         return self.filter(practice_id=practice_id)
 

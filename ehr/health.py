@@ -14,7 +14,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ehr.nexhealth.ratelimit import get_redis, redis_prefix
+from core.redis import get_redis
+from ehr.nexhealth.ratelimit import redis_prefix
 
 log = logging.getLogger("ehr.health")
 

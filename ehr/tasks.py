@@ -11,7 +11,6 @@ holds no worker that another practice needs.
 from __future__ import annotations
 
 import logging
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +21,10 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from compliance.gate import phi_task
+from core.tasks import retry as _retry
 from core.tenancy import cross_tenant
 from ehr import registry, services
-from ehr.errors import EHRRateLimited, EHRTransientError
+from ehr.errors import EHRTransientError
 from ehr.models import (
     ConnectionKind,
     ConnectionStatus,
@@ -36,7 +36,8 @@ from ehr.models import (
 log = logging.getLogger("ehr.tasks")
 
 
-# The shared task policy for EHR work a person may wait on (bookings, encounter notes).
+# The shared task policy for EHR work a person may wait on (bookings, encounter notes): the
+# countdown and retry are core.tasks' (a refusal's `retry_after`, else full-jitter backoff).
 # Re-queues behind the rate limit before giving up: waiting in line is not a fault.
 MAX_THROTTLED = 1000
 
@@ -54,24 +55,6 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 def queue_for(kind: str) -> str:
     queues = getattr(settings, "INTEGRATIONS_QUEUES", {})
     return str(queues.get(kind, kind))
-
-
-def retry_countdown(task: Task, exc: Exception, attempt: int | None = None) -> float:
-    """Seconds until the next try: the rate limiter's wait, or exponential backoff with full
-    jitter (`attempt`: the retries that count for the backoff, default all of them)."""
-    if isinstance(exc, EHRRateLimited):
-        return exc.retry_after + random.uniform(0, 1)  # noqa: S311
-    n = task.request.retries if attempt is None else attempt
-    return random.uniform(0, min(300, 2 ** (n + 1)))  # noqa: S311
-
-
-def _retry(
-    task: Task, exc: Exception, attempt: int | None = None, countdown: float | None = None
-) -> Exception:
-    """Re-queue after `retry_countdown` (or the `countdown` given)."""
-    if countdown is None:
-        countdown = retry_countdown(task, exc, attempt)
-    return task.retry(exc=exc, countdown=countdown)
 
 
 def enqueue_webhook(delivery: WebhookDelivery) -> None:

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Role
 from compliance.gate import BAARequired
 from ehr import selectors, services, tasks
@@ -16,7 +17,7 @@ from ehr.models import EHRConnection
 
 def _connection(request: HttpRequest, pk: int) -> EHRConnection:
     return get_object_or_404(
-        EHRConnection.objects.for_practice(request.practice).select_related("location"),  # type: ignore[attr-defined]
+        EHRConnection.objects.for_practice(request_practice(request)).select_related("location"),
         pk=pk,
     )
 
@@ -26,7 +27,7 @@ def _connection(request: HttpRequest, pk: int) -> EHRConnection:
 def connection_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     rows = [
         (conn, selectors.connection_health(conn))
-        for conn in selectors.connections_for_practice(request.practice)  # type: ignore[attr-defined]
+        for conn in selectors.connections_for_practice(request_practice(request))
     ]
     return render(request, "integrations/connections.html", {"rows": rows})
 

@@ -27,7 +27,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
-from accounts.models import Practice
+from accounts.models import Location, Membership, Practice
 
 log = logging.getLogger("portal.dashboard")
 
@@ -229,6 +229,24 @@ def _ms(value: float | None) -> str:
     if value is None:
         return "no data"
     return f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
+
+
+def counts(practice: Practice) -> dict[str, int]:
+    """The practice's size at a glance (locations, members, providers, types, upcoming
+    appointments), each one indexed query."""
+    from scheduling.models import Appointment, AppointmentType, Provider
+
+    return {
+        "locations": Location.objects.for_practice(practice).count(),
+        "members": Membership.objects.filter(practice=practice).aggregate(
+            n=Count("user", distinct=True)
+        )["n"],
+        "providers": Provider.objects.for_practice(practice).filter(active=True).count(),
+        "appointment_types": AppointmentType.objects.for_practice(practice).count(),
+        "upcoming_appointments": Appointment.objects.for_practice(practice)
+        .filter(start__gte=timezone.now(), cancelled=False)
+        .count(),
+    }
 
 
 def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:

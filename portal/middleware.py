@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from accounts import selectors
+from accounts.http import set_practice
 from core.tenancy import tenant_context
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
@@ -141,8 +142,9 @@ class TenantMiddleware:
             found = practice_for(request, slug)
         if found is None:
             raise Http404("No such practice")
-        request.practice, request.roles = found  # type: ignore[attr-defined]
-        request._tenant_stack.enter_context(tenant_context(request.practice))  # type: ignore[attr-defined]
+        practice, roles = found
+        set_practice(request, practice, roles)
+        request._tenant_stack.enter_context(tenant_context(practice))  # type: ignore[attr-defined]
         # Times on a practice's pages are the practice's (and typed times are read in its zone).
-        request._tenant_stack.enter_context(timezone.override(request.practice.tz))  # type: ignore[attr-defined]
+        request._tenant_stack.enter_context(timezone.override(practice.tz))  # type: ignore[attr-defined]
         return None

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import selectors
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Role, VendorRole
 
 
@@ -31,7 +32,7 @@ def dashboard(request: HttpRequest, practice_slug: str) -> HttpResponse:
     from portal import dashboard as figures
     from portal import golive
 
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     # The go-live checklist is for those who decide on going live.
     sees_checklist = bool(
         {Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER} & set(getattr(request, "roles", ()))
@@ -48,7 +49,7 @@ def dashboard(request: HttpRequest, practice_slug: str) -> HttpResponse:
         request,
         "portal/dashboard.html",
         {
-            "counts": selectors.dashboard_counts(practice),
+            "counts": figures.counts(practice),
             "checks": checks,
             "ready": golive.ready(checks) if checks is not None else False,
             "figures": figures.figures(practice),
@@ -63,14 +64,14 @@ def location_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
         request,
         "portal/location_list.html",
         {
-            "locations": selectors.locations(request.practice),  # type: ignore[attr-defined]
+            "locations": selectors.locations(request_practice(request)),
         },
     )
 
 
 @require_GET
 def location_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
-    location = get_object_or_404(selectors.locations(request.practice), pk=pk)  # type: ignore[attr-defined]
+    location = get_object_or_404(selectors.locations(request_practice(request)), pk=pk)
     return render(request, "portal/location_detail.html", {"location": location})
 
 
@@ -81,7 +82,7 @@ def team(request: HttpRequest, practice_slug: str) -> HttpResponse:
         request,
         "portal/team.html",
         {
-            "members": selectors.members_with_roles(request.practice),  # type: ignore[attr-defined]
+            "members": selectors.members_with_roles(request_practice(request)),
         },
     )
 

@@ -25,9 +25,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.models import Practice
+from core.statements import CompiledQuery, made_statement
 from core.tenancy import cross_tenant, tenant_context
 from receptionist_api.errors import InsufficientScope
-from scheduling import selectors
 from scheduling.models import ApiClient, ApiScope
 
 TENANT_STACK = "_api_tenant_stack"  # set on the Django request by ReceptionistAPIView.dispatch
@@ -132,11 +132,9 @@ def _principal(checksum: str, practice_id: int) -> tuple[Any, ApiClient | None] 
     """(token, live client with its practice, or None if revoked), or None for no such token.
     One round trip, a statement prepared on the server once per connection; the models are
     built from the row without the ORM's query machinery."""
-    statement = selectors.made_statement(
+    statement = made_statement(
         ("api-principal",),
-        lambda: selectors.CompiledQuery(
-            _principal_sql(), ((True, "practice"), (True, "checksum"))
-        ).prepare(),
+        lambda: CompiledQuery(_principal_sql(), ((True, "practice"), (True, "checksum"))).prepare(),
     )
     rows = statement.rows({"practice": practice_id, "checksum": checksum})
     if not rows:

@@ -7,14 +7,20 @@ class SchedulingConfig(AppConfig):
     name = "scheduling"
 
     def ready(self) -> None:
+        from compliance import impersonation
         from compliance.audit import register_model
-        from scheduling.models import Booking, Patient, TestScenario
 
-        register_model(Patient)
-        register_model(Booking)
-        # Configuration: the practice's acceptance tests (compliance registers every scheduling
-        # model at start-up too; registering is idempotent, this keeps it explicit).
-        register_model(TestScenario)
+        # Audited: the catalogue, the practice's API clients and scenarios, the mirror of the
+        # EHR, patients and bookings (PHI). Not audited, on purpose: a hold is a few minutes'
+        # claim on a slot (the booking that uses it is audited and points at it), an outbox row
+        # the relay's queue; auditing them would slow every hold and serialise concurrent holds
+        # on the chain lock.
+        for model in self.get_models():
+            if model._meta.label not in OPERATIONAL_MODELS:
+                register_model(model)
+        impersonation.session_ended.connect(
+            _revoke_support_clients, dispatch_uid="scheduling.revoke_support_clients"
+        )
         self.forget_evidence_on_change()
 
     def forget_evidence_on_change(self) -> None:
@@ -36,3 +42,13 @@ class SchedulingConfig(AppConfig):
             post_save.connect(owned, sender=model, weak=False, dispatch_uid=f"intents-{model}")
             post_delete.connect(owned, sender=model, weak=False, dispatch_uid=f"intents-d-{model}")
         post_save.connect(practice, sender=Practice, weak=False, dispatch_uid="intents-practice")
+
+
+OPERATIONAL_MODELS = frozenset({"scheduling.Hold", "scheduling.OutboxMessage"})
+
+
+def _revoke_support_clients(sender: Any, session: Any, **_: Any) -> None:
+    """What support made in a session it ended does not outlive it."""
+    from scheduling.services import revoke_clients_of_support_session
+
+    revoke_clients_of_support_session(session)

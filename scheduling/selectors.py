@@ -20,7 +20,7 @@ Every read filters on the practice explicitly and runs under the tenant's row-le
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from django.db.models import BigIntegerField, Exists, F, Func, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Location, Practice
-from core.statements import Batch, CompiledQuery, run_batch
+from core.statements import Batch, CompiledQuery, compiled_query, run_batch
 from scheduling.models import (
     Appointment,
     AppointmentType,
@@ -73,61 +73,6 @@ class _EpochSeconds(Func):
 
 # UTC offsets range from -12:00 to +14:00: this much either side of a UTC date covers any zone.
 _ZONE_MARGIN = timedelta(hours=14)
-
-
-# --- querysets compiled once ---------------------------------------------------------------------
-#
-# Building and compiling a queryset costs more Python than running it (a third of a hold request,
-# profiled). The hot reads below are ORM querysets compiled ONCE per shape with stand-in values,
-# then run with the real values in the stand-ins' places: the ORM stays the definition of the
-# query, each request pays one `execute`. Rows come back as the driver returns them (no Django
-# converters: none of these columns has one).
-
-_STAND_IN_INT = -7_300_000_000_000  # far from any id, count or constant of ours
-_STAND_IN_DT = datetime(1901, 2, 3, tzinfo=UTC)
-
-
-_COMPILED: dict[tuple[Any, ...], CompiledQuery] = {}
-
-
-def compiled_query(
-    key: tuple[Any, ...],
-    names: Mapping[str, type],
-    build: Callable[[Mapping[str, Any]], Any],
-    *,
-    prepare: bool = False,
-) -> CompiledQuery:
-    """`build(values)` returns a queryset (or its `.query`); compiled once per `key`, and
-    prepared on the server if `prepare` (see `run_batch`)."""
-    statement = _COMPILED.get(key)
-    if statement is not None:
-        return statement
-    stand_ins: dict[str, Any] = {}
-    named: dict[Any, str] = {}
-    for n, (name, kind) in enumerate(names.items()):
-        value = _STAND_IN_DT + timedelta(seconds=n) if kind is datetime else _STAND_IN_INT - n
-        stand_ins[name] = value
-        named[(kind, value)] = name
-    query = build(stand_ins)
-    sql, params = getattr(query, "query", query).sql_with_params()
-    slots: list[tuple[bool, Any]] = []
-    for param in params:
-        stands_for = named.get((datetime if isinstance(param, datetime) else int, param))
-        slots.append((True, stands_for) if stands_for is not None else (False, param))
-    missing = set(names) - {name for is_named, name in slots if is_named}
-    if missing:  # a value the queryset dropped or transformed: refuse rather than misbind
-        raise RuntimeError(f"statement {key!r} lost parameters {sorted(missing)}")
-    statement = CompiledQuery(sql, tuple(slots))
-    statement = _COMPILED[key] = statement.prepare() if prepare else statement
-    return statement
-
-
-def made_statement(key: tuple[Any, ...], make: Callable[[], CompiledQuery]) -> CompiledQuery:
-    """A statement composed by hand (or around a compiled one), made once per `key`."""
-    statement = _COMPILED.get(key)
-    if statement is None:
-        statement = _COMPILED[key] = make()
-    return statement
 
 
 @dataclass

@@ -25,17 +25,20 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from accounts.models import Practice, User
+from compliance import audit
+from compliance.models import AuditAction, ImpersonationSession
+from compliance.scoping import practice_scope
 from compliance.support_policy import current_session_id
-from core.statements import insert_sql
+from core import locks
+from core.statements import CompiledQuery, compiled_query, insert_sql, made_statement, run_batch
 from core.tenancy import tenant_context
 from scheduling import selectors
 from scheduling.models import ApiClient, ApiScope, Hold, HoldStatus
 
 log = logging.getLogger("scheduling.holds")
 
-# Advisory lock keys are (namespace, id) pairs in the two-int form, namespaced so they cannot
-# collide with other users of advisory locks. Always taken in sorted key order: with one fixed
-# order two claimers can never wait on each other in a cycle.
+# Advisory lock namespaces (core.locks): one lock per provider and one per operatory a hold
+# claims, always taken in sorted key order.
 LOCK_NAMESPACE_PROVIDER = 0x484F4C50  # "HOLP"
 LOCK_NAMESPACE_OPERATORY = 0x484F4C4F  # "HOLO"
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
@@ -50,48 +53,31 @@ class HoldBookedError(Exception):
     """A booked hold is released by cancelling its booking, not directly."""
 
 
-def _int4(value: int) -> int:
-    """An id folded into a signed 32-bit lock key (a collision only serialises more)."""
-    folded = value % (1 << 32)
-    return folded - (1 << 32) if folded >= 1 << 31 else folded
+def _lock_keys(provider_id: int, operatory_id: int) -> tuple[tuple[int, int], ...]:
+    return ((LOCK_NAMESPACE_PROVIDER, provider_id), (LOCK_NAMESPACE_OPERATORY, operatory_id))
 
 
-def _lock_keys(provider_id: int, operatory_id: int) -> list[int]:
-    """The two lock keys, flattened, in key order."""
-    (a, b), (c, d) = sorted(
-        [
-            (LOCK_NAMESPACE_PROVIDER, _int4(provider_id)),
-            (LOCK_NAMESPACE_OPERATORY, _int4(operatory_id)),
-        ]
-    )
-    return [a, b, c, d]
-
-
-# CASE, not AND: PostgreSQL documents CASE as the way to order evaluation.
-_TRY_LOCKS = (
-    "CASE WHEN pg_try_advisory_xact_lock(%s, %s) THEN pg_try_advisory_xact_lock(%s, %s)"
-    " ELSE false END"
-)
 _TYPE_CHECKS = ("provider_ok", "operatory_ok")
 
 
-def _type_and_lock_statement() -> selectors.CompiledQuery:
+def _type_and_lock_statement() -> CompiledQuery:
     """`selectors.type_statement` for a provider and an operatory, plus the try-locks in the
     same statement: tried only when the type exists and both ids are this practice's (so a
     foreign id never touches another practice's claims), NULL when not tried. The second key
     is tried only once the first is held (a held lower key while the higher one is refused
     keeps the fixed order)."""
 
-    def make() -> selectors.CompiledQuery:
+    def make() -> CompiledQuery:
         inner = selectors.type_statement(_TYPE_CHECKS)
+        try_locks = locks.TRY_XACT_LOCKS_SQL
         sql = (
-            f"SELECT t.*, CASE WHEN t.provider_ok AND t.operatory_ok THEN {_TRY_LOCKS} END"  # noqa: S608 - fixed text
+            f"SELECT t.*, CASE WHEN t.provider_ok AND t.operatory_ok THEN {try_locks} END"  # noqa: S608 - fixed text
             f" FROM ({inner.sql}) t"
         )
-        locks = tuple((True, name) for name in ("a", "b", "c", "d"))
-        return selectors.CompiledQuery(sql, locks + inner.params).prepare()
+        keys = tuple((True, name) for name in ("a", "b", "c", "d"))
+        return CompiledQuery(sql, keys + inner.params).prepare()
 
-    return selectors.made_statement(("hold-type-and-lock",), make)
+    return made_statement(("hold-type-and-lock",), make)
 
 
 def _type_and_try_lock(
@@ -99,7 +85,7 @@ def _type_and_try_lock(
 ) -> tuple[tuple[selectors.TypeSpec, bool], bool]:
     """One round trip: the type (and that the ids are this practice's: DoesNotExist if not,
     before any lock) and whether both advisory locks were taken without waiting."""
-    a, b, c, d = _lock_keys(provider_id, operatory_id)
+    a, b, c, d = locks.ordered(*_lock_keys(provider_id, operatory_id))
     given = {"provider_ok": provider_id, "location_ok": None, "operatory_ok": operatory_id}
     rows = _type_and_lock_statement().rows(
         {"practice": practice.pk, "type": appointment_type_id, **given}
@@ -110,26 +96,16 @@ def _type_and_try_lock(
 
 
 def _lock_slot(provider_id: int, operatory_id: int) -> None:
-    """Both locks in one round trip, in key order (a SELECT list is evaluated left to right)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s), pg_advisory_xact_lock(%s, %s)",
-            _lock_keys(provider_id, operatory_id),
-        )
+    """Both locks, waiting, in one round trip and key order."""
+    locks.xact_locks(*_lock_keys(provider_id, operatory_id))
 
 
-_WAIT_FOR_CLAIMERS = (
-    "SELECT pg_advisory_lock_shared(%s, %s), pg_advisory_lock_shared(%s, %s),"
-    " pg_advisory_unlock_shared(%s, %s), pg_advisory_unlock_shared(%s, %s)"
-)
-
-
-def _wait_statement() -> selectors.CompiledQuery:
+def _wait_statement() -> CompiledQuery:
     names = ("a", "b", "c", "d") * 2
     params = tuple((True, n) for n in names)
-    return selectors.made_statement(
+    return made_statement(
         ("hold-wait-for-claimers",),
-        lambda: selectors.CompiledQuery(_WAIT_FOR_CLAIMERS, params).prepare(),
+        lambda: CompiledQuery(locks.WAIT_FOR_HOLDERS_SQL, params).prepare(),
     )
 
 
@@ -151,16 +127,16 @@ def _wait_then_taken(
     and given back in the same statement, so none outlives it (a failure there ends the
     session or cannot happen: waits follow the fixed key order, so they cannot form a
     cycle)."""
-    a, b, c, d = _lock_keys(provider_id, operatory_id)
+    a, b, c, d = locks.ordered(*_lock_keys(provider_id, operatory_id))
     values: dict[str, Any] = {"practice": practice.pk, "provider": provider_id}
     values |= {"operatory": operatory_id, "start": start, "end": end, "now": now}
-    _, taken = selectors.run_batch(
+    _, taken = run_batch(
         [(_wait_statement(), {"a": a, "b": b, "c": c, "d": d}), (_taken_statement(), values)]
     )
     return bool(taken)
 
 
-def _taken_statement() -> selectors.CompiledQuery:
+def _taken_statement() -> CompiledQuery:
     def build(v: Mapping[str, Any]) -> Any:
         return (
             Hold.objects.for_practice(v["practice"])
@@ -180,10 +156,10 @@ def _taken_statement() -> selectors.CompiledQuery:
         "end": datetime,
         "now": datetime,
     }
-    return selectors.compiled_query(("hold-taken",), names, build, prepare=True)
+    return compiled_query(("hold-taken",), names, build, prepare=True)
 
 
-def _in_the_way_statement() -> selectors.CompiledQuery:
+def _in_the_way_statement() -> CompiledQuery:
     def build(v: Mapping[str, Any]) -> Any:
         return (
             Hold.objects.for_practice(v["practice"])
@@ -199,7 +175,7 @@ def _in_the_way_statement() -> selectors.CompiledQuery:
         )
 
     names = {"practice": int, "provider": int, "operatory": int, "start": datetime, "end": datetime}
-    return selectors.compiled_query(("hold-in-the-way",), names, build, prepare=True)
+    return compiled_query(("hold-in-the-way",), names, build, prepare=True)
 
 
 def _release_expired_in_the_way(rows: list[tuple[Any, ...]], now: datetime) -> None:
@@ -233,19 +209,19 @@ _HOLD_COLUMNS = (
 _HOLD_FIELDS = {f.attname: f for f in Hold._meta.concrete_fields}
 
 
-def _insert_statement() -> selectors.CompiledQuery:
-    def make() -> selectors.CompiledQuery:
+def _insert_statement() -> CompiledQuery:
+    def make() -> CompiledQuery:
         fields = [_HOLD_FIELDS[name] for name in _HOLD_COLUMNS]
         pk = connection.ops.quote_name(_HOLD_FIELDS["id"].column)
         sql = f"{insert_sql(Hold, fields, connection)} RETURNING {pk}"
-        return selectors.CompiledQuery(sql, tuple((True, n) for n in _HOLD_COLUMNS)).prepare()
+        return CompiledQuery(sql, tuple((True, n) for n in _HOLD_COLUMNS)).prepare()
 
-    return selectors.made_statement(("hold-insert",), make)
+    return made_statement(("hold-insert",), make)
 
 
 def _insert_hold(practice: Practice, appointment_type_id: int, slot: Any, now: datetime) -> Hold:
     """The new hold, by one statement built once from the model: `Hold` has no save() logic
-    and no signal receivers (it is not audited: compliance.audit.OPERATIONAL_SCHEDULING_MODELS),
+    and no signal receivers (it is not audited: scheduling.apps.OPERATIONAL_MODELS),
     and the ORM's save path cost more than the statement."""
     hold = Hold(
         practice=practice,
@@ -476,3 +452,31 @@ def revoke_api_client(client: ApiClient, now: datetime | None = None) -> None:
         application.save(update_fields=["client_secret", "updated"])
         _drop_tokens(application.pk)
     client.revoked_at = revoked_at
+
+
+def revoke_clients_of_support_session(session: ImpersonationSession) -> list[int]:
+    """Revoke every API client made during a support session (their tokens die with them),
+    each revocation on the practice's audit chain: what support made does not outlive the
+    session. Returns the revoked clients' ids."""
+    revoked = []
+    with practice_scope(session.practice_id), transaction.atomic():
+        clients = ApiClient.objects.filter(
+            practice_id=session.practice_id, support_session_id=session.pk, revoked_at__isnull=True
+        ).select_related("application")
+        for client in clients:
+            revoke_api_client(client)
+            audit.record(
+                AuditAction.API_CLIENT_REVOKED,
+                practice=session.practice_id,
+                actor_label=None,
+                object_type="scheduling.ApiClient",
+                object_ids=[client.pk],
+                reason="support session ended",
+                details={
+                    "name": client.name,
+                    "client_id": client.application.client_id,
+                    "support_session_id": session.pk,
+                },
+            )
+            revoked.append(client.pk)
+    return revoked

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Role
 from booking import services as bookings
 from booking.frontdesk import selectors
@@ -35,7 +36,7 @@ REASON_MIN, REASON_MAX = 5, 500  # as a transcript's reveal asks
 
 def _booking(request: HttpRequest, pk: int) -> Booking:
     try:
-        return selectors.booking(request.practice, pk)  # type: ignore[attr-defined]
+        return selectors.booking(request_practice(request), pk)
     except Booking.DoesNotExist as exc:
         raise Http404("No such booking") from exc
 
@@ -44,7 +45,7 @@ def _masked_rows(request: HttpRequest, rows: Iterable[Booking], page: str) -> li
     """Rows with the patient as initials, and one access event naming the bookings shown
     (none without a BAA in force: then nothing of the patient is shown). A support session sees
     no initials: each patient it reads is revealed on a reason of its own."""
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     allowed = phi_allowed(practice)
     support = in_support_session(request)
     shown = allowed and not support
@@ -71,7 +72,7 @@ def _masked_rows(request: HttpRequest, rows: Iterable[Booking], page: str) -> li
 @require_GET
 @roles_required(*STAFF)
 def booking_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     today = timezone.localdate(timezone=practice.tz)
     data = request.GET.copy() if request.GET else {"since": today.isoformat()}
     form = BookingFilterForm(data, initial={"since": today})
@@ -97,7 +98,7 @@ def booking_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
 @require_GET
 @roles_required(*STAFF)
 def needs_attention(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     page = selectors.paginate(selectors.queue(practice), request.GET.get("page"))
     return render(
         request,
@@ -137,7 +138,7 @@ def booking_status(request: HttpRequest, practice_slug: str, pk: int) -> HttpRes
 @roles_required(*STAFF)
 def retry(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     booking = _booking(request, pk)
-    practice = request.practice  # type: ignore[attr-defined]
+    practice = request_practice(request)
     problem = ""
     if booking.status != BookingStatus.FAILED or booking.resolved_at is not None:
         problem = "Only a failed booking that is not resolved yet can be retried."
@@ -187,7 +188,7 @@ def reveal_patient(request: HttpRequest, practice_slug: str, pk: int) -> HttpRes
     """One booking's patient in full, recorded as a PHI read (403 without a BAA in force).
     Staff may give a reason; a support session must (POST `reason`), or it reads nothing."""
     booking = _booking(request, pk)
-    require_phi_allowed(request.practice)  # type: ignore[attr-defined]
+    require_phi_allowed(request_practice(request))
     reason = request.POST.get("reason", "").strip()[:REASON_MAX]
     if in_support_session(request) and len(reason) < REASON_MIN:
         return render(
@@ -199,7 +200,7 @@ def reveal_patient(request: HttpRequest, practice_slug: str, pk: int) -> HttpRes
     details = selectors.patient_details(booking)
     audit.record(
         AuditAction.PHI_READ,
-        practice=request.practice,  # type: ignore[attr-defined]
+        practice=request_practice(request),
         object_type=OBJECT_TYPE,
         object_ids=[booking.pk],
         reason=reason or "front desk: patient details revealed",

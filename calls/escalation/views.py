@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Practice, Role
 from calls.escalation import selectors, services
 from calls.escalation.forms import (
@@ -40,7 +41,7 @@ POLICY = (Role.CLINICIAN, Role.PRACTICE_MANAGER)
 
 
 def _practice(request: HttpRequest) -> Practice:
-    return request.practice  # type: ignore[attr-defined]
+    return request_practice(request)
 
 
 def _can_write(request: HttpRequest) -> bool:

@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from django.conf import settings
 
+from core.redis import get_redis
+from core.tasks import full_jitter
 from ehr.errors import (
     EHRAuthError,
     EHRError,
@@ -60,7 +62,7 @@ from ehr.errors import (
 from ehr.events import report_trouble as _report
 from ehr.health import HealthRecorder
 from ehr.nexhealth import normalize as norm
-from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, get_redis, parse_limits
+from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, parse_limits
 from ehr.nexhealth.ratelimit import redis_prefix as _prefix
 from ehr.port import Capability
 from ehr.types import EHRTrouble, WebhookRegistration
@@ -312,8 +314,7 @@ class NexHealthClient:
     # -- the request loop -------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform(0, min(cap, base * 2**attempt))."""
-        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))  # noqa: S311
+        return full_jitter(attempt, base=self.backoff_base, cap=self.backoff_cap)
 
     def request(
         self,

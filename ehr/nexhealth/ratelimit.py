@@ -31,9 +31,7 @@ never delays another; and when a bucket is empty the caller waits only up to a b
 
 from __future__ import annotations
 
-import os
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -43,6 +41,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from core.redis import get_redis
 from ehr.errors import EHRRateLimited
 
 
@@ -98,36 +97,9 @@ def parse_limits(overrides: Mapping[str, Any] | None) -> dict[str, Limit]:
     return limits
 
 
-# --- Redis -----------------------------------------------------------------------------------
+# --- Redis ---------------------------------------------------------------------------------------
 
-REDIS_MAX_CONNECTIONS = 50
-_clients: dict[tuple[int, str], redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def get_redis() -> redis.Redis:
-    """One client (connection pool) per process and URL; safe after fork (keyed by pid)."""
-    url = getattr(settings, "REDIS_URL", settings.CELERY_BROKER_URL)
-    key = (os.getpid(), url)
-    client = _clients.get(key)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(key)
-            if client is None:
-                # A blocking pool: a burst of threads in one process (a gthread web worker, a
-                # storm of reads) waits briefly for a free connection instead of failing the
-                # EHR call with redis-py's "Too many connections" at its default of 100.
-                pool = redis.BlockingConnectionPool.from_url(
-                    url,
-                    max_connections=REDIS_MAX_CONNECTIONS,
-                    timeout=5,
-                    socket_timeout=5,
-                    socket_connect_timeout=3,
-                    health_check_interval=30,
-                )
-                client = redis.Redis(connection_pool=pool)
-                _clients[key] = client
-    return client
+# The client is core.redis.get_redis (one pool per process, shared with sign-in throttling).
 
 
 def redis_prefix() -> str:

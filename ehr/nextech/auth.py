@@ -27,8 +27,9 @@ from typing import Any
 
 import httpx
 
+from core.redis import get_redis
 from ehr.errors import EHRAuthError, EHRTransientError
-from ehr.nexhealth.ratelimit import get_redis, redis_prefix
+from ehr.nexhealth.ratelimit import redis_prefix
 
 from .config import NextechConfig
 from .errors import NextechCredentialsNeedReset

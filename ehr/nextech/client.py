@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from core.tasks import full_jitter
 from ehr.errors import (
     EHRAuthError,
     EHRError,
@@ -145,8 +146,7 @@ class NextechClient:
         self.close()
 
     def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform(0, min(cap, base * 2**attempt))."""
-        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))  # noqa: S311
+        return full_jitter(attempt, base=self.backoff_base, cap=self.backoff_cap)
 
     def request(
         self,

@@ -17,8 +17,9 @@ import re
 import time
 from collections.abc import Callable
 
+from core.redis import get_redis
 from ehr.errors import EHRRateLimited
-from ehr.nexhealth.ratelimit import Limit, RateLimiter, get_redis, redis_prefix
+from ehr.nexhealth.ratelimit import Limit, RateLimiter, redis_prefix
 
 from .config import NextechConfig
 

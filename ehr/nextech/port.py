@@ -36,10 +36,10 @@ from hashlib import sha256
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-
+from core.phone import to_e164
+from core.redis import get_redis
 from ehr.errors import EHRNotFound, EHRValidationError
-from ehr.nexhealth.ratelimit import get_redis, redis_prefix
+from ehr.nexhealth.ratelimit import redis_prefix
 from ehr.port import Capability
 from ehr.types import (
     EHRAppointment,
@@ -73,15 +73,7 @@ PROVISIONAL_SECONDS = 2 * 86400
 
 
 def _e164(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        number = phonenumbers.parse(value, "US")
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_possible_number(number):
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return to_e164(value or "", "US") or ""
 
 
 def _int(value: str | None) -> int | None:

@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Practice, Role
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
 from onboarding import services as onboarding
@@ -38,7 +39,7 @@ MANAGER = Role.PRACTICE_MANAGER
 
 
 def _practice(request: HttpRequest) -> Practice:
-    return request.practice  # type: ignore[attr-defined]
+    return request_practice(request)
 
 
 def _scenarios(request: HttpRequest) -> list[TestScenario]:

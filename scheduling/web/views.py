@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import roles_required
+from accounts.http import request_practice
 from accounts.models import Practice, Role
 from core.formfields import bounded_day
 from scheduling import catalog, catalog_selectors
@@ -50,7 +51,7 @@ PAGE_SIZE = 25
 
 
 def _practice(request: HttpRequest) -> Practice:
-    return request.practice  # type: ignore[attr-defined]
+    return request_practice(request)
 
 
 def _can_edit(request: HttpRequest) -> bool:

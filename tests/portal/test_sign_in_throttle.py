@@ -11,8 +11,8 @@ import time_machine
 from django.test import RequestFactory
 
 from core.client_ip import client_ip
+from core.redis import get_redis
 from core.tenancy import cross_tenant
-from ehr.nexhealth.ratelimit import get_redis
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
