@@ -55,6 +55,7 @@ class TranscriptRequestSerializer(serializers.Serializer):
         choices=[
             CallOutcome.ESCALATED,
             CallOutcome.MESSAGE_TAKEN,
+            CallOutcome.ABANDONED,
             CallOutcome.FAILED,
         ],
         required=False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from calls.models import Call
 from compliance.crypto import blind_index
@@ -72,3 +72,25 @@ def masked_phone(call: Call) -> str:
     """The last four digits only (decrypted for display; the page records the read)."""
     digits = "".join(ch for ch in (call.caller_phone or "") if ch.isdigit())
     return f"••• {digits[-4:]}" if digits else "—"
+
+
+def call_for_booking(practice: Practice, booking_id: int, call_id: str | None) -> Call | None:
+    """The call a booking was made during, with its note: the call linked to the booking, or
+    the one the booking names (our id or the voice platform's), linked first. One query."""
+    keys = Q(booking_id=booking_id)
+    if call_id:
+        keys |= Q(external_id=call_id)
+        if call_id.isdigit():
+            keys |= Q(pk=int(call_id))
+    rows = (
+        Call.objects.for_practice(practice)
+        .filter(keys)
+        .select_related("encounter_note")
+        .defer("transcript", "caller_phone")
+        .order_by("-started_at", "-pk")
+    )
+    found = list(rows[:3])
+    for call in found:
+        if call.booking_id == booking_id:
+            return call
+    return found[0] if found else None

@@ -16,6 +16,7 @@ tenant_patterns = [
     path("", include("portal.setup.urls")),
     path("scheduling/", include("scheduling.web.urls")),
     path("bookings/", include("scheduling.frontdesk.urls")),
+    path("bookings/", include("calls.booking_urls")),
 ]
 
 urlpatterns = [

@@ -146,3 +146,90 @@ def patient_details(row: Booking) -> PatientDetails:
 
 
 TERMINAL = frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLED, BookingStatus.FAILED})
+
+
+# --- one booking's page ----------------------------------------------------------------------
+
+
+def booking_page(practice: Practice, pk: int) -> Booking:
+    """One booking with everything its page shows joined in (Booking.DoesNotExist otherwise)."""
+    return (
+        Booking.objects.for_practice(practice)
+        .select_related(
+            "appointment_type", "provider", "location", "operatory", "patient", "resolved_by"
+        )
+        .defer(*LIST_FIELDS_DEFERRED)
+        .get(pk=pk)
+    )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime
+    status: str
+    label: str
+    by: str
+
+
+def _status_value(raw: Any) -> str:
+    return "" if raw in (None, "None", "") else str(raw)
+
+
+def status_history(booking: Booking) -> list[StatusChange]:
+    """The booking's statuses as they happened, oldest first, from its change entries in the
+    audit trail (the one record of every save, with who made it): one query, indexed by the
+    object's id, whatever the size of the trail."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from compliance.models import ChangeEntry
+
+    labels = dict(BookingStatus.choices)
+    entries = (
+        ChangeEntry.objects.filter(
+            practice_id=booking.practice_id,
+            content_type=ContentType.objects.get_for_model(Booking),
+            object_id=booking.pk,
+            changes__has_key="status",
+        )
+        .select_related("actor")
+        .order_by("timestamp", "id")
+    )
+    out: list[StatusChange] = []
+    for entry in entries:
+        change = (entry.changes or {}).get("status") or [None, None]
+        status = _status_value(change[-1])
+        if not status or (out and out[-1].status == status):
+            continue
+        actor = entry.actor
+        by = (actor.get_full_name() or actor.email) if actor is not None else ""
+        out.append(StatusChange(entry.timestamp, status, labels.get(status, status), by))
+    if not out:  # a booking older than its trail: what the row itself says
+        out.append(StatusChange(booking.created_at, BookingStatus.PENDING, "Pending", ""))
+        if booking.confirmed_at is not None:
+            out.append(StatusChange(booking.confirmed_at, BookingStatus.CONFIRMED, "Confirmed", ""))
+        if booking.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            out.append(StatusChange(booking.updated_at, booking.status, labels[booking.status], ""))
+    return out
+
+
+CANCELLABLE = frozenset({BookingStatus.PENDING, BookingStatus.CONFIRMED})
+
+
+def ehr_cancellation(booking: Booking) -> str:
+    """Where the EHR side of a cancellation stands: "" (nothing to cancel there), "queued"
+    (the task has not finished) or "done" (the task ran)."""
+    from scheduling.bookings import OUTBOX_CANCEL
+    from scheduling.models import OutboxMessage
+
+    if booking.status != BookingStatus.CANCELLED:
+        return ""
+    message = (
+        OutboxMessage.objects.for_practice(booking.practice_id)
+        .filter(booking_id=booking.pk, kind=OUTBOX_CANCEL)
+        .order_by("-id")
+        .only("acked_at")
+        .first()
+    )
+    if message is None:
+        return ""
+    return "done" if message.acked_at is not None else "queued"

@@ -40,7 +40,7 @@ def _booking(request: HttpRequest, pk: int) -> Booking:
         raise Http404("No such booking") from exc
 
 
-def _masked_rows(request: HttpRequest, rows: Iterable[Booking], page: str) -> list[dict[str, Any]]:
+def masked_rows(request: HttpRequest, rows: Iterable[Booking], page: str) -> list[dict[str, Any]]:
     """Rows with the patient as initials, and one access event naming the bookings shown
     (none without a BAA in force: then nothing of the patient is shown). A support session sees
     no initials: each patient it reads is revealed on a reason of its own."""
@@ -86,7 +86,7 @@ def booking_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
         {
             "form": form,
             "page": page,
-            "rows": _masked_rows(request, page.object_list, "AI bookings"),
+            "rows": masked_rows(request, page.object_list, "AI bookings"),
             "query": query.urlencode() if request.GET else f"since={today.isoformat()}",
             "queue_count": selectors.queue_count(practice),
             "today": today,
@@ -104,7 +104,7 @@ def needs_attention(request: HttpRequest, practice_slug: str) -> HttpResponse:
         "scheduling/frontdesk/needs_attention.html",
         {
             "page": page,
-            "rows": _masked_rows(request, page.object_list, "needs attention queue"),
+            "rows": masked_rows(request, page.object_list, "needs attention queue"),
             "queue_count": selectors.queue_count(practice),
             "resolve_form": ResolveForm(),
             "poll_seconds": POLL_SECONDS,
@@ -185,16 +185,18 @@ def resolve(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
 @read_with_reason
 def reveal_patient(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     """One booking's patient in full, recorded as a PHI read (403 without a BAA in force).
-    Staff may give a reason; a support session must (POST `reason`), or it reads nothing."""
+    The lists' quick "Show details" (GET) records the page it was read on; the reason form
+    (POST, as a transcript's reveal) must say why, and a support session can read only so."""
     booking = _booking(request, pk)
     require_phi_allowed(request.practice)  # type: ignore[attr-defined]
     reason = request.POST.get("reason", "").strip()[:REASON_MAX]
-    if in_support_session(request) and len(reason) < REASON_MIN:
+    support = in_support_session(request)
+    if (support or request.method == "POST") and len(reason) < REASON_MIN:
         return render(
             request,
             "scheduling/frontdesk/_patient_reason.html",
             {"b": booking, "problem": request.method == "POST"},
-            status=403,
+            status=403 if support else 400,
         )
     details = selectors.patient_details(booking)
     audit.record(
