@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from calls.models import Call
 from compliance.crypto import blind_index
 from portal.models import Practice
+from portal.sorting import Sort, order_by
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,20 @@ class CallFilters:
         }
 
 
-def calls_for_practice(practice: Practice, filters: CallFilters | None = None) -> QuerySet[Call]:
-    """The practice's calls, newest first, with booking, type and note joined in. Days are the
-    practice's days; the phone is matched by its blind index only (exact number)."""
+# Sortable columns of the list (portal.sorting): URL key -> ORDER BY fields (then the id).
+CALL_SORTS: dict[str, tuple[str, ...]] = {
+    "started": ("started_at",),
+    "outcome": ("outcome", "started_at"),
+    "type": ("booking__appointment_type__name", "started_at"),
+}
+
+
+def calls_for_practice(
+    practice: Practice, filters: CallFilters | None = None, sort: Sort | None = None
+) -> QuerySet[Call]:
+    """The practice's calls, newest first unless sorted otherwise, with booking, type and note
+    joined in. Days are the practice's days; the phone is matched by its blind index only
+    (exact number)."""
     filters = filters or CallFilters()
     rows = Call.objects.for_practice(practice).select_related(
         "booking", "booking__appointment_type", "encounter_note"
@@ -50,7 +62,7 @@ def calls_for_practice(practice: Practice, filters: CallFilters | None = None) -
         rows = rows.filter(booking__appointment_type_id=filters.appointment_type_id)
     if filters.phone:
         rows = rows.filter(caller_phone_index=blind_index(practice, filters.phone, kind="phone"))
-    return rows.order_by("-started_at", "-pk")
+    return rows.order_by(*order_by(sort or Sort("started", True), CALL_SORTS))
 
 
 def call_for_practice(practice: Practice, pk: int) -> Call:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from portal.models import Practice
+from portal.sorting import Sort, order_by
 from scheduling import bookings
 from scheduling.models import Booking, BookingStatus
 
@@ -35,9 +36,29 @@ def _base(practice: Practice) -> QuerySet[Booking]:
     )
 
 
-def agent_bookings(practice: Practice, filters: BookingFilters) -> QuerySet[Booking]:
-    """Bookings made by the voice agent, by appointment time; days in the practice's zone."""
-    rows = _base(practice).order_by("start", "pk")
+# Sortable columns of the lists (portal.sorting): URL key -> ORDER BY fields (then the id).
+BOOKING_SORTS: dict[str, tuple[str, ...]] = {
+    "when": ("start",),
+    "type": ("appointment_type__name", "start"),
+    "provider": ("provider__name", "start"),
+    "location": ("location__name", "start"),
+    "status": ("status", "start"),
+}
+QUEUE_SORTS: dict[str, tuple[str, ...]] = {
+    "accepted": ("created_at",),
+    "when": ("start",),
+    "type": ("appointment_type__name", "start"),
+    "provider": ("provider__name", "start"),
+}
+
+
+def agent_bookings(
+    practice: Practice, filters: BookingFilters, sort: Sort | None = None
+) -> QuerySet[Booking]:
+    """Bookings made by the voice agent, by appointment time unless sorted otherwise; days in
+    the practice's zone."""
+    sort = sort or Sort("when", False)
+    rows = _base(practice).order_by(*order_by(sort, BOOKING_SORTS))
     tz = practice.tz
     if filters.status:
         rows = rows.filter(status=filters.status)
@@ -86,12 +107,14 @@ def paginate(rows: QuerySet[Booking], page_number: Any, per_page: int = PER_PAGE
     return ListPage(object_list=found[:per_page], number=number, has_next=len(found) > per_page)
 
 
-def queue(practice: Practice) -> QuerySet[Booking]:
-    """The "needs attention" queue (failed, unresolved), oldest first."""
+def queue(practice: Practice, sort: Sort | None = None) -> QuerySet[Booking]:
+    """The "needs attention" queue (failed, unresolved), oldest first unless sorted otherwise."""
+    sort = sort or Sort("accepted", False)
     return (
         bookings.needs_attention(practice)
         .select_related("location", "patient")
         .defer(*LIST_FIELDS_DEFERRED)
+        .order_by(*order_by(sort, QUEUE_SORTS))
     )
 
 

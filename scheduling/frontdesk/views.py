@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -20,6 +21,7 @@ from compliance import audit
 from compliance.gate import phi_allowed, require_phi_allowed
 from compliance.models import AuditAction
 from compliance.support_policy import in_support_session, read_with_reason
+from portal import sorting
 from portal.access import roles_required
 from portal.models import Role
 from scheduling import bookings
@@ -75,11 +77,11 @@ def booking_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     today = timezone.localdate(timezone=practice.tz)
     data = request.GET.copy() if request.GET else {"since": today.isoformat()}
     form = BookingFilterForm(data, initial={"since": today})
+    order = sorting.parse(request.GET.get("sort"), selectors.BOOKING_SORTS, "when")
     page = selectors.paginate(
-        selectors.agent_bookings(practice, form.filters()), request.GET.get("page")
+        selectors.agent_bookings(practice, form.filters(), order), request.GET.get("page")
     )
-    query = request.GET.copy()
-    query.pop("page", None)
+    params = {k: str(v) for k, v in data.items() if k in ("status", "since", "until")}
     return render(
         request,
         "scheduling/frontdesk/booking_list.html",
@@ -87,23 +89,45 @@ def booking_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": masked_rows(request, page.object_list, "AI bookings"),
-            "query": query.urlencode() if request.GET else f"since={today.isoformat()}",
+            "query": urlencode({**params, "sort": order.param}),
+            "columns": sorting.columns(BOOKING_COLUMNS, order, params),
             "queue_count": selectors.queue_count(practice),
             "today": today,
         },
     )
 
 
+BOOKING_COLUMNS = (
+    ("When", "when"),
+    ("Type", "type"),
+    ("Provider", "provider"),
+    ("Location", "location"),
+    ("Patient", ""),  # masked, and encrypted: not sortable
+    ("Status", "status"),
+)
+QUEUE_COLUMNS = (
+    ("Appointment", "when"),
+    ("Type", "type"),
+    ("Provider", "provider"),
+    ("Patient", ""),
+    ("Accepted", "accepted"),
+    ("What happened · what to do", ""),
+)
+
+
 @require_GET
 @roles_required(*STAFF)
 def needs_attention(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = request.practice  # type: ignore[attr-defined]
-    page = selectors.paginate(selectors.queue(practice), request.GET.get("page"))
+    order = sorting.parse(request.GET.get("sort"), selectors.QUEUE_SORTS, "accepted")
+    page = selectors.paginate(selectors.queue(practice, order), request.GET.get("page"))
     return render(
         request,
         "scheduling/frontdesk/needs_attention.html",
         {
             "page": page,
+            "query": urlencode({"sort": order.param}),
+            "columns": sorting.columns(QUEUE_COLUMNS, order, {}),
             "rows": masked_rows(request, page.object_list, "needs attention queue"),
             "queue_count": selectors.queue_count(practice),
             "resolve_form": ResolveForm(),
