@@ -363,3 +363,67 @@ def what_would_the_agent_book(
         )
         for match, slots in found
     ]
+
+
+# --- rooms, and a provider in two rooms at once ----------------------------------------------
+
+
+def rooms(practice: Practice) -> QuerySet[Operatory]:
+    """Every room with its location and how many working-hour entries use it (one query)."""
+    return (
+        Operatory.objects.for_practice(practice)
+        .select_related("location")
+        .annotate(hour_count=Count("working_hours", filter=Q(working_hours__active=True)))
+        .order_by("location__name", "-active", "name", "id")
+    )
+
+
+def room_detail(practice: Practice, pk: int) -> Operatory:
+    return Operatory.objects.for_practice(practice).select_related("location").get(pk=pk)
+
+
+@dataclass(frozen=True)
+class RoomClash:
+    """`other`: the provider's entry in another room at a time the saved one also covers."""
+
+    other: WorkingHour
+    days: list[str]
+    begin: time
+    end: time
+
+
+def _weekday(day: date) -> str:
+    return WEEKDAYS[day.weekday()]
+
+
+def _shared_days(a: WorkingHour, b: WorkingHour) -> list[str]:
+    """The days both entries cover: weekdays, or a date (as "2031-03-04")."""
+    if a.specific_date and b.specific_date:
+        return [a.specific_date.isoformat()] if a.specific_date == b.specific_date else []
+    if a.specific_date or b.specific_date:
+        one, weekly = (a, b) if a.specific_date else (b, a)
+        assert one.specific_date is not None
+        return [one.specific_date.isoformat()] if _weekday(one.specific_date) in weekly.days else []
+    return [d for d in WEEKDAYS if d in a.days and d in b.days]
+
+
+def provider_room_clashes(practice: Practice, hour: WorkingHour) -> list[RoomClash]:
+    """Entries that put `hour`'s provider in another room during `hour`'s time: one person
+    cannot see patients in two rooms at once, so the slot engine would offer the provider twice.
+    One query (the provider's other active entries)."""
+    others = (
+        WorkingHour.objects.for_practice(practice)
+        .filter(provider_id=hour.provider_id, active=True, begin__lt=hour.end, end__gt=hour.begin)
+        .exclude(pk=hour.pk)
+        .exclude(operatory_id=hour.operatory_id)
+        .select_related("operatory__location")
+        .order_by("begin", "id")
+    )
+    out = []
+    for other in others:
+        days = _shared_days(hour, other)
+        if days:
+            out.append(
+                RoomClash(other, days, max(hour.begin, other.begin), min(hour.end, other.end))
+            )
+    return out
