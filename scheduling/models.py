@@ -623,6 +623,8 @@ class TestScenario(TenantModel):
 
 
 class ConfigImportStatus(models.TextChoices):
+    PREVIEW = "preview", "Waiting for confirmation"
+    DISCARDED = "discarded", "Discarded"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Importing"
     SUCCEEDED = "succeeded", "Imported"
@@ -630,9 +632,10 @@ class ConfigImportStatus(models.TextChoices):
 
 
 class ConfigImport(PHIModel):
-    """A configuration upload imported in the background: who sent it, how far it is, and what
-    it changed or why it failed. The document is kept (encrypted: it may name patients) only
-    until the import has run."""
+    """A configuration upload: previewed and waiting for confirmation, or imported (in the
+    background for a large file): who sent it, how far it is, and what it changed or why it
+    failed. The document is kept (encrypted: it may name patients) only until the import has
+    run or the preview is discarded."""
 
     created_by = models.ForeignKey(
         "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -667,4 +670,8 @@ class ConfigImport(PHIModel):
 
     @property
     def finished(self) -> bool:
-        return self.status in (ConfigImportStatus.SUCCEEDED, ConfigImportStatus.FAILED)
+        return self.status in (
+            ConfigImportStatus.SUCCEEDED,
+            ConfigImportStatus.FAILED,
+            ConfigImportStatus.DISCARDED,
+        )
