@@ -224,7 +224,10 @@ def status_history(booking: Booking) -> list[StatusChange]:
         if not status or (out and out[-1].status == status):
             continue
         actor = entry.actor
-        by = (actor.get_full_name() or actor.email) if actor is not None else ""
+        if actor is not None:
+            by = actor.get_full_name() or actor.email
+        else:  # the receptionist API's client, or a task or webhook (nobody in person)
+            by = "the voice agent" if entry.api_client_id else ""
         out.append(StatusChange(entry.timestamp, status, labels.get(status, status), by))
     if not out:  # a booking older than its trail: what the row itself says
         out.append(StatusChange(booking.created_at, BookingStatus.PENDING, "Pending", ""))
