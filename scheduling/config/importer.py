@@ -105,6 +105,13 @@ class Counts:
 
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
+
+
+def section_label(name: str) -> str:
+    """ "appointment_types" -> "Appointment types" (the file's section, for people)."""
+    return name.replace("_", " ").capitalize()
+
+
 # What `_Writer.describe` names a keyless row by.
 DESCRIBED_FIELDS = (
     "provider_id",
@@ -141,12 +148,17 @@ class ImportResult:
             return
         entries[label] = (action, [*names, *(f for f in fields if f not in names)])
 
-    def listed(self) -> list[tuple[str, list[tuple[str, str, list[str]]]]]:
-        """(section, [(action, label, fields)]) in the file's section order, added first."""
+    def changed_sections(self) -> list[tuple[str, str, Counts]]:
+        """(section, its label for people, counts) of the sections that changed."""
+        return [(n, section_label(n), c) for n, c in self.sections.items() if c.total]
+
+    def listed(self) -> list[tuple[str, str, list[tuple[str, str, list[str]]]]]:
+        """(section, label, [(action, label, fields)]) in the file's order, added first."""
         order = {ADDED: 0, CHANGED: 1, REMOVED: 2}
         return [
             (
                 name,
+                section_label(name),
                 sorted(
                     ((a, label, f) for label, (a, f) in self.items[name].items()),
                     key=lambda x: (order[x[0]], x[1]),
