@@ -503,6 +503,12 @@ class Booking(PHIModel):
         "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution_note = models.TextField(blank=True, default="")
+    # A move made by staff: this booking replaces `replaces`, which is cancelled (here and in
+    # the EHR) only once this one is confirmed, so a failed move leaves the patient's original
+    # appointment in place.
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -259,3 +259,30 @@ def ehr_cancellation(booking: Booking) -> str:
     if message is None:
         return ""
     return "done" if message.acked_at is not None else "queued"
+
+
+@dataclass(frozen=True)
+class Moves:
+    """A booking's place in a move: the one it replaces, and the ones made to replace it."""
+
+    replaces: Booking | None
+    replaced_by: list[Booking]
+
+
+def moves(booking: Booking) -> Moves:
+    """One query, two when the booking replaces another."""
+    replaced_by = list(
+        Booking.objects.for_practice(booking.practice_id)
+        .filter(replaces_id=booking.pk)
+        .only("pk", "start", "status", "replaces_id")
+        .order_by("-pk")
+    )
+    replaces = None
+    if booking.replaces_id is not None:
+        replaces = (
+            Booking.objects.for_practice(booking.practice_id)
+            .only("pk", "start", "status")
+            .filter(pk=booking.replaces_id)
+            .first()
+        )
+    return Moves(replaces, replaced_by)
