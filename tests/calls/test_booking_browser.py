@@ -154,3 +154,39 @@ def test_the_dashboard_groups_failures_by_category(live_server, practice):
         expect(first_try.first).to_contain_text("%")
         expect(first_try.last).to_contain_text("%")
         screenshot(page, "dashboard-failures-by-category")
+
+
+def test_front_desk_moves_a_booking_and_the_ehr_follows(live_server, settings):
+    with ehr_desk(live_server, settings) as d:
+        practice = d.world.practice
+        body = booking_body(d.hold(9), first_name="Lena", last_name="Park")
+        body["call_id"] = "vapi-lena"
+        old_id = d.post(body, "lena-1").json()["id"]
+        old_ehr = d.wait_status(old_id, "confirmed")["ehr_appointment_id"]
+        user = UserFactory(totp=True, first_name="Kim", last_name="Front")
+        MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            sign_in(page, live_server.url, user)
+            page.goto(f"{live_server.url}/p/{practice.slug}/bookings/{old_id}/")
+            page.get_by_role("link", name="Move to another time…").click()
+            page.goto(f"{page.url}?from={d.day.isoformat()}")
+            page.get_by_label("11:00", exact=False).first.check()
+            screenshot(page, "frontdesk-move-choose")
+            page.get_by_role("button", name="Move to the chosen time").click()
+            expect(page.locator(".messages")).to_contain_text("Moving: the new time")
+            expect(page.locator("#moved-from")).to_be_visible()
+            new_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+            new_ehr = d.wait_status(new_id, "confirmed")["ehr_appointment_id"]
+            wait_until(
+                lambda: any(a["id"] == old_ehr and a["cancelled"] for a in d.ehr_appointments()),
+                timeout=40,
+                interval=0.2,
+                message="the original EHR appointment to be cancelled",
+            )
+            page.reload()
+            expect(page.locator("#booking-status")).to_contain_text("Confirmed")
+            expect(page.locator("#moved-from")).to_contain_text("cancelled")
+            screenshot(page, "frontdesk-moved")
+        live = [a["id"] for a in d.ehr_appointments() if not a["cancelled"]]
+        assert live == [new_ehr] and d.get(old_id)["status"] == "cancelled"
