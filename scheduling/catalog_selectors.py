@@ -145,6 +145,48 @@ class GridItem:
     end: time
     title: str
     editable: bool
+    # Working hours that overlap others on the same day are drawn side by side: this one is
+    # in lane `lane` of `lanes` (0 of 1 when it overlaps nothing).
+    lane: int = 0
+    lanes: int = 1
+
+    @property
+    def width_percent(self) -> int:
+        return 100 // self.lanes - 2 if self.lanes > 1 else 0
+
+    @property
+    def offset_percent(self) -> int:
+        return self.lane * 100 // self.lanes
+
+
+def _lay_out_side_by_side(items: list[GridItem]) -> None:
+    """Give overlapping working hours of one day their own lanes (greedy, by start), so none is
+    drawn on top of another; each cluster of overlaps shares its lane count."""
+    by_day: dict[int, list[GridItem]] = {}
+    for item in items:
+        if item.kind == "hour":
+            by_day.setdefault(item.column, []).append(item)
+    for day_items in by_day.values():
+        day_items.sort(key=lambda i: (i.row_start, i.row_end))
+        cluster: list[GridItem] = []
+        lane_ends: list[int] = []
+        cluster_end = 0
+        for item in day_items:
+            if cluster and item.row_start >= cluster_end:
+                for member in cluster:
+                    member.lanes = len(lane_ends)
+                cluster, lane_ends = [], []
+            free = next((n for n, end in enumerate(lane_ends) if end <= item.row_start), None)
+            if free is None:
+                lane_ends.append(item.row_end)
+                free = len(lane_ends) - 1
+            else:
+                lane_ends[free] = item.row_end
+            item.lane = free
+            cluster.append(item)
+            cluster_end = max(cluster_end, item.row_end) if len(cluster) > 1 else item.row_end
+        for member in cluster:
+            member.lanes = len(lane_ends)
 
 
 @dataclass
@@ -261,6 +303,7 @@ def week_grid(
                 editable=editable,
             )
         )
+    _lay_out_side_by_side(grid.items)
     grid.items.sort(key=lambda i: (i.column, i.row_start, i.kind))
     return grid
 

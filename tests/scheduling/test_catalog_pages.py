@@ -276,3 +276,28 @@ def test_the_room_list_queries_do_not_grow_with_rows(
     with django_assert_num_queries(len(few.captured_queries)):
         page = manager_client.get(f"{BASE}/rooms/").content.decode()
     assert page.count('<tr id="room-') == 12
+
+
+def test_overlapping_hours_are_drawn_side_by_side_in_the_week(manager_client, practice, office):
+    from datetime import date, timedelta
+
+    patel = ProviderFactory(practice=practice, name="Dr. Patel")
+    op1 = OperatoryFactory(practice=practice, location=office, name="Op 1")
+    op2 = OperatoryFactory(practice=practice, location=office, name="Op 2")
+    for room, begin, end in ((op1, 8, 12), (op2, 11, 15), (op1, 16, 18)):
+        WorkingHourFactory(
+            practice=practice,
+            provider=patel,
+            operatory=room,
+            days=["Tuesday"],
+            begin=time(begin),
+            end=time(end),
+        )
+    monday = date.today() - timedelta(days=date.today().weekday()) + timedelta(days=7)
+    page = manager_client.get(
+        f"{BASE}/schedule/?show=provider-{patel.pk}&week={monday.isoformat()}"
+    ).content.decode()
+    assert page.count('class="item hour overlaps"') == 2
+    assert 'data-width-percent="48" data-offset-percent="0"' in page
+    assert 'data-width-percent="48" data-offset-percent="50"' in page
+    assert page.count("data-offset-percent") == 2  # the 16:00 entry overlaps nothing
