@@ -301,3 +301,42 @@ def test_overlapping_hours_are_drawn_side_by_side_in_the_week(manager_client, pr
     assert 'data-width-percent="48" data-offset-percent="0"' in page
     assert 'data-width-percent="48" data-offset-percent="50"' in page
     assert page.count("data-offset-percent") == 2  # the 16:00 entry overlaps nothing
+
+
+def test_a_read_only_support_session_and_a_missing_csrf_token_change_nothing(
+    client, manager_client, practice, office
+):
+    from django.test import Client
+
+    from portal.models import VendorRole
+    from tests.factories import sign_baa
+
+    sign_baa(practice)
+    room = OperatoryFactory(practice=practice, location=office, name="Op 1")
+    writes = [
+        ("types/new/", {"name": "Sneaky", "minutes": 30, "new_patients": "on"}),
+        ("providers/new/", {"name": "Dr. Sneaky"}),
+        ("rooms/new/", {"location": office.pk, "name": "Sneaky room"}),
+        (f"rooms/{room.pk}/", {"name": "Renamed", "capabilities": "x"}),
+    ]
+    strict = Client(enforce_csrf_checks=True)
+    strict.cookies = manager_client.cookies
+    for url, data in writes:
+        assert strict.post(f"{BASE}/{url}", data).status_code == 403, url
+
+    support = UserFactory(
+        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
+    )
+    verify_second_factor(client, support)
+    started = client.post(
+        "/support/impersonate/",
+        {"practice": "alpha", "reason": "set-up help", "ticket": "SUP-3", "minutes": 30},
+    )
+    assert started.status_code == 302
+    assert client.get(f"{BASE}/rooms/").status_code == 200
+    for url, data in writes:
+        assert client.post(f"{BASE}/{url}", data).status_code == 403, url
+    with tenant_context(practice):
+        assert not AppointmentType.objects.filter(name="Sneaky").exists()
+        assert not Provider.objects.filter(name="Dr. Sneaky").exists()
+        assert list(Operatory.objects.values_list("name", flat=True)) == ["Op 1"]
