@@ -1,5 +1,5 @@
 """A booking's page and its cancellation, mounted under /p/<practice_slug>/bookings/ beside
-the front desk's lists (scheduling.frontdesk.urls)."""
+the front desk's lists (booking.frontdesk.urls)."""
 
 from django.urls import path
 

@@ -20,15 +20,15 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.access import roles_required
+from accounts.models import Practice
+from booking import services as bookings
+from booking.frontdesk import selectors
+from booking.frontdesk.views import STAFF, masked_rows
 from calls import selectors as call_selectors
 from compliance.gate import phi_allowed
 from compliance.support_policy import in_support_session
-from portal.access import roles_required
-from portal.models import Practice
-from scheduling import bookings
 from scheduling import services as scheduling_services
-from scheduling.frontdesk import selectors
-from scheduling.frontdesk.views import STAFF, masked_rows
 from scheduling.models import Booking, BookingStatus, Operatory, Provider
 from scheduling.selectors import available_slots
 
@@ -49,7 +49,7 @@ def booking_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpRes
     call = call_selectors.call_for_booking(practice, booking.pk, booking.call_id)
     return render(
         request,
-        "scheduling/frontdesk/booking_detail.html",
+        "booking/frontdesk/booking_detail.html",
         {
             "b": booking,
             "row": row,
@@ -90,7 +90,7 @@ def booking_cancel(request: HttpRequest, practice_slug: str, pk: int) -> HttpRes
         return redirect("frontdesk_booking_detail", practice_slug=practice_slug, pk=pk)
     return render(
         request,
-        "scheduling/frontdesk/booking_cancel.html",
+        "booking/frontdesk/booking_cancel.html",
         {"b": booking, "confirmed": booking.status == BookingStatus.CONFIRMED},
     )
 
@@ -133,7 +133,7 @@ def booking_reschedule(request: HttpRequest, practice_slug: str, pk: int) -> Htt
     slots = _free_slots(practice, booking, day)
     return render(
         request,
-        "scheduling/frontdesk/booking_reschedule.html",
+        "booking/frontdesk/booking_reschedule.html",
         {
             "b": booking,
             "slots": slots,

@@ -7,10 +7,10 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
 
+from accounts.models import Practice
 from calls.models import Call
 from compliance.crypto import blind_index
-from portal.models import Practice
-from portal.sorting import Sort, order_by
+from core.sorting import Sort, order_by
 
 
 @dataclass(frozen=True)

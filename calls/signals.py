@@ -3,10 +3,11 @@ call, make its outcome say so, and queue its encounter note if confirmed, after 
 transaction commits. A failure settles the call too: otherwise a call whose booking failed
 after its transcript arrived would stay "in progress" for good.
 
-A post_save receiver rather than a line in `scheduling.bookings.mark_confirmed` (owned by the
-booking work): every path that confirms (the task, the insertion webhook, the polling fallback)
-saves the status through `mark_confirmed`'s `save(update_fields=[..., "status", ...])`, so one
-receiver sees them all. The `calls.sweep_encounter_notes` beat repairs a lost hand-over.
+A post_save receiver rather than a line in `booking.services.mark_confirmed` (booking sits
+below calls and never imports it): every path that confirms (the task, the insertion webhook,
+the polling fallback) saves the status through `mark_confirmed`'s
+`save(update_fields=[..., "status", ...])`, so one receiver sees them all. The
+`calls.sweep_encounter_notes` beat repairs a lost hand-over.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Role
 from compliance.protection import protect_connected_database
-from portal.models import Role
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made alongside
@@ -30,9 +30,20 @@ def django_db_setup(django_db_setup, django_db_blocker):
         protect_connected_database(settings.DATABASE_SUPERUSER_URL, test_truncate=True)
 
 
+@pytest.fixture
+def client():
+    """Django's test client on the handler production serves (portal.wsgi): the voice agent's
+    routes through the API middleware stack, everything else through the browser's."""
+    from portal.handlers import PortalClientHandler
+
+    test_client = Client()
+    test_client.handler = PortalClientHandler(enforce_csrf_checks=False)
+    return test_client
+
+
 @pytest.fixture(autouse=True)
 def sign_in_counters_of_this_test(settings):
-    """Each test counts sign-in attempts (portal.throttle) under Redis keys of its own."""
+    """Each test counts sign-in attempts (accounts.throttle) under Redis keys of its own."""
     settings.SIGN_IN_REDIS_PREFIX = f"hpp:test:{uuid.uuid4().hex}:signin"
 
 

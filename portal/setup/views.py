@@ -1,9 +1,9 @@
 """Set-up pages for practice managers (compliance officers may read the go-live checklist).
 
-Thin: forms validate, `portal.setup.services` writes, `portal.golive` judges. Object ids come from
-the URL and are looked up among the practice's own rows (another practice's id is a 404).
-Secrets are rendered once in the response to the POST that made them, never stored or
-redirected through the session, and those responses are not cached.
+Thin: forms validate, `portal.setup.services` and `onboarding.services` write, `portal.golive`
+judges. Object ids come from the URL and are looked up among the practice's own rows (another
+practice's id is a 404). Secrets are rendered once in the response to the POST that made them,
+never stored or redirected through the session, and those responses are not cached.
 """
 
 from __future__ import annotations
@@ -16,13 +16,22 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import roles_required
+from accounts.models import Practice, Role
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
+from onboarding import services as onboarding
 from portal import golive
-from portal.access import roles_required
-from portal.models import Practice, Role
 from portal.setup import services
-from portal.setup.forms import ApiClientForm, ConfigUploadForm, ScenarioForm
-from scheduling.config import dump_text, export_config
+from portal.setup.forms import (
+    ApiClientForm,
+    ConfigUploadForm,
+    LayTermsForm,
+    ScenarioForm,
+    ScenarioPasteForm,
+    SuggestedPhraseForm,
+    lay_terms_text,
+)
+from scheduling.catalog import CatalogError
 from scheduling.models import ApiClient, ConfigImport, TestScenario
 
 MANAGER = Role.PRACTICE_MANAGER
@@ -44,19 +53,29 @@ def _scenarios(request: HttpRequest) -> list[TestScenario]:
 
 
 def _golive_page(
-    request: HttpRequest, form: ScenarioForm | None = None, status: int = 200
+    request: HttpRequest,
+    form: ScenarioForm | None = None,
+    status: int = 200,
+    paste_form: ScenarioPasteForm | None = None,
+    terms_form: LayTermsForm | None = None,
 ) -> HttpResponse:
     practice = _practice(request)
     checks = golive.checklist(practice)
     can_edit = MANAGER in getattr(request, "roles", ())
+    scenarios = _scenarios(request)
     return render(
         request,
         "portal/setup/golive.html",
         {
             "checks": checks,
             "ready": golive.ready(checks),
-            "scenarios": _scenarios(request),
+            "scenarios": scenarios,
+            "report": golive.scenario_report(practice, scenarios),
             "form": form or (ScenarioForm(practice=practice) if can_edit else None),
+            "paste_form": paste_form
+            or (ScenarioPasteForm(practice=practice) if can_edit else None),
+            "terms_form": terms_form
+            or LayTermsForm(initial={"lay_terms": lay_terms_text(practice.lay_terms)}),
             "can_edit": can_edit,
         },
         status=status,
@@ -78,6 +97,58 @@ def scenario_add(request: HttpRequest, practice_slug: str) -> HttpResponse:
     services.save_scenario(_practice(request), form.save(commit=False))
     messages.success(request, "Scenario added. Run all to see whether it passes.")
     return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#scenarios")
+
+
+@require_POST
+@roles_required(MANAGER)
+def scenarios_paste(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """Many sentences for one expected type at once; duplicates are skipped and said so."""
+    form = ScenarioPasteForm(request.POST, practice=_practice(request))
+    if not form.is_valid():
+        return _golive_page(request, paste_form=form, status=400)
+    result = services.add_scenarios(
+        _practice(request),
+        form.cleaned_data["sentences"],
+        form.cleaned_data["patient_status"],
+        form.cleaned_data["expected_type"],
+    )
+    skipped = f" {result.duplicates} already tested, skipped." if result.duplicates else ""
+    messages.success(request, f"{result.added} scenario(s) added.{skipped} Run all to see them.")
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#scenarios")
+
+
+@require_POST
+@roles_required(MANAGER)
+def lay_terms_save(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """The practice's own lay terms, as text (the configuration file's `lay_terms`)."""
+    form = LayTermsForm(request.POST)
+    if not form.is_valid():
+        return _golive_page(request, terms_form=form, status=400)
+    services.set_lay_terms(_practice(request), form.cleaned_data["lay_terms"])
+    messages.success(request, "Caller words saved. Run all to see the effect.")
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#caller-words")
+
+
+@require_POST
+@roles_required(MANAGER)
+def suggestion_add(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """Adopt a phrase a missed scenario suggested as one of its type's caller phrases."""
+    form = SuggestedPhraseForm(request.POST, practice=_practice(request))
+    if not form.is_valid():
+        messages.error(request, "That suggestion is not for one of this practice's types.")
+        return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#report")
+    appointment_type = form.cleaned_data["appointment_type"]
+    try:
+        services.adopt_phrase(_practice(request), appointment_type, form.cleaned_data["text"])
+    except CatalogError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"“{form.cleaned_data['text']}” is now a phrase of {appointment_type.name}. "
+            "Run all to see the effect.",
+        )
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#report")
 
 
 @require_http_methods(["GET", "POST"])
@@ -116,11 +187,13 @@ def scenarios_run(request: HttpRequest, practice_slug: str) -> HttpResponse:
     summary = services.run_scenarios(_practice(request))
     if request.headers.get("HX-Request"):
         checks = golive.checklist(_practice(request))
+        scenarios = _scenarios(request)
         return render(
             request,
             "portal/setup/_scenarios_run.html",
             {
-                "scenarios": _scenarios(request),
+                "scenarios": scenarios,
+                "report": golive.scenario_report(_practice(request), scenarios),
                 "checks": checks,
                 "ready": golive.ready(checks),
                 "summary": summary,
@@ -237,8 +310,8 @@ def config_page(request: HttpRequest, practice_slug: str) -> HttpResponse:
 @forbidden_in_support_session(SupportForbidden.EXPORT)
 def config_download(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
-    text = dump_text(export_config(practice), "json")
-    services.record_export(practice)
+    text = onboarding.dump_text(onboarding.export_config(practice), "json")
+    onboarding.record_export(practice)
     stamp = timezone.localtime(timezone.now(), practice.tz).strftime("%Y%m%d-%H%M")
     response = HttpResponse(text, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{practice.slug}-{stamp}.json"'
@@ -258,7 +331,7 @@ def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
         except UnicodeDecodeError:
             form.add_error("file", "The file is not UTF-8 text.")
         else:
-            preview = services.preview_config(
+            preview = onboarding.preview_config(
                 _practice(request),
                 text,
                 upload.name,
@@ -285,7 +358,7 @@ def _preview_job(request: HttpRequest, pk: int) -> ConfigImport:
 def config_apply(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     """Apply a previewed upload (confirmed by the person looking at its preview)."""
     job = _preview_job(request, pk)
-    outcome = services.confirm_config(job, actor=request.user)  # type: ignore[arg-type]
+    outcome = onboarding.confirm_config(job, actor=request.user)  # type: ignore[arg-type]
     if outcome.job is not None:  # queued for a worker, or no longer waiting: its own page
         url = reverse("setup_config_import", kwargs={"practice_slug": practice_slug, "pk": pk})
         if request.headers.get("HX-Request"):
@@ -307,7 +380,7 @@ def config_apply(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespo
 @roles_required(MANAGER)
 @forbidden_in_support_session(SupportForbidden.CONFIG_IMPORT)
 def config_discard(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
-    services.discard_config(_preview_job(request, pk))
+    onboarding.discard_config(_preview_job(request, pk))
     messages.info(request, "Discarded: nothing was changed.")
     return redirect("setup_config", practice_slug=practice_slug)
 
@@ -319,7 +392,7 @@ def config_import(request: HttpRequest, practice_slug: str, pk: int) -> HttpResp
     """A background import's progress page; it polls itself (htmx) until the import is done."""
     job = get_object_or_404(ConfigImport.objects.for_practice(_practice(request)), pk=pk)
     outcome = job.outcome or {}
-    done = services.config_import_progress(job)
+    done = onboarding.config_import_progress(job)
     context = {
         "job": job,
         "done": done,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from accounts.models import Role
 from calls import services as call_services
 from calls.models import Call
 from compliance.models import AccessEvent
-from integrations.sandbox.testing import wait_until
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
+from ehr_sandbox.testing import wait_until
 from scheduling.models import Booking, OutboxMessage
 from tests.browser import chromium, screenshot, sign_in
 from tests.calls.factories import TURNS

@@ -10,10 +10,10 @@ from datetime import time
 
 import pytest
 
+from accounts.models import Role, VendorRole
+from booking import services as bookings
 from calls.booking_views import MOVE_SLOTS
-from portal.models import Role, VendorRole
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling import bookings
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import Booking, BookingStatus, Hold, HoldStatus, OutboxMessage
 from tests.calls.factories import desk_for
 from tests.conftest import verify_second_factor

@@ -12,12 +12,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import Role, VendorRole
+from booking import services as bookings
 from calls import services
 from calls.models import Call, CallOutcome, EncounterNote, NoteStatus
 from compliance.models import AccessEvent
-from portal.models import Role, VendorRole
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling import bookings
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import Booking, BookingStatus, Hold, HoldStatus, OutboxMessage
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import verify_second_factor

@@ -1,4 +1,4 @@
-"""Configuration download and upload in the portal (the file of ../shared/PRACTICE_CONFIG.md)."""
+"""Configuration download and upload in the portal (the file of docs/practice-config.md)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.models import Role
 from compliance.gate import phi_allowed
 from compliance.models import AccessEvent
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling.config import import_config
+from core.tenancy import cross_tenant, tenant_context
+from onboarding.services import import_config
 from scheduling.models import AppointmentType, CallerPhrase, ConfigImport
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
@@ -314,8 +314,8 @@ def test_the_summary_counts_what_the_ehr_sync_brought_back_in_words(practice):
     with the upload, and the EHR's part is said in words, not printed as a dict."""
     from types import SimpleNamespace
 
-    from portal.setup import services
-    from scheduling.config.importer import ImportResult
+    from onboarding import services
+    from onboarding.importer import ImportResult
 
     result = ImportResult(practice_slug="alpha", practice_id=practice.pk)
     result.sections["providers"].created = 1

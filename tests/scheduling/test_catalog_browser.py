@@ -11,9 +11,9 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling.config import export_config
+from accounts.models import Role
+from core.tenancy import cross_tenant, tenant_context
+from onboarding import export_config
 from scheduling.models import AppointmentType, Operatory, Provider
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import LocationFactory, MembershipFactory, UserFactory

@@ -9,9 +9,9 @@ from datetime import time
 
 import pytest
 
+from accounts.models import Location, Role
 from compliance.models import ChangeEntry
-from portal.models import Location, Role
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import AppointmentType, Operatory, Provider, WorkingHour
 from tests.conftest import verify_second_factor
 from tests.factories import LocationFactory, MembershipFactory, UserFactory
@@ -308,7 +308,7 @@ def test_a_read_only_support_session_and_a_missing_csrf_token_change_nothing(
 ):
     from django.test import Client
 
-    from portal.models import VendorRole
+    from accounts.models import VendorRole
     from tests.factories import sign_baa
 
     sign_baa(practice)

@@ -19,6 +19,7 @@ def answer(case: Case) -> str | None:
             t.name,
             t.phrases,
             bookable=t.new_patients if case.status == "new" else t.existing_patients,
+            instructions=t.instructions,
         )
         for i, t in enumerate(specs)
     ]
@@ -69,6 +70,25 @@ def test_lay_words_and_misspellings_reach_clinical_types():
     assert answer(Case("derm", "basal cell, my doctor said Mohs", "mohs")) == "mohs"
 
 
+def test_lay_words_in_another_order_or_slipped_still_name_the_procedure():
+    assert answer(Case("plastic", "I want my breasts made smaller", "new-consult", "new"))
+    assert answer(Case("plastic", "um I want a tummy tuk", "new-consult", "new"))
+    assert answer(Case("ortho", "my shoulder needs replacing", None, "new")) == "joint-replacement"
+
+
+def test_one_shared_word_is_not_evidence_enough():
+    """ "vision" is in the cataract type's phrases and the eye exam's: said alone beside other
+    words, it picks neither ("vision test" would win only by its unsaid generic word)."""
+    assert answer(Case("eye", "something is sagging into my vision", None)) is None
+
+
+def test_what_the_caller_wants_to_be_done_with_is_not_what_they_ask_for():
+    tired = "I'm tired of wearing glasses, can I get laser surgery"
+    assert answer(Case("eye", tired, "lasik-consult", "new")) == "lasik-consult"
+    assert answer(Case("eye", "I want to get rid of my contacts", None, "new")) == "lasik-consult"
+    assert answer(Case("eye", "I need new glasses", None)) == "eye-exam"
+
+
 def test_every_lexicon_term_survives_normalisation():
     """A term is matched as the caller's words are: a filler word inside it would be dropped
     from the utterance and the term could change meaning ("after my surgery" -> "surgery")."""
@@ -102,3 +122,24 @@ def test_each_match_says_why_word_by_word():
     partly = rank(types, "a rhinoplasty consult for my daughter")[0]
     assert partly.matched_phrase == "rhinoplasty consultation"
     assert partly.evidence == ("rhinoplasty: said", "consultation: heard as \u201cconsult\u201d")
+
+
+def test_a_missed_sentence_suggests_its_distinctive_words_as_a_phrase():
+    from scheduling.intents import suggest_phrase
+
+    assert suggest_phrase("um can I get the tartar off my teeth please") == "tartar off teeth"
+    assert suggest_phrase("not a cleaning, I'd like my gums looked at") == "gums"
+    assert suggest_phrase("I want to book an appointment") == ""  # nothing distinctive
+
+
+def test_a_practices_lay_terms_count_for_it_alone():
+    from scheduling.intents import lay_terms_of
+
+    derm = [TypeEvidence(i, t.name, t.phrases) for i, t in enumerate(PRACTICES["derm"])]
+    sentence = "I'd like to get my elevens done"
+    assert rank(derm, sentence) == []
+    own = lay_terms_of([{"terms": ["botox", "my elevens"]}, {"bad": 1}, "x"])
+    assert own == ((("botox", "my elevens"), ()),)
+    heard = rank(derm, sentence, own)
+    assert heard and PRACTICES["derm"][heard[0].appointment_type_id].key == "botox"
+    assert rank(derm, sentence) == []  # another practice, the shipped lexicon alone
