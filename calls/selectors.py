@@ -32,7 +32,7 @@ class CallFilters:
         }
 
 
-# Sortable columns of the list (portal.sorting): URL key -> ORDER BY fields (then the id).
+# Sortable columns of the list (core.sorting): URL key -> ORDER BY fields (then the id).
 CALL_SORTS: dict[str, tuple[str, ...]] = {
     "started": ("started_at",),
     "outcome": ("outcome", "started_at"),

@@ -12,7 +12,7 @@ Definitions:
 - confirmed on the first try: of the bookings in that window that settled (confirmed in the EHR
   or failed), those confirmed after exactly one attempt;
 - failures by reason: bookings of the window that are failed now, grouped by the category of
-  their reason (`scheduling.failures`), never by its text (which names ids and the caller's
+  their reason (`booking.failures`), never by its text (which names ids and the caller's
   words);
 - queue depth: outbox rows not yet handed to the workers, bookings still pending, and failed
   bookings nobody has resolved (the "needs attention" queue, all time).

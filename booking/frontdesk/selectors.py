@@ -36,7 +36,7 @@ def _base(practice: Practice) -> QuerySet[Booking]:
     )
 
 
-# Sortable columns of the lists (portal.sorting): URL key -> ORDER BY fields (then the id).
+# Sortable columns of the lists (core.sorting): URL key -> ORDER BY fields (then the id).
 BOOKING_SORTS: dict[str, tuple[str, ...]] = {
     "when": ("start",),
     "type": ("appointment_type__name", "start"),

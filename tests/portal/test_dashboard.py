@@ -113,7 +113,7 @@ def test_figures_count_the_agents_bookings_in_the_window(practice, other_practic
 
 
 def test_failures_group_by_category_without_ids_or_the_callers_words(practice):
-    from scheduling.failures import FailureCategory, category_of
+    from booking.failures import FailureCategory, category_of
 
     first = BookingFactory(practice=practice, status="confirmed", attempts=1)
     kw = {
