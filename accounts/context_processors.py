@@ -34,6 +34,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         [
             ("Appointment types", "scheduling_types", (_M, _C)),
             ("Providers", "scheduling_providers", (_M, _C)),
+            ("Rooms", "scheduling_rooms", (_M, _C)),
             ("Schedule", "scheduling_schedule", (_M, _C)),
         ],
     ),

@@ -146,9 +146,20 @@ def build(seed: int = 5) -> dict[str, Any]:
                 )
             Booking.objects.bulk_create(rows)
         failed_one = Booking.objects.filter(practice=practice, status="failed").first()
+        upcoming = (
+            Booking.objects.filter(practice=practice, status="confirmed", start__gt=now)
+            .order_by("start")
+            .first()
+        )
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    return {"practice": practice, "user": user, "failed": failed_one, "baa": first}
+    return {
+        "practice": practice,
+        "user": user,
+        "failed": failed_one,
+        "upcoming": upcoming,
+        "baa": first,
+    }
 
 
 def main() -> None:
@@ -177,6 +188,15 @@ def main() -> None:
             "needs_attention": f"{base}/bookings/attention/",
             "needs_attention_page_20": f"{base}/bookings/attention/?page=20",
             "status_cell_htmx": f"{base}/bookings/{failed}/status/",
+            "bookings_sorted_by_provider_page_40": (
+                f"{base}/bookings/?since=&sort=-provider&page=40"
+            ),
+            "needs_attention_sorted_by_type": f"{base}/bookings/attention/?sort=type",
+            "booking_detail": f"{base}/bookings/{world['upcoming'].pk}/",
+            "booking_move": f"{base}/bookings/{world['upcoming'].pk}/move/",
+            "booking_cancel_confirmation": f"{base}/bookings/{world['upcoming'].pk}/cancel/",
+            "calls_sorted_by_outcome": f"{base}/calls/?sort=outcome",
+            "dashboard": f"{base}/",
             "baa_list": f"{base}/compliance/baa/",
             "baa_detail": f"{base}/compliance/baa/{world['baa'].pk}/",
         }
@@ -184,6 +204,11 @@ def main() -> None:
         for name, path in pages.items():
             results[name] = measure(http, "get", path, args.runs)
             print(f"{name}: {results[name]}", flush=True)
+        # Each page's server time as a ratio to the dashboard's in the same run: comparable
+        # across machines and loads, where milliseconds are not.
+        shell = results["dashboard"]["p50_ms"] or 1
+        for figures in results.values():
+            figures["p50_ratio_to_dashboard"] = round(figures["p50_ms"] / shell, 2)
     result = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -433,6 +433,9 @@ def mark_confirmed(booking_id: int, ehr_appointment_id: int) -> bool:
                 "updated_at",
             ]
         )
+        if booking.replaces_id is not None:
+            # A move: the new time is in the EHR, so the old one goes now, in this transaction.
+            _cancel_locked(Booking.objects.select_for_update().get(pk=booking.replaces_id))
     return True
 
 
@@ -440,14 +443,64 @@ def cancel_booking(booking: Booking) -> Booking:
     """Cancel ours at once; the EHR appointment (if any, or if a run in flight posts one) is
     cancelled by a task. Idempotent."""
     with transaction.atomic():
-        booking = Booking.objects.select_for_update().get(pk=booking.pk)
-        if booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
-            booking.status = BookingStatus.CANCELLED
-            booking.save(update_fields=["status", "updated_at"])
-            _release(booking)
-            if booking.ehr_appointment_id is not None:
-                _outbox(booking, OUTBOX_CANCEL)
+        booking = _cancel_locked(Booking.objects.select_for_update().get(pk=booking.pk))
     return booking
+
+
+def _cancel_locked(booking: Booking) -> Booking:
+    if booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+        booking.status = BookingStatus.CANCELLED
+        booking.save(update_fields=["status", "updated_at"])
+        _release(booking)
+        if booking.ehr_appointment_id is not None:
+            _outbox(booking, OUTBOX_CANCEL)
+    return booking
+
+
+class MoveRefused(Exception):
+    """A booking that cannot be moved (its status, or a move already under way)."""
+
+
+def reschedule_booking(booking: Booking, hold: Hold) -> Booking:
+    """Staff move a booking to the held slot: a new booking of the same patient, reason and
+    call is written to the EHR like any other; the original is cancelled (here and in the EHR)
+    only when the new one is confirmed (`mark_confirmed`). Until then both show; if the new one
+    fails it waits in the queue with its reason and the original appointment stands."""
+    with transaction.atomic():
+        old = Booking.objects.select_for_update().get(pk=booking.pk)
+        if old.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            raise MoveRefused(f"A {old.get_status_display().lower()} booking cannot be moved.")
+        moving = Booking.objects.filter(replaces=old, status=BookingStatus.PENDING)
+        if moving.exists():
+            raise MoveRefused("This booking is already being moved; wait for that to settle.")
+        hold = Hold.objects.select_for_update().get(pk=hold.pk, practice_id=old.practice_id)
+        if hold.status != HoldStatus.ACTIVE or hold.expires_at <= timezone.now():
+            raise HoldExpiredError(hold.pk)
+        if hold.appointment_type_id != old.appointment_type_id:
+            raise MoveRefused("A move keeps the appointment type.")
+        hold.status = HoldStatus.BOOKED
+        hold.save(update_fields=["status"])
+        body = {"moves": old.pk, "hold_id": hold.pk}
+        new = Booking.objects.create(
+            practice_id=old.practice_id,
+            hold=hold,
+            appointment_type_id=hold.appointment_type_id,
+            provider_id=hold.provider_id,
+            operatory_id=hold.operatory_id,
+            location_id=hold.location_id,
+            start=hold.start,
+            end=hold.end,
+            idempotency_key=f"portal-move-{old.pk}-{hold.pk}",
+            request_fingerprint=fingerprint(body),
+            api_client=None,
+            call_id=old.call_id,
+            reason=old.reason,
+            demographics=old.demographics,
+            patient_id=old.patient_id,
+            replaces=old,
+        )
+        _outbox(new, OUTBOX_PROCESS)
+    return new
 
 
 def on_ehr_appointment(connection: EHRConnection, appointment: EHRAppointment) -> Outcome:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Practice
 from calls.models import Call
 from compliance.crypto import blind_index
+from core.sorting import Sort, order_by
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,20 @@ class CallFilters:
         }
 
 
-def calls_for_practice(practice: Practice, filters: CallFilters | None = None) -> QuerySet[Call]:
-    """The practice's calls, newest first, with booking, type and note joined in. Days are the
-    practice's days; the phone is matched by its blind index only (exact number)."""
+# Sortable columns of the list (core.sorting): URL key -> ORDER BY fields (then the id).
+CALL_SORTS: dict[str, tuple[str, ...]] = {
+    "started": ("started_at",),
+    "outcome": ("outcome", "started_at"),
+    "type": ("booking__appointment_type__name", "started_at"),
+}
+
+
+def calls_for_practice(
+    practice: Practice, filters: CallFilters | None = None, sort: Sort | None = None
+) -> QuerySet[Call]:
+    """The practice's calls, newest first unless sorted otherwise, with booking, type and note
+    joined in. Days are the practice's days; the phone is matched by its blind index only
+    (exact number)."""
     filters = filters or CallFilters()
     rows = Call.objects.for_practice(practice).select_related(
         "booking", "booking__appointment_type", "encounter_note"
@@ -50,7 +62,7 @@ def calls_for_practice(practice: Practice, filters: CallFilters | None = None) -
         rows = rows.filter(booking__appointment_type_id=filters.appointment_type_id)
     if filters.phone:
         rows = rows.filter(caller_phone_index=blind_index(practice, filters.phone, kind="phone"))
-    return rows.order_by("-started_at", "-pk")
+    return rows.order_by(*order_by(sort or Sort("started", True), CALL_SORTS))
 
 
 def call_for_practice(practice: Practice, pk: int) -> Call:
@@ -72,3 +84,25 @@ def masked_phone(call: Call) -> str:
     """The last four digits only (decrypted for display; the page records the read)."""
     digits = "".join(ch for ch in (call.caller_phone or "") if ch.isdigit())
     return f"••• {digits[-4:]}" if digits else "—"
+
+
+def call_for_booking(practice: Practice, booking_id: int, call_id: str | None) -> Call | None:
+    """The call a booking was made during, with its note: the call linked to the booking, or
+    the one the booking names (our id or the voice platform's), linked first. One query."""
+    keys = Q(booking_id=booking_id)
+    if call_id:
+        keys |= Q(external_id=call_id)
+        if call_id.isdigit():
+            keys |= Q(pk=int(call_id))
+    rows = (
+        Call.objects.for_practice(practice)
+        .filter(keys)
+        .select_related("encounter_note")
+        .defer("transcript", "caller_phone")
+        .order_by("-started_at", "-pk")
+    )
+    found = list(rows[:3])
+    for call in found:
+        if call.booking_id == booking_id:
+            return call
+    return found[0] if found else None

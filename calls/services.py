@@ -128,7 +128,12 @@ def store_transcript(
             call.outcome = outcome
             fields.append("outcome")
         call.save(update_fields=fields)
-        link_booking(call)
+        booking = link_booking(call)
+        if booking is None and call.ended_at is not None and call.outcome == IN_PROGRESS:
+            # Over, with no booking and nothing stated: the caller hung up. A booking that
+            # names the call later still decides (link_booking overrides this).
+            call.outcome = CallOutcome.ABANDONED
+            call.save(update_fields=["outcome", "updated_at"])
         ensure_note(call)
     return call
 
@@ -159,9 +164,16 @@ def booking_for_call(call: Call) -> Booking | None:
     return None
 
 
+IN_PROGRESS = CallOutcome.IN_PROGRESS
+# Outcomes a booking's failure replaces with the more precise "booking failed": nothing
+# decided yet, "the caller hung up", or the agent's own unspecific "failed". An escalation or a
+# message taken says what was done for the caller instead, and stays.
+UNDECIDED = frozenset({CallOutcome.IN_PROGRESS, CallOutcome.ABANDONED, CallOutcome.FAILED})
+
+
 def link_booking(call: Call) -> Booking | None:
-    """Point the call at its booking and make the outcome say so (booked once confirmed, failed
-    if the booking failed and nothing else was decided). Call inside a transaction."""
+    """Point the call at its booking and make the outcome say so (booked once confirmed,
+    booking failed if it failed and nothing else was decided). Call inside a transaction."""
     booking = booking_for_call(call)
     if booking is None:
         return None
@@ -172,8 +184,8 @@ def link_booking(call: Call) -> Booking | None:
     if booking.status == BookingStatus.CONFIRMED and call.outcome != CallOutcome.BOOKED:
         call.outcome = CallOutcome.BOOKED
         fields.append("outcome")
-    elif booking.status == BookingStatus.FAILED and call.outcome == CallOutcome.IN_PROGRESS:
-        call.outcome = CallOutcome.FAILED
+    elif booking.status == BookingStatus.FAILED and call.outcome in UNDECIDED:
+        call.outcome = CallOutcome.BOOKING_FAILED
         fields.append("outcome")
     if fields:
         call.save(update_fields=[*fields, "updated_at"])
@@ -181,8 +193,9 @@ def link_booking(call: Call) -> Booking | None:
 
 
 def booking_confirmed(booking_id: int, practice_id: int) -> None:
-    """After a booking's confirmation commits: link its call and queue the note if the
-    transcript is already here. Never raises into the booking flow (the sweep repairs)."""
+    """After a booking settles (confirmed or failed) and commits: link its call (the outcome
+    follows) and queue the note if confirmed and the transcript is already here. Never raises
+    into the booking flow (the sweep repairs)."""
     try:
         with tenant_context(practice_id), transaction.atomic():
             booking = Booking.objects.filter(pk=booking_id).first()
@@ -474,7 +487,7 @@ def retry_note(note: EncounterNote) -> EncounterNote:
 
 
 def sweep_notes(stale_seconds: float = 60.0, limit: int = 500) -> int:
-    """Beat: repair what a lost message missed. Links confirmed bookings to their calls, creates
+    """Beat: repair what a lost message missed. Links settled bookings to their calls, creates
     missing notes, re-queues pending notes and polls sent ones older than `stale_seconds`.
     Moves ids only; every PHI step runs in the gated tasks."""
     from calls import tasks
@@ -490,13 +503,20 @@ def sweep_notes(stale_seconds: float = 60.0, limit: int = 500) -> int:
             .exclude(pk__in=EncounterNote.objects.values("booking_id"))
             .values_list("pk", "practice_id")[:limit]
         )
+        # Calls left "in progress" by a booking that failed (before the hand-over on failure
+        # existed, or when it was lost): linking again settles their outcome.
+        unsettled = list(
+            Call.objects.filter(
+                outcome=CallOutcome.IN_PROGRESS, booking__status=BookingStatus.FAILED
+            ).values_list("booking_id", "practice_id")[:limit]
+        )
         stale = list(
             EncounterNote.objects.filter(
                 status__in=[NoteStatus.PENDING, NoteStatus.SENT],
                 updated_at__lt=now - timedelta(seconds=stale_seconds),
             ).values_list("call_id", "practice_id", "status")[:limit]
         )
-    for booking_id, practice_id in unnoted:
+    for booking_id, practice_id in [*unnoted, *unsettled]:
         booking_confirmed(booking_id, practice_id)
     queue = tasks.notes_queue()
     for call_id, practice_id, status in stale:
@@ -506,7 +526,7 @@ def sweep_notes(stale_seconds: float = 60.0, limit: int = 500) -> int:
         except Exception as exc:
             log.warning("sweep could not queue note of call %s: %s", call_id, type(exc).__name__)
             break
-    return len(unnoted) + len(stale)
+    return len(unnoted) + len(unsettled) + len(stale)
 
 
 # --- revealing -------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""Booking -> call: when a booking that names a call turns confirmed, link the call and queue
-its encounter note, after the booking's transaction commits.
+"""Booking -> call: when a booking that names a call settles (confirmed or failed), link the
+call, make its outcome say so, and queue its encounter note if confirmed, after the booking's
+transaction commits. A failure settles the call too: otherwise a call whose booking failed
+after its transcript arrived would stay "in progress" for good.
 
 A post_save receiver rather than a line in `booking.services.mark_confirmed` (booking sits
 below calls and never imports it): every path that confirms (the task, the insertion webhook,
@@ -17,6 +19,8 @@ from django.db import transaction
 
 from scheduling.models import Booking, BookingStatus
 
+SETTLED = frozenset({BookingStatus.CONFIRMED, BookingStatus.FAILED})
+
 
 def booking_saved(
     sender: type[Booking],
@@ -25,7 +29,7 @@ def booking_saved(
     update_fields: Any = None,
     **kwargs: Any,
 ) -> None:
-    if instance.status != BookingStatus.CONFIRMED or not instance.call_id:
+    if instance.status not in SETTLED or not instance.call_id:
         return
     if update_fields is not None and "status" not in update_fields:
         return

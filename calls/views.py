@@ -29,6 +29,7 @@ from compliance.support_policy import (
     in_support_session,
     read_with_reason,
 )
+from core import sorting
 
 # Who may see calls and reveal transcripts: the people who talk to the callers afterwards.
 # Clinicians and compliance officers work from the EHR and the audit log, not from here.
@@ -62,14 +63,15 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     if request.method == "POST":
         data = {k: str(v) for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
     else:
-        data = {k: str(v) for k, v in request.GET.items() if k in (*URL_FILTERS, "page")}
+        data = {k: str(v) for k, v in request.GET.items() if k in (*URL_FILTERS, "page", "sort")}
     page_number = data.pop("page", None)
+    order = sorting.parse(data.pop("sort", None), selectors.CALL_SORTS, "-started")
     support = in_support_session(request)
     if support:  # looking a caller up by number reads PHI; support reads it only on a reason
         data.pop("phone", None)
     form = CallFilterForm(data or None, practice=practice)
     filters = form.filters()
-    page = Paginator(selectors.calls_for_practice(practice, filters), PAGE_SIZE).get_page(
+    page = Paginator(selectors.calls_for_practice(practice, filters, order), PAGE_SIZE).get_page(
         page_number
     )
     rows = [(call, _phone(call, support)) for call in page.object_list]
@@ -85,11 +87,27 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "page": page,
             "rows": rows,
             "searched": any(data.values()),
-            "search": sorted((k, v) for k, v in data.items() if v),  # for the pager's POST
+            # For the pager's POST, with the order; the headers' links carry the URL filters.
+            "search": sorted([*((k, v) for k, v in data.items() if v), ("sort", order.param)]),
+            "columns": sorting.columns(
+                CALL_COLUMNS,
+                order,
+                {k: v for k, v in data.items() if k in URL_FILTERS and v},
+            ),
             "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ())
             and not support,
         },
     )
+
+
+CALL_COLUMNS = (
+    ("Started", "started"),
+    ("Caller", ""),  # masked and encrypted: not sortable
+    ("Outcome", "outcome"),
+    ("Appointment type", "type"),
+    ("Encounter note", ""),
+    ("Transcript", ""),
+)
 
 
 def _phone(call: Call, support: bool) -> str:

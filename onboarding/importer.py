@@ -103,14 +103,69 @@ class Counts:
         return self.created + self.updated + self.deleted
 
 
+ADDED, CHANGED, REMOVED = "added", "changed", "removed"
+
+
+def section_label(name: str) -> str:
+    """ "appointment_types" -> "Appointment types" (the file's section, for people)."""
+    return name.replace("_", " ").capitalize()
+
+
+# What `_Writer.describe` names a keyless row by.
+DESCRIBED_FIELDS = (
+    "provider_id",
+    "operatory_id",
+    "location_id",
+    "days",
+    "specific_date",
+    "patient_status",
+    "begin",
+    "end",
+    "start",
+)
+
+
 @dataclass
 class ImportResult:
-    """What an import changed, per section, and what it validated but did not store."""
+    """What an import changed, per section, and what it validated but did not store.
+
+    `items` names each change by the entry's key (or, for keyless rows such as working hours,
+    by who, where and when), never by its position in the file: section -> label -> (added,
+    changed or removed; the fields that changed). It is what a preview shows before the
+    file is applied."""
 
     practice_slug: str
     practice_id: int
     sections: dict[str, Counts] = field(default_factory=lambda: {s: Counts() for s in SECTIONS})
     notes: list[str] = field(default_factory=list)
+    items: dict[str, dict[str, tuple[str, list[str]]]] = field(default_factory=dict)
+
+    def item(self, section: str, action: str, label: str, fields: Iterable[str] = ()) -> None:
+        entries = self.items.setdefault(section, {})
+        before, names = entries.get(label, ("", []))
+        if before == ADDED:  # created in this import: later changes are part of adding it
+            return
+        entries[label] = (action, [*names, *(f for f in fields if f not in names)])
+
+    def changed_sections(self) -> list[tuple[str, str, Counts]]:
+        """(section, its label for people, counts) of the sections that changed."""
+        return [(n, section_label(n), c) for n, c in self.sections.items() if c.total]
+
+    def listed(self) -> list[tuple[str, str, list[tuple[str, str, list[str]]]]]:
+        """(section, label, [(action, label, fields)]) in the file's order, added first."""
+        order = {ADDED: 0, CHANGED: 1, REMOVED: 2}
+        return [
+            (
+                name,
+                section_label(name),
+                sorted(
+                    ((a, label, f) for label, (a, f) in self.items[name].items()),
+                    key=lambda x: (order[x[0]], x[1]),
+                ),
+            )
+            for name in SECTIONS
+            if self.items.get(name)
+        ]
 
     @property
     def changes(self) -> int:
@@ -218,6 +273,8 @@ def apply_config(
             result_practice.updated = 1
         result = ImportResult(practice_slug=practice.slug, practice_id=practice.pk)
         result.sections["practice"] = result_practice
+        if result_practice.total:
+            result.item("practice", ADDED if result_practice.created else CHANGED, practice.slug)
         # The savepoint rolls a failure back while the tenant setting can still be restored.
         with tenant_context(practice), transaction.atomic():
             _Writer(practice, config, result, actor, progress).run()
@@ -238,6 +295,11 @@ def apply_config(
             "the appointments were written without a patient"
         )
     return result
+
+
+def _differing(obj: models.Model, values: dict[str, Any]) -> list[str]:
+    """The names of the fields whose value differs from `values` (before `_assign`)."""
+    return [name for name, value in values.items() if getattr(obj, name) != value]
 
 
 def _assign(obj: models.Model, values: dict[str, Any]) -> bool:
@@ -429,10 +491,15 @@ class _Writer:
             if found is None:
                 row = model.objects.create(practice=self.practice, **values)  # type: ignore[attr-defined]
                 self.created(section, row.pk)
+                self.result.item(section, ADDED, spec.key)
             else:
                 row = found
+                names = _differing(row, values)
+                if names and section == "operatories" and "location_id" in names:
+                    names = [n if n != "location_id" else "location" for n in names]
                 if _assign(row, values):
                     self.updated(section, row.pk)
+                    self.result.item(section, CHANGED, spec.key, names)
             out[spec.key] = row
             self.advance(1)
         self.leftovers[section] = leftovers
@@ -451,6 +518,7 @@ class _Writer:
                         practice=self.practice, location=location, code=code
                     )
                     self.count("descriptors", "created")
+                    self.result.item("descriptors", ADDED, f"{code} at {location.key}")
 
     def sync_links(self, manager: Any, current: set[int], wanted: Sequence[int]) -> bool:
         """Make a many-to-many set equal `wanted`, adding one at a time in order (so the
@@ -486,17 +554,21 @@ class _Writer:
         locations = list(self.locations.values())
         for spec in self.config.appointment_types:
             row = self.types[spec.key]
-            changed = self.sync_links(
+            moved = []
+            if self.sync_links(
                 row.providers, providers[row.pk], [self.providers[k].pk for k in spec.providers]
-            )
+            ):
+                moved.append("providers")
             wanted = [
                 self.descriptors[(location.pk, code)].pk
                 for code in spec.descriptors
                 for location in locations
             ]
-            changed |= self.sync_links(row.descriptors, descriptors[row.pk], wanted)
-            if changed:
+            if self.sync_links(row.descriptors, descriptors[row.pk], wanted):
+                moved.append("descriptors")
+            if moved:
                 self.updated("appointment_types", row.pk)
+                self.result.item("appointment_types", CHANGED, spec.key, moved)
 
     def phrases(self) -> None:
         existing: dict[int, dict[str, CallerPhrase]] = defaultdict(dict)
@@ -515,20 +587,26 @@ class _Writer:
                         practice=self.practice, appointment_type=type_row, text=text
                     )
                     self.count("phrases", "created")
+                    self.result.item("phrases", ADDED, f"{spec.key}: “{text}”")
                 else:
                     kept.add(row.pk)
                     if _assign(row, {"text": text}):
                         self.count("phrases", "updated")
+                        self.result.item("phrases", CHANGED, f"{spec.key}: “{text}”", ["text"])
             self.advance(len(spec.phrases))
+        type_keys = {row.pk: key for key, row in self.types.items()}
         stale = [
-            phrase.pk
+            phrase
             for by_text in existing.values()
             for phrase in by_text.values()
             if phrase.pk not in kept and phrase.appointment_type_id not in leaving
         ]
         if stale:
-            CallerPhrase.objects.filter(pk__in=stale).delete()
+            CallerPhrase.objects.filter(pk__in=[p.pk for p in stale]).delete()
             self.count("phrases", "deleted", len(stale))
+            for phrase in stale:
+                owner = type_keys.get(phrase.appointment_type_id, "?")
+                self.result.item("phrases", REMOVED, f"{owner}: “{phrase.text}”")
 
     # config-managed sets without keys
 
@@ -546,7 +624,7 @@ class _Writer:
     ) -> None:
         """Replace a keyless set by the file's entries: exact matches are kept untouched, then
         entries are paired with rows of the same provider/operatory/location and updated, the
-        rest created; unclaimed rows are deleted."""
+        rest created; unclaimed rows are deleted. Each change is named by `self.describe`."""
         value_names = list(values_of(specs[0]).keys()) if specs else []
 
         def spec_full(spec: S) -> Hashable:
@@ -576,23 +654,80 @@ class _Writer:
         )
         for spec, found in zip(specs, matched, strict=True):
             values = values_of(spec)
+            label = self.describe(section, values)
             if found is None:
                 row = model.objects.create(practice=self.practice, **values)  # type: ignore[attr-defined]
                 self.created(section, row.pk)
+                self.result.item(section, ADDED, label)
                 current: set[int] = set()
             else:
                 row = found
                 current = links.get(row.pk, set()) if links is not None else set()
+                names = _differing(row, values)
                 if _assign(row, values):
                     self.updated(section, row.pk)
+                    self.result.item(
+                        section, CHANGED, label, [n.removesuffix("_id") for n in names]
+                    )
             if wanted_links is not None and self.sync_links(
                 getattr(row, link_name), current, wanted_links(spec)
             ):
                 self.updated(section, row.pk)
+                self.result.item(section, CHANGED, label, [link_name])
             self.advance(1)
         if free:
+            for row in free:
+                values = {name: getattr(row, name, None) for name in DESCRIBED_FIELDS}
+                self.result.item(section, REMOVED, self.describe(section, values))
             model.objects.filter(pk__in=[r.pk for r in free]).delete()  # type: ignore[attr-defined]
             self.count(section, "deleted", len(free))
+
+    def key_of(self, kind: str, pk: int | None) -> str:
+        """The file key of a provider, operatory or location row (also one leaving)."""
+        if pk is None:
+            return ""
+        section = {"provider": "providers", "operatory": "operatories", "location": "locations"}
+        current: dict[str, Any] = (
+            self.providers
+            if kind == "provider"
+            else self.operatories
+            if kind == "operatory"
+            else self.locations
+        )
+        for key, row in current.items():
+            if row.pk == pk:
+                return str(key)
+        for row in self.leftovers.get(section[kind], []):
+            if row.pk == pk:
+                return self.original_keys.get((section[kind], pk), row.key)
+        return f"#{pk}"
+
+    def describe(self, section: str, v: dict[str, Any]) -> str:
+        """A keyless row as staff know it: who, where, when (the file's keys, not its ids)."""
+
+        def span(begin: Any, end: Any) -> str:
+            return f"{begin:%H:%M}-{end:%H:%M}"
+
+        def when(days: Any, specific: Any) -> str:
+            return specific.isoformat() if specific else ", ".join(d[:3] for d in days or ())
+
+        if section == "working_hours":
+            return (
+                f"{self.key_of('provider', v['provider_id'])} in "
+                f"{self.key_of('operatory', v['operatory_id'])}, "
+                f"{when(v['days'], v['specific_date'])} {span(v['begin'], v['end'])}"
+            )
+        if section == "provider_rules":
+            return (
+                f"{self.key_of('provider', v['provider_id'])} ({v['patient_status']}), "
+                f"{when(v['days'], None)} {span(v['begin'], v['end'])}"
+            )
+        where = (
+            self.key_of("provider", v.get("provider_id"))
+            or self.key_of("operatory", v.get("operatory_id"))
+            or self.key_of("location", v.get("location_id"))
+        )
+        return f"{where}, {v['start']:%Y-%m-%d %H:%M}-{v['end']:%H:%M} UTC"
 
     def working_hours(self) -> None:
         rows = list(self.mine(WorkingHour).filter(source=WorkingHoursMode.MANUAL))
@@ -742,14 +877,15 @@ class _Writer:
                     if n:
                         created_here.delete()
                         self.count("descriptors", "deleted", n)
+                key = self.original_keys.get((section, row.pk), row.key)
                 try:
                     with transaction.atomic():
                         row.delete()
                 except ProtectedError as exc:
-                    key = self.original_keys.get((section, row.pk), row.key)
                     errors.append(_still_used(section, key, exc))
                 else:
                     self.count(section, "deleted")
+                    self.result.item(section, REMOVED, key)
         if errors:
             raise ConfigError(errors)
 

@@ -71,6 +71,8 @@ class ProvisionReport:
     deleted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     connections: list[int] = field(default_factory=list)
     sync_changes: dict[str, int] = field(default_factory=dict)
+    # kind -> [created, updated, deleted] by the sync that mirrored the EHR back
+    sync_counts: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def ehr_changes(self) -> int:
@@ -84,8 +86,23 @@ class ProvisionReport:
             ("deleted", self.deleted),
         ):
             lines += [f"  {kind}: {n} {label}" for kind, n in sorted(counts.items()) if n]
-        lines.append(f"mirror sync: {self.sync_changes}")
+        synced = ", ".join(f"{kind} {n}" for kind, n in sorted(self.sync_changes.items()) if n)
+        lines.append(f"mirror sync: {synced or 'nothing changed'}")
         return lines
+
+    def written(self) -> str:
+        """What was written in the EHR, for people: "providers 2 created, blocks 1 created"."""
+        parts = [
+            f"{kind.replace('_', ' ')} {n} {label}"
+            for label, counts in (
+                ("created", self.created),
+                ("updated", self.updated),
+                ("deleted", self.deleted),
+            )
+            for kind, n in sorted(counts.items())
+            if n
+        ]
+        return ", ".join(parts)
 
 
 def _spec(config: dict[str, Any]) -> PracticeConfig:
@@ -199,6 +216,14 @@ class _Provisioner:
             result = sync_connection(conn)
             for kind, n in result.changes_by_kind().items():
                 self.report.sync_changes[kind] = self.report.sync_changes.get(kind, 0) + n
+            for kind, c in result.counts.items():
+                if c.total:
+                    got = self.report.sync_counts.setdefault(kind, [0, 0, 0])
+                    got[0], got[1], got[2] = (
+                        got[0] + c.created,
+                        got[1] + c.updated,
+                        got[2] + c.deleted,
+                    )
         return self.report
 
     def ensure_local_locations(self) -> None:

@@ -54,6 +54,8 @@ __all__ = [
     "checked_config",
     "config_entries",
     "config_import_progress",
+    "confirm_config",
+    "discard_config",
     "dump_text",
     "ehr_gate_errors",
     "export_config",
@@ -63,6 +65,7 @@ __all__ = [
     "load_file",
     "parse_config",
     "parse_text",
+    "preview_config",
     "record_export",
     "run_config_import",
     "upload_config",
@@ -150,8 +153,28 @@ def _set_up_ehr(practice: Practice, data: Any, result: ImportResult) -> list[str
             f"({type(exc).__name__}). Uploading the same file again, or importing it again, "
             "retries it."
         ]
-    result.notes.extend(f"ehr {line.strip()}" for line in report.summary())
+    _count_ehr_sync(result, report)
     return []
+
+
+def _count_ehr_sync(result: ImportResult, report: Any) -> None:
+    """The sync mirrors the EHR back: rows it created or deleted here (the file's blocks and
+    appointments, written into the EHR) are changes of this upload and counted with it; its
+    updates only link the imported rows to their EHR records. Said in words, per kind."""
+    linked = 0
+    for kind, (created, updated, deleted) in sorted(report.sync_counts.items()):
+        counts = result.sections.get(kind)
+        if counts is None:
+            continue
+        counts.created += created
+        counts.deleted += deleted
+        linked += updated
+    written = report.written()
+    result.notes.append(
+        f"EHR: {written} in the EHR." if written else "EHR: already up to date with the file."
+    )
+    if linked:
+        result.notes.append(f"EHR: {linked} row(s) here linked to their EHR records by the sync.")
 
 
 def _apply_checked(
@@ -247,6 +270,126 @@ def background_above_entries() -> int:
     return int(getattr(settings, "CONFIG_IMPORT_BACKGROUND_ABOVE", BACKGROUND_ABOVE_ENTRIES))
 
 
+class _DryRun(Exception):
+    """Raised inside the preview's transaction to roll the import back, carrying its result."""
+
+    def __init__(self, result: ImportResult) -> None:
+        super().__init__("preview")
+        self.result = result
+
+
+@dataclass
+class Preview:
+    """What an uploaded file would change, computed by running the import and rolling it back
+    (so it is exactly what applying it does), kept with the file until confirmed or discarded.
+    `result` is None for a large file: its import runs on a worker once confirmed."""
+
+    job: ConfigImport | None = None
+    result: ImportResult | None = None
+    errors: list[str] = field(default_factory=list)
+    entries: int = 0
+
+
+@refused_in_support_session(SupportForbidden.CONFIG_IMPORT)
+def preview_config(
+    practice: Practice,
+    text: str,
+    filename: str,
+    *,
+    may_import_baa: bool,
+    actor: User | None = None,
+) -> Preview:
+    """Validate an uploaded file and show what it would change, without changing anything:
+    the import runs inside a transaction that is rolled back (its audit rows and queued tasks
+    with it). The file is kept, encrypted, on a `ConfigImport` waiting for confirmation."""
+    try:
+        data = parse_text(text, format_of(filename), name=filename)
+    except ConfigError as exc:
+        return Preview(errors=list(exc.errors))
+    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
+    if config is None:
+        return Preview(errors=errors)
+    entries = config_entries(config)
+    result = None
+    if entries <= background_above_entries():
+        try:
+            with transaction.atomic():
+                raise _DryRun(apply_config(config, actor=actor))
+        except _DryRun as dry:
+            result = dry.result
+        except ConfigError as exc:
+            return Preview(errors=list(exc.errors))
+    job = ConfigImport.objects.create(
+        practice=practice,
+        created_by=actor,
+        filename=filename[:200],
+        may_import_baa=may_import_baa,
+        document=data,
+        entries_total=entries,
+        status=ConfigImportStatus.PREVIEW,
+    )
+    return Preview(job=job, result=result, entries=entries)
+
+
+@refused_in_support_session(SupportForbidden.CONFIG_IMPORT)
+def confirm_config(job: ConfigImport, actor: User | None = None) -> ImportOutcome:
+    """Apply a previewed file (checked again: the practice may have changed since), here or,
+    for a large file, by a worker. A preview is applied once: a second confirmation (a double
+    click, a re-sent form) finds it no longer waiting and does nothing."""
+    with transaction.atomic():
+        job = ConfigImport.objects.select_for_update().get(pk=job.pk)
+        if job.status != ConfigImportStatus.PREVIEW or job.document is None:
+            return ImportOutcome(job=job)
+        practice = Practice.objects.get(pk=job.practice_id)
+        data = job.document
+        config, errors = checked_config(data, practice=practice, may_import_baa=job.may_import_baa)
+        if config is None:
+            _finish(job, ImportOutcome(errors=errors))
+            return ImportOutcome(errors=errors)
+        if job.entries_total > background_above_entries():
+            job.status = ConfigImportStatus.QUEUED
+            job.save(update_fields=["status"])
+            _run_later(job)
+            return ImportOutcome(job=job)
+        job.status = ConfigImportStatus.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["status", "started_at"])
+    outcome = _apply_checked(data, config, actor=actor or job.created_by, filename=job.filename)
+    _finish(job, outcome)
+    return outcome
+
+
+def discard_config(job: ConfigImport) -> None:
+    """Forget a previewed file (its document is dropped: it may name patients)."""
+    ConfigImport.objects.filter(pk=job.pk, status=ConfigImportStatus.PREVIEW).update(
+        status=ConfigImportStatus.DISCARDED, document=None, finished_at=timezone.now()
+    )
+
+
+def _finish(job: ConfigImport, outcome: ImportOutcome) -> None:
+    result = outcome.result
+    job.status = ConfigImportStatus.FAILED if outcome.errors else ConfigImportStatus.SUCCEEDED
+    job.entries_done = 0 if outcome.errors else job.entries_total
+    job.changes = result.changes if result is not None else 0
+    job.outcome = {
+        "errors": outcome.errors,
+        "sections": _sections(result) if result is not None else {},
+        "notes": list(result.notes) if result is not None else [],
+        "warnings": outcome.warnings,
+    }
+    job.document = None  # it may name patients: not kept once imported
+    job.finished_at = timezone.now()
+    job.save()
+
+
+def _run_later(job: ConfigImport) -> None:
+    from onboarding.tasks import run_config_import as task
+
+    queue = getattr(settings, "CONFIG_IMPORT_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE)
+    job_id, practice_id = job.pk, job.practice_id
+    transaction.on_commit(lambda: task.apply_async(args=(job_id, practice_id), queue=queue))
+
+
 @refused_in_support_session(SupportForbidden.CONFIG_IMPORT)
 def upload_config(
     practice: Practice,
@@ -315,6 +458,8 @@ def run_config_import(job_id: int, practice_id: int) -> str:
             )
             if job is None or job.finished or job.document is None:
                 return "nothing to do"
+            if job.status == ConfigImportStatus.PREVIEW:
+                return "not confirmed"  # only a confirmed upload is imported
             job.status = ConfigImportStatus.RUNNING
             job.started_at = timezone.now()
             job.save(update_fields=["status", "started_at"])
@@ -338,19 +483,7 @@ def run_config_import(job_id: int, practice_id: int) -> str:
             outcome = _apply_checked(
                 data, config, actor=job.created_by, filename=job.filename, progress=progress
             )
-        result = outcome.result
-        job.status = ConfigImportStatus.FAILED if outcome.errors else ConfigImportStatus.SUCCEEDED
-        job.entries_done = 0 if outcome.errors else job.entries_total
-        job.changes = result.changes if result is not None else 0
-        job.outcome = {
-            "errors": outcome.errors,
-            "sections": _sections(result) if result is not None else {},
-            "notes": list(result.notes) if result is not None else [],
-            "warnings": outcome.warnings,
-        }
-        job.document = None  # it may name patients: not kept once imported
-        job.finished_at = timezone.now()
-        job.save()
+        _finish(job, outcome)
         cache.delete(key)
     return str(job.status)
 

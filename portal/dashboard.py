@@ -11,7 +11,9 @@ Definitions:
   by the day they were made in the practice's time zone, over the last `DAYS` days;
 - confirmed on the first try: of the bookings in that window that settled (confirmed in the EHR
   or failed), those confirmed after exactly one attempt;
-- failures by reason: bookings of the window that are failed now, grouped by reason;
+- failures by reason: bookings of the window that are failed now, grouped by the category of
+  their reason (`booking.failures`), never by its text (which names ids and the caller's
+  words);
 - queue depth: outbox rows not yet handed to the workers, bookings still pending, and failed
   bookings nobody has resolved (the "needs attention" queue, all time).
 """
@@ -24,16 +26,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q
-from django.db.models.functions import Substr, TruncDate
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Location, Membership, Practice
+from booking.failures import FailureCategory, category_expression
 
 log = logging.getLogger("portal.dashboard")
 
 DAYS = 30
 TOP_REASONS = 8
-REASON_CHARS = 120
 
 # SVG geometry (viewBox units; the image scales to its container).
 WIDTH = 640
@@ -225,6 +227,17 @@ def _connection_figures(practice: Practice) -> list[ConnectionFigures]:
     return out
 
 
+def _shares(total: int, parts: list[tuple[str, int, str]]) -> list[tuple[str, float, str, str]]:
+    """Bars of one chart in one unit: each part as its per cent of `total` (the count in the
+    text), so a share is never drawn beside a count on the same axis."""
+    if not total:
+        return []
+    return [
+        (label, round(n / total * 100, 1), f"{round(n / total * 100)}% ({n} of {total})", tone)
+        for label, n, tone in parts
+    ]
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return "no data"
@@ -290,7 +303,7 @@ def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
     }
     reasons = list(
         bookings.filter(in_window, status=BookingStatus.FAILED)
-        .annotate(why=Substr("failure_reason", 1, REASON_CHARS))
+        .annotate(why=category_expression())
         .values("why")
         .annotate(n=Count("pk"))
         .order_by("-n", "why")[:TOP_REASONS]
@@ -345,25 +358,22 @@ def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
         "first_try_chart": hbar_chart(
             "first-try",
             "Confirmed in the EHR on the first try",
-            "Of the bookings that settled in the window.",
-            []
-            if share is None
-            else [
-                ("First try", totals["first_try"], f"{round(share * 100)}%", "primary"),
-                (
-                    "Retried or failed",
-                    totals["settled"] - totals["first_try"],
-                    f"{totals['settled'] - totals['first_try']}",
-                    "secondary",
-                ),
-            ],
+            "Share of the bookings that settled in the window (both bars in per cent).",
+            _shares(
+                totals["settled"],
+                [
+                    ("First try", totals["first_try"], "primary"),
+                    ("Retried or failed", totals["settled"] - totals["first_try"], "secondary"),
+                ],
+            ),
             "Nothing settled yet: no booking has been confirmed or has failed in the window.",
         ),
         "failures_chart": hbar_chart(
             "failures",
             "Failures by reason",
-            f"Failed bookings of the last {DAYS} days, most frequent reasons.",
-            [(r["why"] or "(no reason given)", r["n"], str(r["n"]), "danger") for r in reasons],
+            f"Failed bookings of the last {DAYS} days, by kind of reason (each booking's own "
+            "reason is on its page and in the queue).",
+            [(FailureCategory(r["why"]).label, r["n"], str(r["n"]), "danger") for r in reasons],
             "No failed bookings in the window.",
         ),
         "latency_chart": hbar_chart(

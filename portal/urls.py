@@ -19,6 +19,7 @@ tenant_patterns = [
     path("", include("portal.setup.urls")),
     path("scheduling/", include("scheduling.web.urls")),
     path("bookings/", include("booking.frontdesk.urls")),
+    path("bookings/", include("calls.booking_urls")),
 ]
 
 urlpatterns = [

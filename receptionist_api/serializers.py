@@ -216,6 +216,7 @@ class TranscriptRequestSerializer(serializers.Serializer):
         choices=[
             CallOutcome.ESCALATED,
             CallOutcome.MESSAGE_TAKEN,
+            CallOutcome.ABANDONED,
             CallOutcome.FAILED,
         ],
         required=False,

@@ -15,6 +15,7 @@ What the portal may change and what it must leave to the EHR:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
@@ -102,6 +103,14 @@ def update_appointment_type(
         raise CatalogError("Not this practice's appointment type.")
     if not (new_patients or existing_patients):
         raise CatalogError("A type must be open to new or to existing patients.", "new_patients")
+    if appointment_type.ehr_id is not None:
+        # The EHR's fields: the next sync would put the EHR's values back, so they are not
+        # changed here at all (the page shows them read-only with their source).
+        if name.strip() != appointment_type.name:
+            raise CatalogError(EHR_OWNED.format(what="name"), "name")
+        if minutes != appointment_type.minutes:
+            raise CatalogError(EHR_OWNED.format(what="length"), "minutes")
+        descriptors = None
     providers = list(providers)
     _same_practice(practice, providers)
     appointment_type.name = name.strip()
@@ -119,6 +128,55 @@ def update_appointment_type(
     if descriptors is not None:
         set_descriptors(practice, appointment_type, descriptors)
     return appointment_type
+
+
+@transaction.atomic
+def create_appointment_type(
+    practice: Practice,
+    *,
+    name: str,
+    minutes: int,
+    new_patients: bool,
+    existing_patients: bool,
+    bookable: bool,
+    lead_time_hours: int,
+    horizon_days: int,
+    instructions: str,
+    providers: Iterable[Provider],
+    required_capabilities: list[str],
+    descriptors: Iterable[AppointmentDescriptor] | None = None,
+) -> AppointmentType:
+    """A new type, configured here: for practices that keep their schedule in the portal
+    (an EHR-synced practice gets its types from the EHR, and maps them)."""
+    require_manual_schedule(practice)
+    name = name.strip()
+    if not name:
+        raise CatalogError("Give the type a name.", "name")
+    if AppointmentType.objects.for_practice(practice).filter(name__iexact=name).exists():
+        raise CatalogError(f"There is already a type called “{name}”.", "name")
+    row = AppointmentType(
+        practice=practice,
+        key=_unique_key(AppointmentType, practice, name),
+        name=name,
+        minutes=minutes,
+        new_patients=new_patients,
+        existing_patients=existing_patients,
+    )
+    return update_appointment_type(
+        practice,
+        row,
+        name=name,
+        minutes=minutes,
+        new_patients=new_patients,
+        existing_patients=existing_patients,
+        bookable=bookable,
+        lead_time_hours=lead_time_hours,
+        horizon_days=horizon_days,
+        instructions=instructions,
+        providers=providers,
+        required_capabilities=required_capabilities,
+        descriptors=descriptors,
+    )
 
 
 def set_descriptors(
@@ -179,6 +237,117 @@ def update_provider(
     _check(provider)
     provider.save(update_fields=["on_call_phone", "accepts_new_patients"])
     return provider
+
+
+def create_provider(
+    practice: Practice, *, name: str, accepts_new_patients: bool, on_call_phone: str
+) -> Provider:
+    """A provider configured here (a practice whose schedule is the portal's)."""
+    require_manual_schedule(practice)
+    name = name.strip()
+    if not name:
+        raise CatalogError("Give the provider's name.", "name")
+    if Provider.objects.for_practice(practice).filter(name__iexact=name).exists():
+        raise CatalogError(f"There is already a provider called “{name}”.", "name")
+    provider = Provider(practice=practice, key=_unique_key(Provider, practice, name), name=name)
+    try:
+        provider.on_call_phone = normalise_phone(on_call_phone)
+    except ValidationError as exc:
+        raise CatalogError(exc.messages[0], "on_call_phone") from exc
+    provider.accepts_new_patients = accepts_new_patients
+    _check(provider)
+    provider.save()
+    return provider
+
+
+# --- rooms (operatories) ---------------------------------------------------------------------
+
+CAPABILITY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def clean_capabilities(raw: Iterable[str]) -> list[str]:
+    """Capabilities as the slot engine matches them: lower-case slugs, each once, sorted."""
+    out = set()
+    for item in raw:
+        cap = item.strip().lower().replace(" ", "-")
+        if not cap:
+            continue
+        if not CAPABILITY.match(cap):
+            raise CatalogError(
+                f"“{item.strip()}” is not a capability name: use letters, digits and dashes "
+                "(up to 32), for example imaging or laser.",
+                "capabilities",
+            )
+        out.add(cap)
+    return sorted(out)
+
+
+@transaction.atomic
+def create_operatory(
+    practice: Practice, *, location: Location, name: str, capabilities: Iterable[str]
+) -> Operatory:
+    """A room at a location whose schedule is configured here (a synced location's rooms are
+    the EHR's operatories, and come with the sync)."""
+    _same_practice(practice, [location])
+    if location.working_hours_mode != WorkingHoursMode.MANUAL:
+        raise CatalogError(
+            f"{location.name} is synced from the EHR: add the room in the EHR, and the next "
+            "sync brings it here.",
+            "location",
+        )
+    name = name.strip()
+    if not name:
+        raise CatalogError("Give the room a name.", "name")
+    if (
+        Operatory.objects.for_practice(practice)
+        .filter(location=location, name__iexact=name)
+        .exists()
+    ):
+        raise CatalogError(f"{location.name} already has a room called “{name}”.", "name")
+    room = Operatory(
+        practice=practice,
+        location=location,
+        key=_unique_key(Operatory, practice, f"{location.key}-{name}"),
+        name=name,
+        capabilities=clean_capabilities(capabilities),
+    )
+    _check(room)
+    room.save()
+    return room
+
+
+@transaction.atomic
+def update_operatory(
+    practice: Practice,
+    room: Operatory,
+    *,
+    name: str,
+    active: bool,
+    capabilities: Iterable[str],
+) -> Operatory:
+    """A room's capabilities (always the practice's own), and its name and whether it is in
+    use unless the EHR owns them (a linked room: the sync re-applies the EHR's)."""
+    if room.practice_id != practice.pk:
+        raise CatalogError("Not this practice's room.")
+    if room.ehr_id is not None:
+        if name.strip() != room.name:
+            raise CatalogError(EHR_OWNED.format(what="name"), "name")
+        if active != room.active:
+            raise CatalogError(EHR_OWNED.format(what="status"), "active")
+    else:
+        name = name.strip()
+        if not name:
+            raise CatalogError("Give the room a name.", "name")
+        clash = Operatory.objects.for_practice(practice).filter(
+            location_id=room.location_id, name__iexact=name
+        )
+        if clash.exclude(pk=room.pk).exists():
+            raise CatalogError(f"This location already has a room called “{name}”.", "name")
+        room.name, room.active = name, active
+    room.capabilities = clean_capabilities(capabilities)
+    _check(room)
+    room.save()
+    return room
 
 
 @transaction.atomic
@@ -313,6 +482,49 @@ def delete_block(practice: Practice, block: Block) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+EHR_OWNED = (
+    "The {what} comes from the EHR: change it there, and the next sync brings it here "
+    "(a change made here would be put back by that sync)."
+)
+MANUAL_ONLY = (
+    "This practice's schedule is synced from the EHR: providers, rooms and appointment types "
+    "are added in the EHR and arrive with the next sync."
+)
+
+
+def schedule_is_manual(practice: Practice) -> bool:
+    """Whether the practice keeps (some of) its schedule here: a location in manual mode, or
+    no location yet (set-up by hand starts here)."""
+    locations = Location.objects.for_practice(practice)
+    return (
+        not locations.exists()
+        or locations.filter(working_hours_mode=WorkingHoursMode.MANUAL).exists()
+    )
+
+
+def require_manual_schedule(practice: Practice) -> None:
+    if not schedule_is_manual(practice):
+        raise CatalogError(MANUAL_ONLY)
+
+
+def _unique_key(model: Any, practice: Practice, name: str) -> str:
+    """A configuration-file key from a name ("Dr. Ana Cho" -> "dr-ana-cho"), unique in the
+    practice (a number added when taken)."""
+    from django.utils.text import slugify
+
+    base = (slugify(name) or model.__name__.lower())[:56]
+    taken = set(
+        model.objects.for_practice(practice)
+        .filter(key__startswith=base)
+        .values_list("key", flat=True)
+    )
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        key = f"{base}-{n}"
+    return key
+
 
 _DAY_ORDER = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 

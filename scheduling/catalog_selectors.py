@@ -145,6 +145,48 @@ class GridItem:
     end: time
     title: str
     editable: bool
+    # Working hours that overlap others on the same day are drawn side by side: this one is
+    # in lane `lane` of `lanes` (0 of 1 when it overlaps nothing).
+    lane: int = 0
+    lanes: int = 1
+
+    @property
+    def width_percent(self) -> int:
+        return 100 // self.lanes - 2 if self.lanes > 1 else 0
+
+    @property
+    def offset_percent(self) -> int:
+        return self.lane * 100 // self.lanes
+
+
+def _lay_out_side_by_side(items: list[GridItem]) -> None:
+    """Give overlapping working hours of one day their own lanes (greedy, by start), so none is
+    drawn on top of another; each cluster of overlaps shares its lane count."""
+    by_day: dict[int, list[GridItem]] = {}
+    for item in items:
+        if item.kind == "hour":
+            by_day.setdefault(item.column, []).append(item)
+    for day_items in by_day.values():
+        day_items.sort(key=lambda i: (i.row_start, i.row_end))
+        cluster: list[GridItem] = []
+        lane_ends: list[int] = []
+        cluster_end = 0
+        for item in day_items:
+            if cluster and item.row_start >= cluster_end:
+                for member in cluster:
+                    member.lanes = len(lane_ends)
+                cluster, lane_ends = [], []
+            free = next((n for n, end in enumerate(lane_ends) if end <= item.row_start), None)
+            if free is None:
+                lane_ends.append(item.row_end)
+                free = len(lane_ends) - 1
+            else:
+                lane_ends[free] = item.row_end
+            item.lane = free
+            cluster.append(item)
+            cluster_end = max(cluster_end, item.row_end) if len(cluster) > 1 else item.row_end
+        for member in cluster:
+            member.lanes = len(lane_ends)
 
 
 @dataclass
@@ -261,6 +303,7 @@ def week_grid(
                 editable=editable,
             )
         )
+    _lay_out_side_by_side(grid.items)
     grid.items.sort(key=lambda i: (i.column, i.row_start, i.kind))
     return grid
 
@@ -363,3 +406,67 @@ def what_would_the_agent_book(
         )
         for match, slots in found
     ]
+
+
+# --- rooms, and a provider in two rooms at once ----------------------------------------------
+
+
+def rooms(practice: Practice) -> QuerySet[Operatory]:
+    """Every room with its location and how many working-hour entries use it (one query)."""
+    return (
+        Operatory.objects.for_practice(practice)
+        .select_related("location")
+        .annotate(hour_count=Count("working_hours", filter=Q(working_hours__active=True)))
+        .order_by("location__name", "-active", "name", "id")
+    )
+
+
+def room_detail(practice: Practice, pk: int) -> Operatory:
+    return Operatory.objects.for_practice(practice).select_related("location").get(pk=pk)
+
+
+@dataclass(frozen=True)
+class RoomClash:
+    """`other`: the provider's entry in another room at a time the saved one also covers."""
+
+    other: WorkingHour
+    days: list[str]
+    begin: time
+    end: time
+
+
+def _weekday(day: date) -> str:
+    return WEEKDAYS[day.weekday()]
+
+
+def _shared_days(a: WorkingHour, b: WorkingHour) -> list[str]:
+    """The days both entries cover: weekdays, or a date (as "2031-03-04")."""
+    if a.specific_date and b.specific_date:
+        return [a.specific_date.isoformat()] if a.specific_date == b.specific_date else []
+    if a.specific_date or b.specific_date:
+        one, weekly = (a, b) if a.specific_date else (b, a)
+        assert one.specific_date is not None
+        return [one.specific_date.isoformat()] if _weekday(one.specific_date) in weekly.days else []
+    return [d for d in WEEKDAYS if d in a.days and d in b.days]
+
+
+def provider_room_clashes(practice: Practice, hour: WorkingHour) -> list[RoomClash]:
+    """Entries that put `hour`'s provider in another room during `hour`'s time: one person
+    cannot see patients in two rooms at once, so the slot engine would offer the provider twice.
+    One query (the provider's other active entries)."""
+    others = (
+        WorkingHour.objects.for_practice(practice)
+        .filter(provider_id=hour.provider_id, active=True, begin__lt=hour.end, end__gt=hour.begin)
+        .exclude(pk=hour.pk)
+        .exclude(operatory_id=hour.operatory_id)
+        .select_related("operatory__location")
+        .order_by("begin", "id")
+    )
+    out = []
+    for other in others:
+        days = _shared_days(hour, other)
+        if days:
+            out.append(
+                RoomClash(other, days, max(hour.begin, other.begin), min(hour.end, other.end))
+            )
+    return out

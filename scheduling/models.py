@@ -503,6 +503,12 @@ class Booking(PHIModel):
         "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution_note = models.TextField(blank=True, default="")
+    # A move made by staff: this booking replaces `replaces`, which is cancelled (here and in
+    # the EHR) only once this one is confirmed, so a failed move leaves the patient's original
+    # appointment in place.
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -626,6 +632,8 @@ class TestScenario(TenantModel):
 
 
 class ConfigImportStatus(models.TextChoices):
+    PREVIEW = "preview", "Waiting for confirmation"
+    DISCARDED = "discarded", "Discarded"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Importing"
     SUCCEEDED = "succeeded", "Imported"
@@ -633,9 +641,10 @@ class ConfigImportStatus(models.TextChoices):
 
 
 class ConfigImport(PHIModel):
-    """A configuration upload imported in the background: who sent it, how far it is, and what
-    it changed or why it failed. The document is kept (encrypted: it may name patients) only
-    until the import has run."""
+    """A configuration upload: previewed and waiting for confirmation, or imported (in the
+    background for a large file): who sent it, how far it is, and what it changed or why it
+    failed. The document is kept (encrypted: it may name patients) only until the import has
+    run or the preview is discarded."""
 
     created_by = models.ForeignKey(
         "portal.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -670,4 +679,8 @@ class ConfigImport(PHIModel):
 
     @property
     def finished(self) -> bool:
-        return self.status in (ConfigImportStatus.SUCCEEDED, ConfigImportStatus.FAILED)
+        return self.status in (
+            ConfigImportStatus.SUCCEEDED,
+            ConfigImportStatus.FAILED,
+            ConfigImportStatus.DISCARDED,
+        )

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Practice
 from booking import services as bookings
+from core.sorting import Sort, order_by
 from scheduling.models import Booking, BookingStatus
 
 PER_PAGE = 25
@@ -35,9 +36,29 @@ def _base(practice: Practice) -> QuerySet[Booking]:
     )
 
 
-def agent_bookings(practice: Practice, filters: BookingFilters) -> QuerySet[Booking]:
-    """Bookings made by the voice agent, by appointment time; days in the practice's zone."""
-    rows = _base(practice).order_by("start", "pk")
+# Sortable columns of the lists (core.sorting): URL key -> ORDER BY fields (then the id).
+BOOKING_SORTS: dict[str, tuple[str, ...]] = {
+    "when": ("start",),
+    "type": ("appointment_type__name", "start"),
+    "provider": ("provider__name", "start"),
+    "location": ("location__name", "start"),
+    "status": ("status", "start"),
+}
+QUEUE_SORTS: dict[str, tuple[str, ...]] = {
+    "accepted": ("created_at",),
+    "when": ("start",),
+    "type": ("appointment_type__name", "start"),
+    "provider": ("provider__name", "start"),
+}
+
+
+def agent_bookings(
+    practice: Practice, filters: BookingFilters, sort: Sort | None = None
+) -> QuerySet[Booking]:
+    """Bookings made by the voice agent, by appointment time unless sorted otherwise; days in
+    the practice's zone."""
+    sort = sort or Sort("when", False)
+    rows = _base(practice).order_by(*order_by(sort, BOOKING_SORTS))
     tz = practice.tz
     if filters.status:
         rows = rows.filter(status=filters.status)
@@ -86,12 +107,14 @@ def paginate(rows: QuerySet[Booking], page_number: Any, per_page: int = PER_PAGE
     return ListPage(object_list=found[:per_page], number=number, has_next=len(found) > per_page)
 
 
-def queue(practice: Practice) -> QuerySet[Booking]:
-    """The "needs attention" queue (failed, unresolved), oldest first."""
+def queue(practice: Practice, sort: Sort | None = None) -> QuerySet[Booking]:
+    """The "needs attention" queue (failed, unresolved), oldest first unless sorted otherwise."""
+    sort = sort or Sort("accepted", False)
     return (
         bookings.needs_attention(practice)
         .select_related("location", "patient")
         .defer(*LIST_FIELDS_DEFERRED)
+        .order_by(*order_by(sort, QUEUE_SORTS))
     )
 
 
@@ -146,3 +169,120 @@ def patient_details(row: Booking) -> PatientDetails:
 
 
 TERMINAL = frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLED, BookingStatus.FAILED})
+
+
+# --- one booking's page ----------------------------------------------------------------------
+
+
+def booking_page(practice: Practice, pk: int) -> Booking:
+    """One booking with everything its page shows joined in (Booking.DoesNotExist otherwise)."""
+    return (
+        Booking.objects.for_practice(practice)
+        .select_related(
+            "appointment_type", "provider", "location", "operatory", "patient", "resolved_by"
+        )
+        .defer(*LIST_FIELDS_DEFERRED)
+        .get(pk=pk)
+    )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime
+    status: str
+    label: str
+    by: str
+
+
+def _status_value(raw: Any) -> str:
+    return "" if raw in (None, "None", "") else str(raw)
+
+
+def status_history(booking: Booking) -> list[StatusChange]:
+    """The booking's statuses as they happened, oldest first, from its change entries in the
+    audit trail (the one record of every save, with who made it): one query, indexed by the
+    object's id, whatever the size of the trail."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from compliance.models import ChangeEntry
+
+    labels = dict(BookingStatus.choices)
+    entries = (
+        ChangeEntry.objects.filter(
+            practice_id=booking.practice_id,
+            content_type=ContentType.objects.get_for_model(Booking),
+            object_id=booking.pk,
+            changes__has_key="status",
+        )
+        .select_related("actor")
+        .order_by("timestamp", "id")
+    )
+    out: list[StatusChange] = []
+    for entry in entries:
+        change = (entry.changes or {}).get("status") or [None, None]
+        status = _status_value(change[-1])
+        if not status or (out and out[-1].status == status):
+            continue
+        actor = entry.actor
+        if actor is not None:
+            by = actor.get_full_name() or actor.email
+        else:  # the receptionist API's client, or a task or webhook (nobody in person)
+            by = "the voice agent" if entry.api_client_id else ""
+        out.append(StatusChange(entry.timestamp, status, labels.get(status, status), by))
+    if not out:  # a booking older than its trail: what the row itself says
+        out.append(StatusChange(booking.created_at, BookingStatus.PENDING, "Pending", ""))
+        if booking.confirmed_at is not None:
+            out.append(StatusChange(booking.confirmed_at, BookingStatus.CONFIRMED, "Confirmed", ""))
+        if booking.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            out.append(StatusChange(booking.updated_at, booking.status, labels[booking.status], ""))
+    return out
+
+
+CANCELLABLE = frozenset({BookingStatus.PENDING, BookingStatus.CONFIRMED})
+
+
+def ehr_cancellation(booking: Booking) -> str:
+    """Where the EHR side of a cancellation stands: "" (nothing to cancel there), "queued"
+    (the task has not finished) or "done" (the task ran)."""
+    from booking.services import OUTBOX_CANCEL
+    from scheduling.models import OutboxMessage
+
+    if booking.status != BookingStatus.CANCELLED:
+        return ""
+    message = (
+        OutboxMessage.objects.for_practice(booking.practice_id)
+        .filter(booking_id=booking.pk, kind=OUTBOX_CANCEL)
+        .order_by("-id")
+        .only("acked_at")
+        .first()
+    )
+    if message is None:
+        return ""
+    return "done" if message.acked_at is not None else "queued"
+
+
+@dataclass(frozen=True)
+class Moves:
+    """A booking's place in a move: the one it replaces, and the ones made to replace it."""
+
+    replaces: Booking | None
+    replaced_by: list[Booking]
+
+
+def moves(booking: Booking) -> Moves:
+    """One query, two when the booking replaces another."""
+    replaced_by = list(
+        Booking.objects.for_practice(booking.practice_id)
+        .filter(replaces_id=booking.pk)
+        .only("pk", "start", "status", "replaces_id")
+        .order_by("-pk")
+    )
+    replaces = None
+    if booking.replaces_id is not None:
+        replaces = (
+            Booking.objects.for_practice(booking.practice_id)
+            .only("pk", "start", "status")
+            .filter(pk=booking.replaces_id)
+            .first()
+        )
+    return Moves(replaces, replaced_by)

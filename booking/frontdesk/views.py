@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -26,6 +27,7 @@ from compliance import audit
 from compliance.gate import phi_allowed, require_phi_allowed
 from compliance.models import AuditAction
 from compliance.support_policy import in_support_session, read_with_reason
+from core import sorting
 from scheduling.models import Booking, BookingStatus
 
 STAFF = (Role.FRONT_DESK, Role.PRACTICE_MANAGER)
@@ -41,7 +43,7 @@ def _booking(request: HttpRequest, pk: int) -> Booking:
         raise Http404("No such booking") from exc
 
 
-def _masked_rows(request: HttpRequest, rows: Iterable[Booking], page: str) -> list[dict[str, Any]]:
+def masked_rows(request: HttpRequest, rows: Iterable[Booking], page: str) -> list[dict[str, Any]]:
     """Rows with the patient as initials, and one access event naming the bookings shown
     (none without a BAA in force: then nothing of the patient is shown). A support session sees
     no initials: each patient it reads is revealed on a reason of its own."""
@@ -76,36 +78,58 @@ def booking_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     today = timezone.localdate(timezone=practice.tz)
     data = request.GET.copy() if request.GET else {"since": today.isoformat()}
     form = BookingFilterForm(data, initial={"since": today})
+    order = sorting.parse(request.GET.get("sort"), selectors.BOOKING_SORTS, "when")
     page = selectors.paginate(
-        selectors.agent_bookings(practice, form.filters()), request.GET.get("page")
+        selectors.agent_bookings(practice, form.filters(), order), request.GET.get("page")
     )
-    query = request.GET.copy()
-    query.pop("page", None)
+    params = {k: str(v) for k, v in data.items() if k in ("status", "since", "until")}
     return render(
         request,
         "booking/frontdesk/booking_list.html",
         {
             "form": form,
             "page": page,
-            "rows": _masked_rows(request, page.object_list, "AI bookings"),
-            "query": query.urlencode() if request.GET else f"since={today.isoformat()}",
+            "rows": masked_rows(request, page.object_list, "AI bookings"),
+            "query": urlencode({**params, "sort": order.param}),
+            "columns": sorting.columns(BOOKING_COLUMNS, order, params),
             "queue_count": selectors.queue_count(practice),
             "today": today,
         },
     )
 
 
+BOOKING_COLUMNS = (
+    ("When", "when"),
+    ("Type", "type"),
+    ("Provider", "provider"),
+    ("Location", "location"),
+    ("Patient", ""),  # masked, and encrypted: not sortable
+    ("Status", "status"),
+)
+QUEUE_COLUMNS = (
+    ("Appointment", "when"),
+    ("Type", "type"),
+    ("Provider", "provider"),
+    ("Patient", ""),
+    ("Accepted", "accepted"),
+    ("What happened · what to do", ""),
+)
+
+
 @require_GET
 @roles_required(*STAFF)
 def needs_attention(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = request_practice(request)
-    page = selectors.paginate(selectors.queue(practice), request.GET.get("page"))
+    order = sorting.parse(request.GET.get("sort"), selectors.QUEUE_SORTS, "accepted")
+    page = selectors.paginate(selectors.queue(practice, order), request.GET.get("page"))
     return render(
         request,
         "booking/frontdesk/needs_attention.html",
         {
             "page": page,
-            "rows": _masked_rows(request, page.object_list, "needs attention queue"),
+            "query": urlencode({"sort": order.param}),
+            "columns": sorting.columns(QUEUE_COLUMNS, order, {}),
+            "rows": masked_rows(request, page.object_list, "needs attention queue"),
             "queue_count": selectors.queue_count(practice),
             "resolve_form": ResolveForm(),
             "poll_seconds": POLL_SECONDS,
@@ -186,16 +210,18 @@ def resolve(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
 @read_with_reason
 def reveal_patient(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     """One booking's patient in full, recorded as a PHI read (403 without a BAA in force).
-    Staff may give a reason; a support session must (POST `reason`), or it reads nothing."""
+    The lists' quick "Show details" (GET) records the page it was read on; the reason form
+    (POST, as a transcript's reveal) must say why, and a support session can read only so."""
     booking = _booking(request, pk)
     require_phi_allowed(request_practice(request))
     reason = request.POST.get("reason", "").strip()[:REASON_MAX]
-    if in_support_session(request) and len(reason) < REASON_MIN:
+    support = in_support_session(request)
+    if (support or request.method == "POST") and len(reason) < REASON_MIN:
         return render(
             request,
             "booking/frontdesk/_patient_reason.html",
             {"b": booking, "problem": request.method == "POST"},
-            status=403,
+            status=403 if support else 400,
         )
     details = selectors.patient_details(booking)
     audit.record(

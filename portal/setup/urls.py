@@ -23,4 +23,10 @@ urlpatterns = [
     path("configuration/download/", views.config_download, name="setup_config_download"),
     path("configuration/upload/", views.config_upload, name="setup_config_upload"),
     path("configuration/imports/<int:pk>/", views.config_import, name="setup_config_import"),
+    path("configuration/imports/<int:pk>/apply/", views.config_apply, name="setup_config_apply"),
+    path(
+        "configuration/imports/<int:pk>/discard/",
+        views.config_discard,
+        name="setup_config_discard",
+    ),
 ]

@@ -332,32 +332,58 @@ def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
         except UnicodeDecodeError:
             form.add_error("file", "The file is not UTF-8 text.")
         else:
-            outcome = onboarding.upload_config(
+            preview = onboarding.preview_config(
                 _practice(request),
                 text,
                 upload.name,
                 may_import_baa=Role.COMPLIANCE_OFFICER in getattr(request, "roles", ()),
                 actor=request.user,  # type: ignore[arg-type]
             )
-            if outcome.job is not None:
-                url = reverse(
-                    "setup_config_import",
-                    kwargs={"practice_slug": practice_slug, "pk": outcome.job.pk},
-                )
-                if request.headers.get("HX-Request"):
-                    response = HttpResponse(status=204)
-                    response["HX-Redirect"] = url
-                    return response
-                return redirect(url)
-            if outcome.errors:
-                context["errors"] = [_by_path(e) for e in outcome.errors]
+            if preview.errors:
+                context["errors"] = [_by_path(e) for e in preview.errors]
             else:
-                context["result"] = outcome.result
-                context["warnings"] = outcome.warnings
+                context["preview"] = preview
                 context["form"] = ConfigUploadForm()
     # htmx swaps only successful responses; a plain form post gets the honest 400.
+    ok = "preview" in context or bool(request.headers.get("HX-Request"))
+    return render(request, "portal/setup/config.html", context, status=200 if ok else 400)
+
+
+def _preview_job(request: HttpRequest, pk: int) -> ConfigImport:
+    return get_object_or_404(ConfigImport.objects.for_practice(_practice(request)), pk=pk)
+
+
+@require_POST
+@roles_required(MANAGER)
+@forbidden_in_support_session(SupportForbidden.CONFIG_IMPORT)
+def config_apply(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    """Apply a previewed upload (confirmed by the person looking at its preview)."""
+    job = _preview_job(request, pk)
+    outcome = onboarding.confirm_config(job, actor=request.user)  # type: ignore[arg-type]
+    if outcome.job is not None:  # queued for a worker, or no longer waiting: its own page
+        url = reverse("setup_config_import", kwargs={"practice_slug": practice_slug, "pk": pk})
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)
+    context: dict[str, object] = {"form": ConfigUploadForm()}
+    if outcome.errors:
+        context["errors"] = [_by_path(e) for e in outcome.errors]
+    else:
+        context["result"] = outcome.result
+        context["warnings"] = outcome.warnings
     ok = "result" in context or bool(request.headers.get("HX-Request"))
     return render(request, "portal/setup/config.html", context, status=200 if ok else 400)
+
+
+@require_POST
+@roles_required(MANAGER)
+@forbidden_in_support_session(SupportForbidden.CONFIG_IMPORT)
+def config_discard(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    onboarding.discard_config(_preview_job(request, pk))
+    messages.info(request, "Discarded: nothing was changed.")
+    return redirect("setup_config", practice_slug=practice_slug)
 
 
 @never_cache

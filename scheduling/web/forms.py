@@ -134,6 +134,8 @@ class AppointmentTypeForm(forms.Form):
         if instance is not None:
             caps.update(instance.required_capabilities)
         _field(self, "required_capabilities").choices = [(c, c) for c in sorted(caps)]
+        if instance is not None and instance.ehr_id is not None:
+            ehr_owned(self, ("name", "minutes", "descriptors"), instance.ehr_id)
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -152,6 +154,15 @@ TYPE_FIELDS = (
     "horizon_days",
     "instructions",
 )
+
+
+def ehr_owned(form: forms.Form, names: tuple[str, ...], ehr_id: int) -> None:
+    """Show fields the EHR owns read-only with their source: a posted value is ignored (a
+    disabled field keeps its initial value) and the next sync would put the EHR's back."""
+    for name in names:
+        f = form.fields[name]
+        f.disabled = True
+        f.help_text = f"From the EHR (EHR id {ehr_id}): change it there; the sync brings it here."
 
 
 class PhraseForm(forms.Form):
@@ -186,6 +197,60 @@ class ProviderForm(forms.Form):
 
     def clean_on_call_phone(self) -> str:
         return catalog.normalise_phone(self.cleaned_data.get("on_call_phone", ""))
+
+
+class NewProviderForm(ProviderForm):
+    field_order = ["name", "accepts_new_patients", "on_call_phone"]
+    name = forms.CharField(max_length=200, help_text="As callers and staff say it: Dr. Ana Cho")
+
+
+class RoomForm(forms.Form):
+    """A room's name, whether it is in use, and what it can host (capabilities)."""
+
+    name = forms.CharField(max_length=200, help_text="As the front desk calls it: Op 3, Laser room")
+    active = forms.BooleanField(required=False, initial=True, label="In use")
+    capabilities = forms.CharField(
+        required=False,
+        max_length=400,
+        label="Capabilities",
+        help_text="What the room can host, separated by commas (for example imaging, laser): "
+        "a type that requires one is booked only in rooms that have it.",
+    )
+
+    def __init__(self, *args: Any, room: Operatory | None = None, **kwargs: Any) -> None:
+        if room is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": room.name,
+                "active": room.active,
+                "capabilities": ", ".join(room.capabilities),
+            }
+        super().__init__(*args, **kwargs)
+        if room is not None and room.ehr_id is not None:
+            ehr_owned(self, ("name", "active"), room.ehr_id)
+
+    def clean_capabilities(self) -> list[str]:
+        raw = self.cleaned_data.get("capabilities") or ""
+        try:
+            return catalog.clean_capabilities(raw.split(","))
+        except catalog.CatalogError as exc:
+            raise ValidationError(exc.message) from exc
+
+
+class NewRoomForm(RoomForm):
+    field_order = ["location", "name", "capabilities"]
+    location = forms.ModelChoiceField(queryset=Location.objects.none())
+
+    def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["active"]
+        _field(self, "location").queryset = catalog_selectors.locations(practice).filter(
+            working_hours_mode=WorkingHoursMode.MANUAL
+        )
+        _field(
+            self, "location"
+        ).help_text = (
+            "Locations whose schedule is kept here; a synced location's rooms come from the EHR."
+        )
 
 
 class WindowForm(forms.Form):

@@ -42,6 +42,7 @@ from scheduling.models import (
     Provider,
     ProviderRule,
     WorkingHour,
+    WorkingHoursMode,
 )
 from scheduling.web import forms
 
@@ -99,7 +100,62 @@ def type_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     return render(
         request,
         "scheduling/type_list.html",
-        {"filters": filters, "page": page, "query": _query_without_page(request)},
+        {
+            "filters": filters,
+            "page": page,
+            "query": _query_without_page(request),
+            "can_add": _can_edit(request) and catalog.schedule_is_manual(practice),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def type_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """A type configured here, for a practice whose schedule is the portal's (an EHR-synced
+    practice's types come from the EHR: the page says so and offers no form)."""
+    practice = _practice(request)
+    manual = catalog.schedule_is_manual(practice)
+    form = forms.AppointmentTypeForm(
+        practice,
+        request.POST or None,
+        initial={
+            "minutes": 30,
+            "new_patients": True,
+            "existing_patients": True,
+            "bookable": True,
+            "lead_time_hours": 0,
+            "horizon_days": 90,
+        },
+    )
+    if request.method == "POST" and manual and form.is_valid():
+        data = form.cleaned_data
+        saved = _save(
+            form,
+            lambda: catalog.create_appointment_type(
+                practice,
+                **{f: data[f] for f in forms.TYPE_FIELDS},
+                providers=data["providers"],
+                required_capabilities=data["required_capabilities"],
+                descriptors=data["descriptors"],
+            ),
+        )
+        if saved is not None:
+            messages.success(
+                request, f"Added {saved.name}. Add the words callers use for it below."
+            )
+            return redirect("scheduling_type", practice_slug=practice_slug, pk=saved.pk)
+    return render(
+        request,
+        "scheduling/new_form.html",
+        {
+            "form": form,
+            "manual": manual,
+            "what": "appointment type",
+            "back": reverse("scheduling_types", kwargs={"practice_slug": practice_slug}),
+            "back_label": "Appointment types",
+        },
+        status=400 if request.method == "POST" else 200,
     )
 
 
@@ -238,7 +294,37 @@ def provider_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
     return render(
         request,
         "scheduling/provider_list.html",
-        {"page": page, "q": name, "query": _query_without_page(request)},
+        {
+            "page": page,
+            "q": name,
+            "query": _query_without_page(request),
+            "can_add": _can_edit(request) and catalog.schedule_is_manual(_practice(request)),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def provider_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    practice = _practice(request)
+    manual = catalog.schedule_is_manual(practice)
+    form = forms.NewProviderForm(request.POST or None, initial={"accepts_new_patients": True})
+    if request.method == "POST" and manual and form.is_valid():
+        saved = _save(form, lambda: catalog.create_provider(practice, **form.cleaned_data))
+        if saved is not None:
+            messages.success(request, f"Added {saved.name}. Give them working hours next.")
+            return redirect("scheduling_provider", practice_slug=practice_slug, pk=saved.pk)
+    return render(
+        request,
+        "scheduling/new_form.html",
+        {
+            "form": form,
+            "manual": manual,
+            "what": "provider",
+            "back": reverse("scheduling_providers", kwargs={"practice_slug": practice_slug}),
+            "back_label": "Providers",
+        },
+        status=400 if request.method == "POST" else 200,
     )
 
 
@@ -343,6 +429,103 @@ def rule_delete(request: HttpRequest, practice_slug: str, pk: int, rule_pk: int)
 # --- the week grid ---------------------------------------------------------------------------
 
 
+# --- rooms (operatories) ---------------------------------------------------------------------
+
+
+@require_GET
+@roles_required(*VIEWERS)
+def room_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    practice = _practice(request)
+    return render(
+        request,
+        "scheduling/room_list.html",
+        {
+            "page": _page(request, catalog_selectors.rooms(practice)),
+            "query": _query_without_page(request),
+            "can_add": _can_edit(request)
+            and catalog_selectors.locations(practice)
+            .filter(working_hours_mode=WorkingHoursMode.MANUAL)
+            .exists(),
+            "can_edit": _can_edit(request),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*EDITORS)
+def room_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    practice = _practice(request)
+    form = forms.NewRoomForm(practice, request.POST or None)
+    manual = _field_has_choices(form, "location")
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        saved = _save(
+            form,
+            lambda: catalog.create_operatory(
+                practice,
+                location=data["location"],
+                name=data["name"],
+                capabilities=data["capabilities"],
+            ),
+        )
+        if saved is not None:
+            messages.success(request, f"Added {saved.name} at {saved.location.name}.")
+            return redirect("scheduling_rooms", practice_slug=practice_slug)
+    return render(
+        request,
+        "scheduling/new_form.html",
+        {
+            "form": form,
+            "manual": manual,
+            "what": "room",
+            "back": reverse("scheduling_rooms", kwargs={"practice_slug": practice_slug}),
+            "back_label": "Rooms",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _field_has_choices(form: Any, name: str) -> bool:
+    return bool(form.fields[name].queryset.exists())
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*VIEWERS)
+def room_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    practice = _practice(request)
+    try:
+        room = catalog_selectors.room_detail(practice, pk)
+    except Operatory.DoesNotExist as exc:
+        raise Http404 from exc
+    if request.method == "POST":
+        _require_editor(request)
+        form = forms.RoomForm(request.POST, room=room)
+        if form.is_valid():
+            data = form.cleaned_data
+            saved = _save(
+                form,
+                lambda: catalog.update_operatory(
+                    practice,
+                    room,
+                    name=data["name"],
+                    active=data["active"],
+                    capabilities=data["capabilities"],
+                ),
+            )
+            if saved is not None:
+                messages.success(request, f"Saved {saved.name}.")
+                return redirect("scheduling_room", practice_slug=practice_slug, pk=pk)
+    else:
+        form = forms.RoomForm(room=room)
+    if not _can_edit(request):
+        _read_only(form)
+    return render(
+        request,
+        "scheduling/room_detail.html",
+        {"room": room, "form": form, "can_edit": _can_edit(request)},
+    )
+
+
 def _week(request: HttpRequest) -> date:
     day = bounded_day(request.GET.get("week", ""))  # 9999-12-31 plus a week overflowed
     if day is None:
@@ -441,6 +624,14 @@ def hour_edit(request: HttpRequest, practice_slug: str, pk: int | None = None) -
         saved = _save(form, lambda: catalog.save_working_hour(practice, hour=hour, **data))
         if saved is not None:
             messages.success(request, "Saved the working hours.")
+            for clash in catalog_selectors.provider_room_clashes(practice, saved):
+                messages.warning(
+                    request,
+                    f"{saved.provider.name} is also in {clash.other.operatory.name} "
+                    f"({clash.other.operatory.location.name}) on {', '.join(clash.days)}, "
+                    f"{clash.begin:%H:%M} to {clash.end:%H:%M}: one person cannot be in two rooms "
+                    "at once, and the agent would offer both. Change one of the two entries.",
+                )
             return redirect(_back_to_schedule(request, practice_slug))
     if not editable:
         _read_only(form)

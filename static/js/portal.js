@@ -3,7 +3,8 @@
 
    - <form data-confirm="question">: asks before submitting (htmx forms use hx-confirm).
    - <select data-navigate-on-change>: goes to the chosen option's URL.
-   - data-grid-column / data-grid-row / data-grid-rows / data-width-percent: layout values that
+   - data-grid-column / data-grid-row / data-grid-rows / data-width-percent /
+     data-offset-percent: layout values that
      come from data (the week grid, the on-call bars), applied through the CSSOM, which the
      policy allows, on load and on every piece of content htmx swaps in.
    - <body data-read-only-session>: a read-only support session. Forms that would change
@@ -24,6 +25,7 @@
     ["data-grid-row", function (el, v) { el.style.gridRow = v; }],
     ["data-grid-rows", function (el, v) { el.style.setProperty("--rows", v); }],
     ["data-width-percent", function (el, v) { el.style.width = v + "%"; }],
+    ["data-offset-percent", function (el, v) { el.style.marginLeft = v + "%"; }],
   ];
 
   function layout(root) {

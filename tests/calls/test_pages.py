@@ -258,3 +258,20 @@ def test_the_empty_list_says_what_to_do_next(front_desk):
     assert "No calls yet" in html and "calls:write" in html
     html = front_desk.get("/p/alpha/calls/?outcome=booked").content.decode()
     assert "No calls match this search" in html
+
+
+def test_the_list_sorts_by_outcome_and_keeps_the_order_across_pages(front_desk, alpha):
+    desk = desk_for(alpha)
+    outcomes = ["message_taken", "abandoned", "escalated"] * 9
+    made = [desk.call(outcome=o) for o in outcomes]
+    page = front_desk.get("/p/alpha/calls/?sort=outcome").content.decode()
+    assert 'aria-sort="ascending"' in page and 'href="?sort=-outcome"' in page
+    cells = page.split('id="call-rows"')[1].split("</table>")[0]
+    labels = [c.split(">", 1)[1].split("<")[0] for c in cells.split('class="outcome-')[1:]]
+    assert labels == sorted(labels) and labels[0] == "Abandoned" and len(labels) == 25
+    # The pager posts the order back with the filters.
+    assert 'name="sort" value="outcome"' in page
+    second = front_desk.post("/p/alpha/calls/", {"sort": "outcome", "page": "2"}).content.decode()
+    rest = second.split('id="call-rows"')[1].split("</table>")[0]
+    assert rest.count('class="outcome-message_taken"') == 2
+    assert len(made) == 27

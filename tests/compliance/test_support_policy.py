@@ -35,7 +35,7 @@ from compliance.support_policy import SupportForbidden
 from core.tenancy import cross_tenant, tenant_context
 from onboarding import services as onboarding_services
 from portal.setup import services as setup_services
-from scheduling.models import ApiClient, AppointmentType
+from scheduling.models import ApiClient, AppointmentType, ConfigImport
 from tests.calls.test_escalation_world import Clinic
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory, sign_baa
@@ -56,6 +56,7 @@ class World:
     draft: BusinessAssociateAgreement
     draft_version: ProtocolVersion
     live_version: ProtocolVersion
+    preview: ConfigImport  # an uploaded configuration waiting for confirmation
 
 
 @pytest.fixture
@@ -68,12 +69,18 @@ def world(practice) -> World:
         draft = baa_services.create_draft(practice, practice_signer_name="Dana Reyes")
     row, _ = api_client(practice)
     clinic = Clinic(practice)
+    with tenant_context(practice):
+        shown = onboarding_services.preview_config(
+            practice, config_file().read().decode(), "alpha.json", may_import_baa=False
+        )
+    assert shown.job is not None, shown.errors
     return World(
         client_row=row,
         executed=executed,
         draft=draft,
         draft_version=clinic.protocol("Fever", ["fever"], approve=False),
         live_version=clinic.protocol("Bleeding", ["bleeding"], approve=True),
+        preview=shown.job,
     )
 
 
@@ -124,6 +131,12 @@ CASES: dict[str, Case] = {
     "setup_config_download": Case(MANAGER, "get", lambda w: P + "configuration/download/"),
     "setup_config_upload": Case(
         MANAGER, "post", lambda w: P + "configuration/upload/", lambda: {"file": config_file()}
+    ),
+    "setup_config_apply": Case(
+        MANAGER, "post", lambda w: f"{P}configuration/imports/{w.preview.pk}/apply/"
+    ),
+    "setup_config_discard": Case(
+        MANAGER, "post", lambda w: f"{P}configuration/imports/{w.preview.pk}/discard/"
     ),
     "compliance_baa_new": Case(
         OFFICER, "post", lambda w: BAA + "new/", lambda: {"practice_signer_name": "Dana Reyes"}
@@ -197,6 +210,7 @@ def snapshot(practice) -> dict:
             "members": sorted(Membership.objects.values_list("user_id", "role")),
             "events": Counter(AccessEvent.objects.values_list("action", flat=True)),
             "changes": ChangeEntry.objects.count(),
+            "imports": sorted(ConfigImport.objects.values_list("pk", "status")),
         }
 
 

@@ -435,7 +435,7 @@ def test_import_practice_with_the_sandbox_ehr_writes_the_ehr_and_mirrors_it_back
 
     second = import_config(config)
     assert second.changes == 0, second.summary()
-    assert "ehr sandbox: 0 change(s)" in second.notes
+    assert "EHR: already up to date with the file." in second.notes
     with tenant_context(practice):
         assert list(Block.objects.values_list("ehr_id", "reason")) == blocks
 

@@ -14,7 +14,7 @@ from onboarding import services
 from scheduling.models import CallerPhrase, ConfigImport, ConfigImportStatus
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
-from tests.portal.test_config_page import BASE, happy_smiles
+from tests.portal.test_config_page import APPLY, BASE, happy_smiles
 from tests.workers import celery_worker
 
 EXTRA_TYPES = 12
@@ -37,12 +37,18 @@ def large_file() -> dict:
 
 
 def post(client, doc, **extra):
+    """Upload and confirm (a large file's preview says a worker imports it once confirmed)."""
     body = json.dumps(doc).encode()
-    return client.post(
+    shown = client.post(
         f"{BASE}upload/",
         {"file": SimpleUploadedFile("alpha.json", body, content_type="application/json")},
         **extra,
     )
+    found = APPLY.search(shown.content.decode())
+    if shown.status_code != 200 or found is None:
+        return shown
+    assert "imported by a background worker once you confirm" in shown.content.decode()
+    return client.post(found.group(1), **extra)
 
 
 def wait_for(condition, timeout: float = 120.0):

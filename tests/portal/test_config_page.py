@@ -15,7 +15,7 @@ from compliance.gate import phi_allowed
 from compliance.models import AccessEvent
 from core.tenancy import cross_tenant, tenant_context
 from onboarding.services import import_config
-from scheduling.models import AppointmentType, CallerPhrase
+from scheduling.models import AppointmentType, CallerPhrase, ConfigImport
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
 
@@ -34,13 +34,27 @@ def happy_smiles(slug: str = "alpha") -> dict:
     return doc
 
 
-def upload(client, doc, name: str = "alpha.json", **extra):
+def preview(client, doc, name: str = "alpha.json", **extra):
+    """Upload a file: its preview (or its errors); nothing is applied."""
     body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     return client.post(
         f"{BASE}upload/",
         {"file": SimpleUploadedFile(name, body, content_type="application/json")},
         **extra,
     )
+
+
+APPLY = re.compile(r'action="(/p/alpha/configuration/imports/\d+/apply/)"')
+
+
+def upload(client, doc, name: str = "alpha.json", **extra):
+    """Upload a file and confirm its preview, as a manager does: the apply's answer (or the
+    upload's, when it was refused)."""
+    response = preview(client, doc, name, **extra)
+    found = APPLY.search(response.content.decode())
+    if response.status_code != 200 or found is None:
+        return response
+    return client.post(found.group(1), **extra)
 
 
 def types_of(practice) -> dict[str, int]:
@@ -208,3 +222,111 @@ def test_a_section_over_its_cap_is_refused_by_path_on_the_upload_page(manager_cl
     html = response.content.decode()
     assert "<code>appointment_types[0].phrases</code>: at most 50 entries" in html
     assert types_of(practice) == {}
+
+
+# --- the preview -----------------------------------------------------------------------------
+
+
+def test_the_preview_lists_changes_by_key_and_applies_only_on_confirmation(
+    manager_client, practice
+):
+    removed = {"key": "polish", "name": "Polish", "minutes": 20}
+    old = happy_smiles()
+    old["appointment_types"].append(removed)
+    import_config(old)
+    before = types_of(practice)
+    doc = happy_smiles()
+    first, second = doc["appointment_types"][0], doc["appointment_types"][1]
+    first["minutes"] = 55
+    doc["appointment_types"].append({"key": "whitening", "name": "Whitening", "minutes": 45})
+    doc["working_hours"][0]["end"] = "16:30"
+
+    shown = preview(manager_client, doc)
+    html = shown.content.decode()
+    assert shown.status_code == 200 and 'id="import-preview"' in html
+    assert "Nothing has been changed yet." in html
+    assert types_of(practice) == before  # nothing applied
+    items = html.split('id="preview-items-appointment_types"')[1].split("</details>")[0]
+    assert "<strong>Added</strong> <code>whitening</code>" in items
+    assert f"<strong>Changed</strong> <code>{first['key']}</code> <small>(minutes)</small>" in items
+    assert f"<strong>Removed</strong> <code>{removed['key']}</code>" in items
+    assert f"<code>{second['key']}</code>" not in items  # untouched: not listed
+    assert "[0]" not in html and "[2]" not in html  # by key, never by position
+    hours = html.split('id="preview-items-working_hours"')[1].split("</details>")[0]
+    wh = doc["working_hours"][0]
+    assert f"{wh['provider']} in {wh['operatory']}" in hours and "(end)" in hours
+    with tenant_context(practice):
+        assert not AccessEvent.objects.filter(action="config.import").exists()
+        [job] = ConfigImport.objects.all()
+        assert job.status == "preview" and job.document is not None
+
+    counts = re.search(r'id="preview-appointment_types"><td>[^<]+</td>((?:<td>\d+</td>){3})', html)
+    assert counts and re.findall(r"\d+", counts.group(1)) == ["1", "1", "1"]
+    applied = manager_client.post(f"{BASE}imports/{job.pk}/apply/").content.decode()
+    assert re.search(r"Imported: \d+ changes", applied)
+    after = types_of(practice)
+    assert after[first["key"]] == 55 and "whitening" in after and removed["key"] not in after
+    with tenant_context(practice):
+        job.refresh_from_db()
+        assert job.status == "succeeded" and job.document is None
+    # Confirmed twice (a double click): applied once; the second lands on the import's page.
+    again = manager_client.post(f"{BASE}imports/{job.pk}/apply/")
+    assert again.status_code == 302 and again["Location"] == f"{BASE}imports/{job.pk}/"
+    with tenant_context(practice):
+        assert AccessEvent.objects.filter(action="config.import").count() == 1
+
+
+def test_a_discarded_preview_changes_nothing_and_forgets_the_file(manager_client, practice):
+    doc = happy_smiles()
+    html = preview(manager_client, doc).content.decode()
+    assert re.search(r"Preview of alpha.json: \d+ changes", html)
+    with tenant_context(practice):
+        job = ConfigImport.objects.get()
+    done = manager_client.post(f"{BASE}imports/{job.pk}/discard/", follow=True)
+    assert "Discarded: nothing was changed." in done.content.decode()
+    with tenant_context(practice):
+        job.refresh_from_db()
+        assert job.status == "discarded" and job.document is None
+    assert types_of(practice) == {}
+    assert manager_client.post(f"{BASE}imports/{job.pk}/apply/").status_code == 302
+    assert types_of(practice) == {}
+
+
+def test_another_practices_preview_cannot_be_applied(manager_client, practice, other_practice):
+    stranger = UserFactory(totp=True)
+    MembershipFactory(user=stranger, practice=other_practice, role=Role.PRACTICE_MANAGER)
+    theirs = type(manager_client)()
+    verify_second_factor(theirs, stranger)
+    doc = happy_smiles("beta")
+    theirs.post(
+        "/p/beta/configuration/upload/",
+        {"file": SimpleUploadedFile("b.json", json.dumps(doc).encode())},
+    )
+    with cross_tenant("test: their preview"):
+        job = ConfigImport.objects.get(practice=other_practice)
+    assert manager_client.post(f"{BASE}imports/{job.pk}/apply/").status_code == 404
+    assert manager_client.post(f"{BASE}imports/{job.pk}/discard/").status_code == 404
+    assert types_of(other_practice) == {}
+
+
+def test_the_summary_counts_what_the_ehr_sync_brought_back_in_words(practice):
+    """The sandbox EHR: blocks go to the EHR and the sync mirrors them back; they are counted
+    with the upload, and the EHR's part is said in words, not printed as a dict."""
+    from types import SimpleNamespace
+
+    from onboarding import services
+    from onboarding.importer import ImportResult
+
+    result = ImportResult(practice_slug="alpha", practice_id=practice.pk)
+    result.sections["providers"].created = 1
+    report = SimpleNamespace(
+        sync_counts={"blocks": [1, 0, 0], "providers": [0, 1, 0]},
+        written=lambda: "blocks 1 created, providers 1 created",
+    )
+    services._count_ehr_sync(result, report)
+    assert result.sections["blocks"].created == 1 and result.changes == 2
+    assert result.notes == [
+        "EHR: blocks 1 created, providers 1 created in the EHR.",
+        "EHR: 1 row(s) here linked to their EHR records by the sync.",
+    ]
+    assert not any("{" in n for n in result.notes)

@@ -103,7 +103,54 @@ def test_figures_count_the_agents_bookings_in_the_window(practice, other_practic
     assert tallest.height == dashboard.COLUMN_H and tallest.y == 0
 
     failures = f["failures_chart"]
-    assert [(b.label, b.value) for b in failures.bars] == [("EHR refused the slot", 2)]
+    assert [(b.label, b.value) for b in failures.bars] == [("Other", 2)]
+
+    first_try = f["first_try_chart"]  # both bars are shares: never a per cent beside a count
+    assert [(b.label, b.value, b.text) for b in first_try.bars] == [
+        ("First try", 25.0, "25% (1 of 4)"),
+        ("Retried or failed", 75.0, "75% (3 of 4)"),
+    ]
+
+
+def test_failures_group_by_category_without_ids_or_the_callers_words(practice):
+    from booking.failures import FailureCategory, category_of
+
+    first = BookingFactory(practice=practice, status="confirmed", attempts=1)
+    kw = {
+        "practice": practice,
+        "appointment_type": first.appointment_type,
+        "provider": first.provider,
+        "operatory": first.operatory,
+        "status": "failed",
+    }
+    reasons = [
+        "The slot was taken in the EHR before we could book it (EHR appointment 7101). Offer "
+        "the caller another time.",
+        "The slot was taken in the EHR before we could book it (EHR appointment 7102). Offer "
+        "the caller another time.",
+        "The EHR refused to write appointment 88: double booked. Check the schedule for a "
+        "clash, then retry or book by hand.",
+        "The EHR refused the booking: patient note 'my tooth hurts since Tuesday' too long. "
+        "Fix the details, then retry.",
+        "The EHR kept failing (EHRServerError: 503) after 11 attempts. Check the connection, "
+        "then retry.",
+        "Not mapped to the EHR: provider Dr. Cho has no EHR id.",
+        "Patient details missing (date_of_birth).",
+        "Something nobody foresaw",
+    ]
+    for reason in reasons:
+        BookingFactory(**kw, failure_reason=reason)
+    bars = {b.label: b.value for b in figures_of(practice)["failures_chart"].bars}
+    assert bars == {
+        "Slot taken in the EHR": 3,
+        "EHR refused the details": 1,
+        "EHR kept failing": 1,
+        "Not set up for the EHR": 1,
+        "Patient details missing": 1,
+        "Other": 1,
+    }
+    assert [category_of(r) for r in reasons[:2]] == [FailureCategory.SLOT_TAKEN] * 2
+    assert not any(ch.isdigit() for label in bars for ch in label)
 
 
 def test_a_practice_without_data_gets_empty_states_not_errors(practice):

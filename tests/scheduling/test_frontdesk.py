@@ -379,3 +379,71 @@ def test_retry_from_the_queue_ends_confirmed_in_the_ehr(live_server, settings, c
         live = [a for a in d.ehr_appointments() if not a["cancelled"]]
         assert [a["id"] for a in live] == [body["ehr_appointment_id"]]
         assert ">0</span>" in c.get(f"{base}/attention/").content.decode()
+
+
+# --- sorting by column -----------------------------------------------------------------------
+
+
+def _order(page: str, ids: list[int]) -> list[int]:
+    return sorted(ids, key=lambda pk: page.index(f'id="booking-{pk}"'))
+
+
+def test_the_list_sorts_by_column_both_ways_and_pages_in_that_order(desk, front_desk):
+    with cross_tenant("test data setup"):
+        names = ["Dr. Cho", "Dr. Adams", "Dr. Baker"]
+        providers = [ProviderFactory(practice=desk.practice, name=n) for n in names]
+    made = []
+    for i in range(27):
+        desk.provider = providers[i % 3]
+        made.append(desk.booking(desk.at(1 + i // 8, 8 + i % 8)))
+    by_name = {p.pk: p.name for p in providers}
+    page = front_desk.get("/p/alpha/bookings/?since=&sort=provider").content.decode()
+    assert 'aria-sort="ascending"' in page and 'href="?since=&amp;sort=-provider"' in page
+    shown = _order(page, [b.pk for b in made if f'id="booking-{b.pk}"' in page])
+    names_shown = [by_name[next(b.provider_id for b in made if b.pk == pk)] for pk in shown]
+    assert names_shown == sorted(names_shown) and len(shown) == 25
+    second = front_desk.get("/p/alpha/bookings/?since=&sort=provider&page=2").content.decode()
+    rest = [b for b in made if f'id="booking-{b.pk}"' in second]
+    assert len(rest) == 2 and {by_name[b.provider_id] for b in rest} == {"Dr. Cho"}
+    assert "sort=provider&amp;page=1" in second  # the pager keeps the order
+
+    down = front_desk.get("/p/alpha/bookings/?since=&sort=-provider").content.decode()
+    assert 'aria-sort="descending"' in down
+    shown = _order(down, [b.pk for b in made if f'id="booking-{b.pk}"' in down])
+    names_shown = [by_name[next(b.provider_id for b in made if b.pk == pk)] for pk in shown]
+    assert names_shown == sorted(names_shown, reverse=True) and names_shown[0] == "Dr. Cho"
+    # Nonsense falls back to the default order, never an error or an arbitrary ORDER BY.
+    odd = front_desk.get("/p/alpha/bookings/?since=&sort=patient__last_name")
+    assert odd.status_code == 200 and 'data-sort="when"' in odd.content.decode()
+
+
+def test_the_queue_sorts_by_type(desk, front_desk):
+    with cross_tenant("test data setup"):
+        extraction = AppointmentTypeFactory(practice=desk.practice, name="Extraction")
+    cleaning = desk.failed(desk.at(2))
+    desk.type = extraction
+    pulled = desk.failed(desk.at(1))
+    page = front_desk.get("/p/alpha/bookings/attention/?sort=-type").content.decode()
+    assert _order(page, [cleaning.pk, pulled.pk]) == [pulled.pk, cleaning.pk]
+    page = front_desk.get("/p/alpha/bookings/attention/?sort=when").content.decode()
+    assert _order(page, [cleaning.pk, pulled.pk]) == [pulled.pk, cleaning.pk]
+    page = front_desk.get("/p/alpha/bookings/attention/").content.decode()  # oldest first
+    assert _order(page, [cleaning.pk, pulled.pk]) == [cleaning.pk, pulled.pk]
+
+
+@pytest.mark.parametrize(
+    "url", ["/p/alpha/bookings/?since=&sort=-type", "/p/alpha/bookings/attention/?sort=provider"]
+)
+def test_sorted_lists_keep_a_constant_number_of_queries(
+    desk, front_desk, url, django_assert_num_queries
+):
+    for i in range(2):
+        desk.failed(desk.at(2, 8 + i))
+    front_desk.get(url)
+    with CaptureQueriesContext(connection) as few:
+        assert front_desk.get(url).status_code == 200
+    for i in range(20):
+        desk.failed(desk.at(4, 8 + i % 9, 20 * (i // 9)))
+    with django_assert_num_queries(len(few.captured_queries)):
+        page = front_desk.get(url).content.decode()
+    assert page.count('<tr id="booking-') == 22
