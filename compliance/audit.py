@@ -225,9 +225,9 @@ def record(
     """Append an access event; it is sealed into its chain when the transaction commits.
 
     `practice` defaults to the current request's practice (tenant pages); without one the event
-    goes to the global chain. `actor` defaults to the signed-in user of the request (a task's
-    actor is the system: none). Call it in the transaction that does the work, so the event and
-    the work commit together.
+    goes to the global chain. `actor` defaults to the signed-in user of the request (a task's:
+    the one whose request queued it). Call it in the transaction that does the work, so the
+    event and the work commit together.
 
     One INSERT, with no model instance on the way (this is on every PHI read's path):
     the same row, and the same context stamping, as `AccessEvent(...).save()` writes.
@@ -310,6 +310,10 @@ def seal_now() -> None:
         return  # autocommit: every statement has committed, and sealed, already
     names = ", ".join(SEAL_CONSTRAINTS)
     with connection.cursor() as cur:
+        # First the changes the database captures (compliance.capture): their entries are
+        # then sealed with the others.
+        cur.execute("SET CONSTRAINTS compliance_capture IMMEDIATE")
+        cur.execute("SET CONSTRAINTS compliance_capture DEFERRED")
         cur.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
         cur.execute(f"SET CONSTRAINTS {names} DEFERRED")
 
@@ -349,6 +353,9 @@ def register_model(model: type[models.Model], **options: Any) -> None:
     uid = auditlog._dispatch_uid(pre_save, auditlog_receivers.log_update)
     if pre_save.disconnect(sender=model, dispatch_uid=uid):
         pre_save.connect(log_update, sender=model, dispatch_uid=uid)
+    from compliance import capture
+
+    capture.register(model)
 
 
 # --- change entries without auditlog's extra SELECT --------------------------------------------
