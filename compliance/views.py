@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from compliance import audit, export
+from compliance import audit, checkpoints, export
 from compliance.context import current
 from compliance.forms import AuditFilterForm
 from compliance.models import AccessEvent, AuditAction
@@ -40,8 +40,22 @@ def audit_log(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "older": older,
             "query": query.urlencode(),
             "head": audit.chain_head(practice.pk),
+            **_signing_keys(),
         },
     )
+
+
+def _signing_keys() -> dict[str, object]:
+    """The public half of the checkpoints' key, which an auditor pins when checking an export,
+    and the earlier ones (checkpoints signed before a rotation still name them)."""
+    key = checkpoints.signing_key()
+    earlier = {k: v for k, v in checkpoints.public_keys().items() if k != key.key_id}
+    return {
+        "signing_key_id": key.key_id,
+        "signing_public_key": key.public.hex(),
+        "earlier_keys": sorted(earlier.items()),
+        "verifier": export.VERIFIER,
+    }
 
 
 @require_GET
