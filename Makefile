@@ -40,7 +40,7 @@ test-fast: install lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PORTAL_TESTING=1 $(BIN)/mypy scheduling integrations compliance calls
+	PORTAL_TESTING=1 $(BIN)/mypy core accounts compliance scheduling ehr booking calls receptionist_api onboarding
 
 format: install
 	$(BIN)/ruff format .

@@ -5,13 +5,13 @@ this file (gunicorn's default `./gunicorn.conf.py`; `-c gunicorn.conf.py` says s
 Every value can be overridden on the command line or with GUNICORN_CMD_ARGS; the listening
 address comes from GUNICORN_BIND (default 127.0.0.1:8000, behind the TLS-terminating proxy).
 
-Sizing (issue 3, on 2 cores): a request is Python under one interpreter lock plus PostgreSQL
+Sizing: a request is Python under one interpreter lock plus PostgreSQL
 round trips. Threads keep a worker busy while a request waits for the database or for a hold's
 lock, but every thread that comes back from a round trip queues for the interpreter lock
 behind the others, so pools are kept small: one process per core plus one (a hold's waiters
 can tie up a process's threads while the claim they wait for runs elsewhere), six threads
-each. Measured on a shared box, 2x16, 3x6, 4x4 and 4x8 were within noise of each other in
-latency, and CPU per request grew with the number of processes.
+each. Larger pools (more processes or more threads) were no faster on a shared two-core box,
+and CPU per request grew with the number of processes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from portal.logsafety import WITHHELD, install, redact, without_query
+from core.logsafety import WITHHELD, install, redact, without_query
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
@@ -44,7 +44,7 @@ control_socket = str(RUN_STATE_DIR / "gunicorn.ctl")
 class RedactingLogger(Logger):
     """gunicorn's logger with no PHI in its lines: the access log's request line, path, query
     and referer lose their query strings (a search term or an old link's parameters), every
-    other field goes through `portal.logsafety.redact`, and both logs' handlers carry the
+    other field goes through `core.logsafety.redact`, and both logs' handlers carry the
     redacting filter (error lines quote exceptions)."""
 
     def setup(self, cfg: Any) -> None:

@@ -92,8 +92,8 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def build(seed: int = 20260504) -> dict[str, Any]:
     """The dedicated practice and its month, bulk-inserted."""
-    from portal.models import Location, Practice
-    from portal.tenancy import cross_tenant
+    from accounts.models import Location, Practice
+    from core.tenancy import cross_tenant
     from scheduling.models import (
         Appointment,
         AppointmentType,
@@ -211,7 +211,7 @@ def issue_token(client: Any) -> str:
 
 
 def bench_availability(world: dict[str, Any], token: str, runs: int) -> dict[str, Any]:
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
     from scheduling import selectors
 
     http = Client()
@@ -418,7 +418,7 @@ class Gunicorn:
 
 def slot_starts(world: dict[str, Any], count: int) -> list[dict[str, Any]]:
     """Distinct slots the engine offers (the hold must be for one), spread over providers."""
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
     from scheduling import selectors
 
     with tenant_context(world["practice"]):
@@ -485,7 +485,7 @@ def bench_holds_service_contention(
     middleware (see `reference_30_way_get`)."""
     from django.db import connections
 
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
     from scheduling import services
 
     contenders = 30
@@ -661,7 +661,7 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)  # one line per request
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)  # one line per request
     logging.getLogger("django.request").setLevel(logging.ERROR)  # 409s are expected
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
     load_at_start = os.getloadavg()  # this box may be shared: say how busy it was

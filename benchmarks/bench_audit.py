@@ -60,7 +60,7 @@ def export_child(practice_id: int, fmt: str) -> None:
     from django.db import connection as db
 
     from compliance import export
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
 
     def vm_hwm_mb() -> float:
         """Peak RSS of this process image (VmHWM; ru_maxrss would carry the parent's peak
@@ -171,11 +171,11 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
 
     from auditlog.context import disable_auditlog
 
+    from accounts.models import Location, Practice
     from compliance import audit
     from compliance.context import audit_context
     from compliance.models import AuditAction
-    from portal.models import Location, Practice
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
 
     practice = Practice.objects.create(slug="bench-writes", name="Bench writes")
     with tenant_context(practice):
@@ -503,9 +503,9 @@ def child_env() -> dict[str, str]:
 
 
 def bench_export(rows: int) -> dict[str, Any]:
+    from accounts.models import Practice
     from compliance import audit
-    from portal.models import Practice
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
 
     practice = Practice.objects.create(slug="bench-export", name="Bench export")
     fill_s = fill_sealed(practice.pk, rows)
@@ -621,7 +621,7 @@ def officer_client(practice: Any) -> Any:
     from django_otp.oath import totp
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from portal.models import Membership, Role, User
+    from accounts.models import Membership, Role, User
 
     user = User.objects.create_user(username="officer@bench.test", password="x" * 20)
     Membership.objects.create(user=user, practice=practice, role=Role.COMPLIANCE_OFFICER)
@@ -638,7 +638,7 @@ def plan_of(practice: Any, params: dict[str, str]) -> dict[str, Any]:
     """EXPLAIN ANALYZE of the page's query: its execution time and the scans it uses."""
     from compliance import export
     from compliance.forms import AuditFilterForm
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
 
     filters = AuditFilterForm(params or None).filters(practice.pk, practice.tz)
     sql, values = export.page_query(filters, params.get("before", ""))
@@ -661,10 +661,10 @@ def plan_of(practice: Any, params: dict[str, str]) -> dict[str, Any]:
 def bench_browser(rows: int, runs: int) -> dict[str, Any]:
     from django.contrib.contenttypes.models import ContentType
 
+    from accounts.models import Practice
     from compliance import audit
     from compliance.models import AuditAction
-    from portal.models import Practice
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
 
     practice = Practice.objects.create(slug="bench-browser", name="Bench browser")
     content_types = [
@@ -754,7 +754,7 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
     load_at_start = os.getloadavg()
     result: dict[str, Any] = {}
     with throwaway_database("bench_audit"):  # dropped with its rows

@@ -107,9 +107,9 @@ def main() -> None:
 
     import logging
 
-    for name in ("portal.tenancy", "httpx", "integrations", "scheduling"):
+    for name in ("core.tenancy", "httpx", "integrations", "scheduling"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from integrations.sandbox.testing import SandboxServer
+    from ehr_sandbox.testing import SandboxServer
     from tests.workers import celery_worker
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

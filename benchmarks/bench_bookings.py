@@ -88,10 +88,10 @@ class Desk:
     """The practice, connected to the sandbox with webhooks to gunicorn, and its API token."""
 
     def __init__(self, sandbox: Any, portal_url: str) -> None:
-        from integrations import services
-        from portal.tenancy import tenant_context
+        from core.tenancy import tenant_context
+        from ehr import services
         from scheduling.models import AppointmentType
-        from tests.integrations.conftest import build_world
+        from tests.ehr.conftest import build_world
         from tests.scheduling.api_factories import api_client, token_for
 
         self.world = build_world(
@@ -131,7 +131,7 @@ class Desk:
 
     def bodies(self, count: int) -> list[tuple[str, dict[str, Any]]]:
         """Holds on the next free slots, one new caller each (find-or-create in the EHR)."""
-        from portal.tenancy import tenant_context
+        from core.tenancy import tenant_context
         from scheduling.services import place_hold
 
         out = []
@@ -171,7 +171,7 @@ class Desk:
 
 def wait_confirmed(practice: Any, ids: list[int], timeout: float) -> dict[int, Any]:
     """Poll the database (not the API: no load of our own) until every booking is terminal."""
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
     from scheduling.models import Booking
 
     deadline = clock.monotonic() + timeout
@@ -188,8 +188,8 @@ def wait_confirmed(practice: Any, ids: list[int], timeout: float) -> dict[int, A
 
 def insertion_webhooks(practice: Any) -> dict[int, float]:
     """EHR appointment id -> when its `appointment_insertion` webhook reached the portal."""
-    from integrations.models import WebhookDelivery
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
+    from ehr.models import WebhookDelivery
 
     with tenant_context(practice):
         rows = WebhookDelivery.objects.filter(event="appointment_insertion").values_list(
@@ -214,7 +214,7 @@ def bench_latency(desk: Desk, runs: int) -> dict[str, Any]:
             sent_at[booking_id] = sent
             totals.append(row.confirmed_at.timestamp() - sent)
             accepted.append(answered - sent)
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
     from scheduling.models import Booking
 
     received = insertion_webhooks(desk.world.practice)
@@ -285,7 +285,7 @@ def relay_forever(stop: threading.Event) -> None:
     """What beat does (every BOOKING_RELAY_SECONDS): hand over anything the fast path missed."""
     from django.db import connection as conn
 
-    from scheduling.bookings import relay_outbox
+    from booking.services import relay_outbox
 
     try:
         while not stop.wait(1.0):
@@ -303,9 +303,9 @@ def main() -> None:
 
     import logging
 
-    for name in ("portal.tenancy", "httpx", "integrations", "scheduling"):
+    for name in ("core.tenancy", "httpx", "integrations", "scheduling"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from integrations.sandbox.testing import SandboxServer
+    from ehr_sandbox.testing import SandboxServer
     from tests.workers import celery_worker
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,4 +1,4 @@
-"""Benchmark the calls pages and API (issue 7): the staff list of a practice with 20,000 calls
+"""Benchmark the calls pages and API: the staff list of a practice with 20,000 calls
 (plain, filtered by outcome and day, by caller phone through the blind index, a deep page), a
 call, a reveal, and the voice agent's PUT of a 40-turn transcript. Target: p95 under 150 ms of
 server time per page, the list's query count independent of its size.
@@ -57,9 +57,9 @@ TURNS = [
 def build(seed: int = 7) -> dict[str, Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from accounts.models import Membership, Practice, Role, User
     from calls.models import Call, CallOutcome
-    from portal.models import Membership, Practice, Role, User
-    from portal.tenancy import cross_tenant
+    from core.tenancy import cross_tenant
     from scheduling.services import create_api_client
     from tests.factories import sign_baa
 
@@ -101,7 +101,7 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     load_at_start = os.getloadavg()
     with throwaway_database("bench_calls"):

@@ -1,5 +1,5 @@
-"""Benchmark the dashboard (charts + go-live checklist) and the manager's set-up pages (issue 8:
-under 150 ms server time with a practice holding 50,000 appointments).
+"""Benchmark the dashboard (charts + go-live checklist) and the manager's set-up pages (under
+150 ms server time with a practice holding 50,000 appointments).
 
 Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). A throwaway database of its
 own (created, migrated, dropped), one practice: 300 appointment types with phrases and EHR codes,
@@ -64,10 +64,10 @@ def build(seed: int = 8) -> dict[str, Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from oauth2_provider.models import Application
 
-    from integrations.health import HealthRecorder
-    from integrations.models import ConnectionKind, ConnectionStatus, EHRConnection
-    from portal.models import Location, Membership, Practice, Role, User
-    from portal.tenancy import cross_tenant, tenant_context
+    from accounts.models import Location, Membership, Practice, Role, User
+    from core.tenancy import cross_tenant, tenant_context
+    from ehr.health import HealthRecorder
+    from ehr.models import ConnectionKind, ConnectionStatus, EHRConnection
     from scheduling.models import (
         ApiClient,
         Appointment,
@@ -246,7 +246,7 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
     load_at_start = os.getloadavg()
     with throwaway_database("bench_dash"):
         t0 = clock.perf_counter()

@@ -1,5 +1,5 @@
-"""Benchmark the front desk and compliance officer pages (issue 8: under 150 ms server time with
-a practice holding 50,000 appointments): the AI bookings list, the "needs attention" queue and
+"""Benchmark the front desk and compliance officer pages (under 150 ms server time with a
+practice holding 50,000 appointments): the AI bookings list, the "needs attention" queue and
 its polled status cell, and the BAA pages.
 
 Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). It works in a throwaway
@@ -54,9 +54,9 @@ TARGET_MS = 150
 def build(seed: int = 5) -> dict[str, Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from accounts.models import Location, Membership, Practice, Role, User
     from compliance import services as baa
-    from portal.models import Location, Membership, Practice, Role, User
-    from portal.tenancy import cross_tenant
+    from core.tenancy import cross_tenant
     from scheduling.models import (
         AppointmentType,
         Booking,
@@ -158,7 +158,7 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
     load_at_start = os.getloadavg()
     with throwaway_database("bench_desk"):
         t0 = clock.perf_counter()

@@ -110,7 +110,7 @@ SENTENCES = (
 
 
 def build(seed: int = 20261207) -> tuple[Any, str]:
-    from portal.tenancy import tenant_context
+    from core.tenancy import tenant_context
     from tests.factories import PracticeFactory, sign_baa
     from tests.scheduling.api_factories import api_client
     from tests.scheduling.factories import AppointmentTypeFactory

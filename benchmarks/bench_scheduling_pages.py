@@ -1,4 +1,4 @@
-"""Benchmark the practice manager's scheduling pages (issue 8: under 150 ms server time with a
+"""Benchmark the practice manager's scheduling pages (under 150 ms server time with a
 practice holding 50,000 appointments).
 
 Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). It works in a throwaway
@@ -57,8 +57,8 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 def build(seed: int = 8) -> dict[str, Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from portal.models import Location, Membership, Practice, Role, User
-    from portal.tenancy import cross_tenant
+    from accounts.models import Location, Membership, Practice, Role, User
+    from core.tenancy import cross_tenant
     from scheduling.models import (
         Appointment,
         AppointmentDescriptor,
@@ -178,7 +178,7 @@ def main() -> None:
 
     import logging
 
-    logging.getLogger("portal.tenancy").setLevel(logging.WARNING)
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
     load_at_start = os.getloadavg()
     with throwaway_database("bench_pages"):
         t0 = clock.perf_counter()

@@ -15,9 +15,15 @@ class CallsConfig(AppConfig):
         for model in (Call, EncounterNote, CallRetention):
             register_model(model)
         # Escalation: protocols and the rota are clinical configuration, screenings hold PHI.
-        from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, Screening
+        from calls.models import (
+            ApprovalPolicy,
+            EscalationProtocol,
+            OnCallShift,
+            ProtocolVersion,
+            Screening,
+        )
 
-        for escalation_model in (EscalationProtocol, OnCallShift, Screening):
+        for escalation_model in (EscalationProtocol, OnCallShift, Screening, ApprovalPolicy):
             register_model(escalation_model)
         register_model(ProtocolVersion, m2m_fields={"appointment_types"})
         # A booking confirmed after its call's transcript arrived queues the encounter note.

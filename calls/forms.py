@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django import forms
 
+from accounts.models import Practice
 from calls.models import CallOutcome, CallRetention
 from calls.selectors import CallFilters
-from portal.formfields import BoundedDateField
-from portal.models import Practice
+from core.formfields import BoundedDateField
 from scheduling.models import AppointmentType
 
 

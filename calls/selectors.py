@@ -7,9 +7,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.db.models import QuerySet
 
+from accounts.models import Practice
 from calls.models import Call
 from compliance.crypto import blind_index
-from portal.models import Practice
 
 
 @dataclass(frozen=True)

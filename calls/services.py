@@ -1,7 +1,7 @@
 """Calls: recording them, their encrypted transcripts, the encounter note written to the EHR,
 revealing a transcript (audited) and retention.
 
-The encounter note follows the booking pipeline's rules (scheduling.bookings):
+The encounter note follows the booking pipeline's rules (booking.services):
 - `ensure_note` creates the `EncounterNote` (pending) once a call has a transcript AND a
   confirmed booking, whichever came second: `store_transcript` (the API) and
   `booking_confirmed` (run after the booking's commit by a post_save receiver on Booking, see
@@ -30,6 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import Practice, User
 from calls.models import (
     Call,
     CallOutcome,
@@ -42,8 +43,7 @@ from compliance.crypto import blind_index
 from compliance.gate import require_phi_allowed
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from portal.models import Practice, User
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import ApiClient, Booking, BookingStatus
 
 log = logging.getLogger("calls.services")
@@ -330,9 +330,9 @@ def compose_note(call: Call, booking: Booking, reference: str) -> tuple[str, str
 def write_note(call_id: int, practice_id: int) -> str:
     """One run of the note task: "written", "sent" (the EHR is inserting it), "failed", or a
     reason to do nothing. Raises EHRTransientError for the task to retry."""
-    from integrations.client import client_for
-    from integrations.errors import EHRAuthError, EHRNotFound, EHRValidationError
-    from integrations.selectors import connection_for_location
+    from ehr.errors import EHRAuthError, EHRNotFound, EHRValidationError
+    from ehr.nexhealth.client import client_for
+    from ehr.selectors import connection_for_location
 
     require_phi_allowed(practice_id)
     with tenant_context(practice_id), _session_lock(LOCK_NAMESPACE_NOTE, call_id) as got:
@@ -451,8 +451,8 @@ def _apply_document(note: EncounterNote, doc: dict[str, Any]) -> str:
 
 def poll_note(call_id: int, practice_id: int) -> str:
     """Read a sent note's document back from the EHR and apply its insertion state."""
-    from integrations.client import client_for
-    from integrations.selectors import connection_for_location
+    from ehr.nexhealth.client import client_for
+    from ehr.selectors import connection_for_location
 
     require_phi_allowed(practice_id)
     with tenant_context(practice_id):

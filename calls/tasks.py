@@ -17,15 +17,15 @@ from django.conf import settings
 
 from calls import services
 from compliance.gate import BAARequired, phi_task
-from integrations.errors import EHRRateLimited
-from integrations.tasks import (
+from core.tenancy import tenant_context
+from ehr.errors import EHRRateLimited
+from ehr.tasks import (
     MAX_THROTTLED,
     TRANSIENT_ERRORS,
     _retry,
     queue_for,
     retry_countdown,
 )
-from portal.tenancy import tenant_context
 
 log = logging.getLogger("calls.tasks")
 

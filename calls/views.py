@@ -15,6 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import roles_required
+from accounts.models import Role
 from calls import selectors, services
 from calls.forms import CallFilterForm, RetentionForm, RevealForm
 from calls.models import Call, CallRetention, NoteStatus
@@ -25,8 +27,6 @@ from compliance.support_policy import (
     in_support_session,
     read_with_reason,
 )
-from portal.access import roles_required
-from portal.models import Role
 
 # Who may see calls and reveal transcripts: the people who talk to the callers afterwards.
 # Clinicians and compliance officers work from the EHR and the audit log, not from here.

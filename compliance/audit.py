@@ -2,7 +2,7 @@
 
 Writing (on the request's path: one INSERT per row, see "change entries without auditlog's
 extra SELECT" below; each INSERT is prepared on the server once per session,
-`portal.statements.execute_prepared`):
+`core.statements.execute_prepared`):
 - `record(action, practice=..., object_type=..., object_ids=..., reason=...)` for what auditlog
   cannot see (PHI reads, exports, sign-ins, 2FA, impersonation, API tokens). Actor, request id,
   IP, user agent, API client and impersonation session come from `compliance.context`. A list
@@ -60,10 +60,10 @@ from compliance.models import (
     ChangeEntry,
     InsertGuard,
 )
-from portal.statements import execute_prepared, insert_sql, session_execute
+from core.statements import execute_prepared, insert_sql, session_execute
 
 if TYPE_CHECKING:
-    from portal.models import Practice, User
+    from accounts.models import Practice, User
 
 SEAL_VERSION = "v1"
 GENESIS = bytes(32)
@@ -732,7 +732,7 @@ def _unsealed_entry(chain: str) -> tuple[str, int] | None:
 
 def _sealed(table: str) -> models.Exists:
     """NOT EXISTS, not NOT IN: an anti-join probing the seal index, where NOT IN over a million
-    seals degrades to a nested scan (it never finished on the 1M-entry benchmark)."""
+    seals degrades to a nested scan that does not finish on a large trail."""
     from compliance.models import AuditSeal
 
     return models.Exists(
@@ -821,7 +821,7 @@ def chain_head(practice_id: int | None) -> Anchor:
 
 def all_chains() -> list[str]:
     """Every chain there can be: one per practice, and the global one."""
-    from portal.models import Practice
+    from accounts.models import Practice
 
     return [GLOBAL_CHAIN] + [
         chain_name(pk) for pk in Practice.objects.order_by("pk").values_list("pk", flat=True)

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
-from portal.formfields import BoundedDateField
+from core.formfields import BoundedDateField
 
 PDF_MAGIC = b"%PDF-"
 MAX_PDF_BYTES = 10 * 1024 * 1024  # a scanned, countersigned agreement fits well within this

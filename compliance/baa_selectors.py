@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 
+from accounts.models import Practice
 from compliance.models import BusinessAssociateAgreement, ChangeEntry
-from portal.models import Practice
 
 
 def versions(practice: Practice) -> QuerySet[BusinessAssociateAgreement]:

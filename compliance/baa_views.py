@@ -13,13 +13,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import roles_required
+from accounts.models import Role
 from compliance import baa_selectors, services
 from compliance.baa_forms import DraftForm, ExecuteForm, TerminateForm, UploadForm
 from compliance.gate import agreement_in_force
 from compliance.models import BAAStatus, BusinessAssociateAgreement
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
-from portal.access import roles_required
-from portal.models import Role
 
 READERS = (Role.COMPLIANCE_OFFICER, Role.PRACTICE_MANAGER)
 WRITERS = (Role.COMPLIANCE_OFFICER,)

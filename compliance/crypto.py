@@ -54,7 +54,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -66,11 +65,12 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, models, transaction
 
 from compliance.scoping import practice_scope
-from portal.tenancy import TenantModel, tenant_context
+from core.phone import to_e164
+from core.tenancy import TenantModel, tenant_context
 
 if TYPE_CHECKING:
+    from accounts.models import Practice
     from compliance.models import PracticeDataKey
-    from portal.models import Practice
 
 FORMAT_V1 = 0x01
 NONCE_BYTES = 12
@@ -333,12 +333,9 @@ def _nfkc(value: str) -> str:
 def normalize_phone(value: str) -> str:
     """E.164 (US numbers without a country code); unparseable input keeps its digits."""
     text = _nfkc(str(value)).strip()
-    try:
-        number = phonenumbers.parse(text, getattr(settings, "PHI_DEFAULT_PHONE_REGION", "US"))
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is not None and phonenumbers.is_possible_number(number):
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    number = to_e164(text)
+    if number is not None:
+        return number
     digits = "".join(ch for ch in text if ch.isdigit())
     return ("+" if text.startswith("+") else "") + digits
 

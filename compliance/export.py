@@ -28,7 +28,7 @@ from compliance.audit import SEALED_COLUMNS, all_chains, chain_heads, chain_name
 from compliance.context import audit_context
 from compliance.models import AccessEvent, AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 
 CHUNK = 256 * 1024  # bytes per streamed block: constant memory, few writes
 
@@ -386,8 +386,8 @@ def manifest(
 
 # --- JSON Lines -------------------------------------------------------------------------------
 # Each line is exactly what PostgreSQL's row_to_json() makes of a projection row, but PostgreSQL
-# does not build it: row_to_json spends 8-10 µs a row looking up every column's type and
-# escaping char by char, most of the export's time on one core. COPY's text format is as cheap as
+# does not build it: row_to_json looks up every column's type for each row and escapes char by
+# char, which would be most of the export's time on one core. COPY's text format is as cheap as
 # CSV and already escapes backslash, \b, \f, \n, \r and \t exactly as JSON does, and its tabs
 # and newlines only ever separate columns and rows. So PostgreSQL sends the plain columns (numbers
 # as digits or `null`, timestamps in JSON's form) and the exporter adds the keys and quotes with a

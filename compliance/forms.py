@@ -6,7 +6,7 @@ from django import forms
 
 from compliance.export import AuditFilters
 from compliance.models import AuditAction
-from portal.formfields import BoundedDateField
+from core.formfields import BoundedDateField
 
 ACTION_CHOICES = [
     ("", "Any action"),
@@ -18,9 +18,20 @@ ACTION_CHOICES = [
 ]
 
 
+# What the audit table shows for each action: the filter's labels (change entries by verb).
+ACTION_LABELS: dict[str, str] = {value: label for value, label in ACTION_CHOICES if value}
+
+DATE_PICKER = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def action_label(action: str) -> str:
+    """The label of an audit action (the raw name when it is not a known one)."""
+    return ACTION_LABELS.get(action, action)
+
+
 class AuditFilterForm(forms.Form):
-    since = BoundedDateField(required=False, label="From (day)")
-    until = BoundedDateField(required=False, label="Through (day)")
+    since = BoundedDateField(required=False, label="From (day)", widget=DATE_PICKER)
+    until = BoundedDateField(required=False, label="Through (day)", widget=DATE_PICKER)
     actor = forms.CharField(required=False, max_length=254, label="Actor (user id or email)")
     action = forms.ChoiceField(required=False, choices=ACTION_CHOICES)
     object_type = forms.CharField(required=False, max_length=100, label="Object type")

@@ -2,7 +2,7 @@
 
 One decision, `phi_allowed(practice, at)`, used everywhere PHI is touched:
 
-- API views: `compliance.api.PHIGatedMixin` (or `@phi_gated` on the class) -> 403 `baa_required`;
+- API views: `compliance.api.PHIGatedMixin` -> 403 `baa_required`;
 - portal views (function views under `/p/<slug>/`): `@phi_gated` -> 403;
 - Celery tasks: `@phi_task` under `@shared_task`, with a `practice_id` argument;
 - anything else (imports, the EHR connection test, transcript storage):
@@ -25,8 +25,8 @@ from django.utils import timezone
 from compliance.scoping import practice_scope
 
 if TYPE_CHECKING:
+    from accounts.models import Practice
     from compliance.models import BusinessAssociateAgreement
-    from portal.models import Practice
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,8 +111,7 @@ def is_phi_gated(obj: Any) -> bool:
     """Whether a view callback, view class or Celery task passes through the PHI gate."""
     for candidate in (
         obj,
-        getattr(obj, "view_class", None),  # as_view() callbacks (Django and DRF)
-        getattr(obj, "cls", None),  # DRF viewsets' callbacks
+        getattr(obj, "view_class", None),  # as_view() callbacks
         getattr(obj, "run", None),  # Celery tasks
     ):
         if candidate is not None and getattr(candidate, GATED_ATTR, False):
@@ -134,44 +133,13 @@ def _request_practice(request: Any, view: Any = None) -> Practice | int:
 
 
 def phi_gated(view: F) -> F:
-    """Gate a view: function views (Django or DRF `@api_view`) or class-based views.
+    """Gate a function view (the portal's pages under `/p/<slug>/`): 403 via `BAARequired`.
 
-    The practice is the view's `get_phi_practice(request)`, else `view.practice`, else
-    `request.practice` (set by the tenant middleware for `/p/<slug>/` pages and by the
-    receptionist API's authentication). DRF views raise `BAARequiredAPIException` (403
-    problem+json `baa_required`); plain Django views raise `BAARequired` (403).
+    The practice is `request.practice`, set by the tenant middleware. API views (DRF classes)
+    use `compliance.api.PHIGatedMixin` instead, which answers 403 problem+json `baa_required`.
     """
     if inspect.isclass(view):
-        from compliance.api import BAARequiredAPIException
-
-        original_initial = getattr(view, "initial", None)
-        if original_initial is not None and hasattr(view, "permission_classes"):  # DRF APIView
-
-            @functools.wraps(original_initial)
-            def initial(self: Any, request: Any, *args: Any, **kwargs: Any) -> None:
-                original_initial(self, request, *args, **kwargs)
-                try:
-                    require_phi_allowed(_request_practice(request, self))
-                except BAARequired as exc:
-                    raise BAARequiredAPIException() from exc
-
-            view.initial = initial
-        else:  # a Django class-based view
-            original_dispatch = view.dispatch
-
-            @functools.wraps(original_dispatch)
-            def dispatch(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-                require_phi_allowed(_request_practice(request, self))
-                return original_dispatch(self, request, *args, **kwargs)
-
-            view.dispatch = dispatch
-        setattr(view, GATED_ATTR, True)
-        return view
-
-    if hasattr(view, "cls"):  # a DRF @api_view function: gate its generated class
-        phi_gated(view.cls)
-        setattr(view, GATED_ATTR, True)
-        return view
+        raise TypeError(f"@phi_gated gates function views; give {view.__name__} PHIGatedMixin")
 
     @functools.wraps(view)
     def gated(request: Any, *args: Any, **kwargs: Any) -> Any:

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import Practice, Role, User, VendorRole
 from compliance import audit
 from compliance.models import (
     IMPERSONATION_MAX_MINUTES,
@@ -35,8 +36,7 @@ from compliance.support_policy import (
     is_read_with_reason,
     refused_in_support_session,
 )
-from portal.models import Practice, Role, User, VendorRole
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 SESSION_KEY = "compliance_impersonation"  # {"id": ..., "practice_id": ...} in the Django session
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -189,6 +189,40 @@ def current(request: HttpRequest, now: datetime | None = None) -> ImpersonationS
         request.session.pop(SESSION_KEY, None)
         return None
     return session
+
+
+def open_sessions(user: User, now: datetime | None = None) -> list[ImpersonationSession]:
+    """The support user's own sessions still running, whichever browser started them, so they
+    can be seen and ended from any browser."""
+    now = now or timezone.now()
+    with cross_tenant("support: the signed-in support user's own open sessions"):
+        return list(
+            ImpersonationSession.objects.filter(
+                support_user_id=user.pk, ended_at__isnull=True, expires_at__gt=now
+            )
+            .select_related("practice")
+            .order_by("-started_at")
+        )
+
+
+def end_own(request: HttpRequest, session_id: int) -> bool:
+    """End one of the signed-in support user's sessions by id (from any browser); another
+    user's session is not theirs to end. True when it was open and is now closed."""
+    with cross_tenant("support: end one of the user's own sessions"):
+        session = (
+            ImpersonationSession.objects.filter(
+                pk=session_id, support_user_id=request.user.pk, ended_at__isnull=True
+            )
+            .only("pk", "practice_id", "expires_at", "support_user_id")
+            .first()
+        )
+    if session is None:
+        return False
+    _close(session, "ended by support", timezone.now())
+    ref = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if ref and int(ref["id"]) == session.pk:
+        request.session.pop(SESSION_KEY, None)
+    return True
 
 
 def end(request: HttpRequest, why: str = "ended by support") -> None:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from compliance.context import audit_context, bind
-from portal.client_ip import client_ip as peer_address
+from core.client_ip import client_ip as peer_address
 
 USER_AGENT_MAX = 512
 
@@ -71,5 +71,8 @@ class ImpersonationMiddleware:
         from compliance import impersonation
 
         if impersonation.write_refused(request, view_func, view_kwargs):
-            raise PermissionDenied("Support sessions are read-only for this practice.")
+            raise PermissionDenied(
+                "This support session is read-only: the practice has not allowed Hello support "
+                "to make changes. Nothing was changed."
+            )
         return None

@@ -18,8 +18,8 @@ from django.db.models.lookups import Exact
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
-from portal.statements import execute_prepared, insert_sql
-from portal.tenancy import TenantModel
+from core.statements import execute_prepared, insert_sql
+from core.tenancy import TenantModel
 
 
 class KeyPurpose(models.TextChoices):

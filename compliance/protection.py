@@ -23,7 +23,7 @@ call it (when to seal is its choice, what a seal says is not). Nobody else may
 EXECUTE them either: attaching them to a table of one's own (a temporary
 `compliance_sealqueue`, say) would otherwise seal whatever that table is fed. It is idempotent.
 
-It also hands over the tenancy proofs' objects (portal.tenancy, migration portal 0004): the
+It also hands over the tenancy proofs' objects (core.tenancy, migration portal 0004): the
 tenancy secret and session-key tables become the owner's, unreadable by the application, the
 three functions SECURITY DEFINER under the owner, the secret is installed again from this
 process's SECRET_KEY, and any policy still trusting the bare settings is rewritten. The tenant
@@ -202,7 +202,7 @@ def protect_audit_tables(
 
 
 def _protect_tenancy(cur: Any, owner: sql.Composable, app: sql.Composable) -> None:
-    from portal.tenancy import CONDITION, hmac_pads, rewrite_policies_sql, tenancy_secret
+    from core.tenancy import CONDITION, hmac_pads, rewrite_policies_sql, tenancy_secret
 
     cur.execute("SELECT to_regclass('portal_tenancy_secret') IS NOT NULL")
     if not cur.fetchone()[0]:

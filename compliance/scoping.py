@@ -7,7 +7,7 @@ from contextlib import contextmanager, nullcontext
 
 from django.db import connection
 
-from portal.tenancy import CROSS_TENANT_SETTING, PRACTICE_SETTING, tenant_context
+from core.tenancy import CROSS_TENANT_SETTING, PRACTICE_SETTING, tenant_context
 
 
 @contextmanager

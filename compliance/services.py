@@ -11,10 +11,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.models import Practice
 from compliance.models import SIGNED_STATUSES, BAAStatus, BusinessAssociateAgreement
 from compliance.scoping import practice_scope
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from portal.models import Practice
 
 
 class BAAError(ValueError):
@@ -143,7 +143,7 @@ def amend(agreement: BusinessAssociateAgreement) -> BusinessAssociateAgreement:
 def expire_due(now: datetime | None = None) -> int:
     """Mark executed agreements whose last day has passed as expired (informational: the gate
     reads the dates). Returns how many changed. Runs across practices, as a periodic sweep."""
-    from portal.tenancy import cross_tenant
+    from core.tenancy import cross_tenant
 
     now = now or timezone.now()
     changed = 0

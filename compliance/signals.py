@@ -12,11 +12,11 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from oauth2_provider.models import get_access_token_model
 
+from accounts import signals as portal_signals
+from accounts.models import Practice
 from compliance import audit, crypto
 from compliance.context import AuditContext, _current
 from compliance.models import AuditAction
-from portal import signals as portal_signals
-from portal.models import Practice
 
 # --- keys ------------------------------------------------------------------------------------
 
@@ -93,7 +93,7 @@ def audit_2fa_failed(sender: Any, request: Any, user: Any, stage: str, **kwargs:
 def _client_practice_id(application: Any) -> int | None:
     from django.core.exceptions import ObjectDoesNotExist
 
-    from portal.tenancy import cross_tenant
+    from core.tenancy import cross_tenant
 
     with cross_tenant("audit: the practice of an API client"):
         try:

@@ -13,9 +13,9 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import Practice
 from compliance.models import SIGNED_STATUSES, BusinessAssociateAgreement
-from portal.models import Practice
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 PER_PAGE = 25
 

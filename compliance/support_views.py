@@ -9,11 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import roles_required
+from accounts.models import Practice, Role
 from compliance import impersonation, support_selectors
 from compliance.models import IMPERSONATION_MAX_MINUTES
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
-from portal.access import roles_required
-from portal.models import Practice, Role
 
 
 class StartForm(forms.Form):
@@ -51,6 +51,16 @@ def end(request: HttpRequest) -> HttpResponse:
     return redirect("support_directory")
 
 
+@require_POST
+def end_session(request: HttpRequest, pk: int) -> HttpResponse:
+    """End one of one's own open sessions, whichever browser started it."""
+    if impersonation.end_own(request, pk):
+        messages.info(request, f"Support session {pk} ended.")
+    else:
+        messages.error(request, f"Support session {pk} is not one of your open sessions.")
+    return redirect("support_directory")
+
+
 @require_GET
 def directory(request: HttpRequest) -> HttpResponse:
     """Vendor support's practice directory: search, BAA standing, "Start support access"."""
@@ -64,7 +74,13 @@ def directory(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "compliance/support_directory.html",
-        {"q": query, "page": page, "rows": rows, "query": f"q={query}" if query else ""},
+        {
+            "q": query,
+            "page": page,
+            "rows": rows,
+            "query": f"q={query}" if query else "",
+            "open_sessions": impersonation.open_sessions(request.user),  # type: ignore[arg-type]
+        },
     )
 
 

@@ -10,14 +10,14 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accounts.access import roles_required
+from accounts.models import Role
 from compliance import audit, checkpoints, export
 from compliance.context import current
-from compliance.forms import AuditFilterForm
+from compliance.forms import AuditFilterForm, action_label
 from compliance.models import AccessEvent, AuditAction
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
-from portal.access import roles_required
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
@@ -36,7 +36,7 @@ def audit_log(request: HttpRequest, practice_slug: str) -> HttpResponse:
         "compliance/audit_log.html",
         {
             "form": form,
-            "rows": rows,
+            "rows": [(row, action_label(row.action)) for row in rows],
             "older": older,
             "query": query.urlencode(),
             "head": audit.chain_head(practice.pk),

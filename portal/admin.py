@@ -11,9 +11,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest, HttpResponse
 from django_otp.admin import OTPAdminSite
 
+from accounts.models import Location, Membership, Practice, User
 from compliance import support_policy
-from portal.models import Location, Membership, Practice, User
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 
 class VendorAdminSite(OTPAdminSite):

@@ -1,5 +1,5 @@
 """The Celery application: Redis broker, JSON only, late acks so a killed worker loses nothing;
-its log handlers redact PHI (portal.logsafety)."""
+its log handlers redact PHI (core.logsafety)."""
 
 import os
 
@@ -23,7 +23,7 @@ trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 def _redact_worker_logs(logger=None, **kwargs):
     """The worker replaces Django's logging handlers with its own: put the PHI filter on them
     (its task lines carry return values and exception text)."""
-    from portal.logsafety import install, install_everywhere
+    from core.logsafety import install, install_everywhere
 
     if logger is not None:
         install(logger.handlers)
@@ -32,6 +32,6 @@ def _redact_worker_logs(logger=None, **kwargs):
 
 @worker_process_init.connect
 def _redact_child_logs(**kwargs):
-    from portal.logsafety import install_everywhere
+    from core.logsafety import install_everywhere
 
     install_everywhere()

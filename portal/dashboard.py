@@ -2,7 +2,7 @@
 
 `figures(practice)` reads everything in a constant number of queries (four, whatever the number
 of bookings, days, reasons or connections) plus one Redis round trip per EHR connection for the
-live latency and webhook-lag windows (`integrations.health`). Charts are plain data with their
+live latency and webhook-lag windows (`ehr.health`). Charts are plain data with their
 geometry computed here (`BarChart`), rendered as server-side SVG by the template: no JavaScript,
 nothing from a CDN, and each chart also has its numbers as a table for screen readers.
 
@@ -27,7 +27,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
-from portal.models import Practice
+from accounts.models import Practice
 
 log = logging.getLogger("portal.dashboard")
 
@@ -180,8 +180,8 @@ class ConnectionFigures:
 def _connection_figures(practice: Practice) -> list[ConnectionFigures]:
     """Persisted health (one query, joined) merged with the live Redis window per connection.
     Encrypted columns are deferred: the dashboard never needs a credential."""
-    from integrations import health as live_health
-    from integrations.models import EHRConnection
+    from ehr import health as live_health
+    from ehr.models import EHRConnection
 
     rows = list(
         EHRConnection.objects.for_practice(practice)

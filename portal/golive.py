@@ -20,21 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from portal.models import Location, Practice
+from accounts.models import Location, Practice
 
 PASS = "pass"
 FAIL = "fail"
-
-# Pages built elsewhere (issue 8): the first URL name that exists is linked, so the checklist
-# links to them as soon as they land, and to the configuration page until then.
-BAA_PAGES = ("compliance_baa_list", "compliance_baa")
-TYPE_PAGES = ("scheduling_type",)
-TYPE_LIST_PAGES = ("scheduling_types",)
-PROTOCOL_PAGES = ("escalation_protocols",)
 
 
 @dataclass(frozen=True)
@@ -61,14 +54,9 @@ class Check:
         return self.status == PASS
 
 
-def first_url(names: tuple[str, ...], practice: Practice, **kwargs: Any) -> str | None:
-    """The URL of the first of `names` that the URL conf knows, for this practice."""
-    for name in names:
-        try:
-            return reverse(name, kwargs={"practice_slug": practice.slug, **kwargs})
-        except NoReverseMatch:
-            continue
-    return None
+def _url(name: str, practice: Practice, **kwargs: Any) -> str:
+    """The practice's page that fixes a check."""
+    return reverse(name, kwargs={"practice_slug": practice.slug, **kwargs})
 
 
 def _ago(moment: datetime) -> str:
@@ -79,7 +67,7 @@ def check_baa(practice: Practice) -> Check:
     from compliance.gate import agreement_in_force
 
     agreement = agreement_in_force(practice)
-    url = first_url(BAA_PAGES, practice)
+    url = _url("compliance_baa_list", practice)
     if agreement is None:
         return Check(
             "baa",
@@ -104,7 +92,7 @@ def check_baa(practice: Practice) -> Check:
 
 def check_ehr(practice: Practice) -> Check:
     """Two queries: locations with their connection (if any)."""
-    from integrations.models import ConnectionStatus
+    from ehr.models import ConnectionStatus
 
     url = reverse("ehr_connections", kwargs={"practice_slug": practice.slug})
     locations = list(
@@ -165,9 +153,7 @@ def check_mapping(practice: Practice) -> Check:
     from scheduling.models import AppointmentType
 
     title = "Every bookable type mapped to caller phrases and EHR descriptors"
-    fallback = first_url(TYPE_LIST_PAGES, practice) or reverse(
-        "setup_config", kwargs={"practice_slug": practice.slug}
-    )
+    types_page = _url("scheduling_types", practice)
     types = list(
         AppointmentType.objects.for_practice(practice)
         .filter(bookable=True)
@@ -184,7 +170,7 @@ def check_mapping(practice: Practice) -> Check:
             title,
             FAIL,
             "No bookable appointment types yet: add them, or upload the configuration file.",
-            fallback,
+            types_page,
             "Appointment types",
         )
     items = []
@@ -195,7 +181,7 @@ def check_mapping(practice: Practice) -> Check:
             if not n
         ]
         if missing:
-            url = first_url(TYPE_PAGES, practice, pk=pk) or fallback
+            url = _url("scheduling_type", practice, pk=pk)
             items.append(Item(name, "no " + " and no ".join(missing), url))
     if items:
         return Check(
@@ -203,7 +189,7 @@ def check_mapping(practice: Practice) -> Check:
             title,
             FAIL,
             f"{len(items)} of {len(types)} bookable type(s) not fully mapped.",
-            fallback,
+            types_page,
             "Appointment types",
             items,
         )
@@ -212,7 +198,7 @@ def check_mapping(practice: Practice) -> Check:
         title,
         PASS,
         f"All {len(types)} bookable type(s) have caller phrases and EHR descriptors.",
-        fallback,
+        types_page,
         "Appointment types",
     )
 
@@ -263,7 +249,7 @@ def check_escalation(practice: Practice) -> Check:
     from calls.models import ProtocolVersion, VersionStatus
 
     title = "Escalation protocols approved"
-    url = first_url(PROTOCOL_PAGES, practice)
+    url = _url("escalation_protocols", practice)
     figures = ProtocolVersion.objects.for_practice(practice).aggregate(
         live=Count("protocol", filter=Q(status=VersionStatus.LIVE), distinct=True),
         drafts=Count("pk", filter=Q(status=VersionStatus.DRAFT)),

@@ -1,4 +1,5 @@
-"""Request pipeline: request ids, idle sign-out, the 2FA wall, and the tenant of each request."""
+"""Request pipeline: request ids, idle sign-out, the 2FA wall, and the tenant of each request
+(its database scope and its time zone)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from django.contrib.auth import logout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
-from portal import selectors
-from portal.tenancy import tenant_context
+from accounts import selectors
+from core.tenancy import tenant_context
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -31,7 +33,7 @@ PUBLIC_PREFIXES = (
     "/static/",
     "/favicon.ico",
     "/api/",  # machine clients authenticate with OAuth2 bearer tokens, not sessions
-    "/mcp/",  # the same clients over MCP (scheduling.voice)
+    "/mcp/",  # the same clients over MCP (receptionist_api.voice)
     "/integrations/webhooks/",  # the EHR authenticates with signed requests
 )
 # Reached signed in but before the second factor is verified.
@@ -105,7 +107,7 @@ class RequireTwoFactorMiddleware:
             return _redirect(request, f"{login}?{urlencode({'next': request.get_full_path()})}")
         if path.startswith(TWO_FACTOR_PREFIXES) or user.is_verified():  # type: ignore[union-attr]
             return self.get_response(request)
-        from portal.services import has_confirmed_device
+        from accounts.services import has_confirmed_device
 
         target = "two_factor_verify" if has_confirmed_device(user) else "two_factor_setup"  # type: ignore[arg-type]
         return _redirect(
@@ -143,4 +145,6 @@ class TenantMiddleware:
             raise Http404("No such practice")
         request.practice, request.roles = found  # type: ignore[attr-defined]
         request._tenant_stack.enter_context(tenant_context(request.practice))  # type: ignore[attr-defined]
+        # Times on a practice's pages are the practice's (and typed times are read in its zone).
+        request._tenant_stack.enter_context(timezone.override(request.practice.tz))  # type: ignore[attr-defined]
         return None

@@ -69,18 +69,21 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "oauth2_provider",
     "auditlog",
-    "portal",
-    "scheduling",
-    "integrations",
+    "core",
+    "accounts",
     "compliance",
+    "scheduling",
+    "ehr",
+    "booking",
     "calls",
+    "onboarding",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.RequestIdMiddleware",
-    "scheduling.api.middleware.ApiProblemMiddleware",  # /api/v1/: problem+json, bounded bodies
+    "receptionist_api.middleware.ApiProblemMiddleware",  # /api/v1/: problem+json, bounded bodies
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -108,7 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.context_processors.shell",
+                "accounts.context_processors.shell",
             ],
         },
     },
@@ -207,12 +210,12 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 # Behind this many proxies of our own, the client is the Nth X-Forwarded-For entry from the right
-# (portal.client_ip); 0: REMOTE_ADDR is the client.
+# (core.client_ip); 0: REMOTE_ADDR is the client.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 if TRUSTED_PROXY_COUNT > 0:
     # Our proxies terminate TLS and say so (gunicorn also believes them from 127.0.0.1).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Sign-in throttle (portal.throttle, in Redis): per account name and address, this many failures
+# Sign-in throttle (accounts.throttle, in Redis): per account name and address, this many failures
 # free, then a wait doubling from the base up to the cap, forgotten after a quiet day; and per
 # address, at most SIGN_IN_IP_LIMIT password checks in any SIGN_IN_IP_WINDOW_SECONDS.
 SIGN_IN_FREE_FAILURES = int(os.environ.get("SIGN_IN_FREE_FAILURES", "5"))
@@ -230,13 +233,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "scheduling.api.parsers.BoundedJSONParser",
+        "receptionist_api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "EXCEPTION_HANDLER": "scheduling.api.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "receptionist_api.errors.problem_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hello Practice Portal — Receptionist API",
@@ -244,7 +247,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "scheduling.api.errors.add_common_problems",  # 400/404/405/413/... on every operation
+        "receptionist_api.errors.add_common_problems",  # 400/404/405/413/... on every operation
     ],
 }
 OAUTH2_PROVIDER = {
@@ -254,11 +257,11 @@ OAUTH2_PROVIDER = {
         "calls:write": "Record calls, transcripts and screening",
     },
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
-    # Receptionist API (scheduling.api): a client's scopes are those granted to its ApiClient;
+    # Receptionist API (receptionist_api): a client's scopes are those granted to its ApiClient;
     # the token endpoint reads form or JSON bodies; tokens are stored only as checksums.
-    "SCOPES_BACKEND_CLASS": "scheduling.api.oauth.ApiClientScopes",
-    "OAUTH2_BACKEND_CLASS": "scheduling.api.oauth.FormOrJSONOAuthLibCore",
-    "OAUTH2_VALIDATOR_CLASS": "scheduling.api.oauth.ApiClientValidator",
+    "SCOPES_BACKEND_CLASS": "receptionist_api.oauth.ApiClientScopes",
+    "OAUTH2_BACKEND_CLASS": "receptionist_api.oauth.FormOrJSONOAuthLibCore",
+    "OAUTH2_VALIDATOR_CLASS": "receptionist_api.oauth.ApiClientValidator",
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # Only the client-credentials grant is used: refuse the legacy flows outright (RFC 9700).
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
@@ -282,13 +285,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# No PHI in any log line: every handler redacts (portal.logsafety), httpx/httpcore (whose INFO
+# No PHI in any log line: every handler redacts (core.logsafety), httpx/httpcore (whose INFO
 # lines are EHR URLs with names and birth dates in the query) stay below WARNING, and the dev
 # server's request lines go through the same redacting handler.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_phi": {"()": "portal.logsafety.RedactingFilter"}},
+    "filters": {"redact_phi": {"()": "core.logsafety.RedactingFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {
@@ -355,7 +358,7 @@ CELERY_TASK_ROUTES = {
     "integrations.reconcile_near_all": {"queue": "sync"},
     "integrations.flush_health": {"queue": "sync"},
     "integrations.requeue_stale_webhooks": {"queue": "sync"},
-    # bookings (scheduling.tasks): the booking pipeline and its outbox relay
+    # bookings (booking.tasks): the booking pipeline and its outbox relay
     "scheduling.process_booking": {"queue": "bookings"},
     "scheduling.poll_booking_insertion": {"queue": "bookings"},
     "scheduling.cancel_booking_in_ehr": {"queue": "bookings"},
@@ -403,14 +406,14 @@ EHR_SYNC_HORIZON_DAYS = int(os.environ.get("EHR_SYNC_HORIZON_DAYS", "90"))
 EHR_NEAR_RECONCILE_DAYS = int(os.environ.get("EHR_NEAR_RECONCILE_DAYS", "3"))
 EHR_WEBHOOK_TOLERANCE_SECONDS = 300
 INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
-# The EHR sandbox (`python -m integrations.sandbox`) and where the EHR reaches our webhooks.
+# The EHR sandbox (`python -m ehr_sandbox`) and where the EHR reaches our webhooks.
 # Locally both follow the two ports `make run` serves on (PORT, SANDBOX_PORT; see the README).
 EHR_SANDBOX_URL = os.environ.get("EHR_SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
 EHR_SANDBOX_API_KEY = os.environ.get("EHR_SANDBOX_API_KEY", "sandbox-api-key")
 EHR_SANDBOX_ADMIN_TOKEN = os.environ.get("EHR_SANDBOX_ADMIN_TOKEN", "sandbox-admin")
 PORTAL_PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{PORT}")
 
-# --- bookings (scheduling.bookings / scheduling.tasks) -----------------------------------------
+# --- bookings (booking.services / booking.tasks) -----------------------------------------
 CELERY_BEAT_SCHEDULE["scheduling-relay-outbox"] = {
     "task": "scheduling.relay_outbox",
     "schedule": float(os.environ.get("BOOKING_RELAY_SECONDS", "5")),

@@ -1,8 +1,9 @@
 from django.urls import include, path
 
-from portal import account_views, views
+from accounts import views as account_views
+from portal import views
 from portal.admin import site as admin_site
-from scheduling.voice.mcp_server import mcp_endpoint
+from receptionist_api.voice.mcp_server import mcp_endpoint
 
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -10,12 +11,12 @@ tenant_patterns = [
     path("locations/<int:pk>/", views.location_detail, name="location_detail"),
     path("team/", views.team, name="team"),
     path("compliance/", include("compliance.urls")),
-    path("ehr/", include("integrations.portal_urls")),
+    path("ehr/", include("ehr.portal_urls")),
     path("calls/", include("calls.urls")),
     path("", include("calls.escalation.urls")),
     path("", include("portal.setup.urls")),
     path("scheduling/", include("scheduling.web.urls")),
-    path("bookings/", include("scheduling.frontdesk.urls")),
+    path("bookings/", include("booking.frontdesk.urls")),
 ]
 
 urlpatterns = [
@@ -28,7 +29,7 @@ urlpatterns = [
     path("p/<slug:practice_slug>/", include(tenant_patterns)),
     path("admin/", admin_site.urls),
     path("support/", include("compliance.support_urls")),
-    path("api/v1/", include("scheduling.api.urls")),
+    path("api/v1/", include("receptionist_api.urls")),
     path("mcp/", mcp_endpoint, name="mcp"),
-    path("integrations/", include("integrations.urls")),
+    path("integrations/", include("ehr.urls")),
 ]

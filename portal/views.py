@@ -8,14 +8,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from portal import selectors
-from portal.access import roles_required
-from portal.models import Role
+from accounts import selectors
+from accounts.access import roles_required
+from accounts.models import Role, VendorRole
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """Where signing in lands: the one practice's dashboard, a choice of practices, or for
+    Hello support (who belong to none) their practice directory."""
     practices = list(selectors.practices_for(request.user))  # type: ignore[arg-type]
+    if not practices and getattr(request.user, "vendor_role", "") == VendorRole.SUPPORT:
+        return redirect("support_directory")
     if len(practices) == 1:
         return redirect("dashboard", practice_slug=practices[0].slug)
     return render(request, "portal/home.html", {"practices": practices})

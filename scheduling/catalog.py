@@ -15,7 +15,6 @@ What the portal may change and what it must leave to the EHR:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any
@@ -23,7 +22,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from portal.models import Location, Practice
+from accounts.models import Location, Practice
+from core.phone import to_e164
 from scheduling.models import (
     AppointmentDescriptor,
     AppointmentType,
@@ -36,13 +36,6 @@ from scheduling.models import (
     WorkingHour,
     WorkingHoursMode,
 )
-
-try:  # a declared dependency; the regex is only the fallback for a broken install
-    import phonenumbers
-except ImportError:  # pragma: no cover
-    phonenumbers = None  # type: ignore[assignment]
-
-E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
 class CatalogError(Exception):
@@ -60,25 +53,14 @@ class CatalogError(Exception):
 def normalise_phone(value: str, region: str = "US") -> str:
     """An on-call phone as E.164 (+15555550101), or "" for none; ValidationError if not a
     possible number. Possible, not valid: demo numbers (555) are possible but not assigned."""
-    value = (value or "").strip()
-    if not value:
+    if not (value or "").strip():
         return ""
-    if phonenumbers is not None:
-        try:
-            number = phonenumbers.parse(value, region)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_possible_number(number):
-            raise ValidationError(
-                "Enter a phone number with its country code, for example +15555550101."
-            )
-        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-    compact = re.sub(r"[\s().-]", "", value)
-    if not E164.match(compact):
+    number = to_e164(value, region)
+    if number is None:
         raise ValidationError(
             "Enter a phone number with its country code, for example +15555550101."
         )
-    return compact
+    return number
 
 
 def hour_is_editable(hour: WorkingHour, location: Location) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from portal.models import Location, Practice
+from accounts.models import Location, Practice
 from scheduling.intents import IntentMatch, resolve_intent
 from scheduling.models import (
     AppointmentDescriptor,

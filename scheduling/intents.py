@@ -14,17 +14,32 @@ within one edit (two for nine or more) by Levenshtein distance (rapidfuzz), or w
 five letters or more is a prefix of the other (consult/consultation). Short words must match
 exactly: "clear" is not "clean".
 
+The lexicon (data, `scheduling/data/intent_lexicon.json`) maps what callers say to what
+practices configure: a term heard brings in its concept's other terms (a little below the word
+itself) and its broader terms (lower again). A multi-word term is heard word for word, with one
+short word slipped by a letter ("tummy tuk"), or with its words near each other in another
+order ("my breasts made smaller"). A concept may name what its callers want to be done with
+("tired of wearing glasses" asks for LASIK): those words are then not evidence of their own.
+
 Confidence, in 0..1, for one phrase:
 * all of its words heard as one contiguous run: the mean word similarity, so an exact
   containment is 1.0 and "rhinoplasy consultaton" about 0.91;
 * otherwise the mean over the phrase's words of their best match anywhere in the utterance,
   times 0.9: all words heard but apart scores 0.9, two words of three 0.6, one of two 0.45.
-A type's confidence is that of its best phrase (its name counts as a phrase). Ties rank the
-type whose matched phrase is longer (more specific) first, then by name and id.
+Words are weighted by how distinctive they are among the practice's types (1 over how many
+types use it, a quarter of that for generic words such as "consultation"); a generic word left
+unsaid counts half, as it says little about which type was meant; a phrase heard by one word
+alone needs that word to be nearly the type's own ("vision", shared by two types, does not pick
+"vision test"). A type's confidence is that of its best phrase (its name counts as a phrase).
+Ranking, never the threshold, also counts the type's next-best phrase and its instructions
+naming a word the caller said. Ties rank the type whose matched phrase is longer (more
+specific) first, then by name and id.
 
 Cost: one SQL query (types with their phrases aggregated), matching in Python; phrase
-normalisation is cached per distinct text. The caller runs inside `tenant_context(practice)`,
-as every request and task for a practice does.
+normalisation is cached per distinct text, a practice's evidence is indexed once per distinct
+set of types, and a word heard is compared with the practice's words through that index (same
+stem by lookup, slips by rapidfuzz over all of them in one call), not one by one. The caller
+runs inside `tenant_context(practice)`, as every request and task for a practice does.
 """
 
 from __future__ import annotations
@@ -38,9 +53,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from django.contrib.postgres.aggregates import ArrayAgg
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from portal.models import Practice
+from accounts.models import Practice
+from core.text import NEGATIONS as NEGATION_WORDS
+from core.text import first_negation
+from core.text import stem as _stem
+from core.text import words as text_words
 from scheduling.models import AppointmentType
 
 __all__ = ["MIN_CONFIDENCE", "IntentMatch", "TypeEvidence", "normalise", "rank", "resolve_intent"]
@@ -57,7 +77,10 @@ LEXICON_MIN = 0.85  # how well a lexicon term must be heard to bring in its syno
 SYNONYM = 0.85  # a synonym the lexicon supplies counts a little less than the word itself
 BROADER = 0.8  # a wider term ("cosmetic surgery" for a blepharoplasty) less again
 SUPPORT = 0.1  # ranking weight of a type's second phrase heard
+INSTRUCTION_SUPPORT = 0.05  # ranking weight of the type's instructions naming a word said
 GENERIC_WEIGHT = 0.25  # "consultation", "visit": say little about which type
+UNSAID_GENERIC = 0.5
+SHARED = 0.6  # a phrase heard by one word alone needs that word to be (nearly) the type's own
 
 STOP_WORDS = frozenset(
     """
@@ -80,7 +103,6 @@ COMPOUNDS = {
     ("x", "ray"): "xray",
     ("tooth", "ache"): "toothache",
 }
-_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -100,32 +122,11 @@ class _Word:
     stem: str
 
 
-def _stem(word: str) -> str:
-    """A deliberately small English suffix stemmer; both sides go through it."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("sses") or word.endswith(("ches", "shes", "xes", "zes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            if word[-1] == word[-2] and word[-1] not in "lsz":  # getting -> gett -> get
-                word = word[:-1]
-            break
-    if word.endswith("e") and len(word) > 4:  # remove / removed / removing -> remov
-        word = word[:-1]
-    return word
-
-
 @lru_cache(maxsize=8192)
 def normalise(text: str) -> tuple[_Word, ...]:
     """The meaningful words of `text`, joined compounds, stemmed. Falls back to every word when
     all of them are filler (a phrase such as "what to do" still means something)."""
-    words = _WORD.findall(text.casefold().replace("'", "").replace("\u2019", ""))
+    words = text_words(text)
     joined: list[str] = []
     i = 0
     while i < len(words):
@@ -181,6 +182,57 @@ def _similarity(a: _Word, b: _Word) -> float:
     return best
 
 
+class _Vocabulary:
+    """A fixed set of words, to find those a word may be similar to without comparing it with
+    each: same stem by lookup, slips by rapidfuzz over all of them at once (C, not Python),
+    derivational endings by lookup. `near` returns a superset of the words `_similarity` scores
+    above zero (exactly those it then scores); answers are kept, as the same words recur."""
+
+    def __init__(self, words: Sequence[_Word]) -> None:
+        self.by_stem: dict[str, list[_Word]] = {}
+        for w in dict.fromkeys(words):
+            self.by_stem.setdefault(w.stem, []).append(w)
+        self.long = [w for ws in self.by_stem.values() for w in ws if _long_enough(w)]
+        self.raws = [w.raw for w in self.long]
+        self.stems = [w.stem for w in self.long]
+        self.by_root: dict[str, list[_Word]] = {}  # stem without a derivational ending
+        for w in self.long:
+            for ending in PREFIX_ENDINGS:
+                if w.stem.endswith(ending) and len(w.stem) - len(ending) >= 5:
+                    self.by_root.setdefault(w.stem[: -len(ending)], []).append(w)
+        self.cache: dict[_Word, tuple[tuple[_Word, float], ...]] = {}
+
+    def similar(self, word: _Word) -> tuple[tuple[_Word, float], ...]:
+        """The words of the vocabulary similar to `word`, with how similar (`_similarity`)."""
+        found = self.cache.get(word)
+        if found is None:
+            near: dict[_Word, None] = dict.fromkeys(self.by_stem.get(word.stem, ()))
+            if _long_enough(word) and self.long:
+                for query, choices in ((word.raw, self.raws), (word.stem, self.stems)):
+                    for _, _, i in process.extract(
+                        query, choices, scorer=Levenshtein.distance, score_cutoff=2, limit=None
+                    ):
+                        near[self.long[i]] = None
+                near.update(dict.fromkeys(self.by_root.get(word.stem, ())))
+                for ending in PREFIX_ENDINGS:
+                    if word.stem.endswith(ending):
+                        root = word.stem[: -len(ending)]
+                        near.update(
+                            dict.fromkeys(w for w in self.by_stem.get(root, ()) if _long_enough(w))
+                        )
+            scored = ((w, _similarity(w, word)) for w in near)
+            found = tuple((w, sim) for w, sim in scored if sim > 0)
+            if len(self.cache) > 20_000:
+                self.cache.clear()
+            self.cache[word] = found
+        return found
+
+
+def _long_enough(word: _Word) -> bool:
+    """Shorter words are only ever the same word (see `_similarity`)."""
+    return min(len(word.raw), len(word.stem)) >= 5
+
+
 def _prefix_pair(a: _Word, b: _Word) -> bool:
     short, long = sorted((a.stem, b.stem), key=len)
     return long.startswith(short)
@@ -193,16 +245,20 @@ def _prefix_pair(a: _Word, b: _Word) -> bool:
 class _Concept:
     terms: tuple[tuple[_Word, ...], ...]
     broader: tuple[tuple[_Word, ...], ...]
+    # stems of what a caller asking for this wants to be done with ("tired of my glasses" asks
+    # for LASIK, not for glasses): heard with it, they are not evidence of their own
+    instead_of: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Lexicon:
     generic: frozenset[str]  # stems
     concepts: tuple[_Concept, ...]
-    # (concept index, term) by the term's first stem, and the one-word terms long enough to be
-    # heard misspelt
-    by_first_stem: dict[str, tuple[tuple[int, tuple[_Word, ...]], ...]]
-    long_words: tuple[tuple[int, _Word], ...]
+    # (concept index, term, the word's place in it) by each stem of the term, and the one-word
+    # terms long enough to be heard misspelt
+    by_stem: dict[str, tuple[tuple[int, tuple[_Word, ...], int], ...]]
+    long_words: dict[_Word, tuple[int, ...]]  # word -> the concepts it is a one-word term of
+    long_vocabulary: _Vocabulary
 
 
 @lru_cache(maxsize=1)
@@ -214,21 +270,25 @@ def lexicon() -> Lexicon:
         _Concept(
             terms=tuple(t for t in (_words(x) for x in c["terms"]) if t),
             broader=tuple(t for t in (_words(x) for x in c.get("broader", ())) if t),
+            instead_of=frozenset(w.stem for x in c.get("instead_of", ()) for w in _words(x)),
         )
         for c in data["concepts"]
     )
-    index: dict[str, list[tuple[int, tuple[_Word, ...]]]] = {}
-    long_words: list[tuple[int, _Word]] = []
+    index: dict[str, list[tuple[int, tuple[_Word, ...], int]]] = {}
+    long_words: dict[_Word, list[int]] = {}
     for i, concept in enumerate(concepts):
         for term in concept.terms:
-            index.setdefault(term[0].stem, []).append((i, term))
+            for k, word in enumerate(term):
+                if k == 0 or word.stem not in generic:
+                    index.setdefault(word.stem, []).append((i, term, k))
             if len(term) == 1 and len(term[0].stem) >= 6:
-                long_words.append((i, term[0]))
+                long_words.setdefault(term[0], []).append(i)
     return Lexicon(
         generic=generic,
         concepts=concepts,
-        by_first_stem={k: tuple(v) for k, v in index.items()},
-        long_words=tuple(long_words),
+        by_stem={k: tuple(v) for k, v in index.items()},
+        long_words={w: tuple(c) for w, c in long_words.items()},
+        long_vocabulary=_Vocabulary(list(long_words)),
     )
 
 
@@ -241,23 +301,7 @@ def _words(text: str) -> tuple[_Word, ...]:
 # --- what the caller affirmed -----------------------------------------------------------------
 
 _CLAUSE = re.compile(r"[,.;:!?]+|\b(?:but|instead|actually|rather|though)\b", re.IGNORECASE)
-NEGATIONS = frozenset(
-    [
-        "not",
-        "no",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "never",
-        "without",
-        "nothing",
-        "neither",
-        "nor",
-    ]
-)
+NEGATIONS = NEGATION_WORDS | {"nothing", "neither"}
 
 
 def affirmed(utterance: str) -> str:
@@ -268,10 +312,9 @@ def affirmed(utterance: str) -> str:
         if not clause:
             continue
         words = clause.split()
-        for i, word in enumerate(words):
-            if re.sub(r"[^a-z]", "", word.casefold()) in NEGATIONS:
-                words = words[:i]
-                break
+        negation = first_negation(words, NEGATIONS)
+        if negation is not None:
+            words = words[:negation]
         kept.append(" ".join(words))
     return " , ".join(kept)
 
@@ -294,18 +337,12 @@ def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
         raw = words[i].raw + words[i + 1].raw
         out.append(_Candidate(_Word(raw, _stem(raw)), i, i + 1))
     lex = lexicon()
-    heard: dict[int, tuple[float, str]] = {}  # concept -> how well heard, and as what
-    for c in out:
-        for index, term in lex.by_first_stem.get(c.word.stem, ()):
-            if len(term) == 1 or _heard_after(term, c.end, words):
-                said = " ".join(w.raw for w in words[c.start : c.end + len(term)])
-                heard[index] = (1.0, said if len(term) > 1 else c.word.raw)
-        if len(c.word.stem) >= 6:
-            for index, word in lex.long_words:
-                if heard.get(index, (0.0, ""))[0] < 1.0:
-                    sim = _similarity(word, c.word)
-                    if sim >= LEXICON_MIN and sim > heard.get(index, (0.0, ""))[0]:
-                        heard[index] = (sim, c.word.raw)
+    heard = _concepts_heard(out, words)
+    claimed = {stem for index in heard for stem in lex.concepts[index].instead_of}
+    if claimed:
+        out = [c for c in out if c.word.stem not in claimed]
+        claimers = {i: h for i, h in heard.items() if lex.concepts[i].instead_of}
+        heard = {**_concepts_heard(out, words), **claimers}
     position = len(words) + 1
     for index in sorted(heard):
         concept = lex.concepts[index]
@@ -320,13 +357,78 @@ def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
     return out
 
 
-def _heard_after(term: Sequence[_Word], end: int, words: Sequence[_Word]) -> bool:
-    """Whether the rest of a multi-word term follows, word for word, what ended at `end`."""
-    rest = term[1:]
-    following = words[end + 1 : end + 1 + len(rest)]
-    return len(following) == len(rest) and all(
-        a.stem == b.stem for a, b in zip(rest, following, strict=True)
-    )
+def _concepts_heard(
+    candidates: Sequence[_Candidate], words: Sequence[_Word]
+) -> dict[int, tuple[float, str]]:
+    """The lexicon concepts the caller's words name: concept -> how well heard, and as what."""
+    lex = lexicon()
+    heard: dict[int, tuple[float, str]] = {}
+    for c in candidates:
+        for index, term, place in lex.by_stem.get(c.word.stem, ()):
+            if len(term) == 1:
+                heard[index] = (1.0, c.word.raw)
+                continue
+            found = _term_heard(term, place, c, words)
+            if found is not None and found[0] > heard.get(index, (0.0, ""))[0]:
+                heard[index] = found
+        if len(c.word.stem) >= 6:
+            for word, sim in lex.long_vocabulary.similar(c.word):
+                if sim < LEXICON_MIN:
+                    continue
+                for index in lex.long_words[word]:
+                    if sim > heard.get(index, (0.0, ""))[0]:
+                        heard[index] = (sim, c.word.raw)
+    return heard
+
+
+TERM_REORDERED = 0.95  # "breasts made smaller" for "smaller breasts"
+TERM_SLIP = 0.9  # "tummy tuk": one short word of a term off by a letter, in its place
+TERM_REACH = 2  # words a term's words may stand apart, beyond its own length
+
+
+def _term_heard(
+    term: Sequence[_Word], place: int, c: _Candidate, words: Sequence[_Word]
+) -> tuple[float, str] | None:
+    """Whether a multi-word lexicon term is heard around the caller's word `c` (the term's word
+    at `place`): word for word in order (1.0); or with its words near each other in another
+    order ("my breasts made smaller"); or in order with one word slipped by a letter. Returns
+    how well, and the caller's words for it."""
+    if c.start != c.end:
+        return None  # run-together pairs stand for one word; terms are matched on the words
+    start = c.start - place
+    if start >= 0 and start + len(term) <= len(words):
+        run = words[start : start + len(term)]
+        slips = 0
+        for a, b in zip(term, run, strict=True):
+            if a.stem == b.stem:
+                continue
+            if (
+                min(len(a.raw), len(b.raw)) >= 3
+                and a.raw[0] == b.raw[0]
+                and Levenshtein.distance(a.raw, b.raw, score_cutoff=1) <= 1
+            ):
+                slips += 1
+                continue
+            slips = 2
+            break
+        if slips <= 1:
+            said = " ".join(w.raw for w in run)
+            return (1.0 if not slips else TERM_SLIP), said
+    lo = max(0, c.start - len(term) - TERM_REACH + 1)
+    near = words[lo : c.start + len(term) + TERM_REACH]
+    positions = []
+    for k, word in enumerate(term):
+        if k == place:
+            positions.append(c.start)
+            continue
+        found = next((lo + j for j, w in enumerate(near) if w.stem == word.stem), None)
+        if found is None:
+            return None
+        positions.append(found)
+    if len(set(positions)) < len(positions):
+        return None
+    first, last = min(positions), max(positions)
+    return TERM_REORDERED, " ".join(w.raw for w in words[first : last + 1])
 
 
 class _Entry(NamedTuple):
@@ -343,26 +445,33 @@ class _Scorer:
     distinct word of the utterance once per call, however many phrases share it. Vectors are
     sparse: most phrase words match nothing said."""
 
-    def __init__(self, candidates: Sequence[_Candidate], weights: dict[str, float]) -> None:
+    def __init__(
+        self,
+        candidates: Sequence[_Candidate],
+        weights: dict[str, float],
+        vocabulary: _Vocabulary,
+    ) -> None:
         self.candidates = candidates
         self.weights = weights
         self.generic = lexicon().generic
-        self.by_word: dict[_Word, list[int]] = {}
+        by_word: dict[_Word, list[int]] = {}
         for ci, c in enumerate(candidates):
-            self.by_word.setdefault(c.word, []).append(ci)
-        # Keyed by identity: phrase words come from `normalise`'s cache and the evidence the
-        # caller holds for the whole ranking, so each is one object for the scorer's lifetime.
-        self.entries: dict[int, _Entry] = {}
+            by_word.setdefault(c.word, []).append(ci)
+        # Each distinct word heard against the practice's words it is similar to: the phrase
+        # words heard at all, and by which candidates.
+        self.hits: dict[_Word, list[tuple[int, float]]] = {}
+        for said, indices in by_word.items():
+            for word, sim in vocabulary.similar(said):
+                self.hits.setdefault(word, []).extend(
+                    (ci, sim * candidates[ci].weight) for ci in indices
+                )
+        self.entries: dict[_Word, _Entry] = {}
 
     def entry(self, word: _Word) -> _Entry:
-        found = self.entries.get(id(word))
+        found = self.entries.get(word)
         if found is None:
-            hits: list[tuple[int, float]] = []
-            for said, indices in self.by_word.items():
-                sim = _similarity(word, said)
-                if sim > 0:
-                    hits.extend((ci, sim * self.candidates[ci].weight) for ci in indices)
-            found = self.entries[id(word)] = _Entry(
+            hits = self.hits.get(word, ())
+            found = self.entries[word] = _Entry(
                 tuple(hits),
                 max((s for _, s in hits), default=0.0),
                 self.weights.get(word.stem, 1.0),
@@ -395,8 +504,17 @@ class _Scorer:
         if not phrase or not self.candidates:
             return 0.0
         entries = [self.entry(p) for p in phrase]
-        total = sum(e.weight for e in entries)
+        # A generic word left unsaid ("consultation" of "cosmetic surgery consultation") says
+        # little about which type was meant: it counts for less in what was not heard.
+        total = sum(
+            e.weight * (UNSAID_GENERIC if e.optional and not e.best else 1.0) for e in entries
+        )
         bound = sum(e.weight * e.best for e in entries) / total
+        heard = [e for e in entries if e.best > 0]
+        if len(entries) > 1 and len(heard) == 1 and heard[0].weight * heard[0].best < SHARED:
+            # One word heard of several, and that one names other types too ("vision" for
+            # "vision test" when "cloudy vision" is another type's): not evidence enough.
+            return APART * bound * SHARED
         if bound < MIN_CONFIDENCE:
             return APART * bound
         return max(_together(entries, self.candidates) / total, APART * bound)
@@ -438,6 +556,7 @@ class _Index:
     evidence: tuple[tuple[tuple[_Word, ...], ...], ...]  # per type: name, then phrases
     weights: dict[str, float]
     postings: dict[_Word, tuple[tuple[int, int], ...]]  # word -> (type, phrase) positions
+    vocabulary: _Vocabulary  # every word of the evidence
 
 
 @lru_cache(maxsize=256)
@@ -452,7 +571,24 @@ def _index_for(texts: tuple[tuple[str, tuple[str, ...]], ...]) -> _Index:
         evidence=evidence,
         weights=word_weights(evidence),
         postings={w: tuple(p) for w, p in postings.items()},
+        vocabulary=_Vocabulary(list(postings)),
     )
+
+
+@lru_cache(maxsize=256)
+def _instruction_words(instructions: tuple[str, ...]) -> tuple[frozenset[str], ...]:
+    """Per type, the distinctive words of its instructions: not generic, not in another type's
+    instructions. They rank (a LASIK type that says "stop wearing contact lenses" for a caller
+    tired of wearing them), never decide: instructions are written for patients, not callers."""
+    generic = lexicon().generic
+    words = [
+        {w.stem for w in normalise(text) if len(w.stem) >= 4} - generic for text in instructions
+    ]
+    counts: dict[str, int] = {}
+    for stems in words:
+        for stem in stems:
+            counts[stem] = counts.get(stem, 0) + 1
+    return tuple(frozenset(s for s in stems if counts[s] == 1) for stems in words)
 
 
 def word_weights(evidence: Sequence[Sequence[tuple[_Word, ...]]]) -> dict[str, float]:
@@ -479,7 +615,15 @@ def resolve_intent(
     rows = (
         AppointmentType.objects.for_practice(practice)
         .annotate(phrase_texts=ArrayAgg("phrases__text", order_by="phrases__id"))
-        .values_list("id", "name", "phrase_texts", "bookable", "new_patients", "existing_patients")
+        .values_list(
+            "id",
+            "name",
+            "phrase_texts",
+            "bookable",
+            "new_patients",
+            "existing_patients",
+            "instructions",
+        )
     )
     types = [
         TypeEvidence(
@@ -487,8 +631,9 @@ def resolve_intent(
             name,
             tuple(t for t in phrase_texts or () if t),
             bookable=bookable and (new if patient_status == "new" else existing),
+            instructions=instructions,
         )
-        for type_id, name, phrase_texts, bookable, new, existing in rows
+        for type_id, name, phrase_texts, bookable, new, existing, instructions in rows
     ]
     return rank(types, utterance)
 
@@ -502,6 +647,7 @@ class TypeEvidence:
     name: str
     phrases: tuple[str, ...]
     bookable: bool = True
+    instructions: str = ""
 
 
 def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
@@ -510,11 +656,13 @@ def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
     if not heard:
         return []
     index = _index_for(tuple((t.name, t.phrases) for t in types))
-    scorer = _Scorer(_candidates(heard), index.weights)
+    told = _instruction_words(tuple(t.instructions for t in types))
+    said = {w.stem for w in heard}
+    scorer = _Scorer(_candidates(heard), index.weights, index.vocabulary)
     touched: dict[int, set[int]] = {}  # type -> its phrases with a word that was heard
-    for word, places in index.postings.items():
+    for word in scorer.hits:
         if scorer.entry(word).best > 0:
-            for ti, pi in places:
+            for ti, pi in index.postings[word]:
                 touched.setdefault(ti, set()).add(pi)
     scored: list[tuple[float, float, int, str, int, str]] = []
     best_words: dict[int, tuple[_Word, ...]] = {}
@@ -538,6 +686,8 @@ def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
             # evidence for the same type (one, so that a lexicon's many synonyms do not pile up).
             others = sorted(heard_for_type.values(), reverse=True)[1:2]
             support = SUPPORT * sum(c for c in others if c >= MIN_CONFIDENCE * APART)
+            if told[ti] & said:  # the type's own instructions speak of what the caller said
+                support += INSTRUCTION_SUPPORT
             scored.append((best[0] + support, best[0], best[1], t.name, ti, best[2]))
     scored.sort(key=lambda s: (-s[0], -s[2], s[3].casefold(), types[s[4]].type_id))
     return [

@@ -17,9 +17,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q, Value
 
+from accounts.models import Location
 from compliance.crypto import BlindIndexField, EncryptedJSONField, EncryptedTextField, PHIModel
-from portal.models import Location
-from portal.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 WEEKDAY_CHOICES = [
     (d, d) for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -372,7 +372,7 @@ class Hold(TenantModel):
 
 
 class ApiScope(models.TextChoices):
-    """The receptionist API's OAuth2 scopes (RECEPTIONIST_API.md)."""
+    """The receptionist API's OAuth2 scopes (docs/receptionist-api.md)."""
 
     AVAILABILITY_READ = "availability:read", "Read appointment types and availability"
     BOOKINGS_WRITE = "bookings:write", "Hold slots and book appointments"
@@ -412,7 +412,7 @@ class ApiClient(TenantModel):
         return self.revoked_at is None
 
 
-# --- bookings (issue 5) -----------------------------------------------------------------------
+# --- bookings ---------------------------------------------------------------------------------
 
 
 class Patient(PHIModel):
@@ -559,7 +559,7 @@ class OutboxMessage(TenantModel):
         ]
 
 
-# --- go-live acceptance tests (issue 8) -------------------------------------------------------
+# --- go-live acceptance tests -----------------------------------------------------------------
 
 
 class TestScenario(TenantModel):

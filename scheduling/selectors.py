@@ -8,9 +8,9 @@ appointments (the type; then the working hours bound to it, the provider rules, 
 of busy time in one UNION ALL, sent together), then call the pure engine
 `scheduling.slots.find_slots` once per time zone among the practice's locations.
 
-Speed (issue 3's benchmark, `benchmarks/bench_api.py`): the four querysets are compiled once per
+Speed (`benchmarks/bench_api.py` measures it): the four querysets are compiled once per
 shape and re-run with new values (`compiled_query`), three of them share a round trip
-(`portal.statements.run_batch`), the hold path's are prepared on the server once per connection,
+(`core.statements.run_batch`), the hold path's are prepared on the server once per connection,
 and busy time travels as whole seconds straight into the engine's index (`BusyTimes`), with no
 datetime or object per row.
 
@@ -30,8 +30,8 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import BigIntegerField, Exists, F, Func, OuterRef, Q
 from django.utils import timezone
 
-from portal.models import Location, Practice
-from portal.statements import Batch, CompiledQuery, run_batch
+from accounts.models import Location, Practice
+from core.statements import Batch, CompiledQuery, run_batch
 from scheduling.models import (
     Appointment,
     AppointmentType,

@@ -3,7 +3,7 @@
 Holds are airline-seat claims on a slot. The guarantee against double booking is the database's
 (GiST exclusion constraints on `Hold` per provider and per operatory); the advisory locks taken
 here only make contention orderly: without them PostgreSQL aborts a share of concurrent inserts
-with "deadlock detected" after a one-second wait (measured in issue 3). A claim tries the locks
+with "deadlock detected" after a one-second wait. A claim tries the locks
 without waiting; one that finds them taken waits for the claim in flight on a shared lock (every
 waiter is woken together, none holds the lock for the others), leaves with "slot unavailable" if
 that claim took the slot, and otherwise queues for the locks like any claim.
@@ -24,10 +24,10 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
+from accounts.models import Practice, User
 from compliance.support_policy import current_session_id
-from portal.models import Practice, User
-from portal.statements import insert_sql
-from portal.tenancy import tenant_context
+from core.statements import insert_sql
+from core.tenancy import tenant_context
 from scheduling import selectors
 from scheduling.models import ApiClient, ApiScope, Hold, HoldStatus
 

@@ -238,7 +238,7 @@ def start_stack(run: Runner, port: int, sandbox_port: int, state: Path) -> None:
             [
                 PY,
                 "-m",
-                "integrations.sandbox",
+                "ehr_sandbox",
                 "--port",
                 str(sandbox_port),
                 "--data-dir",

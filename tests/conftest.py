@@ -9,8 +9,8 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Role
 from compliance.protection import protect_connected_database
-from portal.models import Role
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made alongside
@@ -32,7 +32,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def sign_in_counters_of_this_test(settings):
-    """Each test counts sign-in attempts (portal.throttle) under Redis keys of its own."""
+    """Each test counts sign-in attempts (accounts.throttle) under Redis keys of its own."""
     settings.SIGN_IN_REDIS_PREFIX = f"hpp:test:{uuid.uuid4().hex}:signin"
 
 

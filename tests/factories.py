@@ -8,8 +8,8 @@ import datetime as dt
 import factory
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.models import Location, Membership, Practice, Role, User
-from portal.tenancy import cross_tenant
+from accounts.models import Location, Membership, Practice, Role, User
+from core.tenancy import cross_tenant
 
 PASSWORD = "correct horse battery staple"
 

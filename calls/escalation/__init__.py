@@ -1,6 +1,6 @@
-"""Escalation protocols, the on-call rota and screening (issue 7, part B).
+"""Escalation protocols, the on-call rota and screening.
 
 `matching` reads caller words into clinical concepts (pure), `screening.screen` applies the live
-protocols, `selectors` reads, `services` writes, `api` is the receptionist API's screen endpoint,
-`views` the portal pages.
+protocols, `selectors` reads, `services` writes, `views` the portal pages (the receptionist
+API's screen endpoint is `receptionist_api.screening`).
 """

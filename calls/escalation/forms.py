@@ -6,11 +6,11 @@ from typing import Any
 
 from django import forms
 
+from accounts.models import Practice
 from calls.escalation import selectors
 from calls.escalation.services import ProtocolContent, check_content
 from calls.models import OnCallGroup, ProtocolVersion, Route, Severity
-from portal.formfields import BoundedDateField, BoundedDateTimeField
-from portal.models import Practice
+from core.formfields import BoundedDateField, BoundedDateTimeField
 from scheduling.models import AppointmentType, Provider
 
 DATETIME_LOCAL = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -108,6 +108,15 @@ class ApproveForm(forms.Form):
     note = forms.CharField(max_length=200, required=False, label="Note (optional)")
 
 
+class ApprovalPolicyForm(forms.Form):
+    allow_self_approval = forms.BooleanField(
+        required=False,
+        label="Let our one clinician approve the protocols they write",
+        help_text="Only for a practice with a single clinician; it stops applying when a "
+        "second clinician joins. The change is recorded in the audit log.",
+    )
+
+
 class ConsoleForm(forms.Form):
     text = forms.CharField(
         max_length=5000,
@@ -125,13 +134,25 @@ class ConsoleForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         label="Procedure date (optional)",
     )
+    at = BoundedDateTimeField(
+        required=False,
+        widget=DATETIME_LOCAL,
+        input_formats=["%Y-%m-%dT%H:%M"],
+        label="When the call comes in (optional)",
+        help_text="Empty: now. Try a night or a weekend against the rota of that time.",
+    )
     drafts = forms.BooleanField(
         required=False, label="Use drafts in place of live versions (try before approving)"
     )
 
     def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
+        """Times are the practice's local times (the view activates its zone)."""
         super().__init__(*args, **kwargs)
         self.fields["appointment_type"].queryset = selectors.appointment_types(practice)  # type: ignore[attr-defined]
+        self.fields["at"].help_text = (
+            f"In {practice.timezone}. Empty: now. Try a night or a weekend against the rota of "
+            "that time."
+        )
 
 
 class ShiftForm(forms.Form):

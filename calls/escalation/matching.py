@@ -8,13 +8,22 @@ trigger matches when every concept it names is present, not negated, in what the
 Reading text:
 * normalised: lower case, apostrophes dropped ("can't" -> "cant"), split into words, each
   reduced by a small suffix stemmer (bleeding/bleeds -> bleed, swollen stays, chills -> chill);
-  punctuation and "but"/"and"/"though"... split clauses, sentence ends split sentences;
+  punctuation and "but"/"and"/"though"... split clauses, sentence ends split sentences; a
+  decimal ("101.2") is one word;
 * ATOMS are word groups (bleed: bleed, blood, oozing, soaked through, ...). Lexicon words must
   match exactly (after stemming); any other word of six letters or more may match a lexicon word
   one edit away (two from nine letters, rapidfuzz Levenshtein) if it starts with the same two
   letters: speech-to-text and typing slips ("bleding", "swolen") without "smelling" -> swelling;
+  a five-letter lexicon word only takes a letter too many ("feaver"), as one changed letter in
+  so short a word is usually another word ("fewer"). A lexicon phrase may have one filler
+  inside it ("came clean out", "soaked right through");
 * CONCEPTS are atoms (fever) or pairs of atoms in one sentence a few words apart (calf + pain:
-  "my lower leg is tender" is DVT; chest + tightness; vision + went dark; tooth + knocked out);
+  "my lower leg is tender" is DVT; chest + tightness; vision + went dark; tooth + knocked out;
+  gauze + turns red is bleeding, feeling + hot a fever, a veil or shadow + the eye lost vision);
+  a concept is a family of ways to say it, not a list of sentences;
+* TEMPERATURES said as a number decide by value in a sentence about temperature: from 100.4 F
+  (38 C) a fever, below it a normal reading that rules the fever words out ("my temp is 98.6");
+* GARMENTS and dressings are tight by design: "tight" in a clause naming one is the garment;
 * NEGATION: an occurrence is discarded when, in its clause and up to five words before it, there
   is a negator (no, not, don't, without, never...), unless the negator is a hedge ("not sure",
   "don't know": the caller is unsure, so the symptom counts) or the words between speak of
@@ -22,7 +31,8 @@ Reading text:
   "gone" / "resolved". Hypotheticals count as negated: "what if", "signs of", "in case";
 * QUALIFIERS are read on the caller's side, for every trigger: words playing a symptom up
   (severe, really, rapidly, getting worse, spreading, won't stop, sudden, on one side) or down
-  (a little, mild, going down, improving, the same on both sides, "is that normal?"). The
+  (a little, mild, going down, improving, the same on both sides, "is that normal?"; "barely"
+  or "hardly" right before one of its words). The
   course beats the state, up beats down: "the swelling is going down, is that normal?" and "a
   little swelling" match nothing, "a little swollen but now getting worse fast" matches; a
   symptom said plainly matches (a missed escalation costs more). The words that decided are
@@ -45,6 +55,10 @@ from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
+from core.text import NEGATIONS as NEGATION_WORDS
+from core.text import fold
+from core.text import stem as core_stem
+
 __all__ = [
     "CONCEPTS",
     "EMERGENCY_CONCEPTS",
@@ -60,24 +74,10 @@ __all__ = [
 
 
 def stem(word: str) -> str:
-    """A deliberately small English suffix stemmer (the same idea as scheduling.intents)."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("sses") or word.endswith(("ches", "shes", "xes", "zes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            if word[-1] == word[-2] and word[-1] not in "lsz":
-                word = word[:-1]
-            break
-    if word.endswith("e") and len(word) > 4:
-        word = word[:-1]
-    return word
+    """`core.text.stem`, plus comparatives (puffier, puffiest -> puffy), which symptoms need."""
+    if len(word) > 5 and word.isalpha() and word.endswith(("ier", "iest")):
+        return word[: word.rindex("i")] + "y"
+    return core_stem(word)
 
 
 # --- the lexicon ------------------------------------------------------------------------------
@@ -90,9 +90,20 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "hemorrhage", "hemorrhaging", "haemorrhage", "gushing", "spurting", "soaked through",
         "soaking through", "soaked with", "soaked in", "soaked the", "soaked my", "dripping blood",
     ),
+    # what blood shows on: "the gauze turns red", "my pillow is soaked" (a pair of bleeding)
+    "cover": (
+        "gauze", "bandage", "bandages", "dressing", "dressings", "pad", "pads", "pillow",
+        "pillowcase", "sheets", "towel", "tissue", "tissues", "drain", "garment", "shirt",
+    ),
+    "stained": (
+        "red", "bright red", "turns red", "turned red", "turning red", "soaked", "drenched",
+        "saturated", "full of blood", "covered in blood", "bloody", "all red", "stained",
+        "gone through", "going through", "went through", "changing", "changed", "change",
+    ),
     "fever": (
         "fever", "fevers", "feverish", "temperature", "temp", "chills", "chill", "shivering",
-        "shivers", "rigors", "hot to the touch", "burning up", "febrile",
+        "shivers", "rigors", "hot to the touch", "burning up", "febrile", "chattering",
+        "sweats", "night sweats", "clammy", "hot and cold", "running hot",
     ),
     "infection": (
         "infection", "infected", "pus", "discharge from", "foul smell", "smells bad", "abscess",
@@ -100,12 +111,16 @@ ATOMS: dict[str, tuple[str, ...]] = {
     ),
     "swell": (
         "swelling", "swollen", "swell", "swells", "puffy", "puffiness", "bulging", "puffing",
-        "puffed",
+        "puffed", "puffed up", "puffing up", "ballooning", "ballooned", "balloon", "swelled",
+        "engorged", "distended",
     ),
+    # feeling hot is a fever ("I feel really hot"), a pair so that a hot cheek is not
+    "feel": ("feel", "feeling", "felt", "im", "am"),
+    "hot": ("hot", "flushed", "burning"),
     "pain": (
         "pain", "pains", "painful", "hurt", "hurts", "hurting", "ache", "aches", "aching", "achy",
         "sore", "soreness", "tender", "tenderness", "throbbing", "cramp", "cramping", "cramps",
-        "stabbing", "killing me",
+        "stabbing", "killing me", "agony", "agonizing", "agonising", "stinging", "throbs",
     ),
     "redness": ("red", "redness", "warm", "warmth", "hot to the touch", "inflamed", "red streaks"),
     "tight": (
@@ -119,17 +134,24 @@ ATOMS: dict[str, tuple[str, ...]] = {
     "breath": ("breathe", "breathing", "breath", "air"),
     "difficulty": (
         "trouble", "hard", "difficult", "difficulty", "cant", "cannot", "can not", "struggling",
-        "struggle", "unable", "labored", "laboured", "short", "hardly", "barely",
+        "struggle", "unable", "labored", "laboured", "short", "hardly", "barely", "too much to",
+        "too painful to", "too sore to",
     ),
     "breathless": (
         "short of breath", "shortness of breath", "cant breathe", "cannot breathe",
         "can not breathe", "breathless", "winded", "gasping", "wheezing", "out of breath",
         "cant catch my breath", "suffocating", "choking",
     ),
-    "vision": ("vision", "sight", "eyesight", "visual"),
+    "vision": ("vision", "sight", "eyesight", "visual", "see", "seeing", "sees"),
+    # something over the sight ("a shade pulled down over my eye", "a black veil over half")
+    "veil": (
+        "shade", "veil", "curtain", "blind", "film", "blanket", "wall", "shadow", "shadows",
+        "dark spot", "black spot", "grey", "gray", "cloud", "haze", "fog", "mist", "smudge",
+    ),
     "loss": (
         "loss", "lost", "losing", "gone", "dark", "darker", "black", "blurry", "blurred",
         "blurring", "dim", "cloudy", "hazy", "foggy", "worse", "shadow", "curtain",
+        "shadows", "grey", "gray",
     ),
     "vision_gone": (
         "went dim", "blurry", "blurred", "blurriness", "vision loss", "flashes of light",
@@ -149,7 +171,7 @@ ATOMS: dict[str, tuple[str, ...]] = {
     "knocked": (
         "knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed",
         "completely out", "is out", "all the way out", "lost", "broke off", "broken off",
-        "snapped",
+        "snapped", "its out",
     ),
     "swallow": ("swallow", "swallowing"),
     "faint": (
@@ -172,7 +194,8 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "gushing", "spurting", "pouring blood", "blood everywhere", "hemorrhage",
         "hemorrhaging", "haemorrhage", "bleeding heavily", "heavy bleeding", "bleeding profusely",
     ),
-    "pour": ("pouring", "gushing", "streaming", "spurting", "running down", "dripping everywhere"),
+    # blood "running down" a neck is bleeding for the on-call, not a hemorrhage for 911
+    "pour": ("pouring", "gushing", "streaming", "spurting", "dripping everywhere"),
     "stroke": (
         "stroke", "slurred", "slurring", "garbled speech", "cant speak", "cant talk",
         "trouble speaking", "cant get my words out", "face is drooping", "face drooping",
@@ -180,8 +203,8 @@ ATOMS: dict[str, tuple[str, ...]] = {
     ),
     "enlarged": (
         "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged",
-        "blown up", "blew up", "doubled", "enormous", "massive", "giant", "gigantic",
-        "twice the size", "twice as big", "lump", "hard lump",
+        "blown up", "blew up", "doubled", "enormous", "massive", "giant", "gigantic", "blowing up",
+        "twice the size", "twice as big", "lump", "hard lump", "tripled", "larger", "puffier",
     ),
     "limb": (
         "arm", "arms", "hand", "leg", "side of my body", "side of his body", "side of her body",
@@ -191,7 +214,8 @@ ATOMS: dict[str, tuple[str, ...]] = {
     "severe": (
         "severe", "severely", "bad", "worst", "terrible", "excruciating", "unbearable", "intense",
         "extreme", "horrible", "awful", "a lot", "lots", "heavily", "massive", "huge", "so much",
-        "high", "really high", "hard", "tight",
+        "high", "really high", "hard", "tight", "agony", "agonizing", "like crazy", "crazy",
+        "insane", "brutal", "unreal",
     ),
     "worsening": (
         "worsening", "worse", "getting worse", "spreading", "spread", "increasing", "increase",
@@ -216,14 +240,20 @@ ATOMS: dict[str, tuple[str, ...]] = {
         "going down", "go down", "gone down", "went down", "coming down", "improving", "improve",
         "improved", "better", "less", "decreasing", "subsiding", "shrinking", "fading",
         "easing", "settling", "settled", "healing", "about the same", "both sides",
-        "same on both", "getting smaller", "smaller", "half of what", "half what", "is down",
+        "same on both", "getting smaller", "smaller", "half of what it was", "half what it was",
+        "half of what they were", "is down",
         "way down", "down a lot", "much down",
         "slowed", "slowing down", "slowed down", "almost nothing", "nearly stopped",
         "almost stopped", "under control", "going away", "go away", "gone away", "went away",
-        "stabilized", "stabilised", "stable", "evened out", "evening out", "even", "symmetrical",
+        "stabilized", "stabilised", "stable", "evened out", "evening out", "symmetrical",
+        "is even", "are even", "look even", "looks even", "even on both", "come down", "came down",
+        "clearing", "clearing up", "back to normal", "matches", "same amount", "same size",
+        "equal", "equally",
     ),
     "mild": (
-        "little", "slight", "slightly", "mild", "mildly", "bit", "minor", "some", "low grade",
+        "little", "slight", "slightly", "mild", "mildly", "a bit", "little bit", "bit of",
+        "minor", "some", "low grade", "few", "a few", "drops", "speck", "trace", "moderate",
+        "manageable", "tolerable",
         "minimal", "tiny", "small", "light", "low", "naturally", "baby",
         "dull", "normal", "expected", "usual", "usually", "typical", "normally",
     ),
@@ -249,8 +279,8 @@ class Concept:
 
 
 CONCEPTS: dict[str, Concept] = {
-    "bleeding": Concept(atoms=("bleed",)),
-    "fever": Concept(atoms=("fever",)),
+    "bleeding": Concept(atoms=("bleed",), pairs=(("cover", "stained"),), window=4, broad=True),
+    "fever": Concept(atoms=("fever",), pairs=(("feel", "hot"),), window=2, broad=True),
     "infection": Concept(atoms=("infection",)),
     "swelling": Concept(atoms=("swell",), pairs=(("face", "enlarged"),), broad=True),
     "pain": Concept(atoms=("pain",)),
@@ -261,18 +291,21 @@ CONCEPTS: dict[str, Concept] = {
     "chest_pain": Concept(atoms=("heart_attack",), pairs=(("chest", "pain"), ("chest", "tight"))),
     "breathing": Concept(atoms=("breathless",), pairs=(("breath", "difficulty"),), window=3),
     "vision_loss": Concept(
-        atoms=("vision_gone", "vision_dark"), pairs=(("vision", "loss"),), window=4
+        atoms=("vision_gone", "vision_dark"),
+        pairs=(("vision", "loss"), ("veil", "eye"), ("veil", "vision"), ("difficulty", "vision")),
+        window=5,
     ),
     "eye_pain": Concept(pairs=(("eye", "pain"),), window=4),
     "facial_swelling": Concept(pairs=(("face", "swell"), ("face", "enlarged"))),
     "avulsed_tooth": Concept(pairs=(("tooth", "knocked"),)),
-    "swallowing": Concept(pairs=(("swallow", "difficulty"),), window=3),
+    # it hurting to swallow is "can't swallow" the way a caller says it ("hurts too much to")
+    "swallowing": Concept(pairs=(("swallow", "difficulty"), ("swallow", "pain")), window=3),
     "fainting": Concept(atoms=("faint",)),
     "vomiting": Concept(atoms=("vomit",)),
     "numbness": Concept(atoms=("numb",)),
     "wound_opened": Concept(pairs=(("wound", "opened"),)),
     "medication": Concept(atoms=("medication",)),
-    "heavy_bleeding": Concept(atoms=("gush",), pairs=(("bleed", "pour"),), window=3),
+    "heavy_bleeding": Concept(atoms=("gush",), pairs=(("bleed", "pour"),), window=5),
     "stroke": Concept(atoms=("stroke",), pairs=(("limb", "weak"),), window=3),
 }
 # Heard (not negated) in what a caller says, these are answered "call 911" first, whatever the
@@ -295,33 +328,23 @@ SUBSUMES: dict[str, frozenset[str]] = {
     if concept.pairs
 }
 
-NEGATORS = frozenset(
-    [
-        "no",
-        "not",
-        "never",
-        "without",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "havent",
-        "hasnt",
-        "hadnt",
-        "none",
-        "nor",
-        "deny",
-        "denies",
-        "denied",
-    ]
-)
+NEGATORS = NEGATION_WORDS | {
+    "werent",
+    "havent",
+    "hasnt",
+    "hadnt",
+    "none",
+    "nothing",
+    "neither",
+    "deny",
+    "denies",
+    "denied",
+}
 HEDGES = frozenset(["sure", "certain", "know"])  # "I don't think I have a fever" denies it
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
 HYPOTHETICAL = (("what", "if"), ("sign", "of"), ("symptom", "of"), ("in", "case"), ("if",))
 ENDED = frozenset({"stop", "gone", "resolv", "subsid", "brok"})  # stems
+BROKEN_PART = frozenset({"off", "out", "in", "apart", "loose"})
 FINE = frozenset({"fine", "normal", "ok", "okay", "good"})
 AUXILIARY = frozenset(
     [
@@ -373,7 +396,7 @@ STOP_WORDS = frozenset(
     now today yesterday night morning still also please think
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
-_TOKEN = re.compile(r"[a-z0-9]+|[.,;:!?]")
+_TOKEN = re.compile(r"[0-9]+\.[0-9]+|[a-z0-9]+|[.,;:!?]")  # "101.2" is one word
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +410,7 @@ class Token:
 
 
 def tokenize(text: str) -> tuple[Token, ...]:
-    cleaned = text.casefold().replace("'", "").replace("\u2019", "").replace("-", " ")
+    cleaned = fold(text).replace("-", " ")
     out: list[Token] = []
     sentence = clause = 0
     questions: set[int] = set()
@@ -433,7 +456,7 @@ _FUZZY_TARGETS: dict[str, str] = {
     for phrases in ATOMS.values()
     for phrase in phrases
     for t in tokenize(phrase)
-    if len(t.raw) >= 6 and t.raw.isalpha()
+    if len(t.raw) >= 5 and t.raw.isalpha()
 }
 _FUZZY_BY_PREFIX: dict[str, list[tuple[str, str]]] = {}
 for _raw, _stem in _FUZZY_TARGETS.items():
@@ -452,7 +475,9 @@ def _fuzzy_lexicon_word(word: str) -> str | None:
         return None
     best: tuple[int, str] | None = None
     for target, target_stem in _FUZZY_BY_PREFIX.get(word[:2], ()):
-        budget = _budget(word, target)
+        # a five-letter word takes one slip only as a letter too many ("feaver" -> fever; a
+        # changed letter in so short a word is another word: "fewer")
+        budget = _budget(word, target) or int(len(target) == 5 and len(word) == 6)
         if not budget:
             continue
         distance = Levenshtein.distance(word, target, score_cutoff=budget)
@@ -496,21 +521,49 @@ def _atom_hits(tokens: Sequence[Token]) -> list[Hit]:
             firsts.append((fuzzy[i], True))  # type: ignore[arg-type]
         for first, slipped in firsts:
             for atom, phrase in _BY_FIRST.get(first, ()):
-                end = i + len(phrase) - 1
-                if end >= len(tokens):
-                    continue
-                used_fuzzy = slipped
-                for k in range(1, len(phrase)):
-                    j = i + k
-                    if stems[j] == phrase[k]:
-                        continue
-                    if fuzzy[j] == phrase[k]:
-                        used_fuzzy = True
-                        continue
-                    break
-                else:
-                    hits.append(Hit(atom, i, end, used_fuzzy))
+                found = _phrase_at(tokens, stems, fuzzy, i, phrase)
+                if found is not None:
+                    end, used_fuzzy = found
+                    hits.append(Hit(atom, i, end, slipped or used_fuzzy))
     return hits
+
+
+# Words a caller slips inside a phrase without changing it: "came clean out", "soaked right
+# through", "won't really stop". One per phrase, in its clause.
+FILLERS = frozenset(
+    "right clean all completely just straight totally fully really like um uh kind sort".split()  # noqa: SIM905
+)
+
+
+def _phrase_at(
+    tokens: Sequence[Token],
+    stems: Sequence[str],
+    fuzzy: Sequence[str | None],
+    i: int,
+    phrase: tuple[str, ...],
+) -> tuple[int, bool] | None:
+    """Where `phrase` (its first word at `i` already matched) ends, and whether a slip was
+    heard in it; None when the words there are not the phrase."""
+    j, used_fuzzy, skipped = i, False, False
+    for k in range(1, len(phrase)):
+        j += 1
+        if (
+            not skipped
+            and j + 1 < len(tokens)
+            and stems[j] != phrase[k]
+            and tokens[j].raw in FILLERS
+            and tokens[j + 1].clause == tokens[i].clause
+        ):
+            skipped, j = True, j + 1
+        if j >= len(tokens):
+            return None
+        if stems[j] == phrase[k]:
+            continue
+        if fuzzy[j] == phrase[k]:
+            used_fuzzy = True
+            continue
+        return None
+    return j, used_fuzzy
 
 
 _HYPOTHETICAL_STEMS = tuple(tuple(stem(w) for w in words) for words in HYPOTHETICAL)
@@ -547,7 +600,9 @@ def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) ->
     while j < len(tokens) and tokens[j].raw in AUXILIARY and j - hit.end <= 3:
         j += 1
     if j < len(tokens) and tokens[j].clause == tokens[hit.end].clause:
-        if tokens[j].stem in ENDED:
+        if tokens[j].stem in ENDED and (
+            j + 1 >= len(tokens) or tokens[j + 1].raw not in BROKEN_PART
+        ):  # "the fever broke" ended, "the tooth broke off" did not
             return True
         if tokens[j].raw in FINE and not tokens[j].question:  # "my temperature is normal"
             return True
@@ -559,7 +614,7 @@ def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) ->
 def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
     """ "a low fever yesterday, but it's gone now": the next clause says it ended."""
     sentence = tokens[hit.end].sentence
-    for j in range(hit.end + 1, min(len(tokens), hit.end + 8)):
+    for j in range(hit.end + 1, min(len(tokens), hit.end + 12)):
         if tokens[j].sentence != sentence:
             break
         if tokens[j].raw not in {"it", "its", "that", "thats"}:
@@ -578,6 +633,7 @@ def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
 
 QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
 INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
+DIMINISHERS = frozenset({"barely", "hardly", "scarcely"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,15 +724,22 @@ def _assess(
             break
         sentences.add(later)
     for i in range(max(0, start - 2), start):  # "really swollen", "so badly swollen"
-        if tokens[i].raw in INTENSIFIERS and tokens[i].sentence == sentence:
+        if tokens[i].raw in INTENSIFIERS and tokens[i].clause == tokens[start].clause:
             return Occurrence(start, end, fuzzy, False, ((i, i),))
+    # "barely swollen": a diminisher right before one of its words plays it down
+    inside = {k for a, b in own for k in range(a, b + 1)}
+    qualifiers = list(qualifiers) + [
+        Qualifier(a - 1, a - 1, False, False)
+        for a, _ in own
+        if a > 0 and tokens[a - 1].raw in DIMINISHERS and a - 1 not in inside
+    ]
     if alarm:
         return Occurrence(start, end, fuzzy, False)
     near = [
         q
         for q in qualifiers
         if tokens[q.start].sentence in sentences
-        and not any(a <= q.start <= b or a <= q.end <= b for a, b in own)
+        and not any(a <= q.start and q.end <= b for a, b in own)
         and min(abs(q.start - start), abs(q.start - end))
         <= (QUALIFIER_REACH if tokens[q.start].sentence == sentence else 2 * QUALIFIER_REACH)
         and (
@@ -756,7 +819,11 @@ def read(text: str, *, negation: bool = True) -> Reading:
             continue
         if negation and _negated(tokens, hit):
             continue
+        if hit.atom == "tight" and _worn(tokens, hit):
+            continue
         by_atom.setdefault(hit.atom, []).append(hit)
+    if negation:
+        _read_temperatures(tokens, by_atom)
     qualifiers = _qualifiers(tokens, qualifier_hits) if negation else []
     atom_clauses: dict[str, set[int]] = {}
     for atom, hits in by_atom.items():
@@ -812,6 +879,67 @@ def read(text: str, *, negation: bool = True) -> Reading:
         if found:
             concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
     return Reading(tokens, concepts, frozenset(modifiers))
+
+
+# Clothing and dressings are tight by design: "the compression garment is tight around my chest"
+# is the garment, not chest tightness.
+GARMENTS = frozenset(
+    """garment garments binder bra vest bandage bandages wrap compression dressing shirt strap
+    straps tape clothes clothing belt""".split()  # noqa: SIM905
+)
+
+
+def _worn(tokens: Sequence[Token], hit: Hit) -> bool:
+    clause = tokens[hit.start].clause
+    return any(t.raw in GARMENTS for t in tokens if t.clause == clause)
+
+
+# A temperature said as a number decides by its value: from 100.4 F (38 C) it is a fever, below
+# it a normal reading ("my temp is 98.6" is not a fever, "my thermometer says 101.2" is).
+THERMAL = frozenset({"thermometer", "degree", "fahrenheit", "celsiu"})
+
+
+def _temperature(raw: str) -> bool | None:
+    """True for a fever reading, False for a normal one, None for a number that is neither."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if 100.4 <= value <= 108 or 38.0 <= value <= 43:
+        return True
+    if 95 <= value < 100.4 or 35 <= value < 38.0:
+        return False
+    return None
+
+
+def _read_temperatures(tokens: Sequence[Token], by_atom: dict[str, list[Hit]]) -> None:
+    """In a sentence about temperature (a fever word or a thermometer), a fever reading is a
+    fever and a normal reading alone rules the fever words out."""
+    fevers = by_atom.get("fever", [])
+    for sentence in {t.sentence for t in tokens if t.raw[0].isdigit()}:
+        thermal = any(tokens[h.start].sentence == sentence for h in fevers) or any(
+            t.sentence == sentence and t.stem in THERMAL for t in tokens
+        )
+        if not thermal:
+            continue
+        readings = [
+            (i, _temperature(t.raw))
+            for i, t in enumerate(tokens)
+            if t.sentence == sentence and t.raw[0].isdigit()
+        ]
+        high = [i for i, r in readings if r is True]
+        if high:
+            fevers.extend(
+                Hit("fever", i, i, False)
+                for i in high
+                if not _negated(tokens, Hit("", i, i, False))
+            )
+        elif any(r is False for _, r in readings):
+            fevers = [h for h in fevers if tokens[h.start].sentence != sentence]
+    if fevers:
+        by_atom["fever"] = sorted(fevers, key=lambda h: h.start)
+    else:
+        by_atom.pop("fever", None)
 
 
 # Atoms that name a symptom on their own (the others only in a pair: "worse" + vision).

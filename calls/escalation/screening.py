@@ -33,6 +33,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from accounts.models import Practice
 from calls.escalation import selectors
 from calls.escalation.matching import (
     TriggerCheck,
@@ -43,7 +44,6 @@ from calls.escalation.matching import (
 )
 from calls.models import Route, Severity
 from calls.models.escalation import SEVERITY_RANK
-from portal.models import Practice
 from scheduling.models import Provider
 
 __all__ = [
@@ -85,7 +85,7 @@ class Decision:
     emergency: str = ""  # the emergency heard ("chest pain"), answered with 911 first
 
     def as_api(self) -> dict[str, Any]:
-        """The response body RECEPTIONIST_API.md fixes, plus a few explanatory fields."""
+        """The response body docs/receptionist-api.md describes, plus a few explanatory fields."""
         return {
             "escalate": self.escalate,
             "protocol_id": self.protocol_id,

@@ -13,6 +13,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import Practice
 from calls.models import (
     DEFAULT_GROUP_KEY,
     EscalationProtocol,
@@ -21,7 +22,6 @@ from calls.models import (
     ProtocolVersion,
     VersionStatus,
 )
-from portal.models import Practice
 from scheduling.models import AppointmentType, Provider
 
 __all__ = [

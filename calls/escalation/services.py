@@ -22,9 +22,11 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.models import Membership, Practice, Role, User
 from calls.escalation.screening import Decision, screen
 from calls.models import (
     DEFAULT_GROUP_KEY,
+    ApprovalPolicy,
     Call,
     CallOutcome,
     EscalationProtocol,
@@ -40,7 +42,6 @@ from calls.models.escalation import DEFAULT_GROUP_NAME
 from compliance import audit
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
-from portal.models import Practice, User
 from scheduling.models import AppointmentType, Provider
 
 __all__ = [
@@ -49,8 +50,11 @@ __all__ = [
     "ProtocolContent",
     "add_group",
     "add_shift",
+    "approval_policy",
+    "approval_refusal",
     "approve_version",
     "check_content",
+    "clinician_count",
     "create_protocol",
     "default_group",
     "delete_shift",
@@ -60,6 +64,7 @@ __all__ = [
     "record_screening",
     "save_draft",
     "screen_call",
+    "set_self_approval",
     "withdraw_protocol",
 ]
 
@@ -231,7 +236,9 @@ def create_protocol(
     protocol = EscalationProtocol.objects.create(
         practice=practice, key=key or _unique_key(practice, content.name)
     )
-    version = ProtocolVersion(practice=practice, protocol=protocol, number=1, created_by=user)
+    version = ProtocolVersion(
+        practice=practice, protocol=protocol, number=1, created_by=user, edited_by=user
+    )
     _write(version, content)
     return version
 
@@ -253,12 +260,75 @@ def save_draft(
             number=latest + 1,
             created_by=user,
         )
+    draft.edited_by = user
     _write(draft, content)
     return draft
 
 
 class ApprovalError(Exception):
     pass
+
+
+def clinician_count(practice: Practice | int) -> int:
+    """How many people hold the clinician role in the practice."""
+    practice_id = practice if isinstance(practice, int) else practice.pk
+    return (
+        Membership.objects.filter(practice_id=practice_id, role=Role.CLINICIAN)
+        .values("user_id")
+        .distinct()
+        .count()
+    )
+
+
+def approval_policy(practice: Practice | int) -> ApprovalPolicy:
+    """The practice's policy (an unsaved default when it never chose)."""
+    practice_id = practice if isinstance(practice, int) else practice.pk
+    found = ApprovalPolicy.objects.for_practice(practice_id).first()
+    return found or ApprovalPolicy(practice_id=practice_id)
+
+
+def self_approval_allowed(practice: Practice | int) -> bool:
+    """Only while the practice said so and still has a single clinician: a second clinician
+    means a second pair of eyes is there to be asked."""
+    return approval_policy(practice).allow_self_approval and clinician_count(practice) <= 1
+
+
+def approval_refusal(version: ProtocolVersion, user: User | None) -> str:
+    """Why `user` may not approve `version` ("" when they may): nobody approves what they
+    wrote unless the practice's policy allows it. Approvals without a person (none in the
+    portal) are not subject to it."""
+    if user is None or user.pk not in version.author_ids:
+        return ""
+    if self_approval_allowed(version.practice_id):
+        return ""
+    return (
+        "You wrote this version, so another clinician approves it. A practice with a single "
+        "clinician can allow self-approval in the approval policy."
+    )
+
+
+@transaction.atomic
+@refused_in_support_session(SupportForbidden.CLINICAL_APPROVAL)
+def set_self_approval(practice: Practice, allow: bool, user: User | None) -> ApprovalPolicy:
+    """Record the practice's explicit choice (a tracked change: who, when, from what to what).
+    Allowing it needs a practice with at most one clinician."""
+    if allow and clinician_count(practice) > 1:
+        raise ValidationError(
+            {
+                "allow_self_approval": [
+                    "The practice has more than one clinician: another clinician approves."
+                ]
+            }
+        )
+    policy = ApprovalPolicy.objects.for_practice(practice).select_for_update().first()
+    if policy is None:
+        policy = ApprovalPolicy(practice=practice)
+    if policy.pk is not None and policy.allow_self_approval == allow:
+        return policy
+    policy.allow_self_approval = allow
+    policy.updated_by = user
+    policy.save()
+    return policy
 
 
 def _supersede_live(protocol_id: int, keep: int | None) -> ProtocolVersion | None:
@@ -290,6 +360,7 @@ def _audit_approval(
             "severity": version.severity,
             "route": version.route,
             "source": version.approval_source,
+            "self_approved": version.self_approved,
             "superseded_version": previous.number if previous else None,
         },
     )
@@ -306,11 +377,16 @@ def approve_version(
     at: datetime | None = None,
 ) -> ProtocolVersion:
     """Make a draft the live version (the previous live one is superseded) and audit it.
-    The caller checks the approver's role (portal: clinicians only)."""
+    The caller checks the approver's role (portal: clinicians only); the approver is not one
+    of the version's authors unless the practice's policy allows it (`approval_refusal`)."""
     EscalationProtocol.objects.select_for_update().filter(pk=version.protocol_id).first()
     version.refresh_from_db()
     if version.status != VersionStatus.DRAFT:
         raise ApprovalError(f"Version {version.number} is {version.get_status_display().lower()}.")
+    refusal = approval_refusal(version, user)
+    if refusal:
+        raise ApprovalError(refusal)
+    version.self_approved = user is not None and user.pk in version.author_ids
     previous = _supersede_live(version.protocol_id, keep=version.pk)
     version.status = VersionStatus.LIVE
     version.approved_by = user
@@ -324,6 +400,7 @@ def approve_version(
             "approved_at",
             "approval_source",
             "approval_note",
+            "self_approved",
             "updated_at",
         ]
     )
@@ -466,7 +543,7 @@ def may_approve(actor: User | None, practice: Practice) -> bool:
     practice's clinical team wrote in the AI audit)."""
     if actor is None:
         return True
-    from portal.models import Membership, Role
+    from accounts.models import Membership, Role
 
     return Membership.objects.filter(user=actor, practice=practice, role=Role.CLINICIAN).exists()
 

@@ -8,6 +8,11 @@ urlpatterns = [
     path("protocols/", views.protocol_list, name="escalation_protocols"),
     path("protocols/new/", views.protocol_new, name="escalation_protocol_new"),
     path("protocols/console/", views.protocol_console, name="escalation_console"),
+    path(
+        "protocols/approval-policy/",
+        views.approval_policy,
+        name="escalation_approval_policy",
+    ),
     path("protocols/<int:pk>/", views.protocol_detail, name="escalation_protocol"),
     path("protocols/<int:pk>/edit/", views.protocol_edit, name="escalation_protocol_edit"),
     path(

@@ -13,8 +13,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.access import roles_required
+from accounts.models import Practice, Role
 from calls.escalation import selectors, services
-from calls.escalation.forms import ApproveForm, ConsoleForm, GroupForm, ProtocolForm, ShiftForm
+from calls.escalation.forms import (
+    ApprovalPolicyForm,
+    ApproveForm,
+    ConsoleForm,
+    GroupForm,
+    ProtocolForm,
+    ShiftForm,
+)
 from calls.escalation.screening import ProtocolExplanation, explain, screen
 from calls.models import (
     DEFAULT_GROUP_KEY,
@@ -24,11 +33,10 @@ from calls.models import (
     VersionStatus,
 )
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
-from portal.access import roles_required
-from portal.models import Practice, Role
 
 VIEW = (Role.CLINICIAN, Role.PRACTICE_MANAGER)
 WRITE = (Role.CLINICIAN,)
+POLICY = (Role.CLINICIAN, Role.PRACTICE_MANAGER)
 
 
 def _practice(request: HttpRequest) -> Practice:
@@ -49,13 +57,56 @@ def _protocol(request: HttpRequest, pk: int) -> EscalationProtocol:
 @require_GET
 @roles_required(*VIEW)
 def protocol_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    practice = _practice(request)
     return render(
         request,
         "calls/escalation/protocol_list.html",
         {
-            "rows": selectors.protocols_overview(_practice(request)),
+            "rows": selectors.protocols_overview(practice),
             "can_write": _can_write(request),
+            **_policy_context(practice),
         },
+    )
+
+
+def _policy_context(practice: Practice, form: ApprovalPolicyForm | None = None) -> dict:
+    policy = services.approval_policy(practice)
+    clinicians = services.clinician_count(practice)
+    return {
+        "policy": policy,
+        "clinicians": clinicians,
+        "self_approval": policy.allow_self_approval and clinicians <= 1,
+        "policy_form": form
+        or ApprovalPolicyForm(initial={"allow_self_approval": policy.allow_self_approval}),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@roles_required(*POLICY)
+@forbidden_in_support_session(SupportForbidden.CLINICAL_APPROVAL, methods=("POST",))
+def approval_policy(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """Whether the practice's single clinician may approve their own protocols."""
+    practice = _practice(request)
+    form = ApprovalPolicyForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        allow = form.cleaned_data["allow_self_approval"]
+        try:
+            services.set_self_approval(practice, allow, request.user)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            for message in exc.message_dict.get("allow_self_approval", []):
+                form.add_error("allow_self_approval", message)
+        else:
+            messages.success(
+                request,
+                "Self-approval allowed: our clinician may approve their own protocols."
+                if allow
+                else "Self-approval off: another clinician approves each protocol.",
+            )
+            return redirect("escalation_approval_policy", practice_slug=practice_slug)
+    return render(
+        request,
+        "calls/escalation/approval_policy.html",
+        _policy_context(practice, form if request.method == "POST" else None),
     )
 
 
@@ -142,6 +193,10 @@ def protocol_approve(
     if version.status != VersionStatus.DRAFT:
         messages.error(request, f"Version {version.number} is not a draft.")
         return redirect("escalation_protocol", practice_slug=practice_slug, pk=protocol.pk)
+    refusal = services.approval_refusal(version, request.user)  # type: ignore[arg-type]
+    if refusal and request.method == "POST":
+        messages.error(request, refusal)
+        return redirect("escalation_protocol", practice_slug=practice_slug, pk=protocol.pk)
     if request.method == "POST" and form.is_valid():
         try:
             services.approve_version(version, request.user, note=form.cleaned_data["note"])  # type: ignore[arg-type]
@@ -153,7 +208,13 @@ def protocol_approve(
     return render(
         request,
         "calls/escalation/protocol_approve.html",
-        {"protocol": protocol, "version": version, "live": live, "form": form},
+        {
+            "protocol": protocol,
+            "version": version,
+            "live": live,
+            "form": form,
+            "refusal": refusal,
+        },
     )
 
 
@@ -182,20 +243,26 @@ def protocol_withdraw(request: HttpRequest, practice_slug: str, pk: int) -> Http
 @require_http_methods(["GET", "POST"])
 @roles_required(*VIEW)
 def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
-    """Type what a caller might say; see what screening decides. Nothing typed is stored."""
+    """Type what a caller might say, at a time of one's choosing (the rota of that moment);
+    see what screening decides. Nothing typed is stored."""
     practice = _practice(request)
     initial = {"drafts": request.GET.get("drafts") == "1"}
-    form = ConsoleForm(practice, request.POST or None, initial=initial)
     decision = None
     explanation: list[ProtocolExplanation] = []
-    if request.method == "POST" and form.is_valid():
+    with timezone.override(practice.tz):
+        form = ConsoleForm(practice, request.POST or None, initial=initial)
+        valid = request.method == "POST" and form.is_valid()
+    at = None
+    if valid:
         data = form.cleaned_data
         kind = data.get("appointment_type")
+        at = data.get("at")
         decision = screen(
             practice,
             data["text"],
             kind.pk if kind else None,
             data.get("procedure_date"),
+            at,
             drafts=data.get("drafts", False),
         )
         explanation = explain(
@@ -203,6 +270,7 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
             data["text"],
             kind.pk if kind else None,
             data.get("procedure_date"),
+            at,
             drafts=data.get("drafts", False),
         )
     context = {
@@ -210,10 +278,15 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
         "decision": decision,
         "explanation": explanation,
         "posted": request.method == "POST",
+        "at": at,
     }
-    if getattr(request, "htmx", False) and request.method == "POST":
-        return render(request, "calls/escalation/_decision.html", context)
-    return render(request, "calls/escalation/console.html", context)
+    template = (
+        "calls/escalation/_decision.html"
+        if getattr(request, "htmx", False) and request.method == "POST"
+        else "calls/escalation/console.html"
+    )
+    with timezone.override(practice.tz):
+        return render(request, template, context)
 
 
 def _errors_to_form(form: ProtocolForm | ShiftForm, exc: ValidationError) -> None:

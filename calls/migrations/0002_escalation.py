@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import compliance.crypto
-from portal.tenancy import EnableRowLevelSecurity
+from core.tenancy import EnableRowLevelSecurity
 
 
 class Migration(migrations.Migration):

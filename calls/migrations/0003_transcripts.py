@@ -6,7 +6,7 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 import compliance.crypto
-from portal.tenancy import EnableRowLevelSecurity
+from core.tenancy import EnableRowLevelSecurity
 
 
 class Migration(migrations.Migration):

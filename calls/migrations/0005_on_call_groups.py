@@ -6,11 +6,11 @@ no group route to it, as before."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-from portal.tenancy import EnableRowLevelSecurity
+from core.tenancy import EnableRowLevelSecurity
 
 
 def default_groups(apps, schema_editor):
-    from portal.tenancy import cross_tenant
+    from core.tenancy import cross_tenant
 
     Group = apps.get_model("calls", "OnCallGroup")
     Shift = apps.get_model("calls", "OnCallShift")

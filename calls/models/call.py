@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 
 from compliance.crypto import BlindIndexField, EncryptedJSONField, EncryptedTextField, PHIModel
-from portal.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 __all__ = [
     "DEFAULT_NOTE_RETENTION_DAYS",

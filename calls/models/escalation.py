@@ -17,10 +17,11 @@ from django.db import models
 from django.db.models import F, Func, Q, Value
 
 from compliance.crypto import EncryptedTextField, PHIModel
-from portal.tenancy import TenantModel
+from core.tenancy import TenantModel
 
 __all__ = [
     "DEFAULT_GROUP_KEY",
+    "ApprovalPolicy",
     "EscalationProtocol",
     "OnCallGroup",
     "OnCallShift",
@@ -139,6 +140,10 @@ class ProtocolVersion(TenantModel):
     created_by = models.ForeignKey(
         "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Whoever saved the draft last: an author too, so they may not approve it either.
+    edited_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     approved_by = models.ForeignKey(
@@ -152,6 +157,9 @@ class ProtocolVersion(TenantModel):
         choices=[("portal", "Approved in the portal"), ("config_import", "Configuration import")],
     )
     approval_note = models.CharField(max_length=200, blank=True, default="")
+    self_approved = models.BooleanField(
+        default=False, help_text="Approved by its own author under the practice's policy"
+    )
 
     class Meta:
         ordering = ["protocol", "-number"]
@@ -181,6 +189,33 @@ class ProtocolVersion(TenantModel):
     @property
     def is_live(self) -> bool:
         return self.status == VersionStatus.LIVE
+
+    @property
+    def author_ids(self) -> set[int]:
+        """Who wrote this version's content (its creator and its last editor)."""
+        return {pk for pk in (self.created_by_id, self.edited_by_id) if pk is not None}
+
+
+class ApprovalPolicy(TenantModel):
+    """Who may approve the practice's protocols. By default a version is approved by a clinician
+    other than its authors: a second pair of eyes on what the agent tells urgent callers. A
+    practice with a single clinician has no second pair, and may say so explicitly
+    (`allow_self_approval`); the choice is a tracked change (auditlog), and it stops applying
+    as soon as the practice has a second clinician."""
+
+    allow_self_approval = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["practice"], name="approval_policy_one_per_practice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Protocol approval policy of practice {self.practice_id}"
 
 
 def _id_range(field: str) -> Func:

@@ -4,7 +4,7 @@ import django.db.models.deletion
 import django.db.models.lookups
 from django.db import migrations, models
 
-from portal.tenancy import EnableRowLevelSecurity
+from core.tenancy import EnableRowLevelSecurity
 
 
 class Migration(migrations.Migration):

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from portal.tenancy import EnableRowLevelSecurity
+from core.tenancy import EnableRowLevelSecurity
 
 # Executed agreements are immutable (see BusinessAssociateAgreement): the database refuses too.
 

@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.db.models.functions import Lower
 
-from portal.models import Practice
-from scheduling.config.limits import LIMITS
+from accounts.models import Practice
+from onboarding.limits import LIMITS
 from scheduling.models import ApiScope, AppointmentType, TestScenario
 
 MAX_CONFIG_BYTES = LIMITS["file_size"]

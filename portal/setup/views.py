@@ -1,9 +1,9 @@
 """Set-up pages for practice managers (compliance officers may read the go-live checklist).
 
-Thin: forms validate, `portal.setup.services` writes, `portal.golive` judges. Object ids come from
-the URL and are looked up among the practice's own rows (another practice's id is a 404).
-Secrets are rendered once in the response to the POST that made them, never stored or
-redirected through the session, and those responses are not cached.
+Thin: forms validate, `portal.setup.services` and `onboarding.services` write, `portal.golive`
+judges. Object ids come from the URL and are looked up among the practice's own rows (another
+practice's id is a 404). Secrets are rendered once in the response to the POST that made them,
+never stored or redirected through the session, and those responses are not cached.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.access import roles_required
+from accounts.models import Practice, Role
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
+from onboarding import services as onboarding
 from portal import golive
-from portal.access import roles_required
-from portal.models import Practice, Role
 from portal.setup import services
 from portal.setup.forms import ApiClientForm, ConfigUploadForm, ScenarioForm
-from scheduling.config import dump_text, export_config
 from scheduling.models import ApiClient, ConfigImport, TestScenario
 
 MANAGER = Role.PRACTICE_MANAGER
@@ -237,8 +237,8 @@ def config_page(request: HttpRequest, practice_slug: str) -> HttpResponse:
 @forbidden_in_support_session(SupportForbidden.EXPORT)
 def config_download(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
-    text = dump_text(export_config(practice), "json")
-    services.record_export(practice)
+    text = onboarding.dump_text(onboarding.export_config(practice), "json")
+    onboarding.record_export(practice)
     stamp = timezone.localtime(timezone.now(), practice.tz).strftime("%Y%m%d-%H%M")
     response = HttpResponse(text, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{practice.slug}-{stamp}.json"'
@@ -258,7 +258,7 @@ def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
         except UnicodeDecodeError:
             form.add_error("file", "The file is not UTF-8 text.")
         else:
-            outcome = services.upload_config(
+            outcome = onboarding.upload_config(
                 _practice(request),
                 text,
                 upload.name,
@@ -293,7 +293,7 @@ def config_import(request: HttpRequest, practice_slug: str, pk: int) -> HttpResp
     """A background import's progress page; it polls itself (htmx) until the import is done."""
     job = get_object_or_404(ConfigImport.objects.for_practice(_practice(request)), pk=pk)
     outcome = job.outcome or {}
-    done = services.config_import_progress(job)
+    done = onboarding.config_import_progress(job)
     context = {
         "job": job,
         "done": done,

@@ -11,8 +11,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from portal.formfields import BoundedDateField, BoundedDateTimeField
-from portal.models import Location, Practice
+from accounts.models import Location, Practice
+from core.formfields import BoundedDateField, BoundedDateTimeField
 from scheduling import catalog, catalog_selectors
 from scheduling.models import (
     WEEKDAY_CHOICES,

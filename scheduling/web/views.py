@@ -28,9 +28,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal.access import roles_required
-from portal.formfields import bounded_day
-from portal.models import Practice, Role
+from accounts.access import roles_required
+from accounts.models import Practice, Role
+from core.formfields import bounded_day
 from scheduling import catalog, catalog_selectors
 from scheduling.catalog import CatalogError
 from scheduling.models import (

@@ -11,9 +11,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from accounts.models import Location, Practice
 from calls.models import Call
-from portal.models import Location, Practice
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 from scheduling.models import (
     AppointmentType,
     Booking,

@@ -469,3 +469,358 @@ NOT_EMERGENCY += [
     "The nurse said to call if I had chest pain",
     "What are the signs of a stroke?",
 ]
+
+# An eighth fresh batch, other wording and rambling turns per demo protocol (before tuning: 30/42
+# urgent caught, 5/43 benign escalated, 8/8 emergencies heard; after: 42/42, 0/43, 8/8).
+RAMBLE = (
+    "Okay so, um, sorry, I'm not great at this, I had the surgery with Dr. Martinez last "
+    "week and my sister has been staying with me, she's been great, we've been doing the ice "
+    "packs and the walks around the block like the sheet says, and "
+)
+URGENT += [
+    (
+        "post-op-bleeding",
+        "There's blood running down my neck from the stitches and I can't get it to stop",
+    ),
+    ("post-op-bleeding", "I've been holding pressure for thirty minutes and it's still bleeding"),
+    ("post-op-bleeding", "The gauze turns red as soon as I put a new one on"),
+    ("post-op-bleeding", "My thermometer says 101.2"),
+    ("post-op-bleeding", "I've been sweating and shaking with chills all afternoon"),
+    ("post-op-bleeding", "I feel like I'm running a fever and I'm achy all over"),
+    ("post-op-bleeding", "My face is incredibly swollen, I barely recognize myself"),
+    (
+        "post-op-bleeding",
+        "Um, so, yeah, I'm the one who had the tummy tuck last week, and, uh, the incision "
+        "has been bleeding since about six and it's, it's just not stopping",
+    ),
+    ("post-op-bleeding", "My eyelids are so swollen I can't open them"),
+    ("post-op-bleeding", "The swelling is extreme"),
+    ("post-op-bleeding", "I'm bleeding through my compression garment"),
+    ("post-op-bleeding", "My temperature keeps going up"),
+    (
+        "post-op-bleeding",
+        "Hi, it's Maria, I had my breast augmentation Friday, and, um, my left breast is "
+        "really swollen and hard and much bigger than the right",
+    ),
+    (
+        "post-op-bleeding",
+        RAMBLE + "tonight I feel really hot and my teeth are chattering",
+    ),
+    ("dental-trauma", "My grandson's front tooth was knocked out when he fell off the swing"),
+    ("dental-trauma", "A tooth got knocked loose and then fell out during the game"),
+    ("dental-trauma", "I bit down on something and my whole tooth came out, root and all"),
+    (
+        "dental-trauma",
+        "My face has puffed up on the right side since the extraction and it's spreading "
+        "toward my eye",
+    ),
+    ("dental-trauma", "My cheek swelled up overnight and it's hot and hard"),
+    ("dental-trauma", "I can't even swallow water without gagging"),
+    ("dental-trauma", "It's so painful to swallow I can't eat or drink"),
+    ("dental-trauma", "My jaw is swollen so bad I can't open my mouth"),
+    (
+        "dental-trauma",
+        "So my son was at hockey and took a puck to the mouth, and um, one of his adult "
+        "teeth is just gone, like it's out, we have it in a cup",
+    ),
+    ("dental-trauma", "Swallowing is really difficult since this afternoon"),
+    ("dental-trauma", "My gums and cheek are swollen up like a golf ball"),
+    ("facelift-hematoma", "The right side of my face is puffing up faster than I can ice it"),
+    ("facelift-hematoma", "My neck looks lopsided, one side is much puffier"),
+    ("facelift-hematoma", "The swelling under my left ear is getting bigger every time I look"),
+    ("facelift-hematoma", "It's ballooning on the left"),
+    ("facelift-hematoma", "I'd say the swelling has tripled since noon"),
+    ("facelift-hematoma", "Only my left cheek is swollen and it's firm to the touch"),
+    ("facelift-hematoma", "My face is swelling up really quickly since I got home"),
+    (
+        "facelift-hematoma",
+        "Okay so I had my facelift yesterday, and my husband says the right side of my face "
+        "looks way bigger than the left, and it's kind of tight and bruised, and it seems to "
+        "be growing",
+    ),
+    ("cataract-vision", "I suddenly lost vision in my left eye"),
+    ("cataract-vision", "It's like someone pulled a shade down over my eye"),
+    ("cataract-vision", "My eye is in agony"),
+    ("cataract-vision", "I had cataract surgery and now I can only see shadows out of that eye"),
+    ("cataract-vision", "My vision got really dim all at once"),
+    ("cataract-vision", "The pain in my eye is excruciating and it's red"),
+    ("cataract-vision", "There's a black veil over half of what I see"),
+    (
+        "cataract-vision",
+        "I'm seeing a lot of new flashes and floaters and part of my vision is missing",
+    ),
+    (
+        "cataract-vision",
+        "Hi, I'm calling for my dad, he had his cataract done Tuesday, and he says he woke "
+        "up and can't see out of it, it's just grey",
+    ),
+]
+BENIGN += [
+    ("post-op-bleeding", "There's a little dried blood around the stitches, should I clean it?"),
+    ("post-op-bleeding", "My temp is 98.6"),
+    ("post-op-bleeding", "I'm not feverish at all"),
+    (
+        "post-op-bleeding",
+        "The swelling is pretty normal I think, it's about what they said it'd be",
+    ),
+    ("post-op-bleeding", "A few drops of blood on the gauze, nothing since lunch"),
+    ("post-op-bleeding", "Swelling has been slowly getting better every day"),
+    ("post-op-bleeding", "I'm a little swollen still, when can I exercise?"),
+    ("post-op-bleeding", "I have no fever, no chills, I'm just itchy"),
+    (
+        "post-op-bleeding",
+        "Hi, so, um, I had my lipo last Monday and things are going well, just a bit of "
+        "bruising and the swelling's come down, I wanted to know when I can take off the "
+        "garment",
+    ),
+    ("post-op-bleeding", "I bled a tiny bit when I showered but it stopped right away"),
+    ("post-op-bleeding", "The swelling is moderate and it's better than it was"),
+    ("post-op-bleeding", "The incision looks clean and there's no fever"),
+    ("post-op-bleeding", "Does the swelling usually go down after a week?"),
+    (
+        "post-op-bleeding",
+        RAMBLE + "honestly I feel good, no fever, the swelling's not bad, I just need to move my "
+        "follow-up to Thursday",
+    ),
+    ("dental-trauma", "My tooth is slightly chipped but not loose"),
+    ("dental-trauma", "My cheek is a little puffy from the injection but it's going down"),
+    ("dental-trauma", "I can swallow, it's just my jaw that's stiff"),
+    ("dental-trauma", "Swallowing feels normal"),
+    ("dental-trauma", "My kid lost a baby tooth, is that okay?"),
+    ("dental-trauma", "My gums are slightly swollen after the deep cleaning"),
+    ("dental-trauma", "No facial swelling, just some sensitivity"),
+    (
+        "dental-trauma",
+        "Is it normal for my jaw to be sore and a little swollen after a root canal?",
+    ),
+    (
+        "dental-trauma",
+        "Hi yeah I'm calling about my filling from yesterday, it's fine, no swelling or "
+        "anything, I just want to know if I can eat popcorn",
+    ),
+    ("facelift-hematoma", "Both sides are swollen the same amount"),
+    (
+        "facelift-hematoma",
+        "The swelling on one side is going down faster than the other, is that normal?",
+    ),
+    ("facelift-hematoma", "My swelling isn't increasing, it's just still there"),
+    ("facelift-hematoma", "The swelling seems to be shrinking"),
+    ("facelift-hematoma", "My left side was puffier but now it matches the right"),
+    ("facelift-hematoma", "It's puffy but not getting any bigger"),
+    ("facelift-hematoma", "Should I expect swelling on both sides for a while?"),
+    ("cataract-vision", "My vision is a little cloudy but it's clearing up"),
+    ("cataract-vision", "I can see better than before the surgery"),
+    ("cataract-vision", "My eye feels scratchy, like there's an eyelash in it"),
+    ("cataract-vision", "No pain, my vision just seems a bit dim at night"),
+    ("cataract-vision", "My eye is mildly sore when I blink"),
+    ("cataract-vision", "I'm seeing halos around lights at night, is that normal?"),
+    ("cataract-vision", "The blurriness is slowly going away"),
+    ("cataract-vision", "My vision isn't blurry anymore"),
+    ("any", "I'm breathing normally, I just feel a bit tired after the surgery"),
+    ("any", "My chest is a little bruised from the liposuction but it doesn't hurt much"),
+    ("any", "No chest pain or shortness of breath, just nausea"),
+    ("any", "I can breathe okay through my mouth, my nose is packed"),
+    ("any", "The compression garment feels a little tight around my chest"),
+]
+EMERGENCY += [
+    "I can hardly breathe",
+    "My chest feels like it's being squeezed",
+    "There's a lot of blood pouring from my mouth after the extraction",
+    "His words are slurred and one side of his face is drooping",
+    "I'm wheezing and can't get enough air",
+    "There's pain in my chest going down my arm",
+    "Blood is gushing from the incision",
+    "She can't lift her left arm and her speech is garbled",
+]
+
+# A ninth, written after tuning on the eighth (before tuning: 25/30 urgent, 3/30 benign, 5/6
+# emergencies; after: 30/30, 0/30, 6/6).
+URGENT += [
+    ("post-op-bleeding", "Blood keeps seeping out from under the tape"),
+    ("post-op-bleeding", "My shirt is covered in blood, it's coming from the incision"),
+    ("post-op-bleeding", "I've gone through four pads in an hour"),
+    ("post-op-bleeding", "I'm freezing and then sweating, I think I've got a temperature"),
+    ("post-op-bleeding", "Thermometer reads 38.6"),
+    ("post-op-bleeding", "I've been running a fever since I got home"),
+    ("post-op-bleeding", "My whole face is swollen like a pumpkin"),
+    ("post-op-bleeding", "The swelling around my eyes is so bad they're almost closed"),
+    (
+        "post-op-bleeding",
+        "so yeah um it's my mom, she had the eyelid surgery, and uh she's bleeding from the "
+        "corner of her eye and it just keeps going",
+    ),
+    ("post-op-bleeding", "My nose won't stop bleeding after the rhinoplasty"),
+    ("dental-trauma", "A tooth got knocked right out of my mouth"),
+    ("dental-trauma", "My daughter fell and her tooth popped out"),
+    ("dental-trauma", "My face is swelling up on the side where you pulled the tooth"),
+    ("dental-trauma", "I can't get anything down, it hurts too much to swallow"),
+    ("dental-trauma", "I'm having difficulty swallowing and my face is puffy"),
+    ("dental-trauma", "Half my face is swollen and the swelling's going into my neck"),
+    (
+        "dental-trauma",
+        "um hi, so my husband got elbowed playing basketball and his front tooth is, it's "
+        "out, it came out completely",
+    ),
+    ("facelift-hematoma", "The left side of my face is swelling way faster than the right"),
+    ("facelift-hematoma", "My jaw on one side keeps getting puffier and harder"),
+    ("facelift-hematoma", "The swelling's been increasing all evening"),
+    ("facelift-hematoma", "Just one cheek is blowing up"),
+    ("facelift-hematoma", "I look really uneven, one side is much bigger"),
+    ("facelift-hematoma", "The swelling is getting worse quickly"),
+    ("cataract-vision", "My vision went completely black in the operated eye"),
+    ("cataract-vision", "I can barely see out of my right eye all of a sudden"),
+    ("cataract-vision", "It feels like there's a dark cloud covering my eye"),
+    ("cataract-vision", "My eye pain is a ten out of ten"),
+    ("cataract-vision", "The pain in my eye is getting worse and worse"),
+    ("cataract-vision", "Everything in that eye suddenly went dark"),
+    (
+        "cataract-vision",
+        "Sorry to call so late, my eye's been aching more and more since the surgery and now "
+        "it's really awful",
+    ),
+]
+BENIGN += [
+    ("post-op-bleeding", "There's a bit of old blood on the dressing, that's fine right?"),
+    ("post-op-bleeding", "My temperature is 99.1, should I worry?"),
+    ("post-op-bleeding", "No bleeding and no fever, the swelling's going down"),
+    ("post-op-bleeding", "The swelling is still there but it's improving"),
+    ("post-op-bleeding", "I had some light bleeding yesterday, none today"),
+    ("post-op-bleeding", "I feel fine, when do the stitches come out?"),
+    ("post-op-bleeding", "Is it normal to have a slight fever the day after?"),
+    ("post-op-bleeding", "My face is a bit swollen but nothing crazy"),
+    ("post-op-bleeding", "The bruising is yellow now and the swelling is almost gone"),
+    (
+        "post-op-bleeding",
+        "hi um so everything's fine really, the swelling's a little better each day, I just "
+        "can't remember if I'm supposed to keep the garment on at night",
+    ),
+    ("dental-trauma", "My tooth feels a bit wobbly but it's still in"),
+    ("dental-trauma", "The numbness is wearing off and my cheek is barely swollen"),
+    ("dental-trauma", "I can swallow but my throat is a little scratchy"),
+    ("dental-trauma", "There's no swelling, I just lost a filling"),
+    ("dental-trauma", "My face isn't swelling, just my gum is a little sore"),
+    ("dental-trauma", "The swelling after the extraction has gone down"),
+    ("dental-trauma", "Is mild swelling expected after an implant?"),
+    ("facelift-hematoma", "The swelling looks the same on both sides"),
+    ("facelift-hematoma", "My swelling's slowly going down, is it ok to sleep on my side?"),
+    ("facelift-hematoma", "One side was a little bigger yesterday but today they look even"),
+    ("facelift-hematoma", "The swelling is not increasing"),
+    ("facelift-hematoma", "There's mild swelling under my chin that's getting better"),
+    ("facelift-hematoma", "How long until the swelling is gone completely?"),
+    ("cataract-vision", "My vision is clearer every day"),
+    ("cataract-vision", "My eye is slightly red but it doesn't hurt"),
+    ("cataract-vision", "No eye pain at all, I just want to know about the drops"),
+    ("cataract-vision", "Things are a little blurry up close, is that normal?"),
+    ("cataract-vision", "My vision is fine, I'm calling about my glasses"),
+    ("any", "No trouble breathing, I'm just congested"),
+    ("any", "My chest feels fine, it's my back that's sore"),
+]
+EMERGENCY += [
+    "I can't get a breath in",
+    "There's a heavy pressure in my chest",
+    "She's bleeding a lot and it's pouring out",
+    "His face is drooping and he can't talk properly",
+    "I'm really struggling to breathe right now",
+    "I think I'm having a heart attack",
+]
+
+# A tenth, written after tuning on the ninth (before tuning: 23/26 urgent, 1/25 benign, 5/5
+# emergencies; after: 26/26, 0/25, 5/5).
+RAMBLE_2 = (
+    "yeah hi so I'm calling because, um, well I had my procedure on the first and I've been "
+    "doing okay mostly, I've been resting and drinking water and all that, but "
+)
+URGENT += [
+    (
+        "post-op-bleeding",
+        RAMBLE_2 + "since about an hour ago there's blood dripping out of my ear incision and it's "
+        "not slowing",
+    ),
+    ("post-op-bleeding", "The bleeding just keeps coming back every time I take the pressure off"),
+    ("post-op-bleeding", "I'm bleding a lot from the drain site"),
+    ("post-op-bleeding", "I have a feaver and I feel terrible"),
+    ("post-op-bleeding", "I'm having hot flashes and chills and my temp is 100.9"),
+    (
+        "post-op-bleeding",
+        RAMBLE_2 + "I woke up drenched in sweat and shivering",
+    ),
+    ("post-op-bleeding", "My belly is hugely swollen and rock hard after the tummy tuck"),
+    ("post-op-bleeding", "The swelling is way way worse than what they told me to expect"),
+    ("post-op-bleeding", "My lips are swollen to like three times their size"),
+    ("dental-trauma", "My tooth broke off at the gum line when I fell"),
+    (
+        "dental-trauma",
+        "we were at the park and she hit the slide and her front tooth came clean out",
+    ),
+    (
+        "dental-trauma",
+        RAMBLE_2
+        + "my face started swelling on the left after the extraction and now my eye is puffy "
+        "too",
+    ),
+    ("dental-trauma", "I can't swallow properly and my neck is swollen"),
+    ("dental-trauma", "It's hard to swallow and my tongue feels swollen"),
+    ("dental-trauma", "my whole jaw is swolen and it really hurts"),
+    ("facelift-hematoma", "One side of my neck is swelling, the other side is fine"),
+    ("facelift-hematoma", "The swelling is coming up fast on the right side"),
+    ("facelift-hematoma", "My face is swelling more and more by the minute"),
+    ("facelift-hematoma", "It's way more swollen on my left than my right and it's tense"),
+    (
+        "facelift-hematoma",
+        RAMBLE_2 + "in the last hour the left cheek has gotten huge and it's purple",
+    ),
+    ("cataract-vision", "I've lost the vision in my eye"),
+    ("cataract-vision", "My vision is going dark from the edges"),
+    ("cataract-vision", "The eye they operated on hurts really bad"),
+    ("cataract-vision", "Suddenly I'm seeing a big shadow in the corner of my eye"),
+    ("cataract-vision", "The pain in my eye is so severe I'm nauseous"),
+    (
+        "cataract-vision",
+        RAMBLE_2
+        + "this morning my vision in the left eye suddenly went all blurry and it's painful",
+    ),
+]
+BENIGN += [
+    ("post-op-bleeding", "There's a little pink on the gauze, is that normal?"),
+    ("post-op-bleeding", "Not bleeding, just a bit of clear fluid"),
+    ("post-op-bleeding", "My temp this morning was 98.9"),
+    ("post-op-bleeding", "I haven't had any fever"),
+    ("post-op-bleeding", "The swelling is getting better slowly"),
+    (
+        "post-op-bleeding",
+        RAMBLE_2
+        + "the swelling is going down and I haven't needed the pain pills since yesterday, "
+        "so can I drive?",
+    ),
+    ("post-op-bleeding", "I'm a bit swollen, is that expected?"),
+    ("post-op-bleeding", "The bleeding stopped an hour ago"),
+    ("dental-trauma", "I chipped a tooth but it's not bad"),
+    ("dental-trauma", "There's a little swelling near the extraction site"),
+    ("dental-trauma", "Swallowing is fine now"),
+    ("dental-trauma", "My face was a bit puffy yesterday but it's gone down"),
+    ("dental-trauma", "No swelling, no fever, I just need to reschedule my cleaning"),
+    ("dental-trauma", "Is it normal to feel a little sore when I swallow after wisdom teeth?"),
+    ("facelift-hematoma", "The swelling is even on both sides"),
+    ("facelift-hematoma", "The swelling is slowly decreasing"),
+    ("facelift-hematoma", "Neither side is more swollen than the other"),
+    (
+        "facelift-hematoma",
+        RAMBLE_2
+        + "it all looks symmetrical and the swelling's settling down, I just have a question "
+        "about the bills",
+    ),
+    ("facelift-hematoma", "It's a little puffy on the right, but it's getting smaller"),
+    ("cataract-vision", "My vision is much better"),
+    ("cataract-vision", "I have a little discomfort in the eye, is that normal?"),
+    ("cataract-vision", "My eye doesn't hurt, it's just watery"),
+    ("cataract-vision", "The blurry vision has cleared up"),
+    ("cataract-vision", "It's a little bit hazy but improving"),
+    ("any", "I'm not short of breath"),
+]
+EMERGENCY += [
+    "My wife can't breathe and she's turning blue",
+    "There's a crushing feeling in my chest",
+    "The blood is just pouring out",
+    "I'm having trouble breathing",
+    "My dad's speech is slurred and his arm is weak",
+]

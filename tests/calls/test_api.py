@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from calls.models import Call, CallOutcome, EncounterNote, NoteStatus
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import BookingStatus
 from tests.calls.factories import TURNS, desk_for
 from tests.factories import PracticeFactory, sign_baa
@@ -172,7 +172,7 @@ def test_a_confirmed_booking_naming_the_call_books_it_and_queues_the_note(
 def test_a_booking_confirmed_after_the_transcript_links_by_external_id(
     client, alpha, token, django_capture_on_commit_callbacks
 ):
-    from scheduling import bookings
+    from booking import services as bookings
 
     call_id = post_call(client, token, external_id="vapi-late").json()["id"]
     desk = desk_for(alpha)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Role
 from calls.models import EncounterNote, NoteStatus
 from compliance.models import AccessEvent
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.browser import chromium, screenshot
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import current_totp

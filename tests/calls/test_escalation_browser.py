@@ -1,5 +1,6 @@
-"""A clinician in Chromium: edits a live protocol (a draft), approves it after confirming, the
-test console shows the new decision and who is on call now, and the rota shows the gaps."""
+"""Clinicians in Chromium: one edits a live protocol (a draft) and may not approve their own
+draft; a second clinician approves it after confirming; the test console shows the new decision
+and who is on call now, and the rota shows the gaps."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.models import Role
 from calls.models import ProtocolVersion
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.browser import chromium, screenshot, sign_in
 from tests.calls.test_escalation_world import clinic
 from tests.factories import MembershipFactory, UserFactory
@@ -31,10 +32,12 @@ def test_a_clinician_edits_approves_and_the_console_shows_the_decision(live_serv
     surgery.on_call("martinez", now - timedelta(hours=1), now + timedelta(hours=12))
     user = UserFactory(totp=True, first_name="Mei", last_name="Chen")
     MembershipFactory(user=user, practice=surgery.practice, role=Role.CLINICIAN)
+    author = UserFactory(totp=True, first_name="Ana", last_name="Ruiz")
+    MembershipFactory(user=author, practice=surgery.practice, role=Role.CLINICIAN)
 
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        sign_in(page, live_server.url, user)
+        sign_in(page, live_server.url, author)
 
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Protocols").click()
         page.get_by_role("link", name="Vomiting after anaesthesia").click()
@@ -44,7 +47,14 @@ def test_a_clinician_edits_approves_and_the_console_shows_the_decision(live_serv
         page.get_by_label("What the agent says").fill("Connect the caller to the on-call doctor.")
         page.get_by_role("button", name="Save draft").click()
         expect(page.get_by_role("status")).to_contain_text("Draft version 2 saved")
+        page.get_by_role("link", name="Review and approve draft v2").click()
+        expect(page.locator("#approval-refused")).to_contain_text("another clinician approves")
+        expect(page.get_by_role("button", name="Approve and put live")).to_have_count(0)
+        protocol_url = page.url.split("versions/")[0]
 
+        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+        sign_in(page, live_server.url, user)  # the second clinician
+        page.goto(protocol_url)
         page.get_by_role("link", name="Review and approve draft v2").click()
         confirm = page.get_by_label("I have reviewed this version")
         page.get_by_role("button", name="Approve and put live").click()  # not confirmed yet

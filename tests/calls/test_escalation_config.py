@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from accounts.models import Practice, Role
 from calls.escalation import services
 from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, VersionStatus
 from compliance.models import AccessEvent
-from portal.models import Practice, Role
-from portal.tenancy import tenant_context
-from scheduling.config import ConfigError, export_config, import_config, validate_config
+from core.tenancy import tenant_context
+from onboarding.services import ConfigError, export_config, import_config, validate_config
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

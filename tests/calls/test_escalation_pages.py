@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import Role
 from calls.escalation import services
 from calls.models import ProtocolVersion, VersionStatus
 from compliance.models import AccessEvent
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.calls.test_escalation_world import clinic
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
@@ -60,6 +60,7 @@ def test_a_clinician_writes_a_draft_then_approves_it_and_it_goes_live(client, su
     assert "No live version" in detail and "Draft" in detail
 
     approve = f"{base}{version.protocol_id}/versions/{version.pk}/approve/"
+    clinician = member(client, surgery.practice, Role.CLINICIAN)  # a second clinician approves
     page = client.get(approve).content.decode()
     assert "Approve and put live" in page and "bleeding that won&#x27;t stop" in page
     refused = client.post(approve, {"note": "reviewed"})  # the confirmation is required

@@ -12,10 +12,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import Practice, User
 from calls.escalation import services
 from calls.models import EscalationProtocol, OnCallShift, ProtocolVersion, VersionStatus
-from portal.models import Practice, User
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import AppointmentType, Provider
 from tests.factories import PracticeFactory
 

@@ -12,12 +12,12 @@ import pytest
 
 from calls import services, tasks
 from calls.models import NoteStatus
-from integrations.sandbox.testing import wait_until
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
+from ehr_sandbox.testing import wait_until
 from tests.calls.factories import TURNS, desk_for
 from tests.calls.test_notes import DOCS, booked_call, documents, note_row
-from tests.integrations import conftest as integration
-from tests.integrations.conftest import World, build_world
+from tests.ehr import conftest as integration
+from tests.ehr.conftest import World, build_world
 from tests.workers import celery_worker
 
 ehr_server = integration.ehr_server

@@ -16,13 +16,13 @@ from django.utils import timezone
 from calls import services, tasks
 from calls.models import Call, EncounterNote, NoteStatus
 from compliance.gate import BAARequired
-from integrations.errors import EHRTransientError
-from integrations.sandbox.testing import wait_until
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
+from ehr.errors import EHRTransientError
+from ehr_sandbox.testing import wait_until
 from tests.calls.factories import TURNS, desk_for
+from tests.ehr import conftest as integration
+from tests.ehr.conftest import World, build_world
 from tests.factories import PracticeFactory, sign_baa
-from tests.integrations import conftest as integration
-from tests.integrations.conftest import World, build_world
 from tests.workers import celery_worker
 
 # The sandbox fixtures of the integration tests (a session sandbox process, reset per test).

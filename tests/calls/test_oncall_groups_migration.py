@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 BEFORE = [("calls", "0004_note_rejections")]
 AFTER = [("calls", "0006_on_call_shift_group_required")]

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.template.loader import render_to_string
 
+from accounts.models import Role
 from calls.escalation import selectors, services
 from calls.models import OnCallGroup, OnCallShift
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.calls.test_escalation_world import clinic
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory

@@ -12,10 +12,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Role
 from calls.models import CallRetention, EncounterNote, NoteStatus
 from compliance.models import AccessEvent
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa

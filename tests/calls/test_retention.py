@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
+from accounts.models import Role
 from calls import services, tasks
 from calls.models import (
     DEFAULT_NOTE_RETENTION_DAYS,
@@ -20,8 +21,7 @@ from calls.models import (
     NoteStatus,
 )
 from compliance.models import AccessEvent, ChangeEntry
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallOutcome, Screening
 from compliance.gate import is_phi_gated
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.calls.test_escalation_world import clinic
 from tests.factories import sign_baa
 from tests.scheduling.api_factories import api_client, bearer, token_for

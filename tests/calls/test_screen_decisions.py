@@ -12,7 +12,7 @@ import pytest
 from calls.escalation import services
 from calls.escalation.matching import concepts_heard, match_trigger
 from calls.escalation.screening import screen
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.calls.test_escalation_world import Clinic, clinic
 
 pytestmark = pytest.mark.django_db

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 
+from accounts.models import Practice
 from calls.escalation import services
 from calls.escalation.screening import screen
 from calls.models import DEFAULT_GROUP_KEY, OnCallGroup, OnCallShift, ProtocolVersion
-from portal.models import Practice
-from portal.tenancy import tenant_context
-from scheduling.config import export_config, import_config, validate_config
+from core.tenancy import tenant_context
+from onboarding.services import export_config, import_config, validate_config
 from tests.calls.test_escalation_world import Clinic, clinic
 
 pytestmark = pytest.mark.django_db

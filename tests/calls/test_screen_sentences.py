@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from accounts.models import Practice
 from calls.escalation.matching import best_trigger, concepts_heard, emergency_heard
 from calls.escalation.screening import screen
-from portal.models import Practice
-from portal.tenancy import tenant_context
-from scheduling.config import import_config
+from core.tenancy import tenant_context
+from onboarding.services import import_config
 from scheduling.models import AppointmentType, Provider
 from tests.calls.screening_sentences import (
     BENIGN,

@@ -15,6 +15,7 @@ from django.db.utils import ProgrammingError
 from django.test.utils import CaptureQueriesContext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Location, Membership, Role
 from compliance import audit
 from compliance.context import audit_context
 from compliance.models import (
@@ -24,8 +25,7 @@ from compliance.models import (
     AuditSeal,
     ChangeEntry,
 )
-from portal.models import Location, Membership, Role
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.conftest import current_totp
 from tests.factories import (
     PASSWORD,

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from compliance import audit, export
 from compliance.context import audit_context
 from compliance.models import AuditAction
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.factories import LocationFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ from django.utils import timezone
 from compliance import audit
 from compliance.context import audit_context
 from compliance.models import ChangeEntry
-from integrations.models import (
+from core.tenancy import cross_tenant, tenant_context
+from ehr.models import (
     AppointmentTypeLink,
     ConnectionHealth,
     ConnectionKind,
@@ -19,7 +20,6 @@ from integrations.models import (
     EHRVersion,
     WebhookDelivery,
 )
-from portal.tenancy import cross_tenant, tenant_context
 from tests.factories import LocationFactory, PracticeFactory, UserFactory
 from tests.scheduling.factories import AppointmentTypeFactory
 

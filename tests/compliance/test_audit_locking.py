@@ -17,12 +17,12 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import Location, Practice
+from booking import services as bookings
 from compliance import audit
 from compliance.models import AccessEvent, AuditAction
-from integrations.sandbox.testing import wait_until
-from portal.models import Location, Practice
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling import bookings
+from core.tenancy import cross_tenant, tenant_context
+from ehr_sandbox.testing import wait_until
 from scheduling.models import Booking, Hold
 from scheduling.services import _lock_slot
 from tests.scheduling.api_factories import Schedule, schedule

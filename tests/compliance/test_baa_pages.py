@@ -9,11 +9,11 @@ from datetime import date, timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.models import Role
 from compliance import baa_forms
 from compliance.gate import phi_allowed
 from compliance.models import BAAStatus, BusinessAssociateAgreement, ChangeEntry
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
 

@@ -11,9 +11,9 @@ import io
 
 import pytest
 
+from accounts.models import Role, VendorRole
 from compliance.models import BAAStatus, BusinessAssociateAgreement
-from portal.models import Role, VendorRole
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory
 

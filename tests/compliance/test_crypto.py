@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from compliance import crypto
 from compliance.models import PracticeDataKey
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.factories import PracticeFactory
 
 pytestmark = pytest.mark.django_db

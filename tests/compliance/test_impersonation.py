@@ -9,10 +9,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts.models import Role, VendorRole
 from compliance import audit, impersonation
 from compliance.models import AccessEvent, ImpersonationSession
-from portal.models import Role, VendorRole
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
 

@@ -20,7 +20,7 @@ PHI_FREE_ROUTES = {
 # Routes that check the BAA themselves, with the test that proves it.
 SELF_GATED_ROUTES = {
     "integrations/webhooks/nexhealth/<int:connection_id>": (
-        "tests/integrations/test_webhooks.py::test_without_a_baa_in_force_nothing_is_stored"
+        "tests/ehr/test_webhooks.py::test_without_a_baa_in_force_nothing_is_stored"
     ),
 }
 PHI_FREE_TASKS = {

@@ -30,7 +30,7 @@ from compliance.protection import (
     protect_connected_database,
     sealing_weaknesses,
 )
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.factories import LocationFactory, PracticeFactory
 from tests.superuser import superuser_connection
 from tests.workers import test_database_url as app_database_url

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.models import Role, VendorRole
 from compliance import services, support_selectors
 from compliance.gate import phi_allowed
-from portal.models import Role, VendorRole
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
 
@@ -49,11 +49,11 @@ def test_the_start_link_preselects_the_practice_and_the_session_can_be_ended_the
         {"practice": "alpha", "reason": "agent books wrong type", "ticket": "SUP-7", "minutes": 15},
     )
     page = support.get("/support/").content.decode()
-    assert 'id="current-session"' in page and "SUP-7" in page
+    assert 'id="open-sessions"' in page and "SUP-7" in page
     assert 'id="impersonation-banner"' in page
     ended = support.post("/support/impersonate/end/")
     assert ended["Location"] == "/support/"
-    assert 'id="current-session"' not in support.get("/support/").content.decode()
+    assert 'id="open-sessions"' not in support.get("/support/").content.decode()
 
 
 def test_only_vendor_support_sees_the_directory(client, practice, other_practice):

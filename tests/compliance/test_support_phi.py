@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import Role, VendorRole
 from compliance import audit, impersonation
 from compliance.context import audit_context
 from compliance.models import AccessEvent, AuditAction, ImpersonationSession
 from compliance.support_policy import SupportReasonRequired
-from portal.models import Role, VendorRole
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory, sign_baa

@@ -19,7 +19,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from calls.models import CallRetention, ProtocolVersion
+from accounts.models import Membership, Role, VendorRole
+from calls.escalation import services as escalation_services
+from calls.models import ApprovalPolicy, CallRetention, ProtocolVersion
 from compliance import audit, impersonation, support_policy
 from compliance.context import audit_context
 from compliance.models import (
@@ -30,9 +32,9 @@ from compliance.models import (
     SupportAccess,
 )
 from compliance.support_policy import SupportForbidden
-from portal.models import Membership, Role, VendorRole
+from core.tenancy import cross_tenant, tenant_context
+from onboarding import services as onboarding_services
 from portal.setup import services as setup_services
-from portal.tenancy import cross_tenant, tenant_context
 from scheduling.models import ApiClient, AppointmentType
 from tests.calls.test_escalation_world import Clinic
 from tests.conftest import verify_second_factor
@@ -155,6 +157,12 @@ CASES: dict[str, Case] = {
         ),
         lambda: {"confirm": "on", "note": "reviewed"},
     ),
+    "escalation_approval_policy": Case(
+        CLINICIAN,
+        "post",
+        lambda w: P + "protocols/approval-policy/",
+        lambda: {"allow_self_approval": "on"},
+    ),
     "escalation_protocol_withdraw": Case(
         CLINICIAN, "post", lambda w: f"{P}protocols/{w.live_version.protocol_id}/withdraw/"
     ),
@@ -183,6 +191,7 @@ def snapshot(practice) -> dict:
             ),
             "versions": sorted(ProtocolVersion.objects.values_list("pk", "status")),
             "retention": list(CallRetention.objects.values_list("transcript_days", "note_days")),
+            "approval_policy": list(ApprovalPolicy.objects.values_list("allow_self_approval")),
             "support_access": list(SupportAccess.objects.values_list("allow_write")),
             "types": sorted(AppointmentType.objects.values_list("key", "name")),
             "members": sorted(Membership.objects.values_list("user_id", "role")),
@@ -262,10 +271,20 @@ def test_the_practice_itself_may(client, practice, world, name):
         lambda p, w: setup_services.issue_api_client(p, "x", ["availability:read"], None),
         lambda p, w: setup_services.rotate_api_client(w.client_row),
         lambda p, w: setup_services.revoke_api_client(w.client_row),
-        lambda p, w: setup_services.record_export(p),
+        lambda p, w: onboarding_services.record_export(p),
         lambda p, w: impersonation.set_write_access(p, True, UserFactory()),
+        lambda p, w: escalation_services.set_self_approval(p, True, UserFactory()),
+        lambda p, w: escalation_services.approve_version(w.draft_version, UserFactory()),
     ],
-    ids=["issue", "rotate", "revoke", "config-export", "write-access"],
+    ids=[
+        "issue",
+        "rotate",
+        "revoke",
+        "config-export",
+        "write-access",
+        "self-approval",
+        "approve",
+    ],
 )
 def test_services_refuse_too_whoever_calls_them(practice, world, call):
     """Not only the views: a service of the practice's own refuses inside a support session."""

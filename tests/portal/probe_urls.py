@@ -4,7 +4,7 @@ from django.apps import apps
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-from portal.tenancy import TenantModel
+from core.tenancy import TenantModel
 from portal.urls import urlpatterns as portal_patterns
 
 

@@ -11,8 +11,8 @@ import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Role
 from portal.middleware import is_public
-from portal.models import Role
 from tests.conftest import current_totp, verify_second_factor
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 from tests.urlconf import routes

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.test import Client
 
+from accounts.models import Role
 from compliance.models import AccessEvent
-from portal.models import Role
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from scheduling.models import ApiClient
 from scheduling.services import create_api_client
 from tests.conftest import verify_second_factor

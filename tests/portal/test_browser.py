@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django_otp.oath import TOTP
 
-from portal.models import Role
+from accounts.models import Role
 from tests.browser import chromium, screenshot
 from tests.factories import (
     PASSWORD,

@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from compliance.models import AccessEvent, AuditAction
-from portal.setup import services
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
+from onboarding import services
 from scheduling.models import CallerPhrase, ConfigImport, ConfigImportStatus
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
@@ -96,7 +96,7 @@ def test_a_large_upload_is_imported_by_the_worker_behind_a_progress_page(
 
     # Another practice's manager cannot see it.
     stranger = UserFactory(totp=True)
-    from portal.models import Role
+    from accounts.models import Role
 
     MembershipFactory(user=stranger, practice=other_practice, role=Role.PRACTICE_MANAGER)
     other = type(manager_client)()
@@ -155,7 +155,7 @@ def test_the_importer_reports_progress_and_the_page_shows_it_while_running(
 ):
     from django.core.cache import cache
 
-    from scheduling.config import apply_config, config_entries, parse_config
+    from onboarding.services import apply_config, config_entries, parse_config
 
     seen: list[int] = []
     config = parse_config(large_file())

@@ -1,4 +1,4 @@
-"""Configuration download and upload in the portal (the file of ../shared/PRACTICE_CONFIG.md)."""
+"""Configuration download and upload in the portal (the file of docs/practice-config.md)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts.models import Role
 from compliance.gate import phi_allowed
 from compliance.models import AccessEvent
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling.config import import_config
+from core.tenancy import cross_tenant, tenant_context
+from onboarding.services import import_config
 from scheduling.models import AppointmentType, CallerPhrase
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.models import Role
-from portal.tenancy import cross_tenant
+from accounts.models import Role
+from core.tenancy import cross_tenant
 from tests.browser import chromium, sign_in
 from tests.calls.test_escalation_world import clinic
 from tests.factories import PASSWORD, LocationFactory, MembershipFactory, UserFactory, sign_baa

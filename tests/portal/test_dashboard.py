@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from integrations.health import HealthRecorder
-from integrations.models import ConnectionHealth, ConnectionKind, ConnectionStatus, EHRConnection
+from accounts.models import Role
+from core.tenancy import cross_tenant, tenant_context
+from ehr.health import HealthRecorder
+from ehr.models import ConnectionHealth, ConnectionKind, ConnectionStatus, EHRConnection
 from portal import dashboard
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
 from scheduling.models import OutboxMessage
 from tests.conftest import verify_second_factor
 from tests.factories import LocationFactory, MembershipFactory, UserFactory

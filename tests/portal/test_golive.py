@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.models import Role
 from calls.models import EscalationProtocol, ProtocolVersion, VersionStatus
 from compliance.models import AccessEvent
-from integrations.models import ConnectionKind, ConnectionStatus, EHRConnection
+from core.tenancy import cross_tenant, tenant_context
+from ehr.models import ConnectionKind, ConnectionStatus, EHRConnection
 from portal import golive
-from portal.models import Role
-from portal.tenancy import cross_tenant, tenant_context
 from scheduling.models import TestScenario
 from tests.conftest import verify_second_factor
 from tests.factories import LocationFactory, MembershipFactory, UserFactory, sign_baa

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integrations.sandbox.testing import wait_until
-from portal.logsafety import RedactingFilter, redact
+from core.logsafety import RedactingFilter, redact
+from ehr_sandbox.testing import wait_until
 from tests import workers
 from tests.workers import ROOT
 
@@ -86,7 +86,7 @@ def test_the_filter_withholds_query_strings_contacts_dates_and_demographic_field
 
 
 def test_a_traceback_keeps_its_frames_but_not_the_ehr_text():
-    from integrations.errors import EHRValidationError
+    from ehr.errors import EHRValidationError
 
     try:
         raise EHRValidationError(
@@ -121,7 +121,7 @@ _WORKER_LOGGING = """
 import logging
 from portal.celery import app
 app.log.setup(loglevel="INFO", colorize=False)  # what `celery worker` does at start-up
-logging.getLogger("scheduling.bookings").warning("retrying %s", "name=Marisol+Quenneville")
+logging.getLogger("booking.services").warning("retrying %s", "name=Marisol+Quenneville")
 logging.getLogger("httpx").info("HTTP Request: GET /patients?date_of_birth=1979-08-23")
 app.log.get_default_logger().warning("caller %s", "+1 415 555 0142")
 print("done")
@@ -279,7 +279,7 @@ def _scan_the_run(live_server, settings, caplog, client) -> tuple[str, str]:
         assert screened.status_code == 200, screened.text
         d.wait_status(accepted.json()["id"], "confirmed", timeout=90)
 
-        from portal.models import Role
+        from accounts.models import Role
 
         staff(client, d.world.practice, Role.FRONT_DESK)
         slug = d.world.practice.slug

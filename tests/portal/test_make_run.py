@@ -192,7 +192,7 @@ def test_a_signal_to_make_run_stops_everything_it_started(run_env, stop):
         ), targets
         seen = processes_with(marker)
         commands = " | ".join(cmd for _, cmd in seen.values())
-        for part in ("scripts/services.py", "run_dev.py", "integrations.sandbox", "celery"):
+        for part in ("scripts/services.py", "run_dev.py", "ehr_sandbox", "celery"):
             assert part in commands
         assert "runserver" in commands and len({pgid for pgid, _ in seen.values()}) >= 4
         stop(proc)
@@ -215,9 +215,7 @@ def test_a_failing_start_up_step_prints_why_and_leaves_nothing_running(run_env):
     sandboxes: dict[int, tuple[int, str]] = {}
 
     def sandbox_seen_or_exited() -> bool:
-        sandboxes.update(
-            {p: v for p, v in processes_with(marker).items() if "integrations.sandbox" in v[1]}
-        )
+        sandboxes.update({p: v for p, v in processes_with(marker).items() if "ehr_sandbox" in v[1]})
         return bool(sandboxes) or proc.poll() is not None
 
     wait_until(sandbox_seen_or_exited, "the sandbox to start")

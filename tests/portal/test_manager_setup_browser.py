@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from portal.models import Role
-from portal.tenancy import tenant_context
+from accounts.models import Role
+from core.tenancy import tenant_context
 from scheduling.models import ApiClient, TestScenario
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import MembershipFactory, UserFactory

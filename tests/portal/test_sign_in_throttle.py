@@ -10,9 +10,9 @@ import pytest
 import time_machine
 from django.test import RequestFactory
 
-from integrations.ratelimit import get_redis
-from portal.client_ip import client_ip
-from portal.tenancy import cross_tenant
+from core.client_ip import client_ip
+from core.tenancy import cross_tenant
+from ehr.nexhealth.ratelimit import get_redis
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Statements prepared on the server once per session (portal.statements)."""
+"""Statements prepared on the server once per session (core.statements)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 
 from compliance import audit
 from compliance.models import AccessEvent, AuditAction
-from portal.statements import execute_prepared
-from portal.tenancy import tenant_context
+from core.statements import execute_prepared
+from core.tenancy import tenant_context
 from tests.factories import PracticeFactory
 
 

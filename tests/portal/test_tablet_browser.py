@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.models import Role
+from accounts.models import Role
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import (
     LocationFactory,

@@ -7,8 +7,8 @@ from django.apps import apps
 from django.db import connection
 from django.db.utils import ProgrammingError
 
-from portal.models import Location, Role
-from portal.tenancy import TenantModel, cross_tenant, tenant_context
+from accounts.models import Location, Role
+from core.tenancy import TenantModel, cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
 from tests.factories import LocationFactory, MembershipFactory, PracticeFactory, UserFactory
 from tests.portal.probe_urls import tenant_models

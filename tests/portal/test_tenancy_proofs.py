@@ -1,4 +1,4 @@
-"""Row-level security trusts a tenant setting only with its proof (portal.tenancy).
+"""Row-level security trusts a tenant setting only with its proof (core.tenancy).
 
 Everything here runs as the application's role, with statements any SQL it sends could carry:
 `set_config` of every `app.*` setting, replayed proofs, a new registration, reads of the key
@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 
 from compliance.protection import tenancy_weaknesses
-from portal.tenancy import (
+from core.tenancy import (
     CROSS_TENANT_SETTING,
     PRACTICE_SETTING,
     PROOF_SETTINGS,
@@ -230,8 +230,8 @@ def test_the_proofs_are_checked_once_per_statement_not_per_row(two_practices):
 
 
 def test_the_deploy_check_passes_with_this_processs_secret_only(settings):
-    from portal.checks import check_tenancy_proofs
-    from portal.tenancy import _KEYS, register_session
+    from core.checks import check_tenancy_proofs
+    from core.tenancy import _KEYS, register_session
 
     assert check_tenancy_proofs() == []
     raw = connection.connection
@@ -267,7 +267,7 @@ def test_the_owner_of_a_tenant_table_cannot_take_its_policy_down(statement):
 
 
 def test_migrations_of_tenant_tables_go_on_and_a_new_tenant_table_is_walled():
-    from portal.tenancy import rls_sql
+    from core.tenancy import rls_sql
 
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("ALTER TABLE scheduling_patient ADD COLUMN probe integer")

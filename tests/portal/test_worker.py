@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.tasks import count_locations
+from accounts.tasks import count_locations
 from tests.factories import LocationFactory, PracticeFactory
 from tests.workers import ROOT, celery_worker
 

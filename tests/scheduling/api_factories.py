@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, set_token_value
 
-from portal.models import Location, Practice
-from portal.tenancy import cross_tenant
+from accounts.models import Location, Practice
+from core.tenancy import cross_tenant
 from scheduling.models import (
     ApiClient,
     Appointment,

@@ -8,7 +8,7 @@ from datetime import time, timedelta
 import factory
 from django.utils import timezone
 
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 from scheduling.models import (
     Appointment,
     AppointmentDescriptor,
@@ -164,7 +164,7 @@ class ProviderRuleFactory(TenantFactory):
             _link(self.appointment_types, extracted)
 
 
-# --- go-live scenarios and bookings for the dashboard (issue 8) ---------------------------------
+# --- go-live scenarios and bookings for the dashboard -------------------------------------------
 
 
 class ScenarioFactory(TenantFactory):

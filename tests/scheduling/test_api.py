@@ -24,7 +24,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
-from portal.tenancy import cross_tenant, current_practice_id
+from core.tenancy import cross_tenant, current_practice_id
 from scheduling.models import ApiClient
 from scheduling.services import revoke_api_client, rotate_api_client_secret
 from tests.factories import sign_baa

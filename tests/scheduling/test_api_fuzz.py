@@ -32,9 +32,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from booking import services as bookings
 from calls.services import record_call
-from portal.tenancy import tenant_context
-from scheduling import bookings
+from core.tenancy import tenant_context
 from scheduling.services import place_hold
 from tests.factories import sign_baa
 from tests.scheduling.api_factories import (

@@ -15,12 +15,12 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 
-from integrations.models import ConnectionKind, ConnectionStatus, EHRConnection, WebhookDelivery
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
+from ehr.models import ConnectionKind, ConnectionStatus, EHRConnection, WebhookDelivery
 from scheduling.models import Booking
 from scheduling.services import place_hold
+from tests.ehr.conftest import resign
 from tests.factories import sign_baa
-from tests.integrations.conftest import resign
 from tests.scheduling.api_factories import api_client, bearer, level_2d, local, schedule, token_for
 
 pytestmark = pytest.mark.django_db
@@ -352,7 +352,7 @@ def staff(alpha):
     """A practice manager and a compliance officer of Alpha, each signed in with both factors."""
     from django.test import Client
 
-    from portal.models import Role
+    from accounts.models import Role
     from tests.conftest import verify_second_factor
     from tests.factories import MembershipFactory, UserFactory
 

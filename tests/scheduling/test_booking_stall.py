@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from integrations.sandbox.testing import wait_until
+from ehr_sandbox.testing import wait_until
 from tests.scheduling.test_bookings import Desk, booking_body, desk
 
 pytestmark = [pytest.mark.worker]

@@ -1,4 +1,4 @@
-"""The fault storm of issue 5: 200 bookings, a real Celery worker, the real outbox relay (run
+"""The booking fault storm: 200 bookings, a real Celery worker, the real outbox relay (run
 as beat would) and the sandbox as its own process, receiving webhooks on the live portal.
 
 1. 100 bookings through the real API while the sandbox answers 30% of requests with a 5xx and
@@ -32,16 +32,16 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from integrations import services as integration_services
-from integrations.client import ConnectionConfig, NexHealthClient
-from integrations.errors import EHRRateLimited
-from integrations.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter
-from integrations.sandbox.testing import SandboxServer, wait_until
-from portal.tenancy import tenant_context
-from scheduling import bookings
+from booking import services as bookings
+from core.tenancy import tenant_context
+from ehr import services as integration_services
+from ehr.errors import EHRRateLimited
+from ehr.nexhealth.client import ConnectionConfig, NexHealthClient
+from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter
+from ehr_sandbox.testing import SandboxServer, wait_until
 from scheduling.models import AppointmentType, Booking, BookingStatus, Hold, HoldStatus, Patient
 from scheduling.services import place_hold
-from tests.integrations.conftest import API_KEY, World, build_world
+from tests.ehr.conftest import API_KEY, World, build_world
 from tests.scheduling.api_factories import api_client, token_for
 from tests.scheduling.test_bookings import LA, SANDBOX_ARGS
 from tests.workers import celery_worker

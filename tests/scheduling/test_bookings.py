@@ -21,10 +21,10 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from integrations import services as integration_services
-from integrations.sandbox.testing import SandboxServer, wait_until
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling import bookings
+from booking import services as bookings
+from core.tenancy import cross_tenant, tenant_context
+from ehr import services as integration_services
+from ehr_sandbox.testing import SandboxServer, wait_until
 from scheduling.models import (
     AppointmentType,
     Booking,
@@ -36,7 +36,7 @@ from scheduling.models import (
 )
 from scheduling.services import SlotUnavailableError, place_hold, release_hold
 from tests import workers
-from tests.integrations.conftest import API_KEY, World, build_world
+from tests.ehr.conftest import API_KEY, World, build_world
 from tests.scheduling.api_factories import api_client, token_for
 from tests.scheduling.factories import BookingFactory
 from tests.workers import ROOT, celery_worker
@@ -337,9 +337,9 @@ def test_a_slot_taken_in_the_ehr_fails_with_a_reason_and_waits_for_staff(
 _ACCEPT_WITH_BROKER_DOWN = """
 import django, json, sys
 django.setup()
-from portal.models import Practice
-from portal.tenancy import tenant_context
-from scheduling import bookings
+from accounts.models import Practice
+from core.tenancy import tenant_context
+from booking import services as bookings
 practice_id, body = int(sys.argv[1]), json.loads(sys.argv[2])
 practice = Practice.objects.get(pk=practice_id)
 with tenant_context(practice):

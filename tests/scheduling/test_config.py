@@ -14,9 +14,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from portal.models import Location, Practice
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling.config import (
+from accounts.models import Location, Practice
+from core.tenancy import cross_tenant, tenant_context
+from onboarding.services import (
     ConfigError,
     dump_text,
     export_config,
@@ -65,7 +65,7 @@ THROUGH = [
 
 def demo(name: str) -> dict:
     """A demo file as a document without an EHR: these tests are about the file itself (importing
-    into the EHR sandbox is tested in tests/integrations/test_sync.py)."""
+    into the EHR sandbox is tested in tests/ehr/test_sync.py)."""
     doc = json.loads((DEMO_DIR / f"{name}.json").read_text())
     doc["ehr"]["kind"] = "none"
     return doc

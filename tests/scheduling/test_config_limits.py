@@ -11,7 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -66,8 +66,8 @@ def test_a_baa_that_is_no_longer_in_force_does_not_connect_an_ehr(tmp_path):
 
 
 def test_a_baa_already_in_force_lets_a_file_without_one_connect_the_ehr():
-    from portal.models import Practice
-    from scheduling.config import ehr_gate_errors, import_config, parse_config
+    from accounts.models import Practice
+    from onboarding.services import ehr_gate_errors, import_config, parse_config
     from tests.factories import sign_baa
 
     doc = demo()
@@ -123,7 +123,7 @@ def no_ehr() -> dict:
     ],
 )
 def test_a_section_over_its_cap_is_refused_by_its_path_and_nothing_is_written(grow, expected):
-    from scheduling.config import ConfigError, import_config, validate_config
+    from onboarding.services import ConfigError, import_config, validate_config
 
     doc = no_ehr()
     grow(doc)
@@ -147,8 +147,8 @@ def test_a_file_over_the_size_cap_is_refused_before_it_is_parsed(tmp_path):
 def test_the_json_schema_states_every_cap_and_accepts_the_demo_files():
     from jsonschema import Draft202012Validator
 
-    from scheduling.config.document_schema import document_schema
-    from scheduling.config.limits import LIMITS
+    from onboarding.document_schema import document_schema
+    from onboarding.limits import LIMITS
 
     schema = document_schema()
     Draft202012Validator.check_schema(schema)
@@ -185,7 +185,7 @@ def test_the_json_schema_states_every_cap_and_accepts_the_demo_files():
 
 
 def test_the_docs_table_of_caps_is_the_codes():
-    from scheduling.config.limits import CAPS
+    from onboarding.limits import CAPS
 
     text = (Path(settings.BASE_DIR) / "docs" / "practice-config.md").read_text()
     rows = []
@@ -197,7 +197,7 @@ def test_the_docs_table_of_caps_is_the_codes():
 
 
 def test_config_schema_prints_the_schema():
-    from scheduling.config.document_schema import document_schema
+    from onboarding.document_schema import document_schema
 
     out = io.StringIO()
     call_command("config_schema", stdout=out)

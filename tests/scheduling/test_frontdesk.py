@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Practice, Role
 from compliance.models import AccessEvent
-from portal.models import Practice, Role
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import (
     AppointmentType,
     Booking,
@@ -353,7 +353,7 @@ def fail_by_a_clash_in_the_ehr(d) -> tuple[int, int]:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_retry_from_the_queue_ends_confirmed_in_the_ehr(live_server, settings, client):
-    from integrations.sandbox.testing import wait_until
+    from ehr_sandbox.testing import wait_until
     from tests.scheduling.test_bookings import desk as ehr_desk
 
     with ehr_desk(live_server, settings) as d:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.models import Role
+from accounts.models import Role
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import MembershipFactory, UserFactory
 from tests.scheduling.test_bookings import desk as ehr_desk

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import Hold, HoldStatus
 from scheduling.services import SlotUnavailableError, place_hold, release_expired_holds
 from tests.scheduling.api_factories import (

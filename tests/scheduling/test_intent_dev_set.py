@@ -19,6 +19,7 @@ def answer(case: Case) -> str | None:
             t.name,
             t.phrases,
             bookable=t.new_patients if case.status == "new" else t.existing_patients,
+            instructions=t.instructions,
         )
         for i, t in enumerate(specs)
     ]
@@ -67,6 +68,25 @@ def test_lay_words_and_misspellings_reach_clinical_types():
     assert answer(Case("eye", "my eye pressure", "glaucoma")) == "glaucoma"
     assert answer(Case("plastic", "I want to get my eyelids done", "new-consult", "new"))
     assert answer(Case("derm", "basal cell, my doctor said Mohs", "mohs")) == "mohs"
+
+
+def test_lay_words_in_another_order_or_slipped_still_name_the_procedure():
+    assert answer(Case("plastic", "I want my breasts made smaller", "new-consult", "new"))
+    assert answer(Case("plastic", "um I want a tummy tuk", "new-consult", "new"))
+    assert answer(Case("ortho", "my shoulder needs replacing", None, "new")) == "joint-replacement"
+
+
+def test_one_shared_word_is_not_evidence_enough():
+    """ "vision" is in the cataract type's phrases and the eye exam's: said alone beside other
+    words, it picks neither ("vision test" would win only by its unsaid generic word)."""
+    assert answer(Case("eye", "something is sagging into my vision", None)) is None
+
+
+def test_what_the_caller_wants_to_be_done_with_is_not_what_they_ask_for():
+    tired = "I'm tired of wearing glasses, can I get laser surgery"
+    assert answer(Case("eye", tired, "lasik-consult", "new")) == "lasik-consult"
+    assert answer(Case("eye", "I want to get rid of my contacts", None, "new")) == "lasik-consult"
+    assert answer(Case("eye", "I need new glasses", None)) == "eye-exam"
 
 
 def test_every_lexicon_term_survives_normalisation():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from portal.models import Practice
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling.config import import_config
+from accounts.models import Practice
+from core.tenancy import cross_tenant, tenant_context
+from onboarding.services import import_config
 from scheduling.intents import MIN_CONFIDENCE, IntentMatch, normalise, resolve_intent
 from scheduling.models import AppointmentType
 from tests.factories import PracticeFactory

@@ -8,8 +8,8 @@ from datetime import time
 import pytest
 from playwright.sync_api import expect
 
-from portal.models import Role
-from portal.tenancy import tenant_context
+from accounts.models import Role
+from core.tenancy import tenant_context
 from scheduling.models import CallerPhrase
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import LocationFactory, MembershipFactory, UserFactory

@@ -16,10 +16,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Location, Practice, Role
 from compliance.models import ChangeEntry
-from portal.models import Location, Practice, Role
-from portal.tenancy import cross_tenant, tenant_context
-from scheduling.config import import_config
+from core.tenancy import cross_tenant, tenant_context
+from onboarding.services import import_config
 from scheduling.models import (
     AppointmentDescriptor,
     AppointmentType,

@@ -16,11 +16,11 @@ import pytest
 import redis
 from django.utils import timezone
 
-from integrations import services as integration_services
-from integrations import tasks as integration_tasks
-from integrations.sandbox.testing import wait_until
-from portal.tenancy import tenant_context
-from scheduling import bookings
+from booking import services as bookings
+from core.tenancy import tenant_context
+from ehr import services as integration_services
+from ehr import tasks as integration_tasks
+from ehr_sandbox.testing import wait_until
 from scheduling.models import Appointment, Booking, BookingStatus
 from tests.scheduling.test_bookings import (
     LA,

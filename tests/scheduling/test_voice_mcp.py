@@ -16,8 +16,8 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from calls.models import EncounterNote, NoteStatus
-from integrations.sandbox.testing import wait_until
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
+from ehr_sandbox.testing import wait_until
 from scheduling.models import Booking, BookingStatus, HoldStatus
 from scheduling.services import place_hold
 from tests.factories import sign_baa
@@ -304,7 +304,7 @@ def test_no_token_is_401_and_tools_json_lists_the_same_tools(transactional_db, l
 def booking_changes(practice, booking_id: int) -> set[tuple[int, str, bool]]:
     """The booking's change entries: (action, acting API client, has a request id)."""
     from compliance.models import ChangeEntry
-    from portal.tenancy import cross_tenant
+    from core.tenancy import cross_tenant
 
     with cross_tenant("test: read the audit trail"):
         rows = ChangeEntry.objects.filter(
@@ -404,7 +404,7 @@ def test_book_answers_at_once_and_status_waits_bounded(transactional_db, live_se
 def test_the_docs_tool_table_is_the_codes():
     from pathlib import Path
 
-    from scheduling.voice import tools
+    from receptionist_api.voice import tools
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "voice-platforms.md").read_text()
     table = text.split("<!-- tools:start -->\n", 1)[1].split("\n<!-- tools:end -->", 1)[0]

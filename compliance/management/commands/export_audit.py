@@ -11,11 +11,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
+from accounts.models import Practice
 from compliance import audit, export
 from compliance.context import audit_context
 from compliance.models import AuditAction
-from portal.models import Practice
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 
 def _when(value: str | None) -> datetime | None:

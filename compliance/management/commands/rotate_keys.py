@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Practice
 from compliance import crypto
-from portal.models import Practice
 
 HELP = """Re-wrap the per-practice PHI keys under a master key, without downtime.
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Practice
 from compliance import audit, export
-from portal.models import Practice
-from portal.tenancy import cross_tenant
+from core.tenancy import cross_tenant
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.models import Practice, User
+from accounts.models import Practice, User
 from scheduling.models import ApiScope
 from scheduling.services import create_api_client
 

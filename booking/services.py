@@ -1,0 +1,799 @@
+"""Bookings: from a held slot to an appointment the EHR reports written, nothing lost or doubled.
+
+1. `create_booking` (the API): in ONE transaction, lock the hold, mark it booked, write the
+   `Booking` (pending) and an `OutboxMessage`. The same Idempotency-Key with the same body
+   answers the same booking; with another body, `IdempotencyConflict`.
+2. The outbox relay (`relay_outbox`, on commit and on a beat) hands undispatched rows to Celery
+   (`SELECT ... FOR UPDATE SKIP LOCKED`): a broker down at commit time loses nothing. A sent row
+   whose work is not acknowledged within `BOOKING_OUTBOX_ACK_SECONDS` (the booking still
+   pending, no later run scheduled) is sent again: a broker that lost its queue loses nothing.
+3. `process_booking` (the task's body) is idempotent: one run per booking at a time (a session
+   advisory lock, freed by PostgreSQL if the worker dies), skip unless pending, find or create
+   the patient, re-check the slot live in the EHR (adopting our own appointment if an earlier,
+   killed run already posted it), post through `ehr.services.post_appointment`.
+4. The booking turns `confirmed` only when the EHR reports the insertion complete
+   (`on_appointment_insertion`, from the webhook) or the polling fallback reads it so.
+   Permanent failures mark it `failed` with a reason staff can act on and release the hold;
+   failed bookings are the practice's "needs attention" queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from typing import Any, cast
+
+import psycopg.errors
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from accounts.models import Practice, User
+from compliance.crypto import blind_index
+from core.tenancy import cross_tenant, tenant_context
+from ehr.models import EHRConnection
+from ehr.nexhealth import normalize as norm
+from ehr.nexhealth.client import EHRTrouble, trouble_listener
+from scheduling.models import (
+    ApiClient,
+    Booking,
+    BookingStatus,
+    Hold,
+    HoldStatus,
+    OutboxMessage,
+    Patient,
+    PendingReason,
+)
+
+log = logging.getLogger("booking.services")
+
+LOCK_NAMESPACE_BOOKING = 0x424F4F4B  # "BOOK"
+LOCK_NAMESPACE_PATIENT = 0x50415449  # "PATI"
+OUTBOX_PROCESS = "process_booking"
+OUTBOX_CANCEL = "cancel_in_ehr"
+_RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different body."""
+
+
+class HoldExpiredError(Exception):
+    """The hold ran out (or was released) before the booking."""
+
+
+class SlotTakenError(Exception):
+    """The hold is already booked under another Idempotency-Key."""
+
+
+class PermanentBookingError(Exception):
+    """Retrying cannot help; the message is the reason staff see."""
+
+
+def fingerprint(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- accepting a booking ---------------------------------------------------------------------
+
+
+def _existing(practice: Practice, key: str, digest: str) -> Booking | None:
+    found = Booking.objects.for_practice(practice).filter(idempotency_key=key).first()
+    if found is not None and found.request_fingerprint != digest:
+        raise IdempotencyConflict(key)
+    return found
+
+
+def create_booking(practice: Practice, **kwargs: Any) -> tuple[Booking, bool]:
+    """`_create_booking`, retried if PostgreSQL aborts it as a deadlock or serialization victim.
+    The audit chain's lock order is fixed (compliance migration 0005: chain locks are taken last
+    at commit, in sorted order), so this is a safety net, not the fix."""
+    for attempt in range(1, 4):
+        try:
+            return _create_booking(practice, **kwargs)
+        except OperationalError as exc:
+            if attempt == 3 or not isinstance(exc.__cause__, _RETRYABLE):
+                raise
+            log.warning("booking attempt %d: %s", attempt, type(exc.__cause__).__name__)
+    raise AssertionError("unreachable")
+
+
+def _create_booking(
+    practice: Practice,
+    *,
+    idempotency_key: str,
+    body: dict[str, Any],
+    api_client: ApiClient | None = None,
+    now: Any = None,
+) -> tuple[Booking, bool]:
+    """Accept a booking of a held slot; (booking, created). Call in the practice's tenant
+    context. Raises Hold.DoesNotExist, HoldExpiredError, SlotTakenError, IdempotencyConflict."""
+    digest = fingerprint(body)
+    found = _existing(practice, idempotency_key, digest)
+    if found is not None:
+        return found, False
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            hold = Hold.objects.for_practice(practice).select_for_update().get(pk=body["hold_id"])
+            # Concurrent requests with this key queue on the hold's row lock: re-read after it.
+            found = _existing(practice, idempotency_key, digest)
+            if found is not None:
+                return found, False
+            if hold.status == HoldStatus.BOOKED:
+                raise SlotTakenError(hold.pk)
+            if hold.status != HoldStatus.ACTIVE or hold.expires_at <= now:
+                raise HoldExpiredError(hold.pk)
+            hold.status = HoldStatus.BOOKED
+            hold.save(update_fields=["status"])
+            patient_body = body.get("patient") or {}
+            patient = None
+            if patient_body.get("id") is not None:
+                patient = Patient.objects.for_practice(practice).get(pk=patient_body["id"])
+            booking = Booking.objects.create(
+                practice=practice,
+                hold=hold,
+                appointment_type_id=hold.appointment_type_id,
+                provider_id=hold.provider_id,
+                operatory_id=hold.operatory_id,
+                location_id=hold.location_id,
+                start=hold.start,
+                end=hold.end,
+                idempotency_key=idempotency_key,
+                request_fingerprint=digest,
+                api_client=api_client,
+                call_id=body.get("call_id") or None,
+                reason=body.get("reason") or "",
+                demographics=None if patient is not None else patient_body,
+                patient=patient,
+            )
+            _outbox(booking, OUTBOX_PROCESS)
+    except IntegrityError:
+        # Another request with this key committed between our read and our insert.
+        found = _existing(practice, idempotency_key, digest)
+        if found is None:
+            raise
+        return found, False
+    return booking, True
+
+
+def _outbox(booking: Booking, kind: str) -> OutboxMessage:
+    message = OutboxMessage.objects.create(
+        practice_id=booking.practice_id, kind=kind, booking=booking, payload={}
+    )
+    message_id = message.pk
+    transaction.on_commit(lambda: _dispatch_fast(message_id))
+    return message
+
+
+# --- the outbox relay ------------------------------------------------------------------------
+
+
+def _enqueue(message: OutboxMessage, *, retry: bool) -> None:
+    from booking import tasks
+
+    args = (message.booking_id, message.practice_id)
+    options: dict[str, Any] = {"queue": tasks.bookings_queue()}
+    if not retry:
+        options["retry"] = False
+    if message.kind == OUTBOX_CANCEL:
+        tasks.cancel_booking_in_ehr.apply_async(args=args, **options)
+    else:
+        tasks.process_booking.apply_async(args=args, **options)
+
+
+def _dispatch(rows: QuerySet[OutboxMessage], limit: int, *, retry: bool) -> int:
+    sent = 0
+    with transaction.atomic():
+        batch = list(rows.filter(dispatched_at__isnull=True).order_by("id")[:limit])
+        for message in batch:
+            try:
+                _enqueue(message, retry=retry)
+            except Exception as exc:  # the broker is down: the next relay run tries again
+                log.warning("outbox %s not dispatched: %s", message.pk, type(exc).__name__)
+                OutboxMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
+                break
+            now = timezone.now()
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                dispatched_at=now, resend_after=now + ack_window(), attempts=F("attempts") + 1
+            )
+            sent += 1
+    return sent
+
+
+def ack_window() -> timedelta:
+    """How long a sent message may go unacknowledged before the relay sends it again."""
+    return timedelta(seconds=float(getattr(settings, "BOOKING_OUTBOX_ACK_SECONDS", 60.0)))
+
+
+def expect_run(booking_id: int, practice_id: int, kind: str, countdown: float) -> None:
+    """The task scheduled its own next run `countdown` seconds out (a retry, a poll): the relay
+    waits for that run, plus the usual window, before it assumes the message was lost."""
+    resend = timezone.now() + timedelta(seconds=max(0.0, countdown)) + ack_window()
+    with tenant_context(practice_id):
+        OutboxMessage.objects.filter(
+            booking_id=booking_id, kind=kind, dispatched_at__isnull=False, acked_at__isnull=True
+        ).update(resend_after=resend)
+
+
+def acknowledge(booking_id: int, practice_id: int, kind: str) -> None:
+    """The work the booking's messages of `kind` carried is done: never re-send them."""
+    with tenant_context(practice_id):
+        OutboxMessage.objects.filter(
+            booking_id=booking_id, kind=kind, acked_at__isnull=True
+        ).update(acked_at=timezone.now())
+
+
+def _broker_reachable() -> bool:
+    """One quick look, no back-off: Celery's publish would otherwise retry for ~20 s while the
+    voice agent's request waits on a silent line. A pooled connection that is up costs nothing."""
+    from kombu import Connection
+
+    from portal.celery import app
+
+    try:
+        # celery-types calls this a Producer; at run time it is kombu's pooled Connection.
+        with cast("Connection", app.pool.acquire(block=True, timeout=0.5)) as conn:
+            conn.ensure_connection(
+                max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=1
+            )
+    except Exception:
+        return False
+    return True
+
+
+def _dispatch_fast(message_id: int) -> None:
+    """After commit: hand the message over at once (no wait for the beat). A failure here is
+    harmless: the row stays undispatched for `relay_outbox`."""
+    if not _broker_reachable():
+        log.warning("broker unreachable; outbox %s waits for the relay", message_id)
+        OutboxMessage.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
+        return
+    try:
+        rows = OutboxMessage.objects.filter(pk=message_id).select_for_update(skip_locked=True)
+        _dispatch(rows, 1, retry=False)
+    except Exception:
+        log.exception("outbox fast path failed for %s; the relay will send it", message_id)
+
+
+def relay_outbox(limit: int = 500, now: Any = None) -> int:
+    """Beat: every undispatched outbox row, to Celery, and every sent one whose work is not
+    acknowledged in time again (the broker lost it: a worker killed with a Redis that keeps
+    nothing on disk). Rows another relay holds are skipped."""
+    with cross_tenant("outbox relay: dispatch booking work of every practice"):
+        rows = OutboxMessage.objects.select_for_update(skip_locked=True)
+        sent = _dispatch(rows, limit, retry=True)
+        return sent + _resend_unacknowledged(limit, now or timezone.now())
+
+
+def _backlog(queue: str) -> bool:
+    """Messages still wait in the queue (or the broker cannot say): the workers are behind,
+    which explains an unacknowledged row as well as a loss does. Re-sending then would only
+    lengthen the queue; once it has drained, a row still unacknowledged was lost."""
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            channel: Any = conn.default_channel  # kombu's virtual channel declares queues
+            declared = channel.queue_declare(queue=queue, passive=True)
+    except Exception as exc:  # a queue never declared has nothing in it
+        if "NOT_FOUND" in str(exc) or "no queue" in str(exc).lower():
+            return False
+        log.warning("outbox relay: cannot read the %s queue's length: %s", queue, exc)
+        return True
+    return bool(declared.message_count)
+
+
+def _resend_unacknowledged(limit: int, now: Any) -> int:
+    """A booking's process message is acknowledged once the booking left `pending` (confirmed,
+    failed, cancelled: checked here, lazily); a cancel message once its task ran. A pending
+    booking already posted gets the insertion poll, not a second post (the task would find it
+    posted anyway)."""
+    from booking import tasks
+
+    if _backlog(tasks.bookings_queue()):
+        return 0
+    sent = 0
+    with transaction.atomic():
+        overdue = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(dispatched_at__isnull=False, acked_at__isnull=True, resend_after__lt=now)
+            .select_related("booking")
+            .order_by("resend_after")[:limit]
+        )
+        for message in overdue:
+            booking = message.booking
+            if message.kind == OUTBOX_PROCESS and booking.status != BookingStatus.PENDING:
+                OutboxMessage.objects.filter(pk=message.pk).update(acked_at=now)
+                continue
+            try:
+                if message.kind == OUTBOX_PROCESS and booking.ehr_appointment_id is not None:
+                    tasks.poll_booking_insertion.apply_async(
+                        args=(booking.pk, booking.practice_id), queue=tasks.bookings_queue()
+                    )
+                else:
+                    _enqueue(message, retry=True)
+            except Exception as exc:  # the broker is down: the next relay run tries again
+                log.warning("outbox %s not re-sent: %s", message.pk, exc)
+                break
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                dispatched_at=now, resend_after=now + ack_window(), attempts=F("attempts") + 1
+            )
+            log.warning("outbox %s not acknowledged in time; re-sent", message.pk)
+            sent += 1
+    return sent
+
+
+STALE_PENDING = timedelta(minutes=15)
+
+
+def requeue_stale_pending(
+    older_than: timedelta = STALE_PENDING, limit: int = 200, now: Any = None
+) -> int:
+    """Beat: re-queue pending bookings whose task message was sent but has shown no progress for
+    `older_than`. The relay only resends rows it never sent, so a message lost after sending (a
+    broker restart that dropped its queue) would leave the booking pending forever. The tasks
+    are idempotent (a session lock, a look-up before any post), so re-queueing one that is only
+    slow costs a read, not a second appointment."""
+    from booking import tasks
+
+    now = now or timezone.now()
+    with cross_tenant("booking sweep: re-queue stalled pending bookings of every practice"):
+        stale = list(
+            Booking.objects.filter(
+                status=BookingStatus.PENDING,
+                updated_at__lt=now - older_than,
+                outbox__kind=OUTBOX_PROCESS,
+                outbox__dispatched_at__isnull=False,
+            )
+            .order_by("updated_at")
+            .values_list("pk", "practice_id", "ehr_appointment_id")[:limit]
+        )
+        for booking_id, practice_id, ehr_appointment_id in stale:
+            task = (
+                tasks.process_booking
+                if ehr_appointment_id is None
+                else tasks.poll_booking_insertion
+            )
+            task.apply_async(args=(booking_id, practice_id), queue=tasks.bookings_queue())
+            # The next sweep waits its own interval again for this one.
+            Booking.objects.filter(pk=booking_id).update(updated_at=now)
+            log.warning("booking %s stalled while pending; re-queued", booking_id)
+    return len(stale)
+
+
+# --- state changes ---------------------------------------------------------------------------
+
+
+def _release(booking: Booking) -> None:
+    Hold.objects.filter(pk=booking.hold_id, status=HoldStatus.BOOKED).update(
+        status=HoldStatus.RELEASED
+    )
+
+
+def mark_failed(booking_id: int, reason: str) -> bool:
+    """Pending -> failed with `reason`, hold released. False if it was no longer pending."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
+        if booking is None or booking.status != BookingStatus.PENDING:
+            return False
+        booking.status = BookingStatus.FAILED
+        booking.failure_reason = reason[:2000]
+        booking.save(update_fields=["status", "failure_reason", "updated_at"])
+        _release(booking)
+    log.warning("booking %s failed (the reason is on the booking, not in logs)", booking_id)
+    return True
+
+
+def note_pending(booking_id: int, reason: PendingReason) -> None:
+    """Record why a pending booking is still pending (one UPDATE, none when unchanged): the
+    voice agent reads it while the caller waits."""
+    Booking.objects.filter(pk=booking_id, status=BookingStatus.PENDING).exclude(
+        pending_reason=reason
+    ).update(pending_reason=reason)
+
+
+TROUBLE_REASONS = {
+    EHRTrouble.SLOW: PendingReason.EHR_SLOW,
+    EHRTrouble.FAILING: PendingReason.RETRYING,
+    EHRTrouble.RATE_LIMITED: PendingReason.EHR_RATE_LIMITED,
+}
+
+
+def mark_confirmed(booking_id: int, ehr_appointment_id: int) -> bool:
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
+        if booking is None or booking.status != BookingStatus.PENDING:
+            return False
+        booking.status = BookingStatus.CONFIRMED
+        booking.ehr_appointment_id = ehr_appointment_id
+        booking.confirmed_at = timezone.now()
+        booking.failure_reason = ""
+        booking.save(
+            update_fields=[
+                "status",
+                "ehr_appointment_id",
+                "confirmed_at",
+                "failure_reason",
+                "updated_at",
+            ]
+        )
+    return True
+
+
+def cancel_booking(booking: Booking) -> Booking:
+    """Cancel ours at once; the EHR appointment (if any, or if a run in flight posts one) is
+    cancelled by a task. Idempotent."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().get(pk=booking.pk)
+        if booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            booking.status = BookingStatus.CANCELLED
+            booking.save(update_fields=["status", "updated_at"])
+            _release(booking)
+            if booking.ehr_appointment_id is not None:
+                _outbox(booking, OUTBOX_CANCEL)
+    return booking
+
+
+def on_ehr_appointment(connection: EHRConnection, appointment: norm.EHRAppointment) -> str:
+    """Webhook hook: an insertion result or a change in the EHR for one of our bookings. Runs
+    in the connection's tenant context and a transaction."""
+    booking = (
+        Booking.objects.for_practice(connection.practice_id)
+        .filter(ehr_appointment_id=appointment.id)
+        .first()
+    )
+    if booking is None and appointment.patient_id is not None:
+        # The insertion can be reported before the task stored the id it got back.
+        booking = (
+            Booking.objects.for_practice(connection.practice_id)
+            .filter(
+                status=BookingStatus.PENDING,
+                ehr_appointment_id__isnull=True,
+                location_id=connection.location_id,
+                provider__ehr_id=appointment.provider_id,
+                patient__ehr_id=appointment.patient_id,
+                start=appointment.start,
+            )
+            .first()
+        )
+    if booking is None:
+        return "no booking"
+    if appointment.cancelled and booking.status in (
+        BookingStatus.PENDING,
+        BookingStatus.CONFIRMED,
+    ):
+        Booking.objects.filter(pk=booking.pk).update(
+            status=BookingStatus.CANCELLED, updated_at=timezone.now()
+        )
+        _release(booking)
+        return f"booking {booking.pk} cancelled in the EHR"
+    if appointment.insertion_status == "complete":
+        if mark_confirmed(booking.pk, appointment.id):
+            return f"booking {booking.pk} confirmed"
+        return f"booking {booking.pk} already {booking.status}"
+    if appointment.insertion_status == "failed":
+        Booking.objects.filter(pk=booking.pk, ehr_appointment_id__isnull=True).update(
+            ehr_appointment_id=appointment.id
+        )
+        mark_failed(
+            booking.pk,
+            f"The EHR refused to write appointment {appointment.id}"
+            + (f": {appointment.note}" if appointment.note else "")
+            + ". Check the schedule for a clash, then retry or book by hand.",
+        )
+        return f"booking {booking.pk} failed"
+    return f"booking {booking.pk}: insertion {appointment.insertion_status}"
+
+
+# --- the task's body -------------------------------------------------------------------------
+
+
+@contextmanager
+def _session_lock(namespace: int, key: int) -> Iterator[bool]:
+    """A session advisory lock (held across HTTP calls, never a row lock): PostgreSQL frees it
+    if the worker dies."""
+    key = key % (1 << 31)
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
+        got = bool(cur.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
+
+
+@contextmanager
+def _blocking_lock(namespace: int, key: int) -> Iterator[None]:
+    key = key % (1 << 31)
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s, %s)", [namespace, key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
+
+
+def _demographic(booking: Booking) -> dict[str, Any]:
+    data = booking.demographics or {}
+    missing = [k for k in ("first_name", "last_name", "date_of_birth") if not data.get(k)]
+    if missing:
+        raise PermanentBookingError(f"Patient details missing ({', '.join(missing)}).")
+    return data
+
+
+def ensure_patient(conn: EHRConnection, booking: Booking) -> Patient:
+    """The booking's patient, in the EHR and locally; never a duplicate (one finder/creator
+    per name and birth date at a time, across workers)."""
+    from ehr.services import find_or_create_patient
+
+    if booking.patient_id is not None:
+        patient = Patient.objects.get(pk=booking.patient_id)
+        if patient.ehr_id is None:
+            raise PermanentBookingError(f"Patient {patient.pk} has no EHR record to book for.")
+        return patient
+    data = _demographic(booking)
+    dob = date.fromisoformat(str(data["date_of_birth"]))
+    key_bytes = blind_index(booking.practice_id, f"{data['last_name']}|{dob}", "text") or b""
+    lock_key = int.from_bytes(hashlib.sha256(key_bytes).digest()[:4], "big")
+    provider_ehr_id = booking.provider.ehr_id
+    with _blocking_lock(LOCK_NAMESPACE_PATIENT, lock_key):
+        found, created = find_or_create_patient(
+            conn,
+            first_name=str(data["first_name"]),
+            last_name=str(data["last_name"]),
+            date_of_birth=dob,
+            phone=data.get("phone") or None,
+            email=data.get("email") or None,
+            provider_id=provider_ehr_id,
+        )
+        with transaction.atomic():
+            patient = (
+                Patient.objects.for_practice(booking.practice_id)
+                .filter(location_id=booking.location_id, ehr_id=found.id)
+                .first()
+            )
+            if patient is None:
+                patient = Patient.objects.create(
+                    practice_id=booking.practice_id,
+                    location_id=booking.location_id,
+                    ehr_id=found.id,
+                    first_name=norm.clean_name(str(data["first_name"])),
+                    last_name=norm.clean_name(str(data["last_name"])),
+                    date_of_birth=dob.isoformat(),
+                    phone=data.get("phone") or "",
+                    email=data.get("email") or "",
+                    insurance=data.get("insurance"),
+                    needs_review=created,
+                )
+            Booking.objects.filter(pk=booking.pk).update(patient=patient)
+    return patient
+
+
+def _overlaps(a: norm.EHRAppointment, booking: Booking) -> bool:
+    return a.start < booking.end and a.end > booking.start
+
+
+def process_booking(booking_id: int, practice_id: int) -> str:
+    """One run of the booking task (raises EHRTransientError for the task to retry)."""
+    from ehr.errors import EHRNotFound, EHRValidationError
+    from ehr.nexhealth.client import client_for
+    from ehr.selectors import connection_for_location, ehr_ids_for_booking
+    from ehr.services import mirror_appointments, post_appointment
+
+    def tell(trouble: EHRTrouble) -> None:
+        note_pending(booking_id, TROUBLE_REASONS[trouble])
+
+    with (
+        tenant_context(practice_id),
+        _session_lock(LOCK_NAMESPACE_BOOKING, booking_id) as got,
+        trouble_listener(tell),
+    ):
+        if not got:
+            return "busy: another run holds this booking"
+        booking = (
+            Booking.objects.select_related("provider", "operatory", "appointment_type")
+            .filter(pk=booking_id)
+            .first()
+        )
+        if booking is None or booking.status != BookingStatus.PENDING:
+            return booking.status if booking else "missing"
+        if booking.ehr_appointment_id is not None:
+            return "posted: waiting for the insertion result"
+        Booking.objects.filter(pk=booking_id).update(
+            attempts=F("attempts") + 1, pending_reason=PendingReason.SENDING
+        )
+        conn = connection_for_location(booking.location_id)
+        try:
+            if conn is None:
+                raise PermanentBookingError(
+                    "This location has no EHR connection; connect it, then retry."
+                )
+            patient = ensure_patient(conn, booking)
+            try:
+                ids = ehr_ids_for_booking(
+                    conn,
+                    provider=booking.provider,
+                    operatory=booking.operatory,
+                    appointment_type=booking.appointment_type,
+                )
+            except ValueError as exc:
+                raise PermanentBookingError(f"Not mapped to the EHR: {exc}.") from exc
+            assert patient.ehr_id is not None
+            client = client_for(conn)
+            # Live re-check (reads are NexHealth's copy of the EHR): our own appointment from
+            # an earlier run that died is adopted; anything else in the way fails the booking.
+            # One location-wide read (not one per provider and operatory): GET /appointments
+            # has the EHR's tightest rate (10/s), and it also shows location-wide blocks.
+            live = client.appointments(booking.start - timedelta(hours=4), booking.end)
+            active = [
+                a
+                for a in live
+                if not a.cancelled and a.insertion_status not in ("failed", "cancelled")
+            ]
+            ours = [
+                a
+                for a in active
+                if a.patient_id == patient.ehr_id
+                and a.provider_id == ids.provider_id
+                and a.start == booking.start
+            ]
+            if ours:
+                appointment = ours[0]
+            else:
+                clash = [
+                    a
+                    for a in active
+                    if _overlaps(a, booking)
+                    and (
+                        a.provider_id == ids.provider_id
+                        or (ids.operatory_id is not None and a.operatory_id == ids.operatory_id)
+                        or (a.unavailable and a.provider_id is None and a.operatory_id is None)
+                    )
+                ]
+                if clash:
+                    # The mirror missed them (a dropped webhook): learn them now, so the
+                    # slot stops being offered to the next caller.
+                    mirror_appointments(conn, clash)
+                    raise PermanentBookingError(
+                        f"The slot was taken in the EHR before we could book it (EHR appointment "
+                        f"{clash[0].id}). Offer the caller another time."
+                    )
+                appointment = post_appointment(
+                    conn,
+                    patient_id=patient.ehr_id,
+                    provider_id=ids.provider_id,
+                    operatory_id=ids.operatory_id,
+                    start=booking.start,
+                    end=booking.end,
+                    appointment_type_id=ids.appointment_type_id,
+                    descriptor_ids=ids.descriptor_ids,
+                    note=(booking.reason or "")[:500] or None,
+                )
+        except PermanentBookingError as exc:
+            mark_failed(booking_id, str(exc))
+            return "failed"
+        except (EHRValidationError, EHRNotFound) as exc:
+            mark_failed(
+                booking_id,
+                f"The EHR refused the booking: {'; '.join(exc.messages) or exc}. "
+                "Fix the details, then retry.",
+            )
+            return "failed"
+        stored = Booking.objects.filter(
+            pk=booking_id, status=BookingStatus.PENDING, ehr_appointment_id__isnull=True
+        ).update(ehr_appointment_id=appointment.id)
+        current = Booking.objects.get(pk=booking_id)
+        if current.status == BookingStatus.CANCELLED and not stored:
+            # Cancelled while we were posting: do not leave an orphan in the EHR.
+            from booking import tasks
+
+            tasks.cancel_ehr_appointment(conn, appointment.id)
+            return "cancelled meanwhile"
+        if appointment.insertion_status == "complete":
+            mark_confirmed(booking_id, appointment.id)
+            return "confirmed"
+        if appointment.insertion_status == "failed":
+            with transaction.atomic():
+                on_ehr_appointment(conn, appointment)
+            return "failed"
+        note_pending(booking_id, PendingReason.AWAITING_EHR)
+        return "posted"
+
+
+def poll_insertion(booking_id: int, practice_id: int) -> str:
+    """Polling fallback for a lost insertion webhook: read the appointment, apply its state.
+    Returns "pending" while the EHR is still inserting."""
+    from ehr.nexhealth.client import client_for
+    from ehr.selectors import connection_for_location
+
+    with tenant_context(practice_id):
+        booking = Booking.objects.filter(pk=booking_id).first()
+        if booking is None or booking.status != BookingStatus.PENDING:
+            return booking.status if booking else "missing"
+        if booking.ehr_appointment_id is None:
+            return "pending"
+        conn = connection_for_location(booking.location_id)
+        if conn is None:
+            return "pending"
+        appointment = client_for(conn).appointment(booking.ehr_appointment_id)
+        with transaction.atomic():
+            on_ehr_appointment(conn, appointment)
+        booking.refresh_from_db(fields=["status"])
+        return str(booking.status)
+
+
+# --- the staff queue -------------------------------------------------------------------------
+
+
+def needs_attention(practice: Practice | int) -> QuerySet[Booking]:
+    """Failed bookings nobody has resolved yet, oldest first."""
+    return (
+        Booking.objects.for_practice(practice)
+        .filter(status=BookingStatus.FAILED, resolved_at__isnull=True)
+        .select_related("provider", "appointment_type")
+        .order_by("created_at")
+    )
+
+
+def retry_booking(booking: Booking) -> Booking:
+    """Staff: try a failed booking again (the slot is claimed again first; if someone has it
+    meanwhile, `SlotTakenError`)."""
+    from scheduling.services import release_expired_holds
+
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().get(pk=booking.pk)
+        if booking.status != BookingStatus.FAILED:
+            return booking
+        release_expired_holds(booking.practice)  # a lapsed hold in the way claims nothing
+        try:
+            with transaction.atomic():
+                Hold.objects.filter(pk=booking.hold_id).update(status=HoldStatus.BOOKED)
+        except IntegrityError as exc:
+            raise SlotTakenError(booking.hold_id) from exc
+        booking.status = BookingStatus.PENDING
+        booking.pending_reason = PendingReason.QUEUED
+        booking.failure_reason = ""
+        booking.ehr_appointment_id = None
+        # A new attempt is a new story: if it fails again it must be back in the queue (the
+        # earlier resolution stays in the audit log).
+        booking.resolved_at = None
+        booking.resolved_by = None
+        booking.resolution_note = ""
+        booking.save(
+            update_fields=[
+                "status",
+                "pending_reason",
+                "failure_reason",
+                "ehr_appointment_id",
+                "resolved_at",
+                "resolved_by",
+                "resolution_note",
+                "updated_at",
+            ]
+        )
+        _outbox(booking, OUTBOX_PROCESS)
+    return booking
+
+
+def resolve_booking(booking: Booking, note: str, user: User | None) -> Booking:
+    """Staff: take a failed booking off the queue (handled by hand), saying how. Only a failed
+    booking can be resolved (a pending one that is resolved would never reach the queue)."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().get(pk=booking.pk)
+        if booking.status != BookingStatus.FAILED:
+            return booking
+        booking.resolved_at = timezone.now()
+        booking.resolved_by = user
+        booking.resolution_note = note
+        booking.save(update_fields=["resolved_at", "resolved_by", "resolution_note", "updated_at"])
+    return booking

@@ -1,0 +1,36 @@
+"""`manage.py sync_practice SLUG [--reconcile]`: full sync of a practice's EHR locations now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.models import Practice
+from core.tenancy import tenant_context
+from ehr import selectors, services
+
+
+class Command(BaseCommand):
+    help = "Sync the scheduling mirror of a practice from its EHR (every connected location)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument(
+            "--reconcile", action="store_true", help="record the changes as repaired drift"
+        )
+
+    def handle(self, *args: Any, slug: str, reconcile: bool, **options: Any) -> None:
+        practice = Practice.objects.filter(slug=slug).first()
+        if practice is None:
+            raise CommandError(f"no practice {slug!r}")
+        with tenant_context(practice):
+            connections = selectors.connections_for_practice(practice)
+        if not connections:
+            raise CommandError(f"{slug} has no EHR connection")
+        for conn in connections:
+            report = services.sync_connection(conn, reconcile=reconcile)
+            changes = report.changes_by_kind() or "no changes"
+            self.stdout.write(f"{conn.location.name}: {changes}")
+            for problem in report.problems[:10]:
+                self.stdout.write(f"  problem: {problem}")

@@ -1,0 +1,1017 @@
+"""The one NexHealth Synchronizer API client (httpx), used for the real API and the sandbox alike.
+
+What every call gets, in this order:
+
+1. **Rate limit**: the practice's shared Redis buckets (`ehr.nexhealth.ratelimit`) admit the
+   attempt, waiting at most `rate_wait` seconds, else `EHRRateLimited(retry_after)`.
+2. **Auth**: a bearer token from `POST /authenticates` with the API key, cached in Redis (shared
+   by every worker), refreshed before it expires (its JWT `exp`), and on a 401 invalidated and
+   fetched again once.
+3. **Timeouts** on every call: connect / read / write / pool (`settings.EHR_TIMEOUTS`); calls
+   safe to repeat use the shorter `settings.EHR_READ_TIMEOUTS` (a caller may be waiting: a hung
+   read is abandoned and asked again sooner).
+4. **Envelope**: `{code, description, error, data, count}` parsed into `EHRResponse`; errors mapped
+   onto `ehr.errors`.
+5. **Retries** for transient faults only (connect errors, timeouts, 5xx, 429 honouring
+   Retry-After), with exponential backoff and full jitter; never for 4xx validation errors.
+
+Idempotency (read this before posting anything): GET/PUT/PATCH/DELETE are retried freely. A POST
+is not idempotent: if it times out after being sent, or gets a 5xx, the EHR may have written it.
+So by default such a POST is **not retried** and raises `EHRWriteUncertain`. Pass
+`lookup=callable` to `request()` and the client calls it first (an idempotent search for the
+record the POST would have made): found -> that record is the answer; not found -> the POST is
+retried. `create_appointment()` does exactly this for `POST /appointments` (search by patient,
+provider and start time before retrying); `create_patient()` likewise (name + birth date). A
+connect error or a 429 means the request was never processed, so those are always retried.
+
+Health: calls, latency, errors by kind, rate-limit waits and retries go to the connection's live
+counters (`ehr.health`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from hashlib import sha256
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from django.conf import settings
+
+from ehr.errors import (
+    EHRAuthError,
+    EHRError,
+    EHRNotFound,
+    EHRRateLimited,
+    EHRTransientError,
+    EHRUnavailable,
+    EHRValidationError,
+    EHRWriteUncertain,
+)
+from ehr.health import HealthRecorder
+from ehr.nexhealth import normalize as norm
+from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, get_redis, parse_limits
+from ehr.nexhealth.ratelimit import redis_prefix as _prefix
+from ehr.port import Capability
+
+if TYPE_CHECKING:
+    from ehr.models import EHRConnection
+
+log = logging.getLogger("ehr.nexhealth.client")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+ACCEPT = "application/vnd.Nexhealth+json;version=2"
+USER_AGENT = "hello-practice-portal/1.0 (+integrations)"
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """Everything the client needs, decoupled from the ORM (so any process can build one)."""
+
+    base_url: str
+    subdomain: str
+    api_key: str
+    location_id: int | None = None
+    rate_limit_key: str = "default"
+    health_key: str = "default"
+    limits: dict[str, Limit] = field(default_factory=lambda: parse_limits(None))
+
+    @classmethod
+    def from_connection(cls, connection: EHRConnection) -> ConnectionConfig:
+        overrides = dict(connection.rate_limits or {})
+        if connection.rate_limit_per_minute and "overall" not in overrides:
+            overrides["overall"] = {"limit": connection.rate_limit_per_minute, "window_seconds": 60}
+        return cls(
+            base_url=connection.base_url.rstrip("/"),
+            subdomain=connection.subdomain,
+            api_key=connection.api_key,
+            location_id=connection.ehr_location_id,
+            rate_limit_key=connection.rate_limit_key,
+            health_key=connection.health_key,
+            limits=parse_limits(overrides),
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        material = json.dumps(
+            [
+                self.base_url,
+                self.subdomain,
+                self.api_key,
+                self.location_id,
+                self.rate_limit_key,
+                self.health_key,
+                sorted((k, v.limit, v.window_seconds) for k, v in self.limits.items()),
+            ]
+        )
+        return sha256(material.encode()).hexdigest()[:16]
+
+
+def default_timeouts(name: str = "EHR_TIMEOUTS") -> httpx.Timeout:
+    t = getattr(settings, name, None) or getattr(settings, "EHR_TIMEOUTS", {})
+    return httpx.Timeout(
+        connect=float(t.get("connect", 3.0)),
+        read=float(t.get("read", 15.0)),
+        write=float(t.get("write", 10.0)),
+        pool=float(t.get("pool", 5.0)),
+    )
+
+
+class EHRTrouble(StrEnum):
+    """Why a call is taking longer than it should, as it happens (before any retry)."""
+
+    SLOW = "slow"  # timed out: asking again, or looking the write up
+    FAILING = "failing"  # a 5xx or a dropped connection: retrying
+    RATE_LIMITED = "rate_limited"  # waiting for the EHR's rate limit
+
+
+_trouble_listener: ContextVar[Callable[[EHRTrouble], None] | None] = ContextVar(
+    "ehr_trouble_listener", default=None
+)
+
+
+@contextmanager
+def trouble_listener(listener: Callable[[EHRTrouble], None]) -> Iterator[None]:
+    """Tell `listener` (in this thread's context) each time a call runs into trouble, so whoever
+    waits on the work can be told honestly why it is still pending."""
+    token = _trouble_listener.set(listener)
+    try:
+        yield
+    finally:
+        _trouble_listener.reset(token)
+
+
+def _report(trouble: EHRTrouble) -> None:
+    listener = _trouble_listener.get()
+    if listener is None:
+        return
+    try:
+        listener(trouble)
+    except Exception:  # telling is best effort; the call itself goes on
+        log.warning("EHR trouble listener failed", exc_info=True)
+
+
+@dataclass
+class EHRResponse:
+    """A successful answer, unwrapped from NexHealth's envelope."""
+
+    status: int
+    data: Any
+    count: int | None = None
+    description: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    try:
+        body = token.split(".")[1]
+        return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+    except (IndexError, ValueError):
+        return {}
+
+
+# Delete the cached token only if it is still the one that was refused (another worker may have
+# refreshed it meanwhile: its fresh token must survive).
+_INVALIDATE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class TokenCache:
+    """The bearer token of one API key at one EHR, in Redis so every worker shares it."""
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        scope = sha256(f"{config.base_url}|{config.api_key}".encode()).hexdigest()[:16]
+        self.key = f"{_prefix()}:token:{config.rate_limit_key}:{scope}"
+        self.lock_key = f"{self.key}:lock"
+
+    def get(self) -> str | None:
+        raw = get_redis().get(self.key)
+        if not raw:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    def put(self, token: str, ttl: float) -> None:
+        get_redis().set(self.key, token, px=max(1000, int(ttl * 1000)))
+
+    def invalidate(self, token: str) -> None:
+        get_redis().eval(_INVALIDATE, 1, self.key, token)
+
+    def try_lock(self) -> bool:
+        return bool(get_redis().set(self.lock_key, "1", nx=True, px=10_000))
+
+    def unlock(self) -> None:
+        get_redis().delete(self.lock_key)
+
+
+def refresh_margin(claims: dict[str, Any]) -> float:
+    """Refresh this long before `exp`: 10% of the lifetime, between 5 s and 5 minutes."""
+    lifetime = float(claims.get("exp", 0)) - float(claims.get("iat", 0))
+    return min(300.0, max(5.0, 0.1 * lifetime)) if lifetime > 0 else 30.0
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class NexHealthClient:
+    """One per connection (see `client_for`); thread-safe (httpx.Client is). Implements
+    `ehr.port.EHRPort` for NexHealth and the sandbox that speaks its API."""
+
+    kind = "nexhealth"
+    capabilities = frozenset(
+        {Capability.WORKING_HOURS, Capability.WEBHOOKS, Capability.INSERTION_REPORTS}
+    )
+
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        *,
+        timeout: httpx.Timeout | None = None,
+        max_attempts: int | None = None,
+        rate_wait: float | None = None,
+        backoff_base: float | None = None,
+        backoff_cap: float | None = None,
+        api_version: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.max_attempts = max_attempts or int(getattr(settings, "EHR_MAX_ATTEMPTS", 5))
+        self.rate_wait = (
+            float(getattr(settings, "EHR_RATE_LIMIT_MAX_WAIT_SECONDS", 5.0))
+            if rate_wait is None
+            else rate_wait
+        )
+        self.backoff_base = backoff_base or float(
+            getattr(settings, "EHR_BACKOFF_BASE_SECONDS", 0.25)
+        )
+        self.backoff_cap = backoff_cap or float(getattr(settings, "EHR_BACKOFF_CAP_SECONDS", 8.0))
+        version = api_version or str(getattr(settings, "EHR_API_VERSION", "v20240412"))
+        self.http = httpx.Client(
+            base_url=config.base_url,
+            timeout=timeout or default_timeouts(),
+            headers={"Accept": ACCEPT, "Nex-Api-Version": version, "User-Agent": USER_AGENT},
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.read_timeout = timeout or default_timeouts("EHR_READ_TIMEOUTS")
+        self.limiter = RateLimiter(config.rate_limit_key, config.limits)
+        # The longest an admitted attempt can be travelling (every timeout of one call).
+        t = self.http.timeout
+        self._in_flight = sum(x or 0.0 for x in (t.connect, t.write, t.read, t.pool)) + 1.0
+        self.tokens = TokenCache(config)
+        self.health = HealthRecorder(config.health_key)
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> NexHealthClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def authenticate(self) -> str:
+        """`POST /authenticates` with the API key; caches and returns the bearer token."""
+        response = self.request(
+            "POST",
+            "/authenticates",
+            auth=False,
+            idempotent=True,  # asking for a token twice is harmless
+            headers={"Authorization": self.config.api_key},
+            subdomain=False,
+        )
+        token = (response.data or {}).get("token") if isinstance(response.data, dict) else None
+        if not token:
+            raise EHRAuthError("authenticates answered without a token", status=response.status)
+        claims = _jwt_claims(token)
+        if claims.get("exp"):
+            ttl = float(claims["exp"]) - time.time() - refresh_margin(claims)
+        else:
+            ttl = 50 * 60.0  # opaque token: NexHealth's last for an hour
+        self.tokens.put(token, max(1.0, ttl))
+        return str(token)
+
+    def token(self) -> str:
+        """A token valid for a while yet: from Redis, or fresh (one worker refreshes at a time)."""
+        cached = self.tokens.get()
+        if cached:
+            return cached
+        if self.tokens.try_lock():
+            try:
+                return self.authenticate()
+            finally:
+                self.tokens.unlock()
+        # Someone else is refreshing: use theirs when it lands, or fetch our own after a bit.
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            self._sleep(0.05)
+            cached = self.tokens.get()
+            if cached:
+                return cached
+        return self.authenticate()
+
+    # -- the request loop -------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2**attempt))."""
+        return random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))  # noqa: S311
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        lookup: Callable[[], EHRResponse | None] | None = None,
+        auth: bool = True,
+        headers: dict[str, str] | None = None,
+        subdomain: bool = True,
+        max_attempts: int | None = None,
+    ) -> EHRResponse:
+        """One API call with rate limiting, auth, retries and error mapping (module docstring).
+
+        `idempotent` defaults to the method's nature (POST is not). For a non-idempotent call an
+        ambiguous failure (read/write timeout, dropped connection, 5xx) raises
+        `EHRWriteUncertain` unless `lookup` is given: then `lookup()` runs first and a non-None
+        result is returned as the call's answer; None means "not written", and the call is
+        retried.
+        """
+        method = method.upper()
+        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if subdomain:
+            query.setdefault("subdomain", self.config.subdomain)
+        buckets = buckets_for(method, path)
+        attempts = max_attempts or self.max_attempts
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            admission = uuid.uuid4().hex  # in flight until `_send` hands back the answer
+            waited = self.limiter.acquire(
+                buckets, max_wait=self.rate_wait, member=admission, in_flight=self._in_flight
+            )
+            if waited:
+                self.health.rate_wait(waited)
+                if waited >= 1.0:
+                    _report(EHRTrouble.RATE_LIMITED)
+            call_headers = dict(headers or {})
+            token = None
+            if auth:
+                token = self.token()
+                call_headers["Authorization"] = f"Bearer {token}"
+            started = time.monotonic()
+            failure: EHRError
+            trouble = EHRTrouble.FAILING
+            ambiguous = False
+            retry_after: float | None = None
+            try:
+                response = self._send(
+                    buckets,
+                    admission,
+                    method,
+                    path,
+                    params=query,
+                    json=json,
+                    headers=call_headers,
+                    timeout=self.read_timeout if safe_to_repeat else self.http.timeout,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Never reached the EHR: always safe to try again.
+                self.health.call(time.monotonic() - started, error_kind="connect")
+                failure = EHRTransientError(
+                    f"could not reach the EHR: {exc!r}", method=method, path=path
+                )
+            except httpx.TimeoutException as exc:  # read/write timeout: it may have run
+                self.health.call(time.monotonic() - started, error_kind="timeout")
+                trouble = EHRTrouble.SLOW
+                failure = EHRTransientError(
+                    f"the EHR did not answer in time: {exc!r}", method=method, path=path
+                )
+                ambiguous = True
+            except httpx.TransportError as exc:  # dropped mid-way: it may have run
+                self.health.call(time.monotonic() - started, error_kind="transport")
+                failure = EHRTransientError(
+                    f"connection to the EHR failed: {exc!r}", method=method, path=path
+                )
+                ambiguous = True
+            else:
+                elapsed = time.monotonic() - started
+                status = response.status_code
+                if 200 <= status < 300:
+                    self.health.call(elapsed)
+                    return self._parse_ok(response, method, path)
+                messages, description = _error_details(response)
+                text = "; ".join(messages) or str(description or response.reason_phrase)
+                if status == 401 and auth and not refreshed:
+                    self.health.call(elapsed, error_kind="auth_refresh")
+                    # Expired or revoked token: drop it (if still cached) and get a new one, once.
+                    if token:
+                        self.tokens.invalidate(token)
+                    refreshed = True
+                    attempt -= 1  # a refresh is not a retry
+                    continue
+                if status == 429:
+                    self.health.call(elapsed, error_kind="429")
+                    self.health.incr("429")
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    trouble = EHRTrouble.RATE_LIMITED
+                    failure = EHRRateLimited(
+                        f"the EHR rate-limited us: {text}",
+                        retry_after=retry_after,
+                        status=status,
+                        messages=messages,
+                        method=method,
+                        path=path,
+                    )
+                elif status >= 500:
+                    self.health.call(elapsed, error_kind="5xx")
+                    failure = EHRTransientError(
+                        f"EHR server error: {text}",
+                        status=status,
+                        messages=messages,
+                        method=method,
+                        path=path,
+                    )
+                    ambiguous = True
+                else:
+                    error = _permanent_error(status, text, messages, method, path)
+                    self.health.call(elapsed, error_kind=error.kind)
+                    raise error
+            # A transient failure: say so, then decide whether and when to try again.
+            _report(trouble)
+            if ambiguous and not safe_to_repeat:
+                if lookup is None:
+                    raise EHRWriteUncertain(
+                        f"{failure} - the write may have landed; look it up before retrying",
+                        status=failure.status,
+                        method=method,
+                        path=path,
+                    ) from failure
+                found = lookup()
+                if found is not None:
+                    log.info("%s %s: ambiguous failure, found the record by lookup", method, path)
+                    return found
+            if attempt >= attempts:
+                if isinstance(failure, EHRRateLimited):
+                    raise failure
+                raise EHRUnavailable(
+                    f"gave up after {attempt} attempt(s): {failure}",
+                    status=failure.status,
+                    messages=failure.messages,
+                    method=method,
+                    path=path,
+                ) from failure
+            if retry_after is not None:
+                if retry_after > self.rate_wait:
+                    raise failure  # EHRRateLimited: re-queue instead of sleeping in a worker
+                pause = retry_after + random.uniform(0, 0.1)  # noqa: S311
+                self.health.rate_wait(pause)
+            else:
+                pause = self._backoff(attempt)
+            self.health.incr("retries")
+            log.info(
+                "%s %s failed (%s); retry %d/%d in %.2fs",
+                method,
+                path,
+                failure.summary(),  # never the EHR's text: it can quote patient fields
+                attempt,
+                attempts - 1,
+                pause,
+            )
+            self._sleep(pause)
+
+    def _send(
+        self, buckets: list[str], admission: str, method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        """The HTTP call itself; its rate-limit admission is completed when it returns or fails
+        (best effort: if Redis is away, the admission lapses after the in-flight bound)."""
+        try:
+            return self.http.request(method, path, **kwargs)
+        finally:
+            try:
+                self.limiter.complete(buckets, admission)
+            except Exception:
+                log.warning("could not complete rate-limit admission", exc_info=True)
+
+    def _parse_ok(self, response: httpx.Response, method: str, path: str) -> EHRResponse:
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise EHRTransientError(
+                "the EHR answered 2xx without JSON", status=response.status_code
+            ) from exc
+        if isinstance(payload, dict) and "code" in payload:
+            if payload.get("code") is False:
+                messages = _as_messages(payload.get("error"))
+                raise EHRValidationError(
+                    "; ".join(messages) or "the EHR refused the request",
+                    status=response.status_code,
+                    messages=messages,
+                    method=method,
+                    path=path,
+                )
+            return EHRResponse(
+                status=response.status_code,
+                data=payload.get("data"),
+                count=payload.get("count"),
+                description=payload.get("description"),
+                headers=dict(response.headers),
+            )
+        return EHRResponse(
+            status=response.status_code, data=payload, headers=dict(response.headers)
+        )
+
+    # -- plumbing for the resource methods --------------------------------------------------
+
+    def _location(self, location_id: int | None) -> int:
+        value = location_id if location_id is not None else self.config.location_id
+        if value is None:
+            raise ValueError("this call needs an EHR location id (none on the connection)")
+        return value
+
+    def get(self, path: str, **params: Any) -> EHRResponse:
+        return self.request("GET", path, params=params)
+
+    def iterate(
+        self, path: str, params: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of a paginated list (`page` from 1, `per_page` up to 1000)."""
+        per_page = 200
+        page = 1
+        seen = 0
+        while True:
+            response = self.request(
+                "GET", path, params={**(params or {}), "page": page, "per_page": per_page}
+            )
+            data = response.data
+            rows = (data or {}).get(key, []) if key else data
+            if not isinstance(rows, list):
+                raise EHRTransientError(f"unexpected list shape from {path}", method="GET")
+            yield from rows
+            seen += len(rows)
+            total = response.count
+            if not rows or len(rows) < per_page or (total is not None and seen >= total):
+                return
+            page += 1
+
+    # -- resources --------------------------------------------------------------------------
+
+    def locations(self) -> list[dict[str, Any]]:
+        return list(self.iterate("/locations"))
+
+    def location(self, location_id: int | None = None) -> dict[str, Any]:
+        return dict(self.get(f"/locations/{self._location(location_id)}").data)
+
+    def providers(self, location_id: int | None = None) -> list[norm.EHRProvider]:
+        rows = self.iterate("/providers", {"location_id": self._location(location_id)})
+        return [norm.provider(r) for r in rows]
+
+    def provider(self, provider_id: int) -> norm.EHRProvider:
+        return norm.provider(self.get(f"/providers/{provider_id}").data)
+
+    def operatories(self, location_id: int | None = None) -> list[norm.EHROperatory]:
+        rows = self.iterate("/operatories", {"location_id": self._location(location_id)})
+        return [norm.operatory(r) for r in rows]
+
+    def descriptors(self, location_id: int | None = None) -> list[norm.EHRDescriptor]:
+        path = f"/locations/{self._location(location_id)}/appointment_descriptors"
+        return [norm.descriptor(r) for r in self.iterate(path)]
+
+    def appointment_types(self, location_id: int | None = None) -> list[norm.EHRAppointmentType]:
+        rows = self.iterate("/appointment_types", {"location_id": self._location(location_id)})
+        return [norm.appointment_type(r) for r in rows]
+
+    def working_hours(
+        self,
+        *,
+        location_id: int | None = None,
+        provider_id: int | None = None,
+        source: str | None = None,
+    ) -> list[norm.EHRWorkingHour]:
+        params = {
+            "location_id": self._location(location_id),
+            "provider_id": provider_id,
+            "source": source,
+        }
+        return [norm.working_hour(r) for r in self.iterate("/working_hours", params)]
+
+    def appointments_raw(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        location_id: int | None = None,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
+        params = {
+            "location_id": self._location(location_id),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            **{k: _query_value(v) for k, v in filters.items()},
+        }
+        return list(self.iterate("/appointments", params))
+
+    def appointments(
+        self, start: datetime, end: datetime, *, location_id: int | None = None, **filters: Any
+    ) -> list[norm.EHRAppointment]:
+        rows = self.appointments_raw(start, end, location_id=location_id, **filters)
+        return [norm.appointment(r) for r in rows]
+
+    def appointment(self, appointment_id: int) -> norm.EHRAppointment:
+        return norm.appointment(self.get(f"/appointments/{appointment_id}").data)
+
+    def find_appointment(
+        self,
+        *,
+        patient_id: int,
+        provider_id: int,
+        start: datetime,
+        location_id: int | None = None,
+    ) -> norm.EHRAppointment | None:
+        """The live (not cancelled) appointment of this patient with this provider at `start`."""
+        rows = self.appointments(
+            start - timedelta(minutes=1),
+            start + timedelta(minutes=1),
+            location_id=location_id,
+            patient_id=patient_id,
+            provider_id=provider_id,
+        )
+        for appt in rows:
+            if appt.start == start and not appt.cancelled and appt.insertion_status != "failed":
+                return appt
+        return None
+
+    def create_appointment(
+        self,
+        *,
+        patient_id: int,
+        provider_id: int,
+        operatory_id: int | None,
+        start: datetime,
+        end: datetime | None = None,
+        appointment_type_id: int | None = None,
+        descriptor_ids: list[int] | None = None,
+        note: str | None = None,
+        location_id: int | None = None,
+        notify_patient: bool = False,
+    ) -> norm.EHRAppointment:
+        """`POST /appointments`, safe against ambiguous failures.
+
+        On a timeout or 5xx after sending, the client searches for the appointment (patient,
+        provider, start) before retrying, so a retry never books twice. The answer means
+        *accepted*: insertion into the EHR is reported later by `appointment_insertion`.
+        """
+        lid = self._location(location_id)
+        appt: dict[str, Any] = {
+            "patient_id": patient_id,
+            "provider_id": provider_id,
+            "operatory_id": operatory_id,
+            "start_time": start.isoformat(),
+        }
+        if end is not None:
+            appt["end_time"] = end.isoformat()
+        if appointment_type_id is not None:
+            appt["appointment_type_id"] = appointment_type_id
+        if descriptor_ids is not None:
+            appt["descriptor_ids"] = list(descriptor_ids)
+        if note:
+            appt["note"] = note
+
+        def lookup() -> EHRResponse | None:
+            found = self.find_appointment(
+                patient_id=patient_id, provider_id=provider_id, start=start, location_id=lid
+            )
+            return None if found is None else EHRResponse(200, {"appt": _appt_raw(found)})
+
+        response = self.request(
+            "POST",
+            "/appointments",
+            params={"location_id": lid, "notify_patient": str(notify_patient).lower()},
+            json={"appt": appt},
+            lookup=lookup,
+        )
+        data = response.data or {}
+        return norm.appointment(data.get("appt", data) if isinstance(data, dict) else data)
+
+    def cancel_appointment(self, appointment_id: int) -> norm.EHRAppointment:
+        """`PATCH /appointments/{id}` `{"appt": {"cancelled": true}}` (idempotent: retried)."""
+        response = self.request(
+            "PATCH", f"/appointments/{appointment_id}", json={"appt": {"cancelled": True}}
+        )
+        data = response.data or {}
+        return norm.appointment(data.get("appt", data))
+
+    def search_patients(
+        self,
+        *,
+        name: str | None = None,
+        date_of_birth: date | str | None = None,
+        phone_number: str | None = None,
+        email: str | None = None,
+        location_id: int | None = None,
+    ) -> list[norm.EHRPatient]:
+        params = {
+            "location_id": self._location(location_id),
+            "name": name,
+            "date_of_birth": _query_value(date_of_birth),
+            "phone_number": phone_number,
+            "email": email,
+        }
+        return [norm.patient(r) for r in self.iterate("/patients", params, key="patients")]
+
+    def create_patient(
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        date_of_birth: date | None = None,
+        phone_number: str | None = None,
+        email: str | None = None,
+        provider_id: int | None = None,
+        location_id: int | None = None,
+    ) -> norm.EHRPatient:
+        """`POST /patients`; on an ambiguous failure, finds the patient by name and birth date
+        before retrying (so a retry never creates a twin)."""
+        lid = self._location(location_id)
+        bio: dict[str, Any] = {}
+        if date_of_birth is not None:
+            bio["date_of_birth"] = date_of_birth.isoformat()
+        if phone_number:
+            bio["phone_number"] = phone_number
+        body: dict[str, Any] = {
+            "patient": {
+                "first_name": norm.clean_name(first_name),
+                "last_name": norm.clean_name(last_name),
+                "email": email,
+                "bio": bio,
+            }
+        }
+        if provider_id is not None:
+            body["provider"] = {"provider_id": provider_id}
+
+        def lookup() -> EHRResponse | None:
+            found = self.search_patients(
+                name=f"{first_name} {last_name}", date_of_birth=date_of_birth, location_id=lid
+            )
+            if not found:
+                return None
+            match = max(found, key=lambda p: p.id)
+            return EHRResponse(200, {"user": self.get(f"/patients/{match.id}").data})
+
+        response = self.request(
+            "POST", "/patients", params={"location_id": lid}, json=body, lookup=lookup
+        )
+        data = response.data or {}
+        return norm.patient(data.get("user", data))
+
+    # documents (the encounter note goes to the patient's document centre)
+
+    def find_document(self, patient_id: int, reference: str) -> dict[str, Any] | None:
+        """The patient's document whose title carries `reference` (a stable id of ours); one
+        whose insertion failed does not count (it is not in the record)."""
+        for doc in self.iterate(f"/patients/{patient_id}/documents"):
+            if reference in str(doc.get("title", "")) and doc.get("insertion_status") != "failed":
+                return dict(doc)
+        return None
+
+    def document(self, patient_id: int, document_id: int) -> dict[str, Any]:
+        return dict(self.get(f"/patients/{patient_id}/documents/{document_id}").data)
+
+    def create_document(
+        self,
+        patient_id: int,
+        *,
+        title: str,
+        content: str,
+        reference: str,
+        appointment_id: int | None = None,
+        location_id: int | None = None,
+    ) -> dict[str, Any]:
+        """`POST /patients/{id}/documents` (text). `reference` must appear in `title`: on an
+        ambiguous failure the client finds the document by it before retrying, so a retry never
+        writes the document twice. Answers the accepted document (`insertion_status`)."""
+        if reference not in title:
+            raise ValueError("the document title must carry its reference")
+        body: dict[str, Any] = {
+            "title": title,
+            "content": content,
+            "content_type": "text/plain",
+        }
+        if appointment_id is not None:
+            body["appointment_id"] = appointment_id
+
+        def lookup() -> EHRResponse | None:
+            found = self.find_document(patient_id, reference)
+            return None if found is None else EHRResponse(200, found)
+
+        response = self.request(
+            "POST",
+            f"/patients/{patient_id}/documents",
+            params={"location_id": self._location(location_id)},
+            json={"document": body},
+            lookup=lookup,
+        )
+        return dict(response.data or {})
+
+    def available_slots(
+        self,
+        *,
+        start_date: date,
+        days: int = 1,
+        provider_ids: list[int],
+        location_id: int | None = None,
+        operatory_ids: list[int] | None = None,
+        appointment_type_id: int | None = None,
+    ) -> EHRResponse:
+        """`GET /available_slots` (the live check before a hold). Pass `operatory_ids`: without
+        them NexHealth returns only the first available operatory (the guide's gotcha)."""
+        params: dict[str, Any] = {
+            "start_date": start_date.isoformat(),
+            "days": days,
+            "lids[]": [self._location(location_id)],
+            "pids[]": provider_ids,
+            "appointment_type_id": appointment_type_id,
+        }
+        if operatory_ids:
+            params["operatory_ids[]"] = operatory_ids
+        return self.request("GET", "/available_slots", params=params)
+
+    # webhooks (endpoints belong to the API key; subscriptions to the subdomain)
+
+    def webhook_endpoints(self) -> list[dict[str, Any]]:
+        return list(self.iterate("/webhook_endpoints"))
+
+    def create_webhook_endpoint(self, target_url: str) -> dict[str, Any]:
+        # Not idempotent, but a stray duplicate endpoint is harmless (we keep one and its secret):
+        # the lookup finds an endpoint with our URL.
+        def lookup() -> EHRResponse | None:
+            for endpoint in self.webhook_endpoints():
+                if endpoint.get("target_url") == target_url:
+                    return EHRResponse(200, endpoint)
+            return None
+
+        return dict(
+            self.request(
+                "POST",
+                "/webhook_endpoints",
+                json={"target_url": target_url},
+                lookup=lookup,
+                subdomain=False,
+            ).data
+        )
+
+    def webhook_endpoint(self, endpoint_id: int) -> dict[str, Any]:
+        return dict(self.request("GET", f"/webhook_endpoints/{endpoint_id}", subdomain=False).data)
+
+    def update_webhook_endpoint(self, endpoint_id: int, **changes: Any) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "PATCH", f"/webhook_endpoints/{endpoint_id}", json=changes, subdomain=False
+            ).data
+        )
+
+    def subscribe(self, endpoint_id: int, resource_type: str, event: str) -> dict[str, Any]:
+        """Subscriptions are upserts on (endpoint, subdomain, event): safe to repeat."""
+        return dict(
+            self.request(
+                "POST",
+                f"/webhook_endpoints/{endpoint_id}/webhook_subscriptions",
+                json={"resource_type": resource_type, "event": event},
+                idempotent=True,
+            ).data
+        )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value
+
+
+def _appt_raw(appt: norm.EHRAppointment) -> dict[str, Any]:
+    return {
+        "id": appt.id,
+        "location_id": appt.location_id,
+        "provider_id": appt.provider_id,
+        "operatory_id": appt.operatory_id,
+        "patient_id": appt.patient_id,
+        "appointment_type_id": appt.appointment_type_id,
+        "start_time": appt.start.isoformat(),
+        "end_time": appt.end.isoformat(),
+        "cancelled": appt.cancelled,
+        "unavailable": appt.unavailable,
+        "updated_at": appt.updated_at.isoformat() if appt.updated_at else None,
+        "insertion_status": appt.insertion_status,
+        "note": appt.note,
+    }
+
+
+def _as_messages(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            out.extend(_as_messages(item))
+        return out
+    return [str(value)]
+
+
+def _error_details(response: httpx.Response) -> tuple[list[str], Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return ([response.text[:200]] if response.text else []), None
+    if isinstance(payload, dict):
+        return _as_messages(payload.get("error")), payload.get("description")
+    return [], None
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (delta-seconds; an HTTP date is read as 1 s)."""
+    if not value:
+        return 1.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 1.0
+
+
+def _permanent_error(
+    status: int, text: str, messages: list[str], method: str, path: str
+) -> EHRError:
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "messages": messages,
+        "method": method,
+        "path": path,
+    }
+    if status in (401, 403):
+        return EHRAuthError(f"the EHR refused our credentials: {text}", **kwargs)
+    if status == 404:
+        return EHRNotFound(f"not found in the EHR: {text}", **kwargs)
+    return EHRValidationError(f"the EHR refused the request: {text}", **kwargs)
+
+
+# --- one client per connection per process ---------------------------------------------------
+
+_clients: dict[tuple[int, int | str, str], NexHealthClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(connection: EHRConnection) -> NexHealthClient:
+    """The process's client for this connection (rebuilt when its settings change)."""
+    config = ConnectionConfig.from_connection(connection)
+    key = (os.getpid(), connection.pk or config.rate_limit_key, config.fingerprint)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                stale = [k for k in _clients if k[:2] == key[:2]]
+                for old in stale:
+                    _clients.pop(old).close()
+                client = NexHealthClient(config)
+                _clients[key] = client
+    return client
+
+
+def reset_clients() -> None:
+    """Close every cached client (tests; after fork the pid in the key already separates)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()

@@ -1,0 +1,161 @@
+"""The EHR port: the one interface booking, sync and calls use to reach a practice's EHR.
+
+An adapter (`ehr.nexhealth`, `ehr.nextech`, ...) implements `EHRPort` for one connection and is
+chosen by the connection's kind in `ehr.registry.port_for`. Callers outside `ehr` import this
+module, `ehr.types`, `ehr.errors`, `ehr.events` and `ehr.registry`, never an adapter package.
+
+Rules every adapter keeps:
+- Writes that may land without an answer (a timeout or 5xx after sending) are resolved by looking
+  for what the write may have made before retrying (`find_appointment`, the patient search, the
+  note's reference), so a retry never doubles a booking, a patient or a note.
+- Errors are the typed ones of `ehr.errors` (`EHRTransientError` may be retried, `EHRRateLimited`
+  carries `retry_after`, `EHRNotFound`, `EHRValidationError`, `EHRAuthError`).
+- Availability comes either as inputs our slot engine combines (working hours and blocks:
+  `Capability.WORKING_HOURS`) or as the EHR's own free slots (`Capability.NATIVE_SLOTS`).
+- Changes reach the portal by webhook (`Capability.WEBHOOKS`) or by polling
+  `appointments_changed_since`; either way they are announced on `ehr.events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from ehr.types import (
+    EHRAppointment,
+    EHRAppointmentType,
+    EHRDescriptor,
+    EHROperatory,
+    EHRPatient,
+    EHRProvider,
+    EHRWorkingHour,
+)
+
+
+class Capability(StrEnum):
+    WORKING_HOURS = "working_hours"  # availability inputs: working hours + blocks
+    NATIVE_SLOTS = "native_slots"  # the EHR computes free slots itself
+    WEBHOOKS = "webhooks"  # the EHR pushes changes; otherwise poll
+    INSERTION_REPORTS = "insertion_reports"  # a write is accepted first, confirmed later
+    REQUEST_MODE = "request_mode"  # a booking may be a request on the office's follow-up list
+
+
+@runtime_checkable
+class EHRPort(Protocol):
+    """One connection's EHR. Thread-safe; one instance per connection per process."""
+
+    kind: str
+    capabilities: frozenset[Capability]
+
+    # -- the practice's resources -----------------------------------------------------------
+    def providers(self, location_id: int | None = None) -> list[EHRProvider]: ...
+
+    def operatories(self, location_id: int | None = None) -> list[EHROperatory]: ...
+
+    def descriptors(self, location_id: int | None = None) -> list[EHRDescriptor]: ...
+
+    def appointment_types(self, location_id: int | None = None) -> list[EHRAppointmentType]: ...
+
+    # -- availability inputs (WORKING_HOURS) --------------------------------------------------
+    def working_hours(
+        self,
+        *,
+        location_id: int | None = None,
+        provider_id: int | None = None,
+        source: str | None = None,
+    ) -> list[EHRWorkingHour]: ...
+
+    # -- appointments -------------------------------------------------------------------------
+    def appointments(
+        self, start: datetime, end: datetime, *, location_id: int | None = None, **filters: Any
+    ) -> list[EHRAppointment]: ...
+
+    def appointment(self, appointment_id: int) -> EHRAppointment: ...
+
+    def find_appointment(
+        self,
+        *,
+        patient_id: int,
+        provider_id: int,
+        start: datetime,
+        location_id: int | None = None,
+    ) -> EHRAppointment | None:
+        """The live appointment of this patient with this provider at `start`: what a write
+        whose answer was lost may have made."""
+        ...
+
+    def create_appointment(
+        self,
+        *,
+        patient_id: int,
+        provider_id: int,
+        operatory_id: int | None,
+        start: datetime,
+        end: datetime | None = None,
+        appointment_type_id: int | None = None,
+        descriptor_ids: list[int] | None = None,
+        note: str | None = None,
+        location_id: int | None = None,
+        notify_patient: bool = False,
+    ) -> EHRAppointment: ...
+
+    def cancel_appointment(self, appointment_id: int) -> EHRAppointment: ...
+
+    # -- patients -----------------------------------------------------------------------------
+    def search_patients(
+        self,
+        *,
+        name: str | None = None,
+        date_of_birth: date | str | None = None,
+        phone_number: str | None = None,
+        email: str | None = None,
+        location_id: int | None = None,
+    ) -> list[EHRPatient]: ...
+
+    def create_patient(
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        date_of_birth: date | None = None,
+        phone_number: str | None = None,
+        email: str | None = None,
+        provider_id: int | None = None,
+        location_id: int | None = None,
+    ) -> EHRPatient: ...
+
+    # -- the chart ----------------------------------------------------------------------------
+    def find_document(self, patient_id: int, reference: str) -> dict[str, Any] | None: ...
+
+    def document(self, patient_id: int, document_id: int) -> dict[str, Any]: ...
+
+    def create_document(
+        self,
+        patient_id: int,
+        *,
+        title: str,
+        content: str,
+        reference: str,
+        appointment_id: int | None = None,
+        location_id: int | None = None,
+    ) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class SlotSource(Protocol):
+    """`Capability.NATIVE_SLOTS`: the EHR's own free slots for some providers over some days."""
+
+    def free_slots(
+        self,
+        *,
+        start_date: date,
+        days: int,
+        provider_ids: Sequence[int],
+        location_id: int | None = None,
+        appointment_type_id: int | None = None,
+    ) -> list[tuple[int, datetime, datetime]]:
+        """(provider id, start, end) of each free slot."""
+        ...

@@ -1,0 +1,20 @@
+"""Which adapter serves a connection: the one place that knows the adapters by name."""
+
+from __future__ import annotations
+
+from ehr.models import ConnectionKind, EHRConnection
+from ehr.port import EHRPort
+
+
+def port_for(connection: EHRConnection) -> EHRPort:
+    """The connection's EHR, through its adapter (cached per connection and credentials)."""
+    if connection.kind in (ConnectionKind.NEXHEALTH, ConnectionKind.SANDBOX):
+        from ehr.nexhealth.client import client_for
+
+        return client_for(connection)
+    if connection.kind == ConnectionKind.NEXTECH:
+        from ehr.nextech.config import NextechConfig
+        from ehr.nextech.port import port_for_config
+
+        return port_for_config(NextechConfig.from_connection(connection), connection.pk)
+    raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")

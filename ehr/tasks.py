@@ -1,0 +1,182 @@
+"""Celery tasks: thin, take ids, idempotent. The work is in services / sync / webhooks.
+
+Queues (settings.CELERY_TASK_ROUTES, INTEGRATIONS_QUEUES): booking insertion results on
+`bookings`, everything else (mirror webhooks, syncs, reconcile) on `sync`, so bookings never wait
+behind a practice's full sync. A rate-limited call raises `EHRRateLimited`; the task re-queues
+itself with the bucket's `retry_after` instead of sleeping in the worker, so a throttled practice
+holds no worker that another practice needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+import redis
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from compliance.gate import phi_task
+from core.tenancy import cross_tenant
+from ehr import services
+from ehr.errors import EHRRateLimited, EHRTransientError
+from ehr.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
+from ehr.nexhealth import webhooks
+
+log = logging.getLogger("ehr.tasks")
+
+
+# The shared task policy for EHR work a person may wait on (bookings, encounter notes).
+# Re-queues behind the rate limit before giving up: waiting in line is not a fault.
+MAX_THROTTLED = 1000
+
+# EHR faults (5xx, timeouts, 429) and our own infrastructure failing mid-task (Redis for the
+# limiter and token, PostgreSQL): transient alike, retried with backoff instead of lost.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    EHRTransientError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OperationalError,
+    InterfaceError,
+)
+
+
+def queue_for(kind: str) -> str:
+    queues = getattr(settings, "INTEGRATIONS_QUEUES", {})
+    return str(queues.get(kind, kind))
+
+
+def retry_countdown(task: Task, exc: Exception, attempt: int | None = None) -> float:
+    """Seconds until the next try: the rate limiter's wait, or exponential backoff with full
+    jitter (`attempt`: the retries that count for the backoff, default all of them)."""
+    if isinstance(exc, EHRRateLimited):
+        return exc.retry_after + random.uniform(0, 1)  # noqa: S311
+    n = task.request.retries if attempt is None else attempt
+    return random.uniform(0, min(300, 2 ** (n + 1)))  # noqa: S311
+
+
+def _retry(
+    task: Task, exc: Exception, attempt: int | None = None, countdown: float | None = None
+) -> Exception:
+    """Re-queue after `retry_countdown` (or the `countdown` given)."""
+    if countdown is None:
+        countdown = retry_countdown(task, exc, attempt)
+    return task.retry(exc=exc, countdown=countdown)
+
+
+def enqueue_webhook(delivery: WebhookDelivery) -> None:
+    """Insertion results go to the bookings queue (a caller may be waiting); the rest to sync."""
+    kind = "bookings" if delivery.event == "appointment_insertion" else "sync"
+    process_webhook.apply_async(args=(delivery.pk, delivery.practice_id), queue=queue_for(kind))
+
+
+@shared_task(name="integrations.process_webhook", bind=True, max_retries=12, acks_late=True)
+@phi_task
+def process_webhook(self: Task, delivery_id: int, practice_id: int) -> str:
+    """Database errors that pass (a deadlock or serialization failure, a dropped connection)
+    are retried like EHR faults: the delivery stays pending until processed (the task is
+    idempotent), instead of waiting for the polling fallback."""
+    try:
+        return webhooks.process_delivery(delivery_id, practice_id)
+    except (EHRTransientError, OperationalError, InterfaceError) as exc:
+        raise _retry(self, exc) from exc
+
+
+@shared_task(name="integrations.sync_connection", bind=True, max_retries=8, acks_late=True)
+@phi_task
+def sync_connection(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    conn = services.get_connection(connection_id, practice_id)
+    try:
+        return services.sync_connection(conn).as_dict()
+    except EHRTransientError as exc:
+        raise _retry(self, exc) from exc
+
+
+@shared_task(name="integrations.reconcile_connection", bind=True, max_retries=8, acks_late=True)
+@phi_task
+def reconcile_connection(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    conn = services.get_connection(connection_id, practice_id)
+    try:
+        return services.sync_connection(conn, reconcile=True).as_dict()
+    except EHRTransientError as exc:
+        raise _retry(self, exc) from exc
+
+
+@shared_task(name="integrations.reconcile_near_connection", bind=True, acks_late=True)
+@phi_task
+def reconcile_near_connection(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    """A periodic repair, not a promise: an empty rate bucket or a failing EHR skips this run
+    (the next period's run comes soon), so it never queues up behind booking traffic."""
+    conn = services.get_connection(connection_id, practice_id)
+    try:
+        return services.reconcile_near_days(conn).as_dict()
+    except EHRTransientError as exc:
+        log.info("near reconcile of connection %s skipped: %s", connection_id, type(exc).__name__)
+        return {"skipped": type(exc).__name__}
+
+
+def _active_connections() -> list[tuple[int, int]]:
+    with cross_tenant("integrations beat: list EHR connections"):
+        return list(
+            EHRConnection.objects.exclude(status=ConnectionStatus.DISABLED)
+            .exclude(status=ConnectionStatus.NEW)
+            .values_list("pk", "practice_id")
+        )
+
+
+@shared_task(name="integrations.reconcile_all")
+def reconcile_all() -> int:
+    """Beat: a reconcile per connection, each its own task (one practice's trouble stays
+    its own)."""
+    pairs = _active_connections()
+    for connection_id, practice_id in pairs:
+        reconcile_connection.apply_async(args=(connection_id, practice_id), queue=queue_for("sync"))
+    return len(pairs)
+
+
+@shared_task(name="integrations.reconcile_near_all")
+def reconcile_near_all() -> int:
+    """Beat (every EHR_NEAR_RECONCILE_SECONDS): the near days' reconcile per connection."""
+    pairs = _active_connections()
+    for connection_id, practice_id in pairs:
+        reconcile_near_connection.apply_async(
+            args=(connection_id, practice_id), queue=queue_for("sync")
+        )
+    return len(pairs)
+
+
+@shared_task(name="integrations.flush_health")
+def flush_health() -> int:
+    """Beat: persist the live health counters of every connection for the dashboard."""
+    pairs = _active_connections()
+    for connection_id, practice_id in pairs:
+        try:
+            services.flush_health(services.get_connection(connection_id, practice_id))
+        except Exception:
+            log.exception("could not flush health of connection %s", connection_id)
+    return len(pairs)
+
+
+@shared_task(name="integrations.requeue_stale_webhooks")
+def requeue_stale_webhooks(older_than_seconds: int = 120, give_up_after_hours: int = 48) -> int:
+    """Beat: deliveries still pending long after receipt (a lost task) are queued again; after
+    two days they are marked failed (the reconcile repairs the mirror anyway)."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    with cross_tenant("integrations beat: find stale webhook deliveries"):
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING,
+            received_at__lt=now - timedelta(hours=give_up_after_hours),
+        ).update(status=DeliveryStatus.FAILED, outcome="gave up: never processed")
+        stale = list(
+            WebhookDelivery.objects.filter(
+                status=DeliveryStatus.PENDING, received_at__lt=cutoff
+            ).only("pk", "practice_id", "event")[:500]
+        )
+    for delivery in stale:
+        enqueue_webhook(delivery)
+    return len(stale)

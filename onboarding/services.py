@@ -1,0 +1,358 @@
+"""The configuration file's one entry point: validate, import, export.
+
+Every way a configuration file reaches the database goes through `import_document`:
+`manage.py import_practice`, the set-up page's upload (and the worker that imports a large one,
+`run_config_import`) and the demo loader. It checks the file as a whole, writes it in one
+transaction (with the upload's audit entry), and only after that transaction has committed sets
+up the EHR a `ehr.kind = "sandbox"` file asks for: HTTP calls never run inside a transaction, and
+provisioning is idempotent, so a failed set-up is repaired by importing the same file again.
+`import_config` is the same path for code that wants an exception instead of an outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Practice, User
+from compliance import audit
+from compliance.gate import BAARequired
+from compliance.models import AuditAction
+from compliance.support_policy import SupportForbidden, refused_in_support_session
+from core.tenancy import tenant_context
+from onboarding.exporter import export_config
+from onboarding.files import dump_text, format_of, load_file, parse_text
+from onboarding.importer import (
+    Counts,
+    ImportResult,
+    Progress,
+    apply_config,
+    config_entries,
+    ehr_gate_errors,
+)
+from onboarding.limits import BACKGROUND_ABOVE_ENTRIES
+from onboarding.schema import ConfigError, PracticeConfig, parse_config, validate_config
+from scheduling.models import ConfigImport, ConfigImportStatus
+
+log = logging.getLogger("onboarding")
+
+__all__ = [
+    "ConfigError",
+    "Counts",
+    "EHRSetupFailed",
+    "ImportOutcome",
+    "ImportResult",
+    "PracticeConfig",
+    "apply_config",
+    "checked_config",
+    "config_entries",
+    "config_import_progress",
+    "dump_text",
+    "ehr_gate_errors",
+    "export_config",
+    "format_of",
+    "import_config",
+    "import_document",
+    "load_file",
+    "parse_config",
+    "parse_text",
+    "record_export",
+    "run_config_import",
+    "upload_config",
+    "validate_config",
+]
+
+
+@dataclass
+class ImportOutcome:
+    """An import either has `errors` (nothing changed) or a `result`, with `warnings` about the
+    EHR set-up that follows a successful import; an upload may instead be a queued `job`."""
+
+    errors: list[str] = field(default_factory=list)
+    result: ImportResult | None = None
+    warnings: list[str] = field(default_factory=list)
+    job: ConfigImport | None = None
+
+
+class EHRSetupFailed(Exception):
+    """The configuration was imported (and committed) but the EHR set-up after it failed."""
+
+    def __init__(self, result: ImportResult, warnings: list[str]) -> None:
+        super().__init__("; ".join(warnings))
+        self.result = result
+        self.warnings = warnings
+
+
+# --- checking and importing -------------------------------------------------------------------
+
+
+def _scope_errors(practice: Practice, data: Any, may_import_baa: bool) -> list[str]:
+    """What an upload is refused on top of the file's own validation: a file for another
+    practice (an upload never reaches beyond the practice in the URL), and a BAA from someone
+    who is not a compliance officer (a BAA opens the PHI gate; that is their decision)."""
+    if not isinstance(data, dict):
+        return []
+    errors = []
+    section = data.get("practice")
+    slug = section.get("slug") if isinstance(section, dict) else None
+    if isinstance(slug, str) and slug != practice.slug:
+        errors.append(
+            f'practice.slug: this file is for "{slug}"; only a file for "{practice.slug}" '
+            "can be uploaded here"
+        )
+    if data.get("baa") not in (None, {}) and not may_import_baa:
+        errors.append(
+            "baa: only a compliance officer may import a business associate agreement; remove "
+            "the section or ask your compliance officer to upload the file"
+        )
+    return errors
+
+
+def checked_config(
+    data: Any, *, practice: Practice | None = None, may_import_baa: bool = True
+) -> tuple[PracticeConfig | None, list[str]]:
+    """The file's configuration, or every reason it is refused (nothing is written). With a
+    `practice` the file must be that practice's (an upload); `may_import_baa` says whether the
+    one importing it may bring a BAA."""
+    errors = _scope_errors(practice, data, may_import_baa) if practice is not None else []
+    errors += validate_config(data)
+    if errors:
+        return None, errors
+    config = parse_config(data)
+    errors = ehr_gate_errors(config)
+    return (None, errors) if errors else (config, [])
+
+
+def _set_up_ehr(practice: Practice, data: Any, result: ImportResult) -> list[str]:
+    """After the import committed: write the file into the EHR sandbox and sync it back (never
+    inside the import's transaction). Idempotent, so a failure is repaired by a re-import."""
+    from ehr.errors import EHRError
+    from onboarding.provisioning import provision_sandbox
+
+    try:
+        report = provision_sandbox(practice, data)
+    except BAARequired:
+        return [
+            "The configuration was imported, but the EHR was not set up: no executed BAA is in "
+            "force. Upload the file again once it is."
+        ]
+    except (EHRError, httpx.HTTPError, OSError) as exc:
+        log.warning("EHR set-up after a configuration import failed: %s", type(exc).__name__)
+        return [
+            f"The configuration was imported, but setting up the EHR failed "
+            f"({type(exc).__name__}). Uploading the same file again, or importing it again, "
+            "retries it."
+        ]
+    result.notes.extend(f"ehr {line.strip()}" for line in report.summary())
+    return []
+
+
+def _apply_checked(
+    data: Any,
+    config: PracticeConfig,
+    *,
+    actor: User | None,
+    filename: str | None,
+    progress: Progress | None = None,
+) -> ImportOutcome:
+    try:
+        # The audit entry commits with the import, and a failed EHR set-up afterwards still
+        # reports what the import changed.
+        with transaction.atomic():
+            result = apply_config(config, actor=actor, progress=progress)
+            if filename is not None:
+                audit.record(
+                    AuditAction.CONFIG_IMPORT,
+                    practice=result.practice_id,
+                    actor=actor,
+                    object_type="portal.Practice",
+                    object_ids=[result.practice_id],
+                    details={
+                        "file": filename[:200],
+                        "changes": result.changes,
+                        "sections": _sections(result),
+                    },
+                )
+    except ConfigError as exc:
+        return ImportOutcome(errors=list(exc.errors))
+    outcome = ImportOutcome(result=result)
+    if config.ehr_kind == "sandbox":
+        practice = Practice.objects.get(pk=result.practice_id)
+        outcome.warnings.extend(_set_up_ehr(practice, data, result))
+    return outcome
+
+
+def import_document(
+    data: Any,
+    *,
+    practice: Practice | None = None,
+    may_import_baa: bool = True,
+    actor: User | None = None,
+    filename: str | None = None,
+) -> ImportOutcome:
+    """Check the whole document, write it in one transaction, then set the EHR up (after the
+    commit: call this outside any transaction of your own). An upload passes the `practice` it
+    is for and its `filename`, under which the import is audited; a command's import is the
+    operator's (no actor, no audit entry: the shell that ran it is the record)."""
+    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
+    if config is None:
+        return ImportOutcome(errors=errors)
+    return _apply_checked(data, config, actor=actor, filename=filename)
+
+
+def import_config(data: Any, *, actor: User | None = None) -> ImportResult:
+    """`import_document` for code that wants the result or an exception: ConfigError (every
+    problem, with its path; nothing was written) or EHRSetupFailed (imported, but the EHR set-up
+    after it failed)."""
+    outcome = import_document(data, actor=actor)
+    if outcome.errors:
+        raise ConfigError(outcome.errors)
+    assert outcome.result is not None
+    if outcome.warnings:
+        raise EHRSetupFailed(outcome.result, outcome.warnings)
+    return outcome.result
+
+
+def _sections(result: ImportResult) -> dict[str, list[int]]:
+    return {
+        name: [c.created, c.updated, c.deleted] for name, c in result.sections.items() if c.total
+    }
+
+
+# --- the set-up page's upload and export ------------------------------------------------------
+
+
+@refused_in_support_session(SupportForbidden.EXPORT)
+def record_export(practice: Practice) -> None:
+    audit.record(
+        AuditAction.CONFIG_EXPORT,
+        practice=practice,
+        object_type="portal.Practice",
+        object_ids=[practice.pk],
+    )
+
+
+def background_above_entries() -> int:
+    return int(getattr(settings, "CONFIG_IMPORT_BACKGROUND_ABOVE", BACKGROUND_ABOVE_ENTRIES))
+
+
+@refused_in_support_session(SupportForbidden.CONFIG_IMPORT)
+def upload_config(
+    practice: Practice,
+    text: str,
+    filename: str,
+    *,
+    may_import_baa: bool,
+    actor: User | None = None,
+) -> ImportOutcome:
+    """Validate an uploaded configuration as a whole, then import it (idempotent). With an
+    `ehr.kind = "sandbox"` section the import goes on to set the EHR up; that part needs a BAA
+    in force (checked up front, as for `manage.py import_practice`) and is repaired by
+    uploading the same file again if it fails. A large file is validated here and imported by
+    a worker (`ImportOutcome.job`): writing thousands of rows does not belong in a request."""
+    try:
+        data = parse_text(text, format_of(filename), name=filename)
+    except ConfigError as exc:
+        return ImportOutcome(errors=list(exc.errors))
+    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
+    if config is None:
+        return ImportOutcome(errors=errors)
+    if config_entries(config) > background_above_entries():
+        return ImportOutcome(
+            job=_queue_import(practice, data, config, filename, may_import_baa, actor)
+        )
+    return _apply_checked(data, config, actor=actor, filename=filename)
+
+
+def _queue_import(
+    practice: Practice,
+    data: Any,
+    config: PracticeConfig,
+    filename: str,
+    may_import_baa: bool,
+    actor: User | None,
+) -> ConfigImport:
+    from onboarding.tasks import run_config_import as task
+
+    job = ConfigImport.objects.create(
+        practice=practice,
+        created_by=actor,
+        filename=filename[:200],
+        may_import_baa=may_import_baa,
+        document=data,
+        entries_total=config_entries(config),
+    )
+    queue = getattr(settings, "CONFIG_IMPORT_QUEUE", settings.CELERY_TASK_DEFAULT_QUEUE)
+    transaction.on_commit(lambda: task.apply_async(args=(job.pk, practice.pk), queue=queue))
+    return job
+
+
+def progress_key(job_id: int) -> str:
+    return f"config-import:{job_id}:done"
+
+
+def run_config_import(job_id: int, practice_id: int) -> str:
+    """The worker's half of a background upload. Idempotent: a finished import is not run
+    again, and one interrupted mid-way (a worker lost) is run again from the start, which the
+    importer's own idempotency makes safe (its transaction was rolled back)."""
+    with tenant_context(practice_id):
+        with transaction.atomic():
+            job = (
+                ConfigImport.objects.select_for_update()
+                .filter(pk=job_id, practice_id=practice_id)
+                .first()
+            )
+            if job is None or job.finished or job.document is None:
+                return "nothing to do"
+            job.status = ConfigImportStatus.RUNNING
+            job.started_at = timezone.now()
+            job.save(update_fields=["status", "started_at"])
+        practice = Practice.objects.get(pk=practice_id)
+        data = job.document
+        key = progress_key(job.pk)
+        step = max(1, job.entries_total // 100)
+        last = [0]
+
+        def progress(done: int) -> None:
+            # Inside the import's transaction: the row would show nothing until the end.
+            if done - last[0] >= step:
+                last[0] = done
+                cache.set(key, done, timeout=24 * 3600)
+
+        # Checked again: the practice (or its BAA) may have changed since the upload.
+        config, errors = checked_config(data, practice=practice, may_import_baa=job.may_import_baa)
+        if config is None:
+            outcome = ImportOutcome(errors=errors)
+        else:
+            outcome = _apply_checked(
+                data, config, actor=job.created_by, filename=job.filename, progress=progress
+            )
+        result = outcome.result
+        job.status = ConfigImportStatus.FAILED if outcome.errors else ConfigImportStatus.SUCCEEDED
+        job.entries_done = 0 if outcome.errors else job.entries_total
+        job.changes = result.changes if result is not None else 0
+        job.outcome = {
+            "errors": outcome.errors,
+            "sections": _sections(result) if result is not None else {},
+            "notes": list(result.notes) if result is not None else [],
+            "warnings": outcome.warnings,
+        }
+        job.document = None  # it may name patients: not kept once imported
+        job.finished_at = timezone.now()
+        job.save()
+        cache.delete(key)
+    return str(job.status)
+
+
+def config_import_progress(job: ConfigImport) -> int:
+    """Entries written so far (live while running, from the worker's progress reports)."""
+    if job.finished or job.status == ConfigImportStatus.QUEUED:
+        return int(job.entries_done)
+    return min(int(cache.get(progress_key(job.pk)) or 0), int(job.entries_total))

@@ -1,0 +1,110 @@
+"""Fixtures for the Nextech tests: the Nextech sandbox as a real process (one per test process,
+so one per xdist worker), reset and seeded with the demo practice and a service user per test.
+
+Faults are switched on in the sandbox (``/_admin/faults``, ``/_admin/rate_limits``, the user
+routes), never by patching our client.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from ehr_sandbox.nextech.demo import DEMO_PRACTICE_ID, demo_practice
+from ehr_sandbox.nextech.testing import NextechServer
+
+USERNAME = "svc-user@practice.example"  # the sandbox tests' user; adapter tests get their own
+PASSWORD = "first-password"
+TZ = ZoneInfo("America/Chicago")
+
+
+@pytest.fixture(scope="session")
+def nextech_server() -> Iterator[NextechServer]:
+    with NextechServer() as server:
+        yield server
+
+
+@dataclass
+class NextechWorld:
+    server: NextechServer
+    practice_id: str = DEMO_PRACTICE_ID
+    username: str = USERNAME
+    password: str = PASSWORD
+
+    def api(self) -> httpx.Client:
+        return self.server.api(self.username, self.password, self.practice_id)
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        return self.server.admin(method, path, body).json()
+
+    def appointments(self) -> list[dict[str, Any]]:
+        return list(self.admin("GET", f"/_admin/practices/{self.practice_id}/appointments"))
+
+    def patients(self) -> list[dict[str, Any]]:
+        return list(self.admin("GET", f"/_admin/practices/{self.practice_id}/patients"))
+
+    def faults(self, **changes: Any) -> None:
+        self.admin("POST", "/_admin/faults", changes)
+
+    def stats(self) -> dict[str, Any]:
+        return self.server.stats()
+
+
+@pytest.fixture
+def nextech(nextech_server: NextechServer) -> Iterator[NextechWorld]:
+    """The sandbox, reset, with the demo practice and its service user."""
+    nextech_server.reset()
+    nextech_server.admin("POST", "/_admin/practices", demo_practice())
+    nextech_server.admin(
+        "POST",
+        "/_admin/users",
+        {"username": USERNAME, "password": PASSWORD, "practices": [DEMO_PRACTICE_ID]},
+    )
+    world = NextechWorld(nextech_server)
+    # A user of its own per test: Redis (tokens, rate buckets) is shared by the test processes,
+    # and Nextech's scopes are per user, so nothing of one test leaks into another.
+    world.username = f"svc-{uuid.uuid4().hex[:12]}@practice.example"
+    nextech_server.admin(
+        "POST",
+        "/_admin/users",
+        {"username": world.username, "password": PASSWORD, "practices": [DEMO_PRACTICE_ID]},
+    )
+    yield world
+    nextech_server.reset()
+
+
+def next_weekday(weekday: int, *, after: int = 1) -> date:
+    """The first date at least ``after`` days from today that falls on ``weekday`` (0 = Monday)."""
+    day = date.today() + timedelta(days=after)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return day
+
+
+def local(day: date, hhmm: str) -> datetime:
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ)
+
+
+def make_config(world: NextechWorld, **overrides: Any) -> Any:
+    from ehr.nextech.config import NextechConfig
+
+    fields: dict[str, Any] = {
+        "practice_id": world.practice_id,
+        "client_id": world.server.client_id,
+        "client_secret": world.server.client_secret,
+        "username": world.username,
+        "password": world.password,
+        "api_base_url": world.server.api_url,
+        "token_url": world.server.token_url,
+        "health_key": f"nextech-test-{uuid.uuid4().hex[:8]}",
+    }
+    fields.update(overrides)
+    return NextechConfig(**fields)
