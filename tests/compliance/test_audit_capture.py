@@ -13,11 +13,11 @@ from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Location
 from compliance import audit
 from compliance.context import audit_context
 from compliance.models import ChangeEntry
-from portal.models import Location
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
 from tests.factories import LocationFactory, PracticeFactory, UserFactory
 
 CREATE, UPDATE, DELETE = (

@@ -15,12 +15,12 @@ from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Location
 from compliance import audit, sealer
 from compliance.models import AccessEvent, AuditAction, AuditSeal, SealQueue
 from compliance.tasks import seal_audit
-from integrations.sandbox.testing import wait_until
-from portal.models import Location
-from portal.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context
+from ehr_sandbox.testing import wait_until
 from tests.factories import LocationFactory, PracticeFactory
 
 

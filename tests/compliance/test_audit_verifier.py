@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from accounts.models import Location
 from compliance import audit, checkpoints, export
 from compliance.context import audit_context
 from compliance.models import AuditAction, AuditCheckpoint, AuditSeal
-from portal.models import Location
-from portal.tenancy import tenant_context
+from core.tenancy import tenant_context
 from tests.factories import LocationFactory, PracticeFactory, UserFactory
 from tests.workers import ROOT
 
@@ -268,7 +268,7 @@ def test_after_a_key_rotation_old_checkpoints_still_verify_and_the_page_shows_th
         result = run_verifier(path, "--public-key", second.public.hex())
         assert result.returncode == 0, result.stdout
 
-        from portal.models import Role
+        from accounts.models import Role
         from tests.conftest import verify_second_factor
 
         officer = UserFactory(totp=True, username="officer@verifier.test")
