@@ -247,3 +247,33 @@ def test_a_booking_confirmed_by_the_worker_is_attributed_to_the_request_and_clie
     for entry in [*created, *by_worker]:
         assert entry.cid == "req-booking-capture-1"
         assert entry.api_client_id == client_id
+
+
+def test_a_task_message_carries_who_queued_it_and_the_task_acts_for_them():
+    from types import SimpleNamespace
+
+    from compliance import context as audit_ctx
+    from compliance.signals import carry_request_id, enter_task_context, leave_task_context
+
+    headers: dict = {}
+    with audit_context(
+        request_id="req-task-7",
+        actor_user_id=12,
+        actor_label="dana@alpha.test",
+        api_client_id="",
+        impersonation_session_id=99,
+    ):
+        carry_request_id(headers=headers)
+    task = SimpleNamespace(name="scheduling.process_booking", request=SimpleNamespace(**headers))
+    enter_task_context(task_id="t-1", task=task)
+    try:
+        ctx = audit_ctx.current()
+        assert (ctx.request_id, ctx.actor_user_id, ctx.actor_label) == (
+            "req-task-7",
+            12,
+            "dana@alpha.test",
+        )
+        assert ctx.impersonation_session_id == 99 and ctx.via == "task:scheduling.process_booking"
+    finally:
+        leave_task_context(task_id="t-1")
+    assert audit_ctx.current().request_id == ""
