@@ -15,7 +15,6 @@ Every sealed batch ends with a signed checkpoint in the same transaction (`check
 from __future__ import annotations
 
 import logging
-import select
 import time
 from collections.abc import Callable
 
@@ -75,9 +74,10 @@ def follow(stop: Callable[[], bool] = lambda: False, idle_seconds: float = 1.0) 
             except Exception:
                 log.exception("audit sealing failed; retrying")
                 time.sleep(idle_seconds)
-            ready, _, _ = select.select([raw.fileno()], [], [], idle_seconds)
-            if ready:
+            # Wait for the next commit's notification (one already received while sealing is
+            # returned at once); then drain the others: one run seals what they announced.
+            if list(raw.notifies(timeout=idle_seconds, stop_after=1)):
                 for _ in raw.notifies(timeout=0):
-                    pass  # drained: one run seals whatever they announced
+                    pass
     finally:
         raw.execute(f"UNLISTEN {CHANNEL}")
