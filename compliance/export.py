@@ -3,7 +3,11 @@
 Exports stream with PostgreSQL's COPY (constant memory, first byte at once) as CSV or JSON Lines,
 inside one REPEATABLE READ snapshot with the chain heads the manifest carries, so a verifier can
 anchor what it received. Each ends with a trailer (row count, last entry, digest of the raw rows,
-chain heads): a file without one is incomplete, and `verify_file` checks one offline. Row-level
+chain heads, and the signed checkpoints that name those heads with every public key that
+signed): a file without one is incomplete. `verify_file` checks one offline; so does the
+stand-alone `scripts/verify_audit_export.py` (no Django, no database), which also recomputes each
+sealed row's hash from the `sealed` payload, prev_hash and seal version it carries and checks the
+chains against the checkpoints' signatures. Row-level
 security applies throughout: a practice's compliance officer gets that practice's rows (tenant
 context), vendor compliance any practice (cross-tenant).
 """
