@@ -64,6 +64,9 @@ class Practice(models.Model):
     timezone = models.CharField(
         max_length=64, default="America/New_York", validators=[validate_timezone]
     )
+    # What this practice's callers say, added to the shipped lexicon for this practice only
+    # (`scheduling.intents`): [{"terms": [...], "broader": [...]}], terms meaning the same.
+    lay_terms = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

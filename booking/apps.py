@@ -28,6 +28,7 @@ def _on_ehr_appointment(
 ) -> str | None:
     """Confirm or fail our booking of an appointment the EHR reported (none: not ours)."""
     from booking.services import on_ehr_appointment
+    from core.outcome import Outcome
 
     outcome = on_ehr_appointment(connection, appointment)
-    return None if outcome == "no booking" else outcome
+    return None if outcome is Outcome.NO_BOOKING else f"booking {outcome.value}"

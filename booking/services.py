@@ -11,8 +11,9 @@
    advisory lock, freed by PostgreSQL if the worker dies), skip unless pending, find or create
    the patient, re-check the slot live in the EHR (adopting our own appointment if an earlier,
    killed run already posted it), post through `ehr.services.post_appointment`.
-4. The booking turns `confirmed` only when the EHR reports the insertion complete
-   (`on_appointment_insertion`, from the webhook) or the polling fallback reads it so.
+4. The booking turns `confirmed` only when the EHR reports the appointment written
+   (`on_ehr_appointment`: announced on `ehr.events` by the adapter's webhook, or read back by
+   the polling fallback).
    Permanent failures mark it `failed` with a reason staff can act on and release the hold;
    failed bookings are the practice's "needs attention" queue.
 """
@@ -35,10 +36,12 @@ from django.utils import timezone
 
 from accounts.models import Practice, User
 from compliance.crypto import blind_index
+from core.outcome import Outcome
 from core.tenancy import cross_tenant, tenant_context
+from ehr.events import trouble_listener
 from ehr.models import EHRConnection
-from ehr.nexhealth import normalize as norm
-from ehr.nexhealth.client import EHRTrouble, trouble_listener
+from ehr.registry import port_for
+from ehr.types import EHRAppointment, EHRTrouble, clean_name
 from scheduling.models import (
     ApiClient,
     Booking,
@@ -233,13 +236,12 @@ def acknowledge(booking_id: int, practice_id: int, kind: str) -> None:
 def _broker_reachable() -> bool:
     """One quick look, no back-off: Celery's publish would otherwise retry for ~20 s while the
     voice agent's request waits on a silent line. A pooled connection that is up costs nothing."""
+    from celery import current_app
     from kombu import Connection
-
-    from portal.celery import app
 
     try:
         # celery-types calls this a Producer; at run time it is kombu's pooled Connection.
-        with cast("Connection", app.pool.acquire(block=True, timeout=0.5)) as conn:
+        with cast("Connection", current_app.pool.acquire(block=True, timeout=0.5)) as conn:
             conn.ensure_connection(
                 max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=1
             )
@@ -276,10 +278,10 @@ def _backlog(queue: str) -> bool:
     """Messages still wait in the queue (or the broker cannot say): the workers are behind,
     which explains an unacknowledged row as well as a loss does. Re-sending then would only
     lengthen the queue; once it has drained, a row still unacknowledged was lost."""
-    from portal.celery import app
+    from celery import current_app
 
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             channel: Any = conn.default_channel  # kombu's virtual channel declares queues
             declared = channel.queue_declare(queue=queue, passive=True)
     except Exception as exc:  # a queue never declared has nothing in it
@@ -441,9 +443,10 @@ def cancel_booking(booking: Booking) -> Booking:
     return booking
 
 
-def on_ehr_appointment(connection: EHRConnection, appointment: norm.EHRAppointment) -> str:
-    """Webhook hook: an insertion result or a change in the EHR for one of our bookings. Runs
-    in the connection's tenant context and a transaction."""
+def on_ehr_appointment(connection: EHRConnection, appointment: EHRAppointment) -> Outcome:
+    """The EHR reported an appointment written, refused, changed or gone (its webhook, or our
+    poll read it back): confirm, fail or cancel our booking of it. `NO_BOOKING` when it is none
+    of ours. Runs in the connection's tenant context and a transaction."""
     booking = (
         Booking.objects.for_practice(connection.practice_id)
         .filter(ehr_appointment_id=appointment.id)
@@ -464,7 +467,7 @@ def on_ehr_appointment(connection: EHRConnection, appointment: norm.EHRAppointme
             .first()
         )
     if booking is None:
-        return "no booking"
+        return Outcome.NO_BOOKING
     if appointment.cancelled and booking.status in (
         BookingStatus.PENDING,
         BookingStatus.CONFIRMED,
@@ -473,12 +476,11 @@ def on_ehr_appointment(connection: EHRConnection, appointment: norm.EHRAppointme
             status=BookingStatus.CANCELLED, updated_at=timezone.now()
         )
         _release(booking)
-        return f"booking {booking.pk} cancelled in the EHR"
-    if appointment.insertion_status == "complete":
-        if mark_confirmed(booking.pk, appointment.id):
-            return f"booking {booking.pk} confirmed"
-        return f"booking {booking.pk} already {booking.status}"
-    if appointment.insertion_status == "failed":
+        return Outcome.CANCELLED
+    if appointment.confirmed:
+        confirmed = mark_confirmed(booking.pk, appointment.id)
+        return Outcome.CONFIRMED if confirmed else Outcome.UNCHANGED
+    if appointment.refused:
         Booking.objects.filter(pk=booking.pk, ehr_appointment_id__isnull=True).update(
             ehr_appointment_id=appointment.id
         )
@@ -488,8 +490,8 @@ def on_ehr_appointment(connection: EHRConnection, appointment: norm.EHRAppointme
             + (f": {appointment.note}" if appointment.note else "")
             + ". Check the schedule for a clash, then retry or book by hand.",
         )
-        return f"booking {booking.pk} failed"
-    return f"booking {booking.pk}: insertion {appointment.insertion_status}"
+        return Outcome.FAILED
+    return Outcome.PENDING
 
 
 # --- the task's body -------------------------------------------------------------------------
@@ -567,8 +569,8 @@ def ensure_patient(conn: EHRConnection, booking: Booking) -> Patient:
                     practice_id=booking.practice_id,
                     location_id=booking.location_id,
                     ehr_id=found.id,
-                    first_name=norm.clean_name(str(data["first_name"])),
-                    last_name=norm.clean_name(str(data["last_name"])),
+                    first_name=clean_name(str(data["first_name"])),
+                    last_name=clean_name(str(data["last_name"])),
                     date_of_birth=dob.isoformat(),
                     phone=data.get("phone") or "",
                     email=data.get("email") or "",
@@ -579,14 +581,15 @@ def ensure_patient(conn: EHRConnection, booking: Booking) -> Patient:
     return patient
 
 
-def _overlaps(a: norm.EHRAppointment, booking: Booking) -> bool:
+def _overlaps(a: EHRAppointment, booking: Booking) -> bool:
     return a.start < booking.end and a.end > booking.start
 
 
-def process_booking(booking_id: int, practice_id: int) -> str:
-    """One run of the booking task (raises EHRTransientError for the task to retry)."""
+def process_booking(booking_id: int, practice_id: int) -> Outcome:
+    """One run of the booking task: `POSTED` (poll for the insertion result), `BUSY` (another
+    run holds it: look again shortly), or where it stands. Raises EHRTransientError for the task
+    to retry."""
     from ehr.errors import EHRNotFound, EHRValidationError
-    from ehr.nexhealth.client import client_for
     from ehr.selectors import connection_for_location, ehr_ids_for_booking
     from ehr.services import mirror_appointments, post_appointment
 
@@ -599,16 +602,16 @@ def process_booking(booking_id: int, practice_id: int) -> str:
         trouble_listener(tell),
     ):
         if not got:
-            return "busy: another run holds this booking"
+            return Outcome.BUSY
         booking = (
             Booking.objects.select_related("provider", "operatory", "appointment_type")
             .filter(pk=booking_id)
             .first()
         )
         if booking is None or booking.status != BookingStatus.PENDING:
-            return booking.status if booking else "missing"
+            return Outcome(booking.status) if booking else Outcome.MISSING
         if booking.ehr_appointment_id is not None:
-            return "posted: waiting for the insertion result"
+            return Outcome.ALREADY_POSTED
         Booking.objects.filter(pk=booking_id).update(
             attempts=F("attempts") + 1, pending_reason=PendingReason.SENDING
         )
@@ -629,17 +632,12 @@ def process_booking(booking_id: int, practice_id: int) -> str:
             except ValueError as exc:
                 raise PermanentBookingError(f"Not mapped to the EHR: {exc}.") from exc
             assert patient.ehr_id is not None
-            client = client_for(conn)
-            # Live re-check (reads are NexHealth's copy of the EHR): our own appointment from
-            # an earlier run that died is adopted; anything else in the way fails the booking.
-            # One location-wide read (not one per provider and operatory): GET /appointments
-            # has the EHR's tightest rate (10/s), and it also shows location-wide blocks.
-            live = client.appointments(booking.start - timedelta(hours=4), booking.end)
-            active = [
-                a
-                for a in live
-                if not a.cancelled and a.insertion_status not in ("failed", "cancelled")
-            ]
+            # Live re-check: our own appointment from an earlier run that died is adopted;
+            # anything else in the way fails the booking. One location-wide read (not one per
+            # provider and operatory): reading appointments has the EHR's tightest rate, and it
+            # also shows location-wide blocks.
+            live = port_for(conn).appointments(booking.start - timedelta(hours=4), booking.end)
+            active = [a for a in live if not a.gone]
             ours = [
                 a
                 for a in active
@@ -681,14 +679,14 @@ def process_booking(booking_id: int, practice_id: int) -> str:
                 )
         except PermanentBookingError as exc:
             mark_failed(booking_id, str(exc))
-            return "failed"
+            return Outcome.FAILED
         except (EHRValidationError, EHRNotFound) as exc:
             mark_failed(
                 booking_id,
                 f"The EHR refused the booking: {'; '.join(exc.messages) or exc}. "
                 "Fix the details, then retry.",
             )
-            return "failed"
+            return Outcome.FAILED
         stored = Booking.objects.filter(
             pk=booking_id, status=BookingStatus.PENDING, ehr_appointment_id__isnull=True
         ).update(ehr_appointment_id=appointment.id)
@@ -698,38 +696,37 @@ def process_booking(booking_id: int, practice_id: int) -> str:
             from booking import tasks
 
             tasks.cancel_ehr_appointment(conn, appointment.id)
-            return "cancelled meanwhile"
-        if appointment.insertion_status == "complete":
+            return Outcome.CANCELLED_MEANWHILE
+        if appointment.confirmed:
             mark_confirmed(booking_id, appointment.id)
-            return "confirmed"
-        if appointment.insertion_status == "failed":
+            return Outcome.CONFIRMED
+        if appointment.refused:
             with transaction.atomic():
                 on_ehr_appointment(conn, appointment)
-            return "failed"
+            return Outcome.FAILED
         note_pending(booking_id, PendingReason.AWAITING_EHR)
-        return "posted"
+        return Outcome.POSTED
 
 
-def poll_insertion(booking_id: int, practice_id: int) -> str:
-    """Polling fallback for a lost insertion webhook: read the appointment, apply its state.
-    Returns "pending" while the EHR is still inserting."""
-    from ehr.nexhealth.client import client_for
+def poll_insertion(booking_id: int, practice_id: int) -> Outcome:
+    """Polling fallback for a lost insertion report: read the appointment, apply its state.
+    `PENDING` while the EHR is still inserting."""
     from ehr.selectors import connection_for_location
 
     with tenant_context(practice_id):
         booking = Booking.objects.filter(pk=booking_id).first()
         if booking is None or booking.status != BookingStatus.PENDING:
-            return booking.status if booking else "missing"
+            return Outcome(booking.status) if booking else Outcome.MISSING
         if booking.ehr_appointment_id is None:
-            return "pending"
+            return Outcome.PENDING
         conn = connection_for_location(booking.location_id)
         if conn is None:
-            return "pending"
-        appointment = client_for(conn).appointment(booking.ehr_appointment_id)
+            return Outcome.PENDING
+        appointment = port_for(conn).appointment(booking.ehr_appointment_id)
         with transaction.atomic():
             on_ehr_appointment(conn, appointment)
         booking.refresh_from_db(fields=["status"])
-        return str(booking.status)
+        return Outcome(booking.status)
 
 
 # --- the staff queue -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.db import InterfaceError, OperationalError
 
 from booking import services as bookings
 from compliance.gate import BAARequired, phi_task
+from core.outcome import Outcome
 from core.tenancy import tenant_context
 from ehr.errors import EHRError, EHRRateLimited, EHRTransientError
 from ehr.models import EHRConnection
@@ -98,10 +99,10 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
                 exc=exc,
                 kwargs={"throttled": throttled + 1},
             ) from exc
-        return _give_up(booking_id, practice_id, exc, self.request.retries)
+        return _give_up(booking_id, practice_id, exc, self.request.retries).value
     except TRANSIENT_ERRORS as exc:
         if faults >= max_fault_retries():
-            return _give_up(booking_id, practice_id, exc, self.request.retries)
+            return _give_up(booking_id, practice_id, exc, self.request.retries).value
         countdown = retry_countdown(self, exc, attempt=faults)
         _expect_quietly(booking_id, practice_id, bookings.OUTBOX_PROCESS, countdown)
         raise _retry(self, exc, countdown=countdown) from exc
@@ -112,7 +113,7 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
                 "No business associate agreement is in force for this practice, so nothing "
                 "can be sent to the EHR. Sign it, then retry.",
             )
-        return "failed"
+        return Outcome.FAILED.value
     except Exception as exc:
         # A bug, not a fault: never leave the booking pending with nobody told (the message is
         # acked, nothing would run it again). Staff see it; the traceback is in the log.
@@ -122,10 +123,10 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
                 booking_id,
                 f"Internal error while booking ({type(exc).__name__}); retry, or book by hand.",
             )
-        return "failed"
-    if outcome == "posted":
+        return Outcome.FAILED.value
+    if outcome is Outcome.POSTED:
         _poll_later(booking_id, practice_id)
-    elif outcome.startswith("busy"):
+    elif outcome is Outcome.BUSY:
         # Another run holds the booking (a redelivery racing the original): look again later
         # (waiting, not a fault: counted with the rate-limit re-queues).
         raise _later(
@@ -136,7 +137,7 @@ def process_booking(self: Task, booking_id: int, practice_id: int, throttled: in
             5.0,
             kwargs={"throttled": throttled + 1},
         )
-    return outcome
+    return outcome.value
 
 
 def _expect_quietly(booking_id: int, practice_id: int, kind: str, countdown: float) -> None:
@@ -152,14 +153,14 @@ def max_fault_retries() -> int:
     return int(getattr(settings, "BOOKING_MAX_RETRIES", 10))
 
 
-def _give_up(booking_id: int, practice_id: int, exc: Exception, retries: int) -> str:
+def _give_up(booking_id: int, practice_id: int, exc: Exception, retries: int) -> Outcome:
     with tenant_context(practice_id):
         bookings.mark_failed(
             booking_id,
             f"The EHR kept failing ({type(exc).__name__}: {exc}) after {retries + 1} attempts. "
             "Check the connection, then retry.",
         )
-    return "failed"
+    return Outcome.FAILED
 
 
 @shared_task(
@@ -178,9 +179,9 @@ def poll_booking_insertion(self: Task, booking_id: int, practice_id: int, attemp
         countdown = retry_countdown(self, exc)
         bookings.expect_run(booking_id, practice_id, bookings.OUTBOX_PROCESS, countdown)
         raise _retry(self, exc, countdown=countdown) from exc
-    if outcome == "pending" and attempt < MAX_POLLS:
+    if outcome is Outcome.PENDING and attempt < MAX_POLLS:
         _poll_later(booking_id, practice_id, attempt + 1)
-    return outcome
+    return outcome.value
 
 
 def cancel_ehr_appointment(conn: EHRConnection, appointment_id: int) -> None:
@@ -200,19 +201,19 @@ def cancel_ehr_appointment(conn: EHRConnection, appointment_id: int) -> None:
 def cancel_booking_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
     outcome = _cancel_in_ehr(self, booking_id, practice_id)
     bookings.acknowledge(booking_id, practice_id, bookings.OUTBOX_CANCEL)
-    return outcome
+    return outcome.value
 
 
-def _cancel_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
+def _cancel_in_ehr(self: Task, booking_id: int, practice_id: int) -> Outcome:
     from ehr.selectors import connection_for_location
 
     with tenant_context(practice_id):
         booking = Booking.objects.filter(pk=booking_id).first()
         if booking is None or booking.ehr_appointment_id is None:
-            return "nothing to cancel"
+            return Outcome.NOTHING_TO_CANCEL
         conn = connection_for_location(booking.location_id)
         if conn is None:
-            return "no connection"
+            return Outcome.NO_CONNECTION
         try:
             cancel_ehr_appointment(conn, booking.ehr_appointment_id)
         except EHRTransientError as exc:
@@ -223,8 +224,8 @@ def _cancel_in_ehr(self: Task, booking_id: int, practice_id: int) -> str:
             log.warning(
                 "could not cancel EHR appointment of booking %s: %s", booking_id, exc.summary()
             )
-            return f"failed: {exc.summary()}"
-    return "cancelled"
+            return Outcome.FAILED
+    return Outcome.CANCELLED
 
 
 @shared_task(name="scheduling.relay_outbox")

@@ -43,7 +43,10 @@ from compliance.crypto import blind_index
 from compliance.gate import require_phi_allowed
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from core.outcome import Outcome
 from core.tenancy import cross_tenant, tenant_context
+from ehr.registry import port_for
+from ehr.types import EHRDocument
 from scheduling.models import ApiClient, Booking, BookingStatus
 
 log = logging.getLogger("calls.services")
@@ -327,17 +330,17 @@ def compose_note(call: Call, booking: Booking, reference: str) -> tuple[str, str
     return f"Phone call note {day} ({reference})", "\n".join(lines) + "\n"
 
 
-def write_note(call_id: int, practice_id: int) -> str:
-    """One run of the note task: "written", "sent" (the EHR is inserting it), "failed", or a
-    reason to do nothing. Raises EHRTransientError for the task to retry."""
+def write_note(call_id: int, practice_id: int) -> Outcome:
+    """One run of the note task: `WRITTEN`, `SENT` (the EHR is inserting it), `REJECTED` (post
+    again after a wait), `FAILED`, or why it did nothing (`BUSY`: look again shortly). Raises
+    EHRTransientError for the task to retry."""
     from ehr.errors import EHRAuthError, EHRNotFound, EHRValidationError
-    from ehr.nexhealth.client import client_for
     from ehr.selectors import connection_for_location
 
     require_phi_allowed(practice_id)
     with tenant_context(practice_id), _session_lock(LOCK_NAMESPACE_NOTE, call_id) as got:
         if not got:
-            return "busy: another run holds this note"
+            return Outcome.BUSY
         note = (
             EncounterNote.objects.select_related(
                 "call",
@@ -352,9 +355,9 @@ def write_note(call_id: int, practice_id: int) -> str:
             .first()
         )
         if note is None:
-            return "missing"
+            return Outcome.MISSING
         if note.status != NoteStatus.PENDING:
-            return str(note.status)
+            return Outcome(note.status)
         EncounterNote.objects.filter(pk=note.pk).update(attempts=F("attempts") + 1)
         booking = note.booking
         conn = connection_for_location(booking.location_id)
@@ -378,9 +381,9 @@ def write_note(call_id: int, practice_id: int) -> str:
                 note.ehr_patient_id = patient.ehr_id
                 note.save(update_fields=["content", "ehr_patient_id", "updated_at"])
             title, _ = compose_note(note.call, booking, note.reference)
-            client = client_for(conn)
+            ehr = port_for(conn)
             # A run killed after posting left the document in the EHR: adopt it.
-            doc = client.find_document(patient.ehr_id, note.reference) or client.create_document(
+            doc = ehr.find_document(patient.ehr_id, note.reference) or ehr.create_document(
                 patient.ehr_id,
                 title=title,
                 content=note.content or "",
@@ -388,44 +391,40 @@ def write_note(call_id: int, practice_id: int) -> str:
             )
         except PermanentNoteError as exc:
             mark_note_failed(note.pk, str(exc))
-            return "failed"
+            return Outcome.FAILED
         except (EHRValidationError, EHRNotFound, EHRAuthError) as exc:
             mark_note_failed(
                 note.pk,
                 f"The EHR refused the note: {'; '.join(exc.messages) or exc}. "
                 "Fix the cause, then retry the note.",
             )
-            return "failed"
+            return Outcome.FAILED
         return _apply_document(note, doc)
-
-
-REJECTED = "rejected"
 
 
 def max_rejections() -> int:
     return int(getattr(settings, "ENCOUNTER_NOTE_MAX_REJECTIONS", 3))
 
 
-def _apply_document(note: EncounterNote, doc: dict[str, Any]) -> str:
+def _apply_document(note: EncounterNote, doc: EHRDocument) -> Outcome:
     """Record what the EHR says about our document: sent, written, failed, or `REJECTED` (the
     insertion failed and the note is pending again, for the task to post after a backoff)."""
-    status = str(doc.get("insertion_status") or "pending")
     now = timezone.now()
     with transaction.atomic():
         locked = EncounterNote.objects.select_for_update().get(pk=note.pk)
         if locked.status in (NoteStatus.WRITTEN, NoteStatus.FAILED):
-            return str(locked.status)
-        locked.ehr_document_id = int(doc["id"])
+            return Outcome(locked.status)
+        locked.ehr_document_id = doc.id
         fields = ["ehr_document_id", "status", "updated_at"]
         if locked.sent_at is None:
             locked.sent_at = now
             fields.append("sent_at")
-        if status == "complete":
+        if doc.written:
             locked.status = NoteStatus.WRITTEN
             locked.written_at = now
             locked.failure_reason = ""
             fields += ["written_at", "failure_reason"]
-        elif status == "failed" and locked.rejections < max_rejections():
+        elif doc.refused and locked.rejections < max_rejections():
             # Posted again by the task, after a backoff: the lookup skips a failed insertion,
             # so the next run writes a new document rather than adopting this one.
             locked.status = NoteStatus.PENDING
@@ -434,11 +433,11 @@ def _apply_document(note: EncounterNote, doc: dict[str, Any]) -> str:
             fields.append("rejections")
             locked.save(update_fields=fields)
             log.warning("encounter note %s rejected by the EHR; posting it again", note.pk)
-            return REJECTED
-        elif status == "failed":
+            return Outcome.REJECTED
+        elif doc.refused:
             locked.status = NoteStatus.FAILED
             locked.failure_reason = (
-                f"The EHR rejected the note: {doc.get('insertion_error') or 'no reason given'}"
+                f"The EHR rejected the note: {doc.insertion_error or 'no reason given'}"
                 + (f" ({locked.rejections + 1} times)" if locked.rejections else "")
                 + ". Retry the note."
             )[:2000]
@@ -446,23 +445,22 @@ def _apply_document(note: EncounterNote, doc: dict[str, Any]) -> str:
         else:
             locked.status = NoteStatus.SENT
         locked.save(update_fields=fields)
-        return str(locked.status)
+        return Outcome(locked.status)
 
 
-def poll_note(call_id: int, practice_id: int) -> str:
+def poll_note(call_id: int, practice_id: int) -> Outcome:
     """Read a sent note's document back from the EHR and apply its insertion state."""
-    from ehr.nexhealth.client import client_for
     from ehr.selectors import connection_for_location
 
     require_phi_allowed(practice_id)
     with tenant_context(practice_id):
         note = EncounterNote.objects.select_related("booking").filter(call_id=call_id).first()
         if note is None or note.status != NoteStatus.SENT:
-            return str(note.status) if note else "missing"
+            return Outcome(note.status) if note else Outcome.MISSING
         conn = connection_for_location(note.booking.location_id)
         if conn is None or note.ehr_patient_id is None or note.ehr_document_id is None:
-            return str(note.status)
-        doc = client_for(conn).document(note.ehr_patient_id, note.ehr_document_id)
+            return Outcome(note.status)
+        doc = port_for(conn).document(note.ehr_patient_id, note.ehr_document_id)
         return _apply_document(note, doc)
 
 

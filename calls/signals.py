@@ -1,10 +1,11 @@
 """Booking -> call: when a booking that names a call turns confirmed, link the call and queue
 its encounter note, after the booking's transaction commits.
 
-A post_save receiver rather than a line in `booking.services.mark_confirmed` (owned by the
-booking work): every path that confirms (the task, the insertion webhook, the polling fallback)
-saves the status through `mark_confirmed`'s `save(update_fields=[..., "status", ...])`, so one
-receiver sees them all. The `calls.sweep_encounter_notes` beat repairs a lost hand-over.
+A post_save receiver rather than a line in `booking.services.mark_confirmed` (booking sits
+below calls and never imports it): every path that confirms (the task, the insertion webhook,
+the polling fallback) saves the status through `mark_confirmed`'s
+`save(update_fields=[..., "status", ...])`, so one receiver sees them all. The
+`calls.sweep_encounter_notes` beat repairs a lost hand-over.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from django.conf import settings
 
 from calls import services
 from compliance.gate import BAARequired, phi_task
+from core.outcome import Outcome
 from core.tenancy import tenant_context
 from ehr.errors import EHRRateLimited
 from ehr.tasks import (
@@ -59,6 +60,7 @@ def _write_again(call_id: int, practice_id: int) -> None:
 
 
 def _give_up(call_id: int, practice_id: int, exc: Exception, retries: int) -> str:
+    """Fail the note with the reason; the task's result (`Outcome.FAILED`'s value)."""
     with tenant_context(practice_id):
         note = services.EncounterNote.objects.filter(call_id=call_id).first()
         if note is not None:
@@ -67,7 +69,7 @@ def _give_up(call_id: int, practice_id: int, exc: Exception, retries: int) -> st
                 f"The EHR kept failing ({type(exc).__name__}: {exc}) after "
                 f"{retries + 1} attempts. Check the connection, then retry.",
             )
-    return "failed"
+    return Outcome.FAILED.value
 
 
 @shared_task(
@@ -98,13 +100,13 @@ def write_encounter_note(self: Task, call_id: int, practice_id: int, throttled: 
         if faults >= max_fault_retries():
             return _give_up(call_id, practice_id, exc, self.request.retries)
         raise _retry(self, exc, attempt=faults) from exc
-    if outcome == "sent":
+    if outcome is Outcome.SENT:
         _poll_later(call_id, practice_id)
-    elif outcome == services.REJECTED:
+    elif outcome is Outcome.REJECTED:
         _write_again(call_id, practice_id)
-    elif outcome.startswith("busy"):
+    elif outcome is Outcome.BUSY:
         raise self.retry(countdown=5.0, kwargs={"throttled": throttled + 1})
-    return outcome
+    return outcome.value
 
 
 @shared_task(
@@ -117,11 +119,11 @@ def poll_note(self: Task, call_id: int, practice_id: int, attempt: int = 0) -> s
         outcome = services.poll_note(call_id, practice_id)
     except TRANSIENT_ERRORS as exc:
         raise _retry(self, exc) from exc
-    if outcome == "sent" and attempt < 10:
+    if outcome is Outcome.SENT and attempt < 10:
         _poll_later(call_id, practice_id, attempt + 1)
-    elif outcome == services.REJECTED:
+    elif outcome is Outcome.REJECTED:
         _write_again(call_id, practice_id)
-    return outcome
+    return outcome.value
 
 
 @shared_task(name="calls.sweep_encounter_notes")

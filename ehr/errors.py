@@ -94,6 +94,24 @@ class EHRAuthError(EHRError):
     kind = "auth"
 
 
+RESET_REQUIRED = "credentials need a reset"
+
+
+class EHRCredentialsNeedReset(EHRAuthError):
+    """The EHR's service user must set a new password before the EHR lets it in: nothing we
+    retry fixes it. `advice` says what the practice does (the connection page shows it)."""
+
+    kind = "credentials_reset"
+    advice = "the EHR's service user must set a new password, then enter the new one here"
+
+
+class EHRSlotTaken(EHRError):
+    """The EHR refused the time as no longer free (a conflict answer). Permanent for this
+    booking; the slot is no longer offered."""
+
+    kind = "slot_taken"
+
+
 class EHRValidationError(EHRError):
     """The EHR refused the request as invalid (400/422). Permanent: never retried."""
 

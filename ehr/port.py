@@ -27,10 +27,12 @@ from ehr.types import (
     EHRAppointment,
     EHRAppointmentType,
     EHRDescriptor,
+    EHRDocument,
     EHROperatory,
     EHRPatient,
     EHRProvider,
     EHRWorkingHour,
+    WebhookRegistration,
 )
 
 
@@ -49,8 +51,15 @@ class EHRPort(Protocol):
     kind: str
     capabilities: frozenset[Capability]
 
+    def check(self) -> str:
+        """Prove the connection works (credentials afresh, the location readable): the
+        location's name in the EHR. Raises the `ehr.errors` of what failed."""
+        ...
+
     # -- the practice's resources -----------------------------------------------------------
     def providers(self, location_id: int | None = None) -> list[EHRProvider]: ...
+
+    def provider(self, provider_id: int) -> EHRProvider: ...
 
     def operatories(self, location_id: int | None = None) -> list[EHROperatory]: ...
 
@@ -71,6 +80,13 @@ class EHRPort(Protocol):
     def appointments(
         self, start: datetime, end: datetime, *, location_id: int | None = None, **filters: Any
     ) -> list[EHRAppointment]: ...
+
+    def appointments_listed(
+        self, start: datetime, end: datetime, *, location_id: int | None = None
+    ) -> tuple[list[EHRAppointment], list[str]]:
+        """The calendar of [start, end) for a sync: records that cannot be read are left out
+        and reported as problems (one each), so one bad record does not stop the rest."""
+        ...
 
     def appointment(self, appointment_id: int) -> EHRAppointment: ...
 
@@ -127,9 +143,12 @@ class EHRPort(Protocol):
     ) -> EHRPatient: ...
 
     # -- the chart ----------------------------------------------------------------------------
-    def find_document(self, patient_id: int, reference: str) -> dict[str, Any] | None: ...
+    def find_document(self, patient_id: int, reference: str) -> EHRDocument | None:
+        """The patient's document whose title carries `reference`, unless the EHR refused it:
+        what a write whose answer was lost may have made."""
+        ...
 
-    def document(self, patient_id: int, document_id: int) -> dict[str, Any]: ...
+    def document(self, patient_id: int, document_id: int) -> EHRDocument: ...
 
     def create_document(
         self,
@@ -140,7 +159,16 @@ class EHRPort(Protocol):
         reference: str,
         appointment_id: int | None = None,
         location_id: int | None = None,
-    ) -> dict[str, Any]: ...
+    ) -> EHRDocument:
+        """Write a document to the chart; `reference` must appear in `title` (it is what the
+        look-up before a retry finds)."""
+        ...
+
+    # -- changes (WEBHOOKS) -------------------------------------------------------------------
+    def register_webhooks(self, target_url: str, endpoint_id: int | None) -> WebhookRegistration:
+        """Make sure the EHR posts this connection's changes to `target_url` (keeping the
+        endpoint registered before, `endpoint_id`, when it still exists). Idempotent."""
+        ...
 
     def close(self) -> None: ...
 

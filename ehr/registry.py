@@ -18,3 +18,11 @@ def port_for(connection: EHRConnection) -> EHRPort:
 
         return port_for_config(NextechConfig.from_connection(connection), connection.pk)
     raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")
+
+
+def process_webhook(delivery_id: int, practice_id: int | None = None) -> str:
+    """Apply one stored webhook delivery, through the receiver of the adapter that took it in
+    (only NexHealth's receives webhooks so far). Safe to run twice, or concurrently."""
+    from ehr.nexhealth import webhooks
+
+    return webhooks.process_delivery(delivery_id, practice_id)

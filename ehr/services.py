@@ -1,9 +1,10 @@
 """Integration writes: connect a location, test it, sync it, book through it, keep its health.
 
 The booking flow's entry points are here (`post_appointment`, `cancel_appointment`,
-`find_or_create_patient`); the client (`ehr.nexhealth.client`) is the layer below, with the
-retry/idempotency rules. Everything that reads or writes PHI for a practice passes the BAA gate
-(`compliance.gate.require_phi_allowed`) first.
+`find_or_create_patient`); the EHR itself is reached through the connection's port
+(`ehr.registry.port_for`), whose adapter keeps the retry and idempotency rules. Everything that
+reads or writes PHI for a practice passes the BAA gate (`compliance.gate.require_phi_allowed`)
+first.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from compliance.gate import require_phi_allowed
 from compliance.support_policy import SupportForbidden, refused_in_support_session
 from core.tenancy import tenant_context
 from ehr import health as live_health
-from ehr.errors import EHRError
+from ehr.errors import RESET_REQUIRED, EHRCredentialsNeedReset, EHRError
 from ehr.models import (
     ConnectionHealth,
     ConnectionKind,
@@ -31,10 +32,9 @@ from ehr.models import (
     EHRConnection,
     new_rate_limit_key,
 )
-from ehr.nexhealth import normalize as norm
-from ehr.nexhealth.client import client_for
-from ehr.nexhealth.webhooks import SUBSCRIPTIONS
+from ehr.registry import port_for
 from ehr.sync import Mirror, SyncReport, full_sync, reconcile_near
+from ehr.types import EHRAppointment, EHRPatient, clean_name, phone_e164
 
 log = logging.getLogger("ehr.services")
 
@@ -110,27 +110,14 @@ def connect_location(
 def register_webhook_endpoint(conn: EHRConnection, *, public_url: str | None = None) -> None:
     """Make sure the EHR posts our events to this connection's URL, signed with a secret we
     hold (encrypted), and that the endpoint is active and subscribed to what we process."""
-    client = client_for(conn)
-    target = webhook_target_url(conn, public_url)
-    endpoint: dict[str, Any] | None = None
-    if conn.webhook_endpoint_id:
-        try:
-            endpoint = client.webhook_endpoint(conn.webhook_endpoint_id)
-        except EHRError:
-            endpoint = None
-        if endpoint is not None and endpoint.get("target_url") != target:
-            endpoint = client.update_webhook_endpoint(conn.webhook_endpoint_id, target_url=target)
-    if endpoint is None:
-        endpoint = client.create_webhook_endpoint(target)
-    if not endpoint.get("active", True):
-        endpoint = client.update_webhook_endpoint(int(endpoint["id"]), active=True)
-    for event, resource_type in SUBSCRIPTIONS.items():
-        client.subscribe(int(endpoint["id"]), resource_type, event)
+    registered = port_for(conn).register_webhooks(
+        webhook_target_url(conn, public_url), conn.webhook_endpoint_id
+    )
     with tenant_context(conn.practice_id):
-        conn.webhook_endpoint_id = int(endpoint["id"])
-        conn.webhook_target_url = target
-        if endpoint.get("secret_key"):
-            conn.webhook_secret = str(endpoint["secret_key"])
+        conn.webhook_endpoint_id = registered.endpoint_id
+        conn.webhook_target_url = registered.target_url
+        if registered.secret:
+            conn.webhook_secret = registered.secret
         conn.save(update_fields=["webhook_endpoint_id", "webhook_target_url", "webhook_secret"])
 
 
@@ -145,15 +132,14 @@ class ConnectionCheck:
 def check_connection(conn: EHRConnection) -> ConnectionCheck:
     """ "Test connection": authenticate afresh and read the location. Records the status."""
     require_phi_allowed(conn.practice_id)
-    client = client_for(conn)
     started = time.monotonic()
     try:
-        client.authenticate()
-        location = client.location()
-    except EHRError as exc:
+        name = port_for(conn).check()
+    except EHRCredentialsNeedReset as exc:
+        result = ConnectionCheck(False, f"{RESET_REQUIRED}: {exc.advice}", _ms(started))
+    except (EHRError, ValueError) as exc:
         result = ConnectionCheck(False, f"{type(exc).__name__}: {exc}", _ms(started))
     else:
-        name = str(location.get("name", ""))
         result = ConnectionCheck(True, f"reached location {name!r}", _ms(started), name)
     with tenant_context(conn.practice_id):
         conn.status = ConnectionStatus.CONNECTED if result.ok else ConnectionStatus.ERROR
@@ -234,7 +220,7 @@ def reconcile_near_days(conn: EHRConnection, days: int | None = None) -> SyncRep
     return report
 
 
-def mirror_appointments(conn: EHRConnection, appointments: list[norm.EHRAppointment]) -> None:
+def mirror_appointments(conn: EHRConnection, appointments: list[EHRAppointment]) -> None:
     """What a live read found in the EHR goes into the mirror at once (order-safe: an older
     state never overwrites a newer one), so availability stops offering a slot the EHR has
     already given away instead of waiting for a webhook or a reconcile."""
@@ -291,18 +277,19 @@ def post_appointment(
     appointment_type_id: int | None = None,
     descriptor_ids: list[int] | None = None,
     note: str | None = None,
-) -> norm.EHRAppointment:
+) -> EHRAppointment:
     """POST the appointment to the EHR without ever booking it twice, and mirror it (pending).
 
     All ids are EHR ids (`selectors.ehr_ids_for_booking` maps ours). A timeout or 5xx after
-    sending makes the client search (patient, provider, start) before retrying. Accepted is not
-    written: NexHealth reports the EHR insertion later through `appointment_insertion`
-    (`webhooks.on_appointment_insertion`). Raises `EHRValidationError` (permanent: needs
-    attention), `EHRRateLimited` (re-queue after `retry_after`), other `EHRTransientError`
-    (retry with backoff), `EHRWriteUncertain` never (the lookup resolves it).
+    sending makes the adapter look for the appointment (patient, provider, start) before
+    retrying. Accepted is not always written: an EHR with `Capability.INSERTION_REPORTS` reports
+    the insertion later (announced on `ehr.events`, or read back by the booking's poll).
+    Raises `EHRValidationError` (permanent: needs attention), `EHRRateLimited` (re-queue after
+    `retry_after`), other `EHRTransientError` (retry with backoff), `EHRWriteUncertain` never
+    (the lookup resolves it).
     """
     require_phi_allowed(conn.practice_id)
-    accepted = client_for(conn).create_appointment(
+    accepted = port_for(conn).create_appointment(
         patient_id=patient_id,
         provider_id=provider_id,
         operatory_id=operatory_id,
@@ -317,10 +304,10 @@ def post_appointment(
     return accepted
 
 
-def cancel_appointment(conn: EHRConnection, appointment_ehr_id: int) -> norm.EHRAppointment:
+def cancel_appointment(conn: EHRConnection, appointment_ehr_id: int) -> EHRAppointment:
     """Cancel in the EHR (idempotent PATCH) and free the slot in the mirror at once."""
     require_phi_allowed(conn.practice_id)
-    cancelled = client_for(conn).cancel_appointment(appointment_ehr_id)
+    cancelled = port_for(conn).cancel_appointment(appointment_ehr_id)
     with tenant_context(conn.practice_id), transaction.atomic():
         Mirror(conn).apply_appointment(cancelled)
     return cancelled
@@ -335,24 +322,24 @@ def find_or_create_patient(
     phone: str | None = None,
     email: str | None = None,
     provider_id: int | None = None,
-) -> tuple[norm.EHRPatient, bool]:
+) -> tuple[EHRPatient, bool]:
     """The patient in the EHR, never a duplicate: search by name and birth date (preferring the
     same phone), create only when nobody matches. Returns (patient, created)."""
     require_phi_allowed(conn.practice_id)
-    client = client_for(conn)
-    matches = client.search_patients(
-        name=f"{norm.clean_name(first_name)} {norm.clean_name(last_name)}",
+    ehr = port_for(conn)
+    matches = ehr.search_patients(
+        name=f"{clean_name(first_name)} {clean_name(last_name)}",
         date_of_birth=date_of_birth,
     )
-    first, last = norm.clean_name(first_name).lower(), norm.clean_name(last_name).lower()
+    first, last = clean_name(first_name).lower(), clean_name(last_name).lower()
     exact = [
         p for p in matches if p.first_name.lower() == first and p.last_name.lower() == last
     ] or matches
     if exact:
-        e164 = norm.phone_e164(phone) if phone else ""
+        e164 = phone_e164(phone) if phone else ""
         same_phone = [p for p in exact if e164 and p.phone == e164]
         return min(same_phone or exact, key=lambda p: p.id), False
-    created = client.create_patient(
+    created = ehr.create_patient(
         first_name=first_name,
         last_name=last_name,
         date_of_birth=date_of_birth,

@@ -47,8 +47,16 @@ from accounts.models import Location
 from core.tenancy import tenant_context
 from ehr.errors import EHRNotFound
 from ehr.models import AppointmentTypeLink, EHRConnection, EHRVersion
-from ehr.nexhealth import normalize as norm
-from ehr.nexhealth.client import NexHealthClient, client_for
+from ehr.port import EHRPort
+from ehr.registry import port_for
+from ehr.types import (
+    EHRAppointment,
+    EHRAppointmentType,
+    EHRDescriptor,
+    EHROperatory,
+    EHRProvider,
+    EHRWorkingHour,
+)
 from scheduling.models import (
     Appointment,
     AppointmentDescriptor,
@@ -148,16 +156,16 @@ class Mirror:
         self.location = connection.location
         self.report = report or SyncReport()
         self.fetch = fetch  # may look up a missing provider/operatory in the EHR
-        self._client: NexHealthClient | None = None
+        self._ehr: EHRPort | None = None
         self._providers: dict[int, Provider] | None = None
         self._operatories: dict[int, Operatory] | None = None
         self._type_links: dict[int, int] | None = None
 
     @property
-    def client(self) -> NexHealthClient:
-        if self._client is None:
-            self._client = client_for(self.conn)
-        return self._client
+    def ehr(self) -> EHRPort:
+        if self._ehr is None:
+            self._ehr = port_for(self.conn)
+        return self._ehr
 
     # lookups
 
@@ -189,7 +197,7 @@ class Mirror:
         found = self.providers().get(ehr_id)
         if found is None and self.fetch:
             try:
-                found = self.upsert_provider(self.client.provider(ehr_id))
+                found = self.upsert_provider(self.ehr.provider(ehr_id))
             except EHRNotFound:
                 return None
         return found
@@ -234,7 +242,7 @@ class Mirror:
         cache[ehr_id] = row
         return row
 
-    def upsert_provider(self, p: norm.EHRProvider) -> Provider:
+    def upsert_provider(self, p: EHRProvider) -> Provider:
         return self.upsert_named(
             "providers",
             Provider,
@@ -245,7 +253,7 @@ class Mirror:
             Provider.objects.filter(practice_id=self.practice_id),
         )
 
-    def upsert_operatory(self, o: norm.EHROperatory) -> Operatory:
+    def upsert_operatory(self, o: EHROperatory) -> Operatory:
         return self.upsert_named(
             "operatories",
             Operatory,
@@ -256,7 +264,7 @@ class Mirror:
             Operatory.objects.filter(practice_id=self.practice_id, location=self.location),
         )
 
-    def upsert_descriptor(self, d: norm.EHRDescriptor) -> AppointmentDescriptor:
+    def upsert_descriptor(self, d: EHRDescriptor) -> AppointmentDescriptor:
         row = (
             AppointmentDescriptor.objects.filter(location=self.location, ehr_id=d.id).first()
             or AppointmentDescriptor.objects.filter(location=self.location, code=d.code).first()
@@ -272,7 +280,7 @@ class Mirror:
         return row
 
     def upsert_type(
-        self, t: norm.EHRAppointmentType, descriptors_by_ehr: dict[int, AppointmentDescriptor]
+        self, t: EHRAppointmentType, descriptors_by_ehr: dict[int, AppointmentDescriptor]
     ) -> AppointmentType:
         links = self.type_links()
         type_id = links.get(t.id)
@@ -331,7 +339,7 @@ class Mirror:
 
     # working hours
 
-    def upsert_working_hour(self, w: norm.EHRWorkingHour) -> WorkingHour | None:
+    def upsert_working_hour(self, w: EHRWorkingHour) -> WorkingHour | None:
         provider = self.provider_for(w.provider_id)
         operatory = self.operatories().get(w.operatory_id) if w.operatory_id else None
         if provider is None or operatory is None:
@@ -386,7 +394,7 @@ class Mirror:
         return row
 
     def replace_working_hours(
-        self, records: Iterable[norm.EHRWorkingHour], *, provider_ehr_id: int | None = None
+        self, records: Iterable[EHRWorkingHour], *, provider_ehr_id: int | None = None
     ) -> None:
         """Upsert `records` and delete this location's EHR-linked working hours (of one provider,
         if given) that are no longer among them: synced replacement semantics."""
@@ -408,7 +416,7 @@ class Mirror:
 
     # appointments and blocks
 
-    def apply_appointment(self, a: norm.EHRAppointment) -> str:
+    def apply_appointment(self, a: EHRAppointment) -> str:
         """Mirror one EHR appointment (or block), unless we already hold newer state.
 
         Returns what happened: "stale", "skipped", "unchanged", "created", "updated", "deleted".
@@ -417,7 +425,7 @@ class Mirror:
         """
         if a.location_id is not None and self.location.ehr_id not in (None, a.location_id):
             return "skipped"  # another location's (subscriptions are per subdomain)
-        gone = a.cancelled or a.insertion_status in ("failed", "cancelled")
+        gone = a.gone
         version = self._locked_version(a.id)
         if version.updated_at is not None and a.updated_at is not None:
             if a.updated_at < version.updated_at:
@@ -447,7 +455,7 @@ class Mirror:
             connection=self.conn, resource="appointment", ehr_id=ehr_id
         )
 
-    def _write_block(self, a: norm.EHRAppointment, gone: bool) -> str:
+    def _write_block(self, a: EHRAppointment, gone: bool) -> str:
         # It may have been an ordinary appointment before (an EHR-side change of kind).
         Appointment.objects.filter(practice_id=self.practice_id, ehr_id=a.id).delete()
         row = Block.objects.filter(practice_id=self.practice_id, ehr_id=a.id).first()
@@ -479,7 +487,7 @@ class Mirror:
             return "updated"
         return "unchanged"
 
-    def _write_appointment(self, a: norm.EHRAppointment, gone: bool) -> str:
+    def _write_appointment(self, a: EHRAppointment, gone: bool) -> str:
         Block.objects.filter(practice_id=self.practice_id, ehr_id=a.id).delete()
         row = Appointment.objects.filter(practice_id=self.practice_id, ehr_id=a.id).first()
         if gone and row is None:
@@ -583,12 +591,12 @@ class Mirror:
 class Snapshot:
     """Everything read from the EHR for one location, before any write."""
 
-    providers: list[norm.EHRProvider]
-    operatories: list[norm.EHROperatory]
-    descriptors: list[norm.EHRDescriptor]
-    types: list[norm.EHRAppointmentType]
-    working_hours: list[norm.EHRWorkingHour]
-    appointments: list[norm.EHRAppointment]
+    providers: list[EHRProvider]
+    operatories: list[EHROperatory]
+    descriptors: list[EHRDescriptor]
+    types: list[EHRAppointmentType]
+    working_hours: list[EHRWorkingHour]
+    appointments: list[EHRAppointment]
     window: tuple[datetime, datetime]
     read_at: datetime
     problems: list[str]
@@ -596,25 +604,19 @@ class Snapshot:
     gone: set[int] = field(default_factory=set)
 
 
-def read_snapshot(connection: EHRConnection, client: NexHealthClient | None = None) -> Snapshot:
+def read_snapshot(connection: EHRConnection, ehr: EHRPort | None = None) -> Snapshot:
     """All the reads of a full sync (rate-limited, retried), and nothing else."""
-    client = client or client_for(connection)
+    client = ehr or port_for(connection)
     read_at = timezone.now()
     with tenant_context(connection.practice_id):
         location = connection.location  # loaded (and cached) inside its tenant
     window = sync_window(location, read_at)
-    problems: list[str] = []
     providers = client.providers()
     operatories = client.operatories()
     descriptors = client.descriptors()
     types = client.appointment_types()
     hours = client.working_hours()
-    appointments: list[norm.EHRAppointment] = []
-    for raw in client.appointments_raw(*window):
-        try:
-            appointments.append(norm.appointment(raw))
-        except (KeyError, ValueError) as exc:
-            problems.append(f"appointment {raw.get('id')}: {exc}")
+    appointments, problems = client.appointments_listed(*window)
     # Providers that work or are booked here but are not listed for the location.
     known = {p.id for p in providers}
     referenced = {w.provider_id for w in hours} | {
@@ -641,7 +643,7 @@ def read_snapshot(connection: EHRConnection, client: NexHealthClient | None = No
 
 
 def confirmed_gone(
-    client: NexHealthClient,
+    client: EHRPort,
     connection: EHRConnection,
     location: Location,
     window: tuple[datetime, datetime],
@@ -656,7 +658,7 @@ def confirmed_gone(
         except EHRNotFound:
             gone.add(ehr_id)
             continue
-        if found.cancelled or found.insertion_status in ("failed", "cancelled"):
+        if found.gone:
             gone.add(ehr_id)
     return gone
 
@@ -757,8 +759,7 @@ def full_sync(connection: EHRConnection) -> SyncReport:
 
 def resync_provider_working_hours(connection: EHRConnection, provider_ehr_id: int) -> SyncReport:
     """Re-read one provider's working hours at the location and replace the mirror's."""
-    client = client_for(connection)
-    records = client.working_hours(provider_id=provider_ehr_id)
+    records = port_for(connection).working_hours(provider_id=provider_ehr_id)
     report = SyncReport()
     with tenant_context(connection.practice_id), transaction.atomic():
         mirror = Mirror(connection, report)
@@ -780,18 +781,13 @@ def reconcile_near(connection: EHRConnection, days: int) -> SyncReport:
     appointments and blocks upserted, ones gone upstream retired, as the full sync does in its
     window. Cheap enough to run every few minutes, so a dropped webhook leaves a taken slot on
     offer for minutes, not until the full reconcile."""
-    client = client_for(connection)
+    client = port_for(connection)
     read_at = timezone.now()
     with tenant_context(connection.practice_id):
         location = connection.location
     window = near_window(location, days, read_at)
-    report = SyncReport()
-    appointments: list[norm.EHRAppointment] = []
-    for raw in client.appointments_raw(*window):
-        try:
-            appointments.append(norm.appointment(raw))
-        except (KeyError, ValueError) as exc:
-            report.problems.append(f"appointment {raw.get('id')}: {exc}")
+    appointments, problems = client.appointments_listed(*window)
+    report = SyncReport(problems=problems)
     report.fetched = {"appointments": len(appointments)}
     listed = {a.id for a in appointments}
     gone = confirmed_gone(client, connection, location, window, listed)

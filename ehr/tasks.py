@@ -1,4 +1,5 @@
-"""Celery tasks: thin, take ids, idempotent. The work is in services / sync / webhooks.
+"""Celery tasks: thin, take ids, idempotent. The work is in services / sync / the adapter's
+webhook receiver (`registry.process_webhook`).
 
 Queues (settings.CELERY_TASK_ROUTES, INTEGRATIONS_QUEUES): booking insertion results on
 `bookings`, everything else (mirror webhooks, syncs, reconcile) on `sync`, so bookings never wait
@@ -22,10 +23,15 @@ from django.utils import timezone
 
 from compliance.gate import phi_task
 from core.tenancy import cross_tenant
-from ehr import services
+from ehr import registry, services
 from ehr.errors import EHRRateLimited, EHRTransientError
-from ehr.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
-from ehr.nexhealth import webhooks
+from ehr.models import (
+    ConnectionKind,
+    ConnectionStatus,
+    DeliveryStatus,
+    EHRConnection,
+    WebhookDelivery,
+)
 
 log = logging.getLogger("ehr.tasks")
 
@@ -81,7 +87,7 @@ def process_webhook(self: Task, delivery_id: int, practice_id: int) -> str:
     are retried like EHR faults: the delivery stays pending until processed (the task is
     idempotent), instead of waiting for the polling fallback."""
     try:
-        return webhooks.process_delivery(delivery_id, practice_id)
+        return registry.process_webhook(delivery_id, practice_id)
     except (EHRTransientError, OperationalError, InterfaceError) as exc:
         raise _retry(self, exc) from exc
 
@@ -119,20 +125,30 @@ def reconcile_near_connection(self: Task, connection_id: int, practice_id: int) 
         return {"skipped": type(exc).__name__}
 
 
-def _active_connections() -> list[tuple[int, int]]:
+def _active_connections(
+    *, kinds: tuple[str, ...] | None = None, exclude_kinds: tuple[str, ...] = ()
+) -> list[tuple[int, int]]:
     with cross_tenant("integrations beat: list EHR connections"):
-        return list(
-            EHRConnection.objects.exclude(status=ConnectionStatus.DISABLED)
-            .exclude(status=ConnectionStatus.NEW)
-            .values_list("pk", "practice_id")
+        rows = EHRConnection.objects.exclude(status=ConnectionStatus.DISABLED).exclude(
+            status=ConnectionStatus.NEW
         )
+        if kinds is not None:
+            rows = rows.filter(kind__in=kinds)
+        if exclude_kinds:
+            rows = rows.exclude(kind__in=exclude_kinds)
+        return list(rows.values_list("pk", "practice_id"))
+
+
+# The full and near-days reconciles read a NexHealth-shaped calendar (working hours, blocks,
+# operatories); a Nextech connection is kept fresh by its change poll instead.
+_POLLED_KINDS = (ConnectionKind.NEXTECH,)
 
 
 @shared_task(name="integrations.reconcile_all")
 def reconcile_all() -> int:
     """Beat: a reconcile per connection, each its own task (one practice's trouble stays
     its own)."""
-    pairs = _active_connections()
+    pairs = _active_connections(exclude_kinds=_POLLED_KINDS)
     for connection_id, practice_id in pairs:
         reconcile_connection.apply_async(args=(connection_id, practice_id), queue=queue_for("sync"))
     return len(pairs)
@@ -141,10 +157,43 @@ def reconcile_all() -> int:
 @shared_task(name="integrations.reconcile_near_all")
 def reconcile_near_all() -> int:
     """Beat (every EHR_NEAR_RECONCILE_SECONDS): the near days' reconcile per connection."""
-    pairs = _active_connections()
+    pairs = _active_connections(exclude_kinds=_POLLED_KINDS)
     for connection_id, practice_id in pairs:
         reconcile_near_connection.apply_async(
             args=(connection_id, practice_id), queue=queue_for("sync")
+        )
+    return len(pairs)
+
+
+@shared_task(name="integrations.poll_nextech_connection", bind=True, acks_late=True)
+@phi_task
+def poll_nextech_connection(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    """One change poll of a Nextech connection (no webhooks there). Like the near reconcile,
+    a periodic read, not a promise: an empty bucket or a failing EHR skips this run."""
+    from ehr.nextech.poller import poll_changes
+    from ehr.nextech.port import NextechPort
+    from ehr.registry import port_for
+
+    conn = services.get_connection(connection_id, practice_id)
+    port = port_for(conn)
+    assert isinstance(port, NextechPort)
+    try:
+        report = poll_changes(conn, port)
+    except EHRTransientError as exc:
+        log.info("poll of connection %s skipped: %s", connection_id, type(exc).__name__)
+        return {"skipped": type(exc).__name__}
+    return {"changed": report.changed, "outcomes": dict(report.outcomes), "busy": report.skipped}
+
+
+@shared_task(name="integrations.poll_nextech_all")
+def poll_nextech_all() -> int:
+    """Beat (every NEXTECH_POLL_SECONDS): a change poll per Nextech connection. Each expires
+    after a few periods, so a stalled queue never piles them up."""
+    pairs = _active_connections(kinds=_POLLED_KINDS)
+    period = float(getattr(settings, "NEXTECH_POLL_SECONDS", 2.0))
+    for connection_id, practice_id in pairs:
+        poll_nextech_connection.apply_async(
+            args=(connection_id, practice_id), queue=queue_for("sync"), expires=period * 5
         )
     return len(pairs)
 

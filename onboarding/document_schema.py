@@ -276,6 +276,16 @@ def document_schema() -> dict[str, Any]:
             ),
             "on_call",
         ),
+        "lay_terms": _list(
+            _obj(
+                ("terms",),
+                {
+                    "terms": _list(_str(LIMITS["phrase_length"]), "terms_per_lay_term"),
+                    "broader": _list(_str(LIMITS["phrase_length"]), "terms_per_lay_term"),
+                },
+            ),
+            "lay_terms",
+        ),
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

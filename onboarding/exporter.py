@@ -17,6 +17,7 @@ from typing import Any
 from accounts.models import Location, Practice
 from core.tenancy import tenant_context
 from onboarding.schema import format_clock, format_moment
+from scheduling.intents import lay_terms_of
 from scheduling.models import (
     Appointment,
     AppointmentType,
@@ -228,6 +229,10 @@ def export_config(practice: Practice) -> dict[str, Any]:
         "provider_rules": [rule(r) for r in rules],
         "escalation_protocols": protocols,
         "on_call": on_call,
+        "lay_terms": [
+            {"terms": list(terms), **({"broader": list(broader)} if broader else {})}
+            for terms, broader in lay_terms_of(practice.lay_terms)
+        ],
     }
 
 

@@ -195,15 +195,25 @@ def apply_config(
     with transaction.atomic():
         practice = Practice.objects.select_for_update().filter(slug=config.practice.slug).first()
         result_practice = Counts()
+        lay_terms = [
+            {"terms": list(t.terms), **({"broader": list(t.broader)} if t.broader else {})}
+            for t in config.lay_terms
+        ]
         if practice is None:
             practice = Practice.objects.create(
                 slug=config.practice.slug,
                 name=config.practice.name,
                 timezone=config.practice.timezone,
+                lay_terms=lay_terms,
             )
             result_practice.created = 1
         elif _assign(
-            practice, {"name": config.practice.name, "timezone": config.practice.timezone}
+            practice,
+            {
+                "name": config.practice.name,
+                "timezone": config.practice.timezone,
+                "lay_terms": lay_terms,
+            },
         ):
             result_practice.updated = 1
         result = ImportResult(practice_slug=practice.slug, practice_id=practice.pk)

@@ -42,6 +42,8 @@ CAPS: tuple[Cap, ...] = (
     Cap("escalation_protocols", "escalation_protocols", 200, "entries"),
     Cap("triggers_per_protocol", "escalation_protocols[].triggers", 100, "entries"),
     Cap("on_call", "on_call", 2_000, "entries"),
+    Cap("lay_terms", "lay_terms", 500, "entries"),
+    Cap("terms_per_lay_term", "lay_terms[].terms", 50, "entries"),
 )
 LIMITS: dict[str, int] = {cap.name: cap.limit for cap in CAPS}
 

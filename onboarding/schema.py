@@ -26,7 +26,8 @@ the round trip is exact):
   `phonenumbers.is_valid_number` is deliberately not required: the demo numbers are the
   fictional 555-01xx range, which no numbering plan assigns.
 
-`baa` is stored by compliance.services; `escalation_protocols` and `on_call` by
+`lay_terms` are stored on the practice (the intent resolver adds them to its lexicon for this
+practice only). `baa` is stored by compliance.services; `escalation_protocols` and `on_call` by
 calls.escalation.services (an emergency protocol routes to "911" and only an emergency does; one
 provider's on-call entries must not overlap); appointment patients (PHI) are validated, counted
 and dropped.
@@ -76,6 +77,7 @@ TOP_LEVEL = (
     "provider_rules",
     "escalation_protocols",
     "on_call",
+    "lay_terms",
 )
 
 _KEY = re.compile(r"^[-a-zA-Z0-9_]+$")
@@ -220,6 +222,12 @@ class OnCallSpec:
 
 
 @dataclass(frozen=True)
+class LayTermSpec:
+    terms: tuple[str, ...]
+    broader: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PracticeConfig:
     practice: PracticeSpec
     ehr_kind: str
@@ -236,6 +244,8 @@ class PracticeConfig:
     baa: Mapping[str, Any] | None = None
     escalation_protocols: tuple[EscalationProtocolSpec, ...] = ()
     on_call: tuple[OnCallSpec, ...] = ()
+    # What the practice's callers say, added to the intent lexicon for this practice.
+    lay_terms: tuple[LayTermSpec, ...] = ()
     # Present in the file, validated, not stored yet.
     not_imported: tuple[str, ...] = ()
     # Appointment patients validated and dropped (PHI; no encrypted patient store yet).
@@ -551,6 +561,7 @@ class _Parser:
         self.baa(root.get("baa"))
         protocols = self.escalation_protocols(root.get("escalation_protocols"))
         on_call = self.on_call(root.get("on_call"))
+        lay_terms = self.lay_terms(root.get("lay_terms"))
         if c.errors or practice is None:
             return None
         return PracticeConfig(
@@ -568,6 +579,7 @@ class _Parser:
             baa=root.get("baa"),
             escalation_protocols=protocols,
             on_call=on_call,
+            lay_terms=lay_terms,
             not_imported=tuple(s for s in NOT_IMPORTED_SECTIONS if root.get(s) not in (None, [])),
             patients_dropped=patients,
         )
@@ -1186,6 +1198,33 @@ class _Parser:
                     break
             else:
                 out.append(OnCallSpec(provider, start, end, group))
+        return tuple(out)
+
+    def lay_terms(self, value: Any) -> tuple[LayTermSpec, ...]:
+        """Words that mean the same to this practice's callers ("tox", "baby botox", "botox"),
+        and optionally the wider terms they fall under; no word twice in one entry."""
+        c = self.c
+        out: list[LayTermSpec] = []
+        for i, item in enumerate(c.items("lay_terms", value)):
+            path = f"lay_terms[{i}]"
+            entry = c.obj(path, item, ("terms",), ("broader",))
+            if entry is None:
+                continue
+            terms = c.unique_list(
+                f"{path}.terms", entry["terms"], self.phrase, what="terms", fold=str.casefold
+            )
+            if terms == ():
+                c.error(f"{path}.terms", "must name at least one term")
+                terms = _MISSING
+            broader = c.unique_list(
+                f"{path}.broader",
+                entry.get("broader"),
+                self.phrase,
+                what="terms",
+                fold=str.casefold,
+            )
+            if _ok(terms, broader):
+                out.append(LayTermSpec(terms, broader))
         return tuple(out)
 
     def route_taker(self, path: str, value: Mapping[str, Any]) -> tuple[Any, tuple[str, str]]:

@@ -292,3 +292,71 @@ def checklist(practice: Practice) -> list[Check]:
 
 def ready(checks: list[Check]) -> bool:
     return all(c.passed for c in checks)
+
+
+# --- the practice's evaluation: test scenarios per type ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A caller phrase that would have helped a missed sentence, for one type."""
+
+    phrase: str
+    sentence: str
+
+
+@dataclass
+class TypeResult:
+    """How one expected type's scenarios last came out: `right` (the type), `wrong` (another
+    type: the failure that books the wrong visit), `empty` (nothing: a message taken). For
+    "nothing expected", a type picked is wrong and nothing is right."""
+
+    type_id: int | None
+    name: str
+    right: int = 0
+    wrong: int = 0
+    empty: int = 0
+    not_run: int = 0
+    suggestions: list[Suggestion] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.right + self.wrong + self.empty + self.not_run
+
+
+def scenario_report(practice: Practice, scenarios: list[Any]) -> list[TypeResult]:
+    """Right / wrong / empty per expected type, over scenarios already loaded (with their
+    `expected_type`), and for each type the phrases its misses suggest that it does not have
+    yet. One query (the practice's phrases); types by name, "nothing expected" last."""
+    from scheduling.intents import suggest_phrase
+    from scheduling.models import CallerPhrase
+
+    phrases: dict[int, set[str]] = {}
+    for type_id, text in CallerPhrase.objects.for_practice(practice).values_list(
+        "appointment_type_id", "text"
+    ):
+        phrases.setdefault(type_id, set()).add(text.casefold())
+    results: dict[int | None, TypeResult] = {}
+    for s in scenarios:
+        expected = s.expected_type_id
+        result = results.get(expected)
+        if result is None:
+            name = s.expected_type.name if expected else "Nothing (take a message)"
+            result = results[expected] = TypeResult(expected, name)
+        if s.last_run_at is None:
+            result.not_run += 1
+        elif s.last_got_type_id == expected:
+            result.right += 1
+        elif s.last_got_type_id is None:
+            result.empty += 1
+        else:
+            result.wrong += 1
+        missed = s.last_run_at is not None and s.last_got_type_id != expected
+        if expected is not None and missed:
+            phrase = suggest_phrase(s.sentence)
+            known = phrases.get(expected, set())
+            if phrase and phrase.casefold() not in known:
+                known.add(phrase.casefold())
+                phrases[expected] = known
+                result.suggestions.append(Suggestion(phrase, s.sentence))
+    return sorted(results.values(), key=lambda r: (r.type_id is None, r.name.casefold()))

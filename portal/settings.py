@@ -311,7 +311,7 @@ LOGGING = {
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
 
-# --- compliance (compliance app: PHI keys, audit trail; owned by the compliance work) ---------
+# --- compliance: PHI keys, audit trail -------------------------------------------------------
 # PHI_MASTER_KEY (above) wraps new per-practice data keys. During a master-key rotation every
 # process is first given PHI_MASTER_KEY_NEW (accepted for unwrapping; `manage.py rotate_keys`
 # re-wraps under it), then it becomes PHI_MASTER_KEY with the old one in PHI_MASTER_KEYS_PREVIOUS
@@ -333,6 +333,20 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("auditlog.middleware.AuditlogMiddleware"),
     "compliance.middleware.ImpersonationMiddleware",
 )
+# The voice agent's routes (portal.handlers.API_PREFIXES) run this stack instead: a bearer
+# token authenticates each request, so no sessions, CSRF, second factor, messages, idle timeout,
+# support sessions or portal tenancy; the audit context, request id and security headers (CSP
+# too: the schema's documentation pages are HTML) as everywhere.
+# API_SEPARATE_STACK=false serves them through MIDDLEWARE too (the benchmark compares both).
+API_SEPARATE_STACK = env_bool("API_SEPARATE_STACK", True)
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.RequestIdMiddleware",
+    "receptionist_api.middleware.ApiProblemMiddleware",
+    "compliance.middleware.AuditContextMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
 TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
     "compliance.context_processors.impersonation"  # the support-session banner on every page
 )
@@ -344,7 +358,7 @@ if TESTING:
         filter(None, [_db_options.get("options", ""), "-c compliance.test_truncate=on"])
     )
 
-# --- integrations (integrations app: EHR client, sync, webhooks; owned by the integration work) --
+# --- ehr (app label integrations): EHR client, sync, webhooks ---------------------------------
 # Queues: booking writes (and their insertion webhooks) on `bookings`, ahead of `sync` traffic
 # (full syncs, reconcile, mirror webhooks); workers should consume `bookings` first. A booking
 # task routes itself with INTEGRATIONS_QUEUES["bookings"] (or an entry below).
@@ -358,6 +372,8 @@ CELERY_TASK_ROUTES = {
     "integrations.reconcile_near_all": {"queue": "sync"},
     "integrations.flush_health": {"queue": "sync"},
     "integrations.requeue_stale_webhooks": {"queue": "sync"},
+    "integrations.poll_nextech_all": {"queue": "sync"},
+    "integrations.poll_nextech_connection": {"queue": "sync"},
     # bookings (booking.tasks): the booking pipeline and its outbox relay
     "scheduling.process_booking": {"queue": "bookings"},
     "scheduling.poll_booking_insertion": {"queue": "bookings"},
@@ -376,6 +392,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("EHR_NEAR_RECONCILE_SECONDS", "300")),
     },
     "integrations-flush-health": {"task": "integrations.flush_health", "schedule": 60.0},
+    # Nextech has no webhooks: each connection's changes are asked for this often (one
+    # _lastUpdated search a poll: 0.5/s of the endpoint's 20/s at 2 s).
+    "integrations-poll-nextech": {
+        "task": "integrations.poll_nextech_all",
+        "schedule": float(os.environ.get("NEXTECH_POLL_SECONDS", "2")),
+    },
     "integrations-requeue-webhooks": {
         "task": "integrations.requeue_stale_webhooks",
         "schedule": 120.0,
@@ -404,6 +426,7 @@ EHR_RATE_LIMIT_SAFETY = (0.02, 0.1)  # enforce window * (1 + r) + s: jitter neve
 EHR_API_VERSION = "v20240412"
 EHR_SYNC_HORIZON_DAYS = int(os.environ.get("EHR_SYNC_HORIZON_DAYS", "90"))
 EHR_NEAR_RECONCILE_DAYS = int(os.environ.get("EHR_NEAR_RECONCILE_DAYS", "3"))
+NEXTECH_POLL_SECONDS = float(os.environ.get("NEXTECH_POLL_SECONDS", "2"))
 EHR_WEBHOOK_TOLERANCE_SECONDS = 300
 INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
 # The EHR sandbox (`python -m ehr_sandbox`) and where the EHR reaches our webhooks.

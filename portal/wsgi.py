@@ -1,6 +1,10 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from portal.handlers import PortalWSGIHandler  # noqa: E402  (needs the apps loaded)
+
+application = PortalWSGIHandler()

@@ -20,7 +20,13 @@ from receptionist_api.serializers import (
     TranscriptRequestSerializer,
     TranscriptStoredSerializer,
 )
-from receptionist_api.views import ERRORS, ReceptionistAPIView, _valid, id_parameter, problems
+from receptionist_api.views import (
+    ERRORS,
+    ReceptionistAPIView,
+    id_parameter,
+    problems,
+    validated,
+)
 from scheduling.models import ApiScope
 
 
@@ -47,7 +53,7 @@ class CallsView(PHIGatedMixin, ReceptionistAPIView):
         tags=["calls"],
     )
     def post(self, request: Request) -> Response:
-        data = _valid(CallRequestSerializer, request.data)
+        data = validated(CallRequestSerializer, request.data)
         principal = request.user
         assert isinstance(principal, ApiPrincipal)
         call, _ = services.record_call(
@@ -76,7 +82,7 @@ class CallTranscriptView(PHIGatedMixin, ReceptionistAPIView):
     )
     def put(self, request: Request, call_id: int) -> Response:
         call = Call.objects.for_practice(self.practice).get(pk=call_id)  # 404 if not ours
-        data = _valid(TranscriptRequestSerializer, request.data)
+        data = validated(TranscriptRequestSerializer, request.data)
         try:
             call = services.store_transcript(
                 call,

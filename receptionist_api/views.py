@@ -195,7 +195,7 @@ class IntentResolveView(PHIGatedMixin, ReceptionistAPIView):
         responses={200: s.IntentResponseSerializer, **problems(400), **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(s.IntentRequestSerializer, request.data)
+        data = validated(s.IntentRequestSerializer, request.data)
         from scheduling.intents import resolve_intent  # written alongside; imported late
 
         matches = resolve_intent(self.practice, data["utterance"], data["patient_status"])
@@ -225,7 +225,7 @@ class AvailabilityView(ReceptionistAPIView):
         responses={200: s.AvailabilitySerializer, **problems(400), **ERRORS},
     )
     def get(self, request: Request) -> HttpResponse:
-        q = _valid(s.AvailabilityQuerySerializer, request.query_params)
+        q = validated(s.AvailabilityQuerySerializer, request.query_params)
         slots = selectors.available_slots(
             self.practice,
             appointment_type_id=q["appointment_type_id"],
@@ -285,7 +285,7 @@ class HoldsView(ReceptionistAPIView):
         responses={201: s.HoldSerializer, **problems(400, 409), **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(s.HoldRequestSerializer, request.data)
+        data = validated(s.HoldRequestSerializer, request.data)
         try:
             hold = services.place_hold(
                 self.practice,
@@ -319,7 +319,8 @@ class HoldDetailView(ReceptionistAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _valid(serializer_class: type[Any], data: Any) -> dict[str, Any]:
+def validated(serializer_class: type[Any], data: Any) -> dict[str, Any]:
+    """The request's data through a serializer, or 400 `validation_error` with every field."""
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -389,7 +390,7 @@ class BookingsView(PHIGatedMixin, ReceptionistAPIView):
             )
         # The validated body, not the raw one: names trimmed, the phone as E.164, the birth date
         # checked, exactly what the EHR is sent.
-        body = _plain(_valid(s.BookingRequestSerializer, request.data))
+        body = _plain(validated(s.BookingRequestSerializer, request.data))
         principal = request.user
         assert isinstance(principal, ApiPrincipal)
         try:

@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from rapidfuzz import process
@@ -63,7 +63,15 @@ from core.text import stem as _stem
 from core.text import words as text_words
 from scheduling.models import AppointmentType
 
-__all__ = ["MIN_CONFIDENCE", "IntentMatch", "TypeEvidence", "normalise", "rank", "resolve_intent"]
+__all__ = [
+    "MIN_CONFIDENCE",
+    "IntentMatch",
+    "TypeEvidence",
+    "normalise",
+    "rank",
+    "resolve_intent",
+    "suggest_phrase",
+]
 
 MIN_CONFIDENCE = 0.65  # all words apart 0.9, three of four 0.675 pass; two of three 0.6 not
 APART = 0.9  # a phrase's words heard, but not together
@@ -262,17 +270,49 @@ class Lexicon:
 
 
 @lru_cache(maxsize=1)
-def lexicon() -> Lexicon:
-    """Shipped as data (`scheduling/data/intent_lexicon.json`), read once per process."""
-    data = json.loads(LEXICON_PATH.read_text())
+def _shipped() -> dict[str, Any]:
+    return dict(json.loads(LEXICON_PATH.read_text()))
+
+
+def lexicon(lay_terms: LayTerms = ()) -> Lexicon:
+    """Shipped as data (`scheduling/data/intent_lexicon.json`), read once per process, with a
+    practice's own lay terms added (`Practice.lay_terms`: entries of the same shape). One per
+    distinct set of lay terms, kept."""
+    return _lexicon(lay_terms)
+
+
+# A practice's lay terms as the ranker takes them (hashable): (terms, broader) per entry.
+LayTerms = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+
+
+def lay_terms_of(entries: Any) -> LayTerms:
+    """`Practice.lay_terms` (a list of {"terms": [...], "broader": [...]}) as `LayTerms`;
+    anything malformed is left out (the config file and the portal validate on the way in)."""
+    out = []
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        terms = tuple(t for t in entry.get("terms") or () if isinstance(t, str) and t.strip())
+        broader = tuple(t for t in entry.get("broader") or () if isinstance(t, str) and t.strip())
+        if terms:
+            out.append((terms, broader))
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def _lexicon(lay_terms: LayTerms) -> Lexicon:
+    data = _shipped()
     generic = frozenset(_stem(w) for w in data["generic"])
+    entries = [
+        (c["terms"], c.get("broader", ()), c.get("instead_of", ())) for c in data["concepts"]
+    ] + [(terms, broader, ()) for terms, broader in lay_terms]
     concepts = tuple(
         _Concept(
-            terms=tuple(t for t in (_words(x) for x in c["terms"]) if t),
-            broader=tuple(t for t in (_words(x) for x in c.get("broader", ())) if t),
-            instead_of=frozenset(w.stem for x in c.get("instead_of", ()) for w in _words(x)),
+            terms=tuple(t for t in (_words(x) for x in terms) if t),
+            broader=tuple(t for t in (_words(x) for x in broader) if t),
+            instead_of=frozenset(w.stem for x in instead_of for w in _words(x)),
         )
-        for c in data["concepts"]
+        for terms, broader, instead_of in entries
     )
     index: dict[str, list[tuple[int, tuple[_Word, ...], int]]] = {}
     long_words: dict[_Word, list[int]] = {}
@@ -328,7 +368,7 @@ class _Candidate:
     source: str = ""  # for a lexicon term: the caller's word that brought it in
 
 
-def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
+def _candidates(words: Sequence[_Word], lex: Lexicon) -> list[_Candidate]:
     """The utterance's words, each adjacent pair run together ("tooth ache"), and the terms
     the lexicon says they mean (each at positions of its own, so a multi-word term is heard
     together)."""
@@ -336,13 +376,12 @@ def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
     for i in range(len(words) - 1):
         raw = words[i].raw + words[i + 1].raw
         out.append(_Candidate(_Word(raw, _stem(raw)), i, i + 1))
-    lex = lexicon()
-    heard = _concepts_heard(out, words)
+    heard = _concepts_heard(out, words, lex)
     claimed = {stem for index in heard for stem in lex.concepts[index].instead_of}
     if claimed:
         out = [c for c in out if c.word.stem not in claimed]
         claimers = {i: h for i, h in heard.items() if lex.concepts[i].instead_of}
-        heard = {**_concepts_heard(out, words), **claimers}
+        heard = {**_concepts_heard(out, words, lex), **claimers}
     position = len(words) + 1
     for index in sorted(heard):
         concept = lex.concepts[index]
@@ -358,10 +397,9 @@ def _candidates(words: Sequence[_Word]) -> list[_Candidate]:
 
 
 def _concepts_heard(
-    candidates: Sequence[_Candidate], words: Sequence[_Word]
+    candidates: Sequence[_Candidate], words: Sequence[_Word], lex: Lexicon
 ) -> dict[int, tuple[float, str]]:
     """The lexicon concepts the caller's words name: concept -> how well heard, and as what."""
-    lex = lexicon()
     heard: dict[int, tuple[float, str]] = {}
     for c in candidates:
         for index, term, place in lex.by_stem.get(c.word.stem, ()):
@@ -635,7 +673,11 @@ def resolve_intent(
         )
         for type_id, name, phrase_texts, bookable, new, existing, instructions in rows
     ]
-    return rank(types, utterance)
+    if isinstance(practice, Practice):
+        entries = practice.lay_terms
+    else:
+        entries = Practice.objects.filter(pk=practice).values_list("lay_terms", flat=True).first()
+    return rank(types, utterance, lay_terms_of(entries))
 
 
 @dataclass(frozen=True)
@@ -650,15 +692,18 @@ class TypeEvidence:
     instructions: str = ""
 
 
-def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
-    """The ranking itself, without the database: pure, deterministic."""
+def rank(
+    types: Sequence[TypeEvidence], utterance: str, lay_terms: LayTerms = ()
+) -> list[IntentMatch]:
+    """The ranking itself, without the database: pure, deterministic. `lay_terms`: the
+    practice's own additions to the lexicon."""
     heard = normalise(affirmed(utterance))
     if not heard:
         return []
     index = _index_for(tuple((t.name, t.phrases) for t in types))
     told = _instruction_words(tuple(t.instructions for t in types))
     said = {w.stem for w in heard}
-    scorer = _Scorer(_candidates(heard), index.weights, index.vocabulary)
+    scorer = _Scorer(_candidates(heard, lexicon(lay_terms)), index.weights, index.vocabulary)
     touched: dict[int, set[int]] = {}  # type -> its phrases with a word that was heard
     for word in scorer.hits:
         if scorer.entry(word).best > 0:
@@ -700,3 +745,16 @@ def rank(types: Sequence[TypeEvidence], utterance: str) -> list[IntentMatch]:
         )
         for _, conf, _, name, ti, phrase in scored[:MAX_MATCHES]
     ]
+
+
+SUGGESTED_WORDS = 4
+
+
+def suggest_phrase(utterance: str) -> str:
+    """A caller phrase to add when a sentence was missed: its distinctive words as the caller
+    said them (not negated, not filler, not generic such as "appointment"), in order, at most a
+    few. Empty when nothing distinctive was said: then no phrase would help."""
+    generic = lexicon().generic
+    words = [w.raw for w in normalise(affirmed(utterance)) if w.stem not in generic]
+    kept = list(dict.fromkeys(w for w in words if w not in STOP_WORDS and len(w) > 1))
+    return " ".join(kept[:SUGGESTED_WORDS])

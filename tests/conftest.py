@@ -30,6 +30,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
         protect_connected_database(settings.DATABASE_SUPERUSER_URL, test_truncate=True)
 
 
+@pytest.fixture
+def client():
+    """Django's test client on the handler production serves (portal.wsgi): the voice agent's
+    routes through the API middleware stack, everything else through the browser's."""
+    from portal.handlers import PortalClientHandler
+
+    test_client = Client()
+    test_client.handler = PortalClientHandler(enforce_csrf_checks=False)
+    return test_client
+
+
 @pytest.fixture(autouse=True)
 def sign_in_counters_of_this_test(settings):
     """Each test counts sign-in attempts (accounts.throttle) under Redis keys of its own."""

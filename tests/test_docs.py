@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = sorted([ROOT / "README.md", ROOT / "ehr_sandbox" / "README.md", *ROOT.glob("docs/*.md")])
+DOCS = sorted([ROOT / "README.md", *ROOT.glob("ehr_sandbox/**/README.md"), *ROOT.glob("docs/*.md")])
 TOP_LEVEL = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
 CODE = re.compile(r"`([^`\s]+)`")
 LINK = re.compile(r"\]\(([^)\s]+)\)")

@@ -39,11 +39,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
@@ -60,11 +57,13 @@ from ehr.errors import (
     EHRValidationError,
     EHRWriteUncertain,
 )
+from ehr.events import report_trouble as _report
 from ehr.health import HealthRecorder
 from ehr.nexhealth import normalize as norm
 from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, get_redis, parse_limits
 from ehr.nexhealth.ratelimit import redis_prefix as _prefix
 from ehr.port import Capability
+from ehr.types import EHRTrouble, WebhookRegistration
 
 if TYPE_CHECKING:
     from ehr.models import EHRConnection
@@ -74,6 +73,17 @@ log = logging.getLogger("ehr.nexhealth.client")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 ACCEPT = "application/vnd.Nexhealth+json;version=2"
 USER_AGENT = "hello-practice-portal/1.0 (+integrations)"
+
+# event -> resource type to subscribe it under (NexHealth's names; working_hours_updated is the
+# sandbox's name for a provider's synced schedule being replaced in the EHR). The receiver
+# (`ehr.nexhealth.webhooks`) processes exactly these.
+SUBSCRIPTIONS: dict[str, str] = {
+    "appointment_insertion": "Appointment",
+    "appointment_created": "Appointment",
+    "appointment_updated": "Appointment",
+    "working_hours_updated": "WorkingHour",
+    "document_insertion": "Document",
+}
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -130,40 +140,6 @@ def default_timeouts(name: str = "EHR_TIMEOUTS") -> httpx.Timeout:
         write=float(t.get("write", 10.0)),
         pool=float(t.get("pool", 5.0)),
     )
-
-
-class EHRTrouble(StrEnum):
-    """Why a call is taking longer than it should, as it happens (before any retry)."""
-
-    SLOW = "slow"  # timed out: asking again, or looking the write up
-    FAILING = "failing"  # a 5xx or a dropped connection: retrying
-    RATE_LIMITED = "rate_limited"  # waiting for the EHR's rate limit
-
-
-_trouble_listener: ContextVar[Callable[[EHRTrouble], None] | None] = ContextVar(
-    "ehr_trouble_listener", default=None
-)
-
-
-@contextmanager
-def trouble_listener(listener: Callable[[EHRTrouble], None]) -> Iterator[None]:
-    """Tell `listener` (in this thread's context) each time a call runs into trouble, so whoever
-    waits on the work can be told honestly why it is still pending."""
-    token = _trouble_listener.set(listener)
-    try:
-        yield
-    finally:
-        _trouble_listener.reset(token)
-
-
-def _report(trouble: EHRTrouble) -> None:
-    listener = _trouble_listener.get()
-    if listener is None:
-        return
-    try:
-        listener(trouble)
-    except Exception:  # telling is best effort; the call itself goes on
-        log.warning("EHR trouble listener failed", exc_info=True)
 
 
 @dataclass
@@ -588,6 +564,11 @@ class NexHealthClient:
     def location(self, location_id: int | None = None) -> dict[str, Any]:
         return dict(self.get(f"/locations/{self._location(location_id)}").data)
 
+    def check(self) -> str:
+        """Authenticate afresh and read the connection's location: its name."""
+        self.authenticate()
+        return str(self.location().get("name", ""))
+
     def providers(self, location_id: int | None = None) -> list[norm.EHRProvider]:
         rows = self.iterate("/providers", {"location_id": self._location(location_id)})
         return [norm.provider(r) for r in rows]
@@ -643,6 +624,20 @@ class NexHealthClient:
         rows = self.appointments_raw(start, end, location_id=location_id, **filters)
         return [norm.appointment(r) for r in rows]
 
+    def appointments_listed(
+        self, start: datetime, end: datetime, *, location_id: int | None = None
+    ) -> tuple[list[norm.EHRAppointment], list[str]]:
+        """The location's appointments and blocks in [start, end), and a problem for each
+        record that cannot be read (kept out of the list, never half-applied)."""
+        appointments: list[norm.EHRAppointment] = []
+        problems: list[str] = []
+        for raw in self.appointments_raw(start, end, location_id=location_id):
+            try:
+                appointments.append(norm.appointment(raw))
+            except (KeyError, ValueError) as exc:
+                problems.append(f"appointment {raw.get('id')}: {exc}")
+        return appointments, problems
+
     def appointment(self, appointment_id: int) -> norm.EHRAppointment:
         return norm.appointment(self.get(f"/appointments/{appointment_id}").data)
 
@@ -663,7 +658,7 @@ class NexHealthClient:
             provider_id=provider_id,
         )
         for appt in rows:
-            if appt.start == start and not appt.cancelled and appt.insertion_status != "failed":
+            if appt.start == start and not appt.cancelled and not appt.refused:
                 return appt
         return None
 
@@ -792,16 +787,20 @@ class NexHealthClient:
 
     # documents (the encounter note goes to the patient's document centre)
 
-    def find_document(self, patient_id: int, reference: str) -> dict[str, Any] | None:
-        """The patient's document whose title carries `reference` (a stable id of ours); one
-        whose insertion failed does not count (it is not in the record)."""
+    def _documents_raw(self, patient_id: int, reference: str) -> dict[str, Any] | None:
         for doc in self.iterate(f"/patients/{patient_id}/documents"):
             if reference in str(doc.get("title", "")) and doc.get("insertion_status") != "failed":
                 return dict(doc)
         return None
 
-    def document(self, patient_id: int, document_id: int) -> dict[str, Any]:
-        return dict(self.get(f"/patients/{patient_id}/documents/{document_id}").data)
+    def find_document(self, patient_id: int, reference: str) -> norm.EHRDocument | None:
+        """The patient's document whose title carries `reference` (a stable id of ours); one
+        whose insertion failed does not count (it is not in the record)."""
+        found = self._documents_raw(patient_id, reference)
+        return None if found is None else norm.document(found)
+
+    def document(self, patient_id: int, document_id: int) -> norm.EHRDocument:
+        return norm.document(self.get(f"/patients/{patient_id}/documents/{document_id}").data)
 
     def create_document(
         self,
@@ -812,7 +811,7 @@ class NexHealthClient:
         reference: str,
         appointment_id: int | None = None,
         location_id: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> norm.EHRDocument:
         """`POST /patients/{id}/documents` (text). `reference` must appear in `title`: on an
         ambiguous failure the client finds the document by it before retrying, so a retry never
         writes the document twice. Answers the accepted document (`insertion_status`)."""
@@ -827,7 +826,7 @@ class NexHealthClient:
             body["appointment_id"] = appointment_id
 
         def lookup() -> EHRResponse | None:
-            found = self.find_document(patient_id, reference)
+            found = self._documents_raw(patient_id, reference)
             return None if found is None else EHRResponse(200, found)
 
         response = self.request(
@@ -837,7 +836,7 @@ class NexHealthClient:
             json={"document": body},
             lookup=lookup,
         )
-        return dict(response.data or {})
+        return norm.document(dict(response.data or {}))
 
     def available_slots(
         self,
@@ -896,6 +895,30 @@ class NexHealthClient:
             ).data
         )
 
+    def register_webhooks(self, target_url: str, endpoint_id: int | None) -> WebhookRegistration:
+        """Make sure the EHR posts our events to `target_url` (an endpoint of the API key, kept
+        if it exists: `endpoint_id`), active and subscribed to every event we process
+        (subscriptions are upserts). Idempotent."""
+        endpoint: dict[str, Any] | None = None
+        if endpoint_id:
+            try:
+                endpoint = self.webhook_endpoint(endpoint_id)
+            except EHRError:
+                endpoint = None
+            if endpoint is not None and endpoint.get("target_url") != target_url:
+                endpoint = self.update_webhook_endpoint(endpoint_id, target_url=target_url)
+        if endpoint is None:
+            endpoint = self.create_webhook_endpoint(target_url)
+        if not endpoint.get("active", True):
+            endpoint = self.update_webhook_endpoint(int(endpoint["id"]), active=True)
+        for event, resource_type in SUBSCRIPTIONS.items():
+            self.subscribe(int(endpoint["id"]), resource_type, event)
+        return WebhookRegistration(
+            endpoint_id=int(endpoint["id"]),
+            target_url=target_url,
+            secret=str(endpoint.get("secret_key") or ""),
+        )
+
     def subscribe(self, endpoint_id: int, resource_type: str, event: str) -> dict[str, Any]:
         """Subscriptions are upserts on (endpoint, subdomain, event): safe to repeat."""
         return dict(
@@ -932,7 +955,7 @@ def _appt_raw(appt: norm.EHRAppointment) -> dict[str, Any]:
         "cancelled": appt.cancelled,
         "unavailable": appt.unavailable,
         "updated_at": appt.updated_at.isoformat() if appt.updated_at else None,
-        "insertion_status": appt.insertion_status,
+        "insertion_status": appt.insertion_status.value,
         "note": appt.note,
     }
 

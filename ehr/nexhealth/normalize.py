@@ -10,19 +10,21 @@ half-applied.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
-from core.phone import to_e164
 from ehr.types import (
     EHRAppointment,
     EHRAppointmentType,
     EHRDescriptor,
+    EHRDocument,
     EHROperatory,
     EHRPatient,
     EHRProvider,
     EHRWorkingHour,
+    InsertionStatus,
+    clean_name,
+    phone_e164,
 )
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -32,24 +34,12 @@ _WEEKDAY_BY_NAME = {d.lower(): d for d in WEEKDAYS} | {d[:3].lower(): d for d in
 # --- scalars ---------------------------------------------------------------------------------
 
 
-def clean_name(value: Any) -> str:
-    """Trimmed, NFC, single spaces; None -> ""."""
-    if value is None:
-        return ""
-    return " ".join(unicodedata.normalize("NFC", str(value)).split())
-
-
 def split_name(full: str) -> tuple[str, str]:
     """ "Dr. Ana Patel" -> ("Dr. Ana", "Patel"); one word -> (word, word) (EHRs need both)."""
     parts = clean_name(full).split(" ")
     if len(parts) == 1:
         return parts[0], parts[0]
     return " ".join(parts[:-1]), parts[-1]
-
-
-def phone_e164(value: Any, region: str = "US") -> str:
-    """E.164 for a possible number, "" for empty or impossible input (never a guess)."""
-    return to_e164(clean_name(value), region) or ""
 
 
 def to_date(value: Any, name: str = "date") -> date | None:
@@ -237,7 +227,9 @@ def appointment(raw: dict[str, Any]) -> EHRAppointment:
         cancelled=bool(raw.get("cancelled", False)) or bool(raw.get("deleted", False)),
         unavailable=bool(raw.get("unavailable", False)),
         updated_at=to_datetime(raw.get("updated_at"), "updated_at"),
-        insertion_status=str(raw.get("insertion_status") or "complete"),
+        insertion_status=InsertionStatus.parse(
+            raw.get("insertion_status"), InsertionStatus.COMPLETE
+        ),
         note=clean_name(raw.get("note")),
         descriptor_ids=_ids(raw.get("emr_appt_descriptor_ids"), "emr_appt_descriptor_ids"),
     )
@@ -258,4 +250,16 @@ def patient(raw: dict[str, Any], region: str = "US") -> EHRPatient:
         phone=phone,
         email=clean_name(raw.get("email")).lower(),
         location_ids=_ids(raw.get("location_ids"), "location_ids"),
+    )
+
+
+def document(raw: dict[str, Any]) -> EHRDocument:
+    return EHRDocument(
+        id=int(raw["id"]),
+        patient_id=to_int(raw.get("patient_id"), "patient_id"),
+        title=str(raw.get("title") or ""),
+        insertion_status=InsertionStatus.parse(
+            raw.get("insertion_status"), InsertionStatus.PENDING
+        ),
+        insertion_error=str(raw.get("insertion_error") or ""),
     )

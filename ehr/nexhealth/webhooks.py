@@ -52,17 +52,6 @@ SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
 REQUEUE_DUPLICATE_AFTER = timedelta(seconds=10)
 
-# event -> resource type to subscribe it under (NexHealth's names; working_hours_updated is the
-# sandbox's name for a provider's synced schedule being replaced in the EHR).
-SUBSCRIPTIONS: dict[str, str] = {
-    "appointment_insertion": "Appointment",
-    "appointment_created": "Appointment",
-    "appointment_updated": "Appointment",
-    "working_hours_updated": "WorkingHour",
-    "document_insertion": "Document",
-}
-
-
 # --- signature -------------------------------------------------------------------------------
 
 
@@ -245,7 +234,14 @@ def record_delivery(
 # --- processing ------------------------------------------------------------------------------
 
 
-def on_appointment_insertion(connection: EHRConnection, data: dict[str, Any]) -> str:
+Handled = tuple[DeliveryStatus, str]  # how the delivery ends, and what was done (its outcome)
+
+
+def _ignored(why: str) -> Handled:
+    return DeliveryStatus.IGNORED, f"ignored: {why}"
+
+
+def on_appointment_insertion(connection: EHRConnection, data: dict[str, Any]) -> Handled:
     """Hook for the booking flow: NexHealth finished (or failed) writing an appointment we
     posted. `data` is `{"appointment": {...}, "status": "complete" | "failed"}`.
 
@@ -255,7 +251,7 @@ def on_appointment_insertion(connection: EHRConnection, data: dict[str, Any]) ->
     """
     raw = data.get("appointment")
     if not isinstance(raw, dict):
-        return "ignored: no appointment"
+        return _ignored("no appointment")
     status = data.get("status")
     if status in ("complete", "failed") and raw.get("insertion_status") != status:
         raw = {**raw, "insertion_status": status}
@@ -263,14 +259,16 @@ def on_appointment_insertion(connection: EHRConnection, data: dict[str, Any]) ->
     return _with_booking(Mirror(connection).apply_appointment(appointment), connection, appointment)
 
 
-def _with_booking(mirrored: str, connection: EHRConnection, appointment: Any) -> str:
+def _with_booking(mirrored: str, connection: EHRConnection, appointment: Any) -> Handled:
     """The mirror's outcome, plus what the listeners (our booking of it) did, if anything."""
-    return "; ".join([mirrored, *events.announce_appointment(connection, appointment)])
+    replies = events.announce_appointment(connection, appointment)
+    return DeliveryStatus.PROCESSED, "; ".join([mirrored, *replies])
 
 
-def on_document_insertion(connection: EHRConnection, data: dict[str, Any]) -> str:
-    """Hook for the calls/notes flow: an encounter note was written to the record (or failed)."""
-    return "ignored: no document handler yet"
+def on_document_insertion(connection: EHRConnection, data: dict[str, Any]) -> Handled:
+    """Hook for the calls/notes flow: an encounter note was written to the record (or failed).
+    The note's task polls the document, so nothing is done with it here yet."""
+    return _ignored("no document handler yet")
 
 
 def process_delivery(delivery_pk: int, practice_id: int | None = None) -> str:
@@ -311,16 +309,15 @@ def process_delivery(delivery_pk: int, practice_id: int | None = None) -> str:
             delivery.attempts += 1
             try:
                 with transaction.atomic():
-                    outcome = _handle(delivery.connection, delivery.event, payload, prefetched)
+                    status, outcome = _handle(
+                        delivery.connection, delivery.event, payload, prefetched
+                    )
             except (KeyError, TypeError, ValueError) as exc:
                 # A malformed message will not get better by retrying: keep it, say why.
                 # The reason is kept on the row; a log line gets its kind only (values in it
                 # can be a patient's).
                 log.warning("webhook delivery %s is malformed: %s", delivery_pk, type(exc).__name__)
                 outcome, status = f"failed: malformed ({exc})", DeliveryStatus.FAILED
-            else:
-                ignored = outcome.startswith("ignored")
-                status = DeliveryStatus.IGNORED if ignored else DeliveryStatus.PROCESSED
             delivery.status = status
             delivery.outcome = outcome[:200]
             delivery.processed_at = timezone.now()
@@ -333,27 +330,29 @@ def _for_this_location(conn: EHRConnection, payload: dict[str, Any]) -> bool:
     return location_id is None or conn.ehr_location_id in (None, location_id)
 
 
-def _handle(conn: EHRConnection, event: str, payload: dict[str, Any], prefetched: Any) -> str:
+def _handle(conn: EHRConnection, event: str, payload: dict[str, Any], prefetched: Any) -> Handled:
     data = payload.get("data") or {}
     if not _for_this_location(conn, payload):
-        return "ignored: another location"
+        return _ignored("another location")
     if event in ("appointment_created", "appointment_updated"):
         raw = data.get("appointment")
         if not isinstance(raw, dict):
-            return "ignored: no appointment"
+            return _ignored("no appointment")
         appointment = norm.appointment(raw)
         mirrored = Mirror(conn).apply_appointment(appointment)
-        # A cancellation in the EHR cancels our booking of it.
-        return _with_booking(mirrored, conn, appointment) if appointment.cancelled else mirrored
+        if appointment.cancelled:  # a cancellation in the EHR cancels our booking of it
+            return _with_booking(mirrored, conn, appointment)
+        return DeliveryStatus.PROCESSED, mirrored
     if event == "appointment_insertion":
         return on_appointment_insertion(conn, data)
     if event == "working_hours_updated":
         provider_id = norm.to_int(data.get("provider_id"))
         if provider_id is None or prefetched is None:
-            return "ignored: no provider"
+            return _ignored("no provider")
         report = SyncReport()
         Mirror(conn, report).replace_working_hours(prefetched, provider_ehr_id=provider_id)
-        return f"working hours: {report.changes_by_kind().get('working_hours', 0)} change(s)"
+        changes = report.changes_by_kind().get("working_hours", 0)
+        return DeliveryStatus.PROCESSED, f"working hours: {changes} change(s)"
     if event == "document_insertion":
         return on_document_insertion(conn, data)
-    return f"ignored: {event}"
+    return _ignored(event)

@@ -100,6 +100,16 @@ class NextechPort:
     def close(self) -> None:
         self.client.close()
 
+    def check(self) -> str:
+        """ "Test connection": sign in afresh and read the connection's location; returns its
+        name. Raises ``NextechCredentialsNeedReset`` (say so to the practice), other errors."""
+        self.client.tokens.forget()
+        location = self._location(None)
+        for loc in self.nextech.locations():
+            if loc.id == location:
+                return loc.name
+        raise EHRNotFound(f"Nextech location {location} is not visible to the service user")
+
     # -- ids ------------------------------------------------------------------------------------
 
     def _remember(self, patient: NxPatient) -> int | None:
@@ -135,7 +145,7 @@ class NextechPort:
 
     # -- mapping --------------------------------------------------------------------------------
 
-    def _appointment(self, appt: NxAppointment) -> EHRAppointment:
+    def as_ehr(self, appt: NxAppointment) -> EHRAppointment:
         # Nextech writes synchronously: an appointment it answers with is in the schedule, and
         # only a hold still waits (for staff, not for an insertion).
         insertion = "held" if appt.status == "proposed" else "complete"
@@ -270,12 +280,11 @@ class NextechPort:
         if filters.get("patient_id") is not None:
             params.append(("patient", str(filters["patient_id"])))
         return [
-            self._appointment(parse_appointment(r))
-            for r in self.client.search("/Appointment", params)
+            self.as_ehr(parse_appointment(r)) for r in self.client.search("/Appointment", params)
         ]
 
     def appointment(self, appointment_id: int) -> EHRAppointment:
-        return self._appointment(self.nextech.appointment(str(appointment_id)))
+        return self.as_ehr(self.nextech.appointment(str(appointment_id)))
 
     def find_appointment(
         self,
@@ -288,7 +297,7 @@ class NextechPort:
         found = self.nextech.find_appointment(
             patient_id=str(patient_id), practitioner_id=str(provider_id), start=start
         )
-        return self._appointment(found) if found is not None else None
+        return self.as_ehr(found) if found is not None else None
 
     def create_appointment(
         self,
@@ -329,10 +338,10 @@ class NextechPort:
             new_patient=new_patient,
         )
         appt, _ = self.nextech.create_appointment(request)
-        return self._appointment(appt)
+        return self.as_ehr(appt)
 
     def cancel_appointment(self, appointment_id: int) -> EHRAppointment:
-        return self._appointment(self.nextech.request_cancel(str(appointment_id)))
+        return self.as_ehr(self.nextech.request_cancel(str(appointment_id)))
 
     # -- patients -------------------------------------------------------------------------------
 

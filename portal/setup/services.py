@@ -17,9 +17,10 @@ from accounts.models import Practice, User
 from compliance import audit
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from scheduling import catalog
 from scheduling import services as scheduling_services
 from scheduling.intents import resolve_intent
-from scheduling.models import ApiClient, TestScenario
+from scheduling.models import ApiClient, AppointmentType, TestScenario
 
 log = logging.getLogger("portal.setup")
 
@@ -81,6 +82,70 @@ def save_scenario(practice: Practice, scenario: TestScenario) -> TestScenario:
 
 def delete_scenario(scenario: TestScenario) -> None:
     scenario.delete()
+
+
+MAX_PASTED_SCENARIOS = 200
+
+
+@dataclass(frozen=True)
+class PasteResult:
+    added: int
+    duplicates: int
+
+
+def add_scenarios(
+    practice: Practice,
+    sentences: list[str],
+    patient_status: str,
+    expected_type: AppointmentType | None,
+) -> PasteResult:
+    """Many scenarios at once (a list pasted, or lines from past calls), all for one expected
+    type: blank lines are ignored, sentences the practice already tests for such callers (any
+    case or spacing) are skipped, not refused. One query to read, then one insert per scenario
+    (saved one by one so that auditlog records each, as for a scenario added by hand)."""
+    if expected_type is not None and expected_type.practice_id != practice.pk:
+        raise ValueError("not this practice's appointment type")
+    existing = {
+        s.casefold()
+        for s in TestScenario.objects.for_practice(practice)
+        .filter(patient_status=patient_status)
+        .values_list("sentence", flat=True)
+    }
+    new: list[TestScenario] = []
+    duplicates = 0
+    for raw in sentences[:MAX_PASTED_SCENARIOS]:
+        sentence = " ".join(raw.split())[:500]
+        if not sentence:
+            continue
+        if sentence.casefold() in existing:
+            duplicates += 1
+            continue
+        existing.add(sentence.casefold())
+        new.append(
+            TestScenario(
+                practice=practice,
+                sentence=sentence,
+                patient_status=patient_status,
+                expected_type=expected_type,
+            )
+        )
+    with transaction.atomic():
+        for scenario in new:
+            scenario.save()
+    return PasteResult(added=len(new), duplicates=duplicates)
+
+
+def set_lay_terms(practice: Practice, entries: list[dict[str, Any]]) -> None:
+    """The practice's own additions to the intent lexicon (the configuration file's
+    `lay_terms`, validated by the form or the file's schema). auditlog records the change."""
+    practice.lay_terms = entries
+    practice.save(update_fields=["lay_terms"])
+
+
+def adopt_phrase(practice: Practice, appointment_type: AppointmentType, text: str) -> None:
+    """A phrase suggested by a missed scenario becomes one of the type's caller phrases
+    (`scheduling.catalog.add_phrase`: its checks, auditlog records the row)."""
+    catalog.add_phrase(practice, appointment_type, text)
 
 
 # --- API clients ------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ urlpatterns = [
     path("go-live/", views.golive_page, name="golive"),
     path("go-live/scenarios/", views.scenario_add, name="golive_scenario_add"),
     path("go-live/scenarios/run/", views.scenarios_run, name="golive_scenarios_run"),
+    path("go-live/scenarios/paste/", views.scenarios_paste, name="golive_scenarios_paste"),
+    path("go-live/suggestions/", views.suggestion_add, name="golive_suggestion_add"),
+    path("go-live/caller-words/", views.lay_terms_save, name="golive_lay_terms"),
     path("go-live/scenarios/<int:pk>/", views.scenario_edit, name="golive_scenario_edit"),
     path(
         "go-live/scenarios/<int:pk>/delete/", views.scenario_delete, name="golive_scenario_delete"

@@ -22,7 +22,16 @@ from compliance.support_policy import SupportForbidden, forbidden_in_support_ses
 from onboarding import services as onboarding
 from portal import golive
 from portal.setup import services
-from portal.setup.forms import ApiClientForm, ConfigUploadForm, ScenarioForm
+from portal.setup.forms import (
+    ApiClientForm,
+    ConfigUploadForm,
+    LayTermsForm,
+    ScenarioForm,
+    ScenarioPasteForm,
+    SuggestedPhraseForm,
+    lay_terms_text,
+)
+from scheduling.catalog import CatalogError
 from scheduling.models import ApiClient, ConfigImport, TestScenario
 
 MANAGER = Role.PRACTICE_MANAGER
@@ -44,19 +53,29 @@ def _scenarios(request: HttpRequest) -> list[TestScenario]:
 
 
 def _golive_page(
-    request: HttpRequest, form: ScenarioForm | None = None, status: int = 200
+    request: HttpRequest,
+    form: ScenarioForm | None = None,
+    status: int = 200,
+    paste_form: ScenarioPasteForm | None = None,
+    terms_form: LayTermsForm | None = None,
 ) -> HttpResponse:
     practice = _practice(request)
     checks = golive.checklist(practice)
     can_edit = MANAGER in getattr(request, "roles", ())
+    scenarios = _scenarios(request)
     return render(
         request,
         "portal/setup/golive.html",
         {
             "checks": checks,
             "ready": golive.ready(checks),
-            "scenarios": _scenarios(request),
+            "scenarios": scenarios,
+            "report": golive.scenario_report(practice, scenarios),
             "form": form or (ScenarioForm(practice=practice) if can_edit else None),
+            "paste_form": paste_form
+            or (ScenarioPasteForm(practice=practice) if can_edit else None),
+            "terms_form": terms_form
+            or LayTermsForm(initial={"lay_terms": lay_terms_text(practice.lay_terms)}),
             "can_edit": can_edit,
         },
         status=status,
@@ -78,6 +97,58 @@ def scenario_add(request: HttpRequest, practice_slug: str) -> HttpResponse:
     services.save_scenario(_practice(request), form.save(commit=False))
     messages.success(request, "Scenario added. Run all to see whether it passes.")
     return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#scenarios")
+
+
+@require_POST
+@roles_required(MANAGER)
+def scenarios_paste(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """Many sentences for one expected type at once; duplicates are skipped and said so."""
+    form = ScenarioPasteForm(request.POST, practice=_practice(request))
+    if not form.is_valid():
+        return _golive_page(request, paste_form=form, status=400)
+    result = services.add_scenarios(
+        _practice(request),
+        form.cleaned_data["sentences"],
+        form.cleaned_data["patient_status"],
+        form.cleaned_data["expected_type"],
+    )
+    skipped = f" {result.duplicates} already tested, skipped." if result.duplicates else ""
+    messages.success(request, f"{result.added} scenario(s) added.{skipped} Run all to see them.")
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#scenarios")
+
+
+@require_POST
+@roles_required(MANAGER)
+def lay_terms_save(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """The practice's own lay terms, as text (the configuration file's `lay_terms`)."""
+    form = LayTermsForm(request.POST)
+    if not form.is_valid():
+        return _golive_page(request, terms_form=form, status=400)
+    services.set_lay_terms(_practice(request), form.cleaned_data["lay_terms"])
+    messages.success(request, "Caller words saved. Run all to see the effect.")
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#caller-words")
+
+
+@require_POST
+@roles_required(MANAGER)
+def suggestion_add(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """Adopt a phrase a missed scenario suggested as one of its type's caller phrases."""
+    form = SuggestedPhraseForm(request.POST, practice=_practice(request))
+    if not form.is_valid():
+        messages.error(request, "That suggestion is not for one of this practice's types.")
+        return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#report")
+    appointment_type = form.cleaned_data["appointment_type"]
+    try:
+        services.adopt_phrase(_practice(request), appointment_type, form.cleaned_data["text"])
+    except CatalogError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"“{form.cleaned_data['text']}” is now a phrase of {appointment_type.name}. "
+            "Run all to see the effect.",
+        )
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#report")
 
 
 @require_http_methods(["GET", "POST"])
@@ -116,11 +187,13 @@ def scenarios_run(request: HttpRequest, practice_slug: str) -> HttpResponse:
     summary = services.run_scenarios(_practice(request))
     if request.headers.get("HX-Request"):
         checks = golive.checklist(_practice(request))
+        scenarios = _scenarios(request)
         return render(
             request,
             "portal/setup/_scenarios_run.html",
             {
-                "scenarios": _scenarios(request),
+                "scenarios": scenarios,
+                "report": golive.scenario_report(_practice(request), scenarios),
                 "checks": checks,
                 "ready": golive.ready(checks),
                 "summary": summary,

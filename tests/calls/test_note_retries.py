@@ -12,6 +12,7 @@ import pytest
 
 from calls import services, tasks
 from calls.models import NoteStatus
+from core.outcome import Outcome
 from core.tenancy import tenant_context
 from ehr_sandbox.testing import wait_until
 from tests.calls.factories import TURNS, desk_for
@@ -149,7 +150,7 @@ def test_a_note_rejected_every_time_waits_for_staff_after_its_reposts(world, set
         return lambda: services.poll_note(call.pk, world.practice.pk) == wanted
 
     assert services.write_note(call.pk, world.practice.pk) == "sent"
-    wait_until(settled(services.REJECTED), timeout=30, interval=0.05, message="a rejection")
+    wait_until(settled(Outcome.REJECTED), timeout=30, interval=0.05, message="a rejection")
     assert note_row(world, call).status == NoteStatus.PENDING  # posted again, not failed
     assert services.write_note(call.pk, world.practice.pk) == "sent"
     wait_until(settled("failed"), timeout=30, interval=0.05, message="the second rejection")

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from compliance import crypto
 from core.phone import to_e164
-from ehr.nexhealth.normalize import phone_e164
+from ehr.types import phone_e164
 from scheduling import catalog
 
 

@@ -468,6 +468,40 @@ def test_load_demo_imports_both_demo_practices_into_the_sandbox_idempotently(
     assert mirror() == before
 
 
+@pytest.mark.django_db(transaction=True)
+def test_load_demo_commits_a_practice_before_setting_up_the_sandbox_and_loading_again_repairs_it(
+    ehr, receiver, settings, tmp_path
+):
+    """The sandbox refuses the portal's key: the import is committed all the same (no HTTP call
+    runs inside its transaction), the command fails saying why, and loading again finishes it."""
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.EHR_SANDBOX_URL = ehr.base_url
+    settings.EHR_SANDBOX_API_KEY = "a-key-the-sandbox-does-not-know"
+    settings.EHR_SANDBOX_ADMIN_TOKEN = ehr.admin_token
+    settings.PORTAL_PUBLIC_URL = receiver.url.removesuffix("/hooks")
+    password_file = str(tmp_path / "demo-password")
+
+    def types() -> list[tuple[str, int | None]]:
+        with cross_tenant("test: the demo practices"):
+            return list(AppointmentType.objects.values_list("practice__slug", "ehr_id"))
+
+    with pytest.raises(CommandError, match="Demo data not loaded: bellavista"):
+        call_command("load_demo", "--password-file", password_file, stdout=io.StringIO())
+    imported = types()
+    assert imported and {slug for slug, _ in imported} == {"bellavista"}
+    assert all(ehr_id is None for _, ehr_id in imported)
+
+    settings.EHR_SANDBOX_API_KEY = API_KEY
+    call_command("load_demo", "--password-file", password_file, stdout=io.StringIO())
+    repaired = types()
+    assert {slug for slug, _ in repaired} == {"bellavista", "happy-smiles"}
+    assert all(ehr_id for _, ehr_id in repaired)
+
+
 # --- a throttled practice's tasks never hold the worker another practice needs ----------------
 
 

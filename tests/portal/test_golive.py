@@ -346,3 +346,112 @@ def test_the_dashboard_shows_the_checklist_to_managers(manager_client, practice)
     assert 'id="golive-checklist"' in page
     assert 'id="check-baa" data-status="fail"' in page
     assert "Not ready yet" in page
+
+
+# --- the practice's evaluation: many sentences per type, results per type -----------------------
+
+
+def test_a_manager_pastes_many_sentences_and_reads_right_wrong_empty_per_type(
+    manager_client, practice, dental
+):
+    cleaning, _exam = dental
+    base = "/p/alpha/go-live/"
+    response = manager_client.post(
+        f"{base}scenarios/paste/",
+        {
+            "sentences": "I'd like my teeth cleaned\n\n  hygiene visit please \n"
+            "can I get the tartar off\nI'D LIKE MY TEETH CLEANED\n",
+            "patient_status": "existing",
+            "expected_type": cleaning.pk,
+        },
+        follow=True,
+    )
+    assert "3 scenario(s) added. 1 already tested, skipped." in response.content.decode()
+    manager_client.post(
+        f"{base}scenarios/paste/",
+        {"sentences": "where do I park\nfirst visit", "patient_status": "new", "expected_type": ""},
+    )
+    with tenant_context(practice):
+        assert TestScenario.objects.count() == 5
+
+    text = manager_client.post(f"{base}scenarios/run/", HTTP_HX_REQUEST="true").content.decode()
+    # Cleaning: two right, "the tartar off" came back empty; nothing expected: "where do
+    # I park" right, "first visit" picked the exam (wrong).
+    assert f'id="report-{cleaning.pk}" data-right="2" data-wrong="0" data-empty="1"' in text
+    assert 'id="report-none" data-right="1" data-wrong="1" data-empty="0"' in text
+    assert "Add “tartar off”" in text  # the miss suggests a phrase for its type
+
+    response = manager_client.post(
+        f"{base}suggestions/",
+        {"appointment_type": cleaning.pk, "text": "tartar off"},
+        follow=True,
+    )
+    assert "is now a phrase of Cleaning" in response.content.decode()
+    text = manager_client.post(f"{base}scenarios/run/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="report-{cleaning.pk}" data-right="3" data-wrong="0" data-empty="0"' in text
+
+
+def test_pasted_scenarios_and_suggestions_stay_in_the_practice(
+    manager_client, practice, other_practice
+):
+    foreign = AppointmentTypeFactory(practice=other_practice, phrases=["x ray"])
+    response = manager_client.post(
+        "/p/alpha/go-live/scenarios/paste/",
+        {"sentences": "hello", "patient_status": "existing", "expected_type": foreign.pk},
+    )
+    assert response.status_code == 400
+    response = manager_client.post(
+        "/p/alpha/go-live/suggestions/",
+        {"appointment_type": foreign.pk, "text": "teeth"},
+        follow=True,
+    )
+    assert "is not for one of this practice" in response.content.decode()
+    with cross_tenant("test: nothing was written"):
+        assert not TestScenario.objects.exists()
+        assert list(foreign.phrases.values_list("text", flat=True)) == ["x ray"]
+
+
+def test_pasting_too_much_or_nothing_is_refused_next_to_the_field(manager_client, practice):
+    for sentences in ("  \n \n", "\n".join(f"sentence {i}" for i in range(201))):
+        response = manager_client.post(
+            "/p/alpha/go-live/scenarios/paste/",
+            {"sentences": sentences, "patient_status": "existing", "expected_type": ""},
+        )
+        assert response.status_code == 400
+        assert 'class="field has-error"' in response.content.decode()
+
+
+def test_a_manager_adds_caller_words_and_the_agent_understands_them(
+    manager_client, practice, dental
+):
+    cleaning, _exam = dental
+    base = "/p/alpha/go-live/"
+    ScenarioFactory(
+        practice=practice, sentence="time for my six month visit", expected_type=cleaning
+    )
+    text = manager_client.post(f"{base}scenarios/run/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="report-{cleaning.pk}" data-right="0" data-wrong="0" data-empty="1"' in text
+
+    response = manager_client.post(
+        f"{base}caller-words/",
+        {
+            "lay_terms": "teeth cleaned, six month visit, hygiene appointment\n\n"
+            "botox, tox > injectables"
+        },
+        follow=True,
+    )
+    assert "Caller words saved." in response.content.decode()
+    practice.refresh_from_db()
+    assert practice.lay_terms == [
+        {"terms": ["teeth cleaned", "six month visit", "hygiene appointment"]},
+        {"terms": ["botox", "tox"], "broader": ["injectables"]},
+    ]
+    page = manager_client.get(base).content.decode()
+    assert "botox, tox &gt; injectables" in page  # shown back as written
+    text = manager_client.post(f"{base}scenarios/run/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="report-{cleaning.pk}" data-right="1" data-wrong="0" data-empty="0"' in text
+
+    bad = manager_client.post(f"{base}caller-words/", {"lay_terms": "tox, Tox\n> injectables"})
+    assert bad.status_code == 400 and "is listed twice" in bad.content.decode()
+    practice.refresh_from_db()
+    assert len(practice.lay_terms) == 2  # unchanged

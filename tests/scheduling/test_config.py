@@ -345,6 +345,14 @@ def test_an_invalid_update_leaves_the_existing_practice_untouched():
             'on_call[0].provider: "lee" has no on_call_phone',
         ),
         (
+            lambda d: d["lay_terms"][0].update(terms=["Cleaning", "cleaning "]),
+            'lay_terms[0].terms[1]: "cleaning" is listed twice',
+        ),
+        (
+            lambda d: d["lay_terms"].append({"terms": []}),
+            "lay_terms[1].terms: must name at least one term",
+        ),
+        (
             lambda d: d["ehr"].update(working_hours="synced"),
             'working_hours[0].operatory: location "main" takes its working hours from the EHR '
             '(working hours "synced"): manual working hours cannot be imported for it',
@@ -382,6 +390,7 @@ def test_a_minimal_file_is_enough():
         "provider_rules": [],
         "escalation_protocols": [],
         "on_call": [],
+        "lay_terms": [],
     }
 
 
@@ -736,3 +745,27 @@ def test_an_invalid_baa_rolls_the_whole_import_back():
     with pytest.raises(ConfigError):
         import_config(doc)
     assert not Practice.objects.filter(slug="happy-smiles").exists()
+
+
+# --- lay terms --------------------------------------------------------------------------------
+
+
+def test_lay_terms_are_stored_on_the_practice_and_reach_the_intent_resolver():
+    from scheduling.intents import resolve_intent
+
+    doc = demo("happy-smiles")
+    result = import_config(doc)
+    practice = Practice.objects.get(pk=result.practice_id)
+    assert practice.lay_terms == [{"terms": ["cleaning", "six month visit", "hygiene appointment"]}]
+    with tenant_context(practice):
+        cleaning = AppointmentType.objects.get(key="cleaning")
+        heard = resolve_intent(practice.pk, "it's time for my six month visit", "existing")
+    assert heard and heard[0].appointment_type_id == cleaning.pk
+    assert any("six month visit" in e for e in heard[0].evidence)
+
+    doc["lay_terms"] = []  # the file is the whole set-up: a section emptied is emptied
+    import_config(doc)
+    practice.refresh_from_db()
+    assert practice.lay_terms == []
+    with tenant_context(practice):
+        assert resolve_intent(practice, "it's time for my six month visit", "existing") == []

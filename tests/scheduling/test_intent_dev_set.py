@@ -122,3 +122,24 @@ def test_each_match_says_why_word_by_word():
     partly = rank(types, "a rhinoplasty consult for my daughter")[0]
     assert partly.matched_phrase == "rhinoplasty consultation"
     assert partly.evidence == ("rhinoplasty: said", "consultation: heard as \u201cconsult\u201d")
+
+
+def test_a_missed_sentence_suggests_its_distinctive_words_as_a_phrase():
+    from scheduling.intents import suggest_phrase
+
+    assert suggest_phrase("um can I get the tartar off my teeth please") == "tartar off teeth"
+    assert suggest_phrase("not a cleaning, I'd like my gums looked at") == "gums"
+    assert suggest_phrase("I want to book an appointment") == ""  # nothing distinctive
+
+
+def test_a_practices_lay_terms_count_for_it_alone():
+    from scheduling.intents import lay_terms_of
+
+    derm = [TypeEvidence(i, t.name, t.phrases) for i, t in enumerate(PRACTICES["derm"])]
+    sentence = "I'd like to get my elevens done"
+    assert rank(derm, sentence) == []
+    own = lay_terms_of([{"terms": ["botox", "my elevens"]}, {"bad": 1}, "x"])
+    assert own == ((("botox", "my elevens"), ()),)
+    heard = rank(derm, sentence, own)
+    assert heard and PRACTICES["derm"][heard[0].appointment_type_id].key == "botox"
+    assert rank(derm, sentence) == []  # another practice, the shipped lexicon alone

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from ehr.errors import EHRTransientError
+from ehr.errors import EHRAuthError, EHRTransientError
 from ehr.nextech.adapter import NextechAdapter
 from ehr.nextech.client import NextechClient
 from ehr.nextech.errors import NextechCredentialsNeedReset, NextechSlotTaken
@@ -430,3 +430,21 @@ def test_fault_storm_loses_nothing_and_duplicates_nothing(nextech: NextechWorld)
     stats = nextech.stats()
     assert stats["faults_injected"]["error_5xx"] > 0
     assert stats["faults_injected"]["timeout"] > 0
+
+
+def test_revoked_refresh_token_falls_back_to_the_password(
+    adapter: NextechAdapter, nextech: NextechWorld
+) -> None:
+    adapter.locations()
+    nextech.admin("POST", f"/_admin/users/{nextech.username}/revoke_tokens")
+    assert len(adapter.locations()) == 2
+    assert counter(nextech, "tokens", "bad_refresh") == 1
+    assert counter(nextech, "tokens", "password") == 2
+
+
+def test_a_token_refused_twice_is_an_auth_error(nextech: NextechWorld) -> None:
+    # Tokens that are dead on arrival: one fresh token is tried, then a human is needed.
+    nextech.admin("POST", "/_admin/settings", {"token_ttl": 0})
+    with NextechClient(make_config(nextech)) as client, pytest.raises(EHRAuthError):
+        NextechAdapter(client).locations()
+    assert counter(nextech, "requests", "GET /Location") == 2

@@ -1,0 +1,81 @@
+"""Freshness without webhooks: what staff changed in Nextech, found by asking.
+
+Nextech documents no webhooks and points partners to ``_lastUpdated`` search. One poll of a
+connection is one ``GET /Appointment?_lastUpdated=ge<cursor>&location.id=<id>`` (plus its pages):
+every change since the cursor is mirrored and announced on ``ehr.events``, exactly as a webhook
+would be, and the cursor moves on. Run every couple of seconds per connection, that is a small
+share of the endpoint's 20 requests a second, leaving the rest for bookings.
+
+The cursor (newest ``lastUpdated`` seen, and the ids seen at that instant) lives in Redis, so any
+worker can run the next poll; a lock keeps two polls of one connection from overlapping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+
+from core.tenancy import tenant_context
+from ehr.events import announce_appointment
+from ehr.models import EHRConnection
+from ehr.nexhealth.ratelimit import get_redis, redis_prefix
+from ehr.sync import Mirror
+
+from .port import NextechPort
+
+LOCK_SECONDS = 60
+
+
+@dataclass
+class PollReport:
+    changed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    cursor: datetime | None = None
+    skipped: bool = False  # another poll of this connection was running
+
+
+def _key(conn: EHRConnection) -> str:
+    return f"{redis_prefix()}:nextech:poll:{conn.pk}"
+
+
+def poll_changes(conn: EHRConnection, port: NextechPort) -> PollReport:
+    """Mirror and announce every appointment of the connection's location changed since the
+    last poll. The first poll starts a few minutes back (the adapter's initial look-back)."""
+    redis = get_redis()
+    key = _key(conn)
+    if not redis.set(f"{key}:lock", "1", nx=True, ex=LOCK_SECONDS):
+        return PollReport(skipped=True)
+    try:
+        raw = redis.get(key)
+        state = json.loads(raw) if raw else {}
+        cursor = datetime.fromisoformat(state["cursor"]) if state.get("cursor") else None
+        seen = frozenset(state.get("seen") or [])
+        location = str(conn.ehr_location_id) if conn.ehr_location_id is not None else None
+        batch = port.nextech.changes_since(
+            location_ids=[location] if location else [], cursor=cursor, seen_at_cursor=seen
+        )
+        report = PollReport(changed=len(batch.appointments), cursor=batch.cursor)
+        for nx in batch.appointments:
+            appointment = port.as_ehr(nx)
+            with tenant_context(conn.practice_id), transaction.atomic():
+                # fetch=False: the mirror must not reach for the NexHealth client.
+                report.outcomes[Mirror(conn, fetch=False).apply_appointment(appointment)] += 1
+                announce_appointment(conn, appointment)
+        if batch.cursor is not None:
+            redis.set(
+                key,
+                json.dumps(
+                    {"cursor": batch.cursor.isoformat(), "seen": sorted(batch.seen_at_cursor)}
+                ),
+            )
+        return report
+    finally:
+        redis.delete(f"{key}:lock")
+
+
+def forget_cursor(conn: EHRConnection) -> None:
+    get_redis().delete(_key(conn))

@@ -1,0 +1,60 @@
+"""One WSGI entry point, two middleware stacks: the browser's and the voice agent's.
+
+The voice agent's routes (`API_PREFIXES`) authenticate every request with a bearer token and
+need none of the browser's machinery: sessions, messages, CSRF, the second factor, the idle
+timeout, the portal's practice resolution, support sessions, CSP for HTML. They get
+`settings.API_MIDDLEWARE` instead of `settings.MIDDLEWARE`: less work on the path the caller is
+waiting on, and no browser state (a session cookie, a CSRF token) on a machine client's answers.
+Both stacks share the URL configuration, so a path answers the same way through either; the
+split is by path prefix alone, decided before any middleware runs.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest, HttpResponseBase
+from django.test.client import ClientHandler
+from django.test.utils import override_settings
+
+API_PREFIXES = ("/api/", "/mcp/")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+class _ApiStack(BaseHandler):
+    """The machine clients' middleware chain (BaseHandler reads `settings.MIDDLEWARE` only)."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        with override_settings(MIDDLEWARE=settings.API_MIDDLEWARE):
+            super().load_middleware(is_async)
+
+
+class SplitStackMixin:
+    """Routes a request to the API stack or the browser stack by its path."""
+
+    _api_stack: _ApiStack | None = None
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async)  # type: ignore[misc]
+        if not settings.API_SEPARATE_STACK:
+            return
+        api = _ApiStack()
+        api.load_middleware(is_async)
+        self._api_stack = api
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        if self._api_stack is not None and is_api_path(request.path_info):
+            return self._api_stack.get_response(request)
+        return super().get_response(request)  # type: ignore[misc]
+
+
+class PortalWSGIHandler(SplitStackMixin, WSGIHandler):
+    pass
+
+
+class PortalClientHandler(SplitStackMixin, ClientHandler):
+    """The same split for Django's test client, so tests exercise the stack production runs."""
