@@ -208,3 +208,13 @@ def test_the_following_sealer_seals_committed_entries_when_notified():
     assert not thread.is_alive() and not errors, errors
     with cross_tenant("test"):
         assert AccessEvent.objects.filter(practice_id=practice.pk).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_seal_audit_command_seals_what_is_queued():
+    practice = PracticeFactory()
+    audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[1])
+    queued = sealer.awaiting()
+    out = io.StringIO()
+    call_command("seal_audit", stdout=out)
+    assert out.getvalue().strip() == f"sealed {queued} entries; 0 await sealing"
