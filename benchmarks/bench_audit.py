@@ -3,12 +3,15 @@
 Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py); `python -m benchmarks audit`
 runs it alone. It works in a throwaway database of its own (created, migrated, dropped).
 
-1. Write overhead per request (target p95 < 1.5 ms): a request-like transaction that changes a
-   configuration row, with and without its audit (one access event via `record()` and the
-   auditlog change entry, both sealed into the practice's chain at COMMIT). Measured pairwise
-   (audited minus unaudited, back to back), sequentially and with concurrent writers on the same
-   chain; plus the SQL statements each adds. Also each kind of audited request alone, with one
-   audit row: a PHI read (its access event) and a configuration change (its change entry).
+1. Write overhead per request, in CPU and as a ratio to one `SELECT 1` round trip measured in the
+   same run: a request-like transaction that changes a configuration row, with and without its
+   audit (one access event via `record()` and the auditlog change entry, both queued for the
+   sealer; none is sealed on the request's path). The sealing lag (seal time minus write time)
+   is measured under the concurrent writers with one `seal_audit --follow` loop (goal p95 < 5 s).
+   Measured pairwise (audited minus unaudited, back to back), sequentially and with concurrent
+   writers on the same chain; plus the SQL statements each adds. Also each kind of audited
+   request alone, with one audit row: a PHI read (its access event) and a configuration change
+   (its change entry).
 2. Export of 1,000,000 entries (targets: first byte < 1 s, all < 10 s, peak RSS < 100 MB): the
    entries are written through the real sealing triggers (the chain verifies), then a separate
    process streams the CSV and JSON Lines exports to /dev/null; its own peak RSS is reported.
@@ -315,18 +318,53 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
         finally:
             connection.close()
 
+    # The sealer as a deployment runs it (`manage.py seal_audit --follow`, woken by NOTIFY),
+    # beside the concurrent writers: how long an entry waits for its seal under that load.
+    from compliance import sealer
+
+    audit.seal_now()  # what the sequential phases queued (no sealer ran then)
+    stop_sealer = threading.Event()
+
+    def seal_loop() -> None:
+        try:
+            sealer.follow(stop=stop_sealer.is_set, idle_seconds=0.5)
+        finally:
+            connection.close()
+
+    sealing = threading.Thread(target=seal_loop)
+    sealing.start()
+    lag_since = datetime.now(UTC)
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    deadline = clock.monotonic() + 60
+    while sealer.awaiting() and clock.monotonic() < deadline:
+        clock.sleep(0.05)  # a benchmark's wait: the loop drains what the writers left
+    stop_sealer.set()
+    with tenant_context(practice):
+        audit.record(AuditAction.PHI_READ, practice=practice, reason="wakes the sealer to stop")
+    sealing.join(timeout=60)
+    with superuser() as su:
+        lags = [
+            float(lag)
+            for (lag,) in su.execute(
+                "SELECT extract(epoch FROM s.sealed_at - e.occurred_at) * 1000 "
+                "FROM compliance_accessevent e JOIN compliance_auditseal s "
+                "ON s.entry_table = 'compliance_accessevent' AND s.entry_id = e.id "
+                "WHERE e.practice_id = %s AND e.occurred_at >= %s",
+                [practice.pk, lag_since],
+            ).fetchall()
+        ]
     with tenant_context(practice):
         report = audit.verify_chain(audit.chain_name(practice.pk))
     assert report.ok, report.first_break
     return {
         "what": "one request transaction (read + change a Location) with its access event and "
-        "change entry sealed at commit, minus the same transaction unaudited; pairwise, back "
-        "to back. cpu = this thread + its PostgreSQL backend",
+        "change entry (queued for the sealer, which seals after commit), minus the same "
+        "transaction unaudited; pairwise, back to back. cpu = this thread + its PostgreSQL "
+        "backend",
         "sequential": {
             "overhead_cpu_ms": summary(sequential["cpu"]),
             "overhead_wall_ms": summary(sequential["wall"]),
@@ -352,11 +390,11 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
         "overhead_cpu_ms_by_phase_p50": {
             "record_access_event": breakdown["record"],
             "auditlog_change_entry_in_save": breakdown["save"],
-            "commit_with_sealing": breakdown["commit"],
+            "commit": breakdown["commit"],
             "of_which_postgres_backend": {
                 "record_access_event": breakdown["record_backend"],
                 "auditlog_change_entry_in_save": breakdown["save_backend"],
-                "commit_with_sealing": breakdown["commit_backend"],
+                "commit": breakdown["commit_backend"],
             },
         },
         "calibration_select_1_round_trip": {
@@ -366,10 +404,24 @@ def bench_writes(runs: int, writers: int) -> dict[str, Any]:
         "overhead_in_round_trips_p50": round(
             statistics.median(sequential["cpu"]) / statistics.median(trip_cpu), 1
         ),
+        "overhead_in_round_trips_p95": round(
+            pct(sequential["cpu"], 0.95) / statistics.median(trip_cpu), 1
+        ),
+        "overhead_wall_in_select_1_round_trips_p50": round(
+            statistics.median(sequential["wall"]) / statistics.median(trip_wall), 1
+        ),
+        "statements_added_by_audit": len(audited_sql) - len(plain_sql),
+        "sealing_lag_ms_under_concurrent_writers": {
+            "what": "sealed_at minus occurred_at of each access event written by the "
+            f"{writers} concurrent writers, sealed by one `seal_audit --follow` loop",
+            **summary(lags),
+            "entries": len(lags),
+            "goal_p95_ms": 5000,
+        },
         "statements_unaudited": plain_sql,
         "statements_audited": audited_sql,
         "chain_entries_verified": report.entries,
-        "target_p95_ms": 1.5,
+        "goal_statements_added_at_most": 2,
     }
 
 

@@ -10,36 +10,24 @@ extra SELECT" below; each INSERT is prepared on the server once per session,
 - Change entries: django-auditlog (AUDITLOG_LOGENTRY_MODEL = compliance.ChangeEntry) on the
   models passed to `register_model` (configuration models are registered at start-up).
 
-Chaining: each row is sealed when its transaction commits, by PostgreSQL (migration 0005), in
-the writer's transaction: an event commits sealed or not at all. Per practice one chain
-(`practice:<id>`), plus `global`; a chain is serialised by a transaction-scoped advisory lock.
+Chaining: the request path only appends. An entry's INSERT queues its canonical payload
+(`compliance_sealqueue`, migration 0011): no chain lock, no head read, no hash. After commit one
+sealer per database (`compliance.sealer`: a LISTEN-woken loop and a beat task, one at a time
+under an advisory lock) appends each queued entry to its chain in queue order and records a
+signed checkpoint (`compliance.checkpoints`). Per practice one chain (`practice:<id>`), plus
+`global`. Concurrent writers cannot fork a chain: only the lock holder seals, and UNIQUE
+(chain, seq) / (chain, prev_hash) would refuse a fork anyway. Business transactions take no
+audit lock at all, so the audit trail adds nothing to their lock order. `seal_now()` seals
+synchronously (tests, the verifier). Changes the ORM's signals miss are captured by the
+database at commit (`compliance.capture`) into the same trail.
 
-Lock order (why audited transactions cannot deadlock): the chain locks are the LAST locks a
-transaction takes, and they are taken in one global order.
-1. The business transaction takes whatever it takes, in its own order (bookings: the advisory
-   slot locks, then the hold's row lock, ...). Audit rows are plain INSERTs: no lock on a chain.
-2. At COMMIT, round 1 of the deferred triggers: the deferred foreign-key checks and other
-   deferred constraints (row locks), and, per audit row, its payload queued through
-   `compliance_sealqueue` (migration 0007: the queue row is deleted as soon as it is written;
-   its deferred trigger fires with it all the same) and its chain noted. Still no chain lock.
-3. Round 2 (the queue rows' own deferred triggers, which PostgreSQL fires only after round 1):
-   the first takes every chain lock the transaction needs, in sorted chain order; each then
-   reads its chain's head and appends its seal. Then the commit releases everything.
-A chain-lock holder therefore never waits for a row or business lock (it took its last one in
-round 1), only for another chain lock taken in the same sorted order: no cycle. Concurrent
-writers cannot fork a chain: the lock serialises the sealers, and UNIQUE (chain, seq) /
-(chain, prev_hash) would refuse a fork anyway (for example a sealer under REPEATABLE READ with a
-stale head: its commit fails, never forks). `seal_now()` seals early (tests, the verifier); a
-chain lock taken that way is held until the end of the transaction, so production code leaves
-sealing to the commit.
-
-Append-only: statement-level triggers reject UPDATE, DELETE and TRUNCATE of audit rows and seals
-(test databases alone may TRUNCATE, for Django's flush between tests). Nothing in the app deletes
-them (retention is at least six years). The triggers bind every role; a table's owner could
-disable them, so the application's role owns none of the trail (`compliance.protection`,
-`manage.py protect_audit_tables`: it may only read and append, and UPDATE, DELETE and TRUNCATE
-are refused by privilege before the triggers). A superuser still can, which is what the hash
-chain and `manage.py verify_audit` detect.
+Append-only: statement-level triggers reject UPDATE, DELETE and TRUNCATE of audit rows (sealed
+or still queued) and seals (test databases alone may TRUNCATE, for Django's flush between
+tests). Nothing in the app deletes them (retention is at least six years). The triggers bind
+every role; a table's owner could disable them, so the application's role owns none of the trail
+(`compliance.protection`, `manage.py protect_audit_tables`: it may only read and append, and
+UPDATE, DELETE and TRUNCATE are refused by privilege before the triggers). A superuser still
+can, which is what the hash chain and `manage.py verify_audit` detect.
 
 Anchoring: a chain verifies from its genesis, but someone able to rewrite the database could cut
 its newest entries off (or rewrite the whole chain). Exports carry the chain heads in their
@@ -80,11 +68,6 @@ if TYPE_CHECKING:
 SEAL_VERSION = "v1"
 GENESIS = bytes(32)
 GLOBAL_CHAIN = "global"
-SEAL_CONSTRAINTS = (
-    "compliance_accessevent_seal",
-    "compliance_changeentry_seal",
-    "compliance_sealqueue_seal",
-)
 
 # The columns each seal version covers, per table: the migration passes the same lists to the
 # sealing trigger, and a test checks they are every column of the table. Adding a column to an
@@ -225,9 +208,9 @@ def record(
     """Append an access event; it is sealed into its chain when the transaction commits.
 
     `practice` defaults to the current request's practice (tenant pages); without one the event
-    goes to the global chain. `actor` defaults to the signed-in user of the request (a task's
-    actor is the system: none). Call it in the transaction that does the work, so the event and
-    the work commit together.
+    goes to the global chain. `actor` defaults to the signed-in user of the request (a task's:
+    the one whose request queued it). Call it in the transaction that does the work, so the
+    event and the work commit together.
 
     One INSERT, with no model instance on the way (this is on every PHI read's path):
     the same row, and the same context stamping, as `AccessEvent(...).save()` writes.
@@ -303,15 +286,19 @@ def _practice_id(practice: Practice | int) -> int:
     return practice if isinstance(practice, int) else int(practice.pk)
 
 
-def seal_now() -> None:
-    """Seal this transaction's pending audit rows now instead of at commit (tests, and a
-    verifier that runs in the same transaction as writes)."""
-    if not connection.in_atomic_block:
-        return  # autocommit: every statement has committed, and sealed, already
-    names = ", ".join(SEAL_CONSTRAINTS)
-    with connection.cursor() as cur:
-        cur.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
-        cur.execute(f"SET CONSTRAINTS {names} DEFERRED")
+def seal_now() -> int:
+    """Seal every entry written so far, synchronously (tests, the verifier): the changes the
+    database captures at commit first (in a transaction, the deferred capture triggers fire
+    now), then the sealer's work, waiting for the sealer lock if another sealer holds it.
+    Inside a transaction it seals that transaction's own entries too, and the lock is held to
+    its end. Returns how many entries it sealed."""
+    from compliance import sealer
+
+    if connection.in_atomic_block:
+        with connection.cursor() as cur:
+            cur.execute("SET CONSTRAINTS compliance_capture IMMEDIATE")
+            cur.execute("SET CONSTRAINTS compliance_capture DEFERRED")
+    return sealer.seal_pending(wait=True)
 
 
 # --- auditlog registration -------------------------------------------------------------------
@@ -349,6 +336,9 @@ def register_model(model: type[models.Model], **options: Any) -> None:
     uid = auditlog._dispatch_uid(pre_save, auditlog_receivers.log_update)
     if pre_save.disconnect(sender=model, dispatch_uid=uid):
         pre_save.connect(log_update, sender=model, dispatch_uid=uid)
+    from compliance import capture
+
+    capture.register(model)
 
 
 # --- change entries without auditlog's extra SELECT --------------------------------------------
@@ -671,7 +661,13 @@ def _unsealed_entry(chain: str) -> tuple[str, int] | None:
             if practice_id is None
             else model.objects.filter(practice_id=practice_id)
         )
-        missing = rows.exclude(_sealed(table)).order_by("pk").values_list("pk", flat=True).first()
+        missing = (
+            rows.exclude(_sealed(table))
+            .exclude(_queued(table))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
         if missing is not None:
             return table, missing
     return None
@@ -684,6 +680,15 @@ def _sealed(table: str) -> models.Exists:
 
     return models.Exists(
         AuditSeal.objects.filter(entry_table=table, entry_id=models.OuterRef("pk"))
+    )
+
+
+def _queued(table: str) -> models.Exists:
+    """Written and waiting for the sealer: not a break."""
+    from compliance.models import SealQueue
+
+    return models.Exists(
+        SealQueue.objects.filter(entry_table=table, entry_id=models.OuterRef("pk"))
     )
 
 

@@ -36,3 +36,24 @@ def check_audit_tables_protected(app_configs: Any = None, **kwargs: Any) -> list
             id="compliance.W001",
         )
     ]
+
+
+@register(deploy=True)
+def check_audit_signing_key(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Without its key the sealer cannot sign checkpoints (it seals nothing then: the batch and
+    its checkpoint are one transaction)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from compliance import checkpoints
+
+    try:
+        checkpoints.signing_key()
+    except (ImproperlyConfigured, ValueError) as exc:
+        return [
+            Warning(
+                f"The audit checkpoints' signing key is unusable: {exc}",
+                hint="Set AUDIT_SIGNING_KEY to 64 hex digits (32 random bytes) in every process.",
+                id="compliance.W002",
+            )
+        ]
+    return []

@@ -2,8 +2,10 @@
 
 The middleware fills it from the request (request id, user, IP, user agent); the receptionist
 API adds its client with `bind(api_client_id=...)`; Celery tasks inherit the originating request
-id through a message header (the actor of a task is the system); impersonation will add its
-session id here. `compliance.audit.record` and auditlog change entries read it.
+id, actor, API client and support session through message headers (compliance.signals);
+impersonation adds its session id here. Writes to audited tables carry it into PostgreSQL for
+the changes the database captures (compliance.capture). `compliance.audit.record` and auditlog
+change entries read it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 Exports stream with PostgreSQL's COPY (constant memory, first byte at once) as CSV or JSON Lines,
 inside one REPEATABLE READ snapshot with the chain heads the manifest carries, so a verifier can
 anchor what it received. Each ends with a trailer (row count, last entry, digest of the raw rows,
-chain heads): a file without one is incomplete, and `verify_file` checks one offline. Row-level
+chain heads, and the signed checkpoints that name those heads with every public key that
+signed): a file without one is incomplete. `verify_file` checks one offline; so does the
+stand-alone `scripts/verify_audit_export.py` (no Django, no database), which also recomputes each
+sealed row's hash from the `sealed` payload, prev_hash and seal version it carries and checks the
+chains against the checkpoints' signatures. Row-level
 security applies throughout: a practice's compliance officer gets that practice's rows (tenant
 context), vendor compliance any practice (cross-tenant).
 """
@@ -23,7 +27,8 @@ import psycopg
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from compliance.audit import all_chains, chain_heads, chain_name, record
+from compliance import checkpoints
+from compliance.audit import SEALED_COLUMNS, all_chains, chain_heads, chain_name, record
 from compliance.context import audit_context
 from compliance.models import AccessEvent, AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
@@ -48,6 +53,9 @@ COLUMNS = (
     "user_agent",
     "reason",
     "details",
+    "sealed",
+    "seal_version",
+    "prev_hash",
     "chain",
     "seq",
     "hash",
@@ -59,6 +67,8 @@ _ACCESS = """
            e.impersonation_session_id, e.object_type::text AS object_type,
            array_to_string(e.object_ids, ' ') AS object_ids, e.request_id::text, host(e.ip) AS ip,
            e.user_agent::text, e.reason, e.details::text AS details,
+           {access_sealed}::text AS sealed, s.version::text AS seal_version,
+           encode(s.prev_hash, 'hex') AS prev_hash,
            s.chain::text, s.seq, encode(s.hash, 'hex') AS hash
     FROM compliance_accessevent e
     LEFT JOIN compliance_auditseal s
@@ -74,12 +84,25 @@ _CHANGE = """
            coalesce(c.cid, '')::text AS request_id, host(c.remote_addr) AS ip,
            ''::text AS user_agent, ''::text AS reason,
            coalesce(c.changes::text, c.changes_text) AS details,
+           {change_sealed}::text AS sealed, s.version::text AS seal_version,
+           encode(s.prev_hash, 'hex') AS prev_hash,
            s.chain::text, s.seq, encode(s.hash, 'hex') AS hash
     FROM compliance_changeentry c
     JOIN django_content_type ct ON ct.id = c.content_type_id
     LEFT JOIN compliance_auditseal s
            ON s.entry_table = 'compliance_changeentry' AND s.entry_id = c.id
 """
+
+
+def _sealed_payload(alias: str, table: str) -> str:
+    """The entry's canonical payload as its seal hashed it (v1: the frozen columns, as jsonb
+    text in UTC), so an outsider can recompute the hash from the export alone."""
+    pairs = ", ".join(f"'{c}', {alias}.\"{c}\"" for c in SEALED_COLUMNS["v1"][table])
+    return f"jsonb_build_object({pairs})"
+
+
+_ACCESS = _ACCESS.replace("{access_sealed}", _sealed_payload("e", "compliance_accessevent"))
+_CHANGE = _CHANGE.replace("{change_sealed}", _sealed_payload("c", "compliance_changeentry"))
 
 
 @dataclass(frozen=True)
@@ -182,6 +205,9 @@ class Row:
     user_agent: str
     reason: str
     details: str | None
+    sealed: str | None
+    seal_version: str | None
+    prev_hash: str | None
     chain: str | None
     seq: int | None
     hash: str | None
@@ -356,9 +382,9 @@ def manifest(
         "request_id": request_id,
         "filters": filters.describe(),
         "chain_heads": _heads_json(chain_names(filters)),
-        "verify": "manage.py verify_audit --file <the export> checks the file against its trailer; "
-        "manage.py verify_audit --manifest <this file>: every chain must still hold "
-        "these heads; each row's chain/seq/hash lies on its verified chain",
+        "public_keys": checkpoints.public_keys(),
+        "verify": f"{VERIFY_HOW}. manage.py verify_audit --manifest <this file>: every chain in "
+        "the database must still hold these heads",
     }
 
 
@@ -520,12 +546,15 @@ class Tally:
             "hash": None if entry_hash == "\\N" else entry_hash,
         }
 
-    def trailer(self, chain_heads: dict[str, Any]) -> dict[str, Any]:
+    def trailer(
+        self, chain_heads: dict[str, Any], proof: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "last": self.last,
             "sha256": self.digest.hexdigest(),
             "chain_heads": chain_heads,
+            **(proof or {}),
             "complete": True,
         }
 
@@ -596,6 +625,30 @@ def _heads_json(names: list[str]) -> dict[str, Any]:
     }
 
 
+VERIFIER = "scripts/verify_audit_export.py"
+VERIFY_HOW = (
+    f"python3 {VERIFIER} <the export> [--public-key <hex key from the compliance page>]: "
+    "stand-alone (Python 3.11+ and the `cryptography` package, no database), it checks the rows "
+    "against the trailer, recomputes every sealed entry's hash and its chain links, and checks "
+    "the chains' heads and counts against the signed checkpoints the trailer carries; it "
+    "reports the first bad entry"
+)
+
+
+def signed_proof(heads: dict[str, Any]) -> dict[str, Any]:
+    """What lets an outsider check an export: for each chain's head the signed checkpoint that
+    names it, and every public key that ever signed (read in the export's snapshot)."""
+    covering = checkpoints.covering({chain: int(head["seq"]) for chain, head in heads.items()})
+    return {
+        "checkpoints": [
+            {"body": c["body"], "signature": c["signature"], "key_id": c["key_id"]}
+            for c in covering
+        ],
+        "public_keys": checkpoints.public_keys(),
+        "verify": VERIFY_HOW,
+    }
+
+
 def chain_names(filters: AuditFilters) -> list[str]:
     """The chains an export under these filters draws from."""
     if filters.practice_id is not None:
@@ -638,6 +691,7 @@ def stream(
             # byte back behind a parallel hash build; the exporter keeps the other core busy.
             cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             heads = _heads_json(chain_names(filters))
+            proof = {**signed_proof(heads), "filters": filters.describe()}
             if manifest_fields is not None and fmt == "jsonl":
                 header = manifest(filters, fmt, **manifest_fields)
                 yield (json.dumps({"manifest": header}) + "\n").encode()
@@ -657,7 +711,7 @@ def stream(
                 if block:
                     tally.add(bytes(block))
                     yield convert(bytes(block))
-        yield trailer_line(fmt, tally.trailer(heads))
+        yield trailer_line(fmt, tally.trailer(heads, proof))
     except (DatabaseError, psycopg.Error) as exc:
         raise ExportFailed(tally.rows, exc) from exc
 

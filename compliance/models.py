@@ -13,6 +13,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
 from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Now
 from django.db.models.lookups import Exact
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
@@ -494,6 +495,51 @@ class AuditSeal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain}#{self.seq}"
+
+
+class SealQueue(models.Model):
+    """Audit rows written but not yet sealed, in the order they were written: filled by the
+    entry tables' triggers (the row's chain and canonical payload, at INSERT), drained by the
+    sealer (`compliance.sealer`), which alone may delete from it. Not append-only: a work
+    queue; an entry that is neither sealed nor queued is what `verify_audit` reports."""
+
+    chain = models.CharField(max_length=64)
+    entry_table = models.CharField(max_length=64)
+    entry_id = models.BigIntegerField()
+    version = models.CharField(max_length=8)
+    payload = models.TextField()
+    queued_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [models.Index(fields=["entry_table", "entry_id"], name="sealqueue_entry")]
+
+    def __str__(self) -> str:
+        return f"{self.entry_table} #{self.entry_id} awaiting its seal in {self.chain}"
+
+
+class AuditSigningKey(models.Model):
+    """A public key that signed audit checkpoints (compliance.checkpoints): kept for good, so
+    checkpoints signed before a rotation still verify. Append-only."""
+
+    key_id = models.CharField(max_length=16, unique=True, help_text="SHA-256 of the key, hex")
+    public_key = models.BinaryField(help_text="Ed25519, raw 32 bytes")
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"audit signing key {self.key_id}"
+
+
+class AuditCheckpoint(models.Model):
+    """The chain heads after a sealed batch, the entries sealed so far and the time, as the
+    canonical JSON `body` that `signature` (Ed25519, hex) signs. Append-only."""
+
+    created_at = models.DateTimeField(db_index=True)
+    body = models.TextField()
+    signature = models.CharField(max_length=128)
+    key_id = models.CharField(max_length=16)
+
+    def __str__(self) -> str:
+        return f"audit checkpoint {self.pk}"
 
 
 # --- support impersonation -------------------------------------------------------------------

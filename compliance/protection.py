@@ -17,7 +17,9 @@ wall (and against a misgrant).
 Seals are written by nobody but the owner: the sealing trigger functions become SECURITY DEFINER
 (they run as the owner, with a fixed search_path so no object of the caller's can stand in for
 ours) and they compute the payloads and hashes themselves from the row PostgreSQL hands them, so
-the application can neither insert a seal or a queue row nor choose a hash. Nobody else may
+the application can neither insert a seal or a queue row nor choose a hash. The sealer
+(`compliance_seal_pending`) is the owner's and SECURITY DEFINER likewise; the application may
+call it (when to seal is its choice, what a seal says is not). Nobody else may
 EXECUTE them either: attaching them to a table of one's own (a temporary
 `compliance_sealqueue`, say) would otherwise seal whatever that table is fed. It is idempotent.
 
@@ -48,6 +50,8 @@ AUDIT_TABLES = (
     "compliance_changeentry",
     "compliance_auditseal",
     "compliance_sealqueue",
+    "compliance_auditcheckpoint",
+    "compliance_auditsigningkey",
 )
 TENANCY_TABLES = ("portal_tenancy_secret", "portal_tenancy_session")
 TENANCY_FUNCTIONS = (
@@ -62,14 +66,19 @@ _APP_PRIVILEGES = {
     "compliance_changeentry": ("SELECT", "INSERT"),
     "compliance_auditseal": ("SELECT",),
     "compliance_sealqueue": ("SELECT",),
+    # the sealer's process signs (the key is the application's), the owner keeps them
+    "compliance_auditcheckpoint": ("SELECT", "INSERT"),
+    "compliance_auditsigningkey": ("SELECT", "INSERT"),
 }
 SCHEMA = "public"
-# The trigger functions that write the queue and the seals (compliance migration 0007).
+# The trigger functions that write the queue (compliance migration 0011).
 SEALING_FUNCTIONS = (
     "compliance_accessevent_enqueue()",
     "compliance_changeentry_enqueue()",
-    "compliance_audit_seal_entry()",
 )
+# The sealer (migration 0011): the owner's too, but the application calls it (it computes every
+# hash itself from the queue, so calling it chooses nothing).
+SEALER_FUNCTION = "compliance_seal_pending(integer,boolean)"
 # What the owner's functions resolve names in: the catalog first, then our schema, never the
 # caller's temporary schema.
 DEFINER_SEARCH_PATH = "pg_catalog, public, pg_temp"
@@ -169,6 +178,16 @@ def protect_audit_tables(
                     )
                 )
             cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC, {}").format(fn, app))
+        sealer = sql.SQL(SEALER_FUNCTION)
+        cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sealer, owner))
+        cur.execute(
+            sql.SQL("ALTER FUNCTION {} SECURITY DEFINER SET search_path = {}").format(
+                sealer, sql.SQL(DEFINER_SEARCH_PATH)
+            )
+        )
+        cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sealer))
+        cur.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sealer, app))
+        functions = (*functions, SEALER_FUNCTION)
         _protect_tenancy(cur, owner, app)
         left = audit_objects_owned_by(cur, app_role)
         if left:  # a superuser, or a member of the owner role by some indirect grant
@@ -386,12 +405,25 @@ def sealing_weaknesses(cur: Any, role: str) -> list[str]:
          WHERE p.oid IS NULL OR NOT p.prosecdef
             OR NOT coalesce(%(path)s = ANY(p.proconfig), false)
             OR has_function_privilege(%(role)s, p.oid, 'EXECUTE')
+        UNION ALL
+        SELECT 'function ' || %(sealer)s || CASE
+                 WHEN p.oid IS NULL THEN ' is missing'
+                 WHEN NOT p.prosecdef THEN ' is not SECURITY DEFINER'
+                 WHEN NOT coalesce(%(path)s = ANY(p.proconfig), false)
+                     THEN ' has no fixed search_path'
+                 ELSE ' is owned by it' END
+          FROM (SELECT 1) AS one
+          LEFT JOIN pg_proc p ON p.oid = to_regprocedure(%(sealer)s)
+         WHERE p.oid IS NULL OR NOT p.prosecdef
+            OR NOT coalesce(%(path)s = ANY(p.proconfig), false)
+            OR pg_has_role(%(role)s, p.proowner, 'MEMBER')
          ORDER BY 1
         """,
         {
             "tables": ["compliance_auditseal", "compliance_sealqueue"],
             "role": role,
             "functions": list(SEALING_FUNCTIONS),
+            "sealer": SEALER_FUNCTION,
             "path": f"search_path={DEFINER_SEARCH_PATH}",
         },
     )

@@ -1,5 +1,5 @@
 """Receivers: key provisioning for new practices, sign-in and 2FA events into the audit trail,
-and the originating request id carried into Celery tasks."""
+and the originating request id and actor carried into Celery tasks."""
 
 from __future__ import annotations
 
@@ -123,24 +123,56 @@ def audit_token_issued(sender: Any, instance: Any, created: bool, **kwargs: Any)
     )
 
 
-# --- Celery: a task's audit rows carry the request that queued it; its actor is the system ----
+# --- Celery: a task's audit rows carry the request, and the person, that queued it ------------
 
 REQUEST_ID_HEADER = "audit_request_id"
+# Who queued the task, as message headers: the task's change entries and the rows the database
+# captures for it name them (a booking confirmed by the worker is the voice agent's booking).
+CONTEXT_HEADERS = {
+    "audit_actor_user_id": "actor_user_id",
+    "audit_actor_label": "actor_label",
+    "audit_api_client_id": "api_client_id",
+    "audit_impersonation_session_id": "impersonation_session_id",
+}
 _task_tokens: dict[str, Any] = {}
 
 
 @before_task_publish.connect(weak=False, dispatch_uid="compliance.carry_request_id")
 def carry_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    request_id = _current.get().request_id
-    if headers is not None and request_id:
-        headers.setdefault(REQUEST_ID_HEADER, request_id)
+    if headers is None:
+        return
+    ctx = _current.get()
+    if ctx.request_id:
+        headers.setdefault(REQUEST_ID_HEADER, ctx.request_id)
+    for header, attr in CONTEXT_HEADERS.items():
+        value = getattr(ctx, attr)
+        if value not in (None, ""):
+            headers.setdefault(header, value)
+
+
+def _header(task: Any, name: str) -> Any:
+    return getattr(getattr(task, "request", None), name, None)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 @task_prerun.connect(weak=False, dispatch_uid="compliance.enter_task_context")
 def enter_task_context(task_id: str = "", task: Any = None, **kwargs: Any) -> None:
-    request_id = getattr(getattr(task, "request", None), REQUEST_ID_HEADER, None) or ""
+    request_id = _header(task, REQUEST_ID_HEADER) or ""
     _task_tokens[task_id] = _current.set(
-        AuditContext(request_id=str(request_id)[:64], via=f"task:{getattr(task, 'name', '')}")
+        AuditContext(
+            request_id=str(request_id)[:64],
+            actor_user_id=_int_or_none(_header(task, "audit_actor_user_id")),
+            actor_label=str(_header(task, "audit_actor_label") or "")[:254],
+            api_client_id=str(_header(task, "audit_api_client_id") or "")[:100],
+            impersonation_session_id=_int_or_none(_header(task, "audit_impersonation_session_id")),
+            via=f"task:{getattr(task, 'name', '')}",
+        )
     )
 
 

@@ -16,3 +16,12 @@ def expire_agreements() -> int:
 def close_expired_support_sessions() -> int:
     """Every minute: support sessions past their end are closed, and what they made revoked."""
     return impersonation.close_expired()
+
+
+@shared_task(name="compliance.seal_audit", ignore_result=True)
+def seal_audit() -> int:
+    """Every few seconds: seal what was written since (one sealer at a time: a run that finds
+    another at work returns at once)."""
+    from compliance import sealer
+
+    return sealer.seal_pending(wait=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import roles_required
 from accounts.http import request_practice
 from accounts.models import Role
-from compliance import audit, export
+from compliance import audit, checkpoints, export
 from compliance.context import current
 from compliance.forms import AuditFilterForm, action_label
 from compliance.models import AccessEvent, AuditAction
@@ -41,8 +42,25 @@ def audit_log(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "older": older,
             "query": query.urlencode(),
             "head": audit.chain_head(practice.pk),
+            **_signing_keys(),
         },
     )
+
+
+def _signing_keys() -> dict[str, object]:
+    """The public half of the checkpoints' key, which an auditor pins when checking an export,
+    and the earlier ones (checkpoints signed before a rotation still name them)."""
+    try:
+        key: checkpoints.SigningKey | None = checkpoints.signing_key()
+    except ImproperlyConfigured:  # `check --deploy` says so (compliance.W002)
+        key = None
+    earlier = {k: v for k, v in checkpoints.public_keys().items() if key is None or k != key.key_id}
+    return {
+        "signing_key_id": key.key_id if key is not None else "",
+        "signing_public_key": key.public.hex() if key is not None else "",
+        "earlier_keys": sorted(earlier.items()),
+        "verifier": export.VERIFIER,
+    }
 
 
 @require_GET

@@ -463,6 +463,21 @@ CELERY_BEAT_SCHEDULE["compliance-expire-agreements"] = {
     "task": "compliance.expire_agreements",
     "schedule": 3600.0,
 }
+# The audit checkpoints' Ed25519 key (compliance.checkpoints): 64 hex digits in production;
+# locally a key generated on first use into the state directory.
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+AUDIT_SIGNING_KEY_FILE = os.environ.get(
+    "AUDIT_SIGNING_KEY_FILE",
+    str(BASE_DIR / os.environ.get("DEV_STATE_DIR", ".local") / "audit-signing.key"),
+)
+# The audit sealer (compliance.sealer): `manage.py seal_audit --follow` seals within
+# milliseconds where it runs; this beat task bounds the lag where it does not.
+AUDIT_SEAL_SECONDS = float(os.environ.get("AUDIT_SEAL_SECONDS", "1"))
+CELERY_BEAT_SCHEDULE["compliance-seal-audit"] = {
+    "task": "compliance.seal_audit",
+    "schedule": AUDIT_SEAL_SECONDS,
+    "options": {"expires": max(5.0, 5 * AUDIT_SEAL_SECONDS)},
+}
 # Close support sessions past their end (revoking anything credential-like made in them).
 CELERY_BEAT_SCHEDULE["compliance-close-support-sessions"] = {
     "task": "compliance.close_expired_support_sessions",

@@ -1,6 +1,7 @@
-"""Lock order between the audit chain and business transactions: no deadlock, ever.
+"""Audited business transactions and the audit trail: no deadlock, ever.
 
-The audit chain lock is the last lock a transaction takes (see compliance.audit): a booking that
+Writers only append audit rows; the sealer seals them after commit, alone, under its own lock
+(see compliance.audit), so an audited transaction takes no audit lock at all: a booking that
 holds row and advisory locks, a configuration import that holds the practice row, and writers
 that append to several chains in any order all commit, with no retry to hide a deadlock. Every
 wait is on a condition with a deadline; the chains verify afterwards.

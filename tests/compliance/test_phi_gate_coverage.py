@@ -28,6 +28,7 @@ PHI_FREE_TASKS = {
     "calls.sweep_encounter_notes": "links ids and re-queues write_encounter_note (gated)",
     "compliance.expire_agreements": "marks agreements past their dates; no PHI",
     "compliance.close_expired_support_sessions": "closes sessions, revokes API clients; no PHI",
+    "compliance.seal_audit": "hashes queued audit entries into their chains; reads no PHI",
     "integrations.flush_health": "moves call counters from Redis to the database",
     "integrations.reconcile_all": "fans out to reconcile_connection, which is gated",
     "integrations.reconcile_near_all": "fans out to reconcile_near_connection (gated)",

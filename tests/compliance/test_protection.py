@@ -35,7 +35,7 @@ from tests.factories import LocationFactory, PracticeFactory
 from tests.superuser import superuser_connection
 from tests.workers import test_database_url as app_database_url
 
-SEAL_FUNCTION = "compliance_audit_seal_entry()"
+SEAL_FUNCTION = "compliance_accessevent_enqueue()"
 
 
 def app_role() -> str:
@@ -72,7 +72,7 @@ def protect_as_the_suite_does() -> None:
         "ALTER TABLE compliance_auditseal DROP CONSTRAINT IF EXISTS nothing",
         "DROP TABLE compliance_auditseal",
         "DROP TABLE compliance_sealqueue",
-        "ALTER FUNCTION compliance_audit_seal_entry() RENAME TO seal_off",
+        "ALTER FUNCTION compliance_seal_pending(integer, boolean) RENAME TO seal_off",
         "CREATE OR REPLACE FUNCTION compliance_audit_append_only() RETURNS trigger"
         " LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
         "CREATE TRIGGER sneak AFTER INSERT ON compliance_accessevent"
@@ -100,6 +100,9 @@ def test_the_application_role_keeps_only_reading_and_appending():
         # written by the owner's sealing functions only
         "compliance_auditseal": {"SELECT", "TRUNCATE"},
         "compliance_sealqueue": {"SELECT", "TRUNCATE"},
+        # signed by the application's key, kept by the owner
+        "compliance_auditcheckpoint": {"SELECT", "INSERT", "TRUNCATE"},
+        "compliance_auditsigningkey": {"SELECT", "INSERT", "TRUNCATE"},
     }  # TRUNCATE: only because this is a test database (the flush between tests)
 
 
@@ -110,8 +113,8 @@ FORGED_SEAL = (
     " sha256('x'), sha256('y'), 'v1', now())"
 )
 FORGED_QUEUE_ROW = (
-    "INSERT INTO compliance_sealqueue (pos, chain, entry_table, entry_id, version, payload)"
-    " VALUES (0, 'practice:1', 'compliance_accessevent', 999999, 'v1', '{}')"
+    "INSERT INTO compliance_sealqueue (chain, entry_table, entry_id, version, payload)"
+    " VALUES ('practice:1', 'compliance_accessevent', 999999, 'v1', '{}')"
 )
 
 
@@ -149,7 +152,7 @@ def test_the_application_role_cannot_write_seals_or_the_seal_queue(statement):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "function", ["compliance_audit_seal_entry", "compliance_accessevent_enqueue"]
+    "function", ["compliance_changeentry_enqueue", "compliance_accessevent_enqueue"]
 )
 def test_the_sealing_functions_cannot_be_attached_to_a_table_of_the_applications(function):
     """The owner's sealing would seal whatever such a table were fed, hashes of one's choosing
@@ -187,13 +190,14 @@ def test_the_sealing_functions_run_as_the_owner_with_a_fixed_search_path():
 @pytest.mark.django_db(transaction=True)
 def test_sealing_under_the_owner_still_chains_every_entry_and_verifies():
     """Entries of two practices, in one transaction and in several: each sealed into its chain
-    at commit by the owner's functions, nothing left queued, and verify_audit passes."""
+    after commit by the owner's sealer, nothing left queued, and verify_audit passes."""
     a, b = PracticeFactory(), PracticeFactory()
     with transaction.atomic():
         audit.record(AuditAction.PHI_READ, practice=a, object_ids=[1])
         audit.record(AuditAction.PHI_READ, practice=b, object_ids=[2])
         audit.record(AuditAction.PHI_READ, practice=a, object_ids=[3])
     audit.record(AuditAction.PHI_READ, practice=b, object_ids=[4])
+    assert audit.seal_now() >= 4  # the sealer, as the application calls it
     chains = [audit.chain_name(a.pk), audit.chain_name(b.pk)]
     with superuser_connection() as su:
         sealed = dict(

@@ -51,8 +51,41 @@ class Command(BaseCommand):
             action="store_true",
             help="change nothing; list keys not under the target master key (exit 1 if any)",
         )
+        parser.add_argument(
+            "--audit-signing-key",
+            action="store_true",
+            help="instead: a new Ed25519 key for the audit checkpoints (the local key file is "
+            "replaced; with AUDIT_SIGNING_KEY set, prints a new key to set). Old public keys "
+            "stay on record, so earlier checkpoints still verify",
+        )
+
+    def _rotate_audit_signing_key(self) -> None:
+        import secrets
+        from pathlib import Path
+
+        from django.conf import settings
+
+        from compliance import checkpoints
+
+        old = checkpoints.signing_key()
+        checkpoints.register_public_key(old)  # kept even if it never signed
+        if settings.AUDIT_SIGNING_KEY:
+            seed = secrets.token_bytes(32)
+            self.stdout.write(
+                "Set AUDIT_SIGNING_KEY to this new key in every process and restart them (the "
+                f"current key {old.key_id} stays on record):\n{seed.hex()}"
+            )
+            return
+        path = Path(settings.AUDIT_SIGNING_KEY_FILE)
+        path.replace(path.with_name(f"{path.name}.{old.key_id}.retired"))
+        new_id = checkpoints.generate_key_file(path)
+        checkpoints.register_public_key(checkpoints.signing_key())
+        self.stdout.write(f"audit signing key {old.key_id} retired; {new_id} signs from now on")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["audit_signing_key"]:
+            self._rotate_audit_signing_key()
+            return
         practices = Practice.objects.order_by("pk")
         if options["practice"]:
             practices = practices.filter(slug=options["practice"])

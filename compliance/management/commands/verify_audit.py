@@ -92,6 +92,11 @@ class Command(BaseCommand):
         else:
             names = sorted(set(audit.all_chains()) | set(anchors))
         broken = []
+        from compliance import sealer
+
+        self.stdout.write(
+            f"{sealer.awaiting()} entries await sealing (sealed now, before the chains are walked)"
+        )
         with cross_tenant("audit verification (manage.py verify_audit)"):
             for name in names:
                 report = audit.verify_chain(name, anchors.get(name))
