@@ -41,6 +41,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	PORTAL_TESTING=1 $(BIN)/mypy core accounts compliance scheduling ehr booking calls receptionist_api onboarding
+	$(BIN)/lint-imports --no-cache  # the layer contracts in pyproject.toml [tool.importlinter]
 
 format: install
 	$(BIN)/ruff format .
