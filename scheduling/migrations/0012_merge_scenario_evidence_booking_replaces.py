@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduling', '0010_scenario_last_evidence'),
-        ('scheduling', '0011_booking_replaces'),
+        ("scheduling", "0010_scenario_last_evidence"),
+        ("scheduling", "0011_booking_replaces"),
     ]
 
-    operations = [
-    ]
+    operations = []
