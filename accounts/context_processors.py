@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from accounts import selectors
@@ -84,4 +85,6 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         "current_practice": getattr(request, "practice", None),
         "nav": nav,
         "role_labels": sorted(Role(r).label for r in roles),
+        "idle_seconds": settings.IDLE_TIMEOUT_SECONDS,
+        "idle_warning_seconds": min(settings.IDLE_WARNING_SECONDS, settings.IDLE_TIMEOUT_SECONDS),
     }

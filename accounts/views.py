@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
@@ -11,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services
 from accounts.forms import SignInForm, TokenForm
@@ -26,10 +27,33 @@ def _next_url(request: HttpRequest, default: str = "home") -> str:
     return reverse(default)
 
 
+IDLE_REASON = "idle"
+
+
+def _signed_out_because(request: HttpRequest) -> str:
+    """Why the sign-in page is shown to someone who was signed in, when we know."""
+    if request.GET.get("reason") == IDLE_REASON:
+        minutes = max(1, round(settings.IDLE_TIMEOUT_SECONDS / 60))
+        return (
+            f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without "
+            "activity, so that an unattended screen does not show patient information. "
+            "Sign in again to carry on."
+        )
+    return ""
+
+
+@never_cache
+@require_GET
+def keepalive(request: HttpRequest) -> HttpResponse:
+    """ "Stay signed in": any signed-in request restarts the idle clock; this one does only that."""
+    return HttpResponse(status=204)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     form = SignInForm(request.POST or None)
+    why = _signed_out_because(request)
     if request.method == "POST" and form.is_valid():
         result = services.sign_in(
             request, form.cleaned_data["username"], form.cleaned_data["password"]
@@ -47,12 +71,16 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             response = render(
                 request,
                 "portal/login.html",
-                {"form": form, "next": _next_url(request)},
+                {"form": form, "next": _next_url(request), "signed_out_because": why},
                 status=429,
             )
             response["Retry-After"] = str(math.ceil(result.retry_after))
             return response
-    return render(request, "portal/login.html", {"form": form, "next": _next_url(request)})
+    return render(
+        request,
+        "portal/login.html",
+        {"form": form, "next": _next_url(request), "signed_out_because": why},
+    )
 
 
 @never_cache
@@ -106,5 +134,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
+    if request.POST.get("reason") == IDLE_REASON:  # the page's idle clock ran out
+        return redirect(f"{reverse('login')}?reason={IDLE_REASON}")
     messages.info(request, "You are signed out.")
     return redirect("login")

@@ -7,6 +7,7 @@ pass the PHI gate (403 without a BAA in force) before decrypting anything.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -135,7 +136,21 @@ def call_reveal(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespon
     if not form.is_valid():
         return _detail(request, call, form=form)
     turns = services.reveal_transcript(call, request.user, form.cleaned_data["reason"])  # type: ignore[arg-type]
-    return _detail(request, call, form=form, turns=turns)
+    return _detail(request, call, form=form, turns=_timed(turns))
+
+
+def _timed(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Turns with their time as an instant, so the page shows it in the practice's zone with the
+    zone named (stored as ISO text; anything unreadable is shown as it was stored)."""
+    out = []
+    for turn in turns:
+        at = turn.get("at")
+        try:
+            when: Any = datetime.fromisoformat(str(at)) if at else None
+        except ValueError:
+            when = at
+        out.append({**turn, "at": when})
+    return out
 
 
 @require_POST

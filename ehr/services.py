@@ -301,7 +301,20 @@ def post_appointment(
     )
     with tenant_context(conn.practice_id), transaction.atomic():
         Mirror(conn).apply_appointment(accepted)
+        if patient_id < 0 and accepted.patient_id is not None and accepted.patient_id > 0:
+            _adopt_patient_id(conn, patient_id, accepted.patient_id)
     return accepted
+
+
+def _adopt_patient_id(conn: EHRConnection, provisional: int, ehr_id: int) -> None:
+    """An EHR that creates a patient only with its first appointment (Nextech's prospect) hands
+    out a provisional (negative) id until then: from here on the local patient carries the EHR's
+    own, so the booking flow recognises the appointment as this patient's."""
+    from scheduling.models import Patient
+
+    rows = Patient.objects.filter(location_id=conn.location_id)
+    if not rows.filter(ehr_id=ehr_id).exists():
+        rows.filter(ehr_id=provisional).update(ehr_id=ehr_id)
 
 
 def cancel_appointment(conn: EHRConnection, appointment_ehr_id: int) -> EHRAppointment:

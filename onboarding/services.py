@@ -162,10 +162,13 @@ def _apply_checked(
     filename: str | None,
     progress: Progress | None = None,
 ) -> ImportOutcome:
+    sets_up_ehr = config.ehr_kind == "sandbox"
     try:
         # The audit entry commits with the import, and a failed EHR set-up afterwards still
-        # reports what the import changed.
-        with transaction.atomic():
+        # reports what the import changed. Durable when the EHR is set up next: the import must
+        # have committed before any HTTP call, so a caller's own transaction is refused here
+        # (RuntimeError) instead of holding its locks across the EHR's answers.
+        with transaction.atomic(durable=sets_up_ehr):
             result = apply_config(config, actor=actor, progress=progress)
             if filename is not None:
                 audit.record(
@@ -183,7 +186,7 @@ def _apply_checked(
     except ConfigError as exc:
         return ImportOutcome(errors=list(exc.errors))
     outcome = ImportOutcome(result=result)
-    if config.ehr_kind == "sandbox":
+    if sets_up_ehr:
         practice = Practice.objects.get(pk=result.practice_id)
         outcome.warnings.extend(_set_up_ehr(practice, data, result))
     return outcome
@@ -198,9 +201,10 @@ def import_document(
     filename: str | None = None,
 ) -> ImportOutcome:
     """Check the whole document, write it in one transaction, then set the EHR up (after the
-    commit: call this outside any transaction of your own). An upload passes the `practice` it
-    is for and its `filename`, under which the import is audited; a command's import is the
-    operator's (no actor, no audit entry: the shell that ran it is the record)."""
+    commit: a file that sets the EHR up refuses to be imported inside a transaction of yours).
+    An upload passes the `practice` it is for and its `filename`, under which the import is
+    audited; a command's import is the operator's (no actor, no audit entry: the shell that ran
+    it is the record)."""
     config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
     if config is None:
         return ImportOutcome(errors=errors)

@@ -11,7 +11,6 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
@@ -82,11 +81,10 @@ class IdleTimeoutMiddleware:
             last = request.session.get(self.SESSION_KEY)
             if last is not None and now - float(last) > settings.IDLE_TIMEOUT_SECONDS:
                 logout(request)
-                messages.info(request, "You were signed out after 15 minutes without activity.")
                 return _redirect(
                     request,
                     f"{resolve_url(settings.LOGIN_URL)}?"
-                    f"{urlencode({'next': request.get_full_path()})}",
+                    f"{urlencode({'reason': 'idle', 'next': request.get_full_path()})}",
                 )
             request.session[self.SESSION_KEY] = now
         return self.get_response(request)

@@ -172,6 +172,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 IDLE_TIMEOUT_SECONDS = int(os.environ.get("IDLE_TIMEOUT_SECONDS", str(15 * 60)))
+# The page warns this long before the idle sign-out, with a button to stay signed in.
+IDLE_WARNING_SECONDS = int(os.environ.get("IDLE_WARNING_SECONDS", "60"))
 SESSION_COOKIE_AGE = IDLE_TIMEOUT_SECONDS
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

@@ -1,4 +1,6 @@
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts import views as account_views
 from portal import views
@@ -22,8 +24,15 @@ tenant_patterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links: send them to the icon.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("accounts/login/", account_views.sign_in, name="login"),
     path("accounts/logout/", account_views.sign_out, name="logout"),
+    path("accounts/keepalive/", account_views.keepalive, name="keepalive"),
     path("accounts/2fa/setup/", account_views.two_factor_setup, name="two_factor_setup"),
     path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
     path("p/<slug:practice_slug>/", include(tenant_patterns)),

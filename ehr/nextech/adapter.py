@@ -60,6 +60,11 @@ class NextechAdapter:
     def practitioners(self) -> list[NxPractitioner]:
         return [parse_practitioner(r) for r in self.client.search("/Practitioner")]
 
+    def practitioner(self, practitioner_id: str) -> NxPractitioner:
+        return parse_practitioner(
+            self.client.request("GET", f"/Practitioner/{practitioner_id}").body
+        )
+
     def locations(self) -> list[NxLocation]:
         return [parse_location(r) for r in self.client.search("/Location")]
 

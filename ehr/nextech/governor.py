@@ -44,6 +44,7 @@ class RateGovernor:
     ) -> None:
         self.limit = Limit(config.limit, config.window_seconds)
         self.limiter = RateLimiter(config.user_scope, {}, sleep=sleep)
+        self.limiter.limits.clear()  # no NexHealth buckets: each endpoint adds its own
         self.redis = get_redis()
         self.scope = config.user_scope
         self._sleep = sleep

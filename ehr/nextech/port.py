@@ -10,12 +10,15 @@ Where Nextech differs from the port's NexHealth-born shape, and what this does a
   appointment POST. ``create_patient`` therefore finds first (name + birth date + phone) and,
   when nobody matches, returns a **provisional** patient: a negative id whose demographics wait
   in Redis; ``create_appointment`` with that id sends them as the contained Patient, and the
-  appointment it returns names the real chart number. Nextech requires an email (and a phone)
-  for a prospect; without them ``create_patient`` refuses at once rather than at booking time.
+  appointment it returns names the real chart number. From then on the provisional id resolves
+  to that chart (kept in Redis for good), so a row that stored it keeps working. Nextech
+  requires an email (and a phone) for a prospect; without them ``create_patient`` refuses at
+  once rather than at booking time.
 - **Availability** is Nextech's own (``Capability.NATIVE_SLOTS``: ``free_slots``); there are no
   working hours or operatories to read.
 - **A hold** (``mode="hold"``: the office's follow-up list) comes back with ``insertion_status``
-  ``"held"``: not confirmed until staff confirm it and Nextech says ``booked``.
+  ``PENDING``: not confirmed until staff confirm it and Nextech says ``booked`` (found by the
+  change poll or by reading the appointment again).
 - **Cancel** is a request staff act on: the answer is ``cancelled`` only once they have;
   ``cancel_requested`` on the adapter's appointment says it is waiting.
 - **Documents** are Compositions in the patient's Notes tab, found again by our reference.
@@ -42,10 +45,13 @@ from ehr.types import (
     EHRAppointment,
     EHRAppointmentType,
     EHRDescriptor,
+    EHRDocument,
     EHROperatory,
     EHRPatient,
     EHRProvider,
     EHRWorkingHour,
+    InsertionStatus,
+    WebhookRegistration,
 )
 
 from .adapter import NextechAdapter
@@ -54,6 +60,7 @@ from .config import NextechConfig
 from .resources import (
     BookingRequest,
     NewPatient,
+    NextechInvalidResource,
     NxAppointment,
     NxCode,
     NxPatient,
@@ -139,8 +146,8 @@ class NextechPort:
 
     def as_ehr(self, appt: NxAppointment) -> EHRAppointment:
         # Nextech writes synchronously: an appointment it answers with is in the schedule, and
-        # only a hold still waits (for staff, not for an insertion).
-        insertion = "held" if appt.status == "proposed" else "complete"
+        # only a hold still waits (for staff to confirm it, not for an insertion).
+        insertion = InsertionStatus.PENDING if appt.held else InsertionStatus.COMPLETE
         return EHRAppointment(
             id=int(appt.id),
             location_id=_int(appt.location_id),
@@ -186,6 +193,17 @@ class NextechPort:
             for p in self.nextech.practitioners()
             if p.id.isdigit()
         ]
+
+    def provider(self, provider_id: int) -> EHRProvider:
+        found = self.nextech.practitioner(str(provider_id))
+        return EHRProvider(
+            id=int(found.id),
+            name=found.display,
+            first_name=found.given,
+            last_name=found.family,
+            inactive=False,
+            location_ids=(),
+        )
 
     def operatories(self, location_id: int | None = None) -> list[EHROperatory]:
         return []  # Nextech's scheduling resources are not in the API
@@ -275,6 +293,24 @@ class NextechPort:
             self.as_ehr(parse_appointment(r)) for r in self.client.search("/Appointment", params)
         ]
 
+    def appointments_listed(
+        self, start: datetime, end: datetime, *, location_id: int | None = None
+    ) -> tuple[list[EHRAppointment], list[str]]:
+        """The location's appointments in [start, end), and a problem for each one Nextech sent
+        that is not valid STU3 (kept out of the list, never half-applied)."""
+        params = [("date", f"ge{start.isoformat()}"), ("date", f"lt{end.isoformat()}")]
+        params.append(("location.id", self._location(location_id)))
+        listed: list[EHRAppointment] = []
+        problems: list[str] = []
+        for raw in self.client.search("/Appointment", params):
+            try:
+                listed.append(self.as_ehr(parse_appointment(raw)))
+            except (NextechInvalidResource, ValueError) as exc:
+                problems.append(
+                    f"appointment {raw.get('id') if isinstance(raw, dict) else '?'}: {exc}"
+                )
+        return listed, problems
+
     def appointment(self, appointment_id: int) -> EHRAppointment:
         return self.as_ehr(self.nextech.appointment(str(appointment_id)))
 
@@ -316,6 +352,8 @@ class NextechPort:
             if not minutes:
                 raise EHRValidationError("an end time is needed (the type has no duration)")
             end = start + timedelta(minutes=minutes)
+        if patient_id < 0:
+            patient_id = self.resolved(patient_id) or patient_id
         new_patient = self._provisional(patient_id) if patient_id < 0 else None
         request = BookingRequest(
             location_id=self._location(location_id),
@@ -330,7 +368,17 @@ class NextechPort:
             new_patient=new_patient,
         )
         appt, _ = self.nextech.create_appointment(request)
-        return self.as_ehr(appt)
+        booked = self.as_ehr(appt)
+        if new_patient is not None and booked.patient_id is not None:
+            # The provisional id now names a chart, for good: whoever still holds it (a stored
+            # patient row) books that chart from now on, never a second prospect.
+            self.redis.set(f"{self._prefix}:resolved:{-patient_id}", booked.patient_id)
+        return booked
+
+    def resolved(self, provisional_id: int) -> int | None:
+        """The chart a provisional patient became with its first booking, if it has."""
+        raw = self.redis.get(f"{self._prefix}:resolved:{-provisional_id}")
+        return int(raw) if raw else None
 
     def cancel_appointment(self, appointment_id: int) -> EHRAppointment:
         return self.as_ehr(self.nextech.request_cancel(str(appointment_id)))
@@ -443,16 +491,29 @@ class NextechPort:
 
     def _chart_guid(self, patient_id: int) -> str:
         if patient_id < 0:
-            raise EHRNotFound("a provisional patient has no chart yet")
+            chart = self.resolved(patient_id)
+            if chart is None:
+                raise EHRNotFound("a provisional patient has no chart yet")
+            patient_id = chart
         return self.guid_for(patient_id)
 
-    def find_document(self, patient_id: int, reference: str) -> dict[str, Any] | None:
-        return self.nextech.find_note(self._chart_guid(patient_id), reference)
+    def _document(self, raw: dict[str, Any], patient_id: int) -> EHRDocument:
+        return EHRDocument(
+            id=int(raw["id"]),
+            patient_id=patient_id,
+            title=str(raw.get("title") or ""),
+            # Nextech writes a note at once: the answer to the POST is the note in the chart.
+            insertion_status=InsertionStatus.COMPLETE,
+        )
 
-    def document(self, patient_id: int, document_id: int) -> dict[str, Any]:
+    def find_document(self, patient_id: int, reference: str) -> EHRDocument | None:
+        found = self.nextech.find_note(self._chart_guid(patient_id), reference)
+        return self._document(found, patient_id) if found is not None else None
+
+    def document(self, patient_id: int, document_id: int) -> EHRDocument:
         for raw in self.client.search(f"/Patient/{self._chart_guid(patient_id)}/Composition"):
             if str(raw.get("id")) == str(document_id):
-                return dict(raw)
+                return self._document(dict(raw), patient_id)
         raise EHRNotFound(f"note {document_id} not found")
 
     def create_document(
@@ -464,11 +525,22 @@ class NextechPort:
         reference: str,
         appointment_id: int | None = None,
         location_id: int | None = None,
-    ) -> dict[str, Any]:
-        """The note as a Composition in the Notes tab, once per ``reference``."""
-        return self.nextech.write_note(
+    ) -> EHRDocument:
+        """The note as a Composition in the Notes tab, once per ``reference`` (kept on the
+        Composition's identifier, and in the title as the port asks)."""
+        if reference not in title:
+            title = f"{title} [{reference}]"
+        raw = self.nextech.write_note(
             patient_id=self._chart_guid(patient_id), key=reference, title=title, text=content
         )
+        return self._document(raw, patient_id)
+
+    # -- changes --------------------------------------------------------------------------------
+
+    def register_webhooks(self, target_url: str, endpoint_id: int | None) -> WebhookRegistration:
+        """Nextech has no webhooks (``Capability.WEBHOOKS`` is not offered): changes are found by
+        the change poll (``ehr.nextech.poller``)."""
+        raise EHRValidationError("Nextech has no webhooks; its changes are polled")
 
 
 _ports: dict[tuple[int, int | str, str], NextechPort] = {}

@@ -10,7 +10,12 @@
      something are shown disabled with a note (those marked data-read-allowed, such as a reveal
      that sends its reason, stay usable); the server refuses the change whatever the page says.
    - An htmx request the server refuses or fails (4xx/5xx, or no answer) shows why next to the
-     form or button that sent it, in a role="alert" paragraph, instead of doing nothing. */
+     form or button that sent it, in a role="alert" paragraph, instead of doing nothing.
+   - <body data-idle-seconds data-idle-warning-seconds ...>: the idle sign-out. The last
+     activity (a page load or an htmx request, in any of the portal's tabs: localStorage) starts
+     the clock; #idle-warning shows a countdown before the end with "Stay signed in" (a request
+     that restarts the server's clock too); at the end the page signs out and the sign-in page
+     says why. */
 (function () {
   "use strict";
 
@@ -108,6 +113,90 @@
     if (box && box.hasAttribute("data-request-error")) box.remove();
   });
 
-  document.addEventListener("DOMContentLoaded", function () { layout(document); readOnly(document); });
-  document.addEventListener("htmx:load", function (event) { layout(event.target); readOnly(event.target); });
+  // Every table of the page scrolls inside a box of its own when it is wider than the screen,
+  // rather than the page scrolling sideways (a phone); the box is a named, focusable region so
+  // keyboard users can scroll it too.
+  function scrollBoxes(root) {
+    var main = document.getElementById("main");
+    if (!main || !root.querySelectorAll) return;
+    var tables = Array.prototype.slice.call(root.querySelectorAll("table"));
+    if (root.matches && root.matches("table")) tables.push(root);
+    tables.forEach(function (table) {
+      if (!main.contains(table) || table.closest(".table-scroll")) return;
+      var box = document.createElement("div");
+      box.className = "table-scroll";
+      box.setAttribute("role", "region");
+      box.setAttribute("tabindex", "0");
+      var caption = table.querySelector("caption");
+      var heading = table.getAttribute("aria-label") || (caption && caption.textContent.trim());
+      if (!heading) {
+        var before = table.previousElementSibling;
+        while (before && !/^H[1-6]$/.test(before.tagName)) before = before.previousElementSibling;
+        heading = before ? before.textContent.trim() : "Table";
+      }
+      box.setAttribute("aria-label", heading);
+      table.parentNode.insertBefore(box, table);
+      box.appendChild(table);
+    });
+  }
+
+  var ACTIVITY_KEY = "portal.lastActivity";
+
+  function idleClock() {
+    var body = document.body;
+    var limit = body && parseInt(body.getAttribute("data-idle-seconds"), 10);
+    if (!limit) return;
+    var lead = parseInt(body.getAttribute("data-idle-warning-seconds"), 10) || 60;
+    var box = document.getElementById("idle-warning");
+    var countdown = box && box.querySelector("[data-idle-countdown]");
+    var local = Date.now();
+    function touched() {
+      var shared = 0;
+      try { shared = parseInt(window.localStorage.getItem(ACTIVITY_KEY), 10) || 0; } catch (e) { shared = 0; }
+      return Math.max(local, shared);
+    }
+    function touch() {
+      local = Date.now();
+      try { window.localStorage.setItem(ACTIVITY_KEY, String(local)); } catch (e) { /* private mode */ }
+      if (box) box.hidden = true;
+    }
+    function signOut() {
+      var token = (JSON.parse(body.getAttribute("hx-headers") || "{}") || {})["X-CSRFToken"] || "";
+      var next = window.location.pathname + window.location.search;
+      var login = body.getAttribute("data-login-url") + "?reason=idle&next=" + encodeURIComponent(next);
+      window.clearInterval(timer);
+      window.fetch(body.getAttribute("data-logout-url"), {
+        method: "POST", credentials: "same-origin", redirect: "manual",
+        headers: { "X-CSRFToken": token, "Content-Type": "application/x-www-form-urlencoded" },
+        body: "reason=idle",
+      }).catch(function () { return null; }).then(function () { window.location.assign(login); });
+    }
+    function tick() {
+      var left = limit - (Date.now() - touched()) / 1000;
+      if (left <= 0) { signOut(); return; }
+      if (box && left <= lead) {
+        var secs = Math.ceil(left);
+        countdown.textContent = secs + " second" + (secs === 1 ? "" : "s");
+        if (box.hidden) { box.hidden = false; box.querySelector("[data-idle-stay]").focus(); }
+      } else if (box && !box.hidden) {
+        box.hidden = true;  // activity in another tab
+      }
+    }
+    touch();
+    document.addEventListener("htmx:afterRequest", touch);
+    if (box) {
+      box.querySelector("[data-idle-stay]").addEventListener("click", function () {
+        window.fetch(body.getAttribute("data-keepalive-url"), { credentials: "same-origin" })
+          .then(function (r) { if (r.ok && !r.redirected) touch(); else signOut(); });
+      });
+    }
+    var timer = window.setInterval(tick, 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    layout(document); readOnly(document); scrollBoxes(document); idleClock();
+  });
+  document.addEventListener("htmx:load", function (event) {
+    layout(event.target); readOnly(event.target); scrollBoxes(event.target);
+  });
 })();

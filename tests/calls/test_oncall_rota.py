@@ -166,7 +166,7 @@ def test_the_dashboard_partial_lists_the_gaps(surgery):
         "calls/escalation/_oncall_gaps.html", {"gaps": gaps, "days": 1, "current_practice": None}
     )
     assert "1 gap when urgent callers would reach nobody" in html
-    assert "Mon 7 Dec, 20:00 \u2013 Tue 8 Dec, 00:00 (4.0 h)" in html
+    assert "Mon 7 Dec, 20:00 PST \u2013 Tue 8 Dec, 00:00 PST (4.0 h)" in html
     covered = render_to_string("calls/escalation/_oncall_gaps.html", {"gaps": []})
     assert "Covered: someone is on call at every hour." in covered
 

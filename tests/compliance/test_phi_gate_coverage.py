@@ -31,6 +31,7 @@ PHI_FREE_TASKS = {
     "integrations.flush_health": "moves call counters from Redis to the database",
     "integrations.reconcile_all": "fans out to reconcile_connection, which is gated",
     "integrations.reconcile_near_all": "fans out to reconcile_near_connection (gated)",
+    "integrations.poll_nextech_all": "fans out to poll_nextech_connection (gated)",
     "integrations.requeue_stale_webhooks": "re-sends delivery ids to process_webhook (gated)",
     "portal.count_locations": "counts rows",
     "scheduling.relay_outbox": "hands outbox ids to process_booking (gated)",

@@ -110,6 +110,8 @@ def test_a_read_only_session_marks_pages_and_a_refused_htmx_change_says_why(prac
     start(client)
     page = client.get(f"/p/alpha/scheduling/types/{kind.pk}/").content.decode()
     assert "<body" in page and "data-read-only-session" in page
+    # Support's own pages stay usable: starting another session, ending this one.
+    assert "data-read-only-session" not in client.get("/support/impersonate/").content.decode()
     refused = client.post(
         f"/p/alpha/scheduling/types/{kind.pk}/phrases/",
         {"text": "teeth cleaned"},

@@ -468,6 +468,34 @@ def test_load_demo_imports_both_demo_practices_into_the_sandbox_idempotently(
     assert mirror() == before
 
 
+def test_import_practice_whose_ehr_set_up_fails_keeps_the_import_and_says_so(
+    ehr, receiver, settings, tmp_path
+):
+    """The command prints what it imported, then why the EHR set-up failed, and exits non-zero;
+    running it again once the EHR answers finishes the set-up."""
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.EHR_SANDBOX_URL = ehr.base_url
+    settings.EHR_SANDBOX_API_KEY = "a-key-the-sandbox-does-not-know"
+    settings.EHR_SANDBOX_ADMIN_TOKEN = ehr.admin_token
+    settings.PORTAL_PUBLIC_URL = receiver.url.removesuffix("/hooks")
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="imported, but the EHR set-up failed"):
+        call_command("import_practice", str(DEMO), stdout=out, stderr=err)
+    assert "happy-smiles" in out.getvalue() and "setting up the EHR failed" in err.getvalue()
+    practice = Practice.objects.get(slug="happy-smiles")
+    with tenant_context(practice):
+        assert not Provider.objects.exclude(ehr_id=None).exists()
+
+    settings.EHR_SANDBOX_API_KEY = API_KEY
+    call_command("import_practice", str(DEMO), stdout=io.StringIO())
+    with tenant_context(practice):
+        assert Provider.objects.exists() and not Provider.objects.filter(ehr_id=None).exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_load_demo_commits_a_practice_before_setting_up_the_sandbox_and_loading_again_repairs_it(
     ehr, receiver, settings, tmp_path

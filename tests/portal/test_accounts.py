@@ -19,7 +19,7 @@ from tests.urlconf import routes
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC_ROUTE_NAMES = {"login", "healthz"}
+PUBLIC_ROUTE_NAMES = {"login", "healthz", "favicon"}
 SECOND_FACTOR_ROUTE_NAMES = {"two_factor_setup", "two_factor_verify", "logout"}
 # Machine routes authenticate per request (OAuth2 bearer tokens, signed webhooks), not with a
 # session; tests/scheduling/test_api.py walks the API routes without a token, and the webhook

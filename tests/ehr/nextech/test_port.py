@@ -17,6 +17,7 @@ from ehr.nextech.errors import NextechSlotTaken
 from ehr.nextech.port import NextechPort, reset_ports
 from ehr.port import Capability, EHRPort, SlotSource
 from ehr.registry import port_for
+from ehr.types import InsertionStatus
 from tests.factories import LocationFactory, PracticeFactory, sign_baa
 
 from .conftest import NextechWorld, local, make_config, next_weekday
@@ -39,6 +40,9 @@ def test_is_an_ehr_port_with_native_slots(port: NextechPort) -> None:
 
 def test_reads_in_the_ports_shapes(port: NextechPort) -> None:
     assert {p.id for p in port.providers()} == {9323, 9324, 9325}
+    assert port.provider(9324).last_name == "Okafor"
+    with pytest.raises(EHRValidationError, match="no webhooks"):
+        port.register_webhooks("https://portal.example/hooks", None)
     minutes = {t.name: t.minutes for t in port.appointment_types()}
     assert minutes["Cataract Evaluation"] == 90
     assert {d.kind for d in port.descriptors()} == {"appointment_purpose"}
@@ -74,7 +78,7 @@ def test_new_caller_is_created_with_the_first_booking(
         descriptor_ids=[202],
         note="Pressure check",
     )
-    assert appt.insertion_status == "complete"
+    assert appt.confirmed
     assert appt.end - appt.start == timedelta(minutes=30)
     assert appt.patient_id is not None and appt.patient_id > 0
     # From now on the caller is found, by the chart number the booking returned.
@@ -84,6 +88,23 @@ def test_new_caller_is_created_with_the_first_booking(
         appt.patient_id
     ]
     assert port.find_appointment(patient_id=again.id, provider_id=9323, start=start) == appt
+    # Whoever kept the provisional id books (and writes notes for) the same chart with it.
+    assert port.resolved(provisional.id) == appt.patient_id
+    later = port.create_appointment(
+        patient_id=provisional.id,
+        provider_id=9323,
+        operatory_id=None,
+        start=start + timedelta(days=7),
+        appointment_type_id=32,
+    )
+    assert later.patient_id == appt.patient_id
+    assert port.create_document(provisional.id, title="Call", content="x", reference="n-1").written
+    assert len([p for p in nextech.patients() if p["name"][0]["family"] == "Smith"]) == 1
+    # The booking flow's live re-check reads the location's calendar around the time.
+    around = port.appointments(start - timedelta(hours=4), start + timedelta(hours=1))
+    assert [a.id for a in around] == [appt.id]
+    assert port.appointments_listed(start, start + timedelta(hours=1)) == (around, [])
+    assert port.appointments(start, start + timedelta(hours=1), provider_id=9325) == []
     with pytest.raises(NextechSlotTaken):
         port.create_appointment(
             patient_id=port.create_patient(
@@ -116,9 +137,9 @@ def test_hold_is_not_confirmed_until_staff_confirm(
         appointment_type_id=32,
         mode="hold",
     )
-    assert appt.insertion_status == "held"
+    assert appt.insertion_status == InsertionStatus.PENDING and not appt.confirmed
     nextech.admin("POST", f"/_admin/practices/{nextech.practice_id}/appointments/{appt.id}/confirm")
-    assert port.appointment(appt.id).insertion_status == "complete"
+    assert port.appointment(appt.id).confirmed
     cancel = port.cancel_appointment(appt.id)
     assert not cancel.cancelled  # a request: staff act on it
     nextech.admin("POST", f"/_admin/practices/{nextech.practice_id}/cancel_requests/process")
@@ -133,9 +154,11 @@ def test_document_is_a_note_written_once(port: NextechPort, nextech: NextechWorl
     second = port.create_document(
         brimley.id, title="Call", content="Asked about drops.", reference="c-1"
     )
-    assert first["id"] == second["id"]
+    assert first.id == second.id and first.written
+    assert "c-1" in first.title
     assert port.find_document(brimley.id, "c-1") == first
-    assert port.document(brimley.id, int(first["id"]))["title"] == "Call"
+    assert port.document(brimley.id, first.id) == first
+    assert port.find_document(brimley.id, "c-2") is None
 
 
 @pytest.mark.django_db
