@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from core.tenancy import cross_tenant, tenant_context
-from onboarding import export_config
+from onboarding.services import export_config
 from scheduling.models import AppointmentType, Operatory, Provider
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import LocationFactory, MembershipFactory, UserFactory
