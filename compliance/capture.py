@@ -183,6 +183,17 @@ def install_after_migrate(using: str = "default", **kwargs: Any) -> None:
 # --- who acted, into the writing statement's transaction --------------------------------------
 
 _WRITE = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|MERGE|WITH|COPY)\b", re.IGNORECASE)
+# Schema changes PostgreSQL refuses on a table with deferred trigger events still pending ("cannot
+# ALTER TABLE ... because it has pending trigger events"): a migration that changes audited rows
+# and then alters their table, in one transaction. The pending events (the capture's, and the
+# deferred foreign-key checks of the rows it wrote) are fired first, attributed as they would
+# be at COMMIT; then every deferrable constraint is deferred again, as all of ours are created
+# (INITIALLY DEFERRED), so the rest of the transaction behaves as before.
+_DDL = re.compile(
+    r"\s*(?:ALTER\s+TABLE|ALTER\s+INDEX|CREATE\s+(?:UNIQUE\s+)?INDEX|DROP\s+(?:TABLE|INDEX))\b",
+    re.IGNORECASE,
+)
+FIRE_PENDING = "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED"
 
 
 def _audited_table_in(sql: str) -> bool:
@@ -223,7 +234,15 @@ def with_context(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
     """Execute wrapper (on every connection): a statement that writes an audited table carries
-    the audit context into its transaction (see the module's docstring)."""
+    the audit context into its transaction (see the module's docstring); a schema change in a
+    transaction first fires the capture's pending events (see `_DDL`)."""
+    if (
+        isinstance(sql, str)
+        and not many
+        and _DDL.match(sql)
+        and getattr(context.get("connection"), "in_atomic_block", False)
+    ):
+        execute(FIRE_PENDING, None, False, context)
     if (
         many
         or not _AUDITED

@@ -41,7 +41,17 @@ def _migrate(targets):
     return executor.loader.project_state([*targets, *others]).apps
 
 
+@pytest.fixture
+def back_to_the_latest_migrations():
+    """The tests after this one expect every app at its latest migration, as before it."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    _migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_the_latest_migrations")
 def test_existing_shifts_join_the_default_group():
     old = _migrate(BEFORE)
     try:

@@ -130,6 +130,26 @@ def test_a_data_migration_through_historical_models_is_captured():
 
 
 @pytest.mark.django_db
+def test_a_migration_that_changes_audited_rows_then_alters_their_table_goes_through():
+    """PostgreSQL refuses ALTER TABLE on a table with deferred trigger events pending: the
+    capture's events fire before the schema change, and the change is still recorded."""
+    practice = PracticeFactory()
+    with tenant_context(practice):
+        location = LocationFactory(practice=practice, name="Before")
+        audit.seal_now()
+        before = len(entries(location.pk))
+        table = Location._meta.db_table
+        with transaction.atomic(), audit_context(via="command:migrate"):
+            Location.objects.filter(pk=location.pk).update(name="After")
+            with connection.schema_editor(atomic=False) as editor:
+                editor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "name" SET DEFAULT \'\'')
+                editor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "name" DROP DEFAULT')
+        audit.seal_now()
+    (entry,) = entries(location.pk)[before:]
+    assert captured(entry) and entry.changes == {"name": ["Before", "After"]}
+
+
+@pytest.mark.django_db
 def test_orm_saves_and_deletes_are_logged_once_by_auditlog_not_again_by_the_database(acting):
     practice = PracticeFactory()
     with tenant_context(practice):

@@ -79,7 +79,7 @@ def test_renamed_entries_are_renamed_in_the_ehr_and_keep_their_calendar(ehr, rec
     assert "Dr. Priya Patel" in {p["name"] for p in state["providers"]}
     assert "Chair 1" in {o["name"] for o in state["operatories"]}
     assert "Teeth cleaning" in {t["name"] for t in state["appointment_types"]}
-    assert any("locations: 1 updated" in note for note in result.notes), result.notes
+    assert any("locations 1 updated" in note for note in result.notes), result.notes
 
 
 def test_a_re_keyed_export_is_an_update_matched_by_ehr_id(ehr, receiver, settings):
