@@ -142,7 +142,10 @@ def test_filters_select_the_same_rows_as_before(practice, tricky_trail, filters)
     chosen = export.AuditFilters(practice_id=practice.pk, **filters)
     with tenant_context(practice):
         lines, expected = jsonl(chosen), reference(chosen)
-    assert lines == expected and lines
+    # The same rows; the export promises no order (it streams unsorted, each row carrying its
+    # chain and seq), and the planner may read a filtered table by another path than the
+    # reference query once earlier tests have grown its statistics.
+    assert sorted(lines) == sorted(expected) and lines
 
 
 def test_vendor_scope_with_the_global_chain(practice, other_practice, tricky_trail):
