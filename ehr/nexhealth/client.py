@@ -61,6 +61,7 @@ from ehr.errors import (
 )
 from ehr.events import report_trouble as _report
 from ehr.health import HealthRecorder
+from ehr.http import RetryPolicy, default_timeouts
 from ehr.nexhealth import normalize as norm
 from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, parse_limits
 from ehr.nexhealth.ratelimit import redis_prefix as _prefix
@@ -132,16 +133,6 @@ class ConnectionConfig:
             ]
         )
         return sha256(material.encode()).hexdigest()[:16]
-
-
-def default_timeouts(name: str = "EHR_TIMEOUTS") -> httpx.Timeout:
-    t = getattr(settings, name, None) or getattr(settings, "EHR_TIMEOUTS", {})
-    return httpx.Timeout(
-        connect=float(t.get("connect", 3.0)),
-        read=float(t.get("read", 15.0)),
-        write=float(t.get("write", 10.0)),
-        pool=float(t.get("pool", 5.0)),
-    )
 
 
 @dataclass
@@ -233,16 +224,14 @@ class NexHealthClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
-        self.max_attempts = max_attempts or int(getattr(settings, "EHR_MAX_ATTEMPTS", 5))
-        self.rate_wait = (
-            float(getattr(settings, "EHR_RATE_LIMIT_MAX_WAIT_SECONDS", 5.0))
-            if rate_wait is None
-            else rate_wait
+        policy = RetryPolicy.from_settings(
+            max_attempts=max_attempts,
+            rate_wait=rate_wait,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
         )
-        self.backoff_base = backoff_base or float(
-            getattr(settings, "EHR_BACKOFF_BASE_SECONDS", 0.25)
-        )
-        self.backoff_cap = backoff_cap or float(getattr(settings, "EHR_BACKOFF_CAP_SECONDS", 8.0))
+        self.max_attempts, self.rate_wait = policy.max_attempts, policy.rate_wait
+        self.backoff_base, self.backoff_cap = policy.backoff_base, policy.backoff_cap
         version = api_version or str(getattr(settings, "EHR_API_VERSION", "v20240412"))
         self.http = httpx.Client(
             base_url=config.base_url,

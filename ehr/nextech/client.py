@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from django.conf import settings
 
 from core.tasks import full_jitter
 from ehr.errors import (
@@ -44,7 +43,7 @@ from ehr.errors import (
     EHRWriteUncertain,
 )
 from ehr.health import HealthRecorder
-from ehr.nexhealth.client import default_timeouts
+from ehr.http import RetryPolicy, default_timeouts
 
 from .auth import TokenManager
 from .config import NextechConfig
@@ -107,16 +106,14 @@ class NextechClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
-        self.max_attempts = max_attempts or int(getattr(settings, "EHR_MAX_ATTEMPTS", 5))
-        self.rate_wait = (
-            float(getattr(settings, "EHR_RATE_LIMIT_MAX_WAIT_SECONDS", 5.0))
-            if rate_wait is None
-            else rate_wait
+        policy = RetryPolicy.from_settings(
+            max_attempts=max_attempts,
+            rate_wait=rate_wait,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
         )
-        self.backoff_base = backoff_base or float(
-            getattr(settings, "EHR_BACKOFF_BASE_SECONDS", 0.25)
-        )
-        self.backoff_cap = backoff_cap or float(getattr(settings, "EHR_BACKOFF_CAP_SECONDS", 8.0))
+        self.max_attempts, self.rate_wait = policy.max_attempts, policy.rate_wait
+        self.backoff_base, self.backoff_cap = policy.backoff_base, policy.backoff_cap
         self.http = httpx.Client(
             base_url=config.api_base_url.rstrip("/"),
             timeout=timeout or default_timeouts(),
