@@ -23,7 +23,8 @@ def main() -> int:
     for script in selected:
         print(f"== {script.stem}", flush=True)
         # Our own scripts, found by glob in this directory.
-        done = subprocess.run([sys.executable, str(script)], cwd=HERE.parent, check=False)  # noqa: S603
+        module = f"benchmarks.{script.stem}"
+        done = subprocess.run([sys.executable, "-m", module], cwd=HERE.parent, check=False)  # noqa: S603
         if done.returncode != 0:
             failed.append(script.stem)
     if failed:

@@ -14,7 +14,7 @@ blocks over 31 days.
   the cheapest authenticated endpoint (GET appointment-types), and the floor, a no-op WSGI
   app (benchmarks/noop_wsgi.py) served with the same gunicorn settings.
 
-    .venv/bin/python benchmarks/bench_api.py [--runs 200] [--rounds 10]
+    .venv/bin/python -m benchmarks.bench_api [--runs 200] [--rounds 10]
 
 Writes benchmarks/results/api.json.
 """
@@ -23,33 +23,30 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import platform
 import random
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import threading
 import time as clock
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks.harness import (
+    Gunicorn,
+    Results,
+    as_a_worker_once_loaded,
+    cpu_ms,
+    deployment,
+    pct,
+    setup_django,
+    summary,
+    throwaway_database,
+)
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -58,14 +55,6 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.pages import (  # noqa: E402
-    GUNICORN_CONFIG,
-    as_a_worker_once_loaded,
-    deployment,
-    throwaway_database,
-)
-
-RESULTS = ROOT / "benchmarks" / "results" / "api.json"
 TZ = ZoneInfo("America/Los_Angeles")
 PROVIDERS = 20
 OPS_PER_PROVIDER = 3
@@ -74,20 +63,6 @@ WINDOW = 14
 APPOINTMENTS = 5_000
 BLOCKS = 500
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_ms": round(statistics.median(values), 3),
-        "p95_ms": pct(values, 0.95),
-        "max_ms": round(max(values), 3),
-    }
 
 
 def build(seed: int = 20260504) -> dict[str, Any]:
@@ -285,36 +260,6 @@ def gc_collections() -> list[int]:
     return [g["collections"] for g in gc.get_stats()]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_ms(pids: list[int]) -> float:
-    """CPU time (user + system) the processes have used so far, from /proc (Linux; 0 where
-    there is none). A breakdown figure: what a request costs, whatever else the box runs."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks * 1000 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(entry.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.parent.name))
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def database_backends() -> list[int]:
     """The server processes serving the benchmark database (the embedded PostgreSQL runs on
     this host; on a remote one these pids mean nothing and the figure is left out)."""
@@ -356,65 +301,6 @@ class CpuMeter:
             round((b - a) / requests, 2) for a, b in zip(self.start, self.end, strict=True)
         )
         return {"server_cpu_ms": server, "database_cpu_ms": database if self.backends else None}
-
-
-class Gunicorn:
-    """The portal under gunicorn, on the benchmark database, as it is deployed: the
-    repository's gunicorn.conf.py (workers, threads, keep-alive, worker start-up), only the
-    address and log level given here. `Gunicorn(noop=True)` serves benchmarks/noop_wsgi.py
-    with the same worker class, processes, threads and keep-alive instead (the floor)."""
-
-    def __init__(self, noop: bool = False, separate_api_stack: bool = True) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        db = settings.DATABASES["default"]
-        user, password = quote(db["USER"], safe=""), quote(db["PASSWORD"], safe="")
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "LOG_LEVEL": "ERROR",
-            "API_SEPARATE_STACK": "true" if separate_api_stack else "false",
-        }
-        if noop:
-            config = deployment()
-            # Run from benchmarks/, where no gunicorn.conf.py is read (its worker start-up
-            # loads Django); the serving settings are the deployment's, given explicitly.
-            app, cwd, ready = "noop_wsgi:application", ROOT / "benchmarks", ("/", 409)
-            serving = ["--worker-class", config["worker_class"], "--workers"]
-            serving += [str(config["workers"]), "--threads", str(config["threads"])]
-            serving += ["--keep-alive", str(config["keepalive"])]
-        else:
-            app, cwd, ready = "portal.wsgi:application", ROOT, ("/api/v1/schema/", 200)
-            serving = ["--config", str(GUNICORN_CONFIG)]
-        serving += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "error"]
-        # Not the checkout's control socket: a deployment of this checkout may be using it.
-        serving += ["--no-control-socket"]
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            [sys.executable, "-m", "gunicorn", app, *serving],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = clock.monotonic() + 60
-        while clock.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}{ready[0]}", timeout=2).status_code == ready[1]:
-                    self.pids = [self.proc.pid, *children(self.proc.pid)]
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None:
-                raise SystemExit("gunicorn exited during start-up")
-            threading.Event().wait(0.2)
-        raise SystemExit("gunicorn did not answer within 60 s")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def slot_starts(world: dict[str, Any], count: int) -> list[dict[str, Any]]:
@@ -721,7 +607,7 @@ def main() -> None:
     logging.getLogger("core.tenancy").setLevel(logging.WARNING)  # one line per request
     logging.getLogger("django.request").setLevel(logging.ERROR)  # 409s are expected
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
-    load_at_start = os.getloadavg()  # this box may be shared: say how busy it was
+    record = Results("api")
     with throwaway_database("bench_api"):
         t0 = clock.perf_counter()
         world = build()
@@ -744,11 +630,6 @@ def main() -> None:
         print(f"30-way contention: {holds['contention_30']}", flush=True)
         print(f"middleware stacks: {holds['middleware_stacks_30_way']}", flush=True)
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
         "scenario": {
             "providers": PROVIDERS,
             "operatories": PROVIDERS * OPS_PER_PROVIDER,
@@ -757,13 +638,10 @@ def main() -> None:
             "days_of_data": DAYS,
             "data_setup_s": round(setup_s, 1),
         },
-        "python": platform.python_version(),
         "availability": availability,
         "holds": holds,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    record.write(result)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ runs it alone. It works in a throwaway database of its own (created, migrated, d
    triggers are off, so these rows are unsealed: the page reads them all the same), then
    `GET /p/<slug>/compliance/audit/` through Django's test Client (warm) for each filter.
 
-    .venv/bin/python benchmarks/bench_audit.py [--runs 300] [--export-rows 1000000]
-                                               [--browser-rows 10000000] [--skip export,browser]
+    .venv/bin/python -m benchmarks.bench_audit [--runs 300] [--export-rows 1000000]
+                                                 [--browser-rows 10000000] [--skip export,browser]
 
 Writes benchmarks/results/audit.json.
 """
@@ -31,25 +31,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import threading
 import time as clock
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks.harness import (
+    ROOT,
+    Results,
+    as_a_worker_once_loaded,
+    database_url,
+    pct,
+    quiet_tenancy_log,
+    setup_django,
+    summary,
+    throwaway_database,
+)
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 CHILD_FLAG = "--export-child"
 
@@ -116,24 +118,6 @@ if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == CHILD_FLAG:
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from benchmarks.pages import as_a_worker_once_loaded, throwaway_database  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "audit.json"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_ms": round(statistics.median(values), 3),
-        "p95_ms": pct(values, 0.95),
-        "max_ms": round(max(values), 3),
-    }
 
 
 def superuser() -> Any:
@@ -493,15 +477,6 @@ def fill_sealed(practice_id: int, rows: int) -> float:
     return clock.perf_counter() - t0
 
 
-def child_env() -> dict[str, str]:
-    db = settings.DATABASES["default"]
-    user, password = quote(db["USER"], safe=""), quote(db["PASSWORD"] or "", safe="")
-    return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-    }
-
-
 def bench_export(rows: int) -> dict[str, Any]:
     from accounts.models import Practice
     from compliance import audit
@@ -530,8 +505,9 @@ def bench_export(rows: int) -> dict[str, Any]:
     connection.close()
     for fmt in ("csv", "jsonl"):
         out = subprocess.run(  # noqa: S603 - this very script, fixed arguments
-            [sys.executable, __file__, CHILD_FLAG, str(practice.pk), fmt],
-            env=child_env(),
+            [sys.executable, "-m", "benchmarks.bench_audit", CHILD_FLAG, str(practice.pk), fmt],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url()},
             capture_output=True,
             text=True,
             check=True,
@@ -752,10 +728,8 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
-    import logging
-
-    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
-    load_at_start = os.getloadavg()
+    quiet_tenancy_log()
+    record = Results("audit")
     result: dict[str, Any] = {}
     with throwaway_database("bench_audit"):  # dropped with its rows
         if "writes" not in skip:
@@ -765,22 +739,14 @@ def main() -> None:
             result["export"] = bench_export(args.export_rows)
         if "browser" not in skip:
             result["browser"] = bench_browser(args.browser_rows, args.browser_runs)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous = record.previous()
     for part in ("write_overhead", "export", "browser"):  # a skipped part keeps its last figures
         if part not in result and part in previous:
             result[part] = previous[part]
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "python": platform.python_version(),
         **result,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    record.write(result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ with a 16-second hang after the write landed (the lost answer), and drops, dupli
 reorders webhooks. Reported: time from POST to `confirmed` (p50 / p95) for each, and the ratio
 of the two p95s. Goals: under faults p95 <= 30 s and <= 60x the fault-free p95.
 
-    .venv/bin/python benchmarks/bench_booking_faults.py [--burst 25] [--pool threads]
+    .venv/bin/python -m benchmarks.bench_booking_faults [--burst 25] [--pool threads]
 
 Writes benchmarks/results/booking_faults.json.
 """
@@ -19,40 +19,20 @@ Writes benchmarks/results/booking_faults.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
-import threading
-import time as clock
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
-import django  # noqa: E402
+from benchmarks.harness import Results, setup_django, summary
 
-django.setup()
+setup_django()
 
-import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
-
-from benchmarks.bench_api import Gunicorn  # noqa: E402
 
 # Importing it names the bookings queue (BOOKINGS_QUEUE) for this process and its servers.
 from benchmarks.bench_bookings import (  # noqa: E402
-    QUEUE,
     Desk,
-    relay_forever,
-    summary,
-    wait_confirmed,
+    running_desk,
 )
-from benchmarks.pages import throwaway_database  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "booking_faults.json"
 GOAL_P95_S = 30.0
 GOAL_RATIO = 60.0
 STORM = {
@@ -68,16 +48,7 @@ STORM = {
 
 
 def burst(desk: Desk, count: int) -> dict[str, Any]:
-    bodies = desk.bodies(count)
-    began = clock.time()
-    with (
-        httpx.Client(base_url=desk.portal_url, timeout=60) as http,
-        ThreadPoolExecutor(8) as pool,
-    ):
-        posted = list(pool.map(lambda item: desk.post(http, *item), bodies))
-    posted_s = clock.time() - began
-    rows = wait_confirmed(desk.world.practice, [b for b, _ in posted], timeout=900)
-    sent = dict(posted)
+    _, posted_s, sent, rows = desk.post_together(count, timeout=900)
     confirmed = [r for r in rows.values() if r.status == "confirmed"]
     failed = [r for r in rows.values() if r.status != "confirmed"]
     return {
@@ -87,7 +58,7 @@ def burst(desk: Desk, count: int) -> dict[str, Any]:
         "failed": len(failed),
         "failure_reasons": sorted({(r.failure_reason or "")[:120] for r in failed}),
         "post_to_confirmed_s": summary(
-            [r.confirmed_at.timestamp() - sent[r.pk] for r in confirmed]
+            [r.confirmed_at.timestamp() - sent[r.pk] for r in confirmed], "s"
         ),
     }
 
@@ -105,61 +76,26 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=settings.BOOKING_WORKER_CONCURRENCY)
     args = parser.parse_args()
 
-    import logging
-
-    for name in ("core.tenancy", "httpx", "integrations", "scheduling"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    from ehr_sandbox.testing import SandboxServer
-    from tests.workers import celery_worker
-
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.INTEGRATIONS_QUEUES = {**settings.INTEGRATIONS_QUEUES, "bookings": QUEUE}
-    load_at_start = os.getloadavg()
-    stop = threading.Event()
-    try:
-        with (
-            throwaway_database("bench_booking_faults"),
-            SandboxServer(api_keys=["bench-bookings-key"]) as sandbox,
-        ):
-            server = Gunicorn()
-            try:
-                desk = Desk(sandbox, server.url)
-                env = {"BOOKINGS_QUEUE": QUEUE, "LOG_LEVEL": "WARNING"}
-                with celery_worker(
-                    queues=QUEUE, concurrency=args.concurrency, extra_env=env, pool=args.pool
-                ):
-                    relay = threading.Thread(target=relay_forever, args=(stop,), daemon=True)
-                    relay.start()
-                    burst(desk, 3)  # warm gunicorn, the worker and the EHR token
-                    calm = burst(desk, args.burst)
-                    print(f"fault-free: {calm['post_to_confirmed_s']}", flush=True)
-                    desk.world.admin("PATCH", "/_admin/faults", STORM)
-                    storm = burst(desk, args.burst)
-                    desk.world.admin("DELETE", "/_admin/faults")
-                    print(f"under faults: {storm['post_to_confirmed_s']}", flush=True)
-                    duplicates = appointments_per_patient(desk)
-                    stop.set()
-                    relay.join(timeout=10)
-            finally:
-                server.stop()
-    finally:
-        stop.set()
+    record = Results("booking_faults")
+    with running_desk(args.concurrency, args.pool) as desk:
+        burst(desk, 3)  # warm gunicorn, the worker and the EHR token
+        calm = burst(desk, args.burst)
+        print(f"fault-free: {calm['post_to_confirmed_s']}", flush=True)
+        desk.world.admin("PATCH", "/_admin/faults", STORM)
+        storm = burst(desk, args.burst)
+        desk.world.admin("DELETE", "/_admin/faults")
+        print(f"under faults: {storm['post_to_confirmed_s']}", flush=True)
+        duplicates = appointments_per_patient(desk)
     calm_p95 = calm["post_to_confirmed_s"]["p95_s"]
     storm_p95 = storm["post_to_confirmed_s"]["p95_s"]
     ratio = storm_p95 / calm_p95 if calm_p95 else None
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
         "scenario": {
             "booking_worker": f"pool {args.pool}, concurrency {args.concurrency}",
             "faults": STORM,
             "ehr_timeouts": settings.EHR_TIMEOUTS,
             "ehr_read_timeouts": settings.EHR_READ_TIMEOUTS,
         },
-        "python": platform.python_version(),
         "fault_free": calm,
         "under_faults": storm,
         "p95_ratio_faults_to_fault_free": round(ratio, 1) if ratio else None,
@@ -171,9 +107,7 @@ def main() -> None:
         "ehr_duplicates_detected": duplicates,
     }
     print(f"p95 ratio {result['p95_ratio_faults_to_fault_free']}; goals met: {result['goals']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    record.write(result)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ running as beat would (every second) next to the fast after-commit hand-over.
    confirmation, and the sandbox's count of the most EHR calls in any window per bucket, which
    must stay within the EHR's limits.
 
-    .venv/bin/python benchmarks/bench_bookings.py [--sequential 40] [--burst 120] [--concurrency 4]
+    .venv/bin/python -m benchmarks.bench_bookings [--sequential 40] [--burst 120] [--concurrency 4]
 
 Writes benchmarks/results/bookings.json.
 """
@@ -22,56 +22,31 @@ Writes benchmarks/results/bookings.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import sys
 import threading
 import time as clock
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks.harness import Gunicorn, Results, setup_django, summary, throwaway_database
+
 QUEUE = f"bench-bookings-{uuid.uuid4().hex[:8]}"
 os.environ["BOOKINGS_QUEUE"] = QUEUE  # this process, gunicorn and the worker use one queue
-
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.bench_api import Gunicorn  # noqa: E402
-from benchmarks.pages import throwaway_database  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "bookings.json"
 TZ = ZoneInfo("America/Los_Angeles")
 KEY = "bench-bookings-key"
 TARGET_P95_S = 1.5
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50_s": round(statistics.median(values), 3),
-        "p95_s": pct(values, 0.95),
-        "max_s": round(max(values), 3),
-    }
 
 
 def weekdays_ahead(first: int, count: int) -> list[date]:
@@ -89,8 +64,6 @@ class Desk:
 
     def __init__(self, sandbox: Any, portal_url: str) -> None:
         from core.tenancy import tenant_context
-        from ehr import services
-        from scheduling.models import AppointmentType
         from tests.ehr.conftest import build_world
         from tests.receptionist_api.factories import api_client, token_for
 
@@ -98,26 +71,10 @@ class Desk:
             sandbox, api_key=KEY, public_url=portal_url, register_webhooks=True
         )
         self.portal_url = portal_url
-        self.world.ok(
-            "POST",
-            "/working_hours",
-            {
-                "working_hour": {
-                    "provider_id": self.world.provider_id,
-                    "operatory_id": self.world.operatory_id,
-                    "begin_time": "08:00",
-                    "end_time": "18:00",
-                    "days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
-                    "appointment_type_ids": [self.world.type_id],
-                }
-            },
-            location_id=self.world.lid,
-        )
-        services.sync_connection(self.world.conn)
+        weekdays = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+        self.world.working_hours(weekdays, "08:00", "18:00")
+        self.cleaning = self.world.bookable_type()
         with tenant_context(self.world.practice):
-            self.cleaning = AppointmentType.objects.get(ehr_id=self.world.type_id)
-            self.cleaning.bookable = True
-            self.cleaning.save(update_fields=["bookable"])
             hours = self.cleaning.working_hours.get()
             self.provider_id, self.operatory_id = hours.provider_id, hours.operatory_id
         client, _ = api_client(self.world.practice)
@@ -155,6 +112,22 @@ class Desk:
                 body = {"hold_id": hold.pk, "patient": patient, "reason": "cleaning"}
                 out.append((f"bench-{uuid.uuid4().hex}", {**body, "call_id": f"call-{n}"}))
         return out
+
+    def post_together(
+        self, count: int, timeout: float
+    ) -> tuple[float, float, dict[int, float], dict[int, Any]]:
+        """`count` bookings posted 8 at a time, waited for until every one is terminal: (when
+        the first was sent, seconds to post them all, booking id -> sent, booking rows)."""
+        bodies = self.bodies(count)
+        began = clock.time()
+        with (
+            httpx.Client(base_url=self.portal_url, timeout=60) as http,
+            ThreadPoolExecutor(8) as pool,
+        ):
+            posted = list(pool.map(lambda item: self.post(http, *item), bodies))
+        posted_s = clock.time() - began
+        rows = wait_confirmed(self.world.practice, [b for b, _ in posted], timeout=timeout)
+        return began, posted_s, dict(posted), rows
 
     def post(self, http: httpx.Client, key: str, body: dict[str, Any]) -> tuple[int, float]:
         """(booking id, wall-clock time the POST was sent)."""
@@ -224,32 +197,25 @@ def bench_latency(desk: Desk, runs: int) -> dict[str, Any]:
                 webhook.append(received[b.ehr_appointment_id] - sent_at[b.pk])
                 after_webhook.append(b.confirmed_at.timestamp() - received[b.ehr_appointment_id])
     return {
-        "post_to_confirmed": {**summary(totals), "target_p95_s": TARGET_P95_S},
+        "post_to_confirmed": {**summary(totals, "s"), "target_p95_s": TARGET_P95_S},
         "stages": {
-            "post_to_202": summary(accepted),
-            "post_to_insertion_webhook": summary(webhook) if webhook else None,
-            "insertion_webhook_to_confirmed": summary(after_webhook) if after_webhook else None,
+            "post_to_202": summary(accepted, "s"),
+            "post_to_insertion_webhook": summary(webhook, "s") if webhook else None,
+            "insertion_webhook_to_confirmed": summary(after_webhook, "s")
+            if after_webhook
+            else None,
             "confirmed_by_webhook_first": sum(1 for d in after_webhook if d >= 0),
         },
     }
 
 
 def bench_burst(desk: Desk, count: int) -> dict[str, Any]:
-    bodies = desk.bodies(count)
     before = desk.world.admin("GET", "/_admin/stats")["rate_limits"]["observed"].get(KEY, {})
     calls_before = before.get("overall", {}).get("accepted", 0)
-    began = clock.time()
-    with (
-        httpx.Client(base_url=desk.portal_url, timeout=60) as http,
-        ThreadPoolExecutor(8) as pool,
-    ):
-        posted = list(pool.map(lambda item: desk.post(http, *item), bodies))
-    posted_s = clock.time() - began
-    rows = wait_confirmed(desk.world.practice, [b for b, _ in posted], timeout=300)
+    began, posted_s, sent, rows = desk.post_together(count, timeout=300)
     confirmed = [r for r in rows.values() if r.status == "confirmed"]
     last = max(r.confirmed_at.timestamp() for r in confirmed)
     elapsed = last - began
-    sent = dict(posted)
     stats = desk.world.admin("GET", "/_admin/stats")
     observed = stats["rate_limits"]["observed"].get(KEY, {})
     calls = observed.get("overall", {}).get("accepted", 0) - calls_before
@@ -260,7 +226,7 @@ def bench_burst(desk: Desk, count: int) -> dict[str, Any]:
         "first_post_to_last_confirmed_s": round(elapsed, 2),
         "bookings_per_minute": round(len(confirmed) / elapsed * 60, 1),
         "post_to_confirmed_under_load": summary(
-            [r.confirmed_at.timestamp() - sent[r.pk] for r in confirmed]
+            [r.confirmed_at.timestamp() - sent[r.pk] for r in confirmed], "s"
         ),
         "ehr_calls": calls,
         "ehr_calls_per_booking": round(calls / count, 2),
@@ -294,6 +260,41 @@ def relay_forever(stop: threading.Event) -> None:
         conn.close()
 
 
+@contextmanager
+def running_desk(concurrency: int, pool: str | None = None) -> Iterator[Desk]:
+    """The booking path as deployed, in a throwaway database: the sandbox, the portal under
+    gunicorn (the deployment's gunicorn.conf.py), a booking worker on this run's queue and the
+    outbox relay; a `Desk` posting bookings to it."""
+    import logging
+
+    from ehr_sandbox.testing import SandboxServer
+    from tests.workers import celery_worker
+
+    for name in ("core.tenancy", "httpx", "integrations", "scheduling"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Settings may predate this module (`python -m benchmarks` runs every bench in one process).
+    settings.INTEGRATIONS_QUEUES = {**settings.INTEGRATIONS_QUEUES, "bookings": QUEUE}
+    stop = threading.Event()
+    worker = {"pool": pool} if pool else {}
+    try:
+        with throwaway_database("bench_bookings"), SandboxServer(api_keys=[KEY]) as sandbox:
+            server = Gunicorn()
+            try:
+                desk = Desk(sandbox, server.url)
+                env = {"BOOKINGS_QUEUE": QUEUE, "LOG_LEVEL": "WARNING"}
+                with celery_worker(queues=QUEUE, concurrency=concurrency, extra_env=env, **worker):
+                    relay = threading.Thread(target=relay_forever, args=(stop,), daemon=True)
+                    relay.start()
+                    yield desk
+                    stop.set()
+                    relay.join(timeout=10)
+            finally:
+                server.stop()
+    finally:
+        stop.set()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sequential", type=int, default=40)
@@ -301,49 +302,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args([a for a in sys.argv[1:] if a.startswith("--")])
 
-    import logging
-
-    for name in ("core.tenancy", "httpx", "integrations", "scheduling"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    from ehr_sandbox.testing import SandboxServer
-    from tests.workers import celery_worker
-
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Settings may predate this module (`python -m benchmarks` runs every bench in one process).
-    settings.INTEGRATIONS_QUEUES = {**settings.INTEGRATIONS_QUEUES, "bookings": QUEUE}
-    load_at_start = os.getloadavg()
-    stop = threading.Event()
-    try:
-        with throwaway_database("bench_bookings"), SandboxServer(api_keys=[KEY]) as sandbox:
-            config = sandbox.admin("GET", "/_admin/config").json()
-            server = Gunicorn()  # the deployment's gunicorn.conf.py
-            try:
-                desk = Desk(sandbox, server.url)
-                env = {"BOOKINGS_QUEUE": QUEUE, "LOG_LEVEL": "WARNING"}
-                with celery_worker(queues=QUEUE, concurrency=args.concurrency, extra_env=env):
-                    relay = threading.Thread(target=relay_forever, args=(stop,), daemon=True)
-                    relay.start()
-                    latency = bench_latency(desk, args.sequential)
-                    print(f"POST -> confirmed: {latency['post_to_confirmed']}", flush=True)
-                    print(f"stages: {latency['stages']}", flush=True)
-                    burst = bench_burst(desk, args.burst)
-                    print(
-                        f"burst of {args.burst}: {burst['bookings_per_minute']} bookings/min,"
-                        f" EHR within limits: {burst['ehr_rate_within_limits']}",
-                        flush=True,
-                    )
-                    stop.set()
-                    relay.join(timeout=10)
-            finally:
-                server.stop()
-    finally:
-        stop.set()
+    record = Results("bookings")
+    with running_desk(args.concurrency) as desk:
+        config = desk.world.admin("GET", "/_admin/config")
+        latency = bench_latency(desk, args.sequential)
+        print(f"POST -> confirmed: {latency['post_to_confirmed']}", flush=True)
+        print(f"stages: {latency['stages']}", flush=True)
+        burst = bench_burst(desk, args.burst)
+        print(
+            f"burst of {args.burst}: {burst['bookings_per_minute']} bookings/min,"
+            f" EHR within limits: {burst['ehr_rate_within_limits']}",
+            flush=True,
+        )
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
         "scenario": {
             "portal": "gunicorn with the repository's gunicorn.conf.py (as deployed)",
             "celery_worker": f"prefork, concurrency {args.concurrency}",
@@ -352,13 +323,10 @@ def main() -> None:
             "1,000/min patients+appointments)",
             "callers": "a new patient per booking (search, then create, in the EHR)",
         },
-        "python": platform.python_version(),
         "latency": latency,
         "throughput": burst,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    record.write(result)
 
 
 if __name__ == "__main__":

@@ -7,43 +7,29 @@ Run by `make bench` (PORTAL_TESTING=1, inside scripts/services.py). It works in 
 database of its own (created, migrated, dropped). Requests go through Django's test Client in
 this process with a warm connection (the whole middleware stack), signed in as front desk.
 
-    .venv/bin/python benchmarks/bench_calls.py [--runs 60]
+    .venv/bin/python -m benchmarks.bench_calls [--runs 60]
 
 Writes benchmarks/results/calls.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import random
-import sys
-import time as clock
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks import harness
 
-import django  # noqa: E402
-
-django.setup()
+harness.setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.pages import measure, signed_in, throwaway_database  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "calls.json"
 CALLS = 20_000
 WITH_TRANSCRIPT = 5_000
-TARGET_MS = 150
 TURNS = [
     {
         "speaker": "caller" if i % 2 else "agent",
@@ -55,22 +41,18 @@ TURNS = [
 
 
 def build(seed: int = 7) -> dict[str, Any]:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from accounts.models import Membership, Practice, Role, User
+    from accounts.models import Role
     from calls.models import Call, CallOutcome
     from core.tenancy import cross_tenant
     from scheduling.services import create_api_client
     from tests.factories import sign_baa
 
     rnd = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
-    practice = Practice.objects.create(
-        slug=f"bench-calls-{os.getpid()}", name="Bench Calls", timezone="America/Chicago"
+    practice, user = harness.practice_with_staff(
+        f"bench-calls-{os.getpid()}", "Bench Calls", "America/Chicago", [Role.FRONT_DESK]
     )
     sign_baa(practice)
-    user = User.objects.create_user(username=f"bench-{os.getpid()}@example.test", password="x")
-    TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-    Membership.objects.create(user=user, practice=practice, role=Role.FRONT_DESK)
     outcomes = [o for o in CallOutcome.values if o != CallOutcome.IN_PROGRESS]
     now = timezone.now()
     with cross_tenant("benchmark data setup"):
@@ -95,23 +77,13 @@ def build(seed: int = 7) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=60)
-    args = parser.parse_args([a for a in sys.argv[1:] if a.startswith("--")])
-
-    import logging
-
-    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
+    runs = harness.runs_argument(default=60)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    load_at_start = os.getloadavg()
-    with throwaway_database("bench_calls"):
+    with harness.page_run("calls", build) as run:
         from tests.receptionist_api.factories import token_for
 
-        t0 = clock.perf_counter()
-        world = build()
-        setup_s = clock.perf_counter() - t0
-        http = signed_in(world["user"])
-        base = f"/p/{world['practice'].slug}/calls"
+        world = run.world
+        base = f"{run.base}/calls"
         call = world["calls"][3]
         day = timezone.localtime(call.started_at, world["practice"].tz).date()
         raw_token, _ = token_for(world["client"])
@@ -140,29 +112,14 @@ def main() -> None:
                 },
             ),
         }
-        results = {}
-        for name, (method, path, kwargs) in pages.items():
-            results[name] = measure(http, method, path, args.runs, **kwargs)
-            print(f"{name}: {results[name]}", flush=True)
-    result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "scenario": {
-            "calls": CALLS,
-            "calls_with_transcript": WITH_TRANSCRIPT,
-            "turns_per_transcript": len(TURNS),
-            "data_setup_s": round(setup_s, 1),
-            "measured_on": date.today().isoformat(),
-        },
-        "python": platform.python_version(),
-        "pages": results,
+        results = harness.measure_pages(run.http, pages, runs)
+    scenario = {
+        "calls": CALLS,
+        "calls_with_transcript": WITH_TRANSCRIPT,
+        "turns_per_transcript": len(TURNS),
+        "measured_on": date.today().isoformat(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    run.write(scenario, pages=results)
 
 
 if __name__ == "__main__":

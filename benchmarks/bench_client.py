@@ -6,7 +6,7 @@
    limits off. The difference is what the client costs per call; sequential so it is not hidden
    behind (or inflated by) contention.
 
-    .venv/bin/python benchmarks/bench_client.py [--calls 400]
+    .venv/bin/python -m benchmarks.bench_client [--calls 400]
 
 Writes the figures to benchmarks/results/client.json.
 """
@@ -14,30 +14,21 @@ Writes the figures to benchmarks/results/client.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks.harness import Results, environment, pct
+
+environment()
 
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient  # noqa: E402
 from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter  # noqa: E402
 from ehr_sandbox.testing import SandboxServer  # noqa: E402
 
 KEY = "bench-api-key"
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[max(0, int(len(ordered) * p / 100) - 1)], 3)
 
 
 def timed(fn, calls: int, threads: int = 8) -> list[float]:
@@ -54,6 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=400)
     args = parser.parse_args()
+    record = Results("client")
 
     limiter = RateLimiter(
         f"bench-{uuid.uuid4().hex}", {**DEFAULT_LIMITS, "overall": Limit(10**6, 1.0)}
@@ -93,15 +85,13 @@ def main() -> int:
         raw.close()
 
     result = {
-        "limiter_admission_ms": {"p50": pct(admissions, 50), "p95": pct(admissions, 95)},
-        "bare_httpx_ms": {"p50": pct(bare, 50), "p95": pct(bare, 95)},
-        "client_ms": {"p50": pct(full, 50), "p95": pct(full, 95)},
+        "limiter_admission_ms": {"p50": pct(admissions, 0.5), "p95": pct(admissions, 0.95)},
+        "bare_httpx_ms": {"p50": pct(bare, 0.5), "p95": pct(bare, 0.95)},
+        "client_ms": {"p50": pct(full, 0.5), "p95": pct(full, 0.95)},
         "client_overhead_p50_ms": round(statistics.median(full) - statistics.median(bare), 3),
         "calls": args.calls,
     }
-    out = ROOT / "benchmarks" / "results" / "client.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    record.write(result, echo=True)
     return 0
 
 

@@ -13,40 +13,26 @@ whole middleware stack), signed in as a practice manager; server-side time p50/p
 requests and the SQL query count. "Run all" (100 scenarios through the intent resolver against
 300 types) is measured separately with fewer runs: it is the one long action on these pages.
 
-    .venv/bin/python benchmarks/bench_dashboard.py [--runs 40]
+    .venv/bin/python -m benchmarks.bench_dashboard [--runs 40]
 
 Writes benchmarks/results/dashboard.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import random
-import sys
-import time as clock
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks import harness
 
-import django  # noqa: E402
-
-django.setup()
+harness.setup_django()
 
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.pages import measure, signed_in, throwaway_database  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "dashboard.json"
 TZ = ZoneInfo("America/Chicago")
 TYPES = 300
 PROVIDERS = 40
@@ -57,14 +43,12 @@ CONNECTIONS = 5
 OUTBOX = 5_000
 CLIENTS = 40
 SCENARIOS = 100
-TARGET_MS = 150
 
 
 def build(seed: int = 8) -> dict[str, Any]:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
     from oauth2_provider.models import Application
 
-    from accounts.models import Location, Membership, Practice, Role, User
+    from accounts.models import Location, Role
     from core.tenancy import cross_tenant, tenant_context
     from ehr.health import HealthRecorder
     from ehr.models import ConnectionKind, ConnectionStatus, EHRConnection
@@ -83,11 +67,9 @@ def build(seed: int = 8) -> dict[str, Any]:
     )
 
     rnd = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
-    pid = os.getpid()
-    practice = Practice.objects.create(slug=f"bench-dash-{pid}", name="Bench", timezone=TZ.key)
-    user = User.objects.create_user(username=f"bench-dash-{pid}@example.test", password="x")
-    TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-    Membership.objects.create(user=user, practice=practice, role=Role.PRACTICE_MANAGER)
+    practice, user = harness.practice_with_staff(
+        f"bench-dash-{os.getpid()}", "Bench", TZ.key, [Role.PRACTICE_MANAGER]
+    )
     now = timezone.now()
     with cross_tenant("benchmark data setup"):
         locations = Location.objects.bulk_create(
@@ -240,20 +222,9 @@ def build(seed: int = 8) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=40)
-    args = parser.parse_args([a for a in sys.argv[1:] if a.startswith("--")])
-
-    import logging
-
-    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
-    load_at_start = os.getloadavg()
-    with throwaway_database("bench_dash"):
-        t0 = clock.perf_counter()
-        world = build()
-        setup_s = clock.perf_counter() - t0
-        http = signed_in(world["user"])
-        base = f"/p/{world['practice'].slug}"
+    runs = harness.runs_argument(default=40)
+    with harness.page_run("dashboard", build) as run:
+        base = run.base
         pages = {
             "dashboard": ("get", f"{base}/", {}),
             "golive": ("get", f"{base}/go-live/", {}),
@@ -261,46 +232,33 @@ def main() -> None:
             "configuration": ("get", f"{base}/configuration/", {}),
             "configuration_download": ("get", f"{base}/configuration/download/", {}),
         }
-        results = {}
-        for name, (method, path, kwargs) in pages.items():
-            results[name] = measure(http, method, path, args.runs, **kwargs)
-            results[name]["target_p95_ms"] = TARGET_MS
-            print(f"{name}: {results[name]}", flush=True)
-        run_all = measure(
-            http,
+        results = harness.measure_pages(run.http, pages, runs)
+        run_all = harness.measure(
+            run.http,
             "post",
             f"{base}/go-live/scenarios/run/",
-            max(3, args.runs // 8),
+            max(3, runs // 8),
             HTTP_HX_REQUEST="true",
         )
         run_all["scenarios"] = SCENARIOS
         run_all["ms_per_scenario_p50"] = round(run_all["p50_ms"] / SCENARIOS, 3)
         print(f"run_all_scenarios: {run_all}", flush=True)
-    result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "scenario": {
-            "appointment_types": TYPES,
-            "appointments": APPOINTMENTS,
-            "bookings": BOOKINGS,
-            "booking_days": BOOKING_DAYS,
-            "ehr_connections": CONNECTIONS,
-            "outbox_rows": OUTBOX,
-            "api_clients": CLIENTS,
-            "test_scenarios": SCENARIOS,
-            "data_setup_s": round(setup_s, 1),
-        },
-        "python": platform.python_version(),
-        "pages": results,
-        "run_all_scenarios": run_all,
-        "note": "Run All is synchronous (htmx indicator); it is not a page-render target.",
+    scenario = {
+        "appointment_types": TYPES,
+        "appointments": APPOINTMENTS,
+        "bookings": BOOKINGS,
+        "booking_days": BOOKING_DAYS,
+        "ehr_connections": CONNECTIONS,
+        "outbox_rows": OUTBOX,
+        "api_clients": CLIENTS,
+        "test_scenarios": SCENARIOS,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    run.write(
+        scenario,
+        pages=results,
+        run_all_scenarios=run_all,
+        note="Run All is synchronous (htmx indicator); it is not a page-render target.",
+    )
 
 
 if __name__ == "__main__":

@@ -11,50 +11,34 @@ Each page is requested through Django's test Client in this process with a warm 
 (the whole middleware stack), signed in as a member holding the front desk and compliance
 officer roles; server-side time, p50/p95 over --runs requests, and the SQL query count.
 
-    .venv/bin/python benchmarks/bench_frontdesk_pages.py [--runs 60]
+    .venv/bin/python -m benchmarks.bench_frontdesk_pages [--runs 60]
 
 Writes benchmarks/results/frontdesk_pages.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import random
-import sys
-import time as clock
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks import harness
 
-import django  # noqa: E402
-
-django.setup()
+harness.setup_django()
 
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.pages import measure, signed_in, throwaway_database  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "frontdesk_pages.json"
 TZ = ZoneInfo("America/Denver")
 BOOKINGS = 50_000
 FAILED_SHARE = 0.02
-TARGET_MS = 150
 
 
 def build(seed: int = 5) -> dict[str, Any]:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from accounts.models import Location, Membership, Practice, Role, User
+    from accounts.models import Location, Role
     from compliance import services as baa
     from core.tenancy import cross_tenant
     from scheduling.models import (
@@ -68,13 +52,12 @@ def build(seed: int = 5) -> dict[str, Any]:
     )
 
     rnd = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
-    practice = Practice.objects.create(
-        slug=f"bench-desk-{os.getpid()}", name="Bench Desk", timezone=TZ.key
+    practice, user = harness.practice_with_staff(
+        f"bench-desk-{os.getpid()}",
+        "Bench Desk",
+        TZ.key,
+        [Role.FRONT_DESK, Role.COMPLIANCE_OFFICER],
     )
-    user = User.objects.create_user(username=f"desk-{os.getpid()}@example.test", password="x")
-    TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-    for role in (Role.FRONT_DESK, Role.COMPLIANCE_OFFICER):
-        Membership.objects.create(user=user, practice=practice, role=role)
     first = baa.create_draft(practice, practice_signer_name="Dana Reyes")
     baa.execute(
         first,
@@ -163,20 +146,9 @@ def build(seed: int = 5) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=60)
-    args = parser.parse_args([a for a in sys.argv[1:] if a.startswith("--")])
-
-    import logging
-
-    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
-    load_at_start = os.getloadavg()
-    with throwaway_database("bench_desk"):
-        t0 = clock.perf_counter()
-        world = build()
-        setup_s = clock.perf_counter() - t0
-        http = signed_in(world["user"])
-        base = f"/p/{world['practice'].slug}"
+    runs = harness.runs_argument(default=60)
+    with harness.page_run("frontdesk_pages", build) as run:
+        world, base = run.world, run.base
         failed = world["failed"].pk
         pages = {
             "bookings_today_and_upcoming": f"{base}/bookings/",
@@ -200,32 +172,15 @@ def main() -> None:
             "baa_list": f"{base}/compliance/baa/",
             "baa_detail": f"{base}/compliance/baa/{world['baa'].pk}/",
         }
-        results = {}
-        for name, path in pages.items():
-            results[name] = measure(http, "get", path, args.runs)
-            print(f"{name}: {results[name]}", flush=True)
+        results = harness.measure_pages(
+            run.http, {name: ("get", path, {}) for name, path in pages.items()}, runs
+        )
         # Each page's server time as a ratio to the dashboard's in the same run: comparable
         # across machines and loads, where milliseconds are not.
         shell = results["dashboard"]["p50_ms"] or 1
         for figures in results.values():
             figures["p50_ratio_to_dashboard"] = round(figures["p50_ms"] / shell, 2)
-    result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "scenario": {
-            "bookings": BOOKINGS,
-            "failed_unresolved": f"{FAILED_SHARE:.0%}",
-            "data_setup_s": round(setup_s, 1),
-        },
-        "python": platform.python_version(),
-        "pages": results,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    run.write({"bookings": BOOKINGS, "failed_unresolved": f"{FAILED_SHARE:.0%}"}, pages=results)
 
 
 if __name__ == "__main__":

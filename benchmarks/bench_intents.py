@@ -11,7 +11,7 @@ stack: auth, tenant scoping, the BAA gate, audit), interleaved so both see the s
 
 Reported: p50 / p95 of each and the ratio of resolve's p50 to the reference's (goal: at most 2).
 
-    .venv/bin/python benchmarks/bench_intents.py [--runs 300]
+    .venv/bin/python -m benchmarks.bench_intents [--runs 300]
 
 Writes benchmarks/results/intents.json.
 """
@@ -20,29 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
-import sys
 import time as clock
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks.harness import Results, setup_django, summary, throwaway_database
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 from django.test import Client  # noqa: E402
 
-from benchmarks.bench_api import issue_token, summary  # noqa: E402
-from benchmarks.pages import throwaway_database  # noqa: E402
+from benchmarks.bench_api import issue_token  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "intents.json"
 TYPES = 40
 PHRASES_PER_TYPE = 10
 GOAL_RATIO = 2.0
@@ -135,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
-    load_at_start = os.getloadavg()
+    record = Results("intents")
     with throwaway_database("bench_intents"):
         _, token = build()
         http = Client()
@@ -163,18 +152,12 @@ def main() -> None:
     types_s = summary(times["appointment_types"])
     ratio = resolve_s["p50_ms"] / types_s["p50_ms"]
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
         "scenario": {
             "types": TYPES,
             "phrases": TYPES * PHRASES_PER_TYPE,
             "sentences": len(SENTENCES),
             "runs": args.runs,
         },
-        "python": platform.python_version(),
         "resolve": resolve_s,
         "appointment_types": types_s,
         "p50_ratio_resolve_to_appointment_types": round(ratio, 2),
@@ -182,9 +165,7 @@ def main() -> None:
         "met": ratio <= GOAL_RATIO,
     }
     print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    record.write(result)
 
 
 if __name__ == "__main__":

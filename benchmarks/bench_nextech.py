@@ -9,7 +9,7 @@
 3. The rate governor under a burst: 8 threads x 25 reads of one endpoint; the most requests the
    sandbox saw in any second (must stay <= 20) and its 429s (must be 0).
 
-    .venv/bin/python benchmarks/bench_nextech.py [--poll 2] [--changes 20] [--bookings 20]
+    .venv/bin/python -m benchmarks.bench_nextech [--poll 2] [--changes 20] [--bookings 20]
 
 Writes the figures to benchmarks/results/nextech.json.
 """
@@ -17,8 +17,6 @@ Writes the figures to benchmarks/results/nextech.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import sys
 import threading
@@ -26,13 +24,11 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks.harness import Results, environment, pct
+
+environment()
 
 from ehr.errors import EHRTransientError  # noqa: E402
 from ehr.nextech.adapter import NextechAdapter  # noqa: E402
@@ -44,11 +40,6 @@ from ehr_sandbox.nextech.testing import NextechServer  # noqa: E402
 
 TZ = ZoneInfo("America/Chicago")
 PASSWORD = "bench-password"
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[max(0, int(len(ordered) * p / 100) - 1)], 3)
 
 
 def weekday_after(days: int) -> date:
@@ -213,6 +204,7 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--bookings", type=int, default=20)
     args = parser.parse_args()
+    record = Results("nextech")
     with NextechServer() as server:
         server.admin("POST", "/_admin/practices", demo_practice())
         lags, overtaken, lost = staff_lag(server, args.poll, args.changes)
@@ -222,25 +214,23 @@ def main() -> int:
     result = {
         "poll_seconds": args.poll,
         "staff_change_to_detection_s": {
-            "p50": pct(lags, 50),
-            "p95": pct(lags, 95),
-            "p95_over_poll_period": round(pct(lags, 95) / args.poll, 2),
+            "p50": pct(lags, 0.5),
+            "p95": pct(lags, 0.95),
+            "p95_over_poll_period": round(pct(lags, 0.95) / args.poll, 2),
             "changes_seen": len(lags),
             "overtaken_before_a_poll": overtaken,
             "lost": lost,
         },
-        "booking_s": {"p50": pct(clean, 50), "p95": pct(clean, 95), "made": clean_made},
+        "booking_s": {"p50": pct(clean, 0.5), "p95": pct(clean, 0.95), "made": clean_made},
         "booking_under_faults_s": {
-            "p50": pct(stormy, 50),
-            "p95": pct(stormy, 95),
+            "p50": pct(stormy, 0.5),
+            "p95": pct(stormy, 0.95),
             "made": storm_made - clean_made,
             "asked": args.bookings,
         },
         "governor_burst": burst,
     }
-    out = ROOT / "benchmarks" / "results" / "nextech.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    record.write(result, echo=True)
     return 0
 
 

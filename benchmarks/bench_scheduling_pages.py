@@ -10,54 +10,38 @@ Each page is requested through Django's test Client in this process with a warm 
 (the whole middleware stack: session, second factor, tenant scoping, auditlog), signed in as a
 practice manager; server-side time, p50/p95 over --runs requests, and the SQL query count.
 
-    .venv/bin/python benchmarks/bench_scheduling_pages.py [--runs 60]
+    .venv/bin/python -m benchmarks.bench_scheduling_pages [--runs 60]
 
 Writes benchmarks/results/scheduling_pages.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import random
-import sys
-import time as clock
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("PORTAL_TESTING", "1")
+from benchmarks import harness
 
-import django  # noqa: E402
-
-django.setup()
+harness.setup_django()
 
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from benchmarks.pages import measure, signed_in, throwaway_database  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "scheduling_pages.json"
 TZ = ZoneInfo("America/Chicago")
 PROVIDERS = 40
 ROOMS = 80
 TYPES = 300
 APPOINTMENTS = 50_000
 BLOCKS = 1_000
-TARGET_MS = 150
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 
 
 def build(seed: int = 8) -> dict[str, Any]:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from accounts.models import Location, Membership, Practice, Role, User
+    from accounts.models import Location, Role
     from core.tenancy import cross_tenant
     from scheduling.models import (
         Appointment,
@@ -71,12 +55,9 @@ def build(seed: int = 8) -> dict[str, Any]:
     )
 
     rnd = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
-    practice = Practice.objects.create(
-        slug=f"bench-pages-{os.getpid()}", name="Bench Pages", timezone=TZ.key
+    practice, user = harness.practice_with_staff(
+        f"bench-pages-{os.getpid()}", "Bench Pages", TZ.key, [Role.PRACTICE_MANAGER]
     )
-    user = User.objects.create_user(username=f"bench-{os.getpid()}@example.test", password="x")
-    TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-    Membership.objects.create(user=user, practice=practice, role=Role.PRACTICE_MANAGER)
     now = timezone.now()
     with cross_tenant("benchmark data setup"):
         location = Location.objects.create(practice=practice, key="main", name="Main")
@@ -172,20 +153,10 @@ def build(seed: int = 8) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=60)
-    args = parser.parse_args([a for a in sys.argv[1:] if a.startswith("--")])
-
-    import logging
-
-    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
-    load_at_start = os.getloadavg()
-    with throwaway_database("bench_pages"):
-        t0 = clock.perf_counter()
-        world = build()
-        setup_s = clock.perf_counter() - t0
-        http = signed_in(world["user"])
-        base = f"/p/{world['practice'].slug}/scheduling"
+    runs = harness.runs_argument(default=60)
+    with harness.page_run("scheduling_pages", build) as run:
+        world = run.world
+        base = f"{run.base}/scheduling"
         provider = world["providers"][0]
         week = (timezone.now() + timedelta(days=7)).date().isoformat()
         pages = {
@@ -204,30 +175,15 @@ def main() -> None:
                 },
             ),
         }
-        results = {}
-        for name, (method, path, kwargs) in pages.items():
-            results[name] = measure(http, method, path, args.runs, **kwargs)
-            print(f"{name}: {results[name]}", flush=True)
-    result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "scenario": {
-            "providers": PROVIDERS,
-            "operatories": ROOMS,
-            "appointment_types": TYPES,
-            "appointments": APPOINTMENTS,
-            "blocks": BLOCKS,
-            "data_setup_s": round(setup_s, 1),
-        },
-        "python": platform.python_version(),
-        "pages": results,
+        results = harness.measure_pages(run.http, pages, runs)
+    scenario = {
+        "providers": PROVIDERS,
+        "operatories": ROOMS,
+        "appointment_types": TYPES,
+        "appointments": APPOINTMENTS,
+        "blocks": BLOCKS,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    run.write(scenario, pages=results)
 
 
 if __name__ == "__main__":

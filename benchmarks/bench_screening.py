@@ -6,7 +6,7 @@ text is cached per distinct string: repeated sentences would measure the cache).
 is what `screening.screen` does besides its two queries: every protocol's best trigger.
 Target: p95 under 5 ms per screening.
 
-    .venv/bin/python benchmarks/bench_screening.py [--runs 400]
+    .venv/bin/python -m benchmarks.bench_screening [--runs 400]
 
 Writes p50/p95/max (ms) to benchmarks/results/screening.json.
 """
@@ -14,17 +14,12 @@ Writes p50/p95/max (ms) to benchmarks/results/screening.json.
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from calls.escalation.matching import best_trigger  # noqa: E402
+from benchmarks.harness import Results, summary
+from calls.escalation.matching import best_trigger
 
 TRIGGERS = [
     ["bleeding that won't stop", "fever", "severe swelling"],
@@ -66,6 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=400)
     args = parser.parse_args()
+    record = Results("screening")
     rng = random.Random(7)  # noqa: S311 - seeded test data, not secrets
     protocols = [TRIGGERS[i % len(TRIGGERS)] for i in range(24)]
     texts = [sentence(rng, n) for n in range(args.runs)]
@@ -77,21 +73,15 @@ def main() -> int:
         found = [best_trigger(triggers, text) for triggers in protocols]
         timings.append((time.perf_counter() - start) * 1000)
         matched += any(found)
-    timings.sort()
     result = {
         "protocols": len(protocols),
         "runs": len(timings),
         "matched_share": round(matched / len(timings), 3),
-        "p50_ms": round(statistics.median(timings), 3),
-        "p95_ms": round(timings[int(0.95 * (len(timings) - 1))], 3),
-        "max_ms": round(timings[-1], 3),
+        **summary(timings),
         "target_p95_ms": 5.0,
     }
     result["met"] = result["p95_ms"] < result["target_p95_ms"]
-    out = ROOT / "benchmarks" / "results" / "screening.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    record.write(result, echo=True)
     return 0  # a missed target is a result to report, not a crash of `make bench`
 
 

@@ -10,7 +10,7 @@ Two input forms are timed, interleaved so both see the same machine load:
   into a `BusyTimes` inside the timed call (the production path, `scheduling.selectors`);
 * `busy_values`: busy time as `Busy` values with aware datetimes (converted inside the call).
 
-    .venv/bin/python benchmarks/bench_slots.py [--runs 200]
+    .venv/bin/python -m benchmarks.bench_slots [--runs 200]
 
 Writes p50/p95/max (ms) to benchmarks/results/slots.json.
 """
@@ -18,22 +18,15 @@ Writes p50/p95/max (ms) to benchmarks/results/slots.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import random
-import statistics
-import sys
 import time as clock
 import timeit
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from scheduling.slots import (  # noqa: E402
+from benchmarks.harness import Results, summary
+from scheduling.slots import (
     Busy,
     BusyRow,
     BusyTimes,
@@ -145,15 +138,6 @@ def as_rows(busy: list[Busy]) -> list[BusyRow]:
     ]
 
 
-def summary(timings: list[float]) -> dict[str, float]:
-    timings = sorted(timings)
-    return {
-        "p50_ms": round(statistics.median(timings), 3),
-        "p95_ms": round(timings[max(0, int(len(timings) * 0.95) - 1)], 3),
-        "max_ms": round(timings[-1], 3),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
@@ -173,7 +157,7 @@ def main() -> None:
         from_rows()
         from_values()
     timings: dict[str, list[float]] = {"rows": [], "values": []}
-    load_at_start = os.getloadavg()
+    record = Results("slots")
     for i in range(args.runs):
         order = (("rows", from_rows), ("values", from_values))
         for name, call in order if i % 2 else order[::-1]:
@@ -190,9 +174,6 @@ def main() -> None:
             "slots_returned": len(slots),
         },
         "runs": args.runs,
-        "python": sys.version.split()[0],
-        "load_average_at_start": [round(x, 2) for x in load_at_start],
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         # How fast this machine runs plain CPython, to compare results across machines.
         "calibration_ms_sum_range_1000_x1000": round(
             min(timeit.repeat("sum(range(1000))", number=1000, repeat=5)) * 1000, 2
@@ -205,10 +186,7 @@ def main() -> None:
             **summary(timings["values"]),
         },
     }
-    out = ROOT / "benchmarks" / "results" / "slots.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    record.write(result, echo=True)
 
 
 if __name__ == "__main__":

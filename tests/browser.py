@@ -69,3 +69,10 @@ def sign_in(page, base_url: str, user) -> None:
     page.get_by_label("Code").fill(current_totp(TOTPDevice.objects.get(user=user, confirmed=True)))
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(lambda url: "/accounts/" not in url)
+
+
+def signed_in_page(browser: Browser, base_url: str, user, width: int = 1280, height: int = 900):
+    """A new page of `width` x `height`, signed in as `user` with both factors."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    sign_in(page, base_url, user)
+    return page

@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Role
 from compliance.protection import protect_connected_database
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory
+from tests.factories import PracticeFactory, staff_member
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made alongside
 # it in the same thread are still synchronous.
@@ -39,6 +39,12 @@ def client():
     test_client = Client()
     test_client.handler = PortalClientHandler(enforce_csrf_checks=False)
     return test_client
+
+
+@pytest.fixture
+def fast_secret_hashing(settings):
+    """DOT hashes client secrets with PASSWORD_HASHERS; PBKDF2's cost is not what is under test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +77,7 @@ def other_practice(db):
 
 @pytest.fixture
 def manager(practice):
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=practice, role=Role.PRACTICE_MANAGER)
+    user = staff_member(practice, Role.PRACTICE_MANAGER)
     return user
 
 

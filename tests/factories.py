@@ -87,3 +87,10 @@ def sign_baa(practice: Practice) -> None:
         practice_signer_name="Dana Reyes",
         hello_signer_name="Sam Hello",
     )
+
+
+def staff_member(practice: Practice, role: str, **user_fields) -> User:
+    """A person with a confirmed authenticator who holds `role` in `practice`."""
+    user = UserFactory(totp=True, **user_fields)
+    MembershipFactory(user=user, practice=practice, role=role)
+    return user

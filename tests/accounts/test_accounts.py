@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import Role
 from portal.middleware import is_public
 from tests.conftest import current_totp, verify_second_factor
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory, UserFactory, staff_member
 from tests.urlconf import routes
 
 pytestmark = pytest.mark.django_db
@@ -176,8 +176,7 @@ def test_vendor_staff_reach_the_admin_only_after_their_second_factor(client):
 
 
 def test_members_only_see_pages_their_role_allows(client, practice):
-    front = UserFactory(totp=True)
-    MembershipFactory(user=front, practice=practice, role=Role.FRONT_DESK)
+    front = staff_member(practice, Role.FRONT_DESK)
     verify_second_factor(client, front)
     assert client.get("/p/alpha/").status_code == 200
     assert client.get("/p/alpha/team/").status_code == 403

@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from tests.browser import chromium, screenshot, sign_in
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory
+from tests.browser import chromium, screenshot, signed_in_page
+from tests.factories import PracticeFactory, staff_member
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -19,11 +19,9 @@ def test_the_page_warns_before_the_idle_sign_out_and_the_sign_in_page_says_why(
     settings.IDLE_TIMEOUT_SECONDS = 8
     settings.IDLE_WARNING_SECONDS = 5
     practice = PracticeFactory(slug="alpha", name="Alpha Dental")
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(practice, Role.FRONT_DESK)
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, user)
+        page = signed_in_page(browser, live_server.url, user)
         page.goto(f"{live_server.url}/p/alpha/locations/")
         warning = page.locator("#idle-warning")
         expect(warning).to_be_hidden()

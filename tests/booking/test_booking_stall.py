@@ -16,11 +16,6 @@ pytestmark = [pytest.mark.worker]
 STALLED = 2  # more stuck calls than the old two-slot prefork worker could carry
 
 
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def booking_worker(settings, **env: str) -> dict[str, Any]:
     return {
         "pool": settings.BOOKING_WORKER_POOL,

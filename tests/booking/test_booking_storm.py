@@ -34,12 +34,11 @@ from django.utils import timezone
 
 from booking import services as bookings
 from core.tenancy import tenant_context
-from ehr import services as integration_services
 from ehr.errors import EHRRateLimited
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient
 from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter
 from ehr_sandbox.testing import SandboxServer, wait_until
-from scheduling.models import AppointmentType, Booking, BookingStatus, Hold, HoldStatus, Patient
+from scheduling.models import Booking, BookingStatus, Hold, HoldStatus, Patient
 from scheduling.services import place_hold
 from tests.booking.test_bookings import LA, SANDBOX_ARGS
 from tests.ehr.conftest import API_KEY, World, build_world
@@ -62,11 +61,6 @@ PEOPLE = 60  # 200 bookings by 60 callers: the same person books several times, 
 FIRST = ["Ana", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo"]
 LAST = ["Lopez", "Nguyen", "Okafor", "Smith", "Tanaka", "Weiss"]
 TERMINAL = {BookingStatus.CONFIRMED, BookingStatus.FAILED}
-
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @dataclass(frozen=True)
@@ -219,43 +213,23 @@ def test_200_bookings_through_a_fault_storm_and_a_429_storm(
             ehr, public_url=live_server.url, register_webhooks=True, rate_limits=LIMITS
         )
         days = weekdays_ahead(2, 10)
-        world.ok(
-            "POST",
-            "/working_hours",
-            {
-                "working_hour": {
-                    "provider_id": world.provider_id,
-                    "operatory_id": world.operatory_id,
-                    "begin_time": "08:00",
-                    "end_time": "18:00",
-                    "days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
-                    "appointment_type_ids": [world.type_id],
-                }
-            },
-            location_id=world.lid,
+        world.working_hours(
+            ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"], "08:00", "18:00"
         )
         people = callers()
         for person in people[:10]:  # some callers are already patients of the practice
-            world.admin(
-                "POST",
-                "/_admin/ehr/patients",
+            world.ehr_patient(
                 {
-                    "location_id": world.lid,
-                    "patient": {
-                        "first_name": person.first_name.upper(),
-                        "last_name": person.last_name,
-                        "bio": {
-                            "date_of_birth": person.date_of_birth,
-                            "phone_number": person.phone,
-                        },
+                    "first_name": person.first_name.upper(),
+                    "last_name": person.last_name,
+                    "bio": {
+                        "date_of_birth": person.date_of_birth,
+                        "phone_number": person.phone,
                     },
-                },
+                }
             )
-        integration_services.sync_connection(world.conn)
+        cleaning = world.bookable_type()
         with tenant_context(world.practice):
-            cleaning = AppointmentType.objects.get(ehr_id=world.type_id)
-            cleaning.bookable = True
-            cleaning.save(update_fields=["bookable"])
             provider = cleaning.working_hours.get().provider
             operatory = cleaning.working_hours.get().operatory
         client, _ = api_client(world.practice)

@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from booking import services as bookings
 from core.tenancy import cross_tenant, tenant_context
-from ehr import services as integration_services
 from ehr_sandbox.testing import SandboxServer, wait_until
 from scheduling.models import (
     AppointmentType,
@@ -37,18 +36,13 @@ from scheduling.models import (
 from scheduling.services import SlotUnavailableError, place_hold, release_hold
 from tests import workers
 from tests.ehr.conftest import API_KEY, World, build_world
-from tests.receptionist_api.factories import api_client, token_for
+from tests.receptionist_api.factories import CALLER, api_client, token_for
 from tests.scheduling.factories import BookingFactory
 from tests.workers import ROOT, celery_worker
 
 LA = ZoneInfo("America/Los_Angeles")
 SANDBOX_ARGS = ["--insertion-delay-ms", "30", "--time-scale", "0.001"]
 pytestmark = [pytest.mark.worker]
-
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @dataclass
@@ -114,13 +108,7 @@ class Desk:
 def booking_body(hold: Hold, **patient: Any) -> dict[str, Any]:
     return {
         "hold_id": hold.pk,
-        "patient": {
-            "first_name": "Ana",
-            "last_name": "Lopez",
-            "date_of_birth": "1985-04-12",
-            "phone": "+12135550101",
-            **patient,
-        },
+        "patient": {**CALLER, **patient},
         "reason": "cleaning, a bit of bleeding when brushing",
         "call_id": "call-1",
     }
@@ -144,26 +132,8 @@ def desk(live_server, settings, **worker: Any) -> Iterator[Desk]:
         settings.INTEGRATIONS_QUEUES = {"bookings": queue, "sync": queue}
         world = build_world(ehr, public_url=live_server.url, register_webhooks=True)
         day = _weekday_ahead(6)
-        world.ok(
-            "POST",
-            "/working_hours",
-            {
-                "working_hour": {
-                    "provider_id": world.provider_id,
-                    "operatory_id": world.operatory_id,
-                    "begin_time": "09:00",
-                    "end_time": "12:00",
-                    "days": [day.strftime("%A")],
-                    "appointment_type_ids": [world.type_id],
-                }
-            },
-            location_id=world.lid,
-        )
-        integration_services.sync_connection(world.conn)
-        with tenant_context(world.practice):
-            cleaning = AppointmentType.objects.get(ehr_id=world.type_id)
-            cleaning.bookable = True
-            cleaning.save(update_fields=["bookable"])
+        world.working_hours([day.strftime("%A")])
+        cleaning = world.bookable_type()
         client, _ = api_client(world.practice)
         raw, _ = token_for(client)
         try:
@@ -300,25 +270,7 @@ def test_a_slot_taken_in_the_ehr_fails_with_a_reason_and_waits_for_staff(
 ):
     with desk(live_server, settings) as d:
         hold = d.hold()
-        someone = d.world.admin(
-            "POST",
-            "/_admin/ehr/patients",
-            {"location_id": d.world.lid, "patient": {"first_name": "Bo", "last_name": "Diaz"}},
-        )
-        d.world.admin(
-            "POST",
-            "/_admin/ehr/appointments",
-            {
-                "location_id": d.world.lid,
-                "appt": {
-                    "provider_id": d.world.provider_id,
-                    "operatory_id": d.world.operatory_id,
-                    "patient_id": someone["id"],
-                    "start_time": datetime.combine(d.day, clock(10), LA).isoformat(),
-                    "minutes": 30,
-                },
-            },
-        )
+        d.world.staff_appointment(datetime.combine(d.day, clock(10), LA))
         booking_id = d.post(booking_body(hold), "taken-1").json()["id"]
         body = d.wait_status(booking_id, "failed")
         assert "taken in the EHR" in body["failure_reason"]
@@ -518,25 +470,7 @@ def test_retrying_a_failed_booking_books_it_once_the_cause_is_gone(
 ):
     with desk(live_server, settings) as d:
         hold = d.hold()
-        someone = d.world.admin(
-            "POST",
-            "/_admin/ehr/patients",
-            {"location_id": d.world.lid, "patient": {"first_name": "Bo", "last_name": "Diaz"}},
-        )
-        staff = d.world.admin(
-            "POST",
-            "/_admin/ehr/appointments",
-            {
-                "location_id": d.world.lid,
-                "appt": {
-                    "provider_id": d.world.provider_id,
-                    "operatory_id": d.world.operatory_id,
-                    "patient_id": someone["id"],
-                    "start_time": datetime.combine(d.day, clock(10), LA).isoformat(),
-                    "minutes": 30,
-                },
-            },
-        )
+        staff = d.world.staff_appointment(datetime.combine(d.day, clock(10), LA))
         booking_id = d.post(booking_body(hold), "retry-1").json()["id"]
         assert "taken in the EHR" in d.wait_status(booking_id, "failed")["failure_reason"]
         with tenant_context(d.world.practice):

@@ -325,25 +325,7 @@ def fail_by_a_clash_in_the_ehr(d) -> tuple[int, int]:
 
     la = ZoneInfo("America/Los_Angeles")
     hold = d.hold()
-    someone = d.world.admin(
-        "POST",
-        "/_admin/ehr/patients",
-        {"location_id": d.world.lid, "patient": {"first_name": "Bo", "last_name": "Diaz"}},
-    )
-    clash = d.world.admin(
-        "POST",
-        "/_admin/ehr/appointments",
-        {
-            "location_id": d.world.lid,
-            "appt": {
-                "provider_id": d.world.provider_id,
-                "operatory_id": d.world.operatory_id,
-                "patient_id": someone["id"],
-                "start_time": datetime.combine(d.day, clock(10), la).isoformat(),
-                "minutes": 30,
-            },
-        },
-    )
+    clash = d.world.staff_appointment(datetime.combine(d.day, clock(10), la))
     booking_id = d.post(booking_body(hold), f"clash-{hold.pk}").json()["id"]
     assert "taken in the EHR" in d.wait_status(booking_id, "failed")["failure_reason"]
     clash_id = clash["id"] if "id" in clash else clash["data"]["id"]

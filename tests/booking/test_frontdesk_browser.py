@@ -9,8 +9,8 @@ import pytest
 from accounts.models import Role
 from tests.booking.test_bookings import desk as ehr_desk
 from tests.booking.test_frontdesk import fail_by_a_clash_in_the_ehr
-from tests.browser import chromium, screenshot, sign_in
-from tests.factories import MembershipFactory, UserFactory
+from tests.browser import chromium, screenshot, signed_in_page
+from tests.factories import staff_member
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
 
@@ -19,12 +19,10 @@ def test_front_desk_retries_a_failed_booking(live_server, settings):
     with ehr_desk(live_server, settings) as d:
         booking_id, clash_id = fail_by_a_clash_in_the_ehr(d)
         slug = d.world.practice.slug
-        user = UserFactory(totp=True, first_name="Kim", last_name="Front")
-        MembershipFactory(user=user, practice=d.world.practice, role=Role.FRONT_DESK)
+        user = staff_member(d.world.practice, Role.FRONT_DESK, first_name="Kim", last_name="Front")
 
         with chromium() as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            sign_in(page, live_server.url, user)
+            page = signed_in_page(browser, live_server.url, user)
             page.get_by_role("link", name="Needs attention").first.click()
             page.wait_for_url(f"**/p/{slug}/bookings/attention/")
             row = page.locator(f"#booking-{booking_id}")

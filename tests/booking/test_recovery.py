@@ -28,7 +28,6 @@ from tests.booking.test_bookings import (
     _weekday_ahead,
     booking_body,
     desk,
-    fast_secret_hashing,  # noqa: F401 (autouse fixture)
 )
 from tests.workers import celery_worker
 
@@ -135,36 +134,13 @@ def _offered(d, start: datetime) -> bool:
     return any(datetime.fromisoformat(s["start"]) == start for s in response.json()["slots"])
 
 
-def _staff_book_in_ehr(d, start: datetime) -> int:
-    someone = d.world.admin(
-        "POST",
-        "/_admin/ehr/patients",
-        {"location_id": d.world.lid, "patient": {"first_name": "Bo", "last_name": "Diaz"}},
-    )
-    created = d.world.admin(
-        "POST",
-        "/_admin/ehr/appointments",
-        {
-            "location_id": d.world.lid,
-            "appt": {
-                "provider_id": d.world.provider_id,
-                "operatory_id": d.world.operatory_id,
-                "patient_id": someone["id"],
-                "start_time": start.isoformat(),
-                "minutes": 30,
-            },
-        },
-    )
-    return int(created["id"])
-
-
 def test_a_slot_the_booking_task_found_taken_leaves_availability_at_once(
     transactional_db, live_server, settings
 ):
     with desk(live_server, settings) as d:
         d.world.admin("PATCH", "/_admin/faults", {"webhook_drop_share": 1.0})
         start = datetime.combine(d.day, clock(10), LA)
-        taken = _staff_book_in_ehr(d, start)
+        taken = d.world.staff_appointment(start)["id"]
         assert _offered(d, start)  # no webhook came: the mirror does not know
         booking_id = d.post(booking_body(d.hold(10)), "taken-live").json()["id"]
         body = d.wait_status(booking_id, "failed")
@@ -185,7 +161,7 @@ def test_the_near_reconcile_drops_a_slot_booked_in_the_ehr_within_one_period(
         d.world.admin("PATCH", "/_admin/faults", {"webhook_drop_share": 1.0})
         start = datetime.combine(d.day, clock(10, 30), LA)
         assert _offered(d, start)
-        _staff_book_in_ehr(d, start)
+        d.world.staff_appointment(start)
         assert _offered(d, start)  # the webhook was dropped
         beat = settings.CELERY_BEAT_SCHEDULE["integrations-reconcile-near"]
         assert beat["task"] == "integrations.reconcile_near_all"

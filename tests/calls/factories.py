@@ -24,6 +24,7 @@ from scheduling.models import (
     Patient,
     Provider,
 )
+from tests.factories import PracticeFactory, sign_baa
 
 TURNS = [
     {
@@ -82,27 +83,20 @@ class Desk:
         )
         end = start + timedelta(minutes=30)
         kind = appointment_type or self.cleaning
+        slot = {
+            "practice": self.practice,
+            "appointment_type": kind,
+            "provider": self.provider,
+            "operatory": self.operatory,
+            "location": self.location,
+            "start": start,
+            "end": end,
+        }
         with cross_tenant("test data setup"):
-            hold = Hold.objects.create(
-                practice=self.practice,
-                appointment_type=kind,
-                provider=self.provider,
-                operatory=self.operatory,
-                location=self.location,
-                start=start,
-                end=end,
-                expires_at=start,
-                status=HoldStatus.BOOKED,
-            )
+            hold = Hold.objects.create(**slot, expires_at=start, status=HoldStatus.BOOKED)
             return Booking.objects.create(
-                practice=self.practice,
+                **slot,
                 hold=hold,
-                appointment_type=kind,
-                provider=self.provider,
-                operatory=self.operatory,
-                location=self.location,
-                start=start,
-                end=end,
                 status=status,
                 idempotency_key=uuid.uuid4().hex,
                 request_fingerprint="test",
@@ -156,3 +150,12 @@ def desk_for(practice: Practice, location: Location | None = None) -> Desk:
             practice=practice, key=f"clean-{uuid.uuid4().hex[:6]}", name="Cleaning", minutes=30
         )
     return Desk(practice, location, provider, operatory, cleaning)
+
+
+def chicago_practice(capture_on_commit) -> Practice:
+    """Alpha Dental in Chicago with a BAA in force; the on-commit work of its set-up run (with
+    pytest-django's `django_capture_on_commit_callbacks`)."""
+    with capture_on_commit(execute=True):
+        practice = PracticeFactory(slug="alpha", name="Alpha Dental", timezone="America/Chicago")
+    sign_baa(practice)
+    return practice

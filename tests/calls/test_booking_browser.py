@@ -20,9 +20,9 @@ from scheduling.models import Booking, OutboxMessage
 from tests.booking.test_bookings import booking_body
 from tests.booking.test_bookings import desk as ehr_desk
 from tests.booking.test_frontdesk import fail_by_a_clash_in_the_ehr
-from tests.browser import chromium, screenshot, sign_in
+from tests.browser import chromium, screenshot, signed_in_page
 from tests.calls.factories import TURNS
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import staff_member
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
 
@@ -58,11 +58,9 @@ def test_front_desk_opens_a_booking_reveals_the_patient_and_cancels_it_in_the_eh
             )
             call_services.store_transcript(failed_call, TURNS)
 
-        user = UserFactory(totp=True, first_name="Kim", last_name="Front")
-        MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+        user = staff_member(practice, Role.FRONT_DESK, first_name="Kim", last_name="Front")
         with chromium() as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            sign_in(page, live_server.url, user)
+            page = signed_in_page(browser, live_server.url, user)
             page.goto(f"{live_server.url}/p/{slug}/bookings/?since=")
             page.get_by_role("link", name="Status").click()  # sort by a column
             expect(page.locator('th[aria-sort="ascending"]')).to_have_text("Status ▲")
@@ -140,11 +138,9 @@ def test_the_dashboard_groups_failures_by_category(live_server, practice):
             failure_reason=f"The slot was taken in the EHR before we could book it (EHR "
             f"appointment {n}). Offer the caller another time.",
         )
-    manager = UserFactory(totp=True)
-    MembershipFactory(user=manager, practice=practice, role=Role.PRACTICE_MANAGER)
+    manager = staff_member(practice, Role.PRACTICE_MANAGER)
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, manager)
+        page = signed_in_page(browser, live_server.url, manager)
         page.goto(f"{live_server.url}/p/{practice.slug}/")
         chart = page.locator("#chart-failures")
         expect(chart.locator("rect")).to_have_count(1)
@@ -163,11 +159,9 @@ def test_front_desk_moves_a_booking_and_the_ehr_follows(live_server, settings):
         body["call_id"] = "vapi-lena"
         old_id = d.post(body, "lena-1").json()["id"]
         old_ehr = d.wait_status(old_id, "confirmed")["ehr_appointment_id"]
-        user = UserFactory(totp=True, first_name="Kim", last_name="Front")
-        MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+        user = staff_member(practice, Role.FRONT_DESK, first_name="Kim", last_name="Front")
         with chromium() as browser:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            sign_in(page, live_server.url, user)
+            page = signed_in_page(browser, live_server.url, user)
             page.goto(f"{live_server.url}/p/{practice.slug}/bookings/{old_id}/")
             page.get_by_role("link", name="Move to another time…").click()
             page.goto(f"{page.url}?from={d.day.isoformat()}")

@@ -15,9 +15,9 @@ from booking import services as bookings
 from calls.booking_views import MOVE_SLOTS
 from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import Booking, BookingStatus, Hold, HoldStatus, OutboxMessage
-from tests.calls.factories import desk_for
+from tests.calls.factories import chicago_practice, desk_for
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
+from tests.factories import PracticeFactory, UserFactory, sign_baa, staff_member
 from tests.scheduling.factories import WorkingHourFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +26,7 @@ EVERY_DAY = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 
 @pytest.fixture
 def practice(db, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        practice = PracticeFactory(slug="alpha", name="Alpha Dental", timezone="America/Chicago")
-    sign_baa(practice)
-    return practice
+    return chicago_practice(django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
@@ -50,8 +47,7 @@ def desk(practice):
 
 @pytest.fixture
 def front_desk(client, practice):
-    user = UserFactory(totp=True, first_name="Kim", last_name="Front")
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(practice, Role.FRONT_DESK, first_name="Kim", last_name="Front")
     verify_second_factor(client, user)
     return client
 

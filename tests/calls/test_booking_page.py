@@ -19,19 +19,16 @@ from calls.models import Call, CallOutcome, EncounterNote, NoteStatus
 from compliance.models import AccessEvent
 from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import Booking, BookingStatus, Hold, HoldStatus, OutboxMessage
-from tests.calls.factories import TURNS, desk_for
+from tests.calls.factories import TURNS, chicago_practice, desk_for
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
+from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa, staff_member
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def practice(db, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        practice = PracticeFactory(slug="alpha", name="Alpha Dental", timezone="America/Chicago")
-    sign_baa(practice)
-    return practice
+    return chicago_practice(django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
@@ -41,8 +38,7 @@ def desk(practice):
 
 @pytest.fixture
 def front_desk(client, practice):
-    user = UserFactory(totp=True, first_name="Kim", last_name="Front")
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(practice, Role.FRONT_DESK, first_name="Kim", last_name="Front")
     verify_second_factor(client, user)
     client.user = user
     return client

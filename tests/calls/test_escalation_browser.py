@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 from accounts.models import Role
 from calls.models import ProtocolVersion
 from core.tenancy import tenant_context
-from tests.browser import chromium, screenshot, sign_in
+from tests.browser import chromium, screenshot, sign_in, signed_in_page
 from tests.calls.test_escalation_world import clinic
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import staff_member
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -30,14 +30,11 @@ def test_a_clinician_edits_approves_and_the_console_shows_the_decision(live_serv
     )
     now = timezone.now()
     surgery.on_call("martinez", now - timedelta(hours=1), now + timedelta(hours=12))
-    user = UserFactory(totp=True, first_name="Mei", last_name="Chen")
-    MembershipFactory(user=user, practice=surgery.practice, role=Role.CLINICIAN)
-    author = UserFactory(totp=True, first_name="Ana", last_name="Ruiz")
-    MembershipFactory(user=author, practice=surgery.practice, role=Role.CLINICIAN)
+    user = staff_member(surgery.practice, Role.CLINICIAN, first_name="Mei", last_name="Chen")
+    author = staff_member(surgery.practice, Role.CLINICIAN, first_name="Ana", last_name="Ruiz")
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        sign_in(page, live_server.url, author)
+        page = signed_in_page(browser, live_server.url, author, 1280, 1000)
 
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Protocols").click()
         page.get_by_role("link", name="Vomiting after anaesthesia").click()

@@ -18,7 +18,7 @@ from compliance.models import AccessEvent
 from core.tenancy import cross_tenant, tenant_context
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
+from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa, staff_member
 
 pytestmark = pytest.mark.django_db
 NY = ZoneInfo("America/New_York")
@@ -225,8 +225,7 @@ def test_practice_managers_may_reveal_and_set_retention_front_desk_may_not_set_i
     with tenant_context(alpha):
         assert CallRetention.objects.get().transcript_days == 30
 
-    other = UserFactory(totp=True)
-    MembershipFactory(user=other, practice=alpha, role=Role.FRONT_DESK)
+    other = staff_member(alpha, Role.FRONT_DESK)
     client.logout()
     verify_second_factor(client, other)
     assert client.get("/p/alpha/calls/retention/").status_code == 403

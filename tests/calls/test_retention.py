@@ -24,7 +24,7 @@ from compliance.models import AccessEvent, ChangeEntry
 from core.tenancy import cross_tenant, tenant_context
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
+from tests.factories import PracticeFactory, sign_baa, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -126,8 +126,7 @@ def test_note_copies_are_purged_after_their_own_retention(alpha):
 def test_the_call_page_shows_the_tombstone(client, alpha):
     call = aged(desk_for(alpha).call(turns=TURNS), 400)
     services.purge_expired()
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=alpha, role=Role.FRONT_DESK)
+    user = staff_member(alpha, Role.FRONT_DESK)
     verify_second_factor(client, user)
     html = client.get(f"/p/alpha/calls/{call.pk}/").content.decode()
     assert "Purged on" in html and "Reveal" not in html

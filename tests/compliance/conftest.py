@@ -1,4 +1,5 @@
-"""Fixtures for compliance tests: a throwaway PHI model built on the real field classes."""
+"""Fixtures for compliance tests: a throwaway PHI model built on the real field classes, and a
+vendor support person signed in with both factors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 from django.db import connection, models
 from django.test.utils import isolate_apps
 
+from accounts.models import VendorRole
 from compliance import crypto
+from tests.conftest import verify_second_factor
+from tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -46,3 +50,18 @@ def phi_model(db):
         with connection.schema_editor(atomic=True) as editor:
             editor.create_model(Patient)
         yield Patient
+
+
+@pytest.fixture
+def support(client):
+    """Vendor support, signed in on `client` with both factors."""
+    user = UserFactory(
+        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
+    )
+    verify_second_factor(client, user)
+    return user
+
+
+@pytest.fixture
+def support_client(client, support):
+    return client

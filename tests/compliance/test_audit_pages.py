@@ -13,7 +13,7 @@ from compliance import audit
 from compliance.models import AuditAction
 from core.tenancy import cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
-from tests.factories import LocationFactory, MembershipFactory, UserFactory
+from tests.factories import LocationFactory, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +30,7 @@ def debug(request, settings):
 
 @pytest.fixture
 def officer_client(client, practice):
-    officer = UserFactory(totp=True, username="officer@alpha.test")
-    MembershipFactory(user=officer, practice=practice, role=Role.COMPLIANCE_OFFICER)
+    officer = staff_member(practice, Role.COMPLIANCE_OFFICER, username="officer@alpha.test")
     verify_second_factor(client, officer)
     return client
 

@@ -22,7 +22,7 @@ from compliance import audit, checkpoints, export
 from compliance.context import audit_context
 from compliance.models import AuditAction, AuditCheckpoint, AuditSeal
 from core.tenancy import tenant_context
-from tests.factories import LocationFactory, PracticeFactory, UserFactory
+from tests.factories import LocationFactory, PracticeFactory, UserFactory, staff_member
 from tests.workers import ROOT
 
 VERIFIER = ROOT / "scripts" / "verify_audit_export.py"
@@ -248,8 +248,6 @@ def test_after_a_key_rotation_old_checkpoints_still_verify_and_the_page_shows_th
 ):
     from django.core.management import call_command
 
-    from tests.factories import MembershipFactory
-
     settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "audit-signing.key")
     checkpoints.forget_key()
     try:
@@ -271,8 +269,7 @@ def test_after_a_key_rotation_old_checkpoints_still_verify_and_the_page_shows_th
         from accounts.models import Role
         from tests.conftest import verify_second_factor
 
-        officer = UserFactory(totp=True, username="officer@verifier.test")
-        MembershipFactory(user=officer, practice=trail, role=Role.COMPLIANCE_OFFICER)
+        officer = staff_member(trail, Role.COMPLIANCE_OFFICER, username="officer@verifier.test")
         verify_second_factor(client, officer)
         page = client.get(f"/p/{trail.slug}/compliance/audit/")
         assert page.status_code == 200, page.content[:300]

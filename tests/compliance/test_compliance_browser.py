@@ -14,8 +14,8 @@ import pytest
 from accounts.models import Role, VendorRole
 from compliance.models import BAAStatus, BusinessAssociateAgreement
 from core.tenancy import tenant_context
-from tests.browser import chromium, screenshot, sign_in
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory
+from tests.browser import chromium, screenshot, sign_in, signed_in_page
+from tests.factories import PracticeFactory, UserFactory, staff_member
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -24,8 +24,9 @@ PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% countersigned by both p
 
 def test_compliance_officer_uploads_a_baa_and_exports_the_audit_log(live_server):
     practice = PracticeFactory(slug="alpha", name="Alpha Dental")
-    officer = UserFactory(totp=True, first_name="Cleo", last_name="Officer")
-    MembershipFactory(user=officer, practice=practice, role=Role.COMPLIANCE_OFFICER)
+    officer = staff_member(
+        practice, Role.COMPLIANCE_OFFICER, first_name="Cleo", last_name="Officer"
+    )
 
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
@@ -86,12 +87,10 @@ def test_support_starts_a_session_sees_the_banner_and_the_manager_sees_it(live_s
         vendor_role=VendorRole.SUPPORT,
         is_staff=True,
     )
-    manager = UserFactory(totp=True, first_name="Mo", last_name="Manager")
-    MembershipFactory(user=manager, practice=practice, role=Role.PRACTICE_MANAGER)
+    manager = staff_member(practice, Role.PRACTICE_MANAGER, first_name="Mo", last_name="Manager")
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, support)
+        page = signed_in_page(browser, live_server.url, support)
         page.goto(f"{live_server.url}/support/")
         page.get_by_label("Search practices").fill("alpha")
         page.get_by_role("button", name="Search").click()
@@ -135,8 +134,7 @@ def test_support_reveals_a_patient_only_after_typing_why(live_server):
         totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
     )
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, support)
+        page = signed_in_page(browser, live_server.url, support)
         page.goto(f"{live_server.url}/support/impersonate/?practice=alpha")
         page.get_by_label("Reason").fill("Caller says the booking has the wrong name")
         page.get_by_label("Ticket reference").fill("SUP-77")

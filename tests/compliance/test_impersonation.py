@@ -14,18 +14,9 @@ from compliance import audit, impersonation
 from compliance.models import AccessEvent, ImpersonationSession
 from core.tenancy import cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import UserFactory, staff_member
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def support(client):
-    user = UserFactory(
-        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
-    )
-    verify_second_factor(client, user)
-    return user
 
 
 def start(client, practice_slug="alpha", **extra):
@@ -97,8 +88,7 @@ def test_a_session_expires_by_itself(client, support, practice):
 
 
 def test_practice_allowing_writes_applies_to_the_next_session(client, support, practice):
-    manager = UserFactory(totp=True)
-    MembershipFactory(user=manager, practice=practice, role=Role.PRACTICE_MANAGER)
+    manager = staff_member(practice, Role.PRACTICE_MANAGER)
     impersonation.set_write_access(practice, True, manager)
     start(client)
     with tenant_context(practice):
@@ -106,15 +96,13 @@ def test_practice_allowing_writes_applies_to_the_next_session(client, support, p
 
 
 def test_only_verified_vendor_support_who_belong_to_no_practice_may_start(client, practice):
-    member = UserFactory(totp=True, vendor_role=VendorRole.SUPPORT, is_staff=True)
-    MembershipFactory(user=member, practice=practice, role=Role.FRONT_DESK)
+    member = staff_member(practice, Role.FRONT_DESK, vendor_role=VendorRole.SUPPORT, is_staff=True)
     verify_second_factor(client, member)
     assert client.get("/support/impersonate/").status_code == 403
     assert start(client).status_code == 403
 
     client.logout()
-    staff = UserFactory(totp=True)
-    MembershipFactory(user=staff, practice=practice, role=Role.PRACTICE_MANAGER)
+    staff = staff_member(practice, Role.PRACTICE_MANAGER)
     verify_second_factor(client, staff)
     assert start(client).status_code == 403
 
@@ -146,8 +134,7 @@ def test_managers_see_the_support_access_history(client, support, practice):
     start(client)
     client.post("/support/impersonate/end/")
     client.logout()
-    manager = UserFactory(totp=True)
-    MembershipFactory(user=manager, practice=practice, role=Role.PRACTICE_MANAGER)
+    manager = staff_member(practice, Role.PRACTICE_MANAGER)
     verify_second_factor(client, manager)
     page = client.get("/p/alpha/compliance/support-access/").content.decode()
     assert "SUP-42" in page and "caller cannot book cleanings" in page

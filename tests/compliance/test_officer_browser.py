@@ -13,8 +13,8 @@ from accounts.models import Role
 from compliance import audit
 from compliance.context import audit_context
 from compliance.models import AuditAction
-from tests.browser import chromium, screenshot, sign_in
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory
+from tests.browser import chromium, screenshot, signed_in_page
+from tests.factories import PracticeFactory, staff_member
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -31,12 +31,10 @@ def test_the_audit_table_fits_the_page_and_filters_by_date_pickers(live_server):
                 reason="Caller asked us to confirm what they said about their medication dose",
             )
     audit.seal_now()
-    officer = UserFactory(totp=True, username="officer@alpha.test")
-    MembershipFactory(user=officer, practice=practice, role=Role.COMPLIANCE_OFFICER)
+    officer = staff_member(practice, Role.COMPLIANCE_OFFICER, username="officer@alpha.test")
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, officer)
+        page = signed_in_page(browser, live_server.url, officer)
         page.goto(f"{live_server.url}/p/alpha/compliance/audit/")
         table = page.locator("#audit-rows")
         expect(table.locator('td.action[data-action="phi.read"]').first).to_have_text("PHI read")

@@ -12,7 +12,7 @@ from compliance import services as baa_services
 from compliance.models import AuditAction, BusinessAssociateAgreement
 from core.tenancy import tenant_context
 from tests.conftest import verify_second_factor
-from tests.factories import LocationFactory, MembershipFactory, UserFactory, sign_baa
+from tests.factories import LocationFactory, sign_baa, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.django_db
 def officer(client, practice):
     practice.timezone = "America/Chicago"
     practice.save()
-    user = UserFactory(totp=True, username="officer@alpha.test")
-    MembershipFactory(user=user, practice=practice, role=Role.COMPLIANCE_OFFICER)
+    user = staff_member(practice, Role.COMPLIANCE_OFFICER, username="officer@alpha.test")
     verify_second_factor(client, user)
     return client
 

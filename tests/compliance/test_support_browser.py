@@ -12,7 +12,7 @@ from accounts.models import VendorRole
 from compliance.models import ImpersonationSession
 from core.tenancy import cross_tenant
 from scheduling.models import AppointmentType
-from tests.browser import chromium, screenshot, sign_in
+from tests.browser import chromium, screenshot, sign_in, signed_in_page
 from tests.factories import PracticeFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -30,8 +30,7 @@ def test_support_lands_on_the_directory_works_read_only_and_ends_from_another_br
         totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
     )
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, support)
+        page = signed_in_page(browser, live_server.url, support)
         expect(page).to_have_url(f"{live_server.url}/support/")
         expect(page.get_by_role("heading", name="Practice directory")).to_be_visible()
         page.get_by_role("link", name="Start support access to Alpha Dental").click()

@@ -8,57 +8,49 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import Role, VendorRole
+from accounts.models import Role
 from compliance import services, support_selectors
 from compliance.gate import phi_allowed
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
+from tests.factories import PracticeFactory, sign_baa, staff_member
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def support(client):
-    user = UserFactory(
-        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
-    )
-    verify_second_factor(client, user)
-    return client
-
-
-def test_lists_and_searches_practices_with_their_baa_standing(support, practice, other_practice):
+def test_lists_and_searches_practices_with_their_baa_standing(
+    support_client, practice, other_practice
+):
     sign_baa(practice)
     services.create_draft(other_practice)
-    page = support.get("/support/").content.decode()
+    page = support_client.get("/support/").content.decode()
     assert 'id="practice-alpha"' in page and 'id="practice-beta"' in page
     assert "In force (version 1)" in page and "Not in force (latest: version 1, draft)" in page
     assert 'href="/support/impersonate/?practice=alpha"' in page
-    found = support.get("/support/?q=surg").content.decode()
+    found = support_client.get("/support/?q=surg").content.decode()
     assert 'id="practice-beta"' in found and 'id="practice-alpha"' not in found
-    none = support.get("/support/?q=zzz").content.decode()
+    none = support_client.get("/support/?q=zzz").content.decode()
     assert "No practice matches" in none
 
 
 def test_the_start_link_preselects_the_practice_and_the_session_can_be_ended_there(
-    support, practice
+    support_client, practice
 ):
-    form = support.get("/support/impersonate/?practice=alpha").content.decode()
+    form = support_client.get("/support/impersonate/?practice=alpha").content.decode()
     assert '<option value="alpha" selected>' in form
-    support.post(
+    support_client.post(
         "/support/impersonate/",
         {"practice": "alpha", "reason": "agent books wrong type", "ticket": "SUP-7", "minutes": 15},
     )
-    page = support.get("/support/").content.decode()
+    page = support_client.get("/support/").content.decode()
     assert 'id="open-sessions"' in page and "SUP-7" in page
     assert 'id="impersonation-banner"' in page
-    ended = support.post("/support/impersonate/end/")
+    ended = support_client.post("/support/impersonate/end/")
     assert ended["Location"] == "/support/"
-    assert 'id="open-sessions"' not in support.get("/support/").content.decode()
+    assert 'id="open-sessions"' not in support_client.get("/support/").content.decode()
 
 
 def test_only_vendor_support_sees_the_directory(client, practice, other_practice):
-    member = UserFactory(totp=True)
-    MembershipFactory(user=member, practice=practice, role=Role.PRACTICE_MANAGER)
+    member = staff_member(practice, Role.PRACTICE_MANAGER)
     verify_second_factor(client, member)
     response = client.get("/support/")
     assert response.status_code == 403 and "Beta Surgery" not in response.content.decode()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Role, VendorRole
+from accounts.models import Role
 from compliance import audit, impersonation
 from compliance.context import audit_context
 from compliance.models import AccessEvent, AuditAction, ImpersonationSession
@@ -14,20 +14,11 @@ from compliance.support_policy import SupportReasonRequired
 from core.tenancy import tenant_context
 from tests.calls.factories import TURNS, desk_for
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, UserFactory, sign_baa
+from tests.factories import sign_baa, staff_member
 
 pytestmark = pytest.mark.django_db
 
 REASON = "Caller says the booking shows the wrong name (SUP-9)"
-
-
-@pytest.fixture
-def support(client):
-    user = UserFactory(
-        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
-    )
-    verify_second_factor(client, user)
-    return user
 
 
 @pytest.fixture
@@ -125,8 +116,7 @@ def test_any_phi_read_recorded_in_a_session_without_its_own_reason_is_refused(pr
 def test_staff_still_reveal_a_patient_without_typing_a_reason(client, practice):
     sign_baa(practice)
     booking = desk_for(practice).booking()
-    staff = UserFactory(totp=True)
-    MembershipFactory(user=staff, practice=practice, role=Role.FRONT_DESK)
+    staff = staff_member(practice, Role.FRONT_DESK)
     verify_second_factor(client, staff)
     page = client.get(f"/p/alpha/bookings/{booking.pk}/patient/").content.decode()
     assert "Ana Lopez" in page
@@ -139,8 +129,7 @@ def test_support_cannot_look_a_caller_up_by_number(client, practice, session):
     desk.call(phone="+1 (555) 555-0101")
     other = desk.call(phone="+1 (555) 555-0199")
     assert client.post("/p/alpha/calls/", {"phone": "+15555550101"}).status_code == 403
-    owner = UserFactory(totp=True)
-    MembershipFactory(user=owner, practice=practice, role=Role.PRACTICE_MANAGER)
+    owner = staff_member(practice, Role.PRACTICE_MANAGER)
     impersonation.set_write_access(practice, True, owner)
     client.post(  # a new session, with writes allowed
         "/support/impersonate/",

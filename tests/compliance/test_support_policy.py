@@ -38,7 +38,7 @@ from portal.setup import services as setup_services
 from scheduling.models import ApiClient, AppointmentType, ConfigImport
 from tests.calls.test_escalation_world import Clinic
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, UserFactory, sign_baa
+from tests.factories import MembershipFactory, UserFactory, sign_baa, staff_member
 from tests.receptionist_api.factories import api_client, bearer, token_for
 from tests.urlconf import routes
 
@@ -214,18 +214,8 @@ def snapshot(practice) -> dict:
         }
 
 
-@pytest.fixture
-def support(client):
-    user = UserFactory(
-        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
-    )
-    verify_second_factor(client, user)
-    return user
-
-
 def start_session(client, practice, *, write: bool) -> ImpersonationSession:
-    owner = UserFactory(totp=True)
-    MembershipFactory(user=owner, practice=practice, role=Role.PRACTICE_MANAGER)
+    owner = staff_member(practice, Role.PRACTICE_MANAGER)
     impersonation.set_write_access(practice, write, owner)
     response = client.post(
         "/support/impersonate/",

@@ -12,7 +12,7 @@ from compliance.models import AccessEvent, ImpersonationSession
 from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import AppointmentType
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import UserFactory, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +51,7 @@ def test_support_staff_land_on_their_directory(practice):
 
 
 def test_practice_staff_still_land_on_their_practice(practice):
-    member = UserFactory(totp=True)
-    MembershipFactory(user=member, practice=practice, role=Role.FRONT_DESK)
+    member = staff_member(practice, Role.FRONT_DESK)
     client = signed_in(member)
     assert client.get("/")["Location"] == "/p/alpha/"
     assert 'id="support-directory-link"' not in client.get("/p/alpha/").content.decode()
@@ -127,8 +126,7 @@ def test_a_read_only_session_marks_pages_and_a_refused_htmx_change_says_why(prac
 def test_a_write_enabled_session_is_not_marked_read_only(practice):
     from compliance import impersonation
 
-    owner = UserFactory(totp=True)
-    MembershipFactory(user=owner, practice=practice, role=Role.PRACTICE_MANAGER)
+    owner = staff_member(practice, Role.PRACTICE_MANAGER)
     impersonation.set_write_access(practice, True, owner)
     client = signed_in(support_user())
     start(client)

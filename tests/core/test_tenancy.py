@@ -10,7 +10,13 @@ from django.db.utils import ProgrammingError
 from accounts.models import Location, Role
 from core.tenancy import TenantModel, cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
-from tests.factories import LocationFactory, MembershipFactory, PracticeFactory, UserFactory
+from tests.factories import (
+    LocationFactory,
+    MembershipFactory,
+    PracticeFactory,
+    UserFactory,
+    staff_member,
+)
 from tests.probe_urls import tenant_models
 from tests.urlconf import tenant_routes
 
@@ -65,8 +71,7 @@ def test_unfiltered_queries_inside_a_tenant_request_return_only_that_tenant(clie
     a, b = PracticeFactory(slug="alpha"), PracticeFactory(slug="beta")
     for practice in (a, b):
         LocationFactory.create_batch(2, practice=practice)
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=a, role=Role.FRONT_DESK)
+    user = staff_member(a, Role.FRONT_DESK)
     MembershipFactory(user=user, practice=b, role=Role.FRONT_DESK)
     verify_second_factor(client, user)
 
@@ -122,8 +127,7 @@ def test_a_practice_you_do_not_belong_to_is_404_on_every_tenant_url(client):
     a = PracticeFactory(slug="alpha")
     PracticeFactory(slug="beta")
     location = LocationFactory(practice=a)
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=a, role=Role.PRACTICE_MANAGER)
+    user = staff_member(a, Role.PRACTICE_MANAGER)
     verify_second_factor(client, user)
     for route in tenant_routes():
         path = route.fill(practice_slug="beta", **dict.fromkeys(route.int_params, location.pk))

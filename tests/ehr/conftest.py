@@ -11,6 +11,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from ehr.models import ConnectionKind, EHRConnection
 from ehr.nexhealth import client as client_module
 from ehr_sandbox.testing import SandboxServer, WebhookReceiver
 from portal.celery import app as celery_app
+from scheduling.models import AppointmentType
 from tests.factories import LocationFactory, PracticeFactory, sign_baa
 
 API_KEY = "test-api-key"
@@ -99,6 +101,63 @@ class World:
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         return self.sandbox.admin(method, path, body).json()
+
+    def working_hours(self, days: list[str], begin: str = "09:00", end: str = "12:00") -> Any:
+        """Weekly working hours of the provider in the first operatory, for the type."""
+        return self.ok(
+            "POST",
+            "/working_hours",
+            {
+                "working_hour": {
+                    "provider_id": self.provider_id,
+                    "operatory_id": self.operatory_id,
+                    "begin_time": begin,
+                    "end_time": end,
+                    "days": days,
+                    "appointment_type_ids": [self.type_id],
+                }
+            },
+            location_id=self.lid,
+        )
+
+    def bookable_type(self) -> AppointmentType:
+        """The mirror synced, and its copy of the type mapped for the voice agent by staff."""
+        services.sync_connection(self.conn)
+        with tenant_context(self.practice):
+            cleaning = AppointmentType.objects.get(ehr_id=self.type_id)
+            cleaning.bookable = True
+            cleaning.save(update_fields=["bookable"])
+        return cleaning
+
+    def ehr_patient(self, patient: dict[str, Any]) -> dict[str, Any]:
+        """A patient created in the EHR itself, at the location (behind the portal's back)."""
+        return self.admin(
+            "POST", "/_admin/ehr/patients", {"location_id": self.lid, "patient": patient}
+        )
+
+    def ehr_appointment(self, appt: dict[str, Any]) -> dict[str, Any]:
+        """An appointment (or a block) made in the EHR itself, at the location."""
+        return self.admin(
+            "POST", "/_admin/ehr/appointments", {"location_id": self.lid, "appt": appt}
+        )
+
+    def ehr_working_hours(self, hours: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The provider's working hours replaced in the EHR itself; the new rows."""
+        body = {"location_id": self.lid, "provider_id": self.provider_id, "working_hours": hours}
+        return self.admin("PUT", "/_admin/ehr/working_hours", body)["working_hours"]
+
+    def staff_appointment(self, start: datetime, minutes: int = 30) -> dict[str, Any]:
+        """Staff book someone into `start` in the EHR itself (the portal is not told)."""
+        someone = self.ehr_patient({"first_name": "Bo", "last_name": "Diaz"})
+        return self.ehr_appointment(
+            {
+                "provider_id": self.provider_id,
+                "operatory_id": self.operatory_id,
+                "patient_id": someone["id"],
+                "start_time": start.isoformat(),
+                "minutes": minutes,
+            }
+        )
 
     def reload(self) -> EHRConnection:
         with tenant_context(self.practice):

@@ -45,108 +45,63 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 def populate(world: World) -> dict:
     """Manual and synced working hours, two blocks, a live and a cancelled appointment."""
-    manual = world.ok(
-        "POST",
-        "/working_hours",
-        {
-            "working_hour": {
-                "provider_id": world.provider_id,
-                "operatory_id": world.operatory_id,
-                "begin_time": "09:00",
-                "end_time": "12:00",
-                "days": ["Monday", "Wednesday"],
+    manual = world.working_hours(["Monday", "Wednesday"])[0]
+    special = day_ahead(10)
+    synced = world.ehr_working_hours(
+        [
+            {
+                "operatory_id": world.operatory2_id,
+                "begin_time": "13:00",
+                "end_time": "17:00",
+                "specific_date": special.isoformat(),
+                "label": "Exam",
                 "appointment_type_ids": [world.type_id],
             }
-        },
-        location_id=world.lid,
+        ]
     )[0]
-    special = day_ahead(10)
-    synced = world.admin(
-        "PUT",
-        "/_admin/ehr/working_hours",
-        {
-            "location_id": world.lid,
-            "provider_id": world.provider_id,
-            "working_hours": [
-                {
-                    "operatory_id": world.operatory2_id,
-                    "begin_time": "13:00",
-                    "end_time": "17:00",
-                    "specific_date": special.isoformat(),
-                    "label": "Exam",
-                    "appointment_type_ids": [world.type_id],
-                }
-            ],
-        },
-    )["working_hours"][0]
     day = day_ahead(7)
-    block = world.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    block = world.ehr_appointment(
         {
-            "location_id": world.lid,
-            "appt": {
-                "provider_id": world.provider_id,
-                "operatory_id": world.operatory_id,
-                "start_time": at(day, 9).isoformat(),
-                "end_time": at(day, 11).isoformat(),
-                "unavailable": True,
-                "note": "Staff meeting",
-            },
-        },
+            "provider_id": world.provider_id,
+            "operatory_id": world.operatory_id,
+            "start_time": at(day, 9).isoformat(),
+            "end_time": at(day, 11).isoformat(),
+            "unavailable": True,
+            "note": "Staff meeting",
+        }
     )
-    holiday = world.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    holiday = world.ehr_appointment(
         {
-            "location_id": world.lid,
-            "appt": {
-                "start_time": at(day_ahead(20), 0).isoformat(),
-                "end_time": at(day_ahead(21), 0).isoformat(),
-                "unavailable": True,
-                "note": "Holiday",
-            },
-        },
+            "start_time": at(day_ahead(20), 0).isoformat(),
+            "end_time": at(day_ahead(21), 0).isoformat(),
+            "unavailable": True,
+            "note": "Holiday",
+        }
     )
-    patient = world.admin(
-        "POST",
-        "/_admin/ehr/patients",
+    patient = world.ehr_patient(
         {
-            "location_id": world.lid,
-            "patient": {
-                "first_name": "Ana",
-                "last_name": "Lopez",
-                "bio": {"phone_number": "5555550101"},
-            },
-        },
+            "first_name": "Ana",
+            "last_name": "Lopez",
+            "bio": {"phone_number": "5555550101"},
+        }
     )
-    appt = world.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    appt = world.ehr_appointment(
         {
-            "location_id": world.lid,
-            "appt": {
-                "provider_id": world.provider_id,
-                "operatory_id": world.operatory_id,
-                "patient_id": patient["id"],
-                "start_time": at(day, 11).isoformat(),
-                "appointment_type_id": world.type_id,
-            },
-        },
+            "provider_id": world.provider_id,
+            "operatory_id": world.operatory_id,
+            "patient_id": patient["id"],
+            "start_time": at(day, 11).isoformat(),
+            "appointment_type_id": world.type_id,
+        }
     )
-    gone = world.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    gone = world.ehr_appointment(
         {
-            "location_id": world.lid,
-            "appt": {
-                "provider_id": world.provider_id,
-                "operatory_id": world.operatory2_id,
-                "patient_id": patient["id"],
-                "start_time": at(day, 14).isoformat(),
-                "minutes": 30,
-            },
-        },
+            "provider_id": world.provider_id,
+            "operatory_id": world.operatory2_id,
+            "patient_id": patient["id"],
+            "start_time": at(day, 14).isoformat(),
+            "minutes": 30,
+        }
     )
     world.admin("PATCH", f"/_admin/ehr/appointments/{gone['id']}", {"appt": {"cancelled": True}})
     return {
@@ -333,14 +288,18 @@ def test_provisioning_the_demo_practice_is_idempotent_and_the_mirror_comes_from_
     practice = Practice.objects.get(pk=result.practice_id)
     sign_baa(practice)
     public = receiver.url.removesuffix("/hooks")
-    first = provision_sandbox(
-        practice,
-        config,
-        base_url=ehr.base_url,
-        api_key=API_KEY,
-        admin_token=ehr.admin_token,
-        public_url=public,
-    )
+
+    def provision():
+        return provision_sandbox(
+            practice,
+            config,
+            base_url=ehr.base_url,
+            api_key=API_KEY,
+            admin_token=ehr.admin_token,
+            public_url=public,
+        )
+
+    first = provision()
     assert dict(first.created) == {
         "locations": 1,
         "providers": 3,
@@ -389,14 +348,7 @@ def test_provisioning_the_demo_practice_is_idempotent_and_the_mirror_comes_from_
             ).appointment_types.values_list("key", flat=True)
         ) == ["cleaning"]
 
-    second = provision_sandbox(
-        practice,
-        config,
-        base_url=ehr.base_url,
-        api_key=API_KEY,
-        admin_token=ehr.admin_token,
-        public_url=public,
-    )
+    second = provision()
     assert second.ehr_changes == 0, second.summary()
     assert second.sync_changes == {}
     assert mirror() == before

@@ -18,7 +18,7 @@ from ehr import services, tasks
 from ehr.models import DeliveryStatus, EHRConnection, WebhookDelivery
 from ehr.nexhealth import webhooks
 from ehr_sandbox.testing import ReceivedWebhook, WebhookReceiver, wait_until
-from scheduling.models import Appointment, AppointmentType, WorkingHour
+from scheduling.models import Appointment, WorkingHour
 from scheduling.selectors import available_slots
 from tests.ehr.conftest import World, build_world, resign
 
@@ -53,19 +53,14 @@ def day_ahead(days: int) -> date:
 
 
 def staff_book(world: World, start: datetime, minutes: int = 30, **extra) -> dict:
-    return world.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    return world.ehr_appointment(
         {
-            "location_id": world.lid,
-            "appt": {
-                "provider_id": world.provider_id,
-                "operatory_id": world.operatory_id,
-                "start_time": start.isoformat(),
-                "minutes": minutes,
-                **extra,
-            },
-        },
+            "provider_id": world.provider_id,
+            "operatory_id": world.operatory_id,
+            "start_time": start.isoformat(),
+            "minutes": minutes,
+            **extra,
+        }
     )
 
 
@@ -254,29 +249,23 @@ def test_synced_working_hours_are_replaced_not_merged(ehr, db, receiver, client,
     world = build_world(
         ehr, mode="synced", public_url=receiver.url.removesuffix("/hooks"), register_webhooks=True
     )
-    first = world.admin(
-        "PUT",
-        "/_admin/ehr/working_hours",
-        {
-            "location_id": world.lid,
-            "provider_id": world.provider_id,
-            "working_hours": [
-                {
-                    "operatory_id": world.operatory_id,
-                    "begin_time": "09:00",
-                    "end_time": "12:00",
-                    "days": ["Monday"],
-                },
-                {
-                    "operatory_id": world.operatory_id,
-                    "begin_time": "13:00",
-                    "end_time": "17:00",
-                    "days": ["Monday"],
-                    "label": "Exam",
-                },
-            ],
-        },
-    )["working_hours"]
+    first = world.ehr_working_hours(
+        [
+            {
+                "operatory_id": world.operatory_id,
+                "begin_time": "09:00",
+                "end_time": "12:00",
+                "days": ["Monday"],
+            },
+            {
+                "operatory_id": world.operatory_id,
+                "begin_time": "13:00",
+                "end_time": "17:00",
+                "days": ["Monday"],
+                "label": "Exam",
+            },
+        ]
+    )
     services.sync_connection(world.conn)
     old_ids = {w["id"] for w in first}
     with tenant_context(world.practice):
@@ -367,26 +356,8 @@ def test_end_to_end_a_cancellation_in_the_ehr_frees_the_slot(
         settings.INTEGRATIONS_QUEUES = {"bookings": queue, "sync": queue}
         world = build_world(ehr, public_url=live_server.url, register_webhooks=True)
         day = day_ahead(8)
-        world.ok(
-            "POST",
-            "/working_hours",
-            {
-                "working_hour": {
-                    "provider_id": world.provider_id,
-                    "operatory_id": world.operatory_id,
-                    "begin_time": "09:00",
-                    "end_time": "12:00",
-                    "days": [day.strftime("%A")],
-                    "appointment_type_ids": [world.type_id],
-                }
-            },
-            location_id=world.lid,
-        )
-        services.sync_connection(world.conn)
-        with tenant_context(world.practice):
-            cleaning = AppointmentType.objects.get(ehr_id=world.type_id)
-            cleaning.bookable = True  # staff mapped it for the voice agent
-            cleaning.save(update_fields=["bookable"])
+        world.working_hours([day.strftime("%A")])
+        cleaning = world.bookable_type()
         ten = datetime.combine(day, clock(10), LA)
 
         def ten_is_free() -> bool:
@@ -397,11 +368,7 @@ def test_end_to_end_a_cancellation_in_the_ehr_frees_the_slot(
             return any(s.start == ten for s in slots)
 
         assert ten_is_free()
-        patient = world.admin(
-            "POST",
-            "/_admin/ehr/patients",
-            {"location_id": world.lid, "patient": {"first_name": "Ana", "last_name": "Lopez"}},
-        )
+        patient = world.ehr_patient({"first_name": "Ana", "last_name": "Lopez"})
         booked = staff_book(world, ten, patient_id=patient["id"], appointment_type_id=world.type_id)
         wait_until(lambda: not ten_is_free(), timeout=30, message="the booking to take the slot")
         world.admin(

@@ -164,6 +164,17 @@ def build_practice(api: Api, *, bind_types: bool = True) -> Practice:
     return Practice(loc, patel, op1["id"], op2["id"], cleaning, exam, patient)
 
 
+@pytest.fixture
+def api(sandbox: SandboxServer) -> Api:
+    return Api(sandbox)
+
+
+@pytest.fixture
+def practice(api: Api) -> Practice:
+    """This module's practice is the sandbox's (`build_practice`), not a portal row."""
+    return build_practice(api)
+
+
 def next_thursday() -> date:
     """A Thursday at least a week ahead (the sandbox refuses appointments in the past)."""
     today = datetime.now(LA).date()
@@ -237,6 +248,15 @@ def book(api: Api, practice: Practice, start: str, operatory: int | None = None)
     return dict(data["appt"])
 
 
+def staff_appointment(
+    sandbox: SandboxServer, practice: Any, appt: dict[str, Any]
+) -> httpx.Response:
+    """An appointment (or block) made in the EHR itself, at the practice's location."""
+    return sandbox.admin(
+        "POST", "/_admin/ehr/appointments", {"location_id": practice.location, "appt": appt}
+    )
+
+
 def insertion_status(api: Api, appt_id: int) -> str | None:
     status = api.ok("GET", f"/appointments/{appt_id}")["insertion_status"]
     return None if status == "pending" else str(status)
@@ -246,36 +266,30 @@ def insertion_status(api: Api, appt_id: int) -> str | None:
 # Slot derivation (scheduling guide, Level 2D and its gotchas)
 
 
-def test_level_2d_example_returns_11_00_and_11_30(sandbox: SandboxServer) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_level_2d_example_returns_11_00_and_11_30(
+    sandbox: SandboxServer, api: Api, practice: Practice
+) -> None:
     # Dr. Patel: an 8-9 appointment and a 9-11 calendar block, both made in the EHR.
-    sandbox.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    staff_appointment(
+        sandbox,
+        practice,
         {
-            "location_id": practice.location,
-            "appt": {
-                "patient_id": practice.patient,
-                "provider_id": practice.patel,
-                "operatory_id": practice.op1,
-                "start_time": "2026-05-07T08:00:00",
-                "end_time": "2026-05-07T09:00:00",
-            },
+            "patient_id": practice.patient,
+            "provider_id": practice.patel,
+            "operatory_id": practice.op1,
+            "start_time": "2026-05-07T08:00:00",
+            "end_time": "2026-05-07T09:00:00",
         },
     )
-    sandbox.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    staff_appointment(
+        sandbox,
+        practice,
         {
-            "location_id": practice.location,
-            "appt": {
-                "provider_id": practice.patel,
-                "operatory_id": practice.op1,
-                "start_time": "2026-05-07T09:00:00-07:00",
-                "minutes": 120,
-                "unavailable": True,
-            },
+            "provider_id": practice.patel,
+            "operatory_id": practice.op1,
+            "start_time": "2026-05-07T09:00:00-07:00",
+            "minutes": 120,
+            "unavailable": True,
         },
     )
     payload = slots(
@@ -355,9 +369,9 @@ def test_empty_result_has_the_documented_description(sandbox: SandboxServer) -> 
     assert friday["data"][0]["next_available_date"] == "2026-05-11"
 
 
-def test_without_operatory_id_only_the_first_operatory_is_returned(sandbox: SandboxServer) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_without_operatory_id_only_the_first_operatory_is_returned(
+    sandbox: SandboxServer, api: Api, practice: Practice
+) -> None:
     api.ok(
         "POST",
         "/working_hours",
@@ -433,9 +447,9 @@ def test_token_expiry_gives_401_and_reauthentication_works(sandbox: SandboxServe
     assert api.call("GET", "/providers").status_code == 200
 
 
-def test_requests_past_the_rate_get_429_with_retry_after(sandbox: SandboxServer) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_requests_past_the_rate_get_429_with_retry_after(
+    sandbox: SandboxServer, api: Api, practice: Practice
+) -> None:
     # A practice limited to 5 requests per minute overall, and 2 GET /appointments per minute.
     sandbox.admin(
         "PUT",
@@ -487,9 +501,9 @@ def test_requests_past_the_rate_get_429_with_retry_after(sandbox: SandboxServer)
     assert stats["rate_limits"]["observed"][API_KEY]["overall"]["max_observed"] <= 100
 
 
-def test_injected_5xx_latency_and_timeouts(sandbox: SandboxServer) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_injected_5xx_latency_and_timeouts(
+    sandbox: SandboxServer, api: Api, practice: Practice
+) -> None:
     sandbox.admin(
         "PATCH", "/_admin/faults", {"error_share": 1.0, "only_endpoints": ["GET /providers"]}
     )
@@ -545,10 +559,8 @@ def test_injected_5xx_latency_and_timeouts(sandbox: SandboxServer) -> None:
 
 
 def test_asynchronous_insertion_is_reported_by_a_signed_webhook(
-    sandbox: SandboxServer, receiver: WebhookReceiver
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
 ) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
     _, secret = subscribe(api, receiver.url, "appointment_insertion")
     day = next_thursday()
     accepted = book(api, practice, at(day, "11:00"))
@@ -576,24 +588,19 @@ def test_asynchronous_insertion_is_reported_by_a_signed_webhook(
 
 
 def test_insertion_fails_when_the_slot_was_taken_in_the_ehr(
-    sandbox: SandboxServer, receiver: WebhookReceiver
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
 ) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
     _, secret = subscribe(api, receiver.url, "appointment_insertion", "appointment_created")
     day = next_thursday()
     # Between the portal's hold and its booking, the front desk books 10:00 in the EHR.
-    staff = sandbox.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    staff = staff_appointment(
+        sandbox,
+        practice,
         {
-            "location_id": practice.location,
-            "appt": {
-                "provider_id": practice.patel,
-                "operatory_id": practice.op2,
-                "start_time": at(day, "10:00"),
-                "minutes": 60,
-            },
+            "provider_id": practice.patel,
+            "operatory_id": practice.op2,
+            "start_time": at(day, "10:00"),
+            "minutes": 60,
         },
     ).json()
     created = receiver.wait_for(lambda m: m.json["event"] == "appointment_created")
@@ -638,10 +645,8 @@ def test_insertion_fails_when_the_slot_was_taken_in_the_ehr(
 
 
 def test_cancel_via_patch_emits_update_and_frees_the_slot(
-    sandbox: SandboxServer, receiver: WebhookReceiver
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
 ) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
     _, secret = subscribe(api, receiver.url, "appointment_insertion", "appointment_updated")
     day = next_thursday()
     appt = book(api, practice, at(day, "09:30"))
@@ -672,24 +677,21 @@ def test_cancel_via_patch_emits_update_and_frees_the_slot(
 # Webhook faults and retries
 
 
-def test_duplicated_and_dropped_webhooks(sandbox: SandboxServer, receiver: WebhookReceiver) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_duplicated_and_dropped_webhooks(
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
+) -> None:
     _, secret = subscribe(api, receiver.url, "appointment_created")
 
     def staff_books(hhmm: str) -> int:
         return int(
-            sandbox.admin(
-                "POST",
-                "/_admin/ehr/appointments",
+            staff_appointment(
+                sandbox,
+                practice,
                 {
-                    "location_id": practice.location,
-                    "appt": {
-                        "provider_id": practice.patel,
-                        "operatory_id": practice.op1,
-                        "start_time": f"2026-05-07T{hhmm}:00",
-                        "minutes": 15,
-                    },
+                    "provider_id": practice.patel,
+                    "operatory_id": practice.op1,
+                    "start_time": f"2026-05-07T{hhmm}:00",
+                    "minutes": 15,
                 },
             ).json()["id"]
         )
@@ -717,22 +719,19 @@ def test_duplicated_and_dropped_webhooks(sandbox: SandboxServer, receiver: Webho
     assert stats["duplicated"] == 1 and stats["dropped"] == 1
 
 
-def test_reordered_webhooks(sandbox: SandboxServer, receiver: WebhookReceiver) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_reordered_webhooks(
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
+) -> None:
     subscribe(api, receiver.url, "appointment_created", "appointment_updated")
     sandbox.admin("PATCH", "/_admin/faults", {"webhook_reorder_window_ms": 1000})
-    appt = sandbox.admin(
-        "POST",
-        "/_admin/ehr/appointments",
+    appt = staff_appointment(
+        sandbox,
+        practice,
         {
-            "location_id": practice.location,
-            "appt": {
-                "provider_id": practice.patel,
-                "operatory_id": practice.op1,
-                "start_time": "2026-05-07T09:00:00",
-                "minutes": 30,
-            },
+            "provider_id": practice.patel,
+            "operatory_id": practice.op1,
+            "start_time": "2026-05-07T09:00:00",
+            "minutes": 30,
         },
     ).json()
     sandbox.admin("PATCH", f"/_admin/ehr/appointments/{appt['id']}", {"appt": {"cancelled": True}})
@@ -741,10 +740,8 @@ def test_reordered_webhooks(sandbox: SandboxServer, receiver: WebhookReceiver) -
 
 
 def test_failed_deliveries_retry_then_deactivate_the_endpoint(
-    sandbox: SandboxServer, receiver: WebhookReceiver
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
 ) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
     endpoint_id, secret = subscribe(api, receiver.url, "patient_created")
     # Compress NexHealth's 30 s ... 48 h schedule to about 1.7 s in total.
     sandbox.admin("PATCH", "/_admin/config", {"time_scale": 0.00001})
@@ -780,10 +777,8 @@ def test_failed_deliveries_retry_then_deactivate_the_endpoint(
 
 
 def test_synced_working_hours_are_replaced_with_new_ids(
-    sandbox: SandboxServer, receiver: WebhookReceiver
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
 ) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
     _, secret = subscribe(api, receiver.url, "working_hours_updated")
 
     def replace(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -860,10 +855,8 @@ def test_synced_working_hours_are_replaced_with_new_ids(
 
 
 def test_patients_search_create_and_paginate(
-    sandbox: SandboxServer, receiver: WebhookReceiver
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
 ) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
     subscribe(api, receiver.url, "patient_created")
     for first, last, dob in (("Ben", "Ortiz", "1990-01-01"), ("Ana", "Ortiz", "2001-07-04")):
         api.ok(
@@ -909,9 +902,9 @@ def test_patients_search_create_and_paginate(
     assert "patient.first_name is required" in missing.json()["error"]
 
 
-def test_descriptors_map_to_types_and_land_on_appointments(sandbox: SandboxServer) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_descriptors_map_to_types_and_land_on_appointments(
+    sandbox: SandboxServer, api: Api, practice: Practice
+) -> None:
     path = f"/locations/{practice.location}/appointment_descriptors"
     d1110 = api.ok(
         "POST",
@@ -947,10 +940,8 @@ def test_descriptors_map_to_types_and_land_on_appointments(sandbox: SandboxServe
 
 
 def test_encounter_note_document_is_confirmed_by_webhook(
-    sandbox: SandboxServer, receiver: WebhookReceiver
+    sandbox: SandboxServer, receiver: WebhookReceiver, api: Api, practice: Practice
 ) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
     _, secret = subscribe(api, receiver.url, "document_insertion")
     note = "Caller: Ana Lopez. Reason: cleaning. Booked Thursday 09:00."
     doc = api.ok(
@@ -978,9 +969,7 @@ def test_encounter_note_document_is_confirmed_by_webhook(
     assert upload.json()["data"]["title"] == "Uploaded"
 
 
-def test_envelope_errors_and_scoping(sandbox: SandboxServer) -> None:
-    api = Api(sandbox)
-    practice = build_practice(api)
+def test_envelope_errors_and_scoping(sandbox: SandboxServer, api: Api, practice: Practice) -> None:
     missing = api.call("GET", "/providers", subdomain=None)
     assert missing.status_code == 400 and missing.json()["error"] == ["subdomain is required"]
     unknown = api.call("GET", "/providers", subdomain="elsewhere")

@@ -17,7 +17,7 @@ from core.tenancy import cross_tenant, tenant_context
 from onboarding.services import import_config
 from scheduling.models import AppointmentType, CallerPhrase, ConfigImport
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -155,8 +155,7 @@ def test_only_a_compliance_officer_may_import_a_baa(client, manager_client, prac
     assert "<code>baa</code>: only a compliance officer" in response.content.decode()
     assert not phi_allowed(practice) and types_of(practice) == {}
 
-    both = UserFactory(totp=True)
-    MembershipFactory(user=both, practice=practice, role=Role.PRACTICE_MANAGER)
+    both = staff_member(practice, Role.PRACTICE_MANAGER)
     MembershipFactory(user=both, practice=practice, role=Role.COMPLIANCE_OFFICER)
     other = type(client)()
     verify_second_factor(other, both)
@@ -193,8 +192,7 @@ def test_htmx_uploads_get_a_swappable_answer(manager_client, practice):
 
 
 def test_only_managers_use_the_configuration_pages(client, practice):
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(practice, Role.FRONT_DESK)
     verify_second_factor(client, user)
     assert client.get(BASE).status_code == 403
     assert client.get(f"{BASE}download/").status_code == 403
@@ -293,8 +291,7 @@ def test_a_discarded_preview_changes_nothing_and_forgets_the_file(manager_client
 
 
 def test_another_practices_preview_cannot_be_applied(manager_client, practice, other_practice):
-    stranger = UserFactory(totp=True)
-    MembershipFactory(user=stranger, practice=other_practice, role=Role.PRACTICE_MANAGER)
+    stranger = staff_member(other_practice, Role.PRACTICE_MANAGER)
     theirs = type(manager_client)()
     verify_second_factor(theirs, stranger)
     doc = happy_smiles("beta")

@@ -15,16 +15,10 @@ from scheduling.services import create_api_client
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_secret_hashing")]
 
 BASE = "/p/alpha/api-clients/"
 TOKEN_URL = "/api/v1/oauth/token"
-
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    # DOT hashes client secrets with PASSWORD_HASHERS; PBKDF2's cost is not what is under test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def token_status(client_id: str, secret: str) -> int:

@@ -16,7 +16,7 @@ from ehr.models import ConnectionHealth, ConnectionKind, ConnectionStatus, EHRCo
 from portal import dashboard
 from scheduling.models import OutboxMessage
 from tests.conftest import verify_second_factor
-from tests.factories import LocationFactory, MembershipFactory, UserFactory
+from tests.factories import LocationFactory, staff_member
 from tests.scheduling.factories import BookingFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,15 +46,20 @@ def connect(practice, name="Main Office", **health):
     return conn
 
 
+def same_slot_as(booking) -> dict:
+    """Factory arguments for more bookings of the same practice, type, provider and room."""
+    return {
+        "practice": booking.practice,
+        "appointment_type": booking.appointment_type,
+        "provider": booking.provider,
+        "operatory": booking.operatory,
+    }
+
+
 def build(practice):
     """Bookings over the window: 3 today, 2 ten days ago, 1 before the window."""
     first = BookingFactory(practice=practice, status="confirmed", attempts=1)
-    kw = {
-        "practice": practice,
-        "appointment_type": first.appointment_type,
-        "provider": first.provider,
-        "operatory": first.operatory,
-    }
+    kw = same_slot_as(first)
     BookingFactory(**kw, status="confirmed", attempts=3)
     BookingFactory(**kw, status="failed", attempts=1, failure_reason="EHR refused the slot")
     BookingFactory(
@@ -116,13 +121,7 @@ def test_failures_group_by_category_without_ids_or_the_callers_words(practice):
     from booking.failures import FailureCategory, category_of
 
     first = BookingFactory(practice=practice, status="confirmed", attempts=1)
-    kw = {
-        "practice": practice,
-        "appointment_type": first.appointment_type,
-        "provider": first.provider,
-        "operatory": first.operatory,
-        "status": "failed",
-    }
+    kw = {**same_slot_as(first), "status": "failed"}
     reasons = [
         "The slot was taken in the EHR before we could book it (EHR appointment 7101). Offer "
         "the caller another time.",
@@ -228,8 +227,7 @@ def test_the_dashboard_page_has_svg_charts_and_constant_queries(manager_client, 
 
 
 def test_front_desk_sees_the_figures_but_not_the_checklist(client, practice):
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(practice, Role.FRONT_DESK)
     verify_second_factor(client, user)
     page = client.get("/p/alpha/").content.decode()
     assert 'id="figure-bookings">0<' in page
@@ -241,8 +239,7 @@ def test_on_call_gaps_show_to_clinicians_until_the_week_is_covered(client, pract
     from calls.models import OnCallShift
     from tests.scheduling.factories import ProviderFactory
 
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=practice, role=Role.CLINICIAN)
+    user = staff_member(practice, Role.CLINICIAN)
     verify_second_factor(client, user)
     page = client.get("/p/alpha/").content.decode()
     assert 'id="oncall-gaps"' in page and "when urgent callers would reach nobody" in page
@@ -261,7 +258,6 @@ def test_on_call_gaps_show_to_clinicians_until_the_week_is_covered(client, pract
 
 
 def test_front_desk_does_not_see_on_call_gaps(client, practice):
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(practice, Role.FRONT_DESK)
     verify_second_factor(client, user)
     assert 'id="oncall-gaps"' not in client.get("/p/alpha/").content.decode()

@@ -14,7 +14,7 @@ from accounts.models import Role
 from tests.calls.factories import TURNS, desk_for
 from tests.calls.test_escalation_world import clinic
 from tests.conftest import verify_second_factor
-from tests.factories import MembershipFactory, UserFactory, sign_baa
+from tests.factories import MembershipFactory, UserFactory, sign_baa, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -54,8 +54,7 @@ def test_every_described_by_names_an_element_on_the_forms(client):
     version = surgery.protocol("Fever", ["fever"], approve=False)
     login = client.get("/accounts/login/").content.decode()
     assert not dangling(login)
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=surgery.practice, role=Role.CLINICIAN)
+    user = staff_member(surgery.practice, Role.CLINICIAN)
     MembershipFactory(user=user, practice=surgery.practice, role=Role.PRACTICE_MANAGER)
     MembershipFactory(user=user, practice=surgery.practice, role=Role.COMPLIANCE_OFFICER)
     client.force_login(user)

@@ -9,28 +9,24 @@ from playwright.sync_api import expect
 from accounts.models import Role
 from core.tenancy import tenant_context
 from scheduling.models import ApiClient, TestScenario
-from tests.browser import chromium, screenshot, sign_in
-from tests.factories import MembershipFactory, UserFactory
+from tests.browser import chromium, screenshot, signed_in_page
+from tests.factories import staff_member
 from tests.scheduling.factories import AppointmentTypeFactory
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    # DOT hashes client secrets with PASSWORD_HASHERS; PBKDF2's cost is not what is under test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.browser,
+    pytest.mark.usefixtures("fast_secret_hashing"),
+]
 
 
 def test_the_manager_creates_an_api_client_and_runs_a_scenario_to_pass(live_server, practice):
     AppointmentTypeFactory(practice=practice, name="Adult Cleaning", phrases=["teeth cleaned"])
     AppointmentTypeFactory(practice=practice, name="Periodic Exam", phrases=["check-up"])
-    manager = UserFactory(totp=True, first_name="Dana", last_name="Reyes")
-    MembershipFactory(user=manager, practice=practice, role=Role.PRACTICE_MANAGER)
+    manager = staff_member(practice, Role.PRACTICE_MANAGER, first_name="Dana", last_name="Reyes")
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, manager)
+        page = signed_in_page(browser, live_server.url, manager)
         expect(page.locator("#golive-checklist")).to_be_visible()
         expect(page.locator("#golive-status")).to_have_text("Not ready yet")
         screenshot(page, "manager-setup-dashboard")

@@ -10,7 +10,7 @@ from accounts.models import Role
 from scheduling.models import BookingStatus
 from tests.browser import chromium, screenshot, sign_in
 from tests.calls.factories import TURNS, desk_for
-from tests.factories import MembershipFactory, PracticeFactory, UserFactory, sign_baa
+from tests.factories import PracticeFactory, sign_baa, staff_member
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -57,8 +57,9 @@ def test_the_front_desk_pages_fit_a_phone(live_server):
         failed.save(update_fields=["failure_reason"])
     call = desk.call(turns=TURNS, booking=booked, outcome="booked")
     desk.call(outcome="escalated")
-    user = UserFactory(totp=True, first_name="Bartholomew", last_name="Featherstonehaugh-Smythe")
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(
+        practice, Role.FRONT_DESK, first_name="Bartholomew", last_name="Featherstonehaugh-Smythe"
+    )
     pages = [
         ("dashboard", "/p/alpha/"),
         ("bookings", "/p/alpha/bookings/?since=2000-01-01"),

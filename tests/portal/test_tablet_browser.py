@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
-from tests.browser import chromium, screenshot, sign_in
+from tests.browser import chromium, screenshot, signed_in_page
 from tests.factories import (
     LocationFactory,
     MembershipFactory,
     PracticeFactory,
     UserFactory,
     sign_baa,
+    staff_member,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -40,8 +41,7 @@ def test_every_main_page_fits_a_tablet_without_sideways_scrolling(live_server):
     sign_baa(practice)
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 768, "height": 1024})
-        sign_in(page, live_server.url, user)
+        page = signed_in_page(browser, live_server.url, user, 768, 1024)
         nav = page.get_by_role("navigation", name="Main")
         for label, _ in PAGES:
             link = nav.get_by_role("link", name=label, exact=True)
@@ -59,12 +59,10 @@ def test_every_main_page_fits_a_tablet_without_sideways_scrolling(live_server):
 
 def test_a_page_closed_by_the_baa_gate_says_why_and_keeps_the_navigation(live_server):
     practice = PracticeFactory(slug="alpha", name="Alpha Dental")
-    user = UserFactory(totp=True)
-    MembershipFactory(user=user, practice=practice, role=Role.FRONT_DESK)
+    user = staff_member(practice, Role.FRONT_DESK)
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 768, "height": 1024})
-        sign_in(page, live_server.url, user)
+        page = signed_in_page(browser, live_server.url, user, 768, 1024)
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Calls").click()
         assert (
             "No executed business associate agreement"

@@ -23,16 +23,26 @@ from scheduling.models import (
     Appointment,
     AppointmentType,
     Block,
+    Hold,
     Operatory,
     Provider,
     ProviderRule,
     WorkingHour,
 )
-from scheduling.services import create_api_client
+from scheduling.services import create_api_client, place_hold
 from tests.factories import PracticeFactory
 
 LA = ZoneInfo("America/Los_Angeles")
 ALL_SCOPES = ("availability:read", "bookings:write", "calls:write")
+
+
+# The caller the voice agent books in these tests, as the API takes a patient.
+CALLER = {
+    "first_name": "Ana",
+    "last_name": "Lopez",
+    "date_of_birth": "1985-04-12",
+    "phone": "+12135550101",
+}
 
 
 def next_weekday_in_dst(weekday: int, zone: ZoneInfo = LA, min_days_ahead: int = 2) -> date:
@@ -172,6 +182,16 @@ class Level2D:
     op1: Operatory
     cleaning: AppointmentType
     exam: AppointmentType
+
+    def cleaning_hold(self, hh: int, mm: int = 0) -> Hold:
+        """A hold on Dr. Patel's cleaning at hh:mm in Operatory 1 (inside the tenant context)."""
+        return place_hold(
+            self.s.practice,
+            appointment_type_id=self.cleaning.pk,
+            provider_id=self.patel.pk,
+            operatory_id=self.op1.pk,
+            start=local(self.day, hh, mm),
+        )
 
 
 def level_2d(s: Schedule, day: date | None = None) -> Level2D:

@@ -51,12 +51,6 @@ CONTRACT_PATHS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    # DOT hashes client secrets with PASSWORD_HASHERS; PBKDF2's cost is not what is under test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alpha():
     return level_2d(schedule("alpha", "Alpha Dental"))

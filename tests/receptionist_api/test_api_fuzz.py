@@ -35,7 +35,6 @@ from schemathesis.specs.openapi.checks import (
 from booking import services as bookings
 from calls.services import record_call
 from core.tenancy import tenant_context
-from scheduling.services import place_hold
 from tests.factories import sign_baa
 from tests.receptionist_api.factories import (
     api_client,
@@ -56,11 +55,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -88,16 +82,7 @@ def agent() -> Agent:
     client, _ = api_client(practice)
     raw, _ = token_for(client)
     with tenant_context(practice):
-        holds = [
-            place_hold(
-                practice,
-                appointment_type_id=world.cleaning.pk,
-                provider_id=world.patel.pk,
-                operatory_id=world.op1.pk,
-                start=local(world.day, hour, minute),
-            )
-            for hour, minute in ((11, 0), (11, 30))
-        ]
+        holds = [world.cleaning_hold(hour, minute) for hour, minute in ((11, 0), (11, 30))]
         booking, _ = bookings.create_booking(
             practice,
             idempotency_key="fuzz",

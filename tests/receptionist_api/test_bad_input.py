@@ -18,10 +18,10 @@ from django.utils import timezone
 from core.tenancy import cross_tenant, tenant_context
 from ehr.models import ConnectionKind, ConnectionStatus, EHRConnection, WebhookDelivery
 from scheduling.models import Booking
-from scheduling.services import place_hold
 from tests.ehr.conftest import resign
 from tests.factories import sign_baa
 from tests.receptionist_api.factories import (
+    CALLER,
     api_client,
     bearer,
     level_2d,
@@ -34,11 +34,6 @@ pytestmark = pytest.mark.django_db
 
 TOKEN_URL = "/api/v1/oauth/token"
 BIG = 56161511854575460352  # past bigint's 9223372036854775807
-
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -202,13 +197,7 @@ def test_api_404_and_405_are_problem_json(client, auth):
 def booking_post(client, auth, hold_id, key="k-1", **patient):
     body = {
         "hold_id": hold_id,
-        "patient": {
-            "first_name": "Ana",
-            "last_name": "Lopez",
-            "date_of_birth": "1985-04-12",
-            "phone": "+12135550101",
-            **patient,
-        },
+        "patient": {**CALLER, **patient},
         "reason": "cleaning",
     }
     return post_json(client, "/api/v1/bookings", body, auth, HTTP_IDEMPOTENCY_KEY=key)
@@ -236,13 +225,7 @@ def test_demographics_the_ehr_would_refuse_are_a_400(client, alpha, auth, field,
 def test_a_booking_keeps_trimmed_names_and_the_phone_as_e164(client, alpha, auth):
     practice = alpha.s.practice
     with tenant_context(practice):
-        hold = place_hold(
-            practice,
-            appointment_type_id=alpha.cleaning.pk,
-            provider_id=alpha.patel.pk,
-            operatory_id=alpha.op1.pk,
-            start=local(alpha.day, 11),
-        )
+        hold = alpha.cleaning_hold(11)
     response = booking_post(
         client,
         auth,

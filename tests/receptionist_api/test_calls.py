@@ -18,11 +18,6 @@ from tests.receptionist_api.factories import api_client, bearer, token_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alpha():
     practice = PracticeFactory(slug="alpha", name="Alpha Dental", timezone="America/Los_Angeles")

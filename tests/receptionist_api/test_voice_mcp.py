@@ -19,15 +19,15 @@ from calls.models import EncounterNote, NoteStatus
 from core.tenancy import tenant_context
 from ehr_sandbox.testing import wait_until
 from scheduling.models import Booking, BookingStatus, HoldStatus
-from scheduling.services import place_hold
 from tests.booking.test_bookings import desk
 from tests.factories import sign_baa
-from tests.receptionist_api.factories import api_client, level_2d, local, schedule, token_for
-
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+from tests.receptionist_api.factories import (
+    CALLER,
+    api_client,
+    level_2d,
+    schedule,
+    token_for,
+)
 
 
 def with_mcp(url: str, token: str, session: Callable[[Client], Awaitable[Any]]) -> Any:
@@ -101,12 +101,7 @@ def test_a_whole_call_over_mcp(transactional_db, live_server, settings):
                 "book",
                 {
                     "hold_id": seen["hold"]["id"],
-                    "patient": {
-                        "first_name": "Ana",
-                        "last_name": "Lopez",
-                        "date_of_birth": "1985-04-12",
-                        "phone": "+12135550101",
-                    },
+                    "patient": CALLER,
                     "reason": "cleaning",
                     "call_id": "voice-1",
                 },
@@ -192,13 +187,7 @@ def test_refusals_are_tool_errors_with_the_rest_types(transactional_db, live_ser
     beta_client, _ = api_client(beta.s.practice)
     beta_token, _ = token_for(beta_client)
     with tenant_context(alpha.s.practice):
-        alpha_hold = place_hold(
-            alpha.s.practice,
-            appointment_type_id=alpha.cleaning.pk,
-            provider_id=alpha.patel.pk,
-            operatory_id=alpha.op1.pk,
-            start=local(alpha.day, 11),
-        )
+        alpha_hold = alpha.cleaning_hold(11)
 
     async def errors(client: Client, calls: list[tuple[str, dict[str, Any]]]) -> list[dict]:
         out = []
@@ -320,23 +309,9 @@ def test_book_answers_at_once_and_status_waits_bounded(transactional_db, live_se
     sign_baa(alpha.s.practice)
     client, _ = api_client(alpha.s.practice)
     token, _ = token_for(client)
-    patient = {
-        "first_name": "Ana",
-        "last_name": "Lopez",
-        "date_of_birth": "1985-04-12",
-        "phone": "+12135550101",
-    }
+    patient = dict(CALLER)
     with tenant_context(alpha.s.practice):
-        holds = [
-            place_hold(
-                alpha.s.practice,
-                appointment_type_id=alpha.cleaning.pk,
-                provider_id=alpha.patel.pk,
-                operatory_id=alpha.op1.pk,
-                start=local(alpha.day, hh, mm),
-            )
-            for hh, mm in ((11, 0), (11, 30))
-        ]
+        holds = [alpha.cleaning_hold(hh, mm) for hh, mm in ((11, 0), (11, 30))]
     # The same booking through REST, for the audit trail's comparison.
     rest = httpx.post(
         f"{live_server.url}/api/v1/bookings",

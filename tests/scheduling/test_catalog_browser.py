@@ -15,8 +15,8 @@ from accounts.models import Role
 from core.tenancy import cross_tenant, tenant_context
 from onboarding.services import export_config
 from scheduling.models import AppointmentType, Operatory, Provider
-from tests.browser import chromium, screenshot, sign_in
-from tests.factories import LocationFactory, MembershipFactory, UserFactory
+from tests.browser import chromium, screenshot, signed_in_page
+from tests.factories import LocationFactory, staff_member
 from tests.scheduling.factories import AppointmentTypeFactory, OperatoryFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -30,13 +30,11 @@ def test_the_manager_sets_up_rooms_providers_types_and_previews_a_config_upload(
     linked = AppointmentTypeFactory(practice=practice, name="Implant consult", minutes=240)
     with cross_tenant("test: linked to the EHR by a sync"):
         AppointmentType.objects.filter(pk=linked.pk).update(ehr_id=9001)
-    manager = UserFactory(totp=True, first_name="Dana", last_name="Reyes")
-    MembershipFactory(user=manager, practice=practice, role=Role.PRACTICE_MANAGER)
+    manager = staff_member(practice, Role.PRACTICE_MANAGER, first_name="Dana", last_name="Reyes")
     base = f"{live_server.url}/p/{practice.slug}"
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, manager)
+        page = signed_in_page(browser, live_server.url, manager)
         main = page.get_by_role("navigation", name="Main")
 
         # A room with capabilities.

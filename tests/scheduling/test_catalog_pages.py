@@ -14,7 +14,7 @@ from compliance.models import ChangeEntry
 from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import AppointmentType, Operatory, Provider, WorkingHour
 from tests.conftest import verify_second_factor
-from tests.factories import LocationFactory, MembershipFactory, UserFactory
+from tests.factories import LocationFactory, UserFactory, staff_member
 from tests.scheduling.factories import (
     AppointmentDescriptorFactory,
     AppointmentTypeFactory,
@@ -250,8 +250,7 @@ def test_rooms_and_new_pages_are_the_managers_and_this_practices(
         location=LocationFactory(practice=other_practice, key="x", name="Elsewhere"),
         name="Their room",
     )
-    clinician = UserFactory(totp=True)
-    MembershipFactory(user=clinician, practice=practice, role=Role.CLINICIAN)
+    clinician = staff_member(practice, Role.CLINICIAN)
     verify_second_factor(client, clinician)
     assert client.get(f"{BASE}/rooms/").status_code == 200  # clinicians look, read-only
     for url in ("types/new/", "providers/new/", "rooms/new/"):

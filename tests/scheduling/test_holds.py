@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import Hold, HoldStatus
-from scheduling.services import SlotUnavailableError, place_hold, release_expired_holds
+from scheduling.services import SlotUnavailableError, release_expired_holds
 from tests.receptionist_api.factories import (
     api_client,
     bearer,
@@ -23,10 +23,7 @@ from tests.receptionist_api.factories import (
     token_for,
 )
 
-
-@pytest.fixture(autouse=True)
-def fast_secret_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = pytest.mark.usefixtures("fast_secret_hashing")
 
 
 @pytest.fixture
@@ -181,20 +178,8 @@ def test_release_expired_holds_sweeps_only_expired_ones(alpha):
     practice = alpha.s.practice
     now = timezone.now()
     with tenant_context(practice):
-        old = place_hold(
-            practice,
-            appointment_type_id=alpha.cleaning.pk,
-            provider_id=alpha.patel.pk,
-            operatory_id=alpha.op1.pk,
-            start=local(alpha.day, 11),
-        )
-        live = place_hold(
-            practice,
-            appointment_type_id=alpha.cleaning.pk,
-            provider_id=alpha.patel.pk,
-            operatory_id=alpha.op1.pk,
-            start=local(alpha.day, 11, 30),
-        )
+        old = alpha.cleaning_hold(11)
+        live = alpha.cleaning_hold(11, 30)
         Hold.objects.filter(pk=old.pk).update(expires_at=now - timedelta(minutes=1))
     assert release_expired_holds(practice) == 1
     with tenant_context(practice):
@@ -207,13 +192,7 @@ def test_release_expired_holds_sweeps_only_expired_ones(alpha):
 def test_the_service_refuses_what_the_engine_does_not_offer(alpha):
     practice = alpha.s.practice
     with tenant_context(practice), pytest.raises(SlotUnavailableError):
-        place_hold(
-            practice,
-            appointment_type_id=alpha.cleaning.pk,
-            provider_id=alpha.patel.pk,
-            operatory_id=alpha.op1.pk,
-            start=local(alpha.day, 10),
-        )
+        alpha.cleaning_hold(10)
 
 
 def test_offered_slot_is_the_engines_answer_for_one_start(alpha):
@@ -288,13 +267,7 @@ def test_holds_still_work_on_a_fresh_connection(transactional_db):
     practice = world.s.practice
     for minute in (0, 30):
         with tenant_context(practice):
-            hold = place_hold(
-                practice,
-                appointment_type_id=world.cleaning.pk,
-                provider_id=world.patel.pk,
-                operatory_id=world.op1.pk,
-                start=local(world.day, 11, minute),
-            )
+            hold = world.cleaning_hold(11, minute)
         assert hold.pk and hold.end - hold.start == timedelta(minutes=30)
         connection.close()
     with cross_tenant("test: inspect"):
@@ -426,13 +399,7 @@ def test_a_claim_waiting_behind_another_gets_its_own_slot_and_is_refused_the_sam
         try:
             with tenant_context(practice), CaptureQueriesContext(connection) as captured:
                 try:
-                    place_hold(
-                        practice,
-                        appointment_type_id=world.cleaning.pk,
-                        provider_id=world.patel.pk,
-                        operatory_id=world.op1.pk,
-                        start=local(world.day, hour, minute),
-                    )
+                    world.cleaning_hold(hour, minute)
                     return "held"
                 except SlotUnavailableError:
                     return "refused"

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from accounts.models import Role
 from core.tenancy import tenant_context
 from scheduling.models import CallerPhrase
-from tests.browser import chromium, screenshot, sign_in
-from tests.factories import LocationFactory, MembershipFactory, UserFactory
+from tests.browser import chromium, screenshot, signed_in_page
+from tests.factories import LocationFactory, staff_member
 from tests.scheduling.factories import (
     AppointmentDescriptorFactory,
     AppointmentTypeFactory,
@@ -44,12 +44,10 @@ def test_the_manager_maps_a_phrase_and_the_console_picks_the_type(live_server, p
         end=time(17),
         appointment_types=[cleaning, exam],
     )
-    manager = UserFactory(totp=True, first_name="Dana", last_name="Reyes")
-    MembershipFactory(user=manager, practice=practice, role=Role.PRACTICE_MANAGER)
+    manager = staff_member(practice, Role.PRACTICE_MANAGER, first_name="Dana", last_name="Reyes")
 
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        sign_in(page, live_server.url, manager)
+        page = signed_in_page(browser, live_server.url, manager)
 
         # Before the mapping, the console has nothing for the caller's words.
         page.get_by_role("navigation", name="Main").get_by_role(
