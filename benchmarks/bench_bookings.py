@@ -42,21 +42,12 @@ setup_django()
 
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.utils import timezone  # noqa: E402
+
+from tests.receptionist_api.factories import api_client, token_for, weekdays_ahead  # noqa: E402
 
 TZ = ZoneInfo("America/Los_Angeles")
 KEY = "bench-bookings-key"
 TARGET_P95_S = 1.5
-
-
-def weekdays_ahead(first: int, count: int) -> list[date]:
-    day = timezone.now().astimezone(TZ).date() + timedelta(days=first)
-    out: list[date] = []
-    while len(out) < count:
-        if day.weekday() < 5:
-            out.append(day)
-        day += timedelta(days=1)
-    return out
 
 
 class Desk:
@@ -65,7 +56,6 @@ class Desk:
     def __init__(self, sandbox: Any, portal_url: str) -> None:
         from core.tenancy import tenant_context
         from tests.ehr.conftest import build_world
-        from tests.receptionist_api.factories import api_client, token_for
 
         self.world = build_world(
             sandbox, api_key=KEY, public_url=portal_url, register_webhooks=True

@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from booking import services as bookings
 from core.tenancy import tenant_context
@@ -42,7 +41,7 @@ from scheduling.models import Booking, BookingStatus, Hold, HoldStatus, Patient
 from scheduling.services import place_hold
 from tests.booking.test_bookings import LA, SANDBOX_ARGS
 from tests.ehr.conftest import API_KEY, World, build_world
-from tests.receptionist_api.factories import api_client, token_for
+from tests.receptionist_api.factories import api_client, token_for, weekdays_ahead
 from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.worker]
@@ -83,16 +82,6 @@ def callers() -> list[Caller]:
             )
         )
     return people
-
-
-def weekdays_ahead(first: int, count: int) -> list[date]:
-    day = timezone.now().astimezone(LA).date() + timedelta(days=first)
-    out: list[date] = []
-    while len(out) < count:
-        if day.weekday() < 5:
-            out.append(day)
-        day += timedelta(days=1)
-    return out
 
 
 def slot_starts(days: list[date]) -> list[datetime]:

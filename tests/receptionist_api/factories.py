@@ -56,6 +56,17 @@ def next_weekday_in_dst(weekday: int, zone: ZoneInfo = LA, min_days_ahead: int =
         day += timedelta(days=1)
 
 
+def weekdays_ahead(first: int, count: int, zone: ZoneInfo = LA) -> list[date]:
+    """`count` weekdays (Monday to Friday), the first at least `first` days from today."""
+    day = timezone.now().astimezone(zone).date() + timedelta(days=first)
+    out: list[date] = []
+    while len(out) < count:
+        if day.weekday() < 5:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
 def local(day: date, hh: int, mm: int = 0, zone: ZoneInfo = LA) -> datetime:
     return datetime.combine(day, time(hh, mm), zone)
 
