@@ -2,7 +2,8 @@
 
 What every call gets, in this order:
 
-1. **Rate limit**: the practice's shared Redis buckets (`ehr.nexhealth.ratelimit`) admit the
+1. **Rate limit**: the practice's shared Redis buckets (`ehr.ratelimit`, NexHealth's in
+   `ehr.nexhealth.ratelimit`) admit the
    attempt, waiting at most `rate_wait` seconds, else `EHRRateLimited(retry_after)`.
 2. **Auth**: a bearer token from `POST /authenticates` with the API key, cached in Redis (shared
    by every worker), refreshed before it expires (its JWT `exp`), and on a 401 invalidated and
@@ -63,9 +64,10 @@ from ehr.events import report_trouble as _report
 from ehr.health import HealthRecorder
 from ehr.http import RetryPolicy, default_timeouts
 from ehr.nexhealth import normalize as norm
-from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, parse_limits
-from ehr.nexhealth.ratelimit import redis_prefix as _prefix
+from ehr.nexhealth.ratelimit import buckets_for, parse_limits
 from ehr.port import Capability
+from ehr.ratelimit import Limit, RateLimiter
+from ehr.ratelimit import redis_prefix as _prefix
 from ehr.types import EHRTrouble, WebhookRegistration
 
 if TYPE_CHECKING:

@@ -39,8 +39,8 @@ from zoneinfo import ZoneInfo
 from core.phone import to_e164
 from core.redis import get_redis
 from ehr.errors import EHRNotFound, EHRValidationError
-from ehr.nexhealth.ratelimit import redis_prefix
 from ehr.port import Capability
+from ehr.ratelimit import redis_prefix
 from ehr.types import (
     EHRAppointment,
     EHRAppointmentType,

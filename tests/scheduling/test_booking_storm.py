@@ -37,7 +37,8 @@ from core.tenancy import tenant_context
 from ehr import services as integration_services
 from ehr.errors import EHRRateLimited
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient
-from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter
+from ehr.nexhealth.ratelimit import DEFAULT_LIMITS
+from ehr.ratelimit import Limit, RateLimiter
 from ehr_sandbox.testing import SandboxServer, wait_until
 from scheduling.models import AppointmentType, Booking, BookingStatus, Hold, HoldStatus, Patient
 from scheduling.services import place_hold
