@@ -345,6 +345,8 @@ NEGATORS = NEGATION_WORDS | {
     "deny",
     "denies",
     "denied",
+    "wont",
+    "wouldnt",
 }
 HEDGES = frozenset(["sure", "certain", "know"])  # "I don't think I have a fever" denies it
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
@@ -415,15 +417,38 @@ class Token:
     question: bool = False  # the sentence ends with "?"
 
 
+# A question starting with one of these asks about all of it ("is it normal that my cheek is
+# swollen and hard?"); any other asks only after its last comma ("my tooth was knocked out,
+# is someone there?" reports the tooth and asks for someone).
+QUESTION_OPENERS = frozenset(
+    """is are am was were can could should would will do does did how what when where why
+    which who may might has have isnt arent doesnt""".split()  # noqa: SIM905
+)
+LEADING_FILLERS = frozenset("um uh so hi hey hello ok okay yeah yes well and but oh".split())  # noqa: SIM905
+
+
+def _question_words(words: Sequence[tuple[str, bool]]) -> set[int]:
+    """Which words of a sentence ending in "?" the question asks about (`words`: each with
+    whether a comma follows it)."""
+    first = next((i for i, (w, _) in enumerate(words) if w not in LEADING_FILLERS), 0)
+    if first < len(words) and words[first][0] in QUESTION_OPENERS:
+        return set(range(len(words)))
+    last_comma = max((i for i, (_, comma) in enumerate(words[:-1]) if comma), default=-1)
+    return set(range(last_comma + 1, len(words)))
+
+
 def tokenize(text: str) -> tuple[Token, ...]:
-    cleaned = fold(text).replace("-", " ")
+    cleaned = _spelled_temperatures(fold(text).replace("-", " "))
     out: list[Token] = []
     sentence = clause = 0
+    comma_after: set[int] = set()
     questions: set[int] = set()
     for match in _TOKEN.finditer(cleaned):
         word = match.group()
         if not word[0].isalnum():
             clause += 1
+            if out and out[-1].sentence == sentence:
+                comma_after.add(len(out) - 1)
             if word in SENTENCE_END:
                 if word == "?":
                     questions.add(sentence)
@@ -433,14 +458,46 @@ def tokenize(text: str) -> tuple[Token, ...]:
         if boundary:
             clause += 1
         out.append(Token(word, stem(word), sentence, clause, boundary))
-    if questions:
-        out = [
-            Token(t.raw, t.stem, t.sentence, t.clause, t.boundary, True)
-            if t.sentence in questions
-            else t
-            for t in out
-        ]
+    for q in questions:
+        index = [i for i, t in enumerate(out) if t.sentence == q]
+        asked = _question_words([(out[i].raw, i in comma_after) for i in index])
+        for k in asked:
+            t = out[index[k]]
+            out[index[k]] = Token(t.raw, t.stem, t.sentence, t.clause, t.boundary, True)
     return tuple(out)
+
+
+_UNITS = {
+    w: n
+    for n, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen".split()  # noqa: SIM905
+    )
+}
+_TENS = {"thirty": 30, "forty": 40, "ninety": 90}
+_SPELLED = re.compile(
+    r"\b(?:(?:a|one) )?hundred (?:and )?(?P<hu>one|two|three|four|five|six)\b"
+    r"|\bone (?:oh|o) (?P<oh>one|two|three|four|five)\b"
+    r"|\b(?P<tens>thirty|forty|ninety) (?P<unit>one|two|three|four|five|six|seven|eight|nine)\b"
+    r"|\b(?P<ten>thirty|forty)\b(?= (?:degrees|point))"
+)
+_POINT = re.compile(
+    r"\b(?P<n>[0-9]+) point (?P<d>zero|one|two|three|four|five|six|seven|eight|nine)\b"
+)
+
+
+def _spelled_temperatures(text: str) -> str:
+    """Numbers said in words the way callers read a thermometer ("a hundred and two", "one oh
+    one", "thirty nine point five") become digits, so they are read by value."""
+
+    def number(m: re.Match[str]) -> str:
+        if m["hu"] or m["oh"]:
+            return str(100 + _UNITS[m["hu"] or m["oh"]])
+        if m["tens"]:
+            return str(_TENS[m["tens"]] + _UNITS[m["unit"]])
+        return str(_TENS[m["ten"]])
+
+    text = _SPELLED.sub(number, text)
+    return _POINT.sub(lambda m: f"{m['n']}.{_UNITS[m['d']]}", text)
 
 
 def _phrase(text: str) -> tuple[str, ...]:
@@ -582,9 +639,34 @@ def _starts_with(tokens: Sequence[Token], i: int, stems: tuple[str, ...]) -> boo
     )
 
 
+# "can't stop the bleeding" and "won't stop bleeding" go on; "it stopped bleeding" ended
+UNSTOPPABLE = NEGATORS | {"cant", "cannot", "couldnt", "keep", "keeps", "try", "trying", "tried"}
+PAST = frozenset({"was", "were", "had", "used"})  # "it was fine an hour ago" is no longer
+GOING = frozenset({"go", "goe", "goes", "going", "gone", "went"})  # "... away"
+
+
+def _stopped_before(tokens: Sequence[Token], hit: Hit) -> bool:
+    """ "it stopped bleeding", "finally quit oozing": a stopping word just before, itself not
+    denied or tried."""
+    clause = tokens[hit.start].clause
+    for i in range(hit.start - 1, max(0, hit.start - 3) - 1, -1):
+        if tokens[i].clause != clause:
+            return False
+        if tokens[i].stem in {"stop", "quit"}:
+            before = {t.raw for t in tokens[max(0, i - 2) : i]}
+            return not before & UNSTOPPABLE
+    return False
+
+
+def _away(tokens: Sequence[Token], k: int) -> bool:
+    return tokens[k].stem in GOING and k + 1 < len(tokens) and tokens[k + 1].raw == "away"
+
+
 def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) -> bool:
     clause = tokens[hit.start].clause
     first = max(0, hit.start - 5)
+    if _stopped_before(tokens, hit):
+        return True
     for i in range(hit.start - 1, first - 1, -1):
         if tokens[i].clause != clause:
             break
@@ -603,16 +685,18 @@ def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) ->
         if raw == "longer" and i > 0 and tokens[i - 1].raw == "no":
             return True
     j = hit.end + 1
+    past = False
     while j < len(tokens) and tokens[j].raw in AUXILIARY and j - hit.end <= 3:
+        past = past or tokens[j].raw in PAST
         j += 1
     if j < len(tokens) and tokens[j].clause == tokens[hit.end].clause:
         if tokens[j].stem in ENDED and (
             j + 1 >= len(tokens) or tokens[j + 1].raw not in BROKEN_PART
         ):  # "the fever broke" ended, "the tooth broke off" did not
             return True
-        if tokens[j].raw in FINE and not tokens[j].question:  # "my temperature is normal"
-            return True
-        if tokens[j].raw == "went" and j + 1 < len(tokens) and tokens[j + 1].raw == "away":
+        if tokens[j].raw in FINE and not tokens[j].question and not past:
+            return True  # "my temperature is normal"; "it was fine an hour ago" is no more
+        if _away(tokens, j):
             return True
     return _ended_after(tokens, hit)
 
@@ -626,17 +710,23 @@ def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
         if tokens[j].raw not in {"it", "its", "that", "thats"}:
             continue
         k = j + 1
+        past = tokens[j].raw == "was"
         while k < len(tokens) and tokens[k].raw in AUXILIARY and k - j <= 3:
+            past = past or tokens[k].raw in PAST
             k += 1
         if k < len(tokens) and (
             tokens[k].stem in ENDED
-            or (tokens[k].raw in FINE and not tokens[k].question)
-            or (tokens[k].raw == "went" and k + 1 < len(tokens) and tokens[k + 1].raw == "away")
+            or (tokens[k].raw in FINE and not tokens[k].question and not past)
+            or _away(tokens, k)
         ):
             return True
     return False
 
 
+TIME_UNITS = frozenset(
+    stem(w)
+    for w in "seconds minutes hours days weeks months years while ago times".split()  # noqa: SIM905
+)
 QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
 INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
 DIMINISHERS = frozenset({"barely", "hardly", "scarcely"})
@@ -654,6 +744,9 @@ def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]
     """Qualifier words with their direction: a negated one turns round ("not getting worse")."""
     out: list[Qualifier] = []
     for hit in hits:
+        after = tokens[hit.end + 1].stem if hit.end + 1 < len(tokens) else ""
+        if hit.atom == "mild" and after in TIME_UNITS:
+            continue  # "a few days ago" says when, not how much
         up = hit.atom in UP
         if _negated(tokens, hit, hypothetical=False):  # "if it's getting smaller" stays down
             up = not up
