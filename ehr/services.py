@@ -282,8 +282,10 @@ def post_appointment(
     appointment_type_id: int | None = None,
     descriptor_ids: list[int] | None = None,
     note: str | None = None,
+    as_request: bool = False,
 ) -> EHRAppointment:
     """POST the appointment to the EHR without ever booking it twice, and mirror it (pending).
+    `as_request`: on the office's follow-up list (`Capability.REQUEST_MODE` only).
 
     All ids are EHR ids (`selectors.ehr_ids_for_booking` maps ours). A timeout or 5xx after
     sending makes the adapter look for the appointment (patient, provider, start) before
@@ -303,6 +305,7 @@ def post_appointment(
         appointment_type_id=appointment_type_id,
         descriptor_ids=descriptor_ids,
         note=note,
+        as_request=as_request,
     )
     with tenant_context(conn.practice_id), transaction.atomic():
         Mirror(conn).apply_appointment(accepted)

@@ -665,13 +665,17 @@ class NexHealthClient:
         note: str | None = None,
         location_id: int | None = None,
         notify_patient: bool = False,
+        as_request: bool = False,
     ) -> norm.EHRAppointment:
-        """`POST /appointments`, safe against ambiguous failures.
+        """`POST /appointments`, safe against ambiguous failures. NexHealth has no request mode
+        (`as_request` is refused): a request waits in our front desk's queue instead.
 
         On a timeout or 5xx after sending, the client searches for the appointment (patient,
         provider, start) before retrying, so a retry never books twice. The answer means
         *accepted*: insertion into the EHR is reported later by `appointment_insertion`.
         """
+        if as_request:
+            raise EHRValidationError("NexHealth has no request mode; approve the request first")
         lid = self._location(location_id)
         appt: dict[str, Any] = {
             "patient_id": patient_id,
