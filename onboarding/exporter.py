@@ -22,6 +22,7 @@ from scheduling.models import (
     Appointment,
     AppointmentType,
     Block,
+    BookingMode,
     CallerPhrase,
     Operatory,
     Provider,
@@ -158,6 +159,8 @@ def export_config(practice: Practice) -> dict[str, Any]:
         }
         if not t.bookable:
             out["bookable"] = False
+        if t.booking_mode != BookingMode.BOOK:
+            out["booking_mode"] = t.booking_mode
         if t.ehr_id is not None:
             out["ehr_id"] = t.ehr_id
         return out

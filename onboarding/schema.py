@@ -13,6 +13,8 @@ the round trip is exact):
   (overrides `ehr.working_hours` for that location);
 * `providers[].active`, `operatories[].active`, `working_hours[].active` (default true),
   `appointment_types[].bookable` (default true: may the voice agent book it?),
+  `appointment_types[].booking_mode` (default "book": straight onto the schedule; "request":
+  staff confirm it first),
   `appointments[].cancelled` (default false);
 * `ehr_id` on locations, operatories, providers and appointment types: written by the export
   when the row is linked to the EHR; the importer matches an entry to its row by it before the
@@ -100,6 +102,10 @@ class ConfigError(Exception):
 # --- the typed result -----------------------------------------------------------------------
 
 
+# appointment_types[].booking_mode: scheduling.models.BookingMode's values.
+BOOKING_MODES = ("book", "request")
+
+
 @dataclass(frozen=True)
 class PracticeSpec:
     slug: str
@@ -152,6 +158,7 @@ class AppointmentTypeSpec:
     instructions: str
     bookable: bool
     ehr_id: int | None = None
+    booking_mode: str = "book"
 
 
 @dataclass(frozen=True)
@@ -764,6 +771,7 @@ class _Parser:
             "descriptors",
             "instructions",
             "bookable",
+            "booking_mode",
             "ehr_id",
         )
         seen_ehr: dict[int, None] = {}
@@ -821,11 +829,14 @@ class _Parser:
                 f"{path}.instructions", entry.get("instructions", ""), max_length=10_000, blank=True
             )
             bookable = c.boolean(f"{path}.bookable", _get(entry, "bookable", True))
+            mode = c.choice(
+                f"{path}.booking_mode", _get(entry, "booking_mode", "book"), BOOKING_MODES
+            )
             if key is _MISSING:
                 continue
             spec = None
             values = (name, minutes, new, existing, providers, capabilities, lead, horizon)
-            if _ok(*values, phrases, descriptors, instructions, bookable, ehr_id):
+            if _ok(*values, phrases, descriptors, instructions, bookable, mode, ehr_id):
                 spec = AppointmentTypeSpec(
                     key=key,
                     name=name,
@@ -841,6 +852,7 @@ class _Parser:
                     instructions=instructions,
                     bookable=bookable,
                     ehr_id=ehr_id,
+                    booking_mode=mode,
                 )
                 out.append(spec)
             self.type_keys[key] = spec

@@ -381,6 +381,7 @@ CELERY_TASK_ROUTES = {
     "scheduling.poll_booking_insertion": {"queue": "bookings"},
     "scheduling.cancel_booking_in_ehr": {"queue": "bookings"},
     "scheduling.relay_outbox": {"queue": "bookings"},
+    "scheduling.expire_booking_requests": {"queue": "bookings"},
 }
 CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {
@@ -443,6 +444,13 @@ CELERY_BEAT_SCHEDULE["scheduling-relay-outbox"] = {
     "task": "scheduling.relay_outbox",
     "schedule": float(os.environ.get("BOOKING_RELAY_SECONDS", "5")),
 }
+CELERY_BEAT_SCHEDULE["scheduling-expire-booking-requests"] = {
+    "task": "scheduling.expire_booking_requests",
+    "schedule": 300.0,
+}
+# A request-mode booking at an EHR without a follow-up list waits in our front desk's queue,
+# its slot claimed, this long at most (and never past the appointment's start).
+BOOKING_REQUEST_HOLD_HOURS = float(os.environ.get("BOOKING_REQUEST_HOLD_HOURS", "48"))
 CELERY_BEAT_SCHEDULE["scheduling-requeue-stale-bookings"] = {
     "task": "scheduling.requeue_stale_bookings",
     "schedule": 300.0,
