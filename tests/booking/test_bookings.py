@@ -37,7 +37,7 @@ from scheduling.models import (
 from scheduling.services import SlotUnavailableError, place_hold, release_hold
 from tests import workers
 from tests.ehr.conftest import API_KEY, World, build_world
-from tests.scheduling.api_factories import api_client, token_for
+from tests.receptionist_api.factories import api_client, token_for
 from tests.scheduling.factories import BookingFactory
 from tests.workers import ROOT, celery_worker
 
