@@ -623,6 +623,24 @@ class _Parser:
             return _MISSING
         return key
 
+    def records(
+        self,
+        section: str,
+        value: Any,
+        registry: Mapping[str, Any],
+        required: tuple[str, ...],
+        optional: tuple[str, ...],
+    ) -> Iterator[tuple[str, dict[str, Any], Any, Any, Any]]:
+        """The entries of a section of named, keyed records (locations, operatories, providers,
+        appointment types): each with its path, key (unique in `registry`), EHR id (unique in
+        the section) and name, checked."""
+        seen_ehr: dict[int, None] = {}
+        for path, entry in self.c.entries(section, value, required, optional):
+            key = self.keyed(path, entry, registry)
+            ehr_id = self.ehr_id(path, entry, seen_ehr)
+            name = self.c.given(path, entry, "name", self.c.text, max_length=200)
+            yield path, entry, key, ehr_id, name
+
     def ehr_id(self, path: str, entry: dict[str, Any], seen: dict[int, None]) -> Any:
         """The entry's optional EHR id (an export writes it; it survives renames and re-keys),
         unique within its section."""
@@ -672,13 +690,13 @@ class _Parser:
     def locations(self, value: Any, default_mode: str) -> tuple[LocationSpec, ...]:
         c = self.c
         out: list[LocationSpec] = []
-        seen_ehr: dict[int, None] = {}
-        for path, entry in c.entries(
-            "locations", value, ("key", "name"), ("timezone", "working_hours", "ehr_id")
+        for path, entry, key, ehr_id, name in self.records(
+            "locations",
+            value,
+            self.location_keys,
+            ("key", "name"),
+            ("timezone", "working_hours", "ehr_id"),
         ):
-            key = self.keyed(path, entry, self.location_keys)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = c.given(path, entry, "name", c.text, max_length=200)
             tzname = entry.get("timezone") or ""
             if tzname:
                 tzname = c.timezone(f"{path}.timezone", tzname)
@@ -707,13 +725,13 @@ class _Parser:
     def operatories(self, value: Any) -> tuple[OperatorySpec, ...]:
         c = self.c
         out: list[OperatorySpec] = []
-        seen_ehr: dict[int, None] = {}
-        for path, entry in c.entries(
-            "operatories", value, ("key", "name", "location"), ("capabilities", "active", "ehr_id")
+        for path, entry, key, ehr_id, name in self.records(
+            "operatories",
+            value,
+            self.operatory_location,
+            ("key", "name", "location"),
+            ("capabilities", "active", "ehr_id"),
         ):
-            key = self.keyed(path, entry, self.operatory_location)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = c.given(path, entry, "name", c.text, max_length=200)
             location = c.given(path, entry, "location", c.ref, self.location_keys, "location")
             capabilities = self.capabilities(f"{path}.capabilities", entry.get("capabilities"))
             active = c.boolean(f"{path}.active", _get(entry, "active", True))
@@ -727,16 +745,13 @@ class _Parser:
     def providers(self, value: Any) -> tuple[ProviderSpec, ...]:
         c = self.c
         out: list[ProviderSpec] = []
-        seen_ehr: dict[int, None] = {}
-        for path, entry in c.entries(
+        for path, entry, key, ehr_id, name in self.records(
             "providers",
             value,
+            self.provider_phone,
             ("key", "name"),
             ("accepts_new_patients", "on_call_phone", "active", "ehr_id"),
         ):
-            key = self.keyed(path, entry, self.provider_phone)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = c.given(path, entry, "name", c.text, max_length=200)
             accepts = c.boolean(
                 f"{path}.accepts_new_patients", _get(entry, "accepts_new_patients", True)
             )
@@ -765,13 +780,9 @@ class _Parser:
             "bookable",
             "ehr_id",
         )
-        seen_ehr: dict[int, None] = {}
-        for path, entry in c.entries(
-            "appointment_types", value, ("key", "name", "minutes"), optional
+        for path, entry, key, ehr_id, name in self.records(
+            "appointment_types", value, self.type_keys, ("key", "name", "minutes"), optional
         ):
-            key = self.keyed(path, entry, self.type_keys)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = c.given(path, entry, "name", c.text, max_length=200)
             minutes = c.given(path, entry, "minutes", c.integer, minimum=1)
             new = c.boolean(f"{path}.new_patients", _get(entry, "new_patients", True))
             existing = c.boolean(
