@@ -113,19 +113,8 @@ class AuditFilters:
 
 def _where(filters: AuditFilters, alias: str, kind: str) -> tuple[str, list[Any]]:
     time_col = "timestamp" if kind == "change" else "occurred_at"
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.practice_id is not None:
-        clauses.append(f"{alias}.practice_id = %s")
-        params.append(filters.practice_id)
-    elif not filters.include_global:
-        clauses.append(f"{alias}.practice_id IS NOT NULL")
-    if filters.since:
-        clauses.append(f"{alias}.{time_col} >= %s")
-        params.append(filters.since)
-    if filters.until:
-        clauses.append(f"{alias}.{time_col} < %s")
-        params.append(filters.until)
+    scope, params = _where_time_and_scope(filters, alias, time_col)
+    clauses = [scope]
     if filters.actor:
         actor_id = f"{alias}.actor_user_id" if kind == "access" else f"{alias}.actor_id"
         label = f"{alias}.actor_label" if kind == "access" else f"{alias}.actor_email"
@@ -135,7 +124,7 @@ def _where(filters: AuditFilters, alias: str, kind: str) -> tuple[str, list[Any]
         else:
             clauses.append(f"({label} = %s OR {alias}.api_client_id = %s)")
             params.extend([filters.actor, filters.actor])
-    return " AND ".join(clauses) or "TRUE", params
+    return " AND ".join(clauses), params
 
 
 def projection(filters: AuditFilters) -> tuple[str, list[Any]]:
