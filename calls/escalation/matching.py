@@ -104,6 +104,9 @@ class Concept:
     pairs: tuple[tuple[str, str], ...] = ()
     window: int = 5  # words between the two atoms of a pair, at most
     broad: bool = False  # a symptom anywhere, though a pair may say it ("my cheek is huge")
+    # atoms that, in the same clause, say what it is instead ("my chest is sore where the
+    # incision is" is the wound, not chest pain)
+    explained_by: tuple[str, ...] = ()
 
     @property
     def components(self) -> frozenset[str]:
@@ -116,6 +119,7 @@ CONCEPTS: dict[str, Concept] = {
         pairs=tuple((a, b) for a, b in entry.get("pairs", ())),
         window=entry.get("window", 5),
         broad=entry.get("broad", False),
+        explained_by=tuple(entry.get("explained_by", ())),
     )
     for name, entry in _LEXICON["concepts"].items()
 }
@@ -326,6 +330,8 @@ _FUZZY_TARGETS: dict[str, str] = {
     for t in tokenize(phrase)
     if len(t.raw) >= 5 and t.raw.isalpha()
 }
+# words one letter from a lexicon word that callers mean as themselves (injection, infection)
+NOT_SLIPS = frozenset(_LEXICON.get("not_slips", ()))
 _FUZZY_BY_PREFIX: dict[str, list[tuple[str, str]]] = {}
 for _raw, _stem in _FUZZY_TARGETS.items():
     _FUZZY_BY_PREFIX.setdefault(_raw[:2], []).append((_raw, _stem))
@@ -339,7 +345,7 @@ def _budget(a: str, b: str) -> int:
 @lru_cache(maxsize=4096)
 def _fuzzy_lexicon_word(word: str) -> str | None:
     """The stem of the lexicon word an unknown word is a slip of, if any (module docstring)."""
-    if stem(word) in VOCABULARY or len(word) < 6 or word in STOP_WORDS:
+    if stem(word) in VOCABULARY or len(word) < 6 or word in STOP_WORDS or word in NOT_SLIPS:
         return None
     best: tuple[int, str] | None = None
     for target, target_stem in _FUZZY_BY_PREFIX.get(word[:2], ()):
@@ -570,7 +576,7 @@ class Occurrence:
 
 # Atoms alarming by nature: a curtain "coming down" over the vision is not a symptom "coming
 # down"; only negation rules them out.
-ALARMS = frozenset({"vision_dark", "gush", "pour", "stroke", "breathless", "clot"})
+ALARMS = frozenset(atom for atom, entry in _LEXICON["atoms"].items() if entry.get("alarm"))
 # A question asking for help is a report ("my face is swollen, should I go to the ER?")
 HELP_SEEKING = frozenset(
     [
@@ -659,8 +665,12 @@ def _assess(
             r == "what" and "do" in raws[i + 1 : i + 4] for i, r in enumerate(raws)
         )
     )
-    asked = not asks_help and any(t.question for t in context)
-    asks_normal = asked and any(t.raw in ASKING_NORMAL and t.question for t in context)
+    # asked about it: in its own question, or a question of its own after it ("My face is
+    # swollen. Can I take ibuprofen?"); a tag question after a comma asks something else
+    asked = not asks_help and (
+        tokens[start].question or any(t.question for t in context if t.sentence != sentence)
+    )
+    asks_normal = not asks_help and any(t.raw in ASKING_NORMAL and t.question for t in context)
     course = [q for q in near if q.dynamic]
     if course:  # the latest word on the course wins: "was worse yesterday, now much better"
         last = max(course, key=lambda q: q.start)
@@ -768,7 +778,11 @@ def read(text: str, *, negation: bool = True) -> Reading:
                     if a is b or tokens[a.start].sentence != tokens[b.start].sentence:
                         continue
                     gap = max(a.start, b.start) - min(a.end, b.end) - 1
-                    if gap <= concept.window and (a.start, a.end) != (b.start, b.end):
+                    if (
+                        gap <= concept.window
+                        and (a.start, a.end) != (b.start, b.end)
+                        and not _joined(tokens, a, b)
+                    ):
                         found.append(
                             _assess(
                                 tokens,
@@ -780,9 +794,28 @@ def read(text: str, *, negation: bool = True) -> Reading:
                                 busy,
                             )
                         )
+        if concept.explained_by:
+            explaining = {
+                tokens[h.start].clause for a in concept.explained_by for h in by_atom.get(a, ())
+            }
+            found = [o for o in found if tokens[o.start].clause not in explaining]
         if found:
             concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
     return Reading(tokens, concepts, frozenset(modifiers))
+
+
+def _joined(tokens: Sequence[Token], a: Hit, b: Hit) -> bool:
+    """Two atoms with "and"/"but" between them belong to two statements ("a tooth taken out
+    yesterday and I lost my retainer"), unless the second has no subject of its own ("my cheek
+    is swollen and hot")."""
+    first, second = (a, b) if a.start < b.start else (b, a)
+    for i in range(first.end + 1, second.start):
+        if tokens[i].boundary and i + 1 < len(tokens) and tokens[i + 1].raw in SUBJECTS:
+            return True
+    return False
+
+
+SUBJECTS = frozenset("i im ive id we my he hes she shes they her his our you".split())  # noqa: SIM905
 
 
 # Clothing and dressings are tight by design: "the compression garment is tight around my chest"
