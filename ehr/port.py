@@ -42,6 +42,9 @@ class Capability(StrEnum):
     WEBHOOKS = "webhooks"  # the EHR pushes changes; otherwise poll
     INSERTION_REPORTS = "insertion_reports"  # a write is accepted first, confirmed later
     REQUEST_MODE = "request_mode"  # a booking may be a request on the office's follow-up list
+    # Each EHR appointment type names its descriptors (NexHealth); without it (Nextech's purposes
+    # are not tied to types) the type's descriptors are the practice's own, kept by the sync.
+    TYPE_DESCRIPTORS = "type_descriptors"
 
 
 @runtime_checkable
