@@ -45,6 +45,9 @@ class Capability(StrEnum):
     INSERTION_REPORTS = "insertion_reports"  # a write is accepted first, confirmed later
     REQUEST_MODE = "request_mode"  # a booking may be a request on the office's follow-up list
     CANCEL_REQUESTS = "cancel_requests"  # a cancel is a request the office's staff act on
+    # Each EHR appointment type names its descriptors (NexHealth); without it (Nextech's purposes
+    # are not tied to types) the type's descriptors are the practice's own, kept by the sync.
+    TYPE_DESCRIPTORS = "type_descriptors"
 
 
 # The arguments of the port's many-keyword calls, stated once: every adapter takes them as

@@ -300,8 +300,12 @@ def _escalation(
 
 
 def _ehr_kind(practice: Practice) -> str:
-    """ "sandbox" once the practice's locations are connected to the EHR sandbox."""
+    """The EHR the practice's locations are connected to: "nextech" or "sandbox" once one is,
+    else "none" (a NexHealth connection is made by command, not by the file)."""
     from ehr.models import EHRConnection
 
-    connected = EHRConnection.objects.for_practice(practice).filter(kind="sandbox").exists()
-    return "sandbox" if connected else "none"
+    kinds = set(EHRConnection.objects.for_practice(practice).values_list("kind", flat=True))
+    for kind in ("nextech", "sandbox"):
+        if kind in kinds:
+            return kind
+    return "none"

@@ -56,7 +56,9 @@ WEEKDAYS: tuple[str, ...] = (
     "Saturday",
     "Sunday",
 )
-EHR_KINDS = ("none", "sandbox")
+# "sandbox": the NexHealth-shaped sandbox; "nextech": Nextech's Select API (or the sandbox's
+# Nextech surface in development). Credentials are never in the file.
+EHR_KINDS = ("none", "sandbox", "nextech")
 WORKING_HOURS_MODES = ("manual", "synced")
 RULE_PATIENT_STATUSES = ("new", "existing", "any")
 # Sections validated but not stored (none left: compliance stores the BAA, calls the protocols
@@ -598,6 +600,8 @@ class _Parser:
         protocols = self.escalation_protocols(root.get("escalation_protocols"))
         on_call = self.on_call(root.get("on_call"))
         lay_terms = self.lay_terms(root.get("lay_terms"))
+        if ehr_kind == "nextech":
+            self.nextech_limits(working_hours, blocks, appointments)
         if c.errors or practice is None:
             return None
         return PracticeConfig(
@@ -619,6 +623,28 @@ class _Parser:
             not_imported=tuple(s for s in NOT_IMPORTED_SECTIONS if root.get(s) not in (None, [])),
             patients_dropped=patients,
         )
+
+    def nextech_limits(
+        self,
+        working_hours: tuple[WorkingHourSpec, ...],
+        blocks: tuple[BlockSpec, ...],
+        appointments: tuple[AppointmentSpec, ...],
+    ) -> None:
+        """What a Nextech practice cannot take from the file: its blocks and appointments live
+        in Nextech (the Select API writes neither a block nor a staff booking), and Nextech's
+        templates repeat by weekday, so a one-day working hour has no template to become."""
+        if blocks:
+            self.c.error("blocks", "a Nextech practice's blocks are kept in Nextech; remove them")
+        if appointments:
+            self.c.error(
+                "appointments", "a Nextech practice's appointments are kept in Nextech; remove them"
+            )
+        for i, hour in enumerate(working_hours):
+            if hour.specific_date is not None:
+                self.c.error(
+                    f"working_hours[{i}].specific_date",
+                    "Nextech templates repeat by weekday; a one-day entry is not possible",
+                )
 
     def keyed(self, path: str, entry: dict[str, Any], registry: Mapping[str, Any]) -> Any:
         """The entry's key, checked for form and uniqueness (first occurrence wins)."""

@@ -217,7 +217,12 @@ class NexHealthClient:
 
     kind = "nexhealth"
     capabilities = frozenset(
-        {Capability.WORKING_HOURS, Capability.WEBHOOKS, Capability.INSERTION_REPORTS}
+        {
+            Capability.WORKING_HOURS,
+            Capability.WEBHOOKS,
+            Capability.INSERTION_REPORTS,
+            Capability.TYPE_DESCRIPTORS,
+        }
     )
 
     def __init__(

@@ -220,11 +220,12 @@ class NextechPort:
         return []  # Nextech's scheduling resources are not in the API
 
     def descriptors(self, location_id: int | None = None) -> list[EHRDescriptor]:
-        """Nextech's appointment purposes (the reason a type of visit is for)."""
+        """Nextech's appointment purposes (the reason a type of visit is for). A purpose has
+        no code of its own: its name is the code a configuration file names it by."""
         return [
             EHRDescriptor(
                 id=int(p.id),
-                code=p.id,
+                code=p.name[:32] or p.id,
                 name=p.name,
                 kind="appointment_purpose",
                 location_id=None,
