@@ -25,7 +25,8 @@ from benchmarks.harness import Results, environment, pct
 environment()
 
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient  # noqa: E402
-from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter  # noqa: E402
+from ehr.nexhealth.ratelimit import DEFAULT_LIMITS  # noqa: E402
+from ehr.ratelimit import Limit, RateLimiter  # noqa: E402
 from ehr_sandbox.testing import SandboxServer  # noqa: E402
 
 KEY = "bench-api-key"

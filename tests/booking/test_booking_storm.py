@@ -35,7 +35,8 @@ from booking import services as bookings
 from core.tenancy import tenant_context
 from ehr.errors import EHRRateLimited
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient
-from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter
+from ehr.nexhealth.ratelimit import DEFAULT_LIMITS
+from ehr.ratelimit import Limit, RateLimiter
 from ehr_sandbox.testing import SandboxServer, wait_until
 from scheduling.models import Booking, BookingStatus, Hold, HoldStatus, Patient
 from scheduling.services import place_hold

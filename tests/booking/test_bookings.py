@@ -205,7 +205,11 @@ def test_a_booking_ends_confirmed_in_the_ehr_with_the_mapped_type(
         hold = d.hold()
         accepted = d.post(booking_body(hold), "e2e-1")
         assert accepted.status_code == 202
-        assert accepted.json() == {"id": accepted.json()["id"], "status": "pending"}
+        assert accepted.json() == {
+            "id": accepted.json()["id"],
+            "status": "pending",
+            "booking_mode": "book",
+        }
         booking_id = accepted.json()["id"]
         body = d.wait_status(booking_id, "confirmed")
         assert body["start"] == datetime.combine(d.day, clock(10), LA).isoformat()
