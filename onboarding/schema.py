@@ -1154,8 +1154,8 @@ class _Parser:
         c = self.c
         out: list[LayTermSpec] = []
         for path, entry in c.entries("lay_terms", value, ("terms",), ("broader",)):
-            terms = c.unique_list(
-                f"{path}.terms", entry["terms"], self.phrase, what="terms", fold=str.casefold
+            terms = c.given(
+                path, entry, "terms", c.unique_list, self.phrase, what="terms", fold=str.casefold
             )
             if terms == ():
                 c.error(f"{path}.terms", "must name at least one term")
