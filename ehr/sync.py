@@ -44,6 +44,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Location
+from core.counts import Counts
 from core.outcome import Outcome
 from core.tenancy import tenant_context
 from ehr.errors import EHRNotFound
@@ -79,17 +80,6 @@ KINDS = (
     "blocks",
     "appointments",
 )
-
-
-@dataclass
-class Counts:
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.created + self.updated + self.deleted
 
 
 @dataclass

@@ -49,6 +49,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.models import Location, Practice
+from core.counts import Counts
 from core.tenancy import tenant_context
 from onboarding.schema import (
     AppointmentSpec,
@@ -90,17 +91,6 @@ NOT_IMPORTED_NOTE = "not imported yet (lands with the compliance/calls apps)"
 
 M = TypeVar("M", bound=models.Model)
 S = TypeVar("S")
-
-
-@dataclass
-class Counts:
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.created + self.updated + self.deleted
 
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"

@@ -44,16 +44,8 @@ from functools import cache
 from typing import Any, TypeVar
 
 from core.phone import to_e164
+from scheduling.slots import WEEKDAYS
 
-WEEKDAYS: tuple[str, ...] = (
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-)
 EHR_KINDS = ("none", "sandbox")
 WORKING_HOURS_MODES = ("manual", "synced")
 RULE_PATIENT_STATUSES = ("new", "existing", "any")

@@ -26,11 +26,11 @@ from compliance import audit
 from compliance.gate import BAARequired
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from core.counts import Counts
 from core.tenancy import tenant_context
 from onboarding.exporter import export_config
 from onboarding.files import dump_text, format_of, load_file, parse_text
 from onboarding.importer import (
-    Counts,
     ImportResult,
     Progress,
     apply_config,
