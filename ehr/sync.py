@@ -46,6 +46,7 @@ from django.utils.text import slugify
 from accounts.models import Location
 from core.counts import Counts
 from core.outcome import Outcome
+from core.rows import save_changed
 from core.tenancy import tenant_context
 from ehr.errors import EHRNotFound
 from ehr.models import AppointmentTypeLink, EHRConnection, EHRVersion
@@ -111,16 +112,6 @@ class SyncReport:
 
 
 M = TypeVar("M", Provider, Operatory)
-
-
-def _assign(obj: models.Model, values: dict[str, Any]) -> bool:
-    """Set the values that differ and save only those; True if anything changed."""
-    changed = [name for name, value in values.items() if getattr(obj, name) != value]
-    if changed:
-        for name in changed:
-            setattr(obj, name, values[name])
-        obj.save(update_fields=changed)
-    return bool(changed)
 
 
 def sync_window(location: Location, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -218,7 +209,7 @@ class Mirror:
         if row is None:
             row = adoptable.filter(ehr_id__isnull=True, name__iexact=name).order_by("id").first()
             if row is not None:
-                _assign(row, {**values, "ehr_id": ehr_id})
+                save_changed(row, {**values, "ehr_id": ehr_id})
                 self.report.add(section, "updated")
         if row is None:
             row = model._default_manager.create(
@@ -228,7 +219,7 @@ class Mirror:
                 **values,
             )
             self.report.add(section, "created")
-        elif _assign(row, values):
+        elif save_changed(row, values):
             self.report.add(section, "updated")
         cache[ehr_id] = row
         return row
@@ -266,7 +257,7 @@ class Mirror:
                 practice_id=self.practice_id, location=self.location, **values
             )
             self.report.add("descriptors", "created")
-        elif _assign(row, values):
+        elif save_changed(row, values):
             self.report.add("descriptors", "updated")
         return row
 
@@ -300,7 +291,7 @@ class Mirror:
             values: dict[str, Any] = {"name": t.name[:200], "minutes": t.minutes}
             if row.ehr_id is None:
                 values["ehr_id"] = t.id
-            changed = _assign(row, values)
+            changed = save_changed(row, values)
         if links.get(t.id) != row.pk:
             AppointmentTypeLink.objects.filter(connection=self.conn, ehr_id=t.id).delete()
             AppointmentTypeLink.objects.filter(connection=self.conn, appointment_type=row).delete()
@@ -371,7 +362,7 @@ class Mirror:
             row = WorkingHour.objects.create(practice_id=self.practice_id, ehr_id=w.id, **values)
             changed = True
         else:
-            changed = _assign(row, {**values, "ehr_id": w.id})
+            changed = save_changed(row, {**values, "ehr_id": w.id})
         links = self.type_links()
         wanted = {links[i] for i in w.appointment_type_ids if i in links}
         current = set(row.appointment_types.values_list("pk", flat=True))
@@ -425,7 +416,7 @@ class Mirror:
                 return Outcome.STALE
         outcome = self._write_block(a, gone) if a.unavailable else self._write_appointment(a, gone)
         if outcome is not Outcome.SKIPPED:
-            _assign(version, {"updated_at": a.updated_at or version.updated_at, "gone": gone})
+            save_changed(version, {"updated_at": a.updated_at or version.updated_at, "gone": gone})
         return outcome
 
     def _locked_version(self, ehr_id: int) -> EHRVersion:
@@ -473,7 +464,7 @@ class Mirror:
             Block.objects.create(practice_id=self.practice_id, ehr_id=a.id, **values)
             self.report.add("blocks", "created")
             return Outcome.CREATED
-        if _assign(row, values):
+        if save_changed(row, values):
             self.report.add("blocks", "updated")
             return Outcome.UPDATED
         return Outcome.UNCHANGED
@@ -506,7 +497,7 @@ class Mirror:
             return Outcome.CREATED
         if row.ehr_updated_at is not None and values["ehr_updated_at"] is None:
             values["ehr_updated_at"] = row.ehr_updated_at
-        if _assign(row, values):
+        if save_changed(row, values):
             self.report.add("appointments", "updated")
             return Outcome.UPDATED
         return Outcome.UNCHANGED
