@@ -34,9 +34,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -63,6 +61,7 @@ from ehr.errors import (
 from ehr.events import report_trouble as _report
 from ehr.health import HealthRecorder
 from ehr.http import RetryPolicy, default_timeouts
+from ehr.instances import PerConnection
 from ehr.nexhealth import normalize as norm
 from ehr.nexhealth.ratelimit import buckets_for, parse_limits
 from ehr.port import (
@@ -967,30 +966,17 @@ def _permanent_error(
 
 # --- one client per connection per process ---------------------------------------------------
 
-_clients: dict[tuple[int, int | str, str], NexHealthClient] = {}
-_clients_lock = threading.Lock()
+_clients: PerConnection[NexHealthClient] = PerConnection()
 
 
 def client_for(connection: EHRConnection) -> NexHealthClient:
     """The process's client for this connection (rebuilt when its settings change)."""
     config = ConnectionConfig.from_connection(connection)
-    key = (os.getpid(), connection.pk or config.rate_limit_key, config.fingerprint)
-    client = _clients.get(key)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(key)
-            if client is None:
-                stale = [k for k in _clients if k[:2] == key[:2]]
-                for old in stale:
-                    _clients.pop(old).close()
-                client = NexHealthClient(config)
-                _clients[key] = client
-    return client
+    return _clients.get(
+        connection.pk or config.rate_limit_key, config.fingerprint, lambda: NexHealthClient(config)
+    )
 
 
 def reset_clients() -> None:
-    """Close every cached client (tests; after fork the pid in the key already separates)."""
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
+    """Close every cached client (tests)."""
+    _clients.clear()

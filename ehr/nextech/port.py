@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 from core.phone import to_e164
 from core.redis import get_redis
 from ehr.errors import EHRNotFound, EHRValidationError
+from ehr.instances import PerConnection
 from ehr.port import (
     AppointmentDetails,
     AppointmentKey,
@@ -507,29 +508,14 @@ class NextechPort:
         raise EHRValidationError("Nextech has no webhooks; its changes are polled")
 
 
-_ports: dict[tuple[int, int | str, str], NextechPort] = {}
-_ports_lock = threading.Lock()
+_ports: PerConnection[NextechPort] = PerConnection()
 
 
 def port_for_config(config: NextechConfig, key: int | str) -> NextechPort:
     """The process's port for a connection (rebuilt when its settings change)."""
-    import os
-
-    cache_key = (os.getpid(), key, config.fingerprint)
-    port = _ports.get(cache_key)
-    if port is None:
-        with _ports_lock:
-            port = _ports.get(cache_key)
-            if port is None:
-                for old in [k for k in _ports if k[:2] == cache_key[:2]]:
-                    _ports.pop(old).close()
-                port = NextechPort(config)
-                _ports[cache_key] = port
-    return port
+    return _ports.get(key, config.fingerprint, lambda: NextechPort(config))
 
 
 def reset_ports() -> None:
-    with _ports_lock:
-        for port in _ports.values():
-            port.close()
-        _ports.clear()
+    """Close every cached port (tests)."""
+    _ports.clear()
