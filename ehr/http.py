@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 from django.conf import settings
@@ -74,6 +74,19 @@ class RetryPolicy:
         )
 
 
+class ClientOptions(TypedDict, total=False):
+    """What a caller (a test, a benchmark) may set on a client; each unset one comes from
+    settings (`RetryPolicy`, `default_timeouts`)."""
+
+    timeout: httpx.Timeout | None
+    max_attempts: int | None
+    rate_wait: float | None
+    backoff_base: float | None
+    backoff_cap: float | None
+    transport: httpx.BaseTransport | None
+    sleep: Callable[[float], None]
+
+
 class EHRHttpClient(Generic[R]):
     """What every adapter's HTTP client does the same way: the httpx client with the
     deployment's timeouts and retry policy, and the request loop (admit, sign, send, map the
@@ -95,27 +108,22 @@ class EHRHttpClient(Generic[R]):
         base_url: str,
         headers: dict[str, str],
         health_key: str,
-        timeout: httpx.Timeout | None,
-        max_attempts: int | None,
-        rate_wait: float | None,
-        backoff_base: float | None,
-        backoff_cap: float | None,
-        transport: httpx.BaseTransport | None,
-        sleep: Callable[[float], None],
+        **options: Unpack[ClientOptions],
     ) -> None:
         policy = RetryPolicy.from_settings(
-            max_attempts=max_attempts,
-            rate_wait=rate_wait,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
+            max_attempts=options.get("max_attempts"),
+            rate_wait=options.get("rate_wait"),
+            backoff_base=options.get("backoff_base"),
+            backoff_cap=options.get("backoff_cap"),
         )
+        timeout = options.get("timeout")
         self.max_attempts, self.rate_wait = policy.max_attempts, policy.rate_wait
         self.backoff_base, self.backoff_cap = policy.backoff_base, policy.backoff_cap
         self.http = httpx.Client(
             base_url=base_url,
             timeout=timeout or default_timeouts(),
             headers=headers,
-            transport=transport,
+            transport=options.get("transport"),
             follow_redirects=False,
         )
         self.read_timeout = timeout or default_timeouts("EHR_READ_TIMEOUTS")
@@ -123,7 +131,7 @@ class EHRHttpClient(Generic[R]):
         t = self.http.timeout
         self._in_flight = sum(x or 0.0 for x in (t.connect, t.write, t.read, t.pool)) + 1.0
         self.health = HealthRecorder(health_key)
-        self._sleep = sleep
+        self._sleep = options.get("sleep", time.sleep)
 
     def close(self) -> None:
         self.http.close()

@@ -54,7 +54,7 @@ from ehr.errors import (
     EHRValidationError,
 )
 from ehr.events import report_trouble as _report
-from ehr.http import EHRHttpClient
+from ehr.http import ClientOptions, EHRHttpClient
 from ehr.instances import PerConnection
 from ehr.nexhealth import normalize as norm
 from ehr.nexhealth.ratelimit import buckets_for, parse_limits
@@ -218,14 +218,8 @@ class NexHealthClient(EHRHttpClient[EHRResponse]):
         self,
         config: ConnectionConfig,
         *,
-        timeout: httpx.Timeout | None = None,
-        max_attempts: int | None = None,
-        rate_wait: float | None = None,
-        backoff_base: float | None = None,
-        backoff_cap: float | None = None,
         api_version: str | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self.config = config
         version = api_version or str(getattr(settings, "EHR_API_VERSION", "v20240412"))
@@ -233,13 +227,7 @@ class NexHealthClient(EHRHttpClient[EHRResponse]):
             base_url=config.base_url,
             headers={"Accept": ACCEPT, "Nex-Api-Version": version, "User-Agent": USER_AGENT},
             health_key=config.health_key,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            rate_wait=rate_wait,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            transport=transport,
-            sleep=sleep,
+            **options,
         )
         self.limiter = RateLimiter(config.rate_limit_key, config.limits)
         self.tokens = TokenCache(config)

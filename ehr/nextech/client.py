@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
@@ -37,7 +36,7 @@ from ehr.errors import (
     EHRTransientError,
     EHRValidationError,
 )
-from ehr.http import EHRHttpClient
+from ehr.http import ClientOptions, EHRHttpClient
 
 from .auth import TokenManager
 from .config import NextechConfig
@@ -87,14 +86,7 @@ class NextechClient(EHRHttpClient[NxResponse]):
     def __init__(
         self,
         config: NextechConfig,
-        *,
-        timeout: httpx.Timeout | None = None,
-        max_attempts: int | None = None,
-        rate_wait: float | None = None,
-        backoff_base: float | None = None,
-        backoff_cap: float | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self.config = config
         super().__init__(
@@ -105,16 +97,10 @@ class NextechClient(EHRHttpClient[NxResponse]):
                 "User-Agent": USER_AGENT,
             },
             health_key=config.health_key,
-            timeout=timeout,
-            max_attempts=max_attempts,
-            rate_wait=rate_wait,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            transport=transport,
-            sleep=sleep,
+            **options,
         )
-        self.tokens = TokenManager(config, self.http, sleep=sleep)
-        self.governor = RateGovernor(config, sleep=sleep)
+        self.tokens = TokenManager(config, self.http, sleep=self._sleep)
+        self.governor = RateGovernor(config, sleep=self._sleep)
 
     def request(
         self,
