@@ -12,6 +12,8 @@ Rules every adapter keeps:
   carries `retry_after`, `EHRNotFound`, `EHRValidationError`, `EHRAuthError`).
 - Availability comes either as inputs our slot engine combines (working hours and blocks:
   `Capability.WORKING_HOURS`) or as the EHR's own free slots (`Capability.NATIVE_SLOTS`).
+- A booking may be a request staff confirm (`Capability.REQUEST_MODE`: `as_request`), and a
+  cancel may be a request staff act on (`Capability.CANCEL_REQUESTS`).
 - Changes reach the portal by webhook (`Capability.WEBHOOKS`) or by polling
   `appointments_changed_since`; either way they are announced on `ehr.events`.
 """
@@ -42,6 +44,10 @@ class Capability(StrEnum):
     WEBHOOKS = "webhooks"  # the EHR pushes changes; otherwise poll
     INSERTION_REPORTS = "insertion_reports"  # a write is accepted first, confirmed later
     REQUEST_MODE = "request_mode"  # a booking may be a request on the office's follow-up list
+    CANCEL_REQUESTS = "cancel_requests"  # a cancel is a request the office's staff act on
+    # Each EHR appointment type names its descriptors (NexHealth); without it (Nextech's purposes
+    # are not tied to types) the type's descriptors are the practice's own, kept by the sync.
+    TYPE_DESCRIPTORS = "type_descriptors"
 
 
 # The arguments of the port's many-keyword calls, stated once: every adapter takes them as
@@ -70,6 +76,7 @@ class AppointmentDetails(AppointmentKey, total=False):
     descriptor_ids: list[int] | None
     note: str | None
     notify_patient: bool  # default False
+    as_request: bool  # default False; only with Capability.REQUEST_MODE: the follow-up list
 
 
 class PatientQuery(TypedDict, total=False):
@@ -143,9 +150,15 @@ class EHRPort(Protocol):
         whose answer was lost may have made."""
         ...
 
-    def create_appointment(self, **new: Unpack[AppointmentDetails]) -> EHRAppointment: ...
+    def create_appointment(self, **new: Unpack[AppointmentDetails]) -> EHRAppointment:
+        """`as_request` (only with `Capability.REQUEST_MODE`): put it on the office's follow-up
+        list for staff to confirm; the answer's `insertion_status` is `HELD` until they do."""
+        ...
 
-    def cancel_appointment(self, appointment_id: int) -> EHRAppointment: ...
+    def cancel_appointment(self, appointment_id: int) -> EHRAppointment:
+        """With `Capability.CANCEL_REQUESTS` the answer may still stand, `cancel_requested`:
+        staff act on the request later (found by the change poll)."""
+        ...
 
     # -- patients -----------------------------------------------------------------------------
     def search_patients(self, **query: Unpack[PatientQuery]) -> list[EHRPatient]: ...

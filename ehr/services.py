@@ -273,6 +273,7 @@ def flush_health(conn: EHRConnection) -> ConnectionHealth:
 
 def post_appointment(conn: EHRConnection, **new: Unpack[AppointmentDetails]) -> EHRAppointment:
     """POST the appointment to the EHR without ever booking it twice, and mirror it (pending).
+    `as_request`: on the office's follow-up list (`Capability.REQUEST_MODE` only).
 
     All ids are EHR ids (`selectors.ehr_ids_for_booking` maps ours). A timeout or 5xx after
     sending makes the adapter look for the appointment (patient, provider, start) before

@@ -13,6 +13,8 @@ the round trip is exact):
   (overrides `ehr.working_hours` for that location);
 * `providers[].active`, `operatories[].active`, `working_hours[].active` (default true),
   `appointment_types[].bookable` (default true: may the voice agent book it?),
+  `appointment_types[].booking_mode` (default "book": straight onto the schedule; "request":
+  staff confirm it first),
   `appointments[].cancelled` (default false);
 * `ehr_id` on locations, operatories, providers and appointment types: written by the export
   when the row is linked to the EHR; the importer matches an entry to its row by it before the
@@ -46,7 +48,9 @@ from typing import Any, TypeVar
 from core.phone import to_e164
 from scheduling.slots import WEEKDAYS
 
-EHR_KINDS = ("none", "sandbox")
+# "sandbox": the NexHealth-shaped sandbox; "nextech": Nextech's Select API (or the sandbox's
+# Nextech surface in development). Credentials are never in the file.
+EHR_KINDS = ("none", "sandbox", "nextech")
 WORKING_HOURS_MODES = ("manual", "synced")
 RULE_PATIENT_STATUSES = ("new", "existing", "any")
 # Sections validated but not stored (none left: compliance stores the BAA, calls the protocols
@@ -90,6 +94,10 @@ class ConfigError(Exception):
 
 
 # --- the typed result -----------------------------------------------------------------------
+
+
+# appointment_types[].booking_mode: scheduling.models.BookingMode's values.
+BOOKING_MODES = ("book", "request")
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,7 @@ class AppointmentTypeSpec:
     instructions: str
     bookable: bool
     ehr_id: int | None = None
+    booking_mode: str = "book"
 
 
 @dataclass(frozen=True)
@@ -583,6 +592,8 @@ class _Parser:
         protocols = self.escalation_protocols(root.get("escalation_protocols"))
         on_call = self.on_call(root.get("on_call"))
         lay_terms = self.lay_terms(root.get("lay_terms"))
+        if ehr_kind == "nextech":
+            self.nextech_limits(working_hours, blocks, appointments)
         if c.errors or practice is None:
             return None
         return PracticeConfig(
@@ -604,6 +615,28 @@ class _Parser:
             not_imported=tuple(s for s in NOT_IMPORTED_SECTIONS if root.get(s) not in (None, [])),
             patients_dropped=patients,
         )
+
+    def nextech_limits(
+        self,
+        working_hours: tuple[WorkingHourSpec, ...],
+        blocks: tuple[BlockSpec, ...],
+        appointments: tuple[AppointmentSpec, ...],
+    ) -> None:
+        """What a Nextech practice cannot take from the file: its blocks and appointments live
+        in Nextech (the Select API writes neither a block nor a staff booking), and Nextech's
+        templates repeat by weekday, so a one-day working hour has no template to become."""
+        if blocks:
+            self.c.error("blocks", "a Nextech practice's blocks are kept in Nextech; remove them")
+        if appointments:
+            self.c.error(
+                "appointments", "a Nextech practice's appointments are kept in Nextech; remove them"
+            )
+        for i, hour in enumerate(working_hours):
+            if hour.specific_date is not None:
+                self.c.error(
+                    f"working_hours[{i}].specific_date",
+                    "Nextech templates repeat by weekday; a one-day entry is not possible",
+                )
 
     def keyed(self, path: str, entry: dict[str, Any], registry: Mapping[str, Any]) -> Any:
         """The entry's key, checked for form and uniqueness (first occurrence wins)."""
@@ -770,6 +803,7 @@ class _Parser:
             "descriptors",
             "instructions",
             "bookable",
+            "booking_mode",
             "ehr_id",
         )
         for path, entry, key, ehr_id, name in self.records(
@@ -813,11 +847,14 @@ class _Parser:
                 f"{path}.instructions", entry.get("instructions", ""), max_length=10_000, blank=True
             )
             bookable = c.boolean(f"{path}.bookable", _get(entry, "bookable", True))
+            mode = c.choice(
+                f"{path}.booking_mode", _get(entry, "booking_mode", "book"), BOOKING_MODES
+            )
             if key is _MISSING:
                 continue
             spec = None
             values = (name, minutes, new, existing, providers, capabilities, lead, horizon)
-            if _ok(*values, phrases, descriptors, instructions, bookable, ehr_id):
+            if _ok(*values, phrases, descriptors, instructions, bookable, mode, ehr_id):
                 spec = AppointmentTypeSpec(
                     key=key,
                     name=name,
@@ -833,6 +870,7 @@ class _Parser:
                     instructions=instructions,
                     bookable=bookable,
                     ehr_id=ehr_id,
+                    booking_mode=mode,
                 )
                 out.append(spec)
             self.type_keys[key] = spec

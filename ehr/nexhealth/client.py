@@ -210,7 +210,12 @@ class NexHealthClient(EHRHttpClient[EHRResponse]):
 
     kind = "nexhealth"
     capabilities = frozenset(
-        {Capability.WORKING_HOURS, Capability.WEBHOOKS, Capability.INSERTION_REPORTS}
+        {
+            Capability.WORKING_HOURS,
+            Capability.WEBHOOKS,
+            Capability.INSERTION_REPORTS,
+            Capability.TYPE_DESCRIPTORS,
+        }
     )
     log = log
 
@@ -508,12 +513,15 @@ class NexHealthClient(EHRHttpClient[EHRResponse]):
         return None
 
     def create_appointment(self, **new: Unpack[AppointmentDetails]) -> norm.EHRAppointment:
-        """`POST /appointments`, safe against ambiguous failures.
+        """`POST /appointments`, safe against ambiguous failures. NexHealth has no request mode
+        (`as_request` is refused): a request waits in our front desk's queue instead.
 
         On a timeout or 5xx after sending, the client searches for the appointment (patient,
         provider, start) before retrying, so a retry never books twice. The answer means
         *accepted*: insertion into the EHR is reported later by `appointment_insertion`.
         """
+        if new.get("as_request"):
+            raise EHRValidationError("NexHealth has no request mode; approve the request first")
         lid = self._location(new.get("location_id"))
         appt: dict[str, Any] = {
             "patient_id": new["patient_id"],

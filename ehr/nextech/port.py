@@ -16,11 +16,11 @@ Where Nextech differs from the port's NexHealth-born shape, and what this does a
   once rather than at booking time.
 - **Availability** is Nextech's own (``Capability.NATIVE_SLOTS``: ``free_slots``); there are no
   working hours or operatories to read.
-- **A hold** (``mode="hold"``: the office's follow-up list) comes back with ``insertion_status``
-  ``PENDING``: not confirmed until staff confirm it and Nextech says ``booked`` (found by the
-  change poll or by reading the appointment again).
-- **Cancel** is a request staff act on: the answer is ``cancelled`` only once they have;
-  ``cancel_requested`` on the adapter's appointment says it is waiting.
+- **A hold** (``as_request=True``: ``appointment-schedule: hold``, the office's follow-up list)
+  comes back with ``insertion_status`` ``HELD``: not confirmed until staff confirm it and
+  Nextech says ``booked`` (found by the change poll or by reading the appointment again).
+- **Cancel** is a request staff act on (``Capability.CANCEL_REQUESTS``): the answer is
+  ``cancelled`` only once they have; until then it carries ``cancel_requested``.
 - **Documents** are Compositions in the patient's Notes tab, found again by our reference.
 """
 
@@ -93,7 +93,9 @@ class NextechPort:
     """One Nextech connection behind ``EHRPort`` (and ``SlotSource``). Thread-safe."""
 
     kind = "nextech"
-    capabilities = frozenset({Capability.NATIVE_SLOTS, Capability.REQUEST_MODE})
+    capabilities = frozenset(
+        {Capability.NATIVE_SLOTS, Capability.REQUEST_MODE, Capability.CANCEL_REQUESTS}
+    )
 
     def __init__(self, config: NextechConfig, client: NextechClient | None = None) -> None:
         self.config = config
@@ -156,7 +158,7 @@ class NextechPort:
     def as_ehr(self, appt: NxAppointment) -> EHRAppointment:
         # Nextech writes synchronously: an appointment it answers with is in the schedule, and
         # only a hold still waits (for staff to confirm it, not for an insertion).
-        insertion = InsertionStatus.PENDING if appt.held else InsertionStatus.COMPLETE
+        insertion = InsertionStatus.HELD if appt.held else InsertionStatus.COMPLETE
         return EHRAppointment(
             id=int(appt.id),
             location_id=_int(appt.location_id),
@@ -172,6 +174,7 @@ class NextechPort:
             insertion_status=insertion,
             note=appt.comment or "",
             descriptor_ids=tuple(int(p) for p in appt.purpose_ids if p.isdigit()),
+            cancel_requested=appt.cancel_requested and not appt.cancelled,
         )
 
     def _patient(self, patient: NxPatient) -> EHRPatient:
@@ -218,11 +221,12 @@ class NextechPort:
         return []  # Nextech's scheduling resources are not in the API
 
     def descriptors(self, location_id: int | None = None) -> list[EHRDescriptor]:
-        """Nextech's appointment purposes (the reason a type of visit is for)."""
+        """Nextech's appointment purposes (the reason a type of visit is for). A purpose has
+        no code of its own: its name is the code a configuration file names it by."""
         return [
             EHRDescriptor(
                 id=int(p.id),
-                code=p.id,
+                code=p.name[:32] or p.id,
                 name=p.name,
                 kind="appointment_purpose",
                 location_id=None,
@@ -325,10 +329,9 @@ class NextechPort:
         )
         return self.as_ehr(found) if found is not None else None
 
-    def create_appointment(
-        self, *, mode: str = "book", **new: Unpack[AppointmentDetails]
-    ) -> EHRAppointment:
-        """Book (``mode="book"``) or hold (``"hold"``) in Nextech. Raises ``NextechSlotTaken``
+    def create_appointment(self, **new: Unpack[AppointmentDetails]) -> EHRAppointment:
+        """Book (``appointment-schedule: book``) or, ``as_request``, hold (``hold``: the
+        office's follow-up list) in Nextech, never the office's default. Raises ``NextechSlotTaken``
         (an ``EHRError``) when Nextech answers 409; safe to call again after any error."""
         patient_id, start, end = new["patient_id"], new["start"], new.get("end")
         appointment_type_id = new.get("appointment_type_id")
@@ -350,7 +353,7 @@ class NextechPort:
             end=end,
             appointment_type_id=str(appointment_type_id) if appointment_type_id else None,
             purpose_ids=tuple(str(d) for d in new.get("descriptor_ids") or ()),
-            mode=mode,
+            mode="hold" if new.get("as_request") else "book",
             comment=new.get("note"),
             patient_id=None if new_patient is not None else self.guid_for(patient_id),
             new_patient=new_patient,

@@ -236,7 +236,7 @@ def test_a_booking_confirmed_by_the_worker_is_attributed_to_the_request_and_clie
     import httpx
 
     from scheduling.models import Booking
-    from tests.scheduling.test_bookings import booking_body, desk
+    from tests.booking.test_bookings import booking_body, desk
 
     with desk(live_server, settings) as d:
         hold = d.hold()

@@ -42,9 +42,9 @@ from ehr.ratelimit import Limit, RateLimiter
 from ehr_sandbox.testing import SandboxServer, wait_until
 from scheduling.models import AppointmentType, Booking, BookingStatus, Hold, HoldStatus, Patient
 from scheduling.services import place_hold
+from tests.booking.test_bookings import LA, SANDBOX_ARGS
 from tests.ehr.conftest import API_KEY, World, build_world
-from tests.scheduling.api_factories import api_client, token_for
-from tests.scheduling.test_bookings import LA, SANDBOX_ARGS
+from tests.receptionist_api.factories import api_client, token_for
 from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.worker]
