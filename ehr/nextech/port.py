@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from hashlib import sha256
@@ -45,6 +44,7 @@ from ehr.port import (
     AppointmentKey,
     Capability,
     DocumentDetails,
+    FreeSlotsQuery,
     PatientDetails,
     PatientQuery,
     WorkingHoursQuery,
@@ -264,22 +264,15 @@ class NextechPort:
 
     # -- availability (NATIVE_SLOTS) ------------------------------------------------------------
 
-    def free_slots(
-        self,
-        *,
-        start_date: date,
-        days: int,
-        provider_ids: Sequence[int],
-        location_id: int | None = None,
-        appointment_type_id: int | None = None,
-    ) -> list[tuple[int, datetime, datetime]]:
-        start = datetime.combine(start_date, dtime(0), tzinfo=self.tz)
+    def free_slots(self, **query: Unpack[FreeSlotsQuery]) -> list[tuple[int, datetime, datetime]]:
+        start = datetime.combine(query["start_date"], dtime(0), tzinfo=self.tz)
+        type_id = query.get("appointment_type_id")
         slots = self.nextech.slots(
-            location_id=self._location(location_id),
+            location_id=self._location(query.get("location_id")),
             start=start,
-            end=start + timedelta(days=days),
-            practitioner_ids=[str(p) for p in provider_ids],
-            appointment_type_id=str(appointment_type_id) if appointment_type_id else None,
+            end=start + timedelta(days=query["days"]),
+            practitioner_ids=[str(p) for p in query["provider_ids"]],
+            appointment_type_id=str(type_id) if type_id else None,
         )
         return [
             (int(s.practitioner_id), s.start, s.end) for s in slots if s.practitioner_id.isdigit()
