@@ -519,41 +519,20 @@ class Mirror:
         failed): cancel / delete them. Not being listed is not enough: a location whose key or
         EHR id changed lists nothing of its old calendar, which is still live in the EHR. Only
         rows whose newest known state predates the read, so a webhook that raced it is kept."""
-        lo, hi = window
         newer = set(
             EHRVersion.objects.filter(
                 connection=self.conn, resource="appointment", updated_at__gte=read_at
             ).values_list("ehr_id", flat=True)
         )
-        appts = (
-            Appointment.objects.filter(
-                practice_id=self.practice_id,
-                location=self.location,
-                ehr_id__isnull=False,
-                cancelled=False,
-                start__lt=hi,
-                end__gt=lo,
-            )
-            .exclude(ehr_id__in=seen)
-            .exclude(ehr_id__in=newer)
-        )
+        live_appts, live_blocks = _live_mirrored(self.practice_id, self.location, window)
+        appts = live_appts.exclude(ehr_id__in=seen).exclude(ehr_id__in=newer)
         appts = appts.filter(ehr_id__in=gone)
         for row in appts:
             row.cancelled = True
             row.save(update_fields=["cancelled"])
             self._mark_gone(row.ehr_id)
             self.report.add("appointments", "deleted")
-        blocks = (
-            Block.objects.filter(
-                practice_id=self.practice_id,
-                location=self.location,
-                ehr_id__isnull=False,
-                start__lt=hi,
-                end__gt=lo,
-            )
-            .exclude(ehr_id__in=seen)
-            .exclude(ehr_id__in=newer)
-        )
+        blocks = live_blocks.exclude(ehr_id__in=seen).exclude(ehr_id__in=newer)
         blocks = blocks.filter(ehr_id__in=gone)
         for block in blocks:
             self._mark_gone(block.ehr_id)
@@ -661,27 +640,28 @@ def _unlisted_mirror_ids(
 ) -> list[int]:
     """EHR ids of the location's live mirrored appointments and blocks in the window that the
     EHR's listing left out: each is asked about by id before the mirror retires it."""
-    lo, hi = window
     with tenant_context(connection.practice_id):
-        ids = set(
-            Appointment.objects.filter(
-                practice_id=connection.practice_id,
-                location=location,
-                ehr_id__isnull=False,
-                cancelled=False,
-                start__lt=hi,
-                end__gt=lo,
-            ).values_list("ehr_id", flat=True)
-        ) | set(
-            Block.objects.filter(
-                practice_id=connection.practice_id,
-                location=location,
-                ehr_id__isnull=False,
-                start__lt=hi,
-                end__gt=lo,
-            ).values_list("ehr_id", flat=True)
+        appts, blocks = _live_mirrored(connection.practice_id, location, window)
+        ids = set(appts.values_list("ehr_id", flat=True)) | set(
+            blocks.values_list("ehr_id", flat=True)
         )
     return sorted(i for i in ids - listed if i is not None)
+
+
+def _live_mirrored(
+    practice_id: int, location: Location, window: tuple[datetime, datetime]
+) -> tuple[models.QuerySet[Appointment], models.QuerySet[Block]]:
+    """The location's live rows from the EHR (appointments not cancelled, blocks) that overlap
+    the window [lo, hi)."""
+    lo, hi = window
+    mirrored: dict[str, Any] = {
+        "practice_id": practice_id,
+        "location": location,
+        "ehr_id__isnull": False,
+        "start__lt": hi,
+        "end__gt": lo,
+    }
+    return Appointment.objects.filter(cancelled=False, **mirrored), Block.objects.filter(**mirrored)
 
 
 def apply_snapshot(connection: EHRConnection, snapshot: Snapshot) -> SyncReport:
