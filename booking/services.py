@@ -159,15 +159,9 @@ def _create_booking(
             patient = None
             if patient_body.get("id") is not None:
                 patient = Patient.objects.for_practice(practice).get(pk=patient_body["id"])
-            booking = Booking.objects.create(
+            booking = _booking_of(
+                hold,
                 practice=practice,
-                hold=hold,
-                appointment_type_id=hold.appointment_type_id,
-                provider_id=hold.provider_id,
-                operatory_id=hold.operatory_id,
-                location_id=hold.location_id,
-                start=hold.start,
-                end=hold.end,
                 idempotency_key=idempotency_key,
                 request_fingerprint=digest,
                 api_client=api_client,
@@ -199,6 +193,21 @@ def request_hold() -> timedelta:
 def request_deadline(start: Any, now: Any) -> Any:
     """Until when a request in our queue keeps its slot: the hold time, never past the start."""
     return min(now + request_hold(), start)
+
+
+def _booking_of(hold: Hold, **fields: Any) -> Booking:
+    """A new booking of the slot `hold` reserved: its type, provider, operatory, location and
+    times are the hold's."""
+    return Booking.objects.create(
+        hold=hold,
+        appointment_type_id=hold.appointment_type_id,
+        provider_id=hold.provider_id,
+        operatory_id=hold.operatory_id,
+        location_id=hold.location_id,
+        start=hold.start,
+        end=hold.end,
+        **fields,
+    )
 
 
 def waits_for_staff(hold: Hold) -> bool:
@@ -552,15 +561,9 @@ def reschedule_booking(booking: Booking, hold: Hold) -> Booking:
         hold.status = HoldStatus.BOOKED
         hold.save(update_fields=["status"])
         body = {"moves": old.pk, "hold_id": hold.pk}
-        new = Booking.objects.create(
+        new = _booking_of(
+            hold,
             practice_id=old.practice_id,
-            hold=hold,
-            appointment_type_id=hold.appointment_type_id,
-            provider_id=hold.provider_id,
-            operatory_id=hold.operatory_id,
-            location_id=hold.location_id,
-            start=hold.start,
-            end=hold.end,
             idempotency_key=f"portal-move-{old.pk}-{hold.pk}",
             request_fingerprint=fingerprint(body),
             api_client=None,

@@ -181,18 +181,18 @@ class EHRPort(Protocol):
     def close(self) -> None: ...
 
 
+class FreeSlotsQuery(TypedDict, total=False):
+    start_date: Required[date]
+    days: Required[int]
+    provider_ids: Required[Sequence[int]]
+    location_id: int | None
+    appointment_type_id: int | None
+
+
 class SlotSource(Protocol):
     """`Capability.NATIVE_SLOTS`: the EHR's own free slots for some providers over some days."""
 
-    def free_slots(
-        self,
-        *,
-        start_date: date,
-        days: int,
-        provider_ids: Sequence[int],
-        location_id: int | None = None,
-        appointment_type_id: int | None = None,
-    ) -> list[tuple[int, datetime, datetime]]:
+    def free_slots(self, **query: Unpack[FreeSlotsQuery]) -> list[tuple[int, datetime, datetime]]:
         """(provider id, start, end) of each free slot."""
         ...
 

@@ -93,19 +93,25 @@ def connect_location(
         conn.ehr_location_id = ehr_location_id
         conn.rate_limit_per_minute = rate_limit_per_minute
         conn.rate_limits = rate_limits or {}
-        conn.save()
-        ConnectionHealth.objects.get_or_create(
-            connection=conn, defaults={"practice_id": conn.practice_id}
-        )
-        if location.ehr_id != ehr_location_id:
-            location.ehr_id = ehr_location_id
-            location.save(update_fields=["ehr_id"])
+        save_connection(conn, location, ehr_location_id)
     check = check_connection(conn)
     if not check.ok:
         raise EHRError(f"connection test failed: {check.detail}")
     if register_webhooks:
         register_webhook_endpoint(conn, public_url=public_url)
     return conn
+
+
+def save_connection(conn: EHRConnection, location: Location, ehr_location_id: int) -> None:
+    """Store a location's connection (any kind) with its health row, and the EHR's id of the
+    location on the location itself; inside the caller's tenant context and transaction."""
+    conn.save()
+    ConnectionHealth.objects.get_or_create(
+        connection=conn, defaults={"practice_id": conn.practice_id}
+    )
+    if location.ehr_id != ehr_location_id:
+        location.ehr_id = ehr_location_id
+        location.save(update_fields=["ehr_id"])
 
 
 def register_webhook_endpoint(conn: EHRConnection, *, public_url: str | None = None) -> None:

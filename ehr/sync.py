@@ -44,7 +44,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Location
+from core.counts import Counts
 from core.outcome import Outcome
+from core.rows import save_changed
 from core.tenancy import tenant_context
 from ehr.errors import EHRNotFound
 from ehr.models import AppointmentTypeLink, EHRConnection, EHRVersion
@@ -82,17 +84,6 @@ KINDS = (
 
 
 @dataclass
-class Counts:
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.created + self.updated + self.deleted
-
-
-@dataclass
 class SyncReport:
     """What a sync changed, per kind. On a healthy mirror a reconcile reports zero."""
 
@@ -121,16 +112,6 @@ class SyncReport:
 
 
 M = TypeVar("M", Provider, Operatory)
-
-
-def _assign(obj: models.Model, values: dict[str, Any]) -> bool:
-    """Set the values that differ and save only those; True if anything changed."""
-    changed = [name for name, value in values.items() if getattr(obj, name) != value]
-    if changed:
-        for name in changed:
-            setattr(obj, name, values[name])
-        obj.save(update_fields=changed)
-    return bool(changed)
 
 
 def sync_window(location: Location, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -228,7 +209,7 @@ class Mirror:
         if row is None:
             row = adoptable.filter(ehr_id__isnull=True, name__iexact=name).order_by("id").first()
             if row is not None:
-                _assign(row, {**values, "ehr_id": ehr_id})
+                save_changed(row, {**values, "ehr_id": ehr_id})
                 self.report.add(section, "updated")
         if row is None:
             row = model._default_manager.create(
@@ -238,7 +219,7 @@ class Mirror:
                 **values,
             )
             self.report.add(section, "created")
-        elif _assign(row, values):
+        elif save_changed(row, values):
             self.report.add(section, "updated")
         cache[ehr_id] = row
         return row
@@ -276,7 +257,7 @@ class Mirror:
                 practice_id=self.practice_id, location=self.location, **values
             )
             self.report.add("descriptors", "created")
-        elif _assign(row, values):
+        elif save_changed(row, values):
             self.report.add("descriptors", "updated")
         return row
 
@@ -314,7 +295,7 @@ class Mirror:
             values: dict[str, Any] = {"name": t.name[:200], "minutes": t.minutes}
             if row.ehr_id is None:
                 values["ehr_id"] = t.id
-            changed = _assign(row, values)
+            changed = save_changed(row, values)
         if links.get(t.id) != row.pk:
             AppointmentTypeLink.objects.filter(connection=self.conn, ehr_id=t.id).delete()
             AppointmentTypeLink.objects.filter(connection=self.conn, appointment_type=row).delete()
@@ -386,7 +367,7 @@ class Mirror:
             row = WorkingHour.objects.create(practice_id=self.practice_id, ehr_id=w.id, **values)
             changed = True
         else:
-            changed = _assign(row, {**values, "ehr_id": w.id})
+            changed = save_changed(row, {**values, "ehr_id": w.id})
         links = self.type_links()
         wanted = {links[i] for i in w.appointment_type_ids if i in links}
         current = set(row.appointment_types.values_list("pk", flat=True))
@@ -440,7 +421,7 @@ class Mirror:
                 return Outcome.STALE
         outcome = self._write_block(a, gone) if a.unavailable else self._write_appointment(a, gone)
         if outcome is not Outcome.SKIPPED:
-            _assign(version, {"updated_at": a.updated_at or version.updated_at, "gone": gone})
+            save_changed(version, {"updated_at": a.updated_at or version.updated_at, "gone": gone})
         return outcome
 
     def _locked_version(self, ehr_id: int) -> EHRVersion:
@@ -488,7 +469,7 @@ class Mirror:
             Block.objects.create(practice_id=self.practice_id, ehr_id=a.id, **values)
             self.report.add("blocks", "created")
             return Outcome.CREATED
-        if _assign(row, values):
+        if save_changed(row, values):
             self.report.add("blocks", "updated")
             return Outcome.UPDATED
         return Outcome.UNCHANGED
@@ -521,7 +502,7 @@ class Mirror:
             return Outcome.CREATED
         if row.ehr_updated_at is not None and values["ehr_updated_at"] is None:
             values["ehr_updated_at"] = row.ehr_updated_at
-        if _assign(row, values):
+        if save_changed(row, values):
             self.report.add("appointments", "updated")
             return Outcome.UPDATED
         return Outcome.UNCHANGED
@@ -538,41 +519,20 @@ class Mirror:
         failed): cancel / delete them. Not being listed is not enough: a location whose key or
         EHR id changed lists nothing of its old calendar, which is still live in the EHR. Only
         rows whose newest known state predates the read, so a webhook that raced it is kept."""
-        lo, hi = window
         newer = set(
             EHRVersion.objects.filter(
                 connection=self.conn, resource="appointment", updated_at__gte=read_at
             ).values_list("ehr_id", flat=True)
         )
-        appts = (
-            Appointment.objects.filter(
-                practice_id=self.practice_id,
-                location=self.location,
-                ehr_id__isnull=False,
-                cancelled=False,
-                start__lt=hi,
-                end__gt=lo,
-            )
-            .exclude(ehr_id__in=seen)
-            .exclude(ehr_id__in=newer)
-        )
+        live_appts, live_blocks = _live_mirrored(self.practice_id, self.location, window)
+        appts = live_appts.exclude(ehr_id__in=seen).exclude(ehr_id__in=newer)
         appts = appts.filter(ehr_id__in=gone)
         for row in appts:
             row.cancelled = True
             row.save(update_fields=["cancelled"])
             self._mark_gone(row.ehr_id)
             self.report.add("appointments", "deleted")
-        blocks = (
-            Block.objects.filter(
-                practice_id=self.practice_id,
-                location=self.location,
-                ehr_id__isnull=False,
-                start__lt=hi,
-                end__gt=lo,
-            )
-            .exclude(ehr_id__in=seen)
-            .exclude(ehr_id__in=newer)
-        )
+        blocks = live_blocks.exclude(ehr_id__in=seen).exclude(ehr_id__in=newer)
         blocks = blocks.filter(ehr_id__in=gone)
         for block in blocks:
             self._mark_gone(block.ehr_id)
@@ -680,27 +640,28 @@ def _unlisted_mirror_ids(
 ) -> list[int]:
     """EHR ids of the location's live mirrored appointments and blocks in the window that the
     EHR's listing left out: each is asked about by id before the mirror retires it."""
-    lo, hi = window
     with tenant_context(connection.practice_id):
-        ids = set(
-            Appointment.objects.filter(
-                practice_id=connection.practice_id,
-                location=location,
-                ehr_id__isnull=False,
-                cancelled=False,
-                start__lt=hi,
-                end__gt=lo,
-            ).values_list("ehr_id", flat=True)
-        ) | set(
-            Block.objects.filter(
-                practice_id=connection.practice_id,
-                location=location,
-                ehr_id__isnull=False,
-                start__lt=hi,
-                end__gt=lo,
-            ).values_list("ehr_id", flat=True)
+        appts, blocks = _live_mirrored(connection.practice_id, location, window)
+        ids = set(appts.values_list("ehr_id", flat=True)) | set(
+            blocks.values_list("ehr_id", flat=True)
         )
     return sorted(i for i in ids - listed if i is not None)
+
+
+def _live_mirrored(
+    practice_id: int, location: Location, window: tuple[datetime, datetime]
+) -> tuple[models.QuerySet[Appointment], models.QuerySet[Block]]:
+    """The location's live rows from the EHR (appointments not cancelled, blocks) that overlap
+    the window [lo, hi)."""
+    lo, hi = window
+    mirrored: dict[str, Any] = {
+        "practice_id": practice_id,
+        "location": location,
+        "ehr_id__isnull": False,
+        "start__lt": hi,
+        "end__gt": lo,
+    }
+    return Appointment.objects.filter(cancelled=False, **mirrored), Block.objects.filter(**mirrored)
 
 
 def apply_snapshot(connection: EHRConnection, snapshot: Snapshot) -> SyncReport:

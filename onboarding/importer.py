@@ -49,6 +49,8 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.models import Location, Practice
+from core.counts import Counts
+from core.rows import differing_fields, save_changed
 from core.tenancy import tenant_context
 from onboarding.schema import (
     AppointmentSpec,
@@ -90,17 +92,6 @@ NOT_IMPORTED_NOTE = "not imported yet (lands with the compliance/calls apps)"
 
 M = TypeVar("M", bound=models.Model)
 S = TypeVar("S")
-
-
-@dataclass
-class Counts:
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.created + self.updated + self.deleted
 
 
 ADDED, CHANGED, REMOVED = "added", "changed", "removed"
@@ -262,7 +253,7 @@ def apply_config(
                 lay_terms=lay_terms,
             )
             result_practice.created = 1
-        elif _assign(
+        elif save_changed(
             practice,
             {
                 "name": config.practice.name,
@@ -295,21 +286,6 @@ def apply_config(
             "the appointments were written without a patient"
         )
     return result
-
-
-def _differing(obj: models.Model, values: dict[str, Any]) -> list[str]:
-    """The names of the fields whose value differs from `values` (before `_assign`)."""
-    return [name for name, value in values.items() if getattr(obj, name) != value]
-
-
-def _assign(obj: models.Model, values: dict[str, Any]) -> bool:
-    """Set the values that differ and save only those fields; True if anything changed."""
-    changed = [name for name, value in values.items() if getattr(obj, name) != value]
-    if changed:
-        for name in changed:
-            setattr(obj, name, values[name])
-        obj.save(update_fields=changed)
-    return bool(changed)
 
 
 def _pair(
@@ -495,10 +471,10 @@ class _Writer:
                 self.result.item(section, ADDED, spec.key)
             else:
                 row = found
-                names = _differing(row, values)
+                names = differing_fields(row, values)
                 if names and section == "operatories" and "location_id" in names:
                     names = [n if n != "location_id" else "location" for n in names]
-                if _assign(row, values):
+                if save_changed(row, values):
                     self.updated(section, row.pk)
                     self.result.item(section, CHANGED, spec.key, names)
             out[spec.key] = row
@@ -591,7 +567,7 @@ class _Writer:
                     self.result.item("phrases", ADDED, f"{spec.key}: “{text}”")
                 else:
                     kept.add(row.pk)
-                    if _assign(row, {"text": text}):
+                    if save_changed(row, {"text": text}):
                         self.count("phrases", "updated")
                         self.result.item("phrases", CHANGED, f"{spec.key}: “{text}”", ["text"])
             self.advance(len(spec.phrases))
@@ -664,8 +640,8 @@ class _Writer:
             else:
                 row = found
                 current = links.get(row.pk, set()) if links is not None else set()
-                names = _differing(row, values)
-                if _assign(row, values):
+                names = differing_fields(row, values)
+                if save_changed(row, values):
                     self.updated(section, row.pk)
                     self.result.item(
                         section, CHANGED, label, [n.removesuffix("_id") for n in names]

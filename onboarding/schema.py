@@ -46,16 +46,8 @@ from functools import cache
 from typing import Any, TypeVar
 
 from core.phone import to_e164
+from scheduling.slots import WEEKDAYS
 
-WEEKDAYS: tuple[str, ...] = (
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-)
 # "sandbox": the NexHealth-shaped sandbox; "nextech": Nextech's Select API (or the sandbox's
 # Nextech surface in development). Credentials are never in the file.
 EHR_KINDS = ("none", "sandbox", "nextech")
@@ -1192,8 +1184,8 @@ class _Parser:
         c = self.c
         out: list[LayTermSpec] = []
         for path, entry in c.entries("lay_terms", value, ("terms",), ("broader",)):
-            terms = c.unique_list(
-                f"{path}.terms", entry["terms"], self.phrase, what="terms", fold=str.casefold
+            terms = c.given(
+                path, entry, "terms", c.unique_list, self.phrase, what="terms", fold=str.casefold
             )
             if terms == ():
                 c.error(f"{path}.terms", "must name at least one term")

@@ -27,11 +27,11 @@ from compliance import audit
 from compliance.gate import BAARequired
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from core.counts import Counts
 from core.tenancy import tenant_context
 from onboarding.exporter import export_config
 from onboarding.files import dump_text, format_of, load_file, parse_text
 from onboarding.importer import (
-    Counts,
     ImportResult,
     Progress,
     apply_config,
@@ -132,6 +132,19 @@ def checked_config(
     config = parse_config(data)
     errors = ehr_gate_errors(config)
     return (None, errors) if errors else (config, [])
+
+
+def _checked_upload(
+    practice: Practice, text: str, filename: str, may_import_baa: bool
+) -> tuple[Any, PracticeConfig | None, list[str]]:
+    """An uploaded file read (by its name's format) and checked for this practice: (its data,
+    its configuration or None, every reason it is refused)."""
+    try:
+        data = parse_text(text, format_of(filename), name=filename)
+    except ConfigError as exc:
+        return None, None, list(exc.errors)
+    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
+    return data, config, errors
 
 
 def _set_up_ehr(
@@ -310,11 +323,7 @@ def preview_config(
     """Validate an uploaded file and show what it would change, without changing anything:
     the import runs inside a transaction that is rolled back (its audit rows and queued tasks
     with it). The file is kept, encrypted, on a `ConfigImport` waiting for confirmation."""
-    try:
-        data = parse_text(text, format_of(filename), name=filename)
-    except ConfigError as exc:
-        return Preview(errors=list(exc.errors))
-    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
+    data, config, errors = _checked_upload(practice, text, filename, may_import_baa)
     if config is None:
         return Preview(errors=errors)
     entries = config_entries(config)
@@ -412,11 +421,7 @@ def upload_config(
     in force (checked up front, as for `manage.py import_practice`) and is repaired by
     uploading the same file again if it fails. A large file is validated here and imported by
     a worker (`ImportOutcome.job`): writing thousands of rows does not belong in a request."""
-    try:
-        data = parse_text(text, format_of(filename), name=filename)
-    except ConfigError as exc:
-        return ImportOutcome(errors=list(exc.errors))
-    config, errors = checked_config(data, practice=practice, may_import_baa=may_import_baa)
+    data, config, errors = _checked_upload(practice, text, filename, may_import_baa)
     if config is None:
         return ImportOutcome(errors=errors)
     if config_entries(config) > background_above_entries():

@@ -27,10 +27,7 @@ from scheduling.models import (
     WorkingHour,
 )
 from scheduling.selectors import available_slots
-from scheduling.slots import Slot
-
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
+from scheduling.slots import WEEKDAYS, Slot
 
 # --- catalogue lists -------------------------------------------------------------------------
 

@@ -34,11 +34,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import random
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -49,20 +46,16 @@ import httpx
 from django.conf import settings
 
 from core.redis import get_redis
-from core.tasks import full_jitter
 from ehr.errors import (
     EHRAuthError,
     EHRError,
     EHRNotFound,
-    EHRRateLimited,
     EHRTransientError,
-    EHRUnavailable,
     EHRValidationError,
-    EHRWriteUncertain,
 )
 from ehr.events import report_trouble as _report
-from ehr.health import HealthRecorder
-from ehr.http import RetryPolicy, default_timeouts
+from ehr.http import ClientOptions, EHRHttpClient
+from ehr.instances import PerConnection
 from ehr.nexhealth import normalize as norm
 from ehr.nexhealth.ratelimit import buckets_for, parse_limits
 from ehr.port import (
@@ -211,7 +204,7 @@ def refresh_margin(claims: dict[str, Any]) -> float:
 # --- the client ------------------------------------------------------------------------------
 
 
-class NexHealthClient:
+class NexHealthClient(EHRHttpClient[EHRResponse]):
     """One per connection (see `client_for`); thread-safe (httpx.Client is). Implements
     `ehr.port.EHRPort` for NexHealth and the sandbox that speaks its API."""
 
@@ -224,54 +217,25 @@ class NexHealthClient:
             Capability.TYPE_DESCRIPTORS,
         }
     )
+    log = log
 
     def __init__(
         self,
         config: ConnectionConfig,
         *,
-        timeout: httpx.Timeout | None = None,
-        max_attempts: int | None = None,
-        rate_wait: float | None = None,
-        backoff_base: float | None = None,
-        backoff_cap: float | None = None,
         api_version: str | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self.config = config
-        policy = RetryPolicy.from_settings(
-            max_attempts=max_attempts,
-            rate_wait=rate_wait,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-        )
-        self.max_attempts, self.rate_wait = policy.max_attempts, policy.rate_wait
-        self.backoff_base, self.backoff_cap = policy.backoff_base, policy.backoff_cap
         version = api_version or str(getattr(settings, "EHR_API_VERSION", "v20240412"))
-        self.http = httpx.Client(
+        super().__init__(
             base_url=config.base_url,
-            timeout=timeout or default_timeouts(),
             headers={"Accept": ACCEPT, "Nex-Api-Version": version, "User-Agent": USER_AGENT},
-            transport=transport,
-            follow_redirects=False,
+            health_key=config.health_key,
+            **options,
         )
-        self.read_timeout = timeout or default_timeouts("EHR_READ_TIMEOUTS")
         self.limiter = RateLimiter(config.rate_limit_key, config.limits)
-        # The longest an admitted attempt can be travelling (every timeout of one call).
-        t = self.http.timeout
-        self._in_flight = sum(x or 0.0 for x in (t.connect, t.write, t.read, t.pool)) + 1.0
         self.tokens = TokenCache(config)
-        self.health = HealthRecorder(config.health_key)
-        self._sleep = sleep
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> NexHealthClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -315,10 +279,7 @@ class NexHealthClient:
                 return cached
         return self.authenticate()
 
-    # -- the request loop -------------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        return full_jitter(attempt, base=self.backoff_base, cap=self.backoff_cap)
+    # -- the request loop (ehr.http.EHRHttpClient) -------------------------------------------
 
     def request(
         self,
@@ -343,162 +304,58 @@ class NexHealthClient:
         retried.
         """
         method = method.upper()
-        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if subdomain:
             query.setdefault("subdomain", self.config.subdomain)
-        buckets = buckets_for(method, path)
-        attempts = max_attempts or self.max_attempts
-        refreshed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            admission = uuid.uuid4().hex  # in flight until `_send` hands back the answer
-            waited = self.limiter.acquire(
-                buckets, max_wait=self.rate_wait, member=admission, in_flight=self._in_flight
-            )
-            if waited:
-                self.health.rate_wait(waited)
-                if waited >= 1.0:
-                    _report(EHRTrouble.RATE_LIMITED)
-            call_headers = dict(headers or {})
-            token = None
-            if auth:
-                token = self.token()
-                call_headers["Authorization"] = f"Bearer {token}"
-            started = time.monotonic()
-            failure: EHRError
-            trouble = EHRTrouble.FAILING
-            ambiguous = False
-            retry_after: float | None = None
-            try:
-                response = self._send(
-                    buckets,
-                    admission,
-                    method,
-                    path,
-                    params=query,
-                    json=json,
-                    headers=call_headers,
-                    timeout=self.read_timeout if safe_to_repeat else self.http.timeout,
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # Never reached the EHR: always safe to try again.
-                self.health.call(time.monotonic() - started, error_kind="connect")
-                failure = EHRTransientError(
-                    f"could not reach the EHR: {exc!r}", method=method, path=path
-                )
-            except httpx.TimeoutException as exc:  # read/write timeout: it may have run
-                self.health.call(time.monotonic() - started, error_kind="timeout")
-                trouble = EHRTrouble.SLOW
-                failure = EHRTransientError(
-                    f"the EHR did not answer in time: {exc!r}", method=method, path=path
-                )
-                ambiguous = True
-            except httpx.TransportError as exc:  # dropped mid-way: it may have run
-                self.health.call(time.monotonic() - started, error_kind="transport")
-                failure = EHRTransientError(
-                    f"connection to the EHR failed: {exc!r}", method=method, path=path
-                )
-                ambiguous = True
-            else:
-                elapsed = time.monotonic() - started
-                status = response.status_code
-                if 200 <= status < 300:
-                    self.health.call(elapsed)
-                    return self._parse_ok(response, method, path)
-                messages, description = _error_details(response)
-                text = "; ".join(messages) or str(description or response.reason_phrase)
-                if status == 401 and auth and not refreshed:
-                    self.health.call(elapsed, error_kind="auth_refresh")
-                    # Expired or revoked token: drop it (if still cached) and get a new one, once.
-                    if token:
-                        self.tokens.invalidate(token)
-                    refreshed = True
-                    attempt -= 1  # a refresh is not a retry
-                    continue
-                if status == 429:
-                    self.health.call(elapsed, error_kind="429")
-                    self.health.incr("429")
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
-                    trouble = EHRTrouble.RATE_LIMITED
-                    failure = EHRRateLimited(
-                        f"the EHR rate-limited us: {text}",
-                        retry_after=retry_after,
-                        status=status,
-                        messages=messages,
-                        method=method,
-                        path=path,
-                    )
-                elif status >= 500:
-                    self.health.call(elapsed, error_kind="5xx")
-                    failure = EHRTransientError(
-                        f"EHR server error: {text}",
-                        status=status,
-                        messages=messages,
-                        method=method,
-                        path=path,
-                    )
-                    ambiguous = True
-                else:
-                    error = _permanent_error(status, text, messages, method, path)
-                    self.health.call(elapsed, error_kind=error.kind)
-                    raise error
-            # A transient failure: say so, then decide whether and when to try again.
-            _report(trouble)
-            if ambiguous and not safe_to_repeat:
-                if lookup is None:
-                    raise EHRWriteUncertain(
-                        f"{failure} - the write may have landed; look it up before retrying",
-                        status=failure.status,
-                        method=method,
-                        path=path,
-                    ) from failure
-                found = lookup()
-                if found is not None:
-                    log.info("%s %s: ambiguous failure, found the record by lookup", method, path)
-                    return found
-            if attempt >= attempts:
-                if isinstance(failure, EHRRateLimited):
-                    raise failure
-                raise EHRUnavailable(
-                    f"gave up after {attempt} attempt(s): {failure}",
-                    status=failure.status,
-                    messages=failure.messages,
-                    method=method,
-                    path=path,
-                ) from failure
-            if retry_after is not None:
-                if retry_after > self.rate_wait:
-                    raise failure  # EHRRateLimited: re-queue instead of sleeping in a worker
-                pause = retry_after + random.uniform(0, 0.1)  # noqa: S311
-                self.health.rate_wait(pause)
-            else:
-                pause = self._backoff(attempt)
-            self.health.incr("retries")
-            log.info(
-                "%s %s failed (%s); retry %d/%d in %.2fs",
-                method,
-                path,
-                failure.summary(),  # never the EHR's text: it can quote patient fields
-                attempt,
-                attempts - 1,
-                pause,
-            )
-            self._sleep(pause)
+        return self._call(
+            method,
+            path,
+            limit_key=(buckets_for(method, path), auth),
+            error_path=path,
+            safe_to_repeat=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            attempts=max_attempts or self.max_attempts,
+            lookup=lookup,
+            params=query,
+            json=json,
+            headers=headers,
+        )
 
-    def _send(
-        self, buckets: list[str], admission: str, method: str, path: str, **kwargs: Any
-    ) -> httpx.Response:
-        """The HTTP call itself; its rate-limit admission is completed when it returns or fails
-        (best effort: if Redis is away, the admission lapses after the in-flight bound)."""
-        try:
-            return self.http.request(method, path, **kwargs)
-        finally:
-            try:
-                self.limiter.complete(buckets, admission)
-            except Exception:
-                log.warning("could not complete rate-limit admission", exc_info=True)
+    def _admit(self, limit_key: tuple[list[str], bool], member: str) -> float:
+        return self.limiter.acquire(
+            limit_key[0], max_wait=self.rate_wait, member=member, in_flight=self._in_flight
+        )
+
+    def _complete(self, limit_key: tuple[list[str], bool], member: str) -> None:
+        self.limiter.complete(limit_key[0], member)
+
+    def _sign(self, headers: dict[str, str], limit_key: tuple[list[str], bool]) -> str | None:
+        if not limit_key[1]:  # `POST /authenticates` presents the API key itself
+            return None
+        token = self.token()
+        headers["Authorization"] = f"Bearer {token}"
+        return token
+
+    def _invalidate(self, token: str) -> None:
+        self.tokens.invalidate(token)
+
+    def _error_text(self, response: httpx.Response) -> tuple[list[str], str]:
+        messages, description = _error_details(response)
+        return messages, "; ".join(messages) or str(description or response.reason_phrase)
+
+    def _permanent(
+        self, response: httpx.Response, text: str, messages: list[str], method: str, path: str
+    ) -> EHRError:
+        return _permanent_error(response.status_code, text, messages, method, path)
+
+    def _throttled(
+        self, limit_key: tuple[list[str], bool], retry_after: float, times: int
+    ) -> float | None:
+        if retry_after > self.rate_wait:
+            return None
+        return retry_after + random.uniform(0, 0.1)  # noqa: S311
+
+    def _trouble(self, kind: EHRTrouble) -> None:
+        _report(kind)
 
     def _parse_ok(self, response: httpx.Response, method: str, path: str) -> EHRResponse:
         try:
@@ -947,16 +804,6 @@ def _error_details(response: httpx.Response) -> tuple[list[str], Any]:
     return [], None
 
 
-def _retry_after(value: str | None) -> float:
-    """Seconds from a Retry-After header (delta-seconds; an HTTP date is read as 1 s)."""
-    if not value:
-        return 1.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return 1.0
-
-
 def _permanent_error(
     status: int, text: str, messages: list[str], method: str, path: str
 ) -> EHRError:
@@ -975,30 +822,17 @@ def _permanent_error(
 
 # --- one client per connection per process ---------------------------------------------------
 
-_clients: dict[tuple[int, int | str, str], NexHealthClient] = {}
-_clients_lock = threading.Lock()
+_clients: PerConnection[NexHealthClient] = PerConnection()
 
 
 def client_for(connection: EHRConnection) -> NexHealthClient:
     """The process's client for this connection (rebuilt when its settings change)."""
     config = ConnectionConfig.from_connection(connection)
-    key = (os.getpid(), connection.pk or config.rate_limit_key, config.fingerprint)
-    client = _clients.get(key)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(key)
-            if client is None:
-                stale = [k for k in _clients if k[:2] == key[:2]]
-                for old in stale:
-                    _clients.pop(old).close()
-                client = NexHealthClient(config)
-                _clients[key] = client
-    return client
+    return _clients.get(
+        connection.pk or config.rate_limit_key, config.fingerprint, lambda: NexHealthClient(config)
+    )
 
 
 def reset_clients() -> None:
-    """Close every cached client (tests; after fork the pid in the key already separates)."""
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
+    """Close every cached client (tests)."""
+    _clients.clear()

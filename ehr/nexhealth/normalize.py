@@ -26,8 +26,8 @@ from ehr.types import (
     clean_name,
     phone_e164,
 )
+from scheduling.slots import WEEKDAYS
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _WEEKDAY_BY_NAME = {d.lower(): d for d in WEEKDAYS} | {d[:3].lower(): d for d in WEEKDAYS}
 
 

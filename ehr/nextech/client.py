@@ -23,27 +23,20 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
-from core.tasks import full_jitter
 from ehr.errors import (
     EHRAuthError,
     EHRError,
     EHRNotFound,
-    EHRRateLimited,
     EHRTransientError,
-    EHRUnavailable,
     EHRValidationError,
-    EHRWriteUncertain,
 )
-from ehr.health import HealthRecorder
-from ehr.http import RetryPolicy, default_timeouts
+from ehr.http import ClientOptions, EHRHttpClient
 
 from .auth import TokenManager
 from .config import NextechConfig
@@ -67,13 +60,6 @@ class NxResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value else 1.0
-    except ValueError:
-        return 1.0
-
-
 def _diagnostics(response: httpx.Response) -> str:
     """Nextech's OperationOutcome text (kept out of logs: it can echo what it refused)."""
     try:
@@ -90,60 +76,31 @@ def _diagnostics(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
-class NextechClient:
+class NextechClient(EHRHttpClient[NxResponse]):
     """One per practice connection; thread-safe (httpx.Client is)."""
+
+    log = log
+    ehr_name = "Nextech"
+    server_name = "Nextech"
 
     def __init__(
         self,
         config: NextechConfig,
-        *,
-        timeout: httpx.Timeout | None = None,
-        max_attempts: int | None = None,
-        rate_wait: float | None = None,
-        backoff_base: float | None = None,
-        backoff_cap: float | None = None,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self.config = config
-        policy = RetryPolicy.from_settings(
-            max_attempts=max_attempts,
-            rate_wait=rate_wait,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-        )
-        self.max_attempts, self.rate_wait = policy.max_attempts, policy.rate_wait
-        self.backoff_base, self.backoff_cap = policy.backoff_base, policy.backoff_cap
-        self.http = httpx.Client(
+        super().__init__(
             base_url=config.api_base_url.rstrip("/"),
-            timeout=timeout or default_timeouts(),
             headers={
                 "Accept": FHIR_JSON,
                 "nx-practice-id": config.practice_id,
                 "User-Agent": USER_AGENT,
             },
-            transport=transport,
-            follow_redirects=False,
+            health_key=config.health_key,
+            **options,
         )
-        self.read_timeout = timeout or default_timeouts("EHR_READ_TIMEOUTS")
-        t = self.http.timeout
-        self._in_flight = sum(x or 0.0 for x in (t.connect, t.write, t.read, t.pool)) + 1.0
-        self.tokens = TokenManager(config, self.http, sleep=sleep)
-        self.governor = RateGovernor(config, sleep=sleep)
-        self.health = HealthRecorder(config.health_key)
-        self._sleep = sleep
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> NextechClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _backoff(self, attempt: int) -> float:
-        return full_jitter(attempt, base=self.backoff_base, cap=self.backoff_cap)
+        self.tokens = TokenManager(config, self.http, sleep=self._sleep)
+        self.governor = RateGovernor(config, sleep=self._sleep)
 
     def request(
         self,
@@ -157,153 +114,54 @@ class NextechClient:
     ) -> NxResponse:
         """One API call (see the module docstring). ``path`` may be a full ``next`` link."""
         method = method.upper()
-        safe_to_repeat = method in IDEMPOTENT
         bucket = endpoint_key(method, httpx.URL(path).path if "://" in path else path)
-        route = bucket.split(" ", 1)[1]  # for error messages: no ids, no query
-        attempts = max_attempts or self.max_attempts
-        refreshed = False
-        attempt = 0
-        throttled = 0
-        while True:
-            attempt += 1
-            admission = uuid.uuid4().hex
-            waited = self.governor.acquire(
-                bucket, member=admission, in_flight=self._in_flight, max_wait=self.rate_wait
-            )
-            if waited:
-                self.health.rate_wait(waited)
-            token = self.tokens.access_token()
-            headers = {"Authorization": f"Bearer {token}"}
-            if json is not None:
-                headers["Content-Type"] = FHIR_JSON
-            started = time.monotonic()
-            failure: EHRError
-            ambiguous = False
-            retry_after: float | None = None
-            try:
-                response = self._send(
-                    bucket,
-                    admission,
-                    method,
-                    path,
-                    params=params,
-                    json=json,
-                    headers=headers,
-                    timeout=self.read_timeout if safe_to_repeat else self.http.timeout,
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                self.health.call(time.monotonic() - started, error_kind="connect")
-                failure = EHRTransientError(
-                    f"could not reach Nextech: {exc!r}", method=method, path=route
-                )
-            except httpx.TimeoutException as exc:
-                self.health.call(time.monotonic() - started, error_kind="timeout")
-                failure = EHRTransientError(
-                    f"Nextech did not answer in time: {exc!r}", method=method, path=route
-                )
-                ambiguous = True
-            except httpx.TransportError as exc:
-                self.health.call(time.monotonic() - started, error_kind="transport")
-                failure = EHRTransientError(
-                    f"the connection to Nextech failed: {exc!r}", method=method, path=route
-                )
-                ambiguous = True
-            else:
-                elapsed = time.monotonic() - started
-                status = response.status_code
-                if 200 <= status < 300:
-                    self.health.call(elapsed)
-                    return self._parse_ok(response, method, route)
-                text = _diagnostics(response)
-                if status == 401 and not refreshed:
-                    self.health.call(elapsed, error_kind="auth_refresh")
-                    self.tokens.invalidate(token)
-                    refreshed = True
-                    attempt -= 1  # a refresh is not a retry
-                    continue
-                if status == 429:
-                    self.health.call(elapsed, error_kind="429")
-                    self.health.incr("429")
-                    throttled += 1
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
-                    self.governor.cool_down(bucket, retry_after)
-                    failure = EHRRateLimited(
-                        f"Nextech rate-limited us: {text}",
-                        retry_after=retry_after,
-                        status=status,
-                        method=method,
-                        path=route,
-                    )
-                elif status >= 500:
-                    self.health.call(elapsed, error_kind="5xx")
-                    failure = EHRTransientError(
-                        f"Nextech server error: {text}", status=status, method=method, path=route
-                    )
-                    ambiguous = True
-                else:
-                    error = self._permanent(response, status, text, method, route)
-                    self.health.call(elapsed, error_kind=error.kind)
-                    raise error
-            if ambiguous and not safe_to_repeat:
-                if lookup is None:
-                    raise EHRWriteUncertain(
-                        f"{failure} - the write may have landed; look it up before retrying",
-                        status=failure.status,
-                        method=method,
-                        path=route,
-                    ) from failure
-                found = lookup()
-                if found is not None:
-                    self.health.incr("lookup_found")
-                    log.info("%s %s: no answer, but the lookup found what it made", method, bucket)
-                    return found
-                self.health.incr("lookup_empty")
-            if attempt >= attempts:
-                if isinstance(failure, EHRRateLimited):
-                    raise failure
-                raise EHRUnavailable(
-                    f"gave up after {attempt} attempt(s): {failure}",
-                    status=failure.status,
-                    method=method,
-                    path=route,
-                ) from failure
-            if retry_after is not None:
-                # Honour Retry-After; if Nextech keeps saying 429, back off further, with jitter
-                # so the waiters of one endpoint do not all come back in the same instant.
-                pause = max(retry_after, self._backoff(throttled)) + random.uniform(0, 0.25)  # noqa: S311
-                if pause > self.rate_wait:
-                    raise failure
-                self.health.rate_wait(pause)
-            else:
-                pause = self._backoff(attempt)
-            self.health.incr("retries")
-            log.info(
-                "%s %s failed (%s); retry %d/%d in %.2fs",
-                method,
-                bucket,
-                failure.summary(),
-                attempt,
-                attempts - 1,
-                pause,
-            )
-            self._sleep(pause)
+        return self._call(
+            method,
+            path,
+            limit_key=bucket,
+            error_path=bucket.split(" ", 1)[1],  # no ids, no query
+            safe_to_repeat=method in IDEMPOTENT,
+            attempts=max_attempts or self.max_attempts,
+            lookup=lookup,
+            params=params,
+            json=json,
+            headers={"Content-Type": FHIR_JSON} if json is not None else None,
+        )
 
-    def _send(
-        self, bucket: str, admission: str, method: str, path: str, **kwargs: Any
-    ) -> httpx.Response:
-        """The HTTP call; its admission counts as in flight until this returns or fails, then a
-        window from now (best effort: without Redis it lapses after the in-flight bound)."""
-        try:
-            return self.http.request(method, path, **kwargs)
-        finally:
-            try:
-                self.governor.complete(bucket, admission)
-            except Exception:
-                log.warning("could not complete a rate-governor admission", exc_info=True)
+    # -- the hooks of the request loop (ehr.http.EHRHttpClient) ---------------------------------
+
+    def _admit(self, limit_key: str, member: str) -> float:
+        return self.governor.acquire(
+            limit_key, member=member, in_flight=self._in_flight, max_wait=self.rate_wait
+        )
+
+    def _complete(self, limit_key: str, member: str) -> None:
+        self.governor.complete(limit_key, member)
+
+    def _sign(self, headers: dict[str, str], limit_key: str) -> str | None:
+        token = self.tokens.access_token()
+        headers["Authorization"] = f"Bearer {token}"
+        return token
+
+    def _invalidate(self, token: str) -> None:
+        self.tokens.invalidate(token)
+
+    def _error_text(self, response: httpx.Response) -> tuple[list[str], str]:
+        return [], _diagnostics(response)
+
+    def _rate_limited(self, limit_key: str, retry_after: float) -> None:
+        self.governor.cool_down(limit_key, retry_after)
+
+    def _throttled(self, limit_key: str, retry_after: float, times: int) -> float | None:
+        # Honour Retry-After; if Nextech keeps saying 429, back off further, with jitter so the
+        # waiters of one endpoint do not all come back in the same instant.
+        pause = max(retry_after, self._backoff(times)) + random.uniform(0, 0.25)  # noqa: S311
+        return None if pause > self.rate_wait else pause
 
     def _permanent(
-        self, response: httpx.Response, status: int, text: str, method: str, path: str
+        self, response: httpx.Response, text: str, messages: list[str], method: str, path: str
     ) -> EHRError:
+        status = response.status_code
         if status == 409:
             try:
                 body = response.json()

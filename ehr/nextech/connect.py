@@ -17,7 +17,7 @@ from compliance.gate import require_phi_allowed
 from compliance.support_policy import SupportForbidden, refused_in_support_session
 from core.tenancy import tenant_context
 from ehr import services
-from ehr.models import ConnectionHealth, ConnectionKind, EHRConnection
+from ehr.models import ConnectionKind, EHRConnection
 
 from .config import SELECT_API_URL, TOKEN_URL, NextechConfig
 
@@ -62,12 +62,6 @@ def connect_location(
             password=password,
             token_url=token_url,
         ).user_scope
-        conn.save()
-        ConnectionHealth.objects.get_or_create(
-            connection=conn, defaults={"practice_id": conn.practice_id}
-        )
-        if location.ehr_id != ehr_location_id:
-            location.ehr_id = ehr_location_id
-            location.save(update_fields=["ehr_id"])
+        services.save_connection(conn, location, ehr_location_id)
         conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
     return conn, services.check_connection(conn)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from hashlib import sha256
@@ -39,11 +38,13 @@ from zoneinfo import ZoneInfo
 from core.phone import to_e164
 from core.redis import get_redis
 from ehr.errors import EHRNotFound, EHRValidationError
+from ehr.instances import PerConnection
 from ehr.port import (
     AppointmentDetails,
     AppointmentKey,
     Capability,
     DocumentDetails,
+    FreeSlotsQuery,
     PatientDetails,
     PatientQuery,
     WorkingHoursQuery,
@@ -263,22 +264,15 @@ class NextechPort:
 
     # -- availability (NATIVE_SLOTS) ------------------------------------------------------------
 
-    def free_slots(
-        self,
-        *,
-        start_date: date,
-        days: int,
-        provider_ids: Sequence[int],
-        location_id: int | None = None,
-        appointment_type_id: int | None = None,
-    ) -> list[tuple[int, datetime, datetime]]:
-        start = datetime.combine(start_date, dtime(0), tzinfo=self.tz)
+    def free_slots(self, **query: Unpack[FreeSlotsQuery]) -> list[tuple[int, datetime, datetime]]:
+        start = datetime.combine(query["start_date"], dtime(0), tzinfo=self.tz)
+        type_id = query.get("appointment_type_id")
         slots = self.nextech.slots(
-            location_id=self._location(location_id),
+            location_id=self._location(query.get("location_id")),
             start=start,
-            end=start + timedelta(days=days),
-            practitioner_ids=[str(p) for p in provider_ids],
-            appointment_type_id=str(appointment_type_id) if appointment_type_id else None,
+            end=start + timedelta(days=query["days"]),
+            practitioner_ids=[str(p) for p in query["provider_ids"]],
+            appointment_type_id=str(type_id) if type_id else None,
         )
         return [
             (int(s.practitioner_id), s.start, s.end) for s in slots if s.practitioner_id.isdigit()
@@ -510,29 +504,14 @@ class NextechPort:
         raise EHRValidationError("Nextech has no webhooks; its changes are polled")
 
 
-_ports: dict[tuple[int, int | str, str], NextechPort] = {}
-_ports_lock = threading.Lock()
+_ports: PerConnection[NextechPort] = PerConnection()
 
 
 def port_for_config(config: NextechConfig, key: int | str) -> NextechPort:
     """The process's port for a connection (rebuilt when its settings change)."""
-    import os
-
-    cache_key = (os.getpid(), key, config.fingerprint)
-    port = _ports.get(cache_key)
-    if port is None:
-        with _ports_lock:
-            port = _ports.get(cache_key)
-            if port is None:
-                for old in [k for k in _ports if k[:2] == cache_key[:2]]:
-                    _ports.pop(old).close()
-                port = NextechPort(config)
-                _ports[cache_key] = port
-    return port
+    return _ports.get(key, config.fingerprint, lambda: NextechPort(config))
 
 
 def reset_ports() -> None:
-    with _ports_lock:
-        for port in _ports.values():
-            port.close()
-        _ports.clear()
+    """Close every cached port (tests)."""
+    _ports.clear()

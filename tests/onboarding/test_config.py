@@ -353,6 +353,10 @@ def test_an_invalid_update_leaves_the_existing_practice_untouched():
             "lay_terms[1].terms: must name at least one term",
         ),
         (
+            lambda d: d["lay_terms"].append({"broader": ["cleaning"]}),
+            "lay_terms[1].terms: is required",
+        ),
+        (
             lambda d: d["ehr"].update(working_hours="synced"),
             'working_hours[0].operatory: location "main" takes its working hours from the EHR '
             '(working hours "synced"): manual working hours cannot be imported for it',

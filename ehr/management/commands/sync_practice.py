@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.models import Practice
-from core.tenancy import tenant_context
-from ehr import selectors, services
+from ehr import services
+from ehr.management.connections import practice_connections
 
 
 class Command(BaseCommand):
@@ -21,14 +20,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, slug: str, reconcile: bool, **options: Any) -> None:
-        practice = Practice.objects.filter(slug=slug).first()
-        if practice is None:
-            raise CommandError(f"no practice {slug!r}")
-        with tenant_context(practice):
-            connections = selectors.connections_for_practice(practice)
-        if not connections:
-            raise CommandError(f"{slug} has no EHR connection")
-        for conn in connections:
+        for conn in practice_connections(slug):
             report = services.sync_connection(conn, reconcile=reconcile)
             changes = report.changes_by_kind() or "no changes"
             self.stdout.write(f"{conn.location.name}: {changes}")

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import Practice
-from ehr import selectors, services
+from ehr import services
+from ehr.management.connections import practice_connections
 
 
 class Command(BaseCommand):
@@ -17,15 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("slug")
 
     def handle(self, *args: Any, slug: str, **options: Any) -> None:
-        practice = Practice.objects.filter(slug=slug).first()
-        if practice is None:
-            raise CommandError(f"no practice {slug!r}")
-        from core.tenancy import tenant_context
-
-        with tenant_context(practice):
-            connections = selectors.connections_for_practice(practice)
-        if not connections:
-            raise CommandError(f"{slug} has no EHR connection")
+        connections = practice_connections(slug)
         failed = 0
         for conn in connections:
             result = services.check_connection(conn)
