@@ -258,22 +258,10 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
         data = form.cleaned_data
         kind = data.get("appointment_type")
         at = data.get("at")
-        decision = screen(
-            practice,
-            data["text"],
-            kind.pk if kind else None,
-            data.get("procedure_date"),
-            at,
-            drafts=data.get("drafts", False),
-        )
-        explanation = explain(
-            practice,
-            data["text"],
-            kind.pk if kind else None,
-            data.get("procedure_date"),
-            at,
-            drafts=data.get("drafts", False),
-        )
+        # The decision and why it was made, from the same words and context.
+        call = (practice, data["text"], kind.pk if kind else None, data.get("procedure_date"), at)
+        decision = screen(*call, drafts=data.get("drafts", False))
+        explanation = explain(*call, drafts=data.get("drafts", False))
     context = {
         "form": form,
         "decision": decision,
