@@ -16,6 +16,7 @@ details. So the console is not gated, like the rest of the configuration pages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -76,6 +77,29 @@ def _save(form: Any, write: Any) -> Any:
     except (CatalogError, ValidationError) as exc:
         forms.apply_errors(form, exc)
         return None
+
+
+def _settings_form(
+    request: HttpRequest,
+    make_form: Callable[[Any], Any],
+    write: Callable[[dict[str, Any]], Any],
+) -> tuple[Any, Any]:
+    """A detail page's settings form and what its POST saved (None: nothing, show the form).
+    Only an editor may post it, a refused write shows at its field, a saved one says so; for
+    everyone else the form is read-only."""
+    saved = None
+    if request.method == "POST":
+        _require_editor(request)
+        form = make_form(request.POST)
+        if form.is_valid():
+            saved = _save(form, lambda: write(form.cleaned_data))
+            if saved is not None:
+                messages.success(request, f"Saved {saved.name}.")
+    else:
+        form = make_form(None)
+    if not _can_edit(request):
+        _read_only(form)
+    return form, saved
 
 
 def _page(request: HttpRequest, qs: Any) -> Any:
@@ -151,13 +175,7 @@ def type_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
         data = form.cleaned_data
         saved = _save(
             form,
-            lambda: catalog.create_appointment_type(
-                practice,
-                **{f: data[f] for f in forms.TYPE_FIELDS},
-                providers=data["providers"],
-                required_capabilities=data["required_capabilities"],
-                descriptors=data["descriptors"],
-            ),
+            lambda: catalog.create_appointment_type(practice, forms.type_settings(data)),
         )
         if saved is not None:
             messages.success(
@@ -186,29 +204,15 @@ def _type(request: HttpRequest, pk: int) -> AppointmentType:
 def type_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     practice = _practice(request)
     appointment_type = _type(request, pk)
-    if request.method == "POST":
-        _require_editor(request)
-        form = forms.AppointmentTypeForm(practice, request.POST, instance=appointment_type)
-        if form.is_valid():
-            data = form.cleaned_data
-            saved = _save(
-                form,
-                lambda: catalog.update_appointment_type(
-                    practice,
-                    appointment_type,
-                    **{f: data[f] for f in forms.TYPE_FIELDS},
-                    providers=data["providers"],
-                    required_capabilities=data["required_capabilities"],
-                    descriptors=data["descriptors"],
-                ),
-            )
-            if saved is not None:
-                messages.success(request, f"Saved {saved.name}.")
-                return redirect("scheduling_type", practice_slug=practice_slug, pk=pk)
-    else:
-        form = forms.AppointmentTypeForm(practice, instance=appointment_type)
-    if not _can_edit(request):
-        _read_only(form)
+    form, saved = _settings_form(
+        request,
+        lambda data: forms.AppointmentTypeForm(practice, data, instance=appointment_type),
+        lambda data: catalog.update_appointment_type(
+            practice, appointment_type, forms.type_settings(data)
+        ),
+    )
+    if saved is not None:
+        return redirect("scheduling_type", practice_slug=practice_slug, pk=pk)
     return render(
         request,
         "scheduling/type_detail.html",
@@ -355,20 +359,13 @@ def provider_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpRe
         "accepts_new_patients": provider.accepts_new_patients,
         "on_call_phone": provider.on_call_phone,
     }
-    if request.method == "POST":
-        _require_editor(request)
-        form = forms.ProviderForm(request.POST, initial=initial)
-        if form.is_valid():
-            saved = _save(
-                form, lambda: catalog.update_provider(practice, provider, **form.cleaned_data)
-            )
-            if saved is not None:
-                messages.success(request, f"Saved {provider.name}.")
-                return redirect("scheduling_provider", practice_slug=practice_slug, pk=pk)
-    else:
-        form = forms.ProviderForm(initial=initial)
-    if not _can_edit(request):
-        _read_only(form)
+    form, saved = _settings_form(
+        request,
+        lambda data: forms.ProviderForm(data, initial=initial),
+        lambda data: catalog.update_provider(practice, provider, **data),
+    )
+    if saved is not None:
+        return redirect("scheduling_provider", practice_slug=practice_slug, pk=pk)
     return render(
         request,
         "scheduling/provider_detail.html",
@@ -499,28 +496,19 @@ def room_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespon
         room = catalog_selectors.room_detail(practice, pk)
     except Operatory.DoesNotExist as exc:
         raise Http404 from exc
-    if request.method == "POST":
-        _require_editor(request)
-        form = forms.RoomForm(request.POST, room=room)
-        if form.is_valid():
-            data = form.cleaned_data
-            saved = _save(
-                form,
-                lambda: catalog.update_operatory(
-                    practice,
-                    room,
-                    name=data["name"],
-                    active=data["active"],
-                    capabilities=data["capabilities"],
-                ),
-            )
-            if saved is not None:
-                messages.success(request, f"Saved {saved.name}.")
-                return redirect("scheduling_room", practice_slug=practice_slug, pk=pk)
-    else:
-        form = forms.RoomForm(room=room)
-    if not _can_edit(request):
-        _read_only(form)
+    form, saved = _settings_form(
+        request,
+        lambda data: forms.RoomForm(data, room=room),
+        lambda data: catalog.update_operatory(
+            practice,
+            room,
+            name=data["name"],
+            active=data["active"],
+            capabilities=data["capabilities"],
+        ),
+    )
+    if saved is not None:
+        return redirect("scheduling_room", practice_slug=practice_slug, pk=pk)
     return render(
         request,
         "scheduling/room_detail.html",
