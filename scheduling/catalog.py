@@ -401,10 +401,7 @@ def save_working_hour(
     _same_practice(practice, [provider, operatory, *types])
     location = operatory.location
     if hour is not None:
-        if hour.practice_id != practice.pk:
-            raise CatalogError("Not this practice's working hours.")
-        if not hour_is_editable(hour, hour.operatory.location):
-            raise CatalogError(_SYNCED_HOURS)
+        _require_editable(practice, hour)
     if location.working_hours_mode != WorkingHoursMode.MANUAL:
         raise CatalogError(_SYNCED_HOURS, "operatory")
     if specific_date is None and not days:
@@ -423,11 +420,16 @@ def save_working_hour(
 
 
 def delete_working_hour(practice: Practice, hour: WorkingHour) -> None:
+    _require_editable(practice, hour)
+    hour.delete()
+
+
+def _require_editable(practice: Practice, hour: WorkingHour) -> None:
+    """Only the practice's own manually kept hours change here."""
     if hour.practice_id != practice.pk:
         raise CatalogError("Not this practice's working hours.")
     if not hour_is_editable(hour, hour.operatory.location):
         raise CatalogError(_SYNCED_HOURS)
-    hour.delete()
 
 
 _SYNCED_HOURS = (

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -50,6 +50,7 @@ from scheduling.web import forms
 VIEWERS = (Role.PRACTICE_MANAGER, Role.CLINICIAN)
 EDITORS = (Role.PRACTICE_MANAGER,)
 PAGE_SIZE = 25
+T = TypeVar("T")
 
 
 def _practice(request: HttpRequest) -> Practice:
@@ -77,6 +78,14 @@ def _save(form: Any, write: Any) -> Any:
     except (CatalogError, ValidationError) as exc:
         forms.apply_errors(form, exc)
         return None
+
+
+def _detail_or_404(read: Callable[[Practice, int], T], practice: Practice, pk: int) -> T:
+    """A detail page's row, read by its selector; another practice's or a missing one is 404."""
+    try:
+        return read(practice, pk)
+    except ObjectDoesNotExist as exc:
+        raise Http404 from exc
 
 
 def _settings_form(
@@ -192,18 +201,11 @@ def type_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     )
 
 
-def _type(request: HttpRequest, pk: int) -> AppointmentType:
-    try:
-        return catalog_selectors.appointment_type_detail(_practice(request), pk)
-    except AppointmentType.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 @require_http_methods(["GET", "POST"])
 @roles_required(*VIEWERS)
 def type_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     practice = _practice(request)
-    appointment_type = _type(request, pk)
+    appointment_type = _detail_or_404(catalog_selectors.appointment_type_detail, practice, pk)
     form, saved = _settings_form(
         request,
         lambda data: forms.AppointmentTypeForm(practice, data, instance=appointment_type),
@@ -343,18 +345,11 @@ def provider_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     )
 
 
-def _provider(request: HttpRequest, pk: int) -> Provider:
-    try:
-        return catalog_selectors.provider_detail(_practice(request), pk)
-    except Provider.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 @require_http_methods(["GET", "POST"])
 @roles_required(*VIEWERS)
 def provider_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     practice = _practice(request)
-    provider = _provider(request, pk)
+    provider = _detail_or_404(catalog_selectors.provider_detail, practice, pk)
     initial = {
         "accepts_new_patients": provider.accepts_new_patients,
         "on_call_phone": provider.on_call_phone,
@@ -492,10 +487,7 @@ def _field_has_choices(form: Any, name: str) -> bool:
 @roles_required(*VIEWERS)
 def room_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     practice = _practice(request)
-    try:
-        room = catalog_selectors.room_detail(practice, pk)
-    except Operatory.DoesNotExist as exc:
-        raise Http404 from exc
+    room = _detail_or_404(catalog_selectors.room_detail, practice, pk)
     form, saved = _settings_form(
         request,
         lambda data: forms.RoomForm(data, room=room),
