@@ -23,6 +23,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from accounts.models import Location, Practice
 from core.keys import unique_key
@@ -145,11 +146,12 @@ def create_appointment_type(practice: Practice, settings: TypeSettings) -> Appoi
     """A new type, configured here: for practices that keep their schedule in the portal
     (an EHR-synced practice gets its types from the EHR, and maps them)."""
     require_manual_schedule(practice)
-    name = settings.name.strip()
-    if not name:
-        raise CatalogError("Give the type a name.", "name")
-    if AppointmentType.objects.for_practice(practice).filter(name__iexact=name).exists():
-        raise CatalogError(f"There is already a type called “{name}”.", "name")
+    name = _new_name(
+        AppointmentType.objects.for_practice(practice),
+        settings.name,
+        missing="Give the type a name.",
+        taken="There is already a type called “{name}”.",
+    )
     row = AppointmentType(
         practice=practice,
         key=unique_key(AppointmentType.objects.for_practice(practice), name, "appointmenttype"),
@@ -226,11 +228,12 @@ def create_provider(
 ) -> Provider:
     """A provider configured here (a practice whose schedule is the portal's)."""
     require_manual_schedule(practice)
-    name = name.strip()
-    if not name:
-        raise CatalogError("Give the provider's name.", "name")
-    if Provider.objects.for_practice(practice).filter(name__iexact=name).exists():
-        raise CatalogError(f"There is already a provider called “{name}”.", "name")
+    name = _new_name(
+        Provider.objects.for_practice(practice),
+        name,
+        missing="Give the provider's name.",
+        taken="There is already a provider called “{name}”.",
+    )
     provider = Provider(
         practice=practice,
         key=unique_key(Provider.objects.for_practice(practice), name, "provider"),
@@ -281,15 +284,12 @@ def create_operatory(
             "sync brings it here.",
             "location",
         )
-    name = name.strip()
-    if not name:
-        raise CatalogError("Give the room a name.", "name")
-    if (
-        Operatory.objects.for_practice(practice)
-        .filter(location=location, name__iexact=name)
-        .exists()
-    ):
-        raise CatalogError(f"{location.name} already has a room called “{name}”.", "name")
+    name = _new_name(
+        Operatory.objects.for_practice(practice).filter(location=location),
+        name,
+        missing="Give the room a name.",
+        taken=location.name + " already has a room called “{name}”.",
+    )
     room = Operatory(
         practice=practice,
         location=location,
@@ -499,6 +499,16 @@ def require_manual_schedule(practice: Practice) -> None:
 
 
 _DAY_ORDER = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _new_name(rows: QuerySet[Any], name: str, *, missing: str, taken: str) -> str:
+    """A new row's name, stripped: given, and not one of `rows` has already (in any case)."""
+    name = name.strip()
+    if not name:
+        raise CatalogError(missing, "name")
+    if rows.filter(name__iexact=name).exists():
+        raise CatalogError(taken.replace("{name}", name), "name")
+    return name
 
 
 def _ordered_days(days: Iterable[str]) -> list[str]:
