@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Role
 from compliance import baa_selectors, services
@@ -57,7 +57,7 @@ def _detail(
     problem: str = "",
     **forms: object,
 ) -> HttpResponse:
-    can_change = bool(set(WRITERS) & set(getattr(request, "roles", ())))
+    can_change = has_any_role(request, *WRITERS)
     context = {
         "a": agreement,
         "history": baa_selectors.history(agreement),
@@ -79,7 +79,7 @@ def baa_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
         {
             "versions": list(baa_selectors.versions(practice)),
             "in_force": agreement_in_force(practice),
-            "can_change": bool(set(WRITERS) & set(getattr(request, "roles", ()))),
+            "can_change": has_any_role(request, *WRITERS),
         },
     )
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Practice, Role
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
@@ -62,7 +62,7 @@ def _golive_page(
 ) -> HttpResponse:
     practice = _practice(request)
     checks = golive.checklist(practice)
-    can_edit = MANAGER in getattr(request, "roles", ())
+    can_edit = has_any_role(request, MANAGER)
     scenarios = _scenarios(request)
     return render(
         request,
@@ -341,7 +341,7 @@ def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
                 _practice(request),
                 text,
                 upload.name,
-                may_import_baa=Role.COMPLIANCE_OFFICER in getattr(request, "roles", ()),
+                may_import_baa=has_any_role(request, Role.COMPLIANCE_OFFICER),
                 actor=request.user,  # type: ignore[arg-type]
             )
             if preview.errors:

@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Practice, Role
 from core.formfields import bounded_day
@@ -58,7 +58,7 @@ def _practice(request: HttpRequest) -> Practice:
 
 
 def _can_edit(request: HttpRequest) -> bool:
-    return bool(set(EDITORS) & set(getattr(request, "roles", ())))
+    return has_any_role(request, *EDITORS)
 
 
 def _require_editor(request: HttpRequest) -> None:
