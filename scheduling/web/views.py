@@ -122,10 +122,26 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 def _new_form_page(
-    request: HttpRequest, form: Any, *, manual: bool, what: str, back: str, back_label: str
+    request: HttpRequest,
+    form: Any,
+    *,
+    manual: bool,
+    write: Callable[[dict[str, Any]], Any],
+    added: Callable[[Any], tuple[str, str]],
+    what: str,
+    back: str,
+    back_label: str,
 ) -> HttpResponse:
-    """The page that adds one catalogue row (a refused or invalid POST answers 400); `back` is
+    """The page that adds one catalogue row where the schedule is kept here (`manual`): a valid
+    POST is written, a refusal shows at its field, a saved row says so and goes where
+    `added(row)` says (message, URL); otherwise the form again (400 after a POST). `back` is
     the list page's URL name."""
+    if request.method == "POST" and manual and form.is_valid():
+        saved = _save(form, lambda: write(form.cleaned_data))
+        if saved is not None:
+            message, url = added(saved)
+            messages.success(request, message)
+            return redirect(url)
     return render(
         request,
         "scheduling/new_form.html",
@@ -180,21 +196,15 @@ def type_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "horizon_days": 90,
         },
     )
-    if request.method == "POST" and manual and form.is_valid():
-        data = form.cleaned_data
-        saved = _save(
-            form,
-            lambda: catalog.create_appointment_type(practice, forms.type_settings(data)),
-        )
-        if saved is not None:
-            messages.success(
-                request, f"Added {saved.name}. Add the words callers use for it below."
-            )
-            return redirect("scheduling_type", practice_slug=practice_slug, pk=saved.pk)
     return _new_form_page(
         request,
         form,
         manual=manual,
+        write=lambda data: catalog.create_appointment_type(practice, forms.type_settings(data)),
+        added=lambda row: (
+            f"Added {row.name}. Add the words callers use for it below.",
+            reverse("scheduling_type", kwargs={"practice_slug": practice_slug, "pk": row.pk}),
+        ),
         what="appointment type",
         back="scheduling_types",
         back_label="Appointment types",
@@ -330,15 +340,15 @@ def provider_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
     manual = catalog.schedule_is_manual(practice)
     form = forms.NewProviderForm(request.POST or None, initial={"accepts_new_patients": True})
-    if request.method == "POST" and manual and form.is_valid():
-        saved = _save(form, lambda: catalog.create_provider(practice, **form.cleaned_data))
-        if saved is not None:
-            messages.success(request, f"Added {saved.name}. Give them working hours next.")
-            return redirect("scheduling_provider", practice_slug=practice_slug, pk=saved.pk)
     return _new_form_page(
         request,
         form,
         manual=manual,
+        write=lambda data: catalog.create_provider(practice, **data),
+        added=lambda row: (
+            f"Added {row.name}. Give them working hours next.",
+            reverse("scheduling_provider", kwargs={"practice_slug": practice_slug, "pk": row.pk}),
+        ),
         what="provider",
         back="scheduling_providers",
         back_label="Providers",
@@ -460,22 +470,23 @@ def room_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
     form = forms.NewRoomForm(practice, request.POST or None)
     manual = _field_has_choices(form, "location")
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        saved = _save(
-            form,
-            lambda: catalog.create_operatory(
-                practice,
-                location=data["location"],
-                name=data["name"],
-                capabilities=data["capabilities"],
-            ),
-        )
-        if saved is not None:
-            messages.success(request, f"Added {saved.name} at {saved.location.name}.")
-            return redirect("scheduling_rooms", practice_slug=practice_slug)
     return _new_form_page(
-        request, form, manual=manual, what="room", back="scheduling_rooms", back_label="Rooms"
+        request,
+        form,
+        manual=manual,
+        write=lambda data: catalog.create_operatory(
+            practice,
+            location=data["location"],
+            name=data["name"],
+            capabilities=data["capabilities"],
+        ),
+        added=lambda row: (
+            f"Added {row.name} at {row.location.name}.",
+            reverse("scheduling_rooms", kwargs={"practice_slug": practice_slug}),
+        ),
+        what="room",
+        back="scheduling_rooms",
+        back_label="Rooms",
     )
 
 
