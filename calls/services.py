@@ -582,6 +582,23 @@ def set_retention(
     return row
 
 
+def _purge_rows(
+    model: type[Call] | type[EncounterNote],
+    ids: list[int],
+    field: str,
+    purged_at_field: str,
+    now: datetime,
+) -> int:
+    """Empty `field` of each row and stamp when, one locked row at a time through save()."""
+    for pk in ids:
+        with transaction.atomic():
+            row = model.objects.select_for_update().get(pk=pk)
+            setattr(row, field, None)
+            setattr(row, purged_at_field, now)
+            row.save(update_fields=[field, purged_at_field, "updated_at"])
+    return len(ids)
+
+
 def purge_practice(practice_id: int, now: datetime | None = None) -> dict[str, int]:
     """Purge this practice's transcripts and local note copies past retention, row by row
     through save() so auditlog records each tombstone (values redacted). Transcripts a note
@@ -601,25 +618,15 @@ def purge_practice(practice_id: int, now: datetime | None = None) -> dict[str, i
             .exclude(encounter_note__status__in=[NoteStatus.PENDING, NoteStatus.SENT])
             .values_list("pk", flat=True)
         )
-        for call_id in call_ids:
-            with transaction.atomic():
-                call = Call.objects.select_for_update().get(pk=call_id)
-                call.transcript = None
-                call.transcript_purged_at = now
-                call.save(update_fields=["transcript", "transcript_purged_at", "updated_at"])
-            purged["transcripts"] += 1
+        purged["transcripts"] = _purge_rows(
+            Call, call_ids, "transcript", "transcript_purged_at", now
+        )
         note_ids = list(
             EncounterNote.objects.filter(
                 content__isnull=False, purged_at__isnull=True, created_at__lt=note_cutoff
             ).values_list("pk", flat=True)
         )
-        for note_id in note_ids:
-            with transaction.atomic():
-                note = EncounterNote.objects.select_for_update().get(pk=note_id)
-                note.content = None
-                note.purged_at = now
-                note.save(update_fields=["content", "purged_at", "updated_at"])
-            purged["notes"] += 1
+        purged["notes"] = _purge_rows(EncounterNote, note_ids, "content", "purged_at", now)
     if purged["transcripts"] or purged["notes"]:
         log.info("practice %s: purged %s", practice_id, purged)
     return purged

@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Role
 from calls import selectors, services
@@ -94,8 +94,7 @@ def call_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
                 order,
                 {k: v for k, v in data.items() if k in URL_FILTERS and v},
             ),
-            "can_set_retention": Role.PRACTICE_MANAGER in getattr(request, "roles", ())
-            and not support,
+            "can_set_retention": has_any_role(request, Role.PRACTICE_MANAGER) and not support,
         },
     )
 

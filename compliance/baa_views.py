@@ -6,6 +6,7 @@ Practice managers may look; only compliance officers change anything."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Role
 from compliance import baa_selectors, services
@@ -39,6 +40,16 @@ def _today(request: HttpRequest) -> date:
     return timezone.localdate(timezone=request_practice(request).tz)
 
 
+def _form_page(request: HttpRequest, form: Any, **context: Any) -> HttpResponse:
+    """The agreement form page (baa_form.html) for one step: an invalid POST answers 400."""
+    return render(
+        request,
+        "compliance/baa_form.html",
+        {"form": form, **context},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
 def _detail(
     request: HttpRequest,
     agreement: BusinessAssociateAgreement,
@@ -46,7 +57,7 @@ def _detail(
     problem: str = "",
     **forms: object,
 ) -> HttpResponse:
-    can_change = bool(set(WRITERS) & set(getattr(request, "roles", ())))
+    can_change = has_any_role(request, *WRITERS)
     context = {
         "a": agreement,
         "history": baa_selectors.history(agreement),
@@ -68,7 +79,7 @@ def baa_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
         {
             "versions": list(baa_selectors.versions(practice)),
             "in_force": agreement_in_force(practice),
-            "can_change": bool(set(WRITERS) & set(getattr(request, "roles", ()))),
+            "can_change": has_any_role(request, *WRITERS),
         },
     )
 
@@ -83,12 +94,7 @@ def baa_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
         agreement = services.create_draft(request_practice(request), **terms)
         messages.success(request, f"Draft version {agreement.version} created.")
         return redirect("compliance_baa_detail", practice_slug=practice_slug, pk=agreement.pk)
-    return render(
-        request,
-        "compliance/baa_form.html",
-        {"form": form, "heading": "New agreement (draft)", "submit": "Create draft"},
-        status=400 if request.method == "POST" else 200,
-    )
+    return _form_page(request, form, heading="New agreement (draft)", submit="Create draft")
 
 
 @require_GET
@@ -176,19 +182,15 @@ def baa_execute(request: HttpRequest, practice_slug: str, pk: int) -> HttpRespon
         else:
             messages.success(request, f"Version {agreement.version} is executed.")
             return redirect("compliance_baa_detail", practice_slug=practice_slug, pk=pk)
-    return render(
+    return _form_page(
         request,
-        "compliance/baa_form.html",
-        {
-            "form": form,
-            "a": agreement,
-            "multipart": True,
-            "heading": f"Record the signature of version {agreement.version}",
-            "intro": "Once executed, the agreement's terms and PDF can no longer change.",
-            "submit": "Execute",
-            "confirm": "Execute this agreement? Its terms and PDF will be frozen.",
-        },
-        status=400 if request.method == "POST" else 200,
+        form,
+        a=agreement,
+        multipart=True,
+        heading=f"Record the signature of version {agreement.version}",
+        intro="Once executed, the agreement's terms and PDF can no longer change.",
+        submit="Execute",
+        confirm="Execute this agreement? Its terms and PDF will be frozen.",
     )
 
 
@@ -205,19 +207,15 @@ def baa_terminate(request: HttpRequest, practice_slug: str, pk: int) -> HttpResp
         services.terminate(agreement, reason=form.cleaned_data["reason"])
         messages.success(request, f"Version {agreement.version} terminated.")
         return redirect("compliance_baa_detail", practice_slug=practice_slug, pk=pk)
-    return render(
+    return _form_page(
         request,
-        "compliance/baa_form.html",
-        {
-            "form": form,
-            "a": agreement,
-            "heading": f"Terminate version {agreement.version}",
-            "intro": "From now on no PHI is processed for this practice unless another "
-            "agreement is in force: bookings by the voice agent stop.",
-            "submit": "Terminate",
-            "danger": True,
-        },
-        status=400 if request.method == "POST" else 200,
+        form,
+        a=agreement,
+        heading=f"Terminate version {agreement.version}",
+        intro="From now on no PHI is processed for this practice unless another "
+        "agreement is in force: bookings by the voice agent stop.",
+        submit="Terminate",
+        danger=True,
     )
 
 

@@ -202,6 +202,21 @@ def _remember(practice_id: int, purpose: str, version: int, key: bytes, active: 
             _active[(practice_id, purpose)] = (version, time.monotonic())
 
 
+def _insert_new_key(
+    practice_id: int, purpose: str, version: int, master: MasterKey
+) -> PracticeDataKey:
+    """A fresh random key, stored wrapped under `master`, as the active version."""
+    raw = AESGCM.generate_key(bit_length=256)
+    return _key_model().objects.create(
+        practice_id=practice_id,
+        purpose=purpose,
+        version=version,
+        wrapped_key=wrap_key(master, raw, practice_id, purpose, version),
+        kek_id=master.kek_id,
+        active=True,
+    )
+
+
 def _create_active_key(practice_id: int, purpose: str) -> PracticeDataKey | None:
     """Insert version 1 (or next) as the active key; None if a concurrent writer won the race."""
     model = _key_model()
@@ -212,18 +227,9 @@ def _create_active_key(practice_id: int, purpose: str) -> PracticeDataKey | None
         .first()
     )
     version = (latest or 0) + 1
-    master = current_master_key()
-    raw = AESGCM.generate_key(bit_length=256)
     try:
         with transaction.atomic():
-            row = model.objects.create(
-                practice_id=practice_id,
-                purpose=purpose,
-                version=version,
-                wrapped_key=wrap_key(master, raw, practice_id, purpose, version),
-                kek_id=master.kek_id,
-                active=True,
-            )
+            row = _insert_new_key(practice_id, purpose, version, current_master_key())
     except IntegrityError:
         return None
     if connection.in_atomic_block:
@@ -663,15 +669,7 @@ def start_new_data_key(practice_id: int) -> int:
         model.objects.filter(practice_id=practice_id, purpose=PURPOSE_DATA, active=True).update(
             active=False
         )
-        raw = AESGCM.generate_key(bit_length=256)
-        model.objects.create(
-            practice_id=practice_id,
-            purpose=PURPOSE_DATA,
-            version=version,
-            wrapped_key=wrap_key(target, raw, practice_id, PURPOSE_DATA, version),
-            kek_id=target.kek_id,
-            active=True,
-        )
+        _insert_new_key(practice_id, PURPOSE_DATA, version, target)
     with _lock:
         _active.pop((practice_id, PURPOSE_DATA), None)
     return version

@@ -178,15 +178,7 @@ def protect_audit_tables(
                     )
                 )
             cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC, {}").format(fn, app))
-        sealer = sql.SQL(SEALER_FUNCTION)
-        cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sealer, owner))
-        cur.execute(
-            sql.SQL("ALTER FUNCTION {} SECURITY DEFINER SET search_path = {}").format(
-                sealer, sql.SQL(DEFINER_SEARCH_PATH)
-            )
-        )
-        cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(sealer))
-        cur.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sealer, app))
+        _callable_by_app_as_owner(cur, sql.SQL(SEALER_FUNCTION), owner, app)
         functions = (*functions, SEALER_FUNCTION)
         _protect_tenancy(cur, owner, app)
         left = audit_objects_owned_by(cur, app_role)
@@ -199,6 +191,21 @@ def protect_audit_tables(
         if weak:
             raise PermissionError(f"tenancy proofs are still open to {app_role}: {', '.join(weak)}")
     return Protection(database, app_role, owner_role, AUDIT_TABLES, sequences, functions)
+
+
+def _callable_by_app_as_owner(
+    cur: Any, fn: sql.Composable, owner: sql.Composable, app: sql.Composable
+) -> None:
+    """`fn` (a regprocedure text) runs with its owner's rights and a fixed search_path, and the
+    application role is the only one that may call it."""
+    cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(fn, owner))
+    cur.execute(
+        sql.SQL("ALTER FUNCTION {} SECURITY DEFINER SET search_path = {}").format(
+            fn, sql.SQL(DEFINER_SEARCH_PATH)
+        )
+    )
+    cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(fn))
+    cur.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(fn, app))
 
 
 def _protect_tenancy(cur: Any, owner: sql.Composable, app: sql.Composable) -> None:
@@ -219,15 +226,7 @@ def _protect_tenancy(cur: Any, owner: sql.Composable, app: sql.Composable) -> No
         cur.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(name, owner))
         cur.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(name, app))
     for function in TENANCY_FUNCTIONS:
-        fn = sql.SQL(function)
-        cur.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(fn, owner))
-        cur.execute(
-            sql.SQL("ALTER FUNCTION {} SECURITY DEFINER SET search_path = {}").format(
-                fn, sql.SQL(DEFINER_SEARCH_PATH)
-            )
-        )
-        cur.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(fn))
-        cur.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(fn, app))
+        _callable_by_app_as_owner(cur, sql.SQL(function), owner, app)
     # A superuser may alter every policy: the audit tables' too, which migrations could not.
     cur.execute(rewrite_policies_sql("app.cross_tenant", CONDITION))
     _guard_tenant_policies(cur, owner, app)

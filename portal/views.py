@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import selectors
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Role, VendorRole
 
@@ -34,15 +34,12 @@ def dashboard(request: HttpRequest, practice_slug: str) -> HttpResponse:
 
     practice = request_practice(request)
     # The go-live checklist is for those who decide on going live.
-    sees_checklist = bool(
-        {Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER} & set(getattr(request, "roles", ()))
-    )
+    sees_checklist = has_any_role(request, Role.PRACTICE_MANAGER, Role.COMPLIANCE_OFFICER)
     checks = golive.checklist(practice) if sees_checklist else None
     # On-call gaps matter to those who staff the rota.
-    roles = set(getattr(request, "roles", ()))
     oncall = (
         escalation_selectors.summary(practice)
-        if {Role.PRACTICE_MANAGER, Role.CLINICIAN} & roles
+        if has_any_role(request, Role.PRACTICE_MANAGER, Role.CLINICIAN)
         else None
     )
     return render(

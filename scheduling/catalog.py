@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from accounts.models import Location, Practice
 from core.keys import unique_key
@@ -82,47 +84,55 @@ def _check(obj: Any) -> None:
 # --- appointment types -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TypeSettings:
+    """What a manager sets on an appointment type; `descriptors` None leaves them as they are."""
+
+    name: str
+    minutes: int
+    new_patients: bool
+    existing_patients: bool
+    bookable: bool
+    lead_time_hours: int
+    horizon_days: int
+    instructions: str
+    providers: Iterable[Provider]
+    required_capabilities: list[str]
+    descriptors: Iterable[AppointmentDescriptor] | None = None
+
+
 @transaction.atomic
 def update_appointment_type(
-    practice: Practice,
-    appointment_type: AppointmentType,
-    *,
-    name: str,
-    minutes: int,
-    new_patients: bool,
-    existing_patients: bool,
-    bookable: bool,
-    lead_time_hours: int,
-    horizon_days: int,
-    instructions: str,
-    providers: Iterable[Provider],
-    required_capabilities: list[str],
-    descriptors: Iterable[AppointmentDescriptor] | None = None,
+    practice: Practice, appointment_type: AppointmentType, settings: TypeSettings
 ) -> AppointmentType:
     """Save a type's settings, eligible providers and (if given) its EHR descriptors."""
     if appointment_type.practice_id != practice.pk:
         raise CatalogError("Not this practice's appointment type.")
-    if not (new_patients or existing_patients):
+    if not (settings.new_patients or settings.existing_patients):
         raise CatalogError("A type must be open to new or to existing patients.", "new_patients")
+    name = settings.name.strip()
+    descriptors = settings.descriptors
     if appointment_type.ehr_id is not None:
         # The EHR's fields: the next sync would put the EHR's values back, so they are not
         # changed here at all (the page shows them read-only with their source).
-        if name.strip() != appointment_type.name:
+        if name != appointment_type.name:
             raise CatalogError(EHR_OWNED.format(what="name"), "name")
-        if minutes != appointment_type.minutes:
+        if settings.minutes != appointment_type.minutes:
             raise CatalogError(EHR_OWNED.format(what="length"), "minutes")
         descriptors = None
-    providers = list(providers)
+    providers = list(settings.providers)
     _same_practice(practice, providers)
-    appointment_type.name = name.strip()
-    appointment_type.minutes = minutes
-    appointment_type.new_patients = new_patients
-    appointment_type.existing_patients = existing_patients
-    appointment_type.bookable = bookable
-    appointment_type.lead_time_hours = lead_time_hours
-    appointment_type.horizon_days = horizon_days
-    appointment_type.instructions = instructions.strip()
-    appointment_type.required_capabilities = sorted({c.strip() for c in required_capabilities})
+    appointment_type.name = name
+    appointment_type.minutes = settings.minutes
+    appointment_type.new_patients = settings.new_patients
+    appointment_type.existing_patients = settings.existing_patients
+    appointment_type.bookable = settings.bookable
+    appointment_type.lead_time_hours = settings.lead_time_hours
+    appointment_type.horizon_days = settings.horizon_days
+    appointment_type.instructions = settings.instructions.strip()
+    appointment_type.required_capabilities = sorted(
+        {c.strip() for c in settings.required_capabilities}
+    )
     _check(appointment_type)
     appointment_type.save()
     _set_related(appointment_type, "providers", providers)
@@ -132,52 +142,25 @@ def update_appointment_type(
 
 
 @transaction.atomic
-def create_appointment_type(
-    practice: Practice,
-    *,
-    name: str,
-    minutes: int,
-    new_patients: bool,
-    existing_patients: bool,
-    bookable: bool,
-    lead_time_hours: int,
-    horizon_days: int,
-    instructions: str,
-    providers: Iterable[Provider],
-    required_capabilities: list[str],
-    descriptors: Iterable[AppointmentDescriptor] | None = None,
-) -> AppointmentType:
+def create_appointment_type(practice: Practice, settings: TypeSettings) -> AppointmentType:
     """A new type, configured here: for practices that keep their schedule in the portal
     (an EHR-synced practice gets its types from the EHR, and maps them)."""
     require_manual_schedule(practice)
-    name = name.strip()
-    if not name:
-        raise CatalogError("Give the type a name.", "name")
-    if AppointmentType.objects.for_practice(practice).filter(name__iexact=name).exists():
-        raise CatalogError(f"There is already a type called “{name}”.", "name")
+    name = _new_name(
+        AppointmentType.objects.for_practice(practice),
+        settings.name,
+        missing="Give the type a name.",
+        taken="There is already a type called “{name}”.",
+    )
     row = AppointmentType(
         practice=practice,
         key=unique_key(AppointmentType.objects.for_practice(practice), name, "appointmenttype"),
         name=name,
-        minutes=minutes,
-        new_patients=new_patients,
-        existing_patients=existing_patients,
+        minutes=settings.minutes,
+        new_patients=settings.new_patients,
+        existing_patients=settings.existing_patients,
     )
-    return update_appointment_type(
-        practice,
-        row,
-        name=name,
-        minutes=minutes,
-        new_patients=new_patients,
-        existing_patients=existing_patients,
-        bookable=bookable,
-        lead_time_hours=lead_time_hours,
-        horizon_days=horizon_days,
-        instructions=instructions,
-        providers=providers,
-        required_capabilities=required_capabilities,
-        descriptors=descriptors,
-    )
+    return update_appointment_type(practice, row, settings)
 
 
 def set_descriptors(
@@ -245,11 +228,12 @@ def create_provider(
 ) -> Provider:
     """A provider configured here (a practice whose schedule is the portal's)."""
     require_manual_schedule(practice)
-    name = name.strip()
-    if not name:
-        raise CatalogError("Give the provider's name.", "name")
-    if Provider.objects.for_practice(practice).filter(name__iexact=name).exists():
-        raise CatalogError(f"There is already a provider called “{name}”.", "name")
+    name = _new_name(
+        Provider.objects.for_practice(practice),
+        name,
+        missing="Give the provider's name.",
+        taken="There is already a provider called “{name}”.",
+    )
     provider = Provider(
         practice=practice,
         key=unique_key(Provider.objects.for_practice(practice), name, "provider"),
@@ -300,15 +284,12 @@ def create_operatory(
             "sync brings it here.",
             "location",
         )
-    name = name.strip()
-    if not name:
-        raise CatalogError("Give the room a name.", "name")
-    if (
-        Operatory.objects.for_practice(practice)
-        .filter(location=location, name__iexact=name)
-        .exists()
-    ):
-        raise CatalogError(f"{location.name} already has a room called “{name}”.", "name")
+    name = _new_name(
+        Operatory.objects.for_practice(practice).filter(location=location),
+        name,
+        missing="Give the room a name.",
+        taken=location.name + " already has a room called “{name}”.",
+    )
     room = Operatory(
         practice=practice,
         location=location,
@@ -420,10 +401,7 @@ def save_working_hour(
     _same_practice(practice, [provider, operatory, *types])
     location = operatory.location
     if hour is not None:
-        if hour.practice_id != practice.pk:
-            raise CatalogError("Not this practice's working hours.")
-        if not hour_is_editable(hour, hour.operatory.location):
-            raise CatalogError(_SYNCED_HOURS)
+        _require_editable(practice, hour)
     if location.working_hours_mode != WorkingHoursMode.MANUAL:
         raise CatalogError(_SYNCED_HOURS, "operatory")
     if specific_date is None and not days:
@@ -442,11 +420,16 @@ def save_working_hour(
 
 
 def delete_working_hour(practice: Practice, hour: WorkingHour) -> None:
+    _require_editable(practice, hour)
+    hour.delete()
+
+
+def _require_editable(practice: Practice, hour: WorkingHour) -> None:
+    """Only the practice's own manually kept hours change here."""
     if hour.practice_id != practice.pk:
         raise CatalogError("Not this practice's working hours.")
     if not hour_is_editable(hour, hour.operatory.location):
         raise CatalogError(_SYNCED_HOURS)
-    hour.delete()
 
 
 _SYNCED_HOURS = (
@@ -516,6 +499,16 @@ def require_manual_schedule(practice: Practice) -> None:
 
 
 _DAY_ORDER = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _new_name(rows: QuerySet[Any], name: str, *, missing: str, taken: str) -> str:
+    """A new row's name, stripped: given, and not one of `rows` has already (in any case)."""
+    name = name.strip()
+    if not name:
+        raise CatalogError(missing, "name")
+    if rows.filter(name__iexact=name).exists():
+        raise CatalogError(taken.replace("{name}", name), "name")
+    return name
 
 
 def _ordered_days(days: Iterable[str]) -> list[str]:

@@ -40,6 +40,16 @@ class PatientStatus(models.TextChoices):
     ANY = "any", "Any patient"
 
 
+def one_row_per_ehr_id(model_name: str) -> models.UniqueConstraint:
+    """A row mirrored from the EHR (its `ehr_id` set) exists once per practice; rows made in
+    the portal have no EHR id and are not constrained by it."""
+    return models.UniqueConstraint(
+        fields=["practice", "ehr_id"],
+        name=f"{model_name}_ehr_id_unique",
+        condition=Q(ehr_id__isnull=False),
+    )
+
+
 class Provider(TenantModel):
     key = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
@@ -54,11 +64,7 @@ class Provider(TenantModel):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["practice", "key"], name="provider_key_unique"),
-            models.UniqueConstraint(
-                fields=["practice", "ehr_id"],
-                name="provider_ehr_id_unique",
-                condition=Q(ehr_id__isnull=False),
-            ),
+            one_row_per_ehr_id("provider"),
         ]
 
     def __str__(self) -> str:
@@ -80,11 +86,7 @@ class Operatory(TenantModel):
         verbose_name_plural = "operatories"
         constraints = [
             models.UniqueConstraint(fields=["practice", "key"], name="operatory_key_unique"),
-            models.UniqueConstraint(
-                fields=["practice", "ehr_id"],
-                name="operatory_ehr_id_unique",
-                condition=Q(ehr_id__isnull=False),
-            ),
+            one_row_per_ehr_id("operatory"),
         ]
 
     def __str__(self) -> str:
@@ -257,11 +259,7 @@ class Block(TenantModel):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(start__lt=F("end")), name="block_order"),
-            models.UniqueConstraint(
-                fields=["practice", "ehr_id"],
-                name="block_ehr_id_unique",
-                condition=Q(ehr_id__isnull=False),
-            ),
+            one_row_per_ehr_id("block"),
         ]
 
 
@@ -299,11 +297,7 @@ class Appointment(TenantModel):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(start__lt=F("end")), name="appointment_order"),
-            models.UniqueConstraint(
-                fields=["practice", "ehr_id"],
-                name="appointment_ehr_id_unique",
-                condition=Q(ehr_id__isnull=False),
-            ),
+            one_row_per_ehr_id("appointment"),
         ]
 
 

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Practice, Role
 from calls.escalation import selectors, services
@@ -45,7 +45,7 @@ def _practice(request: HttpRequest) -> Practice:
 
 
 def _can_write(request: HttpRequest) -> bool:
-    return Role.CLINICIAN in set(getattr(request, "roles", ()))
+    return has_any_role(request, Role.CLINICIAN)
 
 
 def _protocol(request: HttpRequest, pk: int) -> EscalationProtocol:
@@ -258,22 +258,10 @@ def protocol_console(request: HttpRequest, practice_slug: str) -> HttpResponse:
         data = form.cleaned_data
         kind = data.get("appointment_type")
         at = data.get("at")
-        decision = screen(
-            practice,
-            data["text"],
-            kind.pk if kind else None,
-            data.get("procedure_date"),
-            at,
-            drafts=data.get("drafts", False),
-        )
-        explanation = explain(
-            practice,
-            data["text"],
-            kind.pk if kind else None,
-            data.get("procedure_date"),
-            at,
-            drafts=data.get("drafts", False),
-        )
+        # The decision and why it was made, from the same words and context.
+        call = (practice, data["text"], kind.pk if kind else None, data.get("procedure_date"), at)
+        decision = screen(*call, drafts=data.get("drafts", False))
+        explanation = explain(*call, drafts=data.get("drafts", False))
     context = {
         "form": form,
         "decision": decision,

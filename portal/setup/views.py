@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Practice, Role
 from compliance.support_policy import SupportForbidden, forbidden_in_support_session
@@ -62,7 +62,7 @@ def _golive_page(
 ) -> HttpResponse:
     practice = _practice(request)
     checks = golive.checklist(practice)
-    can_edit = MANAGER in getattr(request, "roles", ())
+    can_edit = has_any_role(request, MANAGER)
     scenarios = _scenarios(request)
     return render(
         request,
@@ -83,6 +83,11 @@ def _golive_page(
     )
 
 
+def _to_golive(practice_slug: str, section: str) -> HttpResponse:
+    """Back to the go-live page, at the section the form was in."""
+    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + f"#{section}")
+
+
 @require_GET
 @roles_required(MANAGER, Role.COMPLIANCE_OFFICER)
 def golive_page(request: HttpRequest, practice_slug: str) -> HttpResponse:
@@ -97,7 +102,7 @@ def scenario_add(request: HttpRequest, practice_slug: str) -> HttpResponse:
         return _golive_page(request, form, status=400)
     services.save_scenario(_practice(request), form.save(commit=False))
     messages.success(request, "Scenario added. Run all to see whether it passes.")
-    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#scenarios")
+    return _to_golive(practice_slug, "scenarios")
 
 
 @require_POST
@@ -115,7 +120,7 @@ def scenarios_paste(request: HttpRequest, practice_slug: str) -> HttpResponse:
     )
     skipped = f" {result.duplicates} already tested, skipped." if result.duplicates else ""
     messages.success(request, f"{result.added} scenario(s) added.{skipped} Run all to see them.")
-    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#scenarios")
+    return _to_golive(practice_slug, "scenarios")
 
 
 @require_POST
@@ -127,7 +132,7 @@ def lay_terms_save(request: HttpRequest, practice_slug: str) -> HttpResponse:
         return _golive_page(request, terms_form=form, status=400)
     services.set_lay_terms(_practice(request), form.cleaned_data["lay_terms"])
     messages.success(request, "Caller words saved. Run all to see the effect.")
-    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#caller-words")
+    return _to_golive(practice_slug, "caller-words")
 
 
 @require_POST
@@ -137,7 +142,7 @@ def suggestion_add(request: HttpRequest, practice_slug: str) -> HttpResponse:
     form = SuggestedPhraseForm(request.POST, practice=_practice(request))
     if not form.is_valid():
         messages.error(request, "That suggestion is not for one of this practice's types.")
-        return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#report")
+        return _to_golive(practice_slug, "report")
     appointment_type = form.cleaned_data["appointment_type"]
     try:
         services.adopt_phrase(_practice(request), appointment_type, form.cleaned_data["text"])
@@ -149,7 +154,7 @@ def suggestion_add(request: HttpRequest, practice_slug: str) -> HttpResponse:
             f"“{form.cleaned_data['text']}” is now a phrase of {appointment_type.name}. "
             "Run all to see the effect.",
         )
-    return redirect(reverse("golive", kwargs={"practice_slug": practice_slug}) + "#report")
+    return _to_golive(practice_slug, "report")
 
 
 @require_http_methods(["GET", "POST"])
@@ -336,7 +341,7 @@ def config_upload(request: HttpRequest, practice_slug: str) -> HttpResponse:
                 _practice(request),
                 text,
                 upload.name,
-                may_import_baa=Role.COMPLIANCE_OFFICER in getattr(request, "roles", ()),
+                may_import_baa=has_any_role(request, Role.COMPLIANCE_OFFICER),
                 actor=request.user,  # type: ignore[arg-type]
             )
             if preview.errors:

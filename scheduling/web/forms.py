@@ -156,6 +156,16 @@ TYPE_FIELDS = (
 )
 
 
+def type_settings(data: dict[str, Any]) -> catalog.TypeSettings:
+    """An AppointmentTypeForm's cleaned data as the catalogue takes it."""
+    return catalog.TypeSettings(
+        **{f: data[f] for f in TYPE_FIELDS},
+        providers=data["providers"],
+        required_capabilities=data["required_capabilities"],
+        descriptors=data["descriptors"],
+    )
+
+
 def ehr_owned(form: forms.Form, names: tuple[str, ...], ehr_id: int) -> None:
     """Show fields the EHR owns read-only with their source: a posted value is ignored (a
     disabled field keeps its initial value) and the next sync would put the EHR's back."""

@@ -16,11 +16,12 @@ details. So the console is not gated, like the rest of the configuration pages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import roles_required
+from accounts.access import has_any_role, roles_required
 from accounts.http import request_practice
 from accounts.models import Practice, Role
 from core.formfields import bounded_day
@@ -49,6 +50,7 @@ from scheduling.web import forms
 VIEWERS = (Role.PRACTICE_MANAGER, Role.CLINICIAN)
 EDITORS = (Role.PRACTICE_MANAGER,)
 PAGE_SIZE = 25
+T = TypeVar("T")
 
 
 def _practice(request: HttpRequest) -> Practice:
@@ -56,7 +58,7 @@ def _practice(request: HttpRequest) -> Practice:
 
 
 def _can_edit(request: HttpRequest) -> bool:
-    return bool(set(EDITORS) & set(getattr(request, "roles", ())))
+    return has_any_role(request, *EDITORS)
 
 
 def _require_editor(request: HttpRequest) -> None:
@@ -78,6 +80,37 @@ def _save(form: Any, write: Any) -> Any:
         return None
 
 
+def _detail_or_404(read: Callable[[Practice, int], T], practice: Practice, pk: int) -> T:
+    """A detail page's row, read by its selector; another practice's or a missing one is 404."""
+    try:
+        return read(practice, pk)
+    except ObjectDoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _settings_form(
+    request: HttpRequest,
+    make_form: Callable[[Any], Any],
+    write: Callable[[dict[str, Any]], Any],
+) -> tuple[Any, Any]:
+    """A detail page's settings form and what its POST saved (None: nothing, show the form).
+    Only an editor may post it, a refused write shows at its field, a saved one says so; for
+    everyone else the form is read-only."""
+    saved = None
+    if request.method == "POST":
+        _require_editor(request)
+        form = make_form(request.POST)
+        if form.is_valid():
+            saved = _save(form, lambda: write(form.cleaned_data))
+            if saved is not None:
+                messages.success(request, f"Saved {saved.name}.")
+    else:
+        form = make_form(None)
+    if not _can_edit(request):
+        _read_only(form)
+    return form, saved
+
+
 def _page(request: HttpRequest, qs: Any) -> Any:
     return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
@@ -89,10 +122,26 @@ def _query_without_page(request: HttpRequest) -> str:
 
 
 def _new_form_page(
-    request: HttpRequest, form: Any, *, manual: bool, what: str, back: str, back_label: str
+    request: HttpRequest,
+    form: Any,
+    *,
+    manual: bool,
+    write: Callable[[dict[str, Any]], Any],
+    added: Callable[[Any], tuple[str, str]],
+    what: str,
+    back: str,
+    back_label: str,
 ) -> HttpResponse:
-    """The page that adds one catalogue row (a refused or invalid POST answers 400); `back` is
+    """The page that adds one catalogue row where the schedule is kept here (`manual`): a valid
+    POST is written, a refusal shows at its field, a saved row says so and goes where
+    `added(row)` says (message, URL); otherwise the form again (400 after a POST). `back` is
     the list page's URL name."""
+    if request.method == "POST" and manual and form.is_valid():
+        saved = _save(form, lambda: write(form.cleaned_data))
+        if saved is not None:
+            message, url = added(saved)
+            messages.success(request, message)
+            return redirect(url)
     return render(
         request,
         "scheduling/new_form.html",
@@ -147,68 +196,35 @@ def type_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "horizon_days": 90,
         },
     )
-    if request.method == "POST" and manual and form.is_valid():
-        data = form.cleaned_data
-        saved = _save(
-            form,
-            lambda: catalog.create_appointment_type(
-                practice,
-                **{f: data[f] for f in forms.TYPE_FIELDS},
-                providers=data["providers"],
-                required_capabilities=data["required_capabilities"],
-                descriptors=data["descriptors"],
-            ),
-        )
-        if saved is not None:
-            messages.success(
-                request, f"Added {saved.name}. Add the words callers use for it below."
-            )
-            return redirect("scheduling_type", practice_slug=practice_slug, pk=saved.pk)
     return _new_form_page(
         request,
         form,
         manual=manual,
+        write=lambda data: catalog.create_appointment_type(practice, forms.type_settings(data)),
+        added=lambda row: (
+            f"Added {row.name}. Add the words callers use for it below.",
+            reverse("scheduling_type", kwargs={"practice_slug": practice_slug, "pk": row.pk}),
+        ),
         what="appointment type",
         back="scheduling_types",
         back_label="Appointment types",
     )
 
 
-def _type(request: HttpRequest, pk: int) -> AppointmentType:
-    try:
-        return catalog_selectors.appointment_type_detail(_practice(request), pk)
-    except AppointmentType.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 @require_http_methods(["GET", "POST"])
 @roles_required(*VIEWERS)
 def type_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     practice = _practice(request)
-    appointment_type = _type(request, pk)
-    if request.method == "POST":
-        _require_editor(request)
-        form = forms.AppointmentTypeForm(practice, request.POST, instance=appointment_type)
-        if form.is_valid():
-            data = form.cleaned_data
-            saved = _save(
-                form,
-                lambda: catalog.update_appointment_type(
-                    practice,
-                    appointment_type,
-                    **{f: data[f] for f in forms.TYPE_FIELDS},
-                    providers=data["providers"],
-                    required_capabilities=data["required_capabilities"],
-                    descriptors=data["descriptors"],
-                ),
-            )
-            if saved is not None:
-                messages.success(request, f"Saved {saved.name}.")
-                return redirect("scheduling_type", practice_slug=practice_slug, pk=pk)
-    else:
-        form = forms.AppointmentTypeForm(practice, instance=appointment_type)
-    if not _can_edit(request):
-        _read_only(form)
+    appointment_type = _detail_or_404(catalog_selectors.appointment_type_detail, practice, pk)
+    form, saved = _settings_form(
+        request,
+        lambda data: forms.AppointmentTypeForm(practice, data, instance=appointment_type),
+        lambda data: catalog.update_appointment_type(
+            practice, appointment_type, forms.type_settings(data)
+        ),
+    )
+    if saved is not None:
+        return redirect("scheduling_type", practice_slug=practice_slug, pk=pk)
     return render(
         request,
         "scheduling/type_detail.html",
@@ -324,51 +340,37 @@ def provider_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
     manual = catalog.schedule_is_manual(practice)
     form = forms.NewProviderForm(request.POST or None, initial={"accepts_new_patients": True})
-    if request.method == "POST" and manual and form.is_valid():
-        saved = _save(form, lambda: catalog.create_provider(practice, **form.cleaned_data))
-        if saved is not None:
-            messages.success(request, f"Added {saved.name}. Give them working hours next.")
-            return redirect("scheduling_provider", practice_slug=practice_slug, pk=saved.pk)
     return _new_form_page(
         request,
         form,
         manual=manual,
+        write=lambda data: catalog.create_provider(practice, **data),
+        added=lambda row: (
+            f"Added {row.name}. Give them working hours next.",
+            reverse("scheduling_provider", kwargs={"practice_slug": practice_slug, "pk": row.pk}),
+        ),
         what="provider",
         back="scheduling_providers",
         back_label="Providers",
     )
 
 
-def _provider(request: HttpRequest, pk: int) -> Provider:
-    try:
-        return catalog_selectors.provider_detail(_practice(request), pk)
-    except Provider.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 @require_http_methods(["GET", "POST"])
 @roles_required(*VIEWERS)
 def provider_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     practice = _practice(request)
-    provider = _provider(request, pk)
+    provider = _detail_or_404(catalog_selectors.provider_detail, practice, pk)
     initial = {
         "accepts_new_patients": provider.accepts_new_patients,
         "on_call_phone": provider.on_call_phone,
     }
-    if request.method == "POST":
-        _require_editor(request)
-        form = forms.ProviderForm(request.POST, initial=initial)
-        if form.is_valid():
-            saved = _save(
-                form, lambda: catalog.update_provider(practice, provider, **form.cleaned_data)
-            )
-            if saved is not None:
-                messages.success(request, f"Saved {provider.name}.")
-                return redirect("scheduling_provider", practice_slug=practice_slug, pk=pk)
-    else:
-        form = forms.ProviderForm(initial=initial)
-    if not _can_edit(request):
-        _read_only(form)
+    form, saved = _settings_form(
+        request,
+        lambda data: forms.ProviderForm(data, initial=initial),
+        lambda data: catalog.update_provider(practice, provider, **data),
+    )
+    if saved is not None:
+        return redirect("scheduling_provider", practice_slug=practice_slug, pk=pk)
     return render(
         request,
         "scheduling/provider_detail.html",
@@ -468,22 +470,23 @@ def room_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
     practice = _practice(request)
     form = forms.NewRoomForm(practice, request.POST or None)
     manual = _field_has_choices(form, "location")
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        saved = _save(
-            form,
-            lambda: catalog.create_operatory(
-                practice,
-                location=data["location"],
-                name=data["name"],
-                capabilities=data["capabilities"],
-            ),
-        )
-        if saved is not None:
-            messages.success(request, f"Added {saved.name} at {saved.location.name}.")
-            return redirect("scheduling_rooms", practice_slug=practice_slug)
     return _new_form_page(
-        request, form, manual=manual, what="room", back="scheduling_rooms", back_label="Rooms"
+        request,
+        form,
+        manual=manual,
+        write=lambda data: catalog.create_operatory(
+            practice,
+            location=data["location"],
+            name=data["name"],
+            capabilities=data["capabilities"],
+        ),
+        added=lambda row: (
+            f"Added {row.name} at {row.location.name}.",
+            reverse("scheduling_rooms", kwargs={"practice_slug": practice_slug}),
+        ),
+        what="room",
+        back="scheduling_rooms",
+        back_label="Rooms",
     )
 
 
@@ -495,32 +498,20 @@ def _field_has_choices(form: Any, name: str) -> bool:
 @roles_required(*VIEWERS)
 def room_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
     practice = _practice(request)
-    try:
-        room = catalog_selectors.room_detail(practice, pk)
-    except Operatory.DoesNotExist as exc:
-        raise Http404 from exc
-    if request.method == "POST":
-        _require_editor(request)
-        form = forms.RoomForm(request.POST, room=room)
-        if form.is_valid():
-            data = form.cleaned_data
-            saved = _save(
-                form,
-                lambda: catalog.update_operatory(
-                    practice,
-                    room,
-                    name=data["name"],
-                    active=data["active"],
-                    capabilities=data["capabilities"],
-                ),
-            )
-            if saved is not None:
-                messages.success(request, f"Saved {saved.name}.")
-                return redirect("scheduling_room", practice_slug=practice_slug, pk=pk)
-    else:
-        form = forms.RoomForm(room=room)
-    if not _can_edit(request):
-        _read_only(form)
+    room = _detail_or_404(catalog_selectors.room_detail, practice, pk)
+    form, saved = _settings_form(
+        request,
+        lambda data: forms.RoomForm(data, room=room),
+        lambda data: catalog.update_operatory(
+            practice,
+            room,
+            name=data["name"],
+            active=data["active"],
+            capabilities=data["capabilities"],
+        ),
+    )
+    if saved is not None:
+        return redirect("scheduling_room", practice_slug=practice_slug, pk=pk)
     return render(
         request,
         "scheduling/room_detail.html",
