@@ -92,7 +92,7 @@ class Desk:
         from ehr import services
         from scheduling.models import AppointmentType
         from tests.ehr.conftest import build_world
-        from tests.scheduling.api_factories import api_client, token_for
+        from tests.receptionist_api.factories import api_client, token_for
 
         self.world = build_world(
             sandbox, api_key=KEY, public_url=portal_url, register_webhooks=True

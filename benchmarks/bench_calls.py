@@ -105,7 +105,7 @@ def main() -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     load_at_start = os.getloadavg()
     with throwaway_database("bench_calls"):
-        from tests.scheduling.api_factories import token_for
+        from tests.receptionist_api.factories import token_for
 
         t0 = clock.perf_counter()
         world = build()

@@ -29,7 +29,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("PORTAL_TESTING", "1")
 
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient  # noqa: E402
-from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter  # noqa: E402
+from ehr.nexhealth.ratelimit import DEFAULT_LIMITS  # noqa: E402
+from ehr.ratelimit import Limit, RateLimiter  # noqa: E402
 from ehr_sandbox.testing import SandboxServer  # noqa: E402
 
 KEY = "bench-api-key"

@@ -112,7 +112,7 @@ SENTENCES = (
 def build(seed: int = 20261207) -> tuple[Any, str]:
     from core.tenancy import tenant_context
     from tests.factories import PracticeFactory, sign_baa
-    from tests.scheduling.api_factories import api_client
+    from tests.receptionist_api.factories import api_client
     from tests.scheduling.factories import AppointmentTypeFactory
 
     rng = random.Random(seed)  # noqa: S311 - test data

@@ -16,6 +16,17 @@
    the polling fallback).
    Permanent failures mark it `failed` with a reason staff can act on and release the hold;
    failed bookings are the practice's "needs attention" queue.
+
+A type in request mode (`BookingMode.REQUEST`) is booked as a request staff confirm. An EHR with
+`Capability.REQUEST_MODE` (Nextech) takes it onto its follow-up list: the booking is
+`requested` once the EHR holds it and `confirmed` when its staff confirm it there (found by the
+change poll), `declined` if they cancel it instead. For any other EHR the request waits in our
+front desk's queue: `requested` at once, nothing sent, the slot kept claimed until staff approve
+it (then it is booked through the pipeline above) or decline it, for at most
+`BOOKING_REQUEST_HOLD_HOURS` and never past the appointment's start (`expire_requests` declines
+it then). A cancel asked of an EHR with `Capability.CANCEL_REQUESTS` (Nextech: a request its
+staff act on) leaves the booking `cancel_requested`, its slot still claimed, until the EHR
+reports the appointment cancelled.
 """
 
 from __future__ import annotations
@@ -41,8 +52,9 @@ from core.tenancy import cross_tenant, tenant_context
 from ehr.errors import EHRError, EHRNotFound, EHRTransientError, EHRValidationError
 from ehr.events import trouble_listener
 from ehr.models import EHRConnection
+from ehr.port import Capability
 from ehr.registry import port_for
-from ehr.selectors import connection_for_location, ehr_ids_for_booking
+from ehr.selectors import capabilities, connection_for_location, ehr_ids_for_booking
 from ehr.services import (
     cancel_appointment,
     find_or_create_patient,
@@ -53,6 +65,7 @@ from ehr.types import EHRAppointment, EHRTrouble, clean_name
 from scheduling.models import (
     ApiClient,
     Booking,
+    BookingMode,
     BookingStatus,
     Hold,
     HoldStatus,
@@ -171,7 +184,12 @@ def _create_booking(
                 demographics=None if patient is not None else patient_body,
                 patient=patient,
             )
-            _outbox(booking, OUTBOX_PROCESS)
+            if waits_for_staff(hold):
+                booking.status = BookingStatus.REQUESTED
+                booking.request_expires_at = request_deadline(hold.start, now)
+                booking.save(update_fields=["status", "request_expires_at", "updated_at"])
+            else:
+                _outbox(booking, OUTBOX_PROCESS)
     except IntegrityError:
         # Another request with this key committed between our read and our insert.
         found = _existing(practice, idempotency_key, digest)
@@ -179,6 +197,24 @@ def _create_booking(
             raise
         return found, False
     return booking, True
+
+
+def request_hold() -> timedelta:
+    """How long a request waiting in our front desk's queue keeps its slot at most."""
+    return timedelta(hours=float(getattr(settings, "BOOKING_REQUEST_HOLD_HOURS", 48.0)))
+
+
+def request_deadline(start: Any, now: Any) -> Any:
+    """Until when a request in our queue keeps its slot: the hold time, never past the start."""
+    return min(now + request_hold(), start)
+
+
+def waits_for_staff(hold: Hold) -> bool:
+    """A request-mode type at a location whose EHR has no follow-up list: the booking waits in
+    our front desk's queue (nothing is sent until staff approve it)."""
+    if hold.appointment_type.booking_mode != BookingMode.REQUEST:
+        return False
+    return Capability.REQUEST_MODE not in capabilities(connection_for_location(hold.location_id))
 
 
 def _outbox(booking: Booking, kind: str) -> OutboxMessage:
@@ -430,9 +466,13 @@ TROUBLE_REASONS = {
 
 
 def mark_confirmed(booking_id: int, ehr_appointment_id: int) -> bool:
+    """Pending, or requested and now confirmed by the EHR's staff -> confirmed."""
     with transaction.atomic():
         booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
-        if booking is None or booking.status != BookingStatus.PENDING:
+        if booking is None or booking.status not in (
+            BookingStatus.PENDING,
+            BookingStatus.REQUESTED,
+        ):
             return False
         booking.status = BookingStatus.CONFIRMED
         booking.ehr_appointment_id = ehr_appointment_id
@@ -453,21 +493,52 @@ def mark_confirmed(booking_id: int, ehr_appointment_id: int) -> bool:
     return True
 
 
+def mark_requested(booking_id: int, ehr_appointment_id: int) -> bool:
+    """Pending -> requested: the EHR holds it on its follow-up list for staff to confirm."""
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().filter(pk=booking_id).first()
+        if booking is None or booking.status != BookingStatus.PENDING:
+            return False
+        booking.status = BookingStatus.REQUESTED
+        booking.ehr_appointment_id = ehr_appointment_id
+        booking.save(update_fields=["status", "ehr_appointment_id", "updated_at"])
+    return True
+
+
+CANCELLABLE = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.REQUESTED)
+
+
 def cancel_booking(booking: Booking) -> Booking:
-    """Cancel ours at once; the EHR appointment (if any, or if a run in flight posts one) is
-    cancelled by a task. Idempotent."""
+    """Cancel ours; the EHR appointment (if any, or if a run in flight posts one) is cancelled
+    by a task. An EHR whose cancel is a request its staff act on leaves the booking
+    `cancel_requested` (its slot still claimed) until it reports the appointment cancelled.
+    Idempotent."""
     with transaction.atomic():
         booking = _cancel_locked(Booking.objects.select_for_update().get(pk=booking.pk))
     return booking
 
 
+def cancel_is_request(booking: Booking) -> bool:
+    """Whether cancelling this booking only asks the EHR's staff to cancel it."""
+    if booking.ehr_appointment_id is None:
+        return False
+    conn = connection_for_location(booking.location_id)
+    return Capability.CANCEL_REQUESTS in capabilities(conn)
+
+
 def _cancel_locked(booking: Booking) -> Booking:
-    if booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
-        booking.status = BookingStatus.CANCELLED
+    if booking.status not in CANCELLABLE:
+        return booking
+    if cancel_is_request(booking):
+        booking.status = BookingStatus.CANCEL_REQUESTED
         booking.save(update_fields=["status", "updated_at"])
-        _release(booking)
-        if booking.ehr_appointment_id is not None:
-            _outbox(booking, OUTBOX_CANCEL)
+        _outbox(booking, OUTBOX_CANCEL)
+        return booking
+    booking.status = BookingStatus.CANCELLED
+    booking.save(update_fields=["status", "updated_at"])
+    _release(booking)
+    if booking.ehr_appointment_id is not None:
+        _outbox(booking, OUTBOX_CANCEL)
     return booking
 
 
@@ -542,15 +613,31 @@ def on_ehr_appointment(connection: EHRConnection, appointment: EHRAppointment) -
         )
     if booking is None:
         return Outcome.NO_BOOKING
-    if appointment.cancelled and booking.status in (
-        BookingStatus.PENDING,
-        BookingStatus.CONFIRMED,
-    ):
-        Booking.objects.filter(pk=booking.pk).update(
-            status=BookingStatus.CANCELLED, updated_at=timezone.now()
-        )
-        _release(booking)
-        return Outcome.CANCELLED
+    if appointment.cancelled:
+        if booking.status == BookingStatus.REQUESTED:
+            # Staff took the request off the EHR's follow-up list instead of confirming it.
+            Booking.objects.filter(pk=booking.pk).update(
+                status=BookingStatus.DECLINED,
+                resolved_at=timezone.now(),
+                resolution_note="Declined in the EHR.",
+                updated_at=timezone.now(),
+            )
+            _release(booking)
+            return Outcome.DECLINED
+        if booking.status in (
+            BookingStatus.PENDING,
+            BookingStatus.CONFIRMED,
+            BookingStatus.CANCEL_REQUESTED,
+        ):
+            Booking.objects.filter(pk=booking.pk).update(
+                status=BookingStatus.CANCELLED, updated_at=timezone.now()
+            )
+            _release(booking)
+            return Outcome.CANCELLED
+        return Outcome.UNCHANGED
+    if appointment.held:
+        requested = mark_requested(booking.pk, appointment.id)
+        return Outcome.REQUESTED if requested else Outcome.UNCHANGED
     if appointment.confirmed:
         confirmed = mark_confirmed(booking.pk, appointment.id)
         return Outcome.CONFIRMED if confirmed else Outcome.UNCHANGED
@@ -717,6 +804,10 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
                     appointment_type_id=ids.appointment_type_id,
                     descriptor_ids=ids.descriptor_ids,
                     note=(booking.reason or "")[:500] or None,
+                    as_request=(
+                        booking.appointment_type.booking_mode == BookingMode.REQUEST
+                        and Capability.REQUEST_MODE in capabilities(conn)
+                    ),
                 )
         except PermanentBookingError as exc:
             mark_failed(booking_id, str(exc))
@@ -736,6 +827,10 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
             # Cancelled while we were posting: do not leave an orphan in the EHR.
             cancel_appointment(conn, appointment.id)
             return Outcome.CANCELLED_MEANWHILE
+        if appointment.held:
+            # On the EHR's follow-up list: the change poll sees staff confirm (or decline) it.
+            mark_requested(booking_id, appointment.id)
+            return Outcome.REQUESTED
         if appointment.confirmed:
             mark_confirmed(booking_id, appointment.id)
             return Outcome.CONFIRMED
@@ -778,7 +873,7 @@ def cancel_in_ehr(booking_id: int, practice_id: int) -> Outcome:
         if conn is None:
             return Outcome.NO_CONNECTION
         try:
-            cancel_appointment(conn, booking.ehr_appointment_id)
+            answer = cancel_appointment(conn, booking.ehr_appointment_id)
         except EHRTransientError:
             raise
         except EHRError as exc:
@@ -786,6 +881,11 @@ def cancel_in_ehr(booking_id: int, practice_id: int) -> Outcome:
                 "could not cancel EHR appointment of booking %s: %s", booking_id, exc.summary()
             )
             return Outcome.FAILED
+        if booking.status == BookingStatus.CANCEL_REQUESTED:
+            if not answer.cancelled:
+                return Outcome.CANCEL_REQUESTED  # the change poll sees staff act on it
+            with transaction.atomic():
+                on_ehr_appointment(conn, answer)
     return Outcome.CANCELLED
 
 
@@ -854,3 +954,84 @@ def resolve_booking(booking: Booking, note: str, user: User | None) -> Booking:
         booking.resolution_note = note
         booking.save(update_fields=["resolved_at", "resolved_by", "resolution_note", "updated_at"])
     return booking
+
+
+# --- requests waiting in our front desk's queue ----------------------------------------------
+
+
+class RequestNotOpen(Exception):
+    """The booking is not a request waiting for our staff (settled, or the EHR's to confirm)."""
+
+
+def _open_request(booking_id: int) -> Booking:
+    booking = Booking.objects.select_for_update().get(pk=booking_id)
+    if booking.status != BookingStatus.REQUESTED or booking.ehr_appointment_id is not None:
+        raise RequestNotOpen(booking_id)
+    return booking
+
+
+def approve_request(booking: Booking, now: Any = None) -> Booking:
+    """Staff approve a request: it is booked into the EHR through the normal pipeline (pending,
+    then confirmed). A request past its deadline is declined instead (`RequestNotOpen`)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        booking = _open_request(booking.pk)
+        if booking.request_expires_at is not None and booking.request_expires_at <= now:
+            _decline_locked(booking, "Not approved in time.", None, now)
+            raise RequestNotOpen(booking.pk)
+        booking.status = BookingStatus.PENDING
+        booking.pending_reason = PendingReason.QUEUED
+        booking.request_expires_at = None
+        booking.save(update_fields=["status", "pending_reason", "request_expires_at", "updated_at"])
+        _outbox(booking, OUTBOX_PROCESS)
+    return booking
+
+
+def decline_request(booking: Booking, note: str, user: User | None) -> Booking:
+    """Staff decline a request: nothing was sent to the EHR, the slot is free again."""
+    with transaction.atomic():
+        booking = _open_request(booking.pk)
+        _decline_locked(booking, note, user, timezone.now())
+    return booking
+
+
+def _decline_locked(booking: Booking, note: str, user: User | None, now: Any) -> None:
+    booking.status = BookingStatus.DECLINED
+    booking.resolved_at = now
+    booking.resolved_by = user
+    booking.resolution_note = note
+    booking.save(
+        update_fields=["status", "resolved_at", "resolved_by", "resolution_note", "updated_at"]
+    )
+    _release(booking)
+
+
+def open_requests(practice: Practice | int) -> QuerySet[Booking]:
+    """Requests waiting for our staff, soonest deadline first."""
+    return (
+        Booking.objects.for_practice(practice)
+        .filter(status=BookingStatus.REQUESTED, ehr_appointment_id__isnull=True)
+        .select_related("provider", "appointment_type")
+        .order_by("request_expires_at", "created_at")
+    )
+
+
+def expire_requests(now: Any = None, limit: int = 500) -> int:
+    """Beat: decline the requests nobody approved before their deadline (slot freed)."""
+    now = now or timezone.now()
+    with cross_tenant("booking sweep: decline requests past their deadline in every practice"):
+        overdue = list(
+            Booking.objects.filter(
+                status=BookingStatus.REQUESTED,
+                ehr_appointment_id__isnull=True,
+                request_expires_at__lte=now,
+            ).values_list("pk", "practice_id")[:limit]
+        )
+    for booking_id, practice_id in overdue:
+        with tenant_context(practice_id), transaction.atomic():
+            try:
+                booking = _open_request(booking_id)
+            except RequestNotOpen:
+                continue
+            _decline_locked(booking, "Not approved in time.", None, now)
+    return len(overdue)

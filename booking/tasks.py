@@ -203,6 +203,12 @@ def relay_outbox() -> int:
     return bookings.relay_outbox()
 
 
+@shared_task(name="scheduling.expire_booking_requests")
+def expire_booking_requests() -> int:
+    """Beat: decline requests in our front desk's queue that nobody approved in time."""
+    return bookings.expire_requests()
+
+
 @shared_task(name="scheduling.requeue_stale_bookings")
 def requeue_stale_bookings() -> int:
     """Beat: re-queue pending bookings whose sent task message was lost."""

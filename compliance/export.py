@@ -4,26 +4,30 @@ Exports stream with PostgreSQL's COPY (constant memory, first byte at once) as C
 inside one REPEATABLE READ snapshot with the chain heads the manifest carries, so a verifier can
 anchor what it received. Each ends with a trailer (row count, last entry, digest of the raw rows,
 chain heads, and the signed checkpoints that name those heads with every public key that
-signed): a file without one is incomplete. `verify_file` checks one offline; so does the
-stand-alone `scripts/verify_audit_export.py` (no Django, no database), which also recomputes each
-sealed row's hash from the `sealed` payload, prev_hash and seal version it carries and checks the
-chains against the checkpoints' signatures. Row-level
+signed): a file without one is incomplete. The stand-alone `scripts/verify_audit_export.py` (no
+Django, no database) checks one offline: the rows against the trailer, each sealed row's hash
+recomputed from the `sealed` payload, prev_hash and seal version it carries, and the chains
+against the checkpoints' signatures; `verify_file` runs that same verifier. Row-level
 security applies throughout: a practice's compliance officer gets that practice's rows (tenant
 context), vendor compliance any practice (cross-tenant).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -36,29 +40,12 @@ from core.tenancy import cross_tenant, tenant_context
 
 CHUNK = 256 * 1024  # bytes per streamed block: constant memory, few writes
 
+# An export row: the source table, an access event's sealed columns (a change entry is mapped
+# onto them), and its seal.
 COLUMNS = (
     "source",
-    "id",
-    "occurred_at",
-    "practice_id",
-    "action",
-    "actor_user_id",
-    "actor_label",
-    "api_client_id",
-    "impersonation_session_id",
-    "object_type",
-    "object_ids",
-    "request_id",
-    "ip",
-    "user_agent",
-    "reason",
-    "details",
-    "sealed",
-    "seal_version",
-    "prev_hash",
-    "chain",
-    "seq",
-    "hash",
+    *SEALED_COLUMNS["v1"]["compliance_accessevent"],
+    *("sealed", "seal_version", "prev_hash", "chain", "seq", "hash"),
 )
 
 _ACCESS = """
@@ -126,19 +113,8 @@ class AuditFilters:
 
 def _where(filters: AuditFilters, alias: str, kind: str) -> tuple[str, list[Any]]:
     time_col = "timestamp" if kind == "change" else "occurred_at"
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.practice_id is not None:
-        clauses.append(f"{alias}.practice_id = %s")
-        params.append(filters.practice_id)
-    elif not filters.include_global:
-        clauses.append(f"{alias}.practice_id IS NOT NULL")
-    if filters.since:
-        clauses.append(f"{alias}.{time_col} >= %s")
-        params.append(filters.since)
-    if filters.until:
-        clauses.append(f"{alias}.{time_col} < %s")
-        params.append(filters.until)
+    scope, params = _where_time_and_scope(filters, alias, time_col)
+    clauses = [scope]
     if filters.actor:
         actor_id = f"{alias}.actor_user_id" if kind == "access" else f"{alias}.actor_id"
         label = f"{alias}.actor_label" if kind == "access" else f"{alias}.actor_email"
@@ -148,7 +124,7 @@ def _where(filters: AuditFilters, alias: str, kind: str) -> tuple[str, list[Any]
         else:
             clauses.append(f"({label} = %s OR {alias}.api_client_id = %s)")
             params.extend([filters.actor, filters.actor])
-    return " AND ".join(clauses) or "TRUE", params
+    return " AND ".join(clauses), params
 
 
 def _predicates(filters: AuditFilters) -> dict[str, tuple[str, list[Any]] | None]:
@@ -565,19 +541,6 @@ def csv_raw_value(cell: str) -> str:
 # --- the trailer --------------------------------------------------------------------------------
 
 
-def copy_text_field(value: str | None) -> str:
-    """A value as COPY's text format writes it (what `Tally` hashes): NULL as \\N, backslash and
-    the control characters \\b \\f \\n \\r \\t \\v escaped, everything else as it is."""
-    if value is None:
-        return "\\N"
-    return value.translate(_COPY_TEXT_ESCAPES)
-
-
-_COPY_TEXT_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-)
-
-
 @dataclass
 class Tally:
     """What an export's trailer says of the rows before it: how many, the last one's entry and
@@ -814,154 +777,43 @@ class FileReport:
         return not self.problem
 
 
-class _Bad(Exception):
-    pass
-
-
-_CSV_CELL = re.compile(r'"((?:[^"]|"")*)"(,|\n)|(,|\n)')
-
-
-def _csv_cells(row: str) -> list[str | None]:
-    """One CSV row as written by `csv_from_copy_text`: quoted cells, NULL an empty unquoted one."""
-    cells: list[str | None] = []
-    pos = 0
-    while True:
-        match = _CSV_CELL.match(row, pos)
-        if match is None:
-            raise _Bad(f"malformed CSV row: {row[:60]!r}")
-        if match[1] is not None:
-            cells.append(match[1].replace('""', '"'))
-            sep = match[2]
-        else:
-            cells.append(None)
-            sep = match[3]
-        pos = match.end()
-        if sep == "\n":
-            if pos != len(row):
-                raise _Bad("malformed CSV row")
-            return cells
-
-
-def _csv_rows(lines: Iterator[str]) -> Iterator[list[str | None]]:
-    pending = ""
-    for line in lines:
-        pending += line
-        if pending.count('"') % 2 == 0 and pending.endswith("\n"):  # not inside a quoted cell
-            yield _csv_cells(pending)
-            pending = ""
-    if pending:
-        raise _Bad("the file ends inside a row")
-
-
-def _raw_fields_csv(cells: list[str | None]) -> list[str | None]:
-    live = next((c for c in cells if c and c.startswith(NEUTRALISED_STARTS[:-1])), None)
-    if live is not None:  # the rule was undone: a spreadsheet would run it
-        raise _Bad(f"a cell is not neutralised (a spreadsheet formula): {live[:20]!r}")
-    return [None if cell is None else csv_raw_value(cell) for cell in cells]
-
-
-def _raw_fields_jsonl(record: dict[str, Any]) -> list[str | None]:
-    if list(record) != list(COLUMNS):
-        raise _Bad(f"a line's keys are not the export's columns: {list(record)[:4]}")
-    fields: list[str | None] = []
-    for col in COLUMNS:
-        value = record[col]
-        if col in _NUMBERS:  # the select list writes a NULL number as the word null
-            fields.append("null" if value is None else str(int(value)))
-        else:
-            fields.append(None if value is None else str(value))
-    return fields
-
-
-def _rows_and_trailer(path: Path, fmt: str) -> Iterator[tuple[list[str | None] | None, Any]]:
-    """(raw fields, None) per row, then (None, trailer object) for the trailer; anything after
-    the trailer is reported by the caller."""
-    with path.open(encoding="utf-8", newline="") as fh:
-        if fmt == "csv":
-            header = fh.readline()
-            if header.encode() != CSV_HEADER:
-                raise _Bad("the CSV header is not the export's columns")
-            for cells in _csv_rows(fh):
-                if len(cells) != len(COLUMNS):
-                    raise _Bad(f"a row has {len(cells)} cells, not {len(COLUMNS)}")
-                if cells[0] == "trailer":
-                    yield None, json.loads(cells[COLUMNS.index("details")] or "null")
-                else:
-                    yield _raw_fields_csv(cells), None
-            return
-        for number, line in enumerate(fh):
-            if not line.endswith("\n"):
-                raise _Bad("the last line is cut off (no newline)")
-            record = json.loads(line)
-            if number == 0 and "manifest" in record:
-                yield None, record  # the manifest line: the caller takes it
-            elif "trailer" in record:
-                yield None, record
-            else:
-                yield _raw_fields_jsonl(record), None
+@functools.cache
+def offline_verifier() -> ModuleType:
+    """The stand-alone verifier outsiders run (`VERIFIER`), loaded from its file: the portal
+    checks an export with the very code an auditor does (it imports nothing of the portal)."""
+    spec = importlib.util.spec_from_file_location(
+        "verify_audit_export", Path(settings.BASE_DIR) / VERIFIER
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def verify_file(path: Path) -> FileReport:
-    """Check an export file offline against its trailer: present and last, the row count, the
-    SHA-256 of the rows' raw values in the order written (a changed, lost, added or reordered
-    row breaks it; CSV cells are taken back to their stored values first, see `csv_raw_value`),
-    the last entry and its hash, each row's seal within the trailer's chain heads, and the
-    manifest's heads (the JSON Lines manifest line, or FILE.manifest.json beside it)."""
+    """Check an export file offline with the stand-alone verifier (`offline_verifier`: the rows
+    against the trailer, every sealed row's hash and chain links, the chains' heads against the
+    signed checkpoints the trailer carries), and the manifest's heads against the trailer's (the
+    JSON Lines manifest line, or FILE.manifest.json beside it, whose SHA-256 of the file too)."""
+    verifier = offline_verifier()
     with path.open("rb") as fh:
         start = fh.read(len(CSV_HEADER))
     fmt = "csv" if start == CSV_HEADER else "jsonl"
-    digest, rows = hashlib.sha256(), 0
+    rows: list[list[str | None]] = []
     trailer: dict[str, Any] | None = None
-    manifest_heads: dict[str, Any] | None = None
-    last: dict[str, Any] | None = None
-    seen_seals: set[tuple[str, int]] = set()
-    seals: list[tuple[str, int]] = []
     try:
-        for fields, obj in _rows_and_trailer(path, fmt):
-            if trailer is not None:
-                raise _Bad("rows follow the trailer")
-            if fields is None:
-                if "manifest" in obj:
-                    manifest_heads = obj["manifest"].get("chain_heads")
-                    continue
-                trailer = obj["trailer"] if isinstance(obj, dict) else None
-                if not isinstance(trailer, dict):
-                    raise _Bad("the trailer is unreadable")
-                continue
-            rows += 1
-            digest.update(("\t".join(map(copy_text_field, fields)) + "\n").encode())
-            chain, seq, entry_hash = fields[-3], fields[-2], fields[-1]
-            last = {"source": fields[0], "id": int(fields[1] or 0), "hash": entry_hash}
-            if entry_hash is not None and not re.fullmatch(r"[0-9a-f]{64}", entry_hash):
-                raise _Bad(f"row {rows}: its hash is not a SHA-256")
-            if chain is not None and seq is not None and seq != "null":
-                seal = (chain, int(seq))
-                if seal in seen_seals:
-                    raise _Bad(f"row {rows}: seal {chain} seq {seq} appears twice")
-                seen_seals.add(seal)
-                seals.append(seal)
-    except _Bad as exc:
-        return FileReport(str(path), fmt, rows, str(exc), trailer)
+        rows, trailer, manifest_line = verifier.read(path)
+        verifier.check(rows, trailer, manifest_line, set())
+    except verifier.Bad as exc:
+        return FileReport(str(path), fmt, len(rows), str(exc), trailer)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        return FileReport(str(path), fmt, rows, f"unreadable: {type(exc).__name__}", trailer)
+        return FileReport(str(path), fmt, len(rows), f"unreadable: {type(exc).__name__}", trailer)
 
     def report(problem: str) -> FileReport:
-        return FileReport(str(path), fmt, rows, problem, trailer)
+        return FileReport(str(path), fmt, len(rows), problem, trailer)
 
-    if trailer is None:
-        return report(f"no trailer after {rows} rows: the export is incomplete")
-    if not trailer.get("complete") or trailer.get("rows") != rows:
-        return report(f"the trailer counts {trailer.get('rows')} rows, the file holds {rows}")
-    if trailer.get("sha256") != digest.hexdigest():
-        return report("the rows do not match the trailer's digest (changed, lost or reordered)")
-    if trailer.get("last") != last:
-        return report("the last row is not the trailer's last entry")
     heads = trailer.get("chain_heads") or {}
-    for seal_chain, seal_seq in seals:
-        if seal_chain not in heads or seal_seq > int(heads[seal_chain]["seq"]):
-            return report(
-                f"a row's seal {seal_chain} seq {seal_seq} is beyond the trailer's chain heads"
-            )
+    manifest_heads = manifest_line.get("chain_heads") if manifest_line is not None else None
     beside = Path(f"{path}.manifest.json")
     if manifest_heads is None and beside.exists():
         try:

@@ -18,6 +18,9 @@ class Outcome(StrEnum):
     CONFIRMED = "confirmed"  # the EHR reports the appointment written
     FAILED = "failed"  # settled as failed, with a reason staff see on the record
     CANCELLED = "cancelled"
+    REQUESTED = "requested"  # a request waiting for staff (the EHR's follow-up list, or ours)
+    DECLINED = "declined"  # a request staff turned down, or that was not approved in time
+    CANCEL_REQUESTED = "cancel_requested"  # cancel asked of an EHR whose staff act on it
     SENT = "sent"  # a document accepted by the EHR, its insertion result still to come
     WRITTEN = "written"  # a document the EHR reports in the chart
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.redis import get_redis
-from ehr.nexhealth.ratelimit import redis_prefix
+from ehr.ratelimit import redis_prefix
 
 log = logging.getLogger("ehr.health")
 

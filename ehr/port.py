@@ -12,6 +12,8 @@ Rules every adapter keeps:
   carries `retry_after`, `EHRNotFound`, `EHRValidationError`, `EHRAuthError`).
 - Availability comes either as inputs our slot engine combines (working hours and blocks:
   `Capability.WORKING_HOURS`) or as the EHR's own free slots (`Capability.NATIVE_SLOTS`).
+- A booking may be a request staff confirm (`Capability.REQUEST_MODE`: `as_request`), and a
+  cancel may be a request staff act on (`Capability.CANCEL_REQUESTS`).
 - Changes reach the portal by webhook (`Capability.WEBHOOKS`) or by polling
   `appointments_changed_since`; either way they are announced on `ehr.events`.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Required, TypedDict, Unpack, runtime_checkable
 
 from ehr.types import (
     EHRAppointment,
@@ -42,6 +44,65 @@ class Capability(StrEnum):
     WEBHOOKS = "webhooks"  # the EHR pushes changes; otherwise poll
     INSERTION_REPORTS = "insertion_reports"  # a write is accepted first, confirmed later
     REQUEST_MODE = "request_mode"  # a booking may be a request on the office's follow-up list
+    CANCEL_REQUESTS = "cancel_requests"  # a cancel is a request the office's staff act on
+    # Each EHR appointment type names its descriptors (NexHealth); without it (Nextech's purposes
+    # are not tied to types) the type's descriptors are the practice's own, kept by the sync.
+    TYPE_DESCRIPTORS = "type_descriptors"
+
+
+# The arguments of the port's many-keyword calls, stated once: every adapter takes them as
+# `**kwargs: Unpack[...]`, so callers keep keyword calls and mypy checks them against one list.
+
+
+class WorkingHoursQuery(TypedDict, total=False):
+    location_id: int | None
+    provider_id: int | None
+    source: str | None
+
+
+class AppointmentKey(TypedDict, total=False):
+    """What identifies a live appointment: what a write whose answer was lost may have made."""
+
+    patient_id: Required[int]
+    provider_id: Required[int]
+    start: Required[datetime]
+    location_id: int | None
+
+
+class AppointmentDetails(AppointmentKey, total=False):
+    operatory_id: Required[int | None]
+    end: datetime | None  # None: the appointment type's duration
+    appointment_type_id: int | None
+    descriptor_ids: list[int] | None
+    note: str | None
+    notify_patient: bool  # default False
+    as_request: bool  # default False; only with Capability.REQUEST_MODE: the follow-up list
+
+
+class PatientQuery(TypedDict, total=False):
+    name: str | None
+    date_of_birth: date | str | None
+    phone_number: str | None
+    email: str | None
+    location_id: int | None
+
+
+class PatientDetails(TypedDict, total=False):
+    first_name: Required[str]
+    last_name: Required[str]
+    date_of_birth: date | None
+    phone_number: str | None
+    email: str | None
+    provider_id: int | None
+    location_id: int | None
+
+
+class DocumentDetails(TypedDict, total=False):
+    title: Required[str]
+    content: Required[str]
+    reference: Required[str]  # must appear in the title: the look-up before a retry finds it
+    appointment_id: int | None
+    location_id: int | None
 
 
 @runtime_checkable
@@ -68,13 +129,7 @@ class EHRPort(Protocol):
     def appointment_types(self, location_id: int | None = None) -> list[EHRAppointmentType]: ...
 
     # -- availability inputs (WORKING_HOURS) --------------------------------------------------
-    def working_hours(
-        self,
-        *,
-        location_id: int | None = None,
-        provider_id: int | None = None,
-        source: str | None = None,
-    ) -> list[EHRWorkingHour]: ...
+    def working_hours(self, **query: Unpack[WorkingHoursQuery]) -> list[EHRWorkingHour]: ...
 
     # -- appointments -------------------------------------------------------------------------
     def appointments(
@@ -90,57 +145,25 @@ class EHRPort(Protocol):
 
     def appointment(self, appointment_id: int) -> EHRAppointment: ...
 
-    def find_appointment(
-        self,
-        *,
-        patient_id: int,
-        provider_id: int,
-        start: datetime,
-        location_id: int | None = None,
-    ) -> EHRAppointment | None:
+    def find_appointment(self, **key: Unpack[AppointmentKey]) -> EHRAppointment | None:
         """The live appointment of this patient with this provider at `start`: what a write
         whose answer was lost may have made."""
         ...
 
-    def create_appointment(
-        self,
-        *,
-        patient_id: int,
-        provider_id: int,
-        operatory_id: int | None,
-        start: datetime,
-        end: datetime | None = None,
-        appointment_type_id: int | None = None,
-        descriptor_ids: list[int] | None = None,
-        note: str | None = None,
-        location_id: int | None = None,
-        notify_patient: bool = False,
-    ) -> EHRAppointment: ...
+    def create_appointment(self, **new: Unpack[AppointmentDetails]) -> EHRAppointment:
+        """`as_request` (only with `Capability.REQUEST_MODE`): put it on the office's follow-up
+        list for staff to confirm; the answer's `insertion_status` is `HELD` until they do."""
+        ...
 
-    def cancel_appointment(self, appointment_id: int) -> EHRAppointment: ...
+    def cancel_appointment(self, appointment_id: int) -> EHRAppointment:
+        """With `Capability.CANCEL_REQUESTS` the answer may still stand, `cancel_requested`:
+        staff act on the request later (found by the change poll)."""
+        ...
 
     # -- patients -----------------------------------------------------------------------------
-    def search_patients(
-        self,
-        *,
-        name: str | None = None,
-        date_of_birth: date | str | None = None,
-        phone_number: str | None = None,
-        email: str | None = None,
-        location_id: int | None = None,
-    ) -> list[EHRPatient]: ...
+    def search_patients(self, **query: Unpack[PatientQuery]) -> list[EHRPatient]: ...
 
-    def create_patient(
-        self,
-        *,
-        first_name: str,
-        last_name: str,
-        date_of_birth: date | None = None,
-        phone_number: str | None = None,
-        email: str | None = None,
-        provider_id: int | None = None,
-        location_id: int | None = None,
-    ) -> EHRPatient: ...
+    def create_patient(self, **new: Unpack[PatientDetails]) -> EHRPatient: ...
 
     # -- the chart ----------------------------------------------------------------------------
     def find_document(self, patient_id: int, reference: str) -> EHRDocument | None:
@@ -150,16 +173,7 @@ class EHRPort(Protocol):
 
     def document(self, patient_id: int, document_id: int) -> EHRDocument: ...
 
-    def create_document(
-        self,
-        patient_id: int,
-        *,
-        title: str,
-        content: str,
-        reference: str,
-        appointment_id: int | None = None,
-        location_id: int | None = None,
-    ) -> EHRDocument:
+    def create_document(self, patient_id: int, **new: Unpack[DocumentDetails]) -> EHRDocument:
         """Write a document to the chart; `reference` must appear in `title` (it is what the
         look-up before a retry finds)."""
         ...

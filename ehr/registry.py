@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from accounts.models import Location
 from ehr.models import ConnectionKind, EHRConnection
 from ehr.port import EHRPort
 
@@ -18,6 +21,15 @@ def port_for(connection: EHRConnection) -> EHRPort:
 
         return port_for_config(NextechConfig.from_connection(connection), connection.pk)
     raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")
+
+
+def connect_nextech(location: Location, **settings: Any) -> tuple[EHRConnection, Any]:
+    """Connect a location to Nextech (``ehr.nextech.connect.connect_location``'s arguments:
+    practice id, location id, client and service user credentials, URLs); returns the
+    connection and its test (``services.ConnectionCheck``)."""
+    from ehr.nextech.connect import connect_location
+
+    return connect_location(location, **settings)
 
 
 def webhook_is_urgent(event: str) -> bool:

@@ -8,6 +8,8 @@ from typing import Any
 from accounts.models import Location, Practice
 from ehr import health as live_health
 from ehr.models import AppointmentTypeLink, ConnectionHealth, EHRConnection
+from ehr.port import Capability
+from ehr.registry import port_for
 from scheduling.models import AppointmentType, Operatory, Provider
 
 
@@ -15,6 +17,14 @@ def connection_for_location(location: Location | int) -> EHRConnection | None:
     """The location's EHR connection (call inside the practice's tenant context)."""
     location_id = location if isinstance(location, int) else location.pk
     return EHRConnection.objects.select_related("location").filter(location_id=location_id).first()
+
+
+def capabilities(connection: EHRConnection | None) -> frozenset[Capability]:
+    """What the connection's EHR can do (nothing without a connection): booking asks whether a
+    request goes to the EHR's follow-up list and whether a cancel is only a request."""
+    if connection is None:
+        return frozenset()
+    return port_for(connection).capabilities
 
 
 def connections_for_practice(practice: Practice | int) -> list[EHRConnection]:

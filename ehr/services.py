@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, Unpack
 
 from django.conf import settings
 from django.db import transaction
@@ -32,7 +32,7 @@ from ehr.models import (
     EHRConnection,
     new_rate_limit_key,
 )
-from ehr.port import Capability, WebhookSource
+from ehr.port import AppointmentDetails, Capability, WebhookSource
 from ehr.registry import port_for
 from ehr.sync import Mirror, SyncReport, full_sync, reconcile_near
 from ehr.types import EHRAppointment, EHRPatient, clean_name, phone_e164
@@ -271,19 +271,9 @@ def flush_health(conn: EHRConnection) -> ConnectionHealth:
 # --- booking-side operations (for the booking flow) ------------------------------------------
 
 
-def post_appointment(
-    conn: EHRConnection,
-    *,
-    patient_id: int,
-    provider_id: int,
-    operatory_id: int | None,
-    start: datetime,
-    end: datetime | None = None,
-    appointment_type_id: int | None = None,
-    descriptor_ids: list[int] | None = None,
-    note: str | None = None,
-) -> EHRAppointment:
+def post_appointment(conn: EHRConnection, **new: Unpack[AppointmentDetails]) -> EHRAppointment:
     """POST the appointment to the EHR without ever booking it twice, and mirror it (pending).
+    `as_request`: on the office's follow-up list (`Capability.REQUEST_MODE` only).
 
     All ids are EHR ids (`selectors.ehr_ids_for_booking` maps ours). A timeout or 5xx after
     sending makes the adapter look for the appointment (patient, provider, start) before
@@ -294,20 +284,12 @@ def post_appointment(
     (the lookup resolves it).
     """
     require_phi_allowed(conn.practice_id)
-    accepted = port_for(conn).create_appointment(
-        patient_id=patient_id,
-        provider_id=provider_id,
-        operatory_id=operatory_id,
-        start=start,
-        end=end,
-        appointment_type_id=appointment_type_id,
-        descriptor_ids=descriptor_ids,
-        note=note,
-    )
+    accepted = port_for(conn).create_appointment(**new)
     with tenant_context(conn.practice_id), transaction.atomic():
         Mirror(conn).apply_appointment(accepted)
-        if patient_id < 0 and accepted.patient_id is not None and accepted.patient_id > 0:
-            _adopt_patient_id(conn, patient_id, accepted.patient_id)
+        provisional = new["patient_id"]
+        if provisional < 0 and accepted.patient_id is not None and accepted.patient_id > 0:
+            _adopt_patient_id(conn, provisional, accepted.patient_id)
     return accepted
 
 

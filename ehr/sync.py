@@ -48,7 +48,7 @@ from core.outcome import Outcome
 from core.tenancy import tenant_context
 from ehr.errors import EHRNotFound
 from ehr.models import AppointmentTypeLink, EHRConnection, EHRVersion
-from ehr.port import EHRPort
+from ehr.port import Capability, EHRPort
 from ehr.registry import port_for
 from ehr.types import (
     EHRAppointment,
@@ -281,7 +281,11 @@ class Mirror:
         return row
 
     def upsert_type(
-        self, t: EHRAppointmentType, descriptors_by_ehr: dict[int, AppointmentDescriptor]
+        self,
+        t: EHRAppointmentType,
+        descriptors_by_ehr: dict[int, AppointmentDescriptor],
+        *,
+        ehr_maps_descriptors: bool = True,
     ) -> AppointmentType:
         links = self.type_links()
         type_id = links.get(t.id)
@@ -325,10 +329,11 @@ class Mirror:
                     del links[ehr_id]
             links[t.id] = row.pk
             changed = True
-        # The type's descriptors at this location are the EHR's mapping (other locations kept).
+        # The type's descriptors at this location are the EHR's mapping (other locations kept),
+        # when the EHR maps types to descriptors at all; otherwise they are the practice's own.
         wanted = {descriptors_by_ehr[i].pk for i in t.descriptor_ids if i in descriptors_by_ehr}
         current = set(row.descriptors.filter(location=self.location).values_list("pk", flat=True))
-        if wanted != current:
+        if ehr_maps_descriptors and wanted != current:
             if current - wanted:
                 row.descriptors.remove(*(current - wanted))
             if wanted - current:
@@ -603,6 +608,8 @@ class Snapshot:
     problems: list[str]
     # Mirrored appointments/blocks not listed, that the EHR confirmed gone when asked by id.
     gone: set[int] = field(default_factory=set)
+    # Whether the EHR's types name their descriptors (Capability.TYPE_DESCRIPTORS).
+    ehr_maps_descriptors: bool = True
 
 
 def read_snapshot(connection: EHRConnection, ehr: EHRPort | None = None) -> Snapshot:
@@ -640,6 +647,7 @@ def read_snapshot(connection: EHRConnection, ehr: EHRPort | None = None) -> Snap
         read_at=read_at,
         problems=problems,
         gone=gone,
+        ehr_maps_descriptors=Capability.TYPE_DESCRIPTORS in client.capabilities,
     )
 
 
@@ -727,7 +735,9 @@ def apply_snapshot(connection: EHRConnection, snapshot: Snapshot) -> SyncReport:
         descriptors_by_ehr = {d.id: mirror.upsert_descriptor(d) for d in snapshot.descriptors}
         seen_types = set()
         for t in snapshot.types:
-            mirror.upsert_type(t, descriptors_by_ehr)
+            mirror.upsert_type(
+                t, descriptors_by_ehr, ehr_maps_descriptors=snapshot.ehr_maps_descriptors
+            )
             seen_types.add(t.id)
         stale_links = AppointmentTypeLink.objects.filter(connection=connection).exclude(
             ehr_id__in=seen_types

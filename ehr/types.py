@@ -129,6 +129,12 @@ class EHRAppointment:
     insertion_status: InsertionStatus
     note: str = ""
     descriptor_ids: tuple[int, ...] = field(default=())
+    cancel_requested: bool = False  # a cancel asked of the EHR that its staff have not acted on
+
+    @property
+    def held(self) -> bool:
+        """On the office's follow-up list: a request staff have not confirmed yet."""
+        return self.insertion_status == InsertionStatus.HELD
 
     @property
     def confirmed(self) -> bool:

@@ -195,30 +195,15 @@ def wrap(sandbox: Sandbox, method: str, path: str, handler: Handler, *, auth: bo
             stats.add("rate_limited", endpoint_key)
             exc = ApiError(429, "Rate limit exceeded", description="Too Many Requests")
             return error_envelope(exc, headers={"Retry-After": retry_after_header(wait)})
-        faults = sandbox.faults.settings
-        hang_after = False
-        if faults.applies_to(endpoint_key):
-            if sandbox.faults.take_stall():
-                stats.add("faults_injected", "stall")
-                await asyncio.sleep(faults.stall_seconds)
-                stats.add("faults_injected", "stall_released")
-            delay_ms = faults.latency_ms + sandbox.faults.jitter(faults.latency_jitter_ms)
-            if delay_ms:
-                stats.add("faults_injected", "latency")
-                await asyncio.sleep(delay_ms / 1000.0)
-            if sandbox.faults.roll(faults.timeout_share):
-                stats.add("faults_injected", "timeout")
-                if faults.timeout_mode == "before":
-                    await asyncio.sleep(faults.timeout_seconds)
-                    stats.add("responses", "504")
-                    return error_envelope(ApiError(504, "Gateway Timeout"))
-                hang_after = True
-            elif sandbox.faults.roll(faults.error_share):
-                stats.add("faults_injected", "error_5xx")
-                stats.add("responses", str(faults.error_status))
-                return error_envelope(
-                    ApiError(faults.error_status, "Internal Server Error (injected fault)")
-                )
+        injected = await sandbox.faults.inject(endpoint_key, stats)
+        if injected.status == 504:
+            stats.add("responses", "504")
+            return error_envelope(ApiError(504, "Gateway Timeout"))
+        if injected.status is not None:
+            stats.add("responses", str(injected.status))
+            return error_envelope(
+                ApiError(injected.status, "Internal Server Error (injected fault)")
+            )
         try:
             if auth:
                 if token is None:
@@ -239,8 +224,8 @@ def wrap(sandbox: Sandbox, method: str, path: str, handler: Handler, *, auth: bo
         except Exception:  # a sandbox bug: still answer in NexHealth's shape, and say so
             log.exception("unhandled error in %s", endpoint_key)
             response = error_envelope(ApiError(500, "Internal error in the EHR sandbox"))
-        if hang_after:
-            await asyncio.sleep(faults.timeout_seconds)
+        if injected.lose_answer_after:
+            await asyncio.sleep(injected.lose_answer_after)
             stats.add("responses", "504")
             return error_envelope(ApiError(504, "Gateway Timeout"))
         stats.add("responses", str(response.status_code))

@@ -4,14 +4,16 @@ Why here and not in the client's tests: the portal's client must be exercised ag
 misbehaviour over real HTTP (429 storms, 5xx, hangs, lost or doubled webhooks). Every knob is
 switchable at run time through ``/_admin/faults`` and ``/_admin/rate_limits``.
 
-Rate limiting is a strict sliding window per API key and bucket: a request is refused with 429
-and ``Retry-After`` when the bucket already accepted ``limit`` requests in the last ``window``
-seconds. Independently of limiting, every attempt is recorded so ``max_observed`` (the most
-attempts seen in any window) shows whether a client ever went over the rate, refused or not.
+Rate limiting is a strict sliding window per scope and bucket (NexHealth's: API key and bucket;
+Nextech's: user and endpoint): a request is refused with 429 and ``Retry-After`` when the bucket
+already accepted ``limit`` requests in the last ``window`` seconds. Independently of limiting,
+every attempt is recorded so ``max_observed`` (the most attempts seen in any window) shows
+whether a client ever went over the rate, refused or not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import threading
@@ -137,6 +139,43 @@ class Faults:
         with self._lock:
             return self._rng.randint(0, upto_ms)
 
+    async def inject(self, endpoint: str, stats: Stats) -> Injection:
+        """Throw the dice for one request to ``endpoint`` (both surfaces, in the same order):
+        a stall, latency, then a timeout or else a 5xx. Sleeps what it decides to sleep before
+        handling; the caller answers ``status`` instead of handling, or loses the answer."""
+        faults = self.settings
+        if not faults.applies_to(endpoint):
+            return NO_INJECTION
+        if self.take_stall():
+            stats.add("faults_injected", "stall")
+            await asyncio.sleep(faults.stall_seconds)
+            stats.add("faults_injected", "stall_released")
+        delay_ms = faults.latency_ms + self.jitter(faults.latency_jitter_ms)
+        if delay_ms:
+            stats.add("faults_injected", "latency")
+            await asyncio.sleep(delay_ms / 1000.0)
+        if self.roll(faults.timeout_share):
+            stats.add("faults_injected", "timeout")
+            if faults.timeout_mode == "before":
+                await asyncio.sleep(faults.timeout_seconds)
+                return Injection(status=504)
+            return Injection(lose_answer_after=faults.timeout_seconds)
+        if self.roll(faults.error_share):
+            stats.add("faults_injected", "error_5xx")
+            return Injection(status=faults.error_status)
+        return NO_INJECTION
+
+
+@dataclass(frozen=True)
+class Injection:
+    """What the fault dice decided for one request."""
+
+    status: int | None = None  # answer this (504: timed out before; else the injected 5xx)
+    lose_answer_after: float = 0.0  # > 0: handle it, then hang this long and answer 504
+
+
+NO_INJECTION = Injection()
+
 
 # ---------------------------------------------------------------------------------------------
 # Rate limiting
@@ -182,6 +221,69 @@ class _Window:
     rejected_total: int = 0
 
 
+class SlidingWindows:
+    """The strict sliding windows of every (scope, bucket): the counting both sandboxes' limiters
+    share (NexHealth's per API key and bucket, Nextech's per user and endpoint). Not locked: the
+    limiter that owns it holds its own lock around every call."""
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, str], _Window] = defaultdict(_Window)
+
+    def check(
+        self, scope: str, rules: dict[str, BucketRule], now: float, *, enforce: bool
+    ) -> float | None:
+        """Record an attempt against every bucket in ``rules``; ``None`` if accepted by all (or
+        not enforced), else the seconds until it would be."""
+        wait = 0.0
+        windows = []
+        for bucket, rule in rules.items():
+            win = self._windows[(scope, bucket)]
+            horizon = now - rule.window_seconds
+            while win.attempts and win.attempts[0] <= horizon:
+                win.attempts.popleft()
+            while win.accepted and win.accepted[0] <= horizon:
+                win.accepted.popleft()
+            win.attempts.append(now)
+            win.max_observed = max(win.max_observed, len(win.attempts))
+            if enforce and len(win.accepted) >= rule.limit:
+                wait = max(wait, win.accepted[0] + rule.window_seconds - now)
+            windows.append(win)
+        if wait > 0:
+            for win in windows:
+                win.rejected_total += 1
+            return wait
+        for win in windows:
+            win.accepted.append(now)
+            win.accepted_total += 1
+        return None
+
+    def observed(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{scope: {bucket: {max_observed, accepted, rejected}}}``."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for (scope, bucket), win in self._windows.items():
+            out.setdefault(scope, {})[bucket] = {
+                "max_observed": win.max_observed,
+                "accepted": win.accepted_total,
+                "rejected": win.rejected_total,
+            }
+        return out
+
+    def clear(self) -> None:
+        self._windows.clear()
+
+
+def _positive_limit(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer")
+    return value
+
+
+def _positive_window(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{name} must be a positive number")
+    return float(value)
+
+
 class RateLimiter:
     """Sliding-window limits per API key and bucket, with per-key overrides."""
 
@@ -190,7 +292,7 @@ class RateLimiter:
         self.enabled = True
         self.defaults: dict[str, BucketRule] = dict(DEFAULT_RULES)
         self.per_key: dict[str, dict[str, BucketRule]] = {}
-        self._windows: dict[tuple[str, str], _Window] = defaultdict(_Window)
+        self._windows = SlidingWindows()
 
     def rule(self, api_key: str, bucket: str) -> BucketRule:
         return self.per_key.get(api_key, {}).get(bucket) or self.defaults[bucket]
@@ -208,12 +310,10 @@ class RateLimiter:
                 raise ValueError(f"unknown bucket {bucket!r} (known: {', '.join(DEFAULT_RULES)})")
             if not isinstance(spec, dict):
                 raise ValueError(f"{bucket} must be an object with limit and window_seconds")
-            limit, window = spec.get("limit"), spec.get("window_seconds", 1.0)
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise ValueError(f"{bucket}.limit must be a positive integer")
-            if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
-                raise ValueError(f"{bucket}.window_seconds must be a positive number")
-            parsed[bucket] = BucketRule(limit, float(window))
+            parsed[bucket] = BucketRule(
+                _positive_limit(f"{bucket}.limit", spec.get("limit")),
+                _positive_window(f"{bucket}.window_seconds", spec.get("window_seconds", 1.0)),
+            )
         with self._lock:
             if enabled is not None:
                 self.enabled = enabled
@@ -241,49 +341,75 @@ class RateLimiter:
         """Record an attempt; ``None`` if allowed, else the seconds until it would be."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            wait = 0.0
-            windows = []
-            for bucket in buckets:
-                rule = self.rule(api_key, bucket)
-                win = self._windows[(api_key, bucket)]
-                horizon = now - rule.window_seconds
-                while win.attempts and win.attempts[0] <= horizon:
-                    win.attempts.popleft()
-                while win.accepted and win.accepted[0] <= horizon:
-                    win.accepted.popleft()
-                win.attempts.append(now)
-                win.max_observed = max(win.max_observed, len(win.attempts))
-                if self.enabled and len(win.accepted) >= rule.limit:
-                    wait = max(wait, win.accepted[0] + rule.window_seconds - now)
-                windows.append(win)
-            if wait > 0:
-                for win in windows:
-                    win.rejected_total += 1
-                return wait
-            for win in windows:
-                win.accepted.append(now)
-                win.accepted_total += 1
-            return None
+            rules = {bucket: self.rule(api_key, bucket) for bucket in buckets}
+            return self._windows.check(api_key, rules, now, enforce=self.enabled)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            keys: dict[str, dict[str, Any]] = {}
-            for (api_key, bucket), win in self._windows.items():
-                rule = self.rule(api_key, bucket)
-                keys.setdefault(api_key, {})[bucket] = {
-                    "limit": rule.limit,
-                    "window_seconds": rule.window_seconds,
-                    "max_observed": win.max_observed,
-                    "accepted": win.accepted_total,
-                    "rejected": win.rejected_total,
-                }
+            observed = self._windows.observed()
+            for api_key, buckets in observed.items():
+                for bucket, counts in buckets.items():
+                    rule = self.rule(api_key, bucket)
+                    buckets[bucket] = {
+                        "limit": rule.limit,
+                        "window_seconds": rule.window_seconds,
+                        **counts,
+                    }
             return {
                 "enabled": self.enabled,
                 "defaults": {b: asdict(r) for b, r in self.defaults.items()},
                 "per_key": {
                     k: {b: asdict(r) for b, r in rules.items()} for k, rules in self.per_key.items()
                 },
-                "observed": keys,
+                "observed": observed,
+            }
+
+
+class EndpointLimiter:
+    """Nextech's published limit: ``limit`` requests per ``window`` seconds per user and
+    endpoint (20 per second unless configured), one rule for every endpoint."""
+
+    def __init__(self, limit: int = 20, window_seconds: float = 1.0) -> None:
+        self._lock = threading.Lock()
+        self.enabled = True
+        self.limit = limit
+        self.window = window_seconds
+        self._windows = SlidingWindows()
+
+    def configure(
+        self,
+        *,
+        limit: int | None = None,
+        window_seconds: float | None = None,
+        enabled: bool | None = None,
+    ) -> None:
+        with self._lock:
+            if limit is not None:
+                self.limit = _positive_limit("limit", limit)
+            if window_seconds is not None:
+                self.window = _positive_window("window_seconds", window_seconds)
+            if enabled is not None:
+                self.enabled = bool(enabled)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.enabled, self.limit, self.window = True, 20, 1.0
+            self._windows.clear()
+
+    def check(self, user: str, endpoint: str, now: float | None = None) -> float | None:
+        """Record an attempt; None if accepted, else seconds until one would be."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            rule = BucketRule(self.limit, self.window)
+            return self._windows.check(user, {endpoint: rule}, now, enforce=self.enabled)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "enabled": self.enabled,
+                "limit": self.limit,
+                "window_seconds": self.window,
+                "observed": self._windows.observed(),
             }
 
 

@@ -92,18 +92,26 @@ class SandboxServer:
         self.port = sock.getsockname()[1]
         return sock
 
+    module = "ehr_sandbox"  # the surface's program (``python -m``)
+
+    def surface_args(self) -> list[str]:
+        """The arguments only this surface takes (after host, port, socket and admin token)."""
+        args: list[str] = []
+        for key in self.api_keys:
+            args += ["--api-key", key]
+        if self.data_dir is not None:
+            args += ["--data-dir", str(self.data_dir)]
+        return args
+
     def start(self) -> Self:
         """Spawn the process (same port on a restart) and wait until it is healthy."""
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError("sandbox already running")
         sock = self._bind()
-        args = [sys.executable, "-m", "ehr_sandbox", "--host", self.host]
+        args = [sys.executable, "-m", self.module, "--host", self.host]
         args += ["--port", str(self.port), "--fd", str(sock.fileno())]
         args += ["--admin-token", self.admin_token]
-        for key in self.api_keys:
-            args += ["--api-key", key]
-        if self.data_dir is not None:
-            args += ["--data-dir", str(self.data_dir)]
+        args += self.surface_args()
         args += self.extra_args
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         try:

@@ -11,7 +11,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership, Practice, Role, User, VendorRole
-from onboarding.services import import_document, load_file
+from onboarding.nextech_provisioning import connect_sandbox_locations, ensure_sandbox_user
+from onboarding.services import import_document, load_file, parse_config
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"
 PRACTICE_ROLES = [
@@ -49,6 +50,11 @@ def _demo_user(username: str, password: str, **fields: object) -> User:
     return user
 
 
+def _ehr_kind(data: object) -> object:
+    ehr = data.get("ehr") if isinstance(data, dict) else None
+    return ehr.get("kind") if isinstance(ehr, dict) else None
+
+
 class DemoLoadFailed(Exception):
     """A demo file was refused, or its sandbox set-up failed (loading again retries it)."""
 
@@ -63,11 +69,21 @@ def load_demo(password: str | None = None) -> tuple[str, list[DemoLogin]]:
     password = password or secrets.token_urlsafe(12)
     logins: list[DemoLogin] = []
     for path in demo_files():
-        outcome = import_document(load_file(path))
+        data = load_file(path)
+        nextech = _ehr_kind(data) == "nextech"
+        if nextech:
+            ensure_sandbox_user(data["practice"]["slug"])
+        outcome = import_document(data)
         if outcome.errors or outcome.warnings or outcome.result is None:
             raise DemoLoadFailed(f"{path.name}: " + "; ".join(outcome.errors + outcome.warnings))
+        practice = Practice.objects.get(pk=outcome.result.practice_id)
+        if nextech:
+            # Credentials come from here, as `manage.py connect_nextech` takes them: never
+            # from the file.
+            problems = connect_sandbox_locations(practice, parse_config(data))
+            if problems:
+                raise DemoLoadFailed(f"{path.name}: " + "; ".join(problems))
         with transaction.atomic():
-            practice = Practice.objects.get(pk=outcome.result.practice_id)
             for handle, role in PRACTICE_ROLES:
                 username = f"{handle}@{practice.slug}.demo"
                 user = _demo_user(

@@ -173,6 +173,10 @@ def document_schema() -> dict[str, Any]:
                         "descriptors": _list(_str(32), "descriptors_per_type"),
                         "instructions": _str(LIMITS["instructions_length"], nullable=True),
                         "bookable": _bool(),
+                        "booking_mode": {
+                            "type": ["string", "null"],
+                            "enum": ["book", "request", None],
+                        },
                         "ehr_id": _ehr_id(),
                     },
                 ),

@@ -22,6 +22,7 @@ from scheduling.models import (
     Appointment,
     AppointmentType,
     Block,
+    BookingMode,
     CallerPhrase,
     Operatory,
     Provider,
@@ -158,6 +159,8 @@ def export_config(practice: Practice) -> dict[str, Any]:
         }
         if not t.bookable:
             out["bookable"] = False
+        if t.booking_mode != BookingMode.BOOK:
+            out["booking_mode"] = t.booking_mode
         if t.ehr_id is not None:
             out["ehr_id"] = t.ehr_id
         return out
@@ -297,8 +300,12 @@ def _escalation(
 
 
 def _ehr_kind(practice: Practice) -> str:
-    """ "sandbox" once the practice's locations are connected to the EHR sandbox."""
+    """The EHR the practice's locations are connected to: "nextech" or "sandbox" once one is,
+    else "none" (a NexHealth connection is made by command, not by the file)."""
     from ehr.models import EHRConnection
 
-    connected = EHRConnection.objects.for_practice(practice).filter(kind="sandbox").exists()
-    return "sandbox" if connected else "none"
+    kinds = set(EHRConnection.objects.for_practice(practice).values_list("kind", flat=True))
+    for kind in ("nextech", "sandbox"):
+        if kind in kinds:
+            return kind
+    return "none"

@@ -434,6 +434,7 @@ class _Writer:
                 "horizon_days": s.horizon_days,
                 "instructions": s.instructions,
                 "bookable": s.bookable,
+                "booking_mode": s.booking_mode,
             },
         )
         self.type_links()

@@ -40,6 +40,7 @@ from ehr.models import AppointmentTypeLink, ConnectionKind, EHRConnection
 from ehr.nexhealth import normalize as norm
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient, client_for
 from ehr.services import connect_location, sync_connection
+from ehr.sync import SyncReport
 from onboarding.schema import PracticeConfig, WorkingHourSpec, parse_config
 from scheduling.models import Appointment, AppointmentType, Block, Operatory, Provider
 
@@ -77,6 +78,19 @@ class ProvisionReport:
     @property
     def ehr_changes(self) -> int:
         return sum(self.created.values()) + sum(self.updated.values()) + sum(self.deleted.values())
+
+    def add_sync(self, result: SyncReport) -> None:
+        """Count what one connection's sync changed in the mirror."""
+        for kind, n in result.changes_by_kind().items():
+            self.sync_changes[kind] = self.sync_changes.get(kind, 0) + n
+        for kind, c in result.counts.items():
+            if c.total:
+                got = self.sync_counts.setdefault(kind, [0, 0, 0])
+                got[0], got[1], got[2] = (
+                    got[0] + c.created,
+                    got[1] + c.updated,
+                    got[2] + c.deleted,
+                )
 
     def summary(self) -> list[str]:
         lines = [f"sandbox: {self.ehr_changes} change(s)"]
@@ -213,17 +227,7 @@ class _Provisioner:
         appointments = self.ensure_appointments()
         self.link_local(blocks, appointments)
         for conn in self.conns.values():
-            result = sync_connection(conn)
-            for kind, n in result.changes_by_kind().items():
-                self.report.sync_changes[kind] = self.report.sync_changes.get(kind, 0) + n
-            for kind, c in result.counts.items():
-                if c.total:
-                    got = self.report.sync_counts.setdefault(kind, [0, 0, 0])
-                    got[0], got[1], got[2] = (
-                        got[0] + c.created,
-                        got[1] + c.updated,
-                        got[2] + c.deleted,
-                    )
+            self.report.add_sync(sync_connection(conn))
         return self.report
 
     def ensure_local_locations(self) -> None:

@@ -13,6 +13,8 @@ the round trip is exact):
   (overrides `ehr.working_hours` for that location);
 * `providers[].active`, `operatories[].active`, `working_hours[].active` (default true),
   `appointment_types[].bookable` (default true: may the voice agent book it?),
+  `appointment_types[].booking_mode` (default "book": straight onto the schedule; "request":
+  staff confirm it first),
   `appointments[].cancelled` (default false);
 * `ehr_id` on locations, operatories, providers and appointment types: written by the export
   when the row is linked to the EHR; the importer matches an entry to its row by it before the
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
@@ -54,7 +56,9 @@ WEEKDAYS: tuple[str, ...] = (
     "Saturday",
     "Sunday",
 )
-EHR_KINDS = ("none", "sandbox")
+# "sandbox": the NexHealth-shaped sandbox; "nextech": Nextech's Select API (or the sandbox's
+# Nextech surface in development). Credentials are never in the file.
+EHR_KINDS = ("none", "sandbox", "nextech")
 WORKING_HOURS_MODES = ("manual", "synced")
 RULE_PATIENT_STATUSES = ("new", "existing", "any")
 # Sections validated but not stored (none left: compliance stores the BAA, calls the protocols
@@ -98,6 +102,10 @@ class ConfigError(Exception):
 
 
 # --- the typed result -----------------------------------------------------------------------
+
+
+# appointment_types[].booking_mode: scheduling.models.BookingMode's values.
+BOOKING_MODES = ("book", "request")
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,7 @@ class AppointmentTypeSpec:
     instructions: str
     bookable: bool
     ehr_id: int | None = None
+    booking_mode: str = "book"
 
 
 @dataclass(frozen=True)
@@ -335,6 +344,35 @@ class _Checker:
             self.error(path, "must be a list")
             return []
         return value
+
+    def entries(
+        self,
+        section: str,
+        value: Any,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each item of a section's list that is an object, with its path (`section[i]`); the
+        others, and unknown or missing fields, are reported."""
+        for i, item in enumerate(self.items(section, value)):
+            path = f"{section}[{i}]"
+            entry = self.obj(path, item, required, optional)
+            if entry is not None:
+                yield path, entry
+
+    def given(
+        self,
+        path: str,
+        entry: dict[str, Any],
+        name: str,
+        check: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """A required field, checked by `check`; _MISSING when absent (`obj` reported that)."""
+        if name not in entry:
+            return _MISSING
+        return check(f"{path}.{name}", entry[name], *args, **kwargs)
 
     # scalars
 
@@ -562,6 +600,8 @@ class _Parser:
         protocols = self.escalation_protocols(root.get("escalation_protocols"))
         on_call = self.on_call(root.get("on_call"))
         lay_terms = self.lay_terms(root.get("lay_terms"))
+        if ehr_kind == "nextech":
+            self.nextech_limits(working_hours, blocks, appointments)
         if c.errors or practice is None:
             return None
         return PracticeConfig(
@@ -584,6 +624,28 @@ class _Parser:
             patients_dropped=patients,
         )
 
+    def nextech_limits(
+        self,
+        working_hours: tuple[WorkingHourSpec, ...],
+        blocks: tuple[BlockSpec, ...],
+        appointments: tuple[AppointmentSpec, ...],
+    ) -> None:
+        """What a Nextech practice cannot take from the file: its blocks and appointments live
+        in Nextech (the Select API writes neither a block nor a staff booking), and Nextech's
+        templates repeat by weekday, so a one-day working hour has no template to become."""
+        if blocks:
+            self.c.error("blocks", "a Nextech practice's blocks are kept in Nextech; remove them")
+        if appointments:
+            self.c.error(
+                "appointments", "a Nextech practice's appointments are kept in Nextech; remove them"
+            )
+        for i, hour in enumerate(working_hours):
+            if hour.specific_date is not None:
+                self.c.error(
+                    f"working_hours[{i}].specific_date",
+                    "Nextech templates repeat by weekday; a one-day entry is not possible",
+                )
+
     def keyed(self, path: str, entry: dict[str, Any], registry: Mapping[str, Any]) -> Any:
         """The entry's key, checked for form and uniqueness (first occurrence wins)."""
         if "key" not in entry:
@@ -593,6 +655,24 @@ class _Parser:
             self.c.error(f"{path}.key", f"duplicate key {_q(key)}")
             return _MISSING
         return key
+
+    def records(
+        self,
+        section: str,
+        value: Any,
+        registry: Mapping[str, Any],
+        required: tuple[str, ...],
+        optional: tuple[str, ...],
+    ) -> Iterator[tuple[str, dict[str, Any], Any, Any, Any]]:
+        """The entries of a section of named, keyed records (locations, operatories, providers,
+        appointment types): each with its path, key (unique in `registry`), EHR id (unique in
+        the section) and name, checked."""
+        seen_ehr: dict[int, None] = {}
+        for path, entry in self.c.entries(section, value, required, optional):
+            key = self.keyed(path, entry, registry)
+            ehr_id = self.ehr_id(path, entry, seen_ehr)
+            name = self.c.given(path, entry, "name", self.c.text, max_length=200)
+            yield path, entry, key, ehr_id, name
 
     def ehr_id(self, path: str, entry: dict[str, Any], seen: dict[int, None]) -> Any:
         """The entry's optional EHR id (an export writes it; it survives renames and re-keys),
@@ -615,13 +695,9 @@ class _Parser:
         entry = c.obj("practice", value, ("slug", "name", "timezone"))
         if entry is None:
             return None
-        slug = c.key("practice.slug", entry["slug"]) if "slug" in entry else _MISSING
-        name = (
-            c.text("practice.name", entry["name"], max_length=200) if "name" in entry else _MISSING
-        )
-        tzname = (
-            c.timezone("practice.timezone", entry["timezone"]) if "timezone" in entry else _MISSING
-        )
+        slug = c.given("practice", entry, "slug", c.key)
+        name = c.given("practice", entry, "name", c.text, max_length=200)
+        tzname = c.given("practice", entry, "timezone", c.timezone)
         if tzname is not _MISSING:
             self.tz = zoneinfo.ZoneInfo(tzname)
         if not _ok(slug, name, tzname):
@@ -647,19 +723,13 @@ class _Parser:
     def locations(self, value: Any, default_mode: str) -> tuple[LocationSpec, ...]:
         c = self.c
         out: list[LocationSpec] = []
-        seen_ehr: dict[int, None] = {}
-        for i, item in enumerate(c.items("locations", value)):
-            path = f"locations[{i}]"
-            entry = c.obj(path, item, ("key", "name"), ("timezone", "working_hours", "ehr_id"))
-            if entry is None:
-                continue
-            key = self.keyed(path, entry, self.location_keys)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = (
-                c.text(f"{path}.name", entry["name"], max_length=200)
-                if "name" in entry
-                else _MISSING
-            )
+        for path, entry, key, ehr_id, name in self.records(
+            "locations",
+            value,
+            self.location_keys,
+            ("key", "name"),
+            ("timezone", "working_hours", "ehr_id"),
+        ):
             tzname = entry.get("timezone") or ""
             if tzname:
                 tzname = c.timezone(f"{path}.timezone", tzname)
@@ -688,26 +758,14 @@ class _Parser:
     def operatories(self, value: Any) -> tuple[OperatorySpec, ...]:
         c = self.c
         out: list[OperatorySpec] = []
-        seen_ehr: dict[int, None] = {}
-        for i, item in enumerate(c.items("operatories", value)):
-            path = f"operatories[{i}]"
-            entry = c.obj(
-                path, item, ("key", "name", "location"), ("capabilities", "active", "ehr_id")
-            )
-            if entry is None:
-                continue
-            key = self.keyed(path, entry, self.operatory_location)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = (
-                c.text(f"{path}.name", entry["name"], max_length=200)
-                if "name" in entry
-                else _MISSING
-            )
-            location = (
-                c.ref(f"{path}.location", entry["location"], self.location_keys, "location")
-                if "location" in entry
-                else _MISSING
-            )
+        for path, entry, key, ehr_id, name in self.records(
+            "operatories",
+            value,
+            self.operatory_location,
+            ("key", "name", "location"),
+            ("capabilities", "active", "ehr_id"),
+        ):
+            location = c.given(path, entry, "location", c.ref, self.location_keys, "location")
             capabilities = self.capabilities(f"{path}.capabilities", entry.get("capabilities"))
             active = c.boolean(f"{path}.active", _get(entry, "active", True))
             if key is _MISSING:
@@ -720,24 +778,13 @@ class _Parser:
     def providers(self, value: Any) -> tuple[ProviderSpec, ...]:
         c = self.c
         out: list[ProviderSpec] = []
-        seen_ehr: dict[int, None] = {}
-        for i, item in enumerate(c.items("providers", value)):
-            path = f"providers[{i}]"
-            entry = c.obj(
-                path,
-                item,
-                ("key", "name"),
-                ("accepts_new_patients", "on_call_phone", "active", "ehr_id"),
-            )
-            if entry is None:
-                continue
-            key = self.keyed(path, entry, self.provider_phone)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = (
-                c.text(f"{path}.name", entry["name"], max_length=200)
-                if "name" in entry
-                else _MISSING
-            )
+        for path, entry, key, ehr_id, name in self.records(
+            "providers",
+            value,
+            self.provider_phone,
+            ("key", "name"),
+            ("accepts_new_patients", "on_call_phone", "active", "ehr_id"),
+        ):
             accepts = c.boolean(
                 f"{path}.accepts_new_patients", _get(entry, "accepts_new_patients", True)
             )
@@ -764,26 +811,13 @@ class _Parser:
             "descriptors",
             "instructions",
             "bookable",
+            "booking_mode",
             "ehr_id",
         )
-        seen_ehr: dict[int, None] = {}
-        for i, item in enumerate(c.items("appointment_types", value)):
-            path = f"appointment_types[{i}]"
-            entry = c.obj(path, item, ("key", "name", "minutes"), optional)
-            if entry is None:
-                continue
-            key = self.keyed(path, entry, self.type_keys)
-            ehr_id = self.ehr_id(path, entry, seen_ehr)
-            name = (
-                c.text(f"{path}.name", entry["name"], max_length=200)
-                if "name" in entry
-                else _MISSING
-            )
-            minutes = (
-                c.integer(f"{path}.minutes", entry["minutes"], minimum=1)
-                if "minutes" in entry
-                else _MISSING
-            )
+        for path, entry, key, ehr_id, name in self.records(
+            "appointment_types", value, self.type_keys, ("key", "name", "minutes"), optional
+        ):
+            minutes = c.given(path, entry, "minutes", c.integer, minimum=1)
             new = c.boolean(f"{path}.new_patients", _get(entry, "new_patients", True))
             existing = c.boolean(
                 f"{path}.existing_patients", _get(entry, "existing_patients", True)
@@ -821,11 +855,14 @@ class _Parser:
                 f"{path}.instructions", entry.get("instructions", ""), max_length=10_000, blank=True
             )
             bookable = c.boolean(f"{path}.bookable", _get(entry, "bookable", True))
+            mode = c.choice(
+                f"{path}.booking_mode", _get(entry, "booking_mode", "book"), BOOKING_MODES
+            )
             if key is _MISSING:
                 continue
             spec = None
             values = (name, minutes, new, existing, providers, capabilities, lead, horizon)
-            if _ok(*values, phrases, descriptors, instructions, bookable, ehr_id):
+            if _ok(*values, phrases, descriptors, instructions, bookable, mode, ehr_id):
                 spec = AppointmentTypeSpec(
                     key=key,
                     name=name,
@@ -841,6 +878,7 @@ class _Parser:
                     instructions=instructions,
                     bookable=bookable,
                     ehr_id=ehr_id,
+                    booking_mode=mode,
                 )
                 out.append(spec)
             self.type_keys[key] = spec
@@ -860,8 +898,8 @@ class _Parser:
 
     def window(self, path: str, entry: dict[str, Any]) -> tuple[Any, Any]:
         c = self.c
-        begin = c.clock(f"{path}.begin", entry["begin"]) if "begin" in entry else _MISSING
-        end = c.clock(f"{path}.end", entry["end"]) if "end" in entry else _MISSING
+        begin = c.given(path, entry, "begin", c.clock)
+        end = c.given(path, entry, "end", c.clock)
         if _ok(begin, end) and begin >= end:
             c.error(f"{path}.end", "must be after begin")
             end = _MISSING
@@ -870,25 +908,15 @@ class _Parser:
     def working_hours(self, value: Any) -> tuple[WorkingHourSpec, ...]:
         c = self.c
         out: list[WorkingHourSpec] = []
-        for i, item in enumerate(c.items("working_hours", value)):
-            path = f"working_hours[{i}]"
-            entry = c.obj(
-                path,
-                item,
-                ("provider", "operatory", "begin", "end"),
-                ("days", "specific_date", "label", "appointment_types", "active"),
-            )
-            if entry is None:
-                continue
-            provider = (
-                c.ref(f"{path}.provider", entry["provider"], self.provider_phone, "provider")
-                if "provider" in entry
-                else _MISSING
-            )
-            operatory = (
-                c.ref(f"{path}.operatory", entry["operatory"], self.operatory_location, "operatory")
-                if "operatory" in entry
-                else _MISSING
+        for path, entry in c.entries(
+            "working_hours",
+            value,
+            ("provider", "operatory", "begin", "end"),
+            ("days", "specific_date", "label", "appointment_types", "active"),
+        ):
+            provider = c.given(path, entry, "provider", c.ref, self.provider_phone, "provider")
+            operatory = c.given(
+                path, entry, "operatory", c.ref, self.operatory_location, "operatory"
             )
             specific = entry.get("specific_date")
             if specific is not None:
@@ -938,8 +966,8 @@ class _Parser:
 
     def period(self, path: str, entry: dict[str, Any]) -> tuple[Any, Any]:
         c = self.c
-        start = c.moment(f"{path}.start", entry["start"], self.tz) if "start" in entry else _MISSING
-        end = c.moment(f"{path}.end", entry["end"], self.tz) if "end" in entry else _MISSING
+        start = c.given(path, entry, "start", c.moment, self.tz)
+        end = c.given(path, entry, "end", c.moment, self.tz)
         if _ok(start, end) and start >= end:
             c.error(f"{path}.end", "must be after start")
             end = _MISSING
@@ -951,13 +979,9 @@ class _Parser:
     def blocks(self, value: Any) -> tuple[BlockSpec, ...]:
         c = self.c
         out: list[BlockSpec] = []
-        for i, item in enumerate(c.items("blocks", value)):
-            path = f"blocks[{i}]"
-            entry = c.obj(
-                path, item, ("start", "end"), ("provider", "operatory", "location", "reason")
-            )
-            if entry is None:
-                continue
+        for path, entry in c.entries(
+            "blocks", value, ("start", "end"), ("provider", "operatory", "location", "reason")
+        ):
             provider = self.optional_ref(
                 f"{path}.provider", entry.get("provider"), self.provider_phone, "provider"
             )
@@ -975,33 +999,19 @@ class _Parser:
         c = self.c
         out: list[AppointmentSpec] = []
         patients = 0
-        for i, item in enumerate(c.items("appointments", value)):
-            path = f"appointments[{i}]"
-            entry = c.obj(
-                path,
-                item,
-                ("provider", "start", "minutes"),
-                ("operatory", "location", "appointment_type", "patient", "cancelled"),
-            )
-            if entry is None:
-                continue
-            provider = (
-                c.ref(f"{path}.provider", entry["provider"], self.provider_phone, "provider")
-                if "provider" in entry
-                else _MISSING
-            )
+        for path, entry in c.entries(
+            "appointments",
+            value,
+            ("provider", "start", "minutes"),
+            ("operatory", "location", "appointment_type", "patient", "cancelled"),
+        ):
+            provider = c.given(path, entry, "provider", c.ref, self.provider_phone, "provider")
             operatory = self.optional_ref(
                 f"{path}.operatory", entry.get("operatory"), self.operatory_location, "operatory"
             )
             location = self.place(path, entry, operatory)
-            start = (
-                c.moment(f"{path}.start", entry["start"], self.tz) if "start" in entry else _MISSING
-            )
-            minutes = (
-                c.integer(f"{path}.minutes", entry["minutes"], minimum=1)
-                if "minutes" in entry
-                else _MISSING
-            )
+            start = c.given(path, entry, "start", c.moment, self.tz)
+            minutes = c.given(path, entry, "minutes", c.integer, minimum=1)
             kind = self.optional_ref(
                 f"{path}.appointment_type",
                 entry.get("appointment_type"),
@@ -1041,21 +1051,13 @@ class _Parser:
     def provider_rules(self, value: Any) -> tuple[ProviderRuleSpec, ...]:
         c = self.c
         out: list[ProviderRuleSpec] = []
-        for i, item in enumerate(c.items("provider_rules", value)):
-            path = f"provider_rules[{i}]"
-            entry = c.obj(
-                path,
-                item,
-                ("provider", "appointment_types", "days", "begin", "end"),
-                ("patient_status",),
-            )
-            if entry is None:
-                continue
-            provider = (
-                c.ref(f"{path}.provider", entry["provider"], self.provider_phone, "provider")
-                if "provider" in entry
-                else _MISSING
-            )
+        for path, entry in c.entries(
+            "provider_rules",
+            value,
+            ("provider", "appointment_types", "days", "begin", "end"),
+            ("patient_status",),
+        ):
+            provider = c.given(path, entry, "provider", c.ref, self.provider_phone, "provider")
             types = self.type_list(f"{path}.appointment_types", entry.get("appointment_types"))
             if types == ():
                 c.error(f"{path}.appointment_types", "must name at least one appointment type")
@@ -1109,24 +1111,16 @@ class _Parser:
         c = self.c
         out: list[EscalationProtocolSpec] = []
         seen: dict[str, None] = {}
-        for i, item in enumerate(c.items("escalation_protocols", value)):
-            path = f"escalation_protocols[{i}]"
-            entry = c.obj(
-                path,
-                item,
-                ("key", "name", "triggers", "severity", "route"),
-                ("appointment_types", "within_days_of_procedure", "instructions"),
-            )
-            if entry is None:
-                continue
+        for path, entry in c.entries(
+            "escalation_protocols",
+            value,
+            ("key", "name", "triggers", "severity", "route"),
+            ("appointment_types", "within_days_of_procedure", "instructions"),
+        ):
             key = self.keyed(path, entry, seen)
             if key is not _MISSING:
                 seen[key] = None
-            name = (
-                c.text(f"{path}.name", entry["name"], max_length=200)
-                if "name" in entry
-                else (_MISSING)
-            )
+            name = c.given(path, entry, "name", c.text, max_length=200)
             types = self.type_list(f"{path}.appointment_types", entry.get("appointment_types"))
             within = None
             if entry.get("within_days_of_procedure") is not None:
@@ -1145,11 +1139,7 @@ class _Parser:
                 if triggers == ():
                     c.error(f"{path}.triggers", "must name at least one trigger phrase")
                     triggers = _MISSING
-            severity = (
-                c.choice(f"{path}.severity", entry["severity"], ESCALATION_SEVERITIES)
-                if "severity" in entry
-                else _MISSING
-            )
+            severity = c.given(path, entry, "severity", c.choice, ESCALATION_SEVERITIES)
             route: Any = _MISSING
             taker = ("", "")
             if isinstance(entry.get("route"), Mapping):
@@ -1173,11 +1163,7 @@ class _Parser:
     def on_call(self, value: Any) -> tuple[OnCallSpec, ...]:
         c = self.c
         out: list[OnCallSpec] = []
-        for i, item in enumerate(c.items("on_call", value)):
-            path = f"on_call[{i}]"
-            entry = c.obj(path, item, ("provider", "start", "end"), ("group",))
-            if entry is None:
-                continue
+        for path, entry in c.entries("on_call", value, ("provider", "start", "end"), ("group",)):
             group = ""
             if entry.get("group") is not None:
                 group = c.key(f"{path}.group", entry["group"])
@@ -1205,11 +1191,7 @@ class _Parser:
         and optionally the wider terms they fall under; no word twice in one entry."""
         c = self.c
         out: list[LayTermSpec] = []
-        for i, item in enumerate(c.items("lay_terms", value)):
-            path = f"lay_terms[{i}]"
-            entry = c.obj(path, item, ("terms",), ("broader",))
-            if entry is None:
-                continue
+        for path, entry in c.entries("lay_terms", value, ("terms",), ("broader",)):
             terms = c.unique_list(
                 f"{path}.terms", entry["terms"], self.phrase, what="terms", fold=str.casefold
             )

@@ -4,8 +4,9 @@ Every way a configuration file reaches the database goes through `import_documen
 `manage.py import_practice`, the set-up page's upload (and the worker that imports a large one,
 `run_config_import`) and the demo loader. It checks the file as a whole, writes it in one
 transaction (with the upload's audit entry), and only after that transaction has committed sets
-up the EHR a `ehr.kind = "sandbox"` file asks for: HTTP calls never run inside a transaction, and
-provisioning is idempotent, so a failed set-up is repaired by importing the same file again.
+up the EHR a `ehr.kind = "sandbox"` or `"nextech"` file asks for: HTTP calls never run inside a
+transaction, and provisioning is idempotent, so a failed set-up is repaired by importing the same
+file again.
 `import_config` is the same path for code that wants an exception instead of an outcome.
 """
 
@@ -133,14 +134,21 @@ def checked_config(
     return (None, errors) if errors else (config, [])
 
 
-def _set_up_ehr(practice: Practice, data: Any, result: ImportResult) -> list[str]:
-    """After the import committed: write the file into the EHR sandbox and sync it back (never
-    inside the import's transaction). Idempotent, so a failure is repaired by a re-import."""
+def _set_up_ehr(
+    practice: Practice, data: Any, config: PracticeConfig, result: ImportResult
+) -> list[str]:
+    """After the import committed: write the file into the EHR sandbox (NexHealth-shaped, or
+    Nextech's set-up) and sync it back (never inside the import's transaction). Idempotent, so
+    a failure is repaired by a re-import."""
     from ehr.errors import EHRError
+    from onboarding.nextech_provisioning import provision_nextech
     from onboarding.provisioning import provision_sandbox
 
     try:
-        report = provision_sandbox(practice, data)
+        if config.ehr_kind == "nextech":
+            report = provision_nextech(practice, config)
+        else:
+            report = provision_sandbox(practice, data)
     except BAARequired:
         return [
             "The configuration was imported, but the EHR was not set up: no executed BAA is in "
@@ -185,7 +193,7 @@ def _apply_checked(
     filename: str | None,
     progress: Progress | None = None,
 ) -> ImportOutcome:
-    sets_up_ehr = config.ehr_kind == "sandbox"
+    sets_up_ehr = config.ehr_kind in ("sandbox", "nextech")
     try:
         # The audit entry commits with the import, and a failed EHR set-up afterwards still
         # reports what the import changed. Durable when the EHR is set up next: the import must
@@ -211,7 +219,7 @@ def _apply_checked(
     outcome = ImportOutcome(result=result)
     if sets_up_ehr:
         practice = Practice.objects.get(pk=result.practice_id)
-        outcome.warnings.extend(_set_up_ehr(practice, data, result))
+        outcome.warnings.extend(_set_up_ehr(practice, data, config, result))
     return outcome
 
 

@@ -12,11 +12,12 @@ split is by path prefix alone, decided before any middleware runs.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponseBase
-from django.test.client import ClientHandler
-from django.test.utils import override_settings
+from django.utils.module_loading import import_string
 
 API_PREFIXES = ("/api/", "/mcp/")
 
@@ -26,11 +27,32 @@ def is_api_path(path: str) -> bool:
 
 
 class _ApiStack(BaseHandler):
-    """The machine clients' middleware chain (BaseHandler reads `settings.MIDDLEWARE` only)."""
+    """The machine clients' middleware chain, built from `settings.API_MIDDLEWARE` the way
+    BaseHandler builds the browser's from `settings.MIDDLEWARE` (which is all it reads). WSGI
+    only: every entry there is a synchronous middleware."""
 
     def load_middleware(self, is_async: bool = False) -> None:
-        with override_settings(MIDDLEWARE=settings.API_MIDDLEWARE):
-            super().load_middleware(is_async)
+        if is_async:
+            raise ImproperlyConfigured("The API middleware stack is served over WSGI only")
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        handler = convert_exception_to_response(self._get_response)
+        for path in reversed(settings.API_MIDDLEWARE):
+            try:
+                middleware = import_string(path)(handler)
+            except MiddlewareNotUsed:
+                continue
+            if middleware is None:
+                raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
+            if hasattr(middleware, "process_view"):
+                self._view_middleware.insert(0, middleware.process_view)
+            if hasattr(middleware, "process_template_response"):
+                self._template_response_middleware.append(middleware.process_template_response)
+            if hasattr(middleware, "process_exception"):
+                self._exception_middleware.append(middleware.process_exception)
+            handler = convert_exception_to_response(middleware)
+        self._middleware_chain = handler
 
 
 class SplitStackMixin:
@@ -54,7 +76,3 @@ class SplitStackMixin:
 
 class PortalWSGIHandler(SplitStackMixin, WSGIHandler):
     pass
-
-
-class PortalClientHandler(SplitStackMixin, ClientHandler):
-    """The same split for Django's test client, so tests exercise the stack production runs."""

@@ -48,6 +48,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 # below default to them, so `PORT=8010 SANDBOX_PORT=8110 make run` needs nothing else.
 PORT = int(os.environ.get("PORT", "8000"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
+# The sandbox's Nextech surface (`python -m ehr_sandbox.nextech`): by default 100 above the
+# sandbox's port, so a second stack on other ports needs no third variable.
+NEXTECH_SANDBOX_PORT = int(os.environ.get("NEXTECH_SANDBOX_PORT", str(SANDBOX_PORT + 100)))
 CSRF_TRUSTED_ORIGINS = env_list(
     "CSRF_TRUSTED_ORIGINS", f"http://127.0.0.1:{PORT},http://localhost:{PORT}"
 )
@@ -381,6 +384,7 @@ CELERY_TASK_ROUTES = {
     "scheduling.poll_booking_insertion": {"queue": "bookings"},
     "scheduling.cancel_booking_in_ehr": {"queue": "bookings"},
     "scheduling.relay_outbox": {"queue": "bookings"},
+    "scheduling.expire_booking_requests": {"queue": "bookings"},
 }
 CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {
@@ -437,12 +441,28 @@ EHR_SANDBOX_URL = os.environ.get("EHR_SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_
 EHR_SANDBOX_API_KEY = os.environ.get("EHR_SANDBOX_API_KEY", "sandbox-api-key")
 EHR_SANDBOX_ADMIN_TOKEN = os.environ.get("EHR_SANDBOX_ADMIN_TOKEN", "sandbox-admin")
 PORTAL_PUBLIC_URL = os.environ.get("PORTAL_PUBLIC_URL", f"http://127.0.0.1:{PORT}")
+# The sandbox's Nextech surface, where an import of an `ehr.kind = "nextech"` file writes the
+# practice's set-up (templates, types, purposes) in development. Empty (the default without
+# DEBUG): a real Nextech practice is set up by its office, and the import only syncs it.
+NEXTECH_SANDBOX_URL = os.environ.get(
+    "NEXTECH_SANDBOX_URL", f"http://127.0.0.1:{NEXTECH_SANDBOX_PORT}" if DEBUG else ""
+)
+NEXTECH_SANDBOX_ADMIN_TOKEN = os.environ.get("NEXTECH_SANDBOX_ADMIN_TOKEN", "sandbox-admin")
+NEXTECH_SANDBOX_CLIENT_ID = os.environ.get("NEXTECH_SANDBOX_CLIENT_ID", "sandbox-client")
+NEXTECH_SANDBOX_CLIENT_SECRET = os.environ.get("NEXTECH_SANDBOX_CLIENT_SECRET", "sandbox-secret")
 
 # --- bookings (booking.services / booking.tasks) -----------------------------------------
 CELERY_BEAT_SCHEDULE["scheduling-relay-outbox"] = {
     "task": "scheduling.relay_outbox",
     "schedule": float(os.environ.get("BOOKING_RELAY_SECONDS", "5")),
 }
+CELERY_BEAT_SCHEDULE["scheduling-expire-booking-requests"] = {
+    "task": "scheduling.expire_booking_requests",
+    "schedule": 300.0,
+}
+# A request-mode booking at an EHR without a follow-up list waits in our front desk's queue,
+# its slot claimed, this long at most (and never past the appointment's start).
+BOOKING_REQUEST_HOLD_HOURS = float(os.environ.get("BOOKING_REQUEST_HOLD_HOURS", "48"))
 CELERY_BEAT_SCHEDULE["scheduling-requeue-stale-bookings"] = {
     "task": "scheduling.requeue_stale_bookings",
     "schedule": 300.0,

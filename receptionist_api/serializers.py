@@ -20,7 +20,7 @@ from receptionist_api.fields import (
     PersonNameField,
     PhoneField,
 )
-from scheduling.models import AppointmentType, PendingReason
+from scheduling.models import AppointmentType, BookingMode, BookingStatus, PendingReason
 from scheduling.selectors import MAX_DAYS
 
 __all__ = ["AwareDateTimeField"]  # re-exported: other API modules import it here
@@ -50,6 +50,12 @@ class ProblemSerializer(serializers.Serializer):
     )
 
 
+MODE_HELP = (
+    "`book`: the booking goes straight onto the schedule (tell the caller it is booked); "
+    "`request`: staff confirm it first (tell the caller it is requested, not booked)."
+)
+
+
 class AppointmentTypeSerializer(serializers.Serializer):
     id = BoundedIntegerField()
     name = serializers.CharField()
@@ -58,6 +64,7 @@ class AppointmentTypeSerializer(serializers.Serializer):
     existing_patients = serializers.BooleanField()
     bookable = serializers.BooleanField()
     instructions = serializers.CharField()
+    booking_mode = serializers.ChoiceField(choices=BookingMode.values, help_text=MODE_HELP)
 
 
 class AppointmentTypeListSerializer(serializers.Serializer):
@@ -123,6 +130,9 @@ class HoldSerializer(serializers.Serializer):
     provider_id = BoundedIntegerField()
     operatory_id = BoundedIntegerField()
     location_id = BoundedIntegerField()
+    booking_mode = serializers.ChoiceField(
+        choices=BookingMode.values, help_text=f"The type's booking mode. {MODE_HELP}"
+    )
 
 
 class BookingPatientSerializer(serializers.Serializer):
@@ -159,11 +169,21 @@ class BookingRequestSerializer(serializers.Serializer):
 class BookingAcceptedSerializer(serializers.Serializer):
     id = BoundedIntegerField()
     status = serializers.CharField()
+    booking_mode = serializers.ChoiceField(choices=BookingMode.values, help_text=MODE_HELP)
+
+
+STATUS_HELP = (
+    "`pending`: being written to the practice's system; `confirmed`: booked; `requested`: a "
+    "request waiting for staff to confirm it; `declined`: staff turned the request down; "
+    "`failed`: not booked (see `failure_reason`); `cancel_requested`: cancel asked of the "
+    "practice's system, which has not acted on it yet (the appointment still stands); "
+    "`cancelled`: cancelled in the practice's system."
+)
 
 
 class BookingSerializer(serializers.Serializer):
     id = BoundedIntegerField()
-    status = serializers.ChoiceField(choices=["pending", "confirmed", "failed", "cancelled"])
+    status = serializers.ChoiceField(choices=BookingStatus.values, help_text=STATUS_HELP)
     start = AwareDateTimeField()
     end = AwareDateTimeField()
     provider_id = BoundedIntegerField()
@@ -178,6 +198,12 @@ class BookingSerializer(serializers.Serializer):
     pending_message = serializers.CharField(
         allow_null=True,
         help_text="While `pending`: the reason as a sentence the agent can relay to the caller.",
+    )
+    booking_mode = serializers.ChoiceField(choices=BookingMode.values, help_text=MODE_HELP)
+    request_expires_at = AwareDateTimeField(
+        allow_null=True,
+        help_text="While `requested` in the practice's own queue: when the slot stops being "
+        "kept for it if staff have not approved it (null otherwise).",
     )
 
 

@@ -179,6 +179,7 @@ class AppointmentTypesView(ReceptionistAPIView):
                 "existing_patients",
                 "bookable",
                 "instructions",
+                "booking_mode",
             )
         )
         return Response({"results": list(rows)})
@@ -271,6 +272,7 @@ def _hold_body(hold: Hold, zone: Any) -> dict[str, Any]:
         "provider_id": hold.provider_id,
         "operatory_id": hold.operatory_id,
         "location_id": hold.location_id,
+        "booking_mode": hold.appointment_type.booking_mode,
     }
 
 
@@ -356,13 +358,19 @@ def _booking_body(booking: Booking) -> dict[str, Any]:
         "failure_reason": booking.failure_reason,
         "pending_reason": pending.value if pending else None,
         "pending_message": pending.label if pending else None,
+        "booking_mode": booking.appointment_type.booking_mode,
+        "request_expires_at": (
+            booking.request_expires_at.astimezone(zone).isoformat()
+            if booking.request_expires_at and booking.status == BookingStatus.REQUESTED
+            else None
+        ),
     }
 
 
 def _booking(practice: Practice, booking_id: int) -> Booking:
     return (
         Booking.objects.for_practice(practice)
-        .select_related("location", "location__practice")
+        .select_related("location", "location__practice", "appointment_type")
         .get(pk=booking_id)
     )
 
@@ -407,7 +415,12 @@ class BookingsView(PHIGatedMixin, ReceptionistAPIView):
         except bookings.SlotTakenError as exc:
             raise SlotUnavailable() from exc
         return Response(
-            {"id": booking.pk, "status": booking.status}, status=status.HTTP_202_ACCEPTED
+            {
+                "id": booking.pk,
+                "status": booking.status,
+                "booking_mode": booking.appointment_type.booking_mode,
+            },
+            status=status.HTTP_202_ACCEPTED,
         )
 
 

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import Location, Practice
+from core.keys import unique_key
 from core.phone import to_e164
 from scheduling.models import (
     AppointmentDescriptor,
@@ -156,7 +157,7 @@ def create_appointment_type(
         raise CatalogError(f"There is already a type called “{name}”.", "name")
     row = AppointmentType(
         practice=practice,
-        key=_unique_key(AppointmentType, practice, name),
+        key=unique_key(AppointmentType.objects.for_practice(practice), name, "appointmenttype"),
         name=name,
         minutes=minutes,
         new_patients=new_patients,
@@ -249,7 +250,11 @@ def create_provider(
         raise CatalogError("Give the provider's name.", "name")
     if Provider.objects.for_practice(practice).filter(name__iexact=name).exists():
         raise CatalogError(f"There is already a provider called “{name}”.", "name")
-    provider = Provider(practice=practice, key=_unique_key(Provider, practice, name), name=name)
+    provider = Provider(
+        practice=practice,
+        key=unique_key(Provider.objects.for_practice(practice), name, "provider"),
+        name=name,
+    )
     try:
         provider.on_call_phone = normalise_phone(on_call_phone)
     except ValidationError as exc:
@@ -307,7 +312,9 @@ def create_operatory(
     room = Operatory(
         practice=practice,
         location=location,
-        key=_unique_key(Operatory, practice, f"{location.key}-{name}"),
+        key=unique_key(
+            Operatory.objects.for_practice(practice), f"{location.key}-{name}", "operatory"
+        ),
         name=name,
         capabilities=clean_capabilities(capabilities),
     )
@@ -506,24 +513,6 @@ def schedule_is_manual(practice: Practice) -> bool:
 def require_manual_schedule(practice: Practice) -> None:
     if not schedule_is_manual(practice):
         raise CatalogError(MANUAL_ONLY)
-
-
-def _unique_key(model: Any, practice: Practice, name: str) -> str:
-    """A configuration-file key from a name ("Dr. Ana Cho" -> "dr-ana-cho"), unique in the
-    practice (a number added when taken)."""
-    from django.utils.text import slugify
-
-    base = (slugify(name) or model.__name__.lower())[:56]
-    taken = set(
-        model.objects.for_practice(practice)
-        .filter(key__startswith=base)
-        .values_list("key", flat=True)
-    )
-    key, n = base, 1
-    while key in taken:
-        n += 1
-        key = f"{base}-{n}"
-    return key
 
 
 _DAY_ORDER = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -117,6 +117,14 @@ class AppointmentDescriptor(TenantModel):
         return f"{self.code} {self.description}".strip()
 
 
+class BookingMode(models.TextChoices):
+    """How the voice agent's booking of a type lands: straight onto the schedule, or as a request
+    staff confirm first (Nextech's follow-up list; for other EHRs, our front desk's queue)."""
+
+    BOOK = "book", "Book straight onto the schedule"
+    REQUEST = "request", "Request: staff confirm it first"
+
+
 class AppointmentType(TenantModel):
     """What a caller can be booked for: duration, who may see them, which rooms, which codes."""
 
@@ -139,12 +147,22 @@ class AppointmentType(TenantModel):
     horizon_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
     instructions = models.TextField(blank=True, default="")
     bookable = models.BooleanField(default=True, help_text="May the voice agent book it?")
+    booking_mode = models.CharField(
+        max_length=8,
+        choices=BookingMode.choices,
+        default=BookingMode.BOOK,
+        help_text="Booked at once, or a request staff confirm (the agent says which)",
+    )
     ehr_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["practice", "key"], name="appointment_type_key_unique"),
+            models.CheckConstraint(
+                condition=Q(booking_mode__in=["book", "request"]),
+                name="appointment_type_booking_mode",
+            ),
             models.CheckConstraint(condition=Q(minutes__gt=0), name="appointment_type_minutes"),
             models.CheckConstraint(
                 condition=Q(new_patients=True) | Q(existing_patients=True),
@@ -451,6 +469,14 @@ class BookingStatus(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # A request-mode booking waiting for staff to confirm it (on the EHR's follow-up list, or in
+    # our front desk's queue when the EHR has none). The slot stays claimed meanwhile.
+    REQUESTED = "requested", "Requested"
+    # Staff turned the request down (or it was not approved in time): the slot is free again.
+    DECLINED = "declined", "Declined"
+    # Cancelled by us, but the EHR treats a cancel as a request its staff act on: the
+    # appointment still stands in the EHR until they do.
+    CANCEL_REQUESTED = "cancel_requested", "Cancel requested"
 
 
 class PendingReason(models.TextChoices):
@@ -503,6 +529,9 @@ class Booking(PHIModel):
         "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution_note = models.TextField(blank=True, default="")
+    # A request waiting in our front desk's queue keeps its slot until then at the latest
+    # (`booking.services.expire_requests` declines it after).
+    request_expires_at = models.DateTimeField(null=True, blank=True)
     # A move made by staff: this booking replaces `replaces`, which is cancelled (here and in
     # the EHR) only once this one is confirmed, so a failed move leaves the patient's original
     # appointment in place.
@@ -530,6 +559,25 @@ class Booking(PHIModel):
                 fields=["practice", "ehr_appointment_id"],
                 name="booking_ehr_appointment_unique",
                 condition=Q(ehr_appointment_id__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "pending",
+                        "confirmed",
+                        "failed",
+                        "cancelled",
+                        "requested",
+                        "declined",
+                        "cancel_requested",
+                    ]
+                ),
+                name="booking_status_known",
+            ),
+            # A cancel is only requested of an EHR that has the appointment.
+            models.CheckConstraint(
+                condition=~Q(status="cancel_requested") | Q(ehr_appointment_id__isnull=False),
+                name="booking_cancel_requested_in_ehr",
             ),
         ]
 

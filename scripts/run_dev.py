@@ -1,8 +1,9 @@
 """`make run`: migrate, load the demo practices, start the EHR sandbox, a worker and the portal.
 
 Runs inside scripts/services.py, so DATABASE_URL and CELERY_BROKER_URL are set. Ports: PORT (the
-portal, default 8000) and SANDBOX_PORT (the EHR sandbox, default 8100); the settings derive the
-sandbox URL and the webhook URL from the same two variables.
+portal, default 8000), SANDBOX_PORT (the EHR sandbox, default 8100) and NEXTECH_SANDBOX_PORT (its
+Nextech surface, default SANDBOX_PORT + 100); the settings derive the sandbox URLs and the webhook
+URL from the same variables.
 
 What it starts, it stops: each service runs in its own process group (a worker's pool and beat
 included), and SIGINT (Ctrl-C), SIGTERM or SIGHUP stop every group, then the runner exits. A
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,8 @@ class Service:
     started_at: float = 0.0
     deaths: int = 0
     restart_at: float | None = None
+    # Run after a restart (the Nextech sandbox keeps no state: its practice is loaded again).
+    after_restart: Callable[[], None] | None = None
 
     def start(self, env: dict[str, str]) -> None:
         # Its own session and process group: a terminal's Ctrl-C reaches the runner only, and
@@ -187,6 +191,8 @@ class Runner:
                 elif now >= service.restart_at:
                     service.start(self.env)
                     print(f"[run] {service.name} restarted (pid {service.proc.pid})", flush=True)
+                    if service.after_restart is not None:
+                        service.after_restart()
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -219,8 +225,11 @@ def booking_pool(env: dict[str, str]) -> tuple[str, str]:
     return env.get("BOOKING_WORKER_POOL", "threads"), env.get("BOOKING_WORKER_CONCURRENCY", "16")
 
 
-def start_stack(run: Runner, port: int, sandbox_port: int, state: Path) -> None:
-    for name, value in (("PORT", port), ("SANDBOX_PORT", sandbox_port)):
+def start_stack(run: Runner, port: int, sandbox_port: int, nextech_port: int, state: Path) -> None:
+    ports = (("PORT", port), ("SANDBOX_PORT", sandbox_port), ("NEXTECH_SANDBOX_PORT", nextech_port))
+    if len({value for _, value in ports}) < len(ports):
+        raise Stop(f"the ports must differ: {', '.join(f'{n}={v}' for n, v in ports)}", 1)
+    for name, value in ports:
         if not port_free(value):
             raise Stop(f"{name}={value} is in use: stop what holds it, or choose another", 1)
     run.step("migrate", "--no-input")
@@ -247,9 +256,26 @@ def start_stack(run: Runner, port: int, sandbox_port: int, state: Path) -> None:
             restart=True,
         )
     )
-    # The demo practices are imported through the EHR sandbox: it must answer first.
+    # The sandbox's Nextech surface: the third demo practice's EHR (in memory only).
+    nextech = run.start(
+        Service(
+            "Nextech sandbox",
+            [PY, "-m", "ehr_sandbox.nextech", "--host", HOST, "--port", str(nextech_port)],
+            restart=True,
+        )
+    )
+    load_demo = ("load_demo", "--password-file", str(state / "demo-password"))
+    nextech_health = f"http://{HOST}:{nextech_port}/_admin/health"
+
+    def reload_nextech() -> None:
+        run.wait_http(nextech_health, nextech)
+        run.step(*load_demo)
+
+    nextech.after_restart = reload_nextech
+    # The demo practices are imported through the EHR sandboxes: they must answer first.
     run.wait_http(f"http://{HOST}:{sandbox_port}/_admin/health", sandbox)
-    demo = run.step("load_demo", "--password-file", str(state / "demo-password"))
+    run.wait_http(nextech_health, nextech)
+    demo = run.step(*load_demo)
     celery = [PY, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO"]
     # EHR-bound work (bookings, notes) waits on the EHR: a thread pool, so a few hung calls hold
     # back nobody else. Everything else, prefork; beat inside it (dev only).
@@ -273,7 +299,8 @@ def start_stack(run: Runner, port: int, sandbox_port: int, state: Path) -> None:
         f"""
 ==========================================================================
  Hello Practice Portal is running:  http://{HOST}:{port}/
- (EHR sandbox: http://{HOST}:{sandbox_port}/)
+ (EHR sandbox: http://{HOST}:{sandbox_port}/, its Nextech surface:
+  http://{HOST}:{nextech_port}/ for Lakeside Eye & Skin)
 
 {demo}
  Each demo account has an authenticator already enrolled; get its current
@@ -289,17 +316,19 @@ def start_stack(run: Runner, port: int, sandbox_port: int, state: Path) -> None:
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8100"))
+    nextech_port = int(os.environ.get("NEXTECH_SANDBOX_PORT", str(sandbox_port + 100)))
     state = Path(os.environ.get("DEV_STATE_DIR", str(ROOT / ".local")))
     state.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DEBUG": "true", "PORT": str(port), "SANDBOX_PORT": str(sandbox_port)}
-    # `make manage` runs its commands with the same ports (the sandbox URL follows them).
-    (state / "run.env").write_text(f"export PORT={port}\nexport SANDBOX_PORT={sandbox_port}\n")
+    ports = {"PORT": port, "SANDBOX_PORT": sandbox_port, "NEXTECH_SANDBOX_PORT": nextech_port}
+    env = {**os.environ, "DEBUG": "true", **{k: str(v) for k, v in ports.items()}}
+    # `make manage` runs its commands with the same ports (the sandbox URLs follow them).
+    (state / "run.env").write_text("".join(f"export {k}={v}\n" for k, v in ports.items()))
     run = Runner(env)
     for signum in STOP_SIGNALS:
         signal.signal(signum, run.on_signal)
     code = 0
     try:
-        start_stack(run, port, sandbox_port, state)
+        start_stack(run, port, sandbox_port, nextech_port, state)
         run.supervise()
     except Stop as stop:
         print(f"[run] {stop}", file=sys.stderr, flush=True)

@@ -359,7 +359,18 @@ def check_stub(row: dict[str, str | None], number: int, label: str) -> None:
 
 
 def verify(path: Path, pinned: set[str]) -> str:
-    rows, trailer, manifest = read(path)
+    return f"OK {path.name}: {check(*read(path), pinned)}"
+
+
+def check(
+    rows: list[list[str | None]],
+    trailer: dict[str, Any],
+    manifest: dict[str, Any] | None,
+    pinned: set[str],
+) -> str:
+    """Every check on a file's rows, trailer and manifest line (see the module's docstring);
+    raises Bad on the first problem, else says what was checked. The portal's
+    `manage.py verify_audit --file` runs this too."""
     check_whole(rows, trailer)
     filters = (manifest or {}).get("filters") or trailer.get("filters")
     unfiltered = filters is not None and all(filters.get(k, v) == v for k, v in UNFILTERED.items())
@@ -457,7 +468,7 @@ def verify(path: Path, pinned: set[str]) -> str:
     else:
         scope = "filtered: rows and links checked"
     return (
-        f"OK {path.name}: {len(rows)} rows ({sealed} sealed, {unsealed} awaiting sealing), "
+        f"{len(rows)} rows ({sealed} sealed, {unsealed} awaiting sealing), "
         f"{len(chains)} chain(s), {len(trailer.get('checkpoints') or [])} signed checkpoint(s) "
         f"by key(s) {', '.join(sorted(keys)) or '-'}; {scope}"
     )

@@ -34,7 +34,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def client():
     """Django's test client on the handler production serves (portal.wsgi): the voice agent's
     routes through the API middleware stack, everything else through the browser's."""
-    from portal.handlers import PortalClientHandler
+    from django.test.client import ClientHandler
+
+    from portal.handlers import SplitStackMixin
+
+    class PortalClientHandler(SplitStackMixin, ClientHandler):
+        pass
 
     test_client = Client()
     test_client.handler = PortalClientHandler(enforce_csrf_checks=False)

@@ -48,10 +48,12 @@ when the words are apart. Unknown context is handled by the caller of this modul
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
@@ -82,189 +84,13 @@ def stem(word: str) -> str:
 
 # --- the lexicon ------------------------------------------------------------------------------
 
-# Word groups. Phrases are written as a caller says them; both sides are normalised alike.
-# fmt: off
+# Word groups and concepts are data (`data/symptom_lexicon.json`): a family of ways to say a
+# symptom, written as a caller says it; both sides are normalised alike.
+LEXICON_PATH = Path(__file__).resolve().parent / "data" / "symptom_lexicon.json"
+_LEXICON = json.loads(LEXICON_PATH.read_text())
 ATOMS: dict[str, tuple[str, ...]] = {
-    "bleed": (
-        "bleed", "bleeding", "bleeds", "bled", "blood", "bloody", "ooze", "oozing", "oozes",
-        "hemorrhage", "hemorrhaging", "haemorrhage", "gushing", "spurting", "soaked through",
-        "soaking through", "soaked with", "soaked in", "soaked the", "soaked my", "dripping blood",
-    ),
-    # what blood shows on: "the gauze turns red", "my pillow is soaked" (a pair of bleeding)
-    "cover": (
-        "gauze", "bandage", "bandages", "dressing", "dressings", "pad", "pads", "pillow",
-        "pillowcase", "sheets", "towel", "tissue", "tissues", "drain", "garment", "shirt",
-    ),
-    "stained": (
-        "red", "bright red", "turns red", "turned red", "turning red", "soaked", "drenched",
-        "saturated", "full of blood", "covered in blood", "bloody", "all red", "stained",
-        "gone through", "going through", "went through", "changing", "changed", "change",
-    ),
-    "fever": (
-        "fever", "fevers", "feverish", "temperature", "temp", "chills", "chill", "shivering",
-        "shivers", "rigors", "hot to the touch", "burning up", "febrile", "chattering",
-        "sweats", "night sweats", "clammy", "hot and cold", "running hot",
-    ),
-    "infection": (
-        "infection", "infected", "pus", "discharge from", "foul smell", "smells bad", "abscess",
-        "red streaks", "streaking",
-    ),
-    "swell": (
-        "swelling", "swollen", "swell", "swells", "puffy", "puffiness", "bulging", "puffing",
-        "puffed", "puffed up", "puffing up", "ballooning", "ballooned", "balloon", "swelled",
-        "engorged", "distended",
-    ),
-    # feeling hot is a fever ("I feel really hot"), a pair so that a hot cheek is not
-    "feel": (
-        "feel", "feeling", "felt", "im", "am", "shes", "hes", "youre", "theyre", "running",
-    ),
-    "hot": ("hot", "flushed", "burning"),
-    "pain": (
-        "pain", "pains", "painful", "hurt", "hurts", "hurting", "ache", "aches", "aching", "achy",
-        "sore", "soreness", "tender", "tenderness", "throbbing", "cramp", "cramping", "cramps",
-        "stabbing", "killing me", "agony", "agonizing", "agonising", "stinging", "throbs",
-    ),
-    "redness": ("red", "redness", "warm", "warmth", "hot to the touch", "inflamed", "red streaks"),
-    "tight": (
-        "tight", "tightness", "pressure", "crushing", "squeezing", "heaviness", "heavy",
-        "sitting on", "weight on", "elephant",
-    ),
-    "chest": ("chest",),
-    "heart_attack": ("heart attack",),
-    "calf": ("calf", "calves", "leg", "legs", "lower leg", "shin", "thigh"),
-    "clot": ("blood clot", "clot", "dvt", "deep vein thrombosis", "thrombosis"),
-    "breath": ("breathe", "breathing", "breath", "air"),
-    "difficulty": (
-        "trouble", "hard", "difficult", "difficulty", "cant", "cannot", "can not", "struggling",
-        "struggle", "unable", "labored", "laboured", "short", "hardly", "barely", "too much to",
-        "too painful to", "too sore to", "impossible", "almost impossible", "tough",
-    ),
-    "breathless": (
-        "short of breath", "shortness of breath", "cant breathe", "cannot breathe",
-        "can not breathe", "breathless", "winded", "gasping", "wheezing", "out of breath",
-        "cant catch my breath", "suffocating", "choking",
-    ),
-    "vision": (
-        "vision", "sight", "eyesight", "visual", "see", "seeing", "sees", "looking through",
-        "look through", "see through",
-    ),
-    # something over the sight ("a shade pulled down over my eye", "a black veil over half")
-    "veil": (
-        "shade", "veil", "curtain", "blind", "film", "blanket", "wall", "shadow", "shadows",
-        "dark spot", "black spot", "grey", "gray", "cloud", "haze", "fog", "mist", "smudge",
-    ),
-    "loss": (
-        "loss", "lost", "losing", "gone", "dark", "darker", "black", "blurry", "blurred",
-        "blurring", "dim", "cloudy", "hazy", "foggy", "worse", "shadow", "curtain",
-        "shadows", "grey", "gray",
-    ),
-    "vision_gone": (
-        "went dim", "blurry", "blurred", "blurriness", "vision loss", "flashes of light",
-        "flashing lights", "floaters", "trouble seeing", "hard to see", "difficulty seeing",
-    ),
-    # alarming by nature: no playing-down word makes these benign (see ALARMS)
-    "vision_dark": (
-        "cant see", "cannot see", "can not see", "unable to see", "went dark", "gone dark",
-        "went black", "gone black", "curtain", "blind", "lost my sight", "lost my vision",
-        "shadow over",
-    ),
-    "eye": ("eye", "eyes", "eyeball"),
-    "face": (
-        "face", "facial", "cheek", "cheeks", "jaw", "chin", "lip", "lips", "neck", "side",
-    ),
-    "tooth": ("tooth", "teeth"),
-    "knocked": (
-        "knocked", "knock", "fell out", "came out", "popped out", "came loose", "avulsed",
-        "completely out", "is out", "all the way out", "lost", "broke off", "broken off",
-        "snapped", "its out",
-    ),
-    "swallow": ("swallow", "swallowing"),
-    "faint": (
-        "passed out", "fainted", "faint", "fainting", "unconscious", "unresponsive", "collapsed",
-        "blacked out",
-    ),
-    "vomit": ("vomit", "vomiting", "vomited", "throwing up", "threw up", "puking"),
-    "numb": ("numb", "numbness", "tingling", "pins and needles", "slurred", "drooping"),
-    "medication": (
-        "medication", "medications", "medicine", "meds", "pills", "prescription", "painkillers",
-        "pain medication", "pain meds", "pain pills", "antibiotics", "refill",
-    ),
-    "wound": (
-        "incision", "wound", "stitches", "sutures", "staples", "dressing", "bandage", "drain",
-        "site", "scar",
-    ),
-    "opened": ("opened", "came apart", "split open", "pulled apart", "gaping", "came undone"),
-    # emergencies the agent answers with 911 whatever the protocols say (see `emergency_heard`)
-    "gush": (
-        "gushing", "spurting", "pouring blood", "blood everywhere", "hemorrhage",
-        "hemorrhaging", "haemorrhage", "bleeding heavily", "heavy bleeding", "bleeding profusely",
-    ),
-    # blood "running down" a neck is bleeding for the on-call, not a hemorrhage for 911
-    "pour": ("pouring", "gushing", "streaming", "spurting", "dripping everywhere"),
-    "stroke": (
-        "stroke", "slurred", "slurring", "garbled speech", "cant speak", "cant talk",
-        "trouble speaking", "cant get my words out", "face is drooping", "face drooping",
-        "face droop", "drooping on one side",
-    ),
-    "enlarged": (
-        "huge", "bigger", "getting bigger", "growing", "ballooning", "enlarged",
-        "blown up", "blew up", "doubled", "enormous", "massive", "giant", "gigantic", "blowing up",
-        "twice the size", "twice as big", "lump", "hard lump", "tripled", "larger", "puffier",
-    ),
-    "limb": (
-        "arm", "arms", "hand", "leg", "side of my body", "side of his body", "side of her body",
-    ),
-    "weak": ("weak", "weakness", "cant move", "cant lift", "numb", "numbness", "limp"),
-    # qualifiers: never required, see module docstring. Up: bad or getting worse.
-    "severe": (
-        "severe", "severely", "bad", "worst", "terrible", "excruciating", "unbearable", "intense",
-        "extreme", "horrible", "awful", "a lot", "lots", "heavily", "massive", "huge", "so much",
-        "high", "really high", "hard", "tight", "agony", "agonizing", "like crazy", "crazy",
-        "insane", "brutal", "unreal",
-    ),
-    "worsening": (
-        "worsening", "worse", "getting worse", "spreading", "spread", "increasing", "increase",
-        "growing", "getting bigger", "bigger", "more and more", "rapidly", "rapid", "fast",
-        "quickly", "by the hour", "every hour", "blowing up", "ballooning", "much more",
-        "not getting better", "no better", "isnt getting better", "doubled", "twice the size",
-        "tighter", "getting tighter", "more every",
-    ),
-    "persistent": (
-        "wont stop", "will not stop", "not stopping", "hasnt stopped", "keeps", "constant",
-        "constantly", "nonstop", "cant stop", "doesnt stop", "continuous", "hasnt let up",
-        "wont let up", "not letting up",
-    ),
-    "sudden": ("sudden", "suddenly", "all of a sudden", "out of nowhere", "abruptly"),
-    "one_side": (
-        "one side", "one sided", "on one side", "only one side", "lopsided", "uneven",
-        "asymmetric", "than the other", "than the left", "than the right", "left side",
-        "right side",
-    ),
-    # Down: the symptom is mild, settling, or asked about as perhaps normal.
-    "improving": (
-        "going down", "go down", "gone down", "went down", "coming down", "improving", "improve",
-        "improved", "better", "less", "decreasing", "subsiding", "shrinking", "fading",
-        "easing", "settling", "settled", "healing", "about the same", "both sides",
-        "same on both", "getting smaller", "smaller", "half of what it was", "half what it was",
-        "half of what they were", "is down",
-        "way down", "down a lot", "much down",
-        "slowed", "slowing down", "slowed down", "almost nothing", "nearly stopped",
-        "almost stopped", "under control", "going away", "go away", "gone away", "went away",
-        "stabilized", "stabilised", "stable", "evened out", "evening out", "symmetrical",
-        "is even", "are even", "look even", "looks even", "even on both", "come down", "came down",
-        "clearing", "clearing up", "back to normal", "matches", "same amount", "same size",
-        "caught up", "evened up", "match now",
-        "equal", "equally",
-    ),
-    "mild": (
-        "little", "slight", "slightly", "mild", "mildly", "a bit", "little bit", "bit of",
-        "minor", "some", "low grade", "few", "a few", "drops", "speck", "trace", "moderate",
-        "manageable", "tolerable",
-        "minimal", "tiny", "small", "light", "low", "naturally", "baby",
-        "dull", "normal", "expected", "usual", "usually", "typical", "normally",
-    ),
+    atom: tuple(entry["words"]) for atom, entry in _LEXICON["atoms"].items()
 }
-# fmt: on
 UP = frozenset({"severe", "worsening", "persistent", "sudden", "one_side"})
 DOWN = frozenset({"improving", "mild"})
 DYNAMIC = frozenset({"worsening", "persistent", "sudden", "improving"})
@@ -278,6 +104,9 @@ class Concept:
     pairs: tuple[tuple[str, str], ...] = ()
     window: int = 5  # words between the two atoms of a pair, at most
     broad: bool = False  # a symptom anywhere, though a pair may say it ("my cheek is huge")
+    # atoms that, in the same clause, say what it is instead ("my chest is sore where the
+    # incision is" is the wound, not chest pain)
+    explained_by: tuple[str, ...] = ()
 
     @property
     def components(self) -> frozenset[str]:
@@ -285,34 +114,14 @@ class Concept:
 
 
 CONCEPTS: dict[str, Concept] = {
-    "bleeding": Concept(atoms=("bleed",), pairs=(("cover", "stained"),), window=4, broad=True),
-    "fever": Concept(atoms=("fever",), pairs=(("feel", "hot"),), window=2, broad=True),
-    "infection": Concept(atoms=("infection",)),
-    "swelling": Concept(atoms=("swell",), pairs=(("face", "enlarged"),), broad=True),
-    "pain": Concept(atoms=("pain",)),
-    "redness": Concept(atoms=("redness",)),
-    "dvt": Concept(
-        atoms=("clot",), pairs=(("calf", "pain"), ("calf", "swell"), ("calf", "redness"))
-    ),
-    "chest_pain": Concept(atoms=("heart_attack",), pairs=(("chest", "pain"), ("chest", "tight"))),
-    "breathing": Concept(atoms=("breathless",), pairs=(("breath", "difficulty"),), window=3),
-    "vision_loss": Concept(
-        atoms=("vision_gone", "vision_dark"),
-        pairs=(("vision", "loss"), ("veil", "eye"), ("veil", "vision"), ("difficulty", "vision")),
-        window=5,
-    ),
-    "eye_pain": Concept(pairs=(("eye", "pain"),), window=4),
-    "facial_swelling": Concept(pairs=(("face", "swell"), ("face", "enlarged"))),
-    "avulsed_tooth": Concept(pairs=(("tooth", "knocked"),)),
-    # it hurting to swallow is "can't swallow" the way a caller says it ("hurts too much to")
-    "swallowing": Concept(pairs=(("swallow", "difficulty"), ("swallow", "pain")), window=3),
-    "fainting": Concept(atoms=("faint",)),
-    "vomiting": Concept(atoms=("vomit",)),
-    "numbness": Concept(atoms=("numb",)),
-    "wound_opened": Concept(pairs=(("wound", "opened"),)),
-    "medication": Concept(atoms=("medication",)),
-    "heavy_bleeding": Concept(atoms=("gush",), pairs=(("bleed", "pour"),), window=5),
-    "stroke": Concept(atoms=("stroke",), pairs=(("limb", "weak"),), window=3),
+    name: Concept(
+        atoms=tuple(entry.get("atoms", ())),
+        pairs=tuple((a, b) for a, b in entry.get("pairs", ())),
+        window=entry.get("window", 5),
+        broad=entry.get("broad", False),
+        explained_by=tuple(entry.get("explained_by", ())),
+    )
+    for name, entry in _LEXICON["concepts"].items()
 }
 # Heard (not negated) in what a caller says, these are answered "call 911" first, whatever the
 # practice's protocols say: no protocol can rule them out, and a playing-down word does not.
@@ -345,6 +154,8 @@ NEGATORS = NEGATION_WORDS | {
     "deny",
     "denies",
     "denied",
+    "wont",
+    "wouldnt",
 }
 HEDGES = frozenset(["sure", "certain", "know"])  # "I don't think I have a fever" denies it
 STOPPING = frozenset({"stop", "quit", "end", "eas"})  # "hasn't stopped bleeding" is bleeding
@@ -415,15 +226,38 @@ class Token:
     question: bool = False  # the sentence ends with "?"
 
 
+# A question starting with one of these asks about all of it ("is it normal that my cheek is
+# swollen and hard?"); any other asks only after its last comma ("my tooth was knocked out,
+# is someone there?" reports the tooth and asks for someone).
+QUESTION_OPENERS = frozenset(
+    """is are am was were can could should would will do does did how what when where why
+    which who may might has have isnt arent doesnt""".split()  # noqa: SIM905
+)
+LEADING_FILLERS = frozenset("um uh so hi hey hello ok okay yeah yes well and but oh".split())  # noqa: SIM905
+
+
+def _question_words(words: Sequence[tuple[str, bool]]) -> set[int]:
+    """Which words of a sentence ending in "?" the question asks about (`words`: each with
+    whether a comma follows it)."""
+    first = next((i for i, (w, _) in enumerate(words) if w not in LEADING_FILLERS), 0)
+    if first < len(words) and words[first][0] in QUESTION_OPENERS:
+        return set(range(len(words)))
+    last_comma = max((i for i, (_, comma) in enumerate(words[:-1]) if comma), default=-1)
+    return set(range(last_comma + 1, len(words)))
+
+
 def tokenize(text: str) -> tuple[Token, ...]:
-    cleaned = fold(text).replace("-", " ")
+    cleaned = _spelled_temperatures(fold(text).replace("-", " "))
     out: list[Token] = []
     sentence = clause = 0
+    comma_after: set[int] = set()
     questions: set[int] = set()
     for match in _TOKEN.finditer(cleaned):
         word = match.group()
         if not word[0].isalnum():
             clause += 1
+            if out and out[-1].sentence == sentence:
+                comma_after.add(len(out) - 1)
             if word in SENTENCE_END:
                 if word == "?":
                     questions.add(sentence)
@@ -433,14 +267,46 @@ def tokenize(text: str) -> tuple[Token, ...]:
         if boundary:
             clause += 1
         out.append(Token(word, stem(word), sentence, clause, boundary))
-    if questions:
-        out = [
-            Token(t.raw, t.stem, t.sentence, t.clause, t.boundary, True)
-            if t.sentence in questions
-            else t
-            for t in out
-        ]
+    for q in questions:
+        index = [i for i, t in enumerate(out) if t.sentence == q]
+        asked = _question_words([(out[i].raw, i in comma_after) for i in index])
+        for k in asked:
+            t = out[index[k]]
+            out[index[k]] = Token(t.raw, t.stem, t.sentence, t.clause, t.boundary, True)
     return tuple(out)
+
+
+_UNITS = {
+    w: n
+    for n, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen".split()  # noqa: SIM905
+    )
+}
+_TENS = {"thirty": 30, "forty": 40, "ninety": 90}
+_SPELLED = re.compile(
+    r"\b(?:(?:a|one) )?hundred (?:and )?(?P<hu>one|two|three|four|five|six)\b"
+    r"|\bone (?:oh|o) (?P<oh>one|two|three|four|five)\b"
+    r"|\b(?P<tens>thirty|forty|ninety) (?P<unit>one|two|three|four|five|six|seven|eight|nine)\b"
+    r"|\b(?P<ten>thirty|forty)\b(?= (?:degrees|point))"
+)
+_POINT = re.compile(
+    r"\b(?P<n>[0-9]+) point (?P<d>zero|one|two|three|four|five|six|seven|eight|nine)\b"
+)
+
+
+def _spelled_temperatures(text: str) -> str:
+    """Numbers said in words the way callers read a thermometer ("a hundred and two", "one oh
+    one", "thirty nine point five") become digits, so they are read by value."""
+
+    def number(m: re.Match[str]) -> str:
+        if m["hu"] or m["oh"]:
+            return str(100 + _UNITS[m["hu"] or m["oh"]])
+        if m["tens"]:
+            return str(_TENS[m["tens"]] + _UNITS[m["unit"]])
+        return str(_TENS[m["ten"]])
+
+    text = _SPELLED.sub(number, text)
+    return _POINT.sub(lambda m: f"{m['n']}.{_UNITS[m['d']]}", text)
 
 
 def _phrase(text: str) -> tuple[str, ...]:
@@ -464,6 +330,8 @@ _FUZZY_TARGETS: dict[str, str] = {
     for t in tokenize(phrase)
     if len(t.raw) >= 5 and t.raw.isalpha()
 }
+# words one letter from a lexicon word that callers mean as themselves (injection, infection)
+NOT_SLIPS = frozenset(_LEXICON.get("not_slips", ()))
 _FUZZY_BY_PREFIX: dict[str, list[tuple[str, str]]] = {}
 for _raw, _stem in _FUZZY_TARGETS.items():
     _FUZZY_BY_PREFIX.setdefault(_raw[:2], []).append((_raw, _stem))
@@ -477,7 +345,7 @@ def _budget(a: str, b: str) -> int:
 @lru_cache(maxsize=4096)
 def _fuzzy_lexicon_word(word: str) -> str | None:
     """The stem of the lexicon word an unknown word is a slip of, if any (module docstring)."""
-    if stem(word) in VOCABULARY or len(word) < 6 or word in STOP_WORDS:
+    if stem(word) in VOCABULARY or len(word) < 6 or word in STOP_WORDS or word in NOT_SLIPS:
         return None
     best: tuple[int, str] | None = None
     for target, target_stem in _FUZZY_BY_PREFIX.get(word[:2], ()):
@@ -582,9 +450,34 @@ def _starts_with(tokens: Sequence[Token], i: int, stems: tuple[str, ...]) -> boo
     )
 
 
+# "can't stop the bleeding" and "won't stop bleeding" go on; "it stopped bleeding" ended
+UNSTOPPABLE = NEGATORS | {"cant", "cannot", "couldnt", "keep", "keeps", "try", "trying", "tried"}
+PAST = frozenset({"was", "were", "had", "used"})  # "it was fine an hour ago" is no longer
+GOING = frozenset({"go", "goe", "goes", "going", "gone", "went"})  # "... away"
+
+
+def _stopped_before(tokens: Sequence[Token], hit: Hit) -> bool:
+    """ "it stopped bleeding", "finally quit oozing": a stopping word just before, itself not
+    denied or tried."""
+    clause = tokens[hit.start].clause
+    for i in range(hit.start - 1, max(0, hit.start - 3) - 1, -1):
+        if tokens[i].clause != clause:
+            return False
+        if tokens[i].stem in {"stop", "quit"}:
+            before = {t.raw for t in tokens[max(0, i - 2) : i]}
+            return not before & UNSTOPPABLE
+    return False
+
+
+def _away(tokens: Sequence[Token], k: int) -> bool:
+    return tokens[k].stem in GOING and k + 1 < len(tokens) and tokens[k + 1].raw == "away"
+
+
 def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) -> bool:
     clause = tokens[hit.start].clause
     first = max(0, hit.start - 5)
+    if _stopped_before(tokens, hit):
+        return True
     for i in range(hit.start - 1, first - 1, -1):
         if tokens[i].clause != clause:
             break
@@ -603,16 +496,18 @@ def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) ->
         if raw == "longer" and i > 0 and tokens[i - 1].raw == "no":
             return True
     j = hit.end + 1
+    past = False
     while j < len(tokens) and tokens[j].raw in AUXILIARY and j - hit.end <= 3:
+        past = past or tokens[j].raw in PAST
         j += 1
     if j < len(tokens) and tokens[j].clause == tokens[hit.end].clause:
         if tokens[j].stem in ENDED and (
             j + 1 >= len(tokens) or tokens[j + 1].raw not in BROKEN_PART
         ):  # "the fever broke" ended, "the tooth broke off" did not
             return True
-        if tokens[j].raw in FINE and not tokens[j].question:  # "my temperature is normal"
-            return True
-        if tokens[j].raw == "went" and j + 1 < len(tokens) and tokens[j + 1].raw == "away":
+        if tokens[j].raw in FINE and not tokens[j].question and not past:
+            return True  # "my temperature is normal"; "it was fine an hour ago" is no more
+        if _away(tokens, j):
             return True
     return _ended_after(tokens, hit)
 
@@ -626,17 +521,23 @@ def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
         if tokens[j].raw not in {"it", "its", "that", "thats"}:
             continue
         k = j + 1
+        past = tokens[j].raw == "was"
         while k < len(tokens) and tokens[k].raw in AUXILIARY and k - j <= 3:
+            past = past or tokens[k].raw in PAST
             k += 1
         if k < len(tokens) and (
             tokens[k].stem in ENDED
-            or (tokens[k].raw in FINE and not tokens[k].question)
-            or (tokens[k].raw == "went" and k + 1 < len(tokens) and tokens[k + 1].raw == "away")
+            or (tokens[k].raw in FINE and not tokens[k].question and not past)
+            or _away(tokens, k)
         ):
             return True
     return False
 
 
+TIME_UNITS = frozenset(
+    stem(w)
+    for w in "seconds minutes hours days weeks months years while ago times".split()  # noqa: SIM905
+)
 QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
 INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
 DIMINISHERS = frozenset({"barely", "hardly", "scarcely"})
@@ -654,6 +555,9 @@ def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]
     """Qualifier words with their direction: a negated one turns round ("not getting worse")."""
     out: list[Qualifier] = []
     for hit in hits:
+        after = tokens[hit.end + 1].stem if hit.end + 1 < len(tokens) else ""
+        if hit.atom == "mild" and after in TIME_UNITS:
+            continue  # "a few days ago" says when, not how much
         up = hit.atom in UP
         if _negated(tokens, hit, hypothetical=False):  # "if it's getting smaller" stays down
             up = not up
@@ -672,7 +576,7 @@ class Occurrence:
 
 # Atoms alarming by nature: a curtain "coming down" over the vision is not a symptom "coming
 # down"; only negation rules them out.
-ALARMS = frozenset({"vision_dark", "gush", "pour", "stroke", "breathless", "clot"})
+ALARMS = frozenset(atom for atom, entry in _LEXICON["atoms"].items() if entry.get("alarm"))
 # A question asking for help is a report ("my face is swollen, should I go to the ER?")
 HELP_SEEKING = frozenset(
     [
@@ -761,8 +665,12 @@ def _assess(
             r == "what" and "do" in raws[i + 1 : i + 4] for i, r in enumerate(raws)
         )
     )
-    asked = not asks_help and any(t.question for t in context)
-    asks_normal = asked and any(t.raw in ASKING_NORMAL and t.question for t in context)
+    # asked about it: in its own question, or a question of its own after it ("My face is
+    # swollen. Can I take ibuprofen?"); a tag question after a comma asks something else
+    asked = not asks_help and (
+        tokens[start].question or any(t.question for t in context if t.sentence != sentence)
+    )
+    asks_normal = not asks_help and any(t.raw in ASKING_NORMAL and t.question for t in context)
     course = [q for q in near if q.dynamic]
     if course:  # the latest word on the course wins: "was worse yesterday, now much better"
         last = max(course, key=lambda q: q.start)
@@ -870,7 +778,11 @@ def read(text: str, *, negation: bool = True) -> Reading:
                     if a is b or tokens[a.start].sentence != tokens[b.start].sentence:
                         continue
                     gap = max(a.start, b.start) - min(a.end, b.end) - 1
-                    if gap <= concept.window and (a.start, a.end) != (b.start, b.end):
+                    if (
+                        gap <= concept.window
+                        and (a.start, a.end) != (b.start, b.end)
+                        and not _joined(tokens, a, b)
+                    ):
                         found.append(
                             _assess(
                                 tokens,
@@ -882,9 +794,28 @@ def read(text: str, *, negation: bool = True) -> Reading:
                                 busy,
                             )
                         )
+        if concept.explained_by:
+            explaining = {
+                tokens[h.start].clause for a in concept.explained_by for h in by_atom.get(a, ())
+            }
+            found = [o for o in found if tokens[o.start].clause not in explaining]
         if found:
             concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
     return Reading(tokens, concepts, frozenset(modifiers))
+
+
+def _joined(tokens: Sequence[Token], a: Hit, b: Hit) -> bool:
+    """Two atoms with "and"/"but" between them belong to two statements ("a tooth taken out
+    yesterday and I lost my retainer"), unless the second has no subject of its own ("my cheek
+    is swollen and hot")."""
+    first, second = (a, b) if a.start < b.start else (b, a)
+    for i in range(first.end + 1, second.start):
+        if tokens[i].boundary and i + 1 < len(tokens) and tokens[i + 1].raw in SUBJECTS:
+            return True
+    return False
+
+
+SUBJECTS = frozenset("i im ive id we my he hes she shes they her his our you".split())  # noqa: SIM905
 
 
 # Clothing and dressings are tight by design: "the compression garment is tight around my chest"

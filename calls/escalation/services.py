@@ -42,6 +42,7 @@ from calls.models.escalation import DEFAULT_GROUP_NAME
 from compliance import audit
 from compliance.models import AuditAction
 from compliance.support_policy import SupportForbidden, refused_in_support_session
+from core.keys import unique_key
 from scheduling.models import AppointmentType, Provider
 
 __all__ = [
@@ -213,20 +214,6 @@ def add_group(practice: Practice, name: str) -> OnCallGroup:
     return group_for(practice, key, name)
 
 
-def _unique_key(practice: Practice, name: str) -> str:
-    base = slugify(name)[:56] or "protocol"
-    taken = set(
-        EscalationProtocol.objects.for_practice(practice)
-        .filter(key__startswith=base)
-        .values_list("key", flat=True)
-    )
-    key, n = base, 1
-    while key in taken:
-        n += 1
-        key = f"{base}-{n}"
-    return key
-
-
 @transaction.atomic
 def create_protocol(
     practice: Practice, content: ProtocolContent, user: User | None, key: str = ""
@@ -234,7 +221,9 @@ def create_protocol(
     """A new protocol with its first version, a draft awaiting a clinician's approval."""
     content = _valid(content)
     protocol = EscalationProtocol.objects.create(
-        practice=practice, key=key or _unique_key(practice, content.name)
+        practice=practice,
+        key=key
+        or unique_key(EscalationProtocol.objects.for_practice(practice), content.name, "protocol"),
     )
     version = ProtocolVersion(
         practice=practice, protocol=protocol, number=1, created_by=user, edited_by=user

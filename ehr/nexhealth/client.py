@@ -2,7 +2,8 @@
 
 What every call gets, in this order:
 
-1. **Rate limit**: the practice's shared Redis buckets (`ehr.nexhealth.ratelimit`) admit the
+1. **Rate limit**: the practice's shared Redis buckets (`ehr.ratelimit`, NexHealth's in
+   `ehr.nexhealth.ratelimit`) admit the
    attempt, waiting at most `rate_wait` seconds, else `EHRRateLimited(retry_after)`.
 2. **Auth**: a bearer token from `POST /authenticates` with the API key, cached in Redis (shared
    by every worker), refreshed before it expires (its JWT `exp`), and on a 401 invalidated and
@@ -42,7 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from hashlib import sha256
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 from django.conf import settings
@@ -63,9 +64,18 @@ from ehr.events import report_trouble as _report
 from ehr.health import HealthRecorder
 from ehr.http import RetryPolicy, default_timeouts
 from ehr.nexhealth import normalize as norm
-from ehr.nexhealth.ratelimit import Limit, RateLimiter, buckets_for, parse_limits
-from ehr.nexhealth.ratelimit import redis_prefix as _prefix
-from ehr.port import Capability
+from ehr.nexhealth.ratelimit import buckets_for, parse_limits
+from ehr.port import (
+    AppointmentDetails,
+    AppointmentKey,
+    Capability,
+    DocumentDetails,
+    PatientDetails,
+    PatientQuery,
+    WorkingHoursQuery,
+)
+from ehr.ratelimit import Limit, RateLimiter
+from ehr.ratelimit import redis_prefix as _prefix
 from ehr.types import EHRTrouble, WebhookRegistration
 
 if TYPE_CHECKING:
@@ -207,7 +217,12 @@ class NexHealthClient:
 
     kind = "nexhealth"
     capabilities = frozenset(
-        {Capability.WORKING_HOURS, Capability.WEBHOOKS, Capability.INSERTION_REPORTS}
+        {
+            Capability.WORKING_HOURS,
+            Capability.WEBHOOKS,
+            Capability.INSERTION_REPORTS,
+            Capability.TYPE_DESCRIPTORS,
+        }
     )
 
     def __init__(
@@ -578,17 +593,11 @@ class NexHealthClient:
         rows = self.iterate("/appointment_types", {"location_id": self._location(location_id)})
         return [norm.appointment_type(r) for r in rows]
 
-    def working_hours(
-        self,
-        *,
-        location_id: int | None = None,
-        provider_id: int | None = None,
-        source: str | None = None,
-    ) -> list[norm.EHRWorkingHour]:
+    def working_hours(self, **query: Unpack[WorkingHoursQuery]) -> list[norm.EHRWorkingHour]:
         params = {
-            "location_id": self._location(location_id),
-            "provider_id": provider_id,
-            "source": source,
+            "location_id": self._location(query.get("location_id")),
+            "provider_id": query.get("provider_id"),
+            "source": query.get("source"),
         }
         return [norm.working_hour(r) for r in self.iterate("/working_hours", params)]
 
@@ -631,73 +640,61 @@ class NexHealthClient:
     def appointment(self, appointment_id: int) -> norm.EHRAppointment:
         return norm.appointment(self.get(f"/appointments/{appointment_id}").data)
 
-    def find_appointment(
-        self,
-        *,
-        patient_id: int,
-        provider_id: int,
-        start: datetime,
-        location_id: int | None = None,
-    ) -> norm.EHRAppointment | None:
+    def find_appointment(self, **key: Unpack[AppointmentKey]) -> norm.EHRAppointment | None:
         """The live (not cancelled) appointment of this patient with this provider at `start`."""
+        start = key["start"]
         rows = self.appointments(
             start - timedelta(minutes=1),
             start + timedelta(minutes=1),
-            location_id=location_id,
-            patient_id=patient_id,
-            provider_id=provider_id,
+            location_id=key.get("location_id"),
+            patient_id=key["patient_id"],
+            provider_id=key["provider_id"],
         )
         for appt in rows:
             if appt.start == start and not appt.cancelled and not appt.refused:
                 return appt
         return None
 
-    def create_appointment(
-        self,
-        *,
-        patient_id: int,
-        provider_id: int,
-        operatory_id: int | None,
-        start: datetime,
-        end: datetime | None = None,
-        appointment_type_id: int | None = None,
-        descriptor_ids: list[int] | None = None,
-        note: str | None = None,
-        location_id: int | None = None,
-        notify_patient: bool = False,
-    ) -> norm.EHRAppointment:
-        """`POST /appointments`, safe against ambiguous failures.
+    def create_appointment(self, **new: Unpack[AppointmentDetails]) -> norm.EHRAppointment:
+        """`POST /appointments`, safe against ambiguous failures. NexHealth has no request mode
+        (`as_request` is refused): a request waits in our front desk's queue instead.
 
         On a timeout or 5xx after sending, the client searches for the appointment (patient,
         provider, start) before retrying, so a retry never books twice. The answer means
         *accepted*: insertion into the EHR is reported later by `appointment_insertion`.
         """
-        lid = self._location(location_id)
+        if new.get("as_request"):
+            raise EHRValidationError("NexHealth has no request mode; approve the request first")
+        lid = self._location(new.get("location_id"))
         appt: dict[str, Any] = {
-            "patient_id": patient_id,
-            "provider_id": provider_id,
-            "operatory_id": operatory_id,
-            "start_time": start.isoformat(),
+            "patient_id": new["patient_id"],
+            "provider_id": new["provider_id"],
+            "operatory_id": new["operatory_id"],
+            "start_time": new["start"].isoformat(),
         }
-        if end is not None:
+        if (end := new.get("end")) is not None:
             appt["end_time"] = end.isoformat()
-        if appointment_type_id is not None:
-            appt["appointment_type_id"] = appointment_type_id
-        if descriptor_ids is not None:
+        if (type_id := new.get("appointment_type_id")) is not None:
+            appt["appointment_type_id"] = type_id
+        if (descriptor_ids := new.get("descriptor_ids")) is not None:
             appt["descriptor_ids"] = list(descriptor_ids)
-        if note:
+        if note := new.get("note"):
             appt["note"] = note
 
         def lookup() -> EHRResponse | None:
             found = self.find_appointment(
-                patient_id=patient_id, provider_id=provider_id, start=start, location_id=lid
+                patient_id=new["patient_id"],
+                provider_id=new["provider_id"],
+                start=new["start"],
+                location_id=lid,
             )
             return None if found is None else EHRResponse(200, {"appt": _appt_raw(found)})
 
+        notify = str(new.get("notify_patient", False)).lower()
         response = self.request(
             "POST",
             "/appointments",
-            params={"location_id": lid, "notify_patient": str(notify_patient).lower()},
+            params={"location_id": lid, "notify_patient": notify},
             json={"appt": appt},
             lookup=lookup,
         )
@@ -712,57 +709,42 @@ class NexHealthClient:
         data = response.data or {}
         return norm.appointment(data.get("appt", data))
 
-    def search_patients(
-        self,
-        *,
-        name: str | None = None,
-        date_of_birth: date | str | None = None,
-        phone_number: str | None = None,
-        email: str | None = None,
-        location_id: int | None = None,
-    ) -> list[norm.EHRPatient]:
+    def search_patients(self, **query: Unpack[PatientQuery]) -> list[norm.EHRPatient]:
         params = {
-            "location_id": self._location(location_id),
-            "name": name,
-            "date_of_birth": _query_value(date_of_birth),
-            "phone_number": phone_number,
-            "email": email,
+            "location_id": self._location(query.get("location_id")),
+            "name": query.get("name"),
+            "date_of_birth": _query_value(query.get("date_of_birth")),
+            "phone_number": query.get("phone_number"),
+            "email": query.get("email"),
         }
         return [norm.patient(r) for r in self.iterate("/patients", params, key="patients")]
 
-    def create_patient(
-        self,
-        *,
-        first_name: str,
-        last_name: str,
-        date_of_birth: date | None = None,
-        phone_number: str | None = None,
-        email: str | None = None,
-        provider_id: int | None = None,
-        location_id: int | None = None,
-    ) -> norm.EHRPatient:
+    def create_patient(self, **new: Unpack[PatientDetails]) -> norm.EHRPatient:
         """`POST /patients`; on an ambiguous failure, finds the patient by name and birth date
         before retrying (so a retry never creates a twin)."""
-        lid = self._location(location_id)
+        lid = self._location(new.get("location_id"))
+        date_of_birth = new.get("date_of_birth")
         bio: dict[str, Any] = {}
         if date_of_birth is not None:
             bio["date_of_birth"] = date_of_birth.isoformat()
-        if phone_number:
+        if phone_number := new.get("phone_number"):
             bio["phone_number"] = phone_number
         body: dict[str, Any] = {
             "patient": {
-                "first_name": norm.clean_name(first_name),
-                "last_name": norm.clean_name(last_name),
-                "email": email,
+                "first_name": norm.clean_name(new["first_name"]),
+                "last_name": norm.clean_name(new["last_name"]),
+                "email": new.get("email"),
                 "bio": bio,
             }
         }
-        if provider_id is not None:
+        if (provider_id := new.get("provider_id")) is not None:
             body["provider"] = {"provider_id": provider_id}
 
         def lookup() -> EHRResponse | None:
             found = self.search_patients(
-                name=f"{first_name} {last_name}", date_of_birth=date_of_birth, location_id=lid
+                name=f"{new['first_name']} {new['last_name']}",
+                date_of_birth=date_of_birth,
+                location_id=lid,
             )
             if not found:
                 return None
@@ -792,27 +774,19 @@ class NexHealthClient:
     def document(self, patient_id: int, document_id: int) -> norm.EHRDocument:
         return norm.document(self.get(f"/patients/{patient_id}/documents/{document_id}").data)
 
-    def create_document(
-        self,
-        patient_id: int,
-        *,
-        title: str,
-        content: str,
-        reference: str,
-        appointment_id: int | None = None,
-        location_id: int | None = None,
-    ) -> norm.EHRDocument:
+    def create_document(self, patient_id: int, **new: Unpack[DocumentDetails]) -> norm.EHRDocument:
         """`POST /patients/{id}/documents` (text). `reference` must appear in `title`: on an
         ambiguous failure the client finds the document by it before retrying, so a retry never
         writes the document twice. Answers the accepted document (`insertion_status`)."""
-        if reference not in title:
+        reference = new["reference"]
+        if reference not in new["title"]:
             raise ValueError("the document title must carry its reference")
         body: dict[str, Any] = {
-            "title": title,
-            "content": content,
+            "title": new["title"],
+            "content": new["content"],
             "content_type": "text/plain",
         }
-        if appointment_id is not None:
+        if (appointment_id := new.get("appointment_id")) is not None:
             body["appointment_id"] = appointment_id
 
         def lookup() -> EHRResponse | None:
@@ -822,7 +796,7 @@ class NexHealthClient:
         response = self.request(
             "POST",
             f"/patients/{patient_id}/documents",
-            params={"location_id": self._location(location_id)},
+            params={"location_id": self._location(new.get("location_id"))},
             json={"document": body},
             lookup=lookup,
         )

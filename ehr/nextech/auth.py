@@ -29,7 +29,7 @@ import httpx
 
 from core.redis import get_redis
 from ehr.errors import EHRAuthError, EHRTransientError
-from ehr.nexhealth.ratelimit import redis_prefix
+from ehr.ratelimit import redis_prefix
 
 from .config import NextechConfig
 from .errors import NextechCredentialsNeedReset

@@ -1,6 +1,6 @@
 """The rate governor: Nextech's 20 requests per second per user per endpoint, for every process.
 
-Built on ``ehr.nexhealth.ratelimit.RateLimiter`` (the strict sliding window in Redis, with
+Built on ``ehr.ratelimit.RateLimiter`` (the strict sliding window in Redis, with
 attempts counted while in flight): here each endpoint (``GET /Slot``, ``POST /Appointment``,
 ``GET /Patient/{id}``, ...) is its own bucket, and the scope is the service user, because that is
 what Nextech counts. A caller over the rate queues: it waits for admission up to a bound and only
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from core.redis import get_redis
 from ehr.errors import EHRRateLimited
-from ehr.nexhealth.ratelimit import Limit, RateLimiter, redis_prefix
+from ehr.ratelimit import Limit, RateLimiter, redis_prefix
 
 from .config import NextechConfig
 
@@ -43,8 +43,8 @@ class RateGovernor:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.limit = Limit(config.limit, config.window_seconds)
+        # No buckets yet: each endpoint adds its own on first use.
         self.limiter = RateLimiter(config.user_scope, {}, sleep=sleep)
-        self.limiter.limits.clear()  # no NexHealth buckets: each endpoint adds its own
         self.redis = get_redis()
         self.scope = config.user_scope
         self._sleep = sleep

@@ -23,7 +23,7 @@ from core.redis import get_redis
 from core.tenancy import tenant_context
 from ehr.events import announce_appointment
 from ehr.models import EHRConnection
-from ehr.nexhealth.ratelimit import redis_prefix
+from ehr.ratelimit import redis_prefix
 from ehr.sync import Mirror
 
 from .port import NextechPort

@@ -16,11 +16,11 @@ Where Nextech differs from the port's NexHealth-born shape, and what this does a
   once rather than at booking time.
 - **Availability** is Nextech's own (``Capability.NATIVE_SLOTS``: ``free_slots``); there are no
   working hours or operatories to read.
-- **A hold** (``mode="hold"``: the office's follow-up list) comes back with ``insertion_status``
-  ``PENDING``: not confirmed until staff confirm it and Nextech says ``booked`` (found by the
-  change poll or by reading the appointment again).
-- **Cancel** is a request staff act on: the answer is ``cancelled`` only once they have;
-  ``cancel_requested`` on the adapter's appointment says it is waiting.
+- **A hold** (``as_request=True``: ``appointment-schedule: hold``, the office's follow-up list)
+  comes back with ``insertion_status`` ``HELD``: not confirmed until staff confirm it and
+  Nextech says ``booked`` (found by the change poll or by reading the appointment again).
+- **Cancel** is a request staff act on (``Capability.CANCEL_REQUESTS``): the answer is
+  ``cancelled`` only once they have; until then it carries ``cancel_requested``.
 - **Documents** are Compositions in the patient's Notes tab, found again by our reference.
 """
 
@@ -33,14 +33,22 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from hashlib import sha256
-from typing import Any
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 from core.phone import to_e164
 from core.redis import get_redis
 from ehr.errors import EHRNotFound, EHRValidationError
-from ehr.nexhealth.ratelimit import redis_prefix
-from ehr.port import Capability
+from ehr.port import (
+    AppointmentDetails,
+    AppointmentKey,
+    Capability,
+    DocumentDetails,
+    PatientDetails,
+    PatientQuery,
+    WorkingHoursQuery,
+)
+from ehr.ratelimit import redis_prefix
 from ehr.types import (
     EHRAppointment,
     EHRAppointmentType,
@@ -84,7 +92,9 @@ class NextechPort:
     """One Nextech connection behind ``EHRPort`` (and ``SlotSource``). Thread-safe."""
 
     kind = "nextech"
-    capabilities = frozenset({Capability.NATIVE_SLOTS, Capability.REQUEST_MODE})
+    capabilities = frozenset(
+        {Capability.NATIVE_SLOTS, Capability.REQUEST_MODE, Capability.CANCEL_REQUESTS}
+    )
 
     def __init__(self, config: NextechConfig, client: NextechClient | None = None) -> None:
         self.config = config
@@ -147,7 +157,7 @@ class NextechPort:
     def as_ehr(self, appt: NxAppointment) -> EHRAppointment:
         # Nextech writes synchronously: an appointment it answers with is in the schedule, and
         # only a hold still waits (for staff to confirm it, not for an insertion).
-        insertion = InsertionStatus.PENDING if appt.held else InsertionStatus.COMPLETE
+        insertion = InsertionStatus.HELD if appt.held else InsertionStatus.COMPLETE
         return EHRAppointment(
             id=int(appt.id),
             location_id=_int(appt.location_id),
@@ -163,6 +173,7 @@ class NextechPort:
             insertion_status=insertion,
             note=appt.comment or "",
             descriptor_ids=tuple(int(p) for p in appt.purpose_ids if p.isdigit()),
+            cancel_requested=appt.cancel_requested and not appt.cancelled,
         )
 
     def _patient(self, patient: NxPatient) -> EHRPatient:
@@ -209,11 +220,12 @@ class NextechPort:
         return []  # Nextech's scheduling resources are not in the API
 
     def descriptors(self, location_id: int | None = None) -> list[EHRDescriptor]:
-        """Nextech's appointment purposes (the reason a type of visit is for)."""
+        """Nextech's appointment purposes (the reason a type of visit is for). A purpose has
+        no code of its own: its name is the code a configuration file names it by."""
         return [
             EHRDescriptor(
                 id=int(p.id),
-                code=p.id,
+                code=p.name[:32] or p.id,
                 name=p.name,
                 kind="appointment_purpose",
                 location_id=None,
@@ -246,13 +258,7 @@ class NextechPort:
             if t.id.isdigit()
         ]
 
-    def working_hours(
-        self,
-        *,
-        location_id: int | None = None,
-        provider_id: int | None = None,
-        source: str | None = None,
-    ) -> list[EHRWorkingHour]:
+    def working_hours(self, **query: Unpack[WorkingHoursQuery]) -> list[EHRWorkingHour]:
         return []  # availability is Nextech's own (free_slots)
 
     # -- availability (NATIVE_SLOTS) ------------------------------------------------------------
@@ -314,36 +320,20 @@ class NextechPort:
     def appointment(self, appointment_id: int) -> EHRAppointment:
         return self.as_ehr(self.nextech.appointment(str(appointment_id)))
 
-    def find_appointment(
-        self,
-        *,
-        patient_id: int,
-        provider_id: int,
-        start: datetime,
-        location_id: int | None = None,
-    ) -> EHRAppointment | None:
+    def find_appointment(self, **key: Unpack[AppointmentKey]) -> EHRAppointment | None:
         found = self.nextech.find_appointment(
-            patient_id=str(patient_id), practitioner_id=str(provider_id), start=start
+            patient_id=str(key["patient_id"]),
+            practitioner_id=str(key["provider_id"]),
+            start=key["start"],
         )
         return self.as_ehr(found) if found is not None else None
 
-    def create_appointment(
-        self,
-        *,
-        patient_id: int,
-        provider_id: int,
-        operatory_id: int | None,
-        start: datetime,
-        end: datetime | None = None,
-        appointment_type_id: int | None = None,
-        descriptor_ids: list[int] | None = None,
-        note: str | None = None,
-        location_id: int | None = None,
-        notify_patient: bool = False,
-        mode: str = "book",
-    ) -> EHRAppointment:
-        """Book (``mode="book"``) or hold (``"hold"``) in Nextech. Raises ``NextechSlotTaken``
+    def create_appointment(self, **new: Unpack[AppointmentDetails]) -> EHRAppointment:
+        """Book (``appointment-schedule: book``) or, ``as_request``, hold (``hold``: the
+        office's follow-up list) in Nextech, never the office's default. Raises ``NextechSlotTaken``
         (an ``EHRError``) when Nextech answers 409; safe to call again after any error."""
+        patient_id, start, end = new["patient_id"], new["start"], new.get("end")
+        appointment_type_id = new.get("appointment_type_id")
         if end is None:
             minutes = next(
                 (t.duration_minutes for t in self._type_list() if t.id == str(appointment_type_id)),
@@ -356,14 +346,14 @@ class NextechPort:
             patient_id = self.resolved(patient_id) or patient_id
         new_patient = self._provisional(patient_id) if patient_id < 0 else None
         request = BookingRequest(
-            location_id=self._location(location_id),
-            practitioner_id=str(provider_id),
+            location_id=self._location(new.get("location_id")),
+            practitioner_id=str(new["provider_id"]),
             start=start,
             end=end,
             appointment_type_id=str(appointment_type_id) if appointment_type_id else None,
-            purpose_ids=tuple(str(d) for d in descriptor_ids or ()),
-            mode=mode,
-            comment=note,
+            purpose_ids=tuple(str(d) for d in new.get("descriptor_ids") or ()),
+            mode="hold" if new.get("as_request") else "book",
+            comment=new.get("note"),
             patient_id=None if new_patient is not None else self.guid_for(patient_id),
             new_patient=new_patient,
         )
@@ -385,45 +375,30 @@ class NextechPort:
 
     # -- patients -------------------------------------------------------------------------------
 
-    def search_patients(
-        self,
-        *,
-        name: str | None = None,
-        date_of_birth: date | str | None = None,
-        phone_number: str | None = None,
-        email: str | None = None,
-        location_id: int | None = None,
-    ) -> list[EHRPatient]:
+    def search_patients(self, **query: Unpack[PatientQuery]) -> list[EHRPatient]:
         params: list[tuple[str, str]] = []
-        if name:
+        if name := query.get("name"):
             parts = name.split()
             params.append(("family", parts[-1]))
             if len(parts) > 1:
                 params.append(("given", parts[0]))
-        if date_of_birth:
+        if date_of_birth := query.get("date_of_birth"):
             dob = date_of_birth.isoformat() if isinstance(date_of_birth, date) else date_of_birth
             params.append(("birthdate", dob))
-        if phone_number:
+        if phone_number := query.get("phone_number"):
             params.append(("phone", "".join(c for c in phone_number if c.isdigit())))
-        if email:
+        if email := query.get("email"):
             params.append(("email", email))
         if not params:
             raise EHRValidationError("a patient search needs at least one criterion")
         return [self._patient(parse_patient(r)) for r in self.client.search("/Patient", params)]
 
-    def create_patient(
-        self,
-        *,
-        first_name: str,
-        last_name: str,
-        date_of_birth: date | None = None,
-        phone_number: str | None = None,
-        email: str | None = None,
-        provider_id: int | None = None,
-        location_id: int | None = None,
-    ) -> EHRPatient:
+    def create_patient(self, **new: Unpack[PatientDetails]) -> EHRPatient:
         """The patient found by name + birth date + phone, else a provisional one (see the
         module docstring) that the first booking creates in Nextech as a prospect."""
+        first_name, last_name = new["first_name"], new["last_name"]
+        date_of_birth, phone_number = new.get("date_of_birth"), new.get("phone_number")
+        email = new.get("email")
         found = self.nextech.find_patient(
             family=last_name, given=first_name, birth_date=date_of_birth, phone=phone_number
         )
@@ -433,7 +408,7 @@ class NextechPort:
             raise EHRValidationError(
                 "Nextech needs a phone number and an email address to create a new patient"
             )
-        new = NewPatient(
+        prospect = NewPatient(
             family=last_name,
             given=first_name,
             phone=phone_number,
@@ -455,10 +430,10 @@ class NextechPort:
             f"{self._prefix}:provisional:{-provisional}",
             json.dumps(
                 {
-                    "family": new.family,
-                    "given": new.given,
-                    "phone": new.phone,
-                    "email": new.email,
+                    "family": prospect.family,
+                    "given": prospect.given,
+                    "phone": prospect.phone,
+                    "email": prospect.email,
                     "birth_date": date_of_birth.isoformat() if date_of_birth else None,
                 }
             ),
@@ -516,22 +491,14 @@ class NextechPort:
                 return self._document(dict(raw), patient_id)
         raise EHRNotFound(f"note {document_id} not found")
 
-    def create_document(
-        self,
-        patient_id: int,
-        *,
-        title: str,
-        content: str,
-        reference: str,
-        appointment_id: int | None = None,
-        location_id: int | None = None,
-    ) -> EHRDocument:
+    def create_document(self, patient_id: int, **new: Unpack[DocumentDetails]) -> EHRDocument:
         """The note as a Composition in the Notes tab, once per ``reference`` (kept on the
         Composition's identifier, and in the title as the port asks)."""
+        title, reference = new["title"], new["reference"]
         if reference not in title:
             title = f"{title} [{reference}]"
         raw = self.nextech.write_note(
-            patient_id=self._chart_guid(patient_id), key=reference, title=title, text=content
+            patient_id=self._chart_guid(patient_id), key=reference, title=title, text=new["content"]
         )
         return self._document(raw, patient_id)
 

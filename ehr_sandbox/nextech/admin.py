@@ -105,6 +105,40 @@ def seed_practice(sb: NextechSandbox, request: Request, body: dict[str, Any]) ->
     return {"id": practice.id}
 
 
+def configure_practice(sb: NextechSandbox, request: Request, body: dict[str, Any]) -> Any:
+    """Create the practice, or change its set-up and keep its calendar and charts."""
+    practice = sb.state.load_practice(
+        {**body, "id": request.path_params["pid"]}, keep_calendar=True
+    )
+    return describe_practice(sb, request, {}) | {"id": practice.id}
+
+
+def describe_practice(sb: NextechSandbox, request: Request, body: dict[str, Any]) -> Any:
+    """The practice's set-up as seeded (what tests and the demo check against)."""
+    practice = sb.state.practice(request.path_params["pid"])
+    return {
+        "id": practice.id,
+        "name": practice.name,
+        "timezone": str(practice.tz),
+        "locations": list(practice.locations.values()),
+        "practitioners": list(practice.practitioners.values()),
+        "appointment_types": list(practice.appointment_types.values()),
+        "appointment_purposes": list(practice.purposes.values()),
+        "templates": [
+            {
+                "practitioner": t.practitioner,
+                "location": t.location,
+                "weekdays": t.weekdays,
+                "start": t.start.strftime("%H:%M"),
+                "end": t.end.strftime("%H:%M"),
+                "interval": t.interval,
+                "appointment_types": t.appointment_types,
+            }
+            for t in practice.templates
+        ],
+    }
+
+
 def add_user(sb: NextechSandbox, request: Request, body: dict[str, Any]) -> Any:
     try:
         user = User(
@@ -287,6 +321,8 @@ ADMIN: list[tuple[str, str, AdminHandler]] = [
     ("GET", "/_admin/stats", stats),
     ("POST", "/_admin/settings", settings),
     ("POST", "/_admin/practices", seed_practice),
+    ("GET", "/_admin/practices/{pid}", describe_practice),
+    ("PUT", "/_admin/practices/{pid}", configure_practice),
     ("POST", "/_admin/users", add_user),
     ("POST", "/_admin/users/{username}/expire_tokens", expire_tokens),
     ("POST", "/_admin/users/{username}/revoke_tokens", revoke_tokens),

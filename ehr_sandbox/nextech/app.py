@@ -20,11 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ehr_sandbox.faults import Faults, Stats, retry_after_header
+from ehr_sandbox.faults import EndpointLimiter, Faults, Injection, Stats, retry_after_header
 
 from . import admin
 from .fhirjson import ApiError
-from .limits import EndpointLimiter
 from .routes import ROUTES, Ctx
 from .store import State
 
@@ -70,31 +69,13 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-async def _faults(sandbox: NextechSandbox, key: str) -> tuple[Response | None, bool]:
-    """(an answer that replaces the request's, whether to lose the answer after handling)."""
-    faults = sandbox.faults.settings
-    if not faults.applies_to(key):
-        return None, False
-    stats = sandbox.stats
-    if sandbox.faults.take_stall():
-        stats.add("faults_injected", "stall")
-        await asyncio.sleep(faults.stall_seconds)
-    delay_ms = faults.latency_ms + sandbox.faults.jitter(faults.latency_jitter_ms)
-    if delay_ms:
-        stats.add("faults_injected", "latency")
-        await asyncio.sleep(delay_ms / 1000.0)
-    if sandbox.faults.roll(faults.timeout_share):
-        stats.add("faults_injected", "timeout")
-        if faults.timeout_mode == "before":
-            await asyncio.sleep(faults.timeout_seconds)
-            return ApiError(504, "Gateway Timeout").response(), False
-        return None, True
-    if sandbox.faults.roll(faults.error_share):
-        stats.add("faults_injected", "error_5xx")
-        return ApiError(
-            faults.error_status, "Internal Server Error (injected fault)"
-        ).response(), False
-    return None, False
+def _injected_answer(injected: Injection) -> Response | None:
+    """The answer an injected fault puts in place of the request's (None: handle it)."""
+    if injected.status == 504:
+        return ApiError(504, "Gateway Timeout").response()
+    if injected.status is not None:
+        return ApiError(injected.status, "Internal Server Error (injected fault)").response()
+    return None
 
 
 def api_route(
@@ -117,7 +98,8 @@ def api_route(
                 headers={"Retry-After": retry_after_header(wait)},
                 code="throttled",
             ).response()
-        replaced, lose_answer = await _faults(sandbox, key)
+        injected = await sandbox.faults.inject(key, stats)
+        replaced = _injected_answer(injected)
         if replaced is not None:
             stats.add("responses", str(replaced.status_code))
             return replaced
@@ -149,8 +131,8 @@ def api_route(
         except Exception:  # a sandbox bug: still answer as FHIR, and say so
             log.exception("unhandled error in %s", key)
             response = ApiError(500, "internal error in the Nextech sandbox").response()
-        if lose_answer:
-            await asyncio.sleep(sandbox.faults.settings.timeout_seconds)
+        if injected.lose_answer_after:
+            await asyncio.sleep(injected.lose_answer_after)
             stats.add("responses", "504")
             return ApiError(504, "Gateway Timeout").response()
         stats.add("responses", str(response.status_code))
@@ -176,13 +158,14 @@ def token_route(sandbox: NextechSandbox) -> list[Route]:
 
     async def endpoint(request: Request) -> Response:
         sandbox.stats.add("requests", key)
-        replaced, lose_answer = await _faults(sandbox, key)
+        injected = await sandbox.faults.inject(key, sandbox.stats)
+        replaced = _injected_answer(injected)
         if replaced is not None:
             return replaced
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         response = _grant(sandbox, form)
-        if lose_answer:
-            await asyncio.sleep(sandbox.faults.settings.timeout_seconds)
+        if injected.lose_answer_after:
+            await asyncio.sleep(injected.lose_answer_after)
             return ApiError(504, "Gateway Timeout").response()
         return response
 

@@ -208,7 +208,13 @@ def practitioner(prac: dict[str, Any]) -> dict[str, Any]:
         "id": prac["id"],
         "identifier": [{"use": "official", "value": prac["id"]}],
         "active": True,
-        "name": [{"text": f"{family}, {given}", "family": family, "given": [given, ""]}],
+        "name": [
+            {
+                "text": prac.get("text") or f"{family}, {given}",
+                "family": family,
+                "given": [given, ""],
+            }
+        ],
     }
 
 

@@ -158,8 +158,11 @@ class State:
             raise ApiError(404, f"practice {practice_id} not found")
         return found
 
-    def load_practice(self, spec: dict[str, Any]) -> Practice:
-        """Create or replace a practice from an admin seed (see ``admin.seed_practice``)."""
+    def load_practice(self, spec: dict[str, Any], *, keep_calendar: bool = False) -> Practice:
+        """Create or replace a practice from an admin seed (see ``admin.seed_practice``). With
+        ``keep_calendar`` an existing practice keeps its appointments, blocks, patients and
+        notes: only its set-up (locations, practitioners, types, purposes, templates) changes,
+        the way an office edits its templates without losing its schedule."""
         try:
             practice = Practice(
                 id=str(spec["id"]),
@@ -188,6 +191,11 @@ class State:
             raise ApiError(400, f"bad practice seed: {exc!r}") from exc
         if practice.booking_preference not in ("book", "hold"):
             raise ApiError(400, "booking_preference must be book or hold")
+        old = self.practices.get(practice.id)
+        if keep_calendar and old is not None:
+            practice.blocks, practice.appointments = old.blocks, old.appointments
+            practice.compositions, practice.documents = old.compositions, old.documents
+            practice.patients = {**old.patients, **practice.patients}
         self.practices[practice.id] = practice
         return practice
 

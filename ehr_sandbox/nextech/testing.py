@@ -6,15 +6,12 @@ Nothing here imports Django.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from ehr_sandbox.testing import REPO_ROOT, SandboxServer
+from ehr_sandbox.testing import SandboxServer
 
 TEST_ADMIN_TOKEN = "test-admin-token"
 TEST_CLIENT_ID = "test-client"
@@ -45,29 +42,10 @@ class NextechServer(SandboxServer):
     def token_url(self) -> str:
         return f"{self.base_url}/sandbox-tenant/oauth2/token"
 
-    def start(self) -> Self:
-        if self.process is not None and self.process.poll() is None:
-            raise RuntimeError("sandbox already running")
-        sock = self._bind()
-        args = [sys.executable, "-m", "ehr_sandbox.nextech", "--host", self.host]
-        args += ["--port", str(self.port), "--fd", str(sock.fileno())]
-        args += ["--admin-token", self.admin_token]
-        args += ["--client-id", self.client_id, "--client-secret", self.client_secret]
-        args += self.extra_args
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-        try:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                args,
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                pass_fds=(sock.fileno(),),
-            )
-        finally:
-            sock.close()
-        self._wait_healthy()
-        return self
+    module = "ehr_sandbox.nextech"
+
+    def surface_args(self) -> list[str]:
+        return ["--client-id", self.client_id, "--client-secret", self.client_secret]
 
     # -- conveniences --------------------------------------------------------------------------
 

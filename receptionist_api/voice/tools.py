@@ -94,6 +94,8 @@ def _say_slots(_: dict[str, Any], answer: dict[str, Any]) -> str:
 
 
 def _say_hold(_: dict[str, Any], answer: dict[str, Any]) -> str:
+    if answer.get("booking_mode") == "request":
+        return f"I'm holding {when(answer['start'])} for you while I take your request."
     return f"I'm holding {when(answer['start'])} for you while we finish booking."
 
 
@@ -110,6 +112,15 @@ def _say_booking(_: dict[str, Any], answer: dict[str, Any]) -> str:
         return "I'm sorry, I couldn't complete that booking. Let me find another time."
     if state == "cancelled":
         return "That appointment is cancelled."
+    if state == "requested":
+        at = f" for {when(start)}" if start else ""
+        return f"I've requested that appointment{at}; the office will confirm it with you."
+    if state == "declined":
+        return "I'm sorry, the office couldn't take that request. Let me find another time."
+    if state == "cancel_requested":
+        return "I've asked the office to cancel that appointment; they'll take care of it."
+    if answer.get("booking_mode") == "request":
+        return "I'm sending that request to the office now."
     return answer.get("pending_message") or "I'm booking that for you now."
 
 
@@ -175,7 +186,8 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool(
         "hold_slot",
-        "Hold one offered slot for a few minutes while the caller's details are taken.",
+        "Hold one offered slot for a few minutes while the caller's details are taken. "
+        "booking_mode says whether booking it books it (book) or requests it (request).",
         "holds_create",
         "POST",
         "/api/v1/holds",
@@ -192,7 +204,9 @@ TOOLS: tuple[Tool, ...] = (
     Tool(
         "book",
         "Book a held slot for the patient. Returns at once with the booking's state (pending "
-        "while the EHR writes it); follow with booking_status.",
+        "while the EHR writes it); follow with booking_status. When booking_mode is request, "
+        "the result is a request staff confirm (status requested): tell the caller it is "
+        "requested, never booked.",
         "bookings_create",
         "POST",
         "/api/v1/bookings",
@@ -209,7 +223,9 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool(
         "booking_status",
-        "A booking's state; waits up to wait_seconds for it to change from known_status.",
+        "A booking's state; waits up to wait_seconds for it to change from known_status. "
+        "confirmed: booked; requested: waiting for staff to confirm (say requested, not "
+        "booked); declined: staff turned the request down.",
         "bookings_retrieve",
         "GET",
         "/api/v1/bookings/{booking_id}",
@@ -229,7 +245,8 @@ TOOLS: tuple[Tool, ...] = (
     ),
     Tool(
         "cancel_booking",
-        "Cancel a booking here and in the EHR.",
+        "Cancel a booking here and in the EHR. Status cancel_requested: the EHR's staff still "
+        "have to act on the cancel (say it is requested, not done).",
         "bookings_cancel",
         "POST",
         "/api/v1/bookings/{booking_id}/cancel",

@@ -88,6 +88,25 @@ def _query_without_page(request: HttpRequest) -> str:
     return query.urlencode()
 
 
+def _new_form_page(
+    request: HttpRequest, form: Any, *, manual: bool, what: str, back: str, back_label: str
+) -> HttpResponse:
+    """The page that adds one catalogue row (a refused or invalid POST answers 400); `back` is
+    the list page's URL name."""
+    return render(
+        request,
+        "scheduling/new_form.html",
+        {
+            "form": form,
+            "manual": manual,
+            "what": what,
+            "back": reverse(back, kwargs={"practice_slug": _practice(request).slug}),
+            "back_label": back_label,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
 # --- appointment types -----------------------------------------------------------------------
 
 
@@ -145,17 +164,13 @@ def type_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
                 request, f"Added {saved.name}. Add the words callers use for it below."
             )
             return redirect("scheduling_type", practice_slug=practice_slug, pk=saved.pk)
-    return render(
+    return _new_form_page(
         request,
-        "scheduling/new_form.html",
-        {
-            "form": form,
-            "manual": manual,
-            "what": "appointment type",
-            "back": reverse("scheduling_types", kwargs={"practice_slug": practice_slug}),
-            "back_label": "Appointment types",
-        },
-        status=400 if request.method == "POST" else 200,
+        form,
+        manual=manual,
+        what="appointment type",
+        back="scheduling_types",
+        back_label="Appointment types",
     )
 
 
@@ -314,17 +329,13 @@ def provider_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
         if saved is not None:
             messages.success(request, f"Added {saved.name}. Give them working hours next.")
             return redirect("scheduling_provider", practice_slug=practice_slug, pk=saved.pk)
-    return render(
+    return _new_form_page(
         request,
-        "scheduling/new_form.html",
-        {
-            "form": form,
-            "manual": manual,
-            "what": "provider",
-            "back": reverse("scheduling_providers", kwargs={"practice_slug": practice_slug}),
-            "back_label": "Providers",
-        },
-        status=400 if request.method == "POST" else 200,
+        form,
+        manual=manual,
+        what="provider",
+        back="scheduling_providers",
+        back_label="Providers",
     )
 
 
@@ -471,17 +482,8 @@ def room_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
         if saved is not None:
             messages.success(request, f"Added {saved.name} at {saved.location.name}.")
             return redirect("scheduling_rooms", practice_slug=practice_slug)
-    return render(
-        request,
-        "scheduling/new_form.html",
-        {
-            "form": form,
-            "manual": manual,
-            "what": "room",
-            "back": reverse("scheduling_rooms", kwargs={"practice_slug": practice_slug}),
-            "back_label": "Rooms",
-        },
-        status=400 if request.method == "POST" else 200,
+    return _new_form_page(
+        request, form, manual=manual, what="room", back="scheduling_rooms", back_label="Rooms"
     )
 
 

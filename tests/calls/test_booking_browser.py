@@ -17,12 +17,12 @@ from compliance.models import AccessEvent
 from core.tenancy import tenant_context
 from ehr_sandbox.testing import wait_until
 from scheduling.models import Booking, OutboxMessage
+from tests.booking.test_bookings import booking_body
+from tests.booking.test_bookings import desk as ehr_desk
+from tests.booking.test_frontdesk import fail_by_a_clash_in_the_ehr
 from tests.browser import chromium, screenshot, sign_in
 from tests.calls.factories import TURNS
 from tests.factories import MembershipFactory, UserFactory
-from tests.scheduling.test_bookings import booking_body
-from tests.scheduling.test_bookings import desk as ehr_desk
-from tests.scheduling.test_frontdesk import fail_by_a_clash_in_the_ehr
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
 

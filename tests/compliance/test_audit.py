@@ -646,7 +646,7 @@ def test_a_task_queued_by_a_request_writes_change_entries_with_that_request_id()
 
 @pytest.mark.django_db
 def test_issuing_an_api_token_is_recorded_on_the_clients_practice_chain(client, settings):
-    from tests.scheduling.api_factories import api_client
+    from tests.receptionist_api.factories import api_client
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     practice = PracticeFactory()

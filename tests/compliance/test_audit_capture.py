@@ -233,7 +233,7 @@ def post_booking(portal_url: str, d, key: str, request_id: str) -> int:
     """The voice agent books the desk's next hold through `portal_url`, as request `request_id`."""
     import httpx
 
-    from tests.scheduling.test_bookings import booking_body
+    from tests.booking.test_bookings import booking_body
 
     accepted = httpx.post(
         f"{portal_url}/api/v1/bookings",
@@ -254,7 +254,7 @@ def test_a_booking_confirmed_by_the_worker_is_attributed_to_the_request_and_clie
     transactional_db, live_server, settings
 ):
     from scheduling.models import Booking
-    from tests.scheduling.test_bookings import desk
+    from tests.booking.test_bookings import desk
 
     with desk(live_server, settings) as d:
         booking_id = post_booking(d.portal_url, d, "capture-1", "req-booking-capture-1")
@@ -317,7 +317,7 @@ def test_a_booking_sent_later_by_the_relay_is_attributed_to_the_request_that_mad
     from booking import tasks
     from ehr_sandbox.testing import wait_until
     from scheduling.models import Booking, OutboxMessage
-    from tests.scheduling.test_bookings import desk
+    from tests.booking.test_bookings import desk
     from tests.workers import free_port, portal_server
 
     down = f"redis://127.0.0.1:{free_port()}/0"

@@ -26,7 +26,7 @@ from core.tenancy import cross_tenant, tenant_context
 from ehr_sandbox.testing import wait_until
 from scheduling.models import Booking, Hold
 from scheduling.services import _lock_slot
-from tests.scheduling.api_factories import Schedule, schedule
+from tests.receptionist_api.factories import Schedule, schedule
 
 DEADLINE = 60.0
 

@@ -39,7 +39,7 @@ from scheduling.models import ApiClient, AppointmentType, ConfigImport
 from tests.calls.test_escalation_world import Clinic
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory, sign_baa
-from tests.scheduling.api_factories import api_client, bearer, token_for
+from tests.receptionist_api.factories import api_client, bearer, token_for
 from tests.urlconf import routes
 
 pytestmark = pytest.mark.django_db

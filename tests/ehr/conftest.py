@@ -22,6 +22,7 @@ from core.tenancy import tenant_context
 from ehr import services
 from ehr.models import ConnectionKind, EHRConnection
 from ehr.nexhealth import client as client_module
+from ehr_sandbox.nextech.testing import NextechServer
 from ehr_sandbox.testing import SandboxServer, WebhookReceiver
 from portal.celery import app as celery_app
 from tests.factories import LocationFactory, PracticeFactory, sign_baa
@@ -36,6 +37,25 @@ def ehr_server() -> Iterator[SandboxServer]:
     extra = ["--insertion-delay-ms", "30", "--time-scale", "0.001"]
     with SandboxServer(api_keys=[API_KEY, KEY_B, KEY_C], extra_args=extra) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def nextech_server() -> Iterator[NextechServer]:
+    """The sandbox's Nextech surface, its own process (one per test process)."""
+    with NextechServer() as server:
+        yield server
+
+
+@pytest.fixture
+def nextech_sandbox(nextech_server: NextechServer, settings: Any) -> Iterator[NextechServer]:
+    """The Nextech sandbox, empty, as the one an import of a Nextech practice sets up."""
+    nextech_server.reset()
+    settings.NEXTECH_SANDBOX_URL = nextech_server.base_url
+    settings.NEXTECH_SANDBOX_ADMIN_TOKEN = nextech_server.admin_token
+    settings.NEXTECH_SANDBOX_CLIENT_ID = nextech_server.client_id
+    settings.NEXTECH_SANDBOX_CLIENT_SECRET = nextech_server.client_secret
+    yield nextech_server
+    nextech_server.reset()
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from ehr.errors import EHRRateLimited
-from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter, buckets_for, parse_limits
+from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, buckets_for, parse_limits
+from ehr.ratelimit import Limit, RateLimiter
 
 
 def limiter(limit: int, window: float, **kwargs) -> RateLimiter:

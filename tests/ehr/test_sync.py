@@ -440,8 +440,8 @@ def test_import_practice_with_the_sandbox_ehr_writes_the_ehr_and_mirrors_it_back
         assert list(Block.objects.values_list("ehr_id", "reason")) == blocks
 
 
-def test_load_demo_imports_both_demo_practices_into_the_sandbox_idempotently(
-    ehr, receiver, settings, tmp_path
+def test_load_demo_imports_every_demo_practice_into_its_sandbox_idempotently(
+    ehr, nextech_sandbox, receiver, settings, tmp_path
 ):
     import io
 
@@ -462,7 +462,11 @@ def test_load_demo_imports_both_demo_practices_into_the_sandbox_idempotently(
 
     call_command("load_demo", "--password-file", password_file, stdout=io.StringIO())
     before = mirror()
-    assert {slug for slug, _ in before["types"]} == {"bellavista", "happy-smiles"}
+    assert {slug for slug, _ in before["types"]} == {
+        "bellavista",
+        "happy-smiles",
+        "lakeside-eye-skin",
+    }
     assert all(ehr_id for _, ehr_id in before["types"] + before["blocks"])
     call_command("load_demo", "--password-file", password_file, stdout=io.StringIO())
     assert mirror() == before
@@ -498,7 +502,7 @@ def test_import_practice_whose_ehr_set_up_fails_keeps_the_import_and_says_so(
 
 @pytest.mark.django_db(transaction=True)
 def test_load_demo_commits_a_practice_before_setting_up_the_sandbox_and_loading_again_repairs_it(
-    ehr, receiver, settings, tmp_path
+    ehr, nextech_sandbox, receiver, settings, tmp_path
 ):
     """The sandbox refuses the portal's key: the import is committed all the same (no HTTP call
     runs inside its transaction), the command fails saying why, and loading again finishes it."""
@@ -526,7 +530,7 @@ def test_load_demo_commits_a_practice_before_setting_up_the_sandbox_and_loading_
     settings.EHR_SANDBOX_API_KEY = API_KEY
     call_command("load_demo", "--password-file", password_file, stdout=io.StringIO())
     repaired = types()
-    assert {slug for slug, _ in repaired} == {"bellavista", "happy-smiles"}
+    assert {slug for slug, _ in repaired} == {"bellavista", "happy-smiles", "lakeside-eye-skin"}
     assert all(ehr_id for _, ehr_id in repaired)
 
 

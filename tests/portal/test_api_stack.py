@@ -13,7 +13,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from tests.scheduling.api_factories import api_client, bearer, token_for
+from tests.receptionist_api.factories import api_client, bearer, token_for
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,7 @@ def assert_policy(response, path: str) -> None:
     assert directives.get("frame-ancestors") == "'none'", (path, policy)
 
 
-@pytest.mark.urls("tests.portal.probe_urls")
+@pytest.mark.urls("tests.probe_urls")
 def test_every_page_of_the_url_probe_carries_the_policy(client, manager):
     paths = [route.fill(practice_slug="alpha") for route in routes()]
     assert len(paths) > 30 and "/p/alpha/_probe/" in paths

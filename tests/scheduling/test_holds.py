@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import Hold, HoldStatus
 from scheduling.services import SlotUnavailableError, place_hold, release_expired_holds
-from tests.scheduling.api_factories import (
+from tests.receptionist_api.factories import (
     api_client,
     bearer,
     level_2d,

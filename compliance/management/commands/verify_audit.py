@@ -29,8 +29,9 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="EXPORT",
-            help="check an export file offline against its trailer instead (repeatable): "
-            "complete, row count, rows' digest in order, last entry, chain heads",
+            help="check an export file offline instead (repeatable), as "
+            "scripts/verify_audit_export.py does: rows against the trailer, each sealed "
+            "entry's hash and chain links, the signed checkpoints, the manifest's chain heads",
         )
         parser.add_argument(
             "--anchor",

@@ -25,12 +25,6 @@ PASSWORD = "first-password"
 TZ = ZoneInfo("America/Chicago")
 
 
-@pytest.fixture(scope="session")
-def nextech_server() -> Iterator[NextechServer]:
-    with NextechServer() as server:
-        yield server
-
-
 @dataclass
 class NextechWorld:
     server: NextechServer

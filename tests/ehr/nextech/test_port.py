@@ -135,13 +135,13 @@ def test_hold_is_not_confirmed_until_staff_confirm(
         operatory_id=None,
         start=local(next_weekday(2), "10:00"),
         appointment_type_id=32,
-        mode="hold",
+        as_request=True,
     )
-    assert appt.insertion_status == InsertionStatus.PENDING and not appt.confirmed
+    assert appt.insertion_status == InsertionStatus.HELD and appt.held and not appt.confirmed
     nextech.admin("POST", f"/_admin/practices/{nextech.practice_id}/appointments/{appt.id}/confirm")
     assert port.appointment(appt.id).confirmed
     cancel = port.cancel_appointment(appt.id)
-    assert not cancel.cancelled  # a request: staff act on it
+    assert not cancel.cancelled and cancel.cancel_requested  # a request: staff act on it
     nextech.admin("POST", f"/_admin/practices/{nextech.practice_id}/cancel_requests/process")
     assert port.appointment(appt.id).cancelled
 

@@ -21,7 +21,14 @@ from scheduling.models import Booking
 from scheduling.services import place_hold
 from tests.ehr.conftest import resign
 from tests.factories import sign_baa
-from tests.scheduling.api_factories import api_client, bearer, level_2d, local, schedule, token_for
+from tests.receptionist_api.factories import (
+    api_client,
+    bearer,
+    level_2d,
+    local,
+    schedule,
+    token_for,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -321,7 +321,7 @@ def fail_by_a_clash_in_the_ehr(d) -> tuple[int, int]:
     from datetime import time as clock
     from zoneinfo import ZoneInfo
 
-    from tests.scheduling.test_bookings import booking_body
+    from tests.booking.test_bookings import booking_body
 
     la = ZoneInfo("America/Los_Angeles")
     hold = d.hold()
@@ -354,7 +354,7 @@ def fail_by_a_clash_in_the_ehr(d) -> tuple[int, int]:
 @pytest.mark.django_db(transaction=True)
 def test_retry_from_the_queue_ends_confirmed_in_the_ehr(live_server, settings, client):
     from ehr_sandbox.testing import wait_until
-    from tests.scheduling.test_bookings import desk as ehr_desk
+    from tests.booking.test_bookings import desk as ehr_desk
 
     with ehr_desk(live_server, settings) as d:
         booking_id, clash_id = fail_by_a_clash_in_the_ehr(d)

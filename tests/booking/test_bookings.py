@@ -37,7 +37,7 @@ from scheduling.models import (
 from scheduling.services import SlotUnavailableError, place_hold, release_hold
 from tests import workers
 from tests.ehr.conftest import API_KEY, World, build_world
-from tests.scheduling.api_factories import api_client, token_for
+from tests.receptionist_api.factories import api_client, token_for
 from tests.scheduling.factories import BookingFactory
 from tests.workers import ROOT, celery_worker
 
@@ -235,7 +235,11 @@ def test_a_booking_ends_confirmed_in_the_ehr_with_the_mapped_type(
         hold = d.hold()
         accepted = d.post(booking_body(hold), "e2e-1")
         assert accepted.status_code == 202
-        assert accepted.json() == {"id": accepted.json()["id"], "status": "pending"}
+        assert accepted.json() == {
+            "id": accepted.json()["id"],
+            "status": "pending",
+            "booking_mode": "book",
+        }
         booking_id = accepted.json()["id"]
         body = d.wait_status(booking_id, "confirmed")
         assert body["start"] == datetime.combine(d.day, clock(10), LA).isoformat()

@@ -37,13 +37,14 @@ from core.tenancy import tenant_context
 from ehr import services as integration_services
 from ehr.errors import EHRRateLimited
 from ehr.nexhealth.client import ConnectionConfig, NexHealthClient
-from ehr.nexhealth.ratelimit import DEFAULT_LIMITS, Limit, RateLimiter
+from ehr.nexhealth.ratelimit import DEFAULT_LIMITS
+from ehr.ratelimit import Limit, RateLimiter
 from ehr_sandbox.testing import SandboxServer, wait_until
 from scheduling.models import AppointmentType, Booking, BookingStatus, Hold, HoldStatus, Patient
 from scheduling.services import place_hold
+from tests.booking.test_bookings import LA, SANDBOX_ARGS
 from tests.ehr.conftest import API_KEY, World, build_world
-from tests.scheduling.api_factories import api_client, token_for
-from tests.scheduling.test_bookings import LA, SANDBOX_ARGS
+from tests.receptionist_api.factories import api_client, token_for
 from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.worker]

@@ -28,7 +28,7 @@ from core.tenancy import cross_tenant, current_practice_id
 from scheduling.models import ApiClient
 from scheduling.services import revoke_api_client, rotate_api_client_secret
 from tests.factories import sign_baa
-from tests.scheduling.api_factories import (
+from tests.receptionist_api.factories import (
     api_client,
     bearer,
     level_2d,

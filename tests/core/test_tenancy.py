@@ -11,7 +11,7 @@ from accounts.models import Location, Role
 from core.tenancy import TenantModel, cross_tenant, tenant_context
 from tests.conftest import verify_second_factor
 from tests.factories import LocationFactory, MembershipFactory, PracticeFactory, UserFactory
-from tests.portal.probe_urls import tenant_models
+from tests.probe_urls import tenant_models
 from tests.urlconf import tenant_routes
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_cross_tenant_needs_a_reason():
         pass
 
 
-@pytest.mark.urls("tests.portal.probe_urls")
+@pytest.mark.urls("tests.probe_urls")
 def test_unfiltered_queries_inside_a_tenant_request_return_only_that_tenant(client):
     a, b = PracticeFactory(slug="alpha"), PracticeFactory(slug="beta")
     for practice in (a, b):

@@ -22,7 +22,7 @@ from ehr import services as integration_services
 from ehr import tasks as integration_tasks
 from ehr_sandbox.testing import wait_until
 from scheduling.models import Appointment, Booking, BookingStatus
-from tests.scheduling.test_bookings import (
+from tests.booking.test_bookings import (
     LA,
     _purge_queue,
     _weekday_ahead,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ehr_sandbox.testing import wait_until
-from tests.scheduling.test_bookings import Desk, booking_body, desk
+from tests.booking.test_bookings import Desk, booking_body, desk
 
 pytestmark = [pytest.mark.worker]
 

@@ -37,7 +37,7 @@ from calls.services import record_call
 from core.tenancy import tenant_context
 from scheduling.services import place_hold
 from tests.factories import sign_baa
-from tests.scheduling.api_factories import (
+from tests.receptionist_api.factories import (
     api_client,
     bearer,
     level_2d,

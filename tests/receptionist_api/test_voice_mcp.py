@@ -20,9 +20,9 @@ from core.tenancy import tenant_context
 from ehr_sandbox.testing import wait_until
 from scheduling.models import Booking, BookingStatus, HoldStatus
 from scheduling.services import place_hold
+from tests.booking.test_bookings import desk
 from tests.factories import sign_baa
-from tests.scheduling.api_factories import api_client, level_2d, local, schedule, token_for
-from tests.scheduling.test_bookings import desk
+from tests.receptionist_api.factories import api_client, level_2d, local, schedule, token_for
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from core.tenancy import cross_tenant, tenant_context
 from scheduling.models import BookingStatus
 from tests.calls.factories import TURNS, desk_for
 from tests.factories import PracticeFactory, sign_baa
-from tests.scheduling.api_factories import api_client, bearer, token_for
+from tests.receptionist_api.factories import api_client, bearer, token_for
 
 pytestmark = pytest.mark.django_db
 

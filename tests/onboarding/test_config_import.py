@@ -14,7 +14,7 @@ from onboarding import services
 from scheduling.models import CallerPhrase, ConfigImport, ConfigImportStatus
 from tests.conftest import verify_second_factor
 from tests.factories import MembershipFactory, UserFactory
-from tests.portal.test_config_page import APPLY, BASE, happy_smiles
+from tests.onboarding.test_config_page import APPLY, BASE, happy_smiles
 from tests.workers import celery_worker
 
 EXTRA_TYPES = 12

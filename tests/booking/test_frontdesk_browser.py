@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
+from tests.booking.test_bookings import desk as ehr_desk
+from tests.booking.test_frontdesk import fail_by_a_clash_in_the_ehr
 from tests.browser import chromium, screenshot, sign_in
 from tests.factories import MembershipFactory, UserFactory
-from tests.scheduling.test_bookings import desk as ehr_desk
-from tests.scheduling.test_frontdesk import fail_by_a_clash_in_the_ehr
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
 

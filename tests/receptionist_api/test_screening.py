@@ -15,7 +15,7 @@ from compliance.gate import is_phi_gated
 from core.tenancy import cross_tenant, tenant_context
 from tests.calls.test_escalation_world import clinic
 from tests.factories import sign_baa
-from tests.scheduling.api_factories import api_client, bearer, token_for
+from tests.receptionist_api.factories import api_client, bearer, token_for
 
 pytestmark = pytest.mark.django_db
 

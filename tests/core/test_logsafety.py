@@ -206,8 +206,8 @@ def test_gunicorn_access_and_error_logs_carry_no_phi(transactional_db, tmp_path:
 
 
 def _scan_the_run(live_server, settings, caplog, client) -> tuple[str, str]:
+    from tests.booking.test_bookings import desk
     from tests.calls.test_pages import staff
-    from tests.scheduling.test_bookings import desk
     from tests.workers import log_path
 
     caplog.set_level(logging.DEBUG)
@@ -238,7 +238,7 @@ def _scan_the_run(live_server, settings, caplog, client) -> tuple[str, str]:
             "phone": "415.555.0142",
             "email": EMAIL,
         }
-        from tests.scheduling.test_bookings import booking_body
+        from tests.booking.test_bookings import booking_body
 
         body = {**booking_body(d.hold(), **patient), "call_id": "call-phi-1"}
         accepted = d.post(body, "phi-1")

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db
 PUBLIC_ROUTE_NAMES = {"login", "healthz", "favicon"}
 SECOND_FACTOR_ROUTE_NAMES = {"two_factor_setup", "two_factor_verify", "logout"}
 # Machine routes authenticate per request (OAuth2 bearer tokens, signed webhooks), not with a
-# session; tests/scheduling/test_api.py walks the API routes without a token, and the webhook
-# tests reject unsigned deliveries, tests/scheduling/test_voice_mcp.py /mcp/ without a token.
+# session; tests/receptionist_api/test_api.py walks the API routes without a token, and the webhook
+# tests reject unsigned deliveries, tests/receptionist_api/test_voice_mcp.py /mcp/ without a token.
 MACHINE_PREFIXES = ("/api/", "/integrations/webhooks/", "/mcp/")
 
 
