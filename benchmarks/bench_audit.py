@@ -15,13 +15,14 @@ runs it alone. It works in a throwaway database of its own (created, migrated, d
 2. Export of 1,000,000 entries (targets: first byte < 1 s, all < 10 s, peak RSS < 100 MB): the
    entries are written through the real sealing triggers (the chain verifies), then a separate
    process streams the CSV and JSON Lines exports to /dev/null; its own peak RSS is reported.
+   Beside them, JSON Lines filtered to one action in five (the rest as stubs), as a ratio.
 3. The audit browser at 10,000,000 entries (target < 200 ms): rows bulk-inserted with
    generate_series as the superuser (indexes dropped and rebuilt around the load; the sealing
    triggers are off, so these rows are unsealed: the page reads them all the same), then
    `GET /p/<slug>/compliance/audit/` through Django's test Client (warm) for each filter.
 
-    .venv/bin/python -m benchmarks.bench_audit [--runs 300] [--export-rows 1000000]
-                                                 [--browser-rows 10000000] [--skip export,browser]
+    .venv/bin/python benchmarks/bench_audit.py [--runs 300] [--export-rows 1000000]
+                                               [--browser-rows 10000000] [--skip export,browser]
 
 Writes benchmarks/results/audit.json.
 """
@@ -31,32 +32,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import threading
 import time as clock
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from benchmarks.harness import (
-    ROOT,
-    Results,
-    as_a_worker_once_loaded,
-    database_url,
-    pct,
-    quiet_tenancy_log,
-    setup_django,
-    summary,
-    throwaway_database,
-)
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("PORTAL_TESTING", "1")
 
-setup_django()
+import django  # noqa: E402
+
+django.setup()
 
 CHILD_FLAG = "--export-child"
 
 
-def export_child(practice_id: int, fmt: str) -> None:
+def export_child(practice_id: int, fmt: str, action: str = "") -> None:
     """In its own process, as lean as a worker serving it (Django set up, nothing of the
     benchmark's own imports): stream the export to /dev/null, report timings and peak RSS."""
     from django.db import connection as db
@@ -79,7 +78,7 @@ def export_child(practice_id: int, fmt: str) -> None:
             return int(f.read().split()[0])
 
     start_rss = vm_hwm_mb()
-    filters = export.AuditFilters(practice_id=practice_id)
+    filters = export.AuditFilters(practice_id=practice_id, action=action)
     fields = {"exported_by": "bench", "request_id": "bench-export"}
     backend0, cpu0 = backend_ns(), clock.process_time()
     t0 = clock.perf_counter()
@@ -111,13 +110,32 @@ def export_child(practice_id: int, fmt: str) -> None:
     )
 
 
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == CHILD_FLAG:
-    export_child(int(sys.argv[2]), sys.argv[3])
+if __name__ == "__main__" and len(sys.argv) in (4, 5) and sys.argv[1] == CHILD_FLAG:
+    export_child(int(sys.argv[2]), sys.argv[3], *sys.argv[4:])
     sys.exit(0)
 
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from benchmarks.pages import as_a_worker_once_loaded, throwaway_database  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "audit.json"
+FILTERED_ACTION = "phi.export"  # one entry in five of the export's fill
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(statistics.median(values), 3),
+        "p95_ms": pct(values, 0.95),
+        "max_ms": round(max(values), 3),
+    }
 
 
 def superuser() -> Any:
@@ -477,6 +495,15 @@ def fill_sealed(practice_id: int, rows: int) -> float:
     return clock.perf_counter() - t0
 
 
+def child_env() -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    user, password = quote(db["USER"], safe=""), quote(db["PASSWORD"] or "", safe="")
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{user}:{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+
+
 def bench_export(rows: int) -> dict[str, Any]:
     from accounts.models import Practice
     from compliance import audit
@@ -503,18 +530,35 @@ def bench_export(rows: int) -> dict[str, Any]:
         "plan": plan,
     }
     connection.close()
-    for fmt in ("csv", "jsonl"):
+
+    def child(fmt: str, *action: str) -> dict[str, Any]:
         out = subprocess.run(  # noqa: S603 - this very script, fixed arguments
-            [sys.executable, "-m", "benchmarks.bench_audit", CHILD_FLAG, str(practice.pk), fmt],
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": database_url()},
+            [sys.executable, __file__, CHILD_FLAG, str(practice.pk), fmt, *action],
+            env=child_env(),
             capture_output=True,
             text=True,
             check=True,
         )
-        measured = json.loads(out.stdout.strip().splitlines()[-1])
-        result[fmt] = measured
-        print(f"export {fmt}: {measured}", flush=True)
+        measured: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"export {fmt} {' '.join(action)}: {measured}", flush=True)
+        return measured
+
+    for fmt in ("csv", "jsonl"):
+        result[fmt] = child(fmt)
+    # Filtered to one action in five: the rest go out as stubs (chain position and hash) so
+    # the file still proves its chain whole. Its cost as a ratio to the unfiltered export.
+    filtered = child("jsonl", FILTERED_ACTION)
+    result["jsonl_filtered"] = {
+        "action": FILTERED_ACTION,
+        **filtered,
+        "ratio_to_unfiltered": {
+            key: round(filtered[key] / result["jsonl"][key], 2) for key in ("bytes", "total_s")
+        }
+        | {
+            f"{side}_cpu_s": round(filtered["cpu_s"][side] / result["jsonl"]["cpu_s"][side], 2)
+            for side in ("exporter", "postgres_backend")
+        },
+    }
     t0 = clock.perf_counter()
     with tenant_context(practice):
         report = audit.verify_chain(audit.chain_name(practice.pk))
@@ -728,8 +772,10 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
-    quiet_tenancy_log()
-    record = Results("audit")
+    import logging
+
+    logging.getLogger("core.tenancy").setLevel(logging.WARNING)
+    load_at_start = os.getloadavg()
     result: dict[str, Any] = {}
     with throwaway_database("bench_audit"):  # dropped with its rows
         if "writes" not in skip:
@@ -739,14 +785,22 @@ def main() -> None:
             result["export"] = bench_export(args.export_rows)
         if "browser" not in skip:
             result["browser"] = bench_browser(args.browser_rows, args.browser_runs)
-    previous = record.previous()
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for part in ("write_overhead", "export", "browser"):  # a skipped part keeps its last figures
         if part not in result and part in previous:
             result[part] = previous[part]
     result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in load_at_start],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "python": platform.python_version(),
         **result,
     }
-    record.write(result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

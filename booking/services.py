@@ -44,6 +44,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import Practice, User
+from compliance import context as audit_ctx
 from compliance.crypto import blind_index
 from core.locks import blocking_lock, session_lock
 from core.outcome import Outcome
@@ -79,6 +80,13 @@ LOCK_NAMESPACE_BOOKING = 0x424F4F4B  # "BOOK"
 LOCK_NAMESPACE_PATIENT = 0x50415449  # "PATI"
 OUTBOX_PROCESS = "process_booking"
 OUTBOX_CANCEL = "cancel_in_ehr"
+AUDIT_KEY = "audit"  # the outbox payload's record of who asked for the work
+
+
+def _origin(payload: dict[str, Any] | None) -> dict[str, Any]:
+    return (payload or {}).get(AUDIT_KEY) or {}
+
+
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
@@ -219,8 +227,13 @@ def waits_for_staff(hold: Hold) -> bool:
 
 
 def _outbox(booking: Booking, kind: str) -> OutboxMessage:
+    """The message keeps who asked for the work (`payload["audit"]`): whichever path sends it,
+    the request's on-commit or the relay minutes later, the task acts for that request."""
     message = OutboxMessage.objects.create(
-        practice_id=booking.practice_id, kind=kind, booking=booking, payload={}
+        practice_id=booking.practice_id,
+        kind=kind,
+        booking=booking,
+        payload={AUDIT_KEY: audit_ctx.carried()},
     )
     message_id = message.pk
     transaction.on_commit(lambda: _dispatch_fast(message_id))
@@ -237,10 +250,9 @@ def _enqueue(message: OutboxMessage, *, retry: bool) -> None:
     options: dict[str, Any] = {"queue": tasks.bookings_queue()}
     if not retry:
         options["retry"] = False
-    if message.kind == OUTBOX_CANCEL:
-        tasks.cancel_booking_in_ehr.apply_async(args=args, **options)
-    else:
-        tasks.process_booking.apply_async(args=args, **options)
+    task = tasks.cancel_booking_in_ehr if message.kind == OUTBOX_CANCEL else tasks.process_booking
+    with audit_ctx.acting_for(_origin(message.payload)):
+        task.apply_async(args=args, **options)
 
 
 def _dispatch(rows: QuerySet[OutboxMessage], limit: int, *, retry: bool) -> int:
@@ -368,9 +380,10 @@ def _resend_unacknowledged(limit: int, now: Any) -> int:
                 continue
             try:
                 if message.kind == OUTBOX_PROCESS and booking.ehr_appointment_id is not None:
-                    tasks.poll_booking_insertion.apply_async(
-                        args=(booking.pk, booking.practice_id), queue=tasks.bookings_queue()
-                    )
+                    with audit_ctx.acting_for(_origin(message.payload)):
+                        tasks.poll_booking_insertion.apply_async(
+                            args=(booking.pk, booking.practice_id), queue=tasks.bookings_queue()
+                        )
                 else:
                     _enqueue(message, retry=True)
             except Exception as exc:  # the broker is down: the next relay run tries again
@@ -407,15 +420,16 @@ def requeue_stale_pending(
                 outbox__dispatched_at__isnull=False,
             )
             .order_by("updated_at")
-            .values_list("pk", "practice_id", "ehr_appointment_id")[:limit]
+            .values_list("pk", "practice_id", "ehr_appointment_id", "outbox__payload")[:limit]
         )
-        for booking_id, practice_id, ehr_appointment_id in stale:
+        for booking_id, practice_id, ehr_appointment_id, payload in stale:
             task = (
                 tasks.process_booking
                 if ehr_appointment_id is None
                 else tasks.poll_booking_insertion
             )
-            task.apply_async(args=(booking_id, practice_id), queue=tasks.bookings_queue())
+            with audit_ctx.acting_for(_origin(payload)):
+                task.apply_async(args=(booking_id, practice_id), queue=tasks.bookings_queue())
             # The next sweep waits its own interval again for this one.
             Booking.objects.filter(pk=booking_id).update(updated_at=now)
             log.warning("booking %s stalled while pending; re-queued", booking_id)

@@ -112,6 +112,17 @@ def canonical(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
+TRAILER_CONTEXT = "hello-portal audit export trailer v1\n"  # never a checkpoint's body
+
+
+def sign_trailer(trailer: dict[str, Any], key: SigningKey | None = None) -> dict[str, str]:
+    """An export trailer's signature: over TRAILER_CONTEXT and its canonical JSON, so neither
+    signature can stand for the other kind of document."""
+    key = key or signing_key()
+    text = TRAILER_CONTEXT + canonical(trailer)
+    return {"key_id": key.key_id, "signature": key.private.sign(text.encode()).hex()}
+
+
 def _previous() -> tuple[dict[str, Any], str] | None:
     with connection.cursor() as cur:
         cur.execute("SELECT body FROM compliance_auditcheckpoint ORDER BY id DESC LIMIT 1")

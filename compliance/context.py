@@ -2,7 +2,9 @@
 
 The middleware fills it from the request (request id, user, IP, user agent); the receptionist
 API adds its client with `bind(api_client_id=...)`; Celery tasks inherit the originating request
-id, actor, API client and support session through message headers (compliance.signals);
+id, actor, API client and support session through message headers (compliance.signals), and
+work queued for later (the booking outbox) keeps `carried()` with it and publishes inside
+`acting_for(...)`, so it names the request that queued it, not the relay that sent it;
 impersonation adds its session id here. Writes to audited tables carry it into PostgreSQL for
 the changes the database captures (compliance.capture). `compliance.audit.record` and auditlog
 change entries read it.
@@ -52,6 +54,37 @@ def bind(**values: Any) -> None:
     """Add to the current context for the rest of the enclosing `audit_context` (for example
     the API client once DRF has authenticated it)."""
     _current.set(replace(_current.get(), **values))
+
+
+# What a task acts for: who queued it, never where it runs (the IP, user agent and request
+# object stay with the request).
+CARRIED = (
+    "request_id",
+    "actor_user_id",
+    "actor_label",
+    "api_client_id",
+    "impersonation_session_id",
+    "via",
+)
+
+
+def carried() -> dict[str, Any]:
+    """The current context's carried fields that are set, JSON-safe, to store with queued work."""
+    ctx = _current.get()
+    values = {name: getattr(ctx, name) for name in CARRIED}
+    return {name: value for name, value in values.items() if value not in (None, "")}
+
+
+@contextmanager
+def acting_for(values: dict[str, Any] | None) -> Iterator[AuditContext]:
+    """Act, for the block, as the stored `carried()` context alone: the relay that publishes a
+    request's work lends it none of its own (a missing field stays empty, not the relay's)."""
+    fields = {name: value for name, value in (values or {}).items() if name in CARRIED}
+    token = _current.set(AuditContext(**fields))
+    try:
+        yield _current.get()
+    finally:
+        _current.reset(token)
 
 
 def current_request_id() -> str | None:

@@ -127,13 +127,12 @@ def _where(filters: AuditFilters, alias: str, kind: str) -> tuple[str, list[Any]
     return " AND ".join(clauses), params
 
 
-def projection(filters: AuditFilters) -> tuple[str, list[Any]]:
-    """One SELECT over both audit tables with the filters applied (no ordering)."""
-    parts, params = [], []
+def _predicates(filters: AuditFilters) -> dict[str, tuple[str, list[Any]] | None]:
+    """Per source (access, change), the WHERE clause that keeps its rows under these filters,
+    or None where the filters leave out the whole table."""
     action, object_type = filters.action, filters.object_type
-    want_access = not action or not action.startswith("change.")
-    want_change = not action or action.startswith("change.") or action == "change"
-    if want_access:
+    found: dict[str, tuple[str, list[Any]] | None] = {"access": None, "change": None}
+    if not action or not action.startswith("change."):
         where, p = _where(filters, "e", "access")
         if action:
             if action.endswith("."):
@@ -145,9 +144,8 @@ def projection(filters: AuditFilters) -> tuple[str, list[Any]]:
         if object_type:
             where += " AND e.object_type = %s"
             p.append(object_type)
-        parts.append(f"{_ACCESS} WHERE {where}")
-        params += p
-    if want_change:
+        found["access"] = (where, p)
+    if not action or action.startswith("change.") or action == "change":
         where, p = _where(filters, "c", "change")
         verbs = {"change.create": 0, "change.update": 1, "change.delete": 2}
         if action in verbs:
@@ -156,10 +154,73 @@ def projection(filters: AuditFilters) -> tuple[str, list[Any]]:
         if object_type:
             where += " AND ct.app_label || '.' || ct.model = %s"
             p.append(object_type.lower())
-        parts.append(f"{_CHANGE} WHERE {where}")
-        params += p
+        found["change"] = (where, p)
+    return found
+
+
+def projection(filters: AuditFilters) -> tuple[str, list[Any]]:
+    """One SELECT over both audit tables with the filters applied (no ordering)."""
+    parts, params = [], []
+    for base, predicate in zip((_ACCESS, _CHANGE), _predicates(filters).values(), strict=True):
+        if predicate is not None:
+            parts.append(f"{base} WHERE {predicate[0]}")
+            params += predicate[1]
     if not parts:  # pragma: no cover - both branches cannot be excluded
         return f"{_ACCESS} WHERE FALSE", []
+    return " UNION ALL ".join(f"({part})" for part in parts), params
+
+
+# An entry a filtered export leaves out appears as a stub: its chain position and the hash of
+# its content as the database holds it now (recomputed here, not the stored seal's), nothing
+# else. With the stubs every chain is whole from seq 1 to the signed head, so the verifier checks
+# each link and the count against the checkpoint, and an entry rewritten in the database breaks
+# its link even though its content stays out of the file.
+OMITTED = "omitted"
+_STUB = """
+    SELECT 'omitted'::text AS source, {a}.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.version::text,
+           encode(s.prev_hash, 'hex'), s.chain::text, s.seq,
+           encode(sha256(convert_to(s.version || '|' || s.chain || '|' || s.seq::text || '|'
+                  || s.entry_table || '|' || {a}.id::text || '|' || encode(s.prev_hash, 'hex')
+                  || '|' || {payload}::text, 'UTF8')), 'hex')
+    FROM compliance_auditseal s
+    JOIN {table} {a} ON s.entry_table = '{table}' AND s.entry_id = {a}.id
+    {join}
+    WHERE s.chain = ANY(%s::text[]) AND {left_out}
+"""
+
+
+def narrowed(filters: AuditFilters) -> bool:
+    """The filters leave out entries of the chains the export draws from (beyond its scope)."""
+    return bool(
+        filters.since or filters.until or filters.actor or filters.action or filters.object_type
+    )
+
+
+def omitted_stubs(filters: AuditFilters, chains: list[str]) -> tuple[str, list[Any]]:
+    """The stubs of every sealed entry of `chains` that the filters leave out (see `_STUB`)."""
+    parts, params = [], []
+    tables = {
+        "access": ("e", "compliance_accessevent", ""),
+        "change": (
+            "c",
+            "compliance_changeentry",
+            "JOIN django_content_type ct ON ct.id = c.content_type_id",
+        ),
+    }
+    for source, predicate in _predicates(filters).items():
+        alias, table, join = tables[source]
+        left_out = "TRUE" if predicate is None else f"NOT coalesce(({predicate[0]}), false)"
+        parts.append(
+            _STUB.format(
+                a=alias,
+                table=table,
+                join=join,
+                left_out=left_out,
+                payload=_sealed_payload(alias, table),
+            )
+        )
+        params += [chains, *(predicate[1] if predicate is not None else [])]
     return " UNION ALL ".join(f"({part})" for part in parts), params
 
 
@@ -487,7 +548,9 @@ class Tally:
     the format's select list, before any JSON or CSV encoding and before neutralisation), so a
     file that lost, gained, reordered or changed a row no longer matches its trailer."""
 
+    counts_omitted: bool = False  # a filtered export: how many of its rows are stubs
     rows: int = 0
+    omitted: int = 0
     last: dict[str, Any] | None = None
     digest: Any = None
 
@@ -500,6 +563,9 @@ class Tally:
             return
         self.digest.update(block)
         self.rows += block.count(b"\n")
+        if self.counts_omitted:  # a row starts the block or follows a newline
+            stub = OMITTED.encode() + b"\t"
+            self.omitted += block.count(b"\n" + stub) + block.startswith(stub)
         start = block.rfind(b"\n", 0, len(block) - 1) + 1
         fields = block[start:-1].split(b"\t")
         entry_hash = fields[COLUMNS.index("hash")].decode()
@@ -514,12 +580,22 @@ class Tally:
     ) -> dict[str, Any]:
         return {
             "rows": self.rows,
+            **({"omitted": self.omitted} if self.counts_omitted else {}),
             "last": self.last,
             "sha256": self.digest.hexdigest(),
             "chain_heads": chain_heads,
             **(proof or {}),
             "complete": True,
         }
+
+
+def signed_trailer(trailer: dict[str, Any]) -> dict[str, Any]:
+    """The trailer with the portal's signature over it (`checkpoints.sign_trailer`): the rows'
+    digest and counts in it then cannot be recomputed by whoever edits the file."""
+    key = checkpoints.signing_key()
+    keys = {**trailer.get("public_keys", {}), key.key_id: key.public.hex()}
+    body = {**trailer, "public_keys": keys}
+    return {**body, "trailer_signature": checkpoints.sign_trailer(body, key)}
 
 
 def trailer_line(fmt: str, trailer: dict[str, Any]) -> bytes:
@@ -632,6 +708,10 @@ def stream(
     `ExportFailed` (no trailer was sent: the file is visibly incomplete).
     """
     sql, params = projection(filters)
+    chains = chain_names(filters)
+    if narrowed(filters):
+        stubs, stub_params = omitted_stubs(filters, chains)
+        sql, params = f"{sql} UNION ALL {stubs}", [*params, *stub_params]
     # No ORDER BY: a sort would hold the first byte back until every row is read. Rows come
     # table by table in storage order; each carries occurred_at and its chain/seq to sort by.
     ordered = f"SELECT * FROM ({sql}) AS audit"  # noqa: S608 - fixed SQL, values bound
@@ -642,7 +722,7 @@ def stream(
         convert = jsonl_from_copy_text
     else:
         raise ValueError(f"unknown export format {fmt!r}")
-    tally = Tally()
+    tally = Tally(counts_omitted=narrowed(filters))
     try:
         outermost = not connection.in_atomic_block
         with transaction.atomic(), connection.cursor() as cur:
@@ -653,7 +733,7 @@ def stream(
             # can tip the planner into) would interleave its workers' rows and hold the first
             # byte back behind a parallel hash build; the exporter keeps the other core busy.
             cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            heads = _heads_json(chain_names(filters))
+            heads = _heads_json(chains)
             proof = {**signed_proof(heads), "filters": filters.describe()}
             if manifest_fields is not None and fmt == "jsonl":
                 header = manifest(filters, fmt, **manifest_fields)
@@ -674,7 +754,7 @@ def stream(
                 if block:
                     tally.add(bytes(block))
                     yield convert(bytes(block))
-        yield trailer_line(fmt, tally.trailer(heads, proof))
+        yield trailer_line(fmt, signed_trailer(tally.trailer(heads, proof)))
     except (DatabaseError, psycopg.Error) as exc:
         raise ExportFailed(tally.rows, exc) from exc
 

@@ -38,6 +38,8 @@ from django.db.migrations.operations.base import Operation
 from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
 
+from core.statements import Batch, CompiledQuery, run_batch
+
 log = logging.getLogger("core.tenancy")
 
 PRACTICE_SETTING = "app.practice_id"
@@ -144,23 +146,39 @@ def _get(name: str) -> str:
         return str(cur.fetchone()[0])
 
 
-def _swap(values: dict[str, str]) -> dict[str, str]:
-    """Set session settings and return their previous values, in one round trip: this runs
-    twice per request and per task. Proofs are set and returned like any other setting."""
+def _swap_sql(values: dict[str, str]) -> tuple[str, list[str]]:
+    """The statement that sets session settings and answers their previous values."""
     names = list(values)
     reads = ", ".join(f"coalesce(current_setting(%s, true), '') AS p{i}" for i in range(len(names)))
     writes = ", ".join("set_config(%s, %s, false)" for _ in names)
     params: list[str] = [*names]
     for name in names:
         params += [name, values[name]]
+    # The materialised CTE reads the old values before the outer query overwrites them.
+    sql = f"WITH prev AS MATERIALIZED (SELECT {reads}) SELECT prev.*, {writes} FROM prev"  # noqa: S608 - placeholders only
+    return sql, params
+
+
+def _previous(values: dict[str, str], row: Any) -> dict[str, str]:
+    return dict(zip(values, (str(v) for v in row[: len(values)]), strict=True))
+
+
+def _swap(values: dict[str, str]) -> dict[str, str]:
+    """Set session settings and return their previous values, in one round trip: this runs
+    twice per request and per task. Proofs are set and returned like any other setting."""
+    sql, params = _swap_sql(values)
     with connection.cursor() as cur:
-        # The materialised CTE reads the old values before the outer query overwrites them.
-        cur.execute(
-            f"WITH prev AS MATERIALIZED (SELECT {reads}) SELECT prev.*, {writes} FROM prev",  # noqa: S608 - placeholders only
-            params,
-        )
+        cur.execute(sql, params)
         row = cur.fetchone()
-    return dict(zip(names, (str(v) for v in row[: len(names)]), strict=True))
+    return _previous(values, row)
+
+
+def _restore(previous: dict[str, str]) -> None:
+    try:
+        _swap(previous)
+    except DatabaseError:
+        # An aborted transaction cannot run set_config; a fresh connection starts clean.
+        connection.close()
 
 
 @contextmanager
@@ -169,11 +187,7 @@ def _settings(values: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
-            _swap(previous)
-        except DatabaseError:
-            # An aborted transaction cannot run set_config; a fresh connection starts clean.
-            connection.close()
+        _restore(previous)
 
 
 def current_practice_id() -> int | None:
@@ -187,6 +201,26 @@ def tenant_context(practice: models.Model | int) -> Iterator[None]:
     practice_id = practice if isinstance(practice, int) else practice.pk
     with _settings({PRACTICE_SETTING: str(practice_id), CROSS_TENANT_SETTING: ""}):
         yield
+
+
+@contextmanager
+def tenant_context_reading(
+    practice: models.Model | int, statements: Batch
+) -> Iterator[list[list[tuple[Any, ...]]]]:
+    """`tenant_context(practice)` entered in the same round trip as `statements`, which run
+    right after the scope is set, under its row-level security; yields their rows. A request
+    that must read before it can do anything (the API's token and client) saves a wait. If a
+    statement fails, its implicit transaction takes the new scope back with it."""
+    practice_id = practice if isinstance(practice, int) else practice.pk
+    values = _with_proofs({PRACTICE_SETTING: str(practice_id), CROSS_TENANT_SETTING: ""})
+    sql, params = _swap_sql(values)
+    swap = CompiledQuery(sql, tuple((False, p) for p in params))
+    swapped, *rows = run_batch([(swap, {}), *statements])
+    previous = _previous(values, swapped[0])
+    try:
+        yield rows
+    finally:
+        _restore(previous)
 
 
 @contextmanager

@@ -5,7 +5,8 @@ client is not revoked (revoking also deletes the tokens: belt and braces); the
 practice is always the token's, never taken from the request. Authentication itself enters the
 practice's `tenant_context` (on the stack `ReceptionistAPIView.dispatch` unwinds), so everything
 after it, the token-and-client lookup included, runs under that practice's row-level security.
-Two round trips per request: entering the tenant, then token, client and practice in one read.
+One round trip: entering the tenant, and token, client and practice read in one statement
+under it, go to the database together.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rest_framework.request import Request
 
 from accounts.models import Practice
 from core.statements import CompiledQuery, made_statement
-from core.tenancy import cross_tenant, tenant_context
+from core.tenancy import cross_tenant, tenant_context_reading
 from receptionist_api.errors import InsufficientScope
 from scheduling.models import ApiClient, ApiScope
 
@@ -128,15 +129,18 @@ def _principal_sql() -> str:
     )
 
 
-def _principal(checksum: str, practice_id: int) -> tuple[Any, ApiClient | None] | None:
-    """(token, live client with its practice, or None if revoked), or None for no such token.
-    One round trip, a statement prepared on the server once per connection; the models are
-    built from the row without the ORM's query machinery."""
-    statement = made_statement(
+def _principal_statement() -> CompiledQuery:
+    """Prepared on the server once per connection."""
+    return made_statement(
         ("api-principal",),
         lambda: CompiledQuery(_principal_sql(), ((True, "practice"), (True, "checksum"))).prepare(),
     )
-    rows = statement.rows({"practice": practice_id, "checksum": checksum})
+
+
+def _principal(rows: list[tuple[Any, ...]]) -> tuple[Any, ApiClient | None] | None:
+    """(token, live client with its practice, or None if revoked), or None for no such token,
+    from the principal statement's rows; the models are built from the row without the ORM's
+    query machinery."""
     if not rows:
         return None
     row = rows[0]
@@ -184,8 +188,12 @@ class ApiClientAuthentication(BaseAuthentication):
                     raise ImproperlyConfigured(
                         "ApiClientAuthentication needs a ReceptionistAPIView"
                     )
-                stack.enter_context(tenant_context(practice_id))
-                found = _principal(checksum, practice_id)
+                # The tenant entered in the same round trip as the principal's read.
+                values = {"practice": practice_id, "checksum": checksum}
+                (rows,) = stack.enter_context(
+                    tenant_context_reading(practice_id, [(_principal_statement(), values)])
+                )
+                found = _principal(rows)
         if found is None or found[0].is_expired():
             request.bearer_error = "invalid_token"
             return None

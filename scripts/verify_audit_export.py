@@ -11,13 +11,16 @@ JSON Lines file as the portal exports it, with its trailer as the last line. Che
    the payload is the entry as it was sealed (the `sealed` column), and the row's own columns
    agree with that payload (an edit to either is caught).
 3. The chains: within each chain the rows' seqs are distinct, and a row's prev_hash is the hash
-   of the row before it in the chain (rows in any file order); an unfiltered export must hold
-   every seq from 1 to the head.
+   of the row before it in the chain (rows in any file order); an export must hold every seq
+   from 1 to the head. A filtered export holds, for each entry its filters leave out, a stub
+   (source `omitted`): its chain, seq, prev_hash and hash, no content; the trailer counts them.
 4. The signed checkpoints in the trailer: each signature verifies (Ed25519) under its key, and
-   each chain's head in the export is the head a checkpoint signed, with that many entries
-   (unfiltered exports). Keys come from the export; give the key the portal's compliance page
-   shows with --public-key to pin it (an export whose checkpoints were signed by another key is
-   then refused).
+   each chain's head in the export is the head a checkpoint signed, with that many entries.
+   Keys come from the export; give the key the portal's compliance page shows with
+   --public-key to pin it (an export whose checkpoints were signed by another key is then
+   refused).
+5. The trailer's own signature, by one of those keys: its counts and the digest of the rows
+   are the portal's, not recomputed by whoever edited the file.
 Prints "OK ..." and exits 0, or prints the first problem found and its row and exits 1.
 """
 
@@ -64,6 +67,10 @@ TABLES = {"access": "compliance_accessevent", "change": "compliance_changeentry"
 CHANGE_ACTIONS = {0: "change.create", 1: "change.update", 2: "change.delete", 3: "change.access"}
 GENESIS = "0" * 64
 UNFILTERED = {"since": None, "until": None, "actor": "", "action": "", "object_type": ""}
+OMITTED = "omitted"  # a stub: an entry the export's filters leave out
+STUB_EMPTY = COLUMNS[2 : COLUMNS.index("seal_version")]  # no content in a stub
+TRAILER_CONTEXT = "hello-portal audit export trailer v1\n"
+HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class Bad(Exception):
@@ -289,31 +296,66 @@ def entry_hash(row: dict[str, str | None]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def check_checkpoint(
-    checkpoint: dict[str, Any], keys: dict[str, str], pinned: set[str]
-) -> dict[str, Any]:
+def check_signature(
+    what: str, key_id: str, signature: str, text: str, keys: dict[str, str], pinned: set[str]
+) -> None:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    key_id = checkpoint.get("key_id", "")
     public = keys.get(key_id)
     if public is None:
-        raise Bad(f"a checkpoint is signed by key {key_id}, which the export does not carry")
+        raise Bad(f"{what} is signed by key {key_id}, which the export does not carry")
     if pinned and public not in pinned:
-        raise Bad(f"a checkpoint is signed by key {key_id}, not by the key you gave")
+        raise Bad(f"{what} is signed by key {key_id}, not by the key you gave")
     if hashlib.sha256(bytes.fromhex(public)).hexdigest()[:16] != key_id:
         raise Bad(f"public key {key_id} is not the key its id names")
-    body = str(checkpoint.get("body", ""))
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(public)).verify(
-            bytes.fromhex(str(checkpoint.get("signature", ""))), body.encode()
+            bytes.fromhex(signature), text.encode()
         )
     except (InvalidSignature, ValueError) as exc:
-        raise Bad("a checkpoint's signature does not verify (altered or forged)") from exc
+        raise Bad(f"{what}'s signature does not verify (altered or forged)") from exc
+
+
+def check_checkpoint(
+    checkpoint: dict[str, Any], keys: dict[str, str], pinned: set[str]
+) -> dict[str, Any]:
+    key_id = checkpoint.get("key_id", "")
+    body = str(checkpoint.get("body", ""))
+    signature = str(checkpoint.get("signature", ""))
+    check_signature("a checkpoint", key_id, signature, body, keys, pinned)
     parsed = json.loads(body)
     if parsed.get("key_id") != key_id:
         raise Bad("a checkpoint's body names another key than the one that signed it")
     return dict(parsed)
+
+
+def check_trailer_signature(
+    trailer: dict[str, Any], keys: dict[str, str], pinned: set[str]
+) -> None:
+    signed = trailer.get("trailer_signature")
+    if not isinstance(signed, dict):
+        raise Bad("the trailer is not signed")
+    body = {k: v for k, v in trailer.items() if k != "trailer_signature"}
+    text = TRAILER_CONTEXT + json.dumps(body, sort_keys=True, separators=(",", ":"))
+    check_signature(
+        "the trailer",
+        str(signed.get("key_id", "")),
+        str(signed.get("signature", "")),
+        text,
+        keys,
+        pinned,
+    )
+
+
+def check_stub(row: dict[str, str | None], number: int, label: str) -> None:
+    """A left-out entry's stub: its place in a chain and hashes, and nothing of its content."""
+    if any(row[col] not in (None, "null") for col in STUB_EMPTY):
+        raise Bad("a stub of a left-out entry carries content", number, label)
+    if row["chain"] is None or row["seq"] in (None, "null"):
+        raise Bad("a stub lacks its chain or seq", number, label)
+    if not all(HEX64.fullmatch(str(row[col])) for col in ("hash", "prev_hash")):
+        raise Bad("a stub's hashes are not SHA-256 digests", number, label)
 
 
 def verify(path: Path, pinned: set[str]) -> str:
@@ -332,24 +374,30 @@ def check(
     check_whole(rows, trailer)
     filters = (manifest or {}).get("filters") or trailer.get("filters")
     unfiltered = filters is not None and all(filters.get(k, v) == v for k, v in UNFILTERED.items())
+    with_stubs = "omitted" in trailer
+    complete = unfiltered or with_stubs  # every chain whole from seq 1 to its signed head
 
     chains: dict[str, dict[int, tuple[int, dict[str, str | None]]]] = {}
-    unsealed = 0
+    unsealed = stubs = 0
     for number, fields in enumerate(rows, start=1):
         row = dict(zip(COLUMNS, fields, strict=True))
         label = f"{row['source']} #{row['id']}"
-        if row["source"] not in TABLES:
+        if row["source"] == OMITTED and with_stubs:
+            check_stub(row, number, label)
+            stubs += 1
+        elif row["source"] not in TABLES:
             raise Bad(f"unknown source {row['source']!r}", number, label)
-        if row["hash"] is None:
+        elif row["hash"] is None:
             unsealed += 1
             continue
-        if row["sealed"] is None or row["chain"] is None or row["seq"] in (None, "null"):
-            raise Bad("a sealed row lacks its payload, chain or seq", number, label)
-        if entry_hash(row) != row["hash"]:
-            raise Bad("content does not match its hash (altered)", number, label)
-        problem = check_row_against_payload(row, json.loads(str(row["sealed"])))
-        if problem:
-            raise Bad(problem + " (altered)", number, label)
+        else:
+            if row["sealed"] is None or row["chain"] is None or row["seq"] in (None, "null"):
+                raise Bad("a sealed row lacks its payload, chain or seq", number, label)
+            if entry_hash(row) != row["hash"]:
+                raise Bad("content does not match its hash (altered)", number, label)
+            problem = check_row_against_payload(row, json.loads(str(row["sealed"])))
+            if problem:
+                raise Bad(problem + " (altered)", number, label)
         seq = int(str(row["seq"]))
         chain = chains.setdefault(str(row["chain"]), {})
         if seq in chain:
@@ -363,7 +411,7 @@ def check(
             label = f"{row['source']} #{row['id']}"
             if seq == previous_seq + 1 and row["prev_hash"] != previous_hash:
                 raise Bad(f"{name} seq {seq}: prev_hash is not the hash before it", number, label)
-            if unfiltered and seq != previous_seq + 1:
+            if complete and seq != previous_seq + 1:
                 raise Bad(
                     f"{name}: seq {previous_seq + 1} is missing (entries dropped)", number, label
                 )
@@ -392,7 +440,7 @@ def check(
         if present and top > int(head["seq"]):
             number, row = present[top]
             raise Bad(f"{name}: seq {top} is beyond the signed head", number)
-        if unfiltered:
+        if complete:
             if top != int(head["seq"]):
                 raise Bad(
                     f"{name}: the export ends at seq {top}, the signed head is {head['seq']} "
@@ -409,8 +457,16 @@ def check(
     for name in chains:
         if name not in heads:
             raise Bad(f"rows of chain {name}, which the trailer's heads do not name")
-    sealed = sum(len(c) for c in chains.values())
-    scope = "complete chains" if unfiltered else "filtered: rows and links checked"
+    if with_stubs and trailer["omitted"] != stubs:
+        raise Bad(f"the trailer counts {trailer['omitted']} left-out entries, the file {stubs}")
+    check_trailer_signature(trailer, keys, pinned)
+    sealed = sum(len(c) for c in chains.values()) - stubs
+    if unfiltered:
+        scope = "complete chains"
+    elif with_stubs:
+        scope = f"filtered, complete chains ({stubs} left-out entries as stubs)"
+    else:
+        scope = "filtered: rows and links checked"
     return (
         f"{len(rows)} rows ({sealed} sealed, {unsealed} awaiting sealing), "
         f"{len(chains)} chain(s), {len(trailer.get('checkpoints') or [])} signed checkpoint(s) "

@@ -229,29 +229,35 @@ def test_every_audited_table_carries_the_capture_trigger():
 # --- Celery: the worker's changes name the request and the client that queued them -----------
 
 
+def post_booking(portal_url: str, d, key: str, request_id: str) -> int:
+    """The voice agent books the desk's next hold through `portal_url`, as request `request_id`."""
+    import httpx
+
+    from tests.booking.test_bookings import booking_body
+
+    accepted = httpx.post(
+        f"{portal_url}/api/v1/bookings",
+        json=booking_body(d.hold()),
+        headers={
+            "Authorization": f"Bearer {d.token}",
+            "Idempotency-Key": key,
+            "X-Request-ID": request_id,
+        },
+        timeout=30,
+    )
+    assert accepted.status_code == 202, accepted.text
+    return int(accepted.json()["id"])
+
+
 @pytest.mark.worker
 def test_a_booking_confirmed_by_the_worker_is_attributed_to_the_request_and_client_that_made_it(
     transactional_db, live_server, settings
 ):
-    import httpx
-
     from scheduling.models import Booking
-    from tests.booking.test_bookings import booking_body, desk
+    from tests.booking.test_bookings import desk
 
     with desk(live_server, settings) as d:
-        hold = d.hold()
-        accepted = httpx.post(
-            f"{d.portal_url}/api/v1/bookings",
-            json=booking_body(hold),
-            headers={
-                "Authorization": f"Bearer {d.token}",
-                "Idempotency-Key": "capture-1",
-                "X-Request-ID": "req-booking-capture-1",
-            },
-            timeout=30,
-        )
-        assert accepted.status_code == 202, accepted.text
-        booking_id = accepted.json()["id"]
+        booking_id = post_booking(d.portal_url, d, "capture-1", "req-booking-capture-1")
         d.wait_status(booking_id, "confirmed")
         with cross_tenant("test: the booking's client"):
             client_id = str(Booking.objects.get(pk=booking_id).api_client_id)
@@ -297,3 +303,46 @@ def test_a_task_message_carries_who_queued_it_and_the_task_acts_for_them():
     finally:
         leave_task_context(task_id="t-1")
     assert audit_ctx.current().request_id == ""
+
+
+@pytest.mark.worker
+def test_a_booking_sent_later_by_the_relay_is_attributed_to_the_request_that_made_it(
+    transactional_db, live_server, settings
+):
+    """The API request's own on-commit send fails (the portal's broker is down), so the relay,
+    run by the worker as beat runs it, sends the booking later: the worker's changes still name
+    the voice agent's request and client, not the relay's run."""
+    import httpx
+
+    from booking import tasks
+    from ehr_sandbox.testing import wait_until
+    from scheduling.models import Booking, OutboxMessage
+    from tests.booking.test_bookings import desk
+    from tests.workers import free_port, portal_server
+
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with (
+        desk(live_server, settings) as d,
+        portal_server({"CELERY_BROKER_URL": down, "CELERY_RESULT_BACKEND": down}) as portal,
+    ):
+        health = httpx.get(f"{portal}/healthz", timeout=10).json()
+        assert (health["database"], health["broker"]) == ("ok", "error: OperationalError")
+        booking_id = post_booking(portal, d, "relay-capture-1", "req-booking-relayed-1")
+        with cross_tenant("test: the booking's outbox row"):
+            wait_until(
+                lambda: OutboxMessage.objects.filter(booking_id=booking_id, attempts=1).exists(),
+                timeout=20,
+                message="the on-commit send to fail",
+            )
+            [message] = OutboxMessage.objects.filter(booking_id=booking_id)
+            assert message.dispatched_at is None
+            client_id = str(Booking.objects.get(pk=booking_id).api_client_id)
+        with audit_context(request_id="req-beat-tick", via="beat"):
+            tasks.relay_outbox.apply_async(queue=d.queue)
+        d.wait_status(booking_id, "confirmed")
+    logged = entries(booking_id, Booking)
+    by_worker = [e for e in logged if captured(e) and e.additional_data["via"].startswith("task:")]
+    assert by_worker, [(e.cid, e.changes, e.additional_data) for e in logged]
+    assert "task:scheduling.process_booking" in {e.additional_data["via"] for e in by_worker}
+    for entry in by_worker:
+        assert (entry.cid, entry.api_client_id) == ("req-booking-relayed-1", client_id)

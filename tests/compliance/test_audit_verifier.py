@@ -218,11 +218,76 @@ def test_a_forged_checkpoint_or_a_foreign_key_is_refused(trail, tmp_path):
     assert other.returncode == 1 and "the key you gave" in other.stdout
 
 
-def test_a_filtered_export_checks_its_rows_and_links(trail, tmp_path):
-    filters = export.AuditFilters(practice_id=trail.pk, action="phi.read")
-    result = run_verifier(exported(trail, tmp_path, "csv", filters))
+def stubs_of(rows: list[str]) -> list[int]:
+    return [i for i, line in enumerate(rows) if json.loads(line)["source"] == "omitted"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_filtered_export_proves_its_chain_whole_with_stubs_that_hold_no_content(
+    trail, tmp_path, fmt
+):
+    filters = export.AuditFilters(practice_id=trail.pk, action="change.")
+    path = exported(trail, tmp_path, fmt, filters)
+    result = run_verifier(path, "--public-key", checkpoints.signing_key().public.hex())
     assert result.returncode == 0, result.stdout
-    assert "filtered" in result.stdout
+    reads = AuditSeal.objects.filter(
+        chain=audit.chain_name(trail.pk), entry_table="compliance_accessevent"
+    ).count()
+    assert reads >= 5
+    assert f"filtered, complete chains ({reads} left-out entries as stubs)" in result.stdout
+    # The reads the filter leaves out say nothing of themselves: neither what nor why.
+    text = path.read_text()
+    assert "phi.read" not in text and not any(f"call {i}" in text for i in range(4))
+
+
+def test_a_filtered_export_with_a_dropped_row_or_a_changed_count_is_caught(trail, tmp_path):
+    filters = export.AuditFilters(practice_id=trail.pk, action="phi.read")
+    path = exported(trail, tmp_path, "jsonl", filters)
+    manifest, rows, trailer = jsonl_parts(path)
+    assert stubs_of(rows) and run_verifier(path).returncode == 0
+
+    kept = list(rows)
+    kept.pop(sealed_rows(rows)[1])  # a row the filter selected, gone: a gap in the chain
+    rewrite(path, manifest, kept, trailer)
+    dropped = run_verifier(path)
+    assert dropped.returncode == 1 and "missing (entries dropped)" in dropped.stdout
+
+    rewrite(path, manifest, rows, {**trailer, "omitted": trailer["omitted"] - 1})
+    miscounted = run_verifier(path)
+    assert miscounted.returncode == 1 and "left-out entries, the file" in miscounted.stdout
+
+    # A selected row passed off as left out (its hashes kept, its content gone) links up, and
+    # the recomputed trailer counts it: the trailer's signature no longer holds.
+    i = next(i for i in sealed_rows(rows) if i not in stubs_of(rows))
+    record = json.loads(rows[i])
+    stub = {c: None for c in export.COLUMNS}
+    stub.update({c: record[c] for c in ("id", "seal_version", "prev_hash", "chain", "seq", "hash")})
+    disguised = list(rows)
+    disguised[i] = json.dumps({**stub, "source": "omitted"}, separators=(",", ":")) + "\n"
+    rewrite(path, manifest, disguised, {**trailer, "omitted": trailer["omitted"] + 1})
+    hidden = run_verifier(path)
+    assert hidden.returncode == 1 and "the trailer's signature does not verify" in hidden.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_left_out_entry_rewritten_in_the_database_breaks_the_filtered_exports_chain(tmp_path):
+    from tests.superuser import superuser_connection
+
+    practice = PracticeFactory()
+    ids = [
+        audit.record(AuditAction.PHI_READ, practice=practice, object_ids=[i], reason=f"r{i}").pk
+        for i in range(4)
+    ]
+    audit.record(AuditAction.PHI_EXPORT, practice=practice, reason="the one asked for")
+    audit.seal_now()
+    with superuser_connection(triggers=False) as su:
+        su.execute(
+            "UPDATE compliance_accessevent SET reason = 'nothing to see' WHERE id = %s", [ids[1]]
+        )
+    filters = export.AuditFilters(practice_id=practice.pk, action=AuditAction.PHI_EXPORT)
+    result = run_verifier(exported(practice, tmp_path, "jsonl", filters))
+    assert result.returncode == 1, result.stdout
+    assert "prev_hash is not the hash before it" in result.stdout
 
 
 def test_each_sealed_batch_leaves_a_signed_checkpoint_chained_to_the_one_before(trail):
