@@ -233,6 +233,7 @@ QUESTION_OPENERS = frozenset(
     """is are am was were can could should would will do does did how what when where why
     which who may might has have isnt arent doesnt""".split()  # noqa: SIM905
 )
+UNMARKED_QUESTIONS = frozenset({"how", "what"})
 LEADING_FILLERS = frozenset("um uh so hi hey hello ok okay yeah yes well and but oh".split())  # noqa: SIM905
 
 
@@ -267,6 +268,12 @@ def tokenize(text: str) -> tuple[Token, ...]:
         if boundary:
             clause += 1
         out.append(Token(word, stem(word), sentence, clause, boundary))
+    for sentence_id in {t.sentence for t in out} - questions:
+        first = next(
+            (t.raw for t in out if t.sentence == sentence_id and t.raw not in LEADING_FILLERS), ""
+        )
+        if first in UNMARKED_QUESTIONS:  # "how long will the swelling last" (no "?" heard)
+            questions.add(sentence_id)
     for q in questions:
         index = [i for i, t in enumerate(out) if t.sentence == q]
         asked = _question_words([(out[i].raw, i in comma_after) for i in index])
@@ -478,6 +485,11 @@ def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) ->
     first = max(0, hit.start - 5)
     if _stopped_before(tokens, hit):
         return True
+    listed = any(
+        t.raw in {"or", "nor"} for t in tokens[max(0, hit.start - 6) : hit.start]
+    )  # a negator reaches over a list: "no chest pain or shortness of breath"
+    if listed:
+        first = max(0, hit.start - 10)
     for i in range(hit.start - 1, first - 1, -1):
         if tokens[i].clause != clause:
             break
@@ -544,6 +556,10 @@ TIME_UNITS = frozenset(
     stem(w)
     for w in "seconds minutes hours days weeks months years while ago times".split()  # noqa: SIM905
 )
+PEOPLE = frozenset(
+    stem(w)
+    for w in "boy girl one ones kid kids guy brother sister son daughter baby".split()  # noqa: SIM905
+)
 OBJECTS = frozenset("my it the her his your them a an this that".split())  # noqa: SIM905
 QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
 INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
@@ -563,8 +579,8 @@ def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]
     out: list[Qualifier] = []
     for hit in hits:
         after = tokens[hit.end + 1].stem if hit.end + 1 < len(tokens) else ""
-        if hit.atom == "mild" and after in TIME_UNITS:
-            continue  # "a few days ago" says when, not how much
+        if hit.atom == "mild" and (after in TIME_UNITS or after in PEOPLE):
+            continue  # "a few days ago" says when, "my little boy" who, not how much
         if hit.atom == "persistent" and tokens[hit.start].stem == "keep" and after in OBJECTS:
             continue  # "I keep my leg up" is what the caller does, "it keeps bleeding" goes on
         up = hit.atom in UP
