@@ -356,10 +356,27 @@ def affirmed(utterance: str) -> str:
             continue
         words = clause.split()
         negation = first_negation(words, NEGATIONS)
-        if negation is not None:
+        if negation is not None and not _affirmative(words[negation:]):
             words = words[:negation]
         kept.append(" ".join(words))
     return " , ".join(kept)
+
+
+@lru_cache(maxsize=1)
+def _negative_terms() -> tuple[tuple[str, ...], ...]:
+    """Lexicon terms that start with a negation and affirm something ("never been here",
+    "not a patient yet" is a new patient)."""
+    return tuple(
+        tuple(text_words(term))
+        for c in _shipped()["concepts"]
+        for term in c["terms"]
+        if text_words(term) and text_words(term)[0] in NEGATIONS
+    )
+
+
+def _affirmative(words: Sequence[str]) -> bool:
+    said = text_words(" ".join(words))
+    return any(tuple(said[: len(t)]) == t for t in _negative_terms())
 
 
 @dataclass(frozen=True, slots=True)
@@ -729,8 +746,21 @@ def rank(
     types: Sequence[TypeEvidence], utterance: str, lay_terms: LayTerms = ()
 ) -> list[IntentMatch]:
     """The ranking itself, without the database: pure, deterministic. `lay_terms`: the
-    practice's own additions to the lexicon."""
-    heard = normalise(affirmed(utterance))
+    practice's own additions to the lexicon. A stage of care said around a procedure is read
+    first; when that finds nothing this caller may book, the words as said are."""
+    said = affirmed(utterance)
+    if _not_asking(said):
+        return []
+    in_stage = staged(said)
+    if in_stage != said:
+        found = _rank(types, in_stage, lay_terms)
+        if found:
+            return found
+    return _rank(types, said, lay_terms)
+
+
+def _rank(types: Sequence[TypeEvidence], utterance: str, lay_terms: LayTerms) -> list[IntentMatch]:
+    heard = normalise(utterance)
     if not heard:
         return []
     index = _index_for(tuple((t.name, t.phrases) for t in types))
@@ -778,6 +808,109 @@ def rank(
         )
         for _, conf, _, name, ti, phrase in scored[:MAX_MATCHES]
     ]
+
+
+# --- where the caller is in their care ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """A stage of care said around a procedure ("I had my tummy tuck last week and need my
+    follow-up"): the procedure's name then says which visit is meant, not which procedure is
+    asked for, so its words are replaced by the stage's meaning."""
+
+    procedures: frozenset[str]  # stems naming a procedure
+    before: frozenset[str]  # said just before the procedure ("had my", "after the")
+    after: frozenset[str]  # said just after it ("... ten days ago", "... two weeks out")
+    asks: frozenset[str]  # what the caller then asks for (a check, the stitches out)
+    means: str  # what is asked for instead, as a practice would configure it
+    reach: int
+    by_itself: frozenset[str] = frozenset()  # said before it, enough alone ("after my surgery")
+    # said, these keep the procedure the request ("a consult about a facelift date"), unless
+    # said as done ("I had my consult")
+    unless: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=1)
+def _stages() -> tuple[_Stage, ...]:
+    data = _shipped()
+    out = []
+    for entry in data.get("stages", ()):
+        named = set(entry.get("procedure_broader", ()))
+        words = set(entry.get("procedures", ()))
+        for concept in data["concepts"]:
+            if named & set(concept.get("broader", ())):
+                words.update(
+                    w for term in concept["terms"] for w in text_words(term) if w not in STOP_WORDS
+                )
+        out.append(
+            _Stage(
+                procedures=frozenset(_stem(w) for w in words) - frozenset(entry.get("not", ())),
+                before=frozenset(_stem(w) for w in entry.get("before", ())),
+                after=frozenset(_stem(w) for w in entry.get("after", ())),
+                asks=frozenset(_stem(w) for w in entry.get("asks", ())),
+                means=entry["means"],
+                reach=entry.get("reach", 4),
+                by_itself=frozenset(_stem(w) for w in entry.get("by_itself", ())),
+                unless=frozenset(_stem(w) for w in entry.get("unless", ())),
+            )
+        )
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def _not_asking_phrases() -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(_stem(w) for w in text_words(p)) for p in _shipped().get("not_asking", ()))
+
+
+def _not_asking(utterance: str) -> bool:
+    """A caller who names a type to cancel, move, price or pick something up is not asking
+    for it (`not_asking` in the lexicon): the agent answers nothing and takes a message."""
+    stems = [_stem(w) for w in text_words(utterance)]
+    return any(
+        tuple(stems[i : i + len(p)]) == p
+        for p in _not_asking_phrases()
+        for i in range(len(stems) - len(p) + 1)
+    )
+
+
+PAST_DONE = frozenset({"had", "did", "done", "already", "after", "since"})
+
+
+def staged(utterance: str) -> str:
+    """The utterance with a procedure said as past care ("had my facelift ten days ago, when's
+    my follow-up") replaced by what the caller then asks for (`stages` in the lexicon)."""
+    said = text_words(utterance)
+    stems = [_stem(w) for w in said]
+    for stage in _stages():
+        places = [i for i, s in enumerate(stems) if s in stage.procedures]
+        if not places:
+            continue
+        reasons = [
+            i
+            for i in places
+            if any(s in stage.by_itself for s in stems[max(0, i - stage.reach) : i])
+        ]
+        if not reasons and stage.asks and not any(s in stage.asks for s in stems):
+            continue
+        reasons += [
+            i
+            for i in places
+            if any(s in stage.before for s in stems[max(0, i - stage.reach) : i])
+            or any(s in stage.after for s in stems[i + 1 : i + 1 + stage.reach])
+        ]
+        blocked = [
+            i
+            for i, s in enumerate(stems)
+            if s in stage.unless and not set(stems[max(0, i - 3) : i]) & PAST_DONE
+        ]
+        if not reasons or blocked:
+            continue
+        # the procedure's run of words ("tummy tuck") goes, wherever it was said
+        dropped = set(places)
+        kept = [w for i, w in enumerate(said) if i not in dropped]
+        return " ".join([*kept, ",", stage.means])
+    return utterance
 
 
 SUGGESTED_WORDS = 4

@@ -233,6 +233,7 @@ QUESTION_OPENERS = frozenset(
     """is are am was were can could should would will do does did how what when where why
     which who may might has have isnt arent doesnt""".split()  # noqa: SIM905
 )
+UNMARKED_QUESTIONS = frozenset({"how", "what"})
 LEADING_FILLERS = frozenset("um uh so hi hey hello ok okay yeah yes well and but oh".split())  # noqa: SIM905
 
 
@@ -267,6 +268,12 @@ def tokenize(text: str) -> tuple[Token, ...]:
         if boundary:
             clause += 1
         out.append(Token(word, stem(word), sentence, clause, boundary))
+    for sentence_id in {t.sentence for t in out} - questions:
+        first = next(
+            (t.raw for t in out if t.sentence == sentence_id and t.raw not in LEADING_FILLERS), ""
+        )
+        if first in UNMARKED_QUESTIONS:  # "how long will the swelling last" (no "?" heard)
+            questions.add(sentence_id)
     for q in questions:
         index = [i for i, t in enumerate(out) if t.sentence == q]
         asked = _question_words([(out[i].raw, i in comma_after) for i in index])
@@ -478,6 +485,11 @@ def _negated(tokens: Sequence[Token], hit: Hit, *, hypothetical: bool = True) ->
     first = max(0, hit.start - 5)
     if _stopped_before(tokens, hit):
         return True
+    listed = any(
+        t.raw in {"or", "nor"} for t in tokens[max(0, hit.start - 6) : hit.start]
+    )  # a negator reaches over a list: "no chest pain or shortness of breath"
+    if listed:
+        first = max(0, hit.start - 10)
     for i in range(hit.start - 1, first - 1, -1):
         if tokens[i].clause != clause:
             break
@@ -518,6 +530,12 @@ def _ended_after(tokens: Sequence[Token], hit: Hit) -> bool:
     for j in range(hit.end + 1, min(len(tokens), hit.end + 12)):
         if tokens[j].sentence != sentence:
             break
+        if (
+            tokens[j].raw in {"nothing", "none"}
+            and j + 1 < len(tokens)
+            and tokens[j + 1].raw in {"since", "more", "else"}
+        ):
+            return True  # "a spot of blood this morning but nothing since"
         if tokens[j].raw not in {"it", "its", "that", "thats"}:
             continue
         k = j + 1
@@ -538,6 +556,11 @@ TIME_UNITS = frozenset(
     stem(w)
     for w in "seconds minutes hours days weeks months years while ago times".split()  # noqa: SIM905
 )
+PEOPLE = frozenset(
+    stem(w)
+    for w in "boy girl one ones kid kids guy brother sister son daughter baby".split()  # noqa: SIM905
+)
+OBJECTS = frozenset("my it the her his your them a an this that".split())  # noqa: SIM905
 QUALIFIER_REACH = 12  # words either side of a symptom its qualifiers may stand
 INTENSIFIERS = frozenset({"very", "really", "extremely", "badly", "so", "super", "incredibly"})
 DIMINISHERS = frozenset({"barely", "hardly", "scarcely"})
@@ -556,8 +579,10 @@ def _qualifiers(tokens: Sequence[Token], hits: Iterable[Hit]) -> list[Qualifier]
     out: list[Qualifier] = []
     for hit in hits:
         after = tokens[hit.end + 1].stem if hit.end + 1 < len(tokens) else ""
-        if hit.atom == "mild" and after in TIME_UNITS:
-            continue  # "a few days ago" says when, not how much
+        if hit.atom == "mild" and (after in TIME_UNITS or after in PEOPLE):
+            continue  # "a few days ago" says when, "my little boy" who, not how much
+        if hit.atom == "persistent" and tokens[hit.start].stem == "keep" and after in OBJECTS:
+            continue  # "I keep my leg up" is what the caller does, "it keeps bleeding" goes on
         up = hit.atom in UP
         if _negated(tokens, hit, hypothetical=False):  # "if it's getting smaller" stays down
             up = not up
@@ -676,7 +701,13 @@ def _assess(
         last = max(course, key=lambda q: q.start)
         chosen = [q for q in course if q.up == last.up]
         return Occurrence(start, end, fuzzy, not last.up, _outermost(chosen))
-    steps: list[tuple[bool, bool] | str] = ["normal", (False, True), (False, False), "asked"]
+    # a question of its own ("what temperature is too high?") asks before a severe word counts
+    own_question = asked and tokens[start].question
+    steps: list[tuple[bool, bool] | str] = (
+        ["normal", "asked", (False, True), (False, False)]
+        if own_question
+        else ["normal", (False, True), (False, False), "asked"]
+    )
     for step in steps:
         if step == "normal":
             if asks_normal:
@@ -834,8 +865,23 @@ def _worn(tokens: Sequence[Token], hit: Hit) -> bool:
 # A temperature said as a number decides by its value: from 100.4 F (38 C) it is a fever, below
 # it a normal reading ("my temp is 98.6" is not a fever, "my thermometer says 101.2" is).
 THERMAL = frozenset(
-    stem(w) for w in ("thermometer", "degrees", "degree", "fahrenheit", "celsius", "measured")
+    stem(w)
+    for w in (
+        "thermometer",
+        "degrees",
+        "degree",
+        "fahrenheit",
+        "celsius",
+        "measured",
+        "temperature",
+        "temp",
+    )
 )
+
+
+def _reads_as_temperature(raw: str) -> bool:
+    """ "it's 101.5": a number with a decimal in the body's range is a thermometer reading."""
+    return "." in raw and _temperature(raw) is not None
 
 
 def _temperature(raw: str) -> bool | None:
@@ -857,7 +903,8 @@ def _read_temperatures(tokens: Sequence[Token], by_atom: dict[str, list[Hit]]) -
     fevers = by_atom.get("fever", [])
     for sentence in {t.sentence for t in tokens if t.raw[0].isdigit()}:
         thermal = any(tokens[h.start].sentence == sentence for h in fevers) or any(
-            t.sentence == sentence and t.stem in THERMAL for t in tokens
+            t.sentence == sentence and (t.stem in THERMAL or _reads_as_temperature(t.raw))
+            for t in tokens
         )
         if not thermal:
             continue
