@@ -118,7 +118,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from benchmarks.pages import as_a_worker_once_loaded, throwaway_database  # noqa: E402
+from benchmarks.harness import as_a_worker_once_loaded, throwaway_database  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "audit.json"
 FILTERED_ACTION = "phi.export"  # one entry in five of the export's fill
