@@ -281,7 +281,10 @@ def test_an_invalid_update_leaves_the_existing_practice_untouched():
             'practice.timezone: unknown time zone "Mars/Olympus_Mons" '
             "(use an IANA name such as America/New_York)",
         ),
-        (lambda d: d["ehr"].update(kind="epic"), 'ehr.kind: must be one of "none", "sandbox"'),
+        (
+            lambda d: d["ehr"].update(kind="epic"),
+            'ehr.kind: must be one of "none", "sandbox", "nextech"',
+        ),
         (
             lambda d: d["providers"][0].update(on_call_phone="555-01"),
             'providers[0].on_call_phone: "555-01" is not a valid phone number '
