@@ -35,6 +35,9 @@ PHI_FREE_TASKS = {
     "integrations.poll_nextech_all": "fans out to poll_nextech_connection (gated)",
     "integrations.requeue_stale_webhooks": "re-sends delivery ids to process_webhook (gated)",
     "portal.count_locations": "counts rows",
+    "scheduling.expire_booking_requests": (
+        "declines the front desk's overdue requests and frees their slots; reads no PHI"
+    ),
     "scheduling.relay_outbox": "hands outbox ids to process_booking (gated)",
     "scheduling.requeue_stale_bookings": "re-sends booking ids to the gated booking tasks",
     "scheduling.run_config_import": (
