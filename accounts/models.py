@@ -94,7 +94,11 @@ class Location(TenantModel):
     )
     working_hours_mode = models.CharField(
         max_length=8,
-        choices=[("manual", "Manual (configured here)"), ("synced", "Synced from the EHR")],
+        choices=[
+            ("manual", "Manual (configured here)"),
+            ("synced", "Synced from the EHR"),
+            ("native", "The EHR's own free slots"),
+        ],
         default="manual",
         help_text="One or the other per location: mixing them overlaps records (the guide)",
     )

@@ -44,6 +44,13 @@ OPENINGS: tuple[tuple[FailureCategory, tuple[str, ...]], ...] = (
 )
 
 
+def reason_for(category: FailureCategory, detail: str) -> str:
+    """A failure reason of `category`: its first opening, then `detail` for the person fixing
+    it, so `category_of` of the result is `category` by construction."""
+    opening = dict(OPENINGS)[category][0]
+    return f"{opening}{detail}"
+
+
 def category_of(reason: str) -> FailureCategory:
     """The category of one reason (the same rule as `category_expression`)."""
     for category, openings in OPENINGS:

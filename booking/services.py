@@ -44,12 +44,13 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import Practice, User
+from booking.failures import FailureCategory, reason_for
 from compliance import context as audit_ctx
 from compliance.crypto import blind_index
 from core.locks import blocking_lock, session_lock
 from core.outcome import Outcome
 from core.tenancy import cross_tenant, tenant_context
-from ehr.errors import EHRError, EHRNotFound, EHRTransientError, EHRValidationError
+from ehr.errors import EHRError, EHRNotFound, EHRSlotTaken, EHRTransientError, EHRValidationError
 from ehr.events import trouble_listener
 from ehr.models import EHRConnection
 from ehr.port import Capability
@@ -73,6 +74,7 @@ from scheduling.models import (
     Patient,
     PendingReason,
 )
+from scheduling.services import drop_native_slots
 
 log = logging.getLogger("booking.services")
 
@@ -719,6 +721,12 @@ def _overlaps(a: EHRAppointment, booking: Booking) -> bool:
     return a.start < booking.end and a.end > booking.start
 
 
+def _slot_taken(booking: Booking) -> None:
+    """The EHR says the booking's time is taken: where its own free slots are the free time,
+    stop offering that time at once (the next slot refresh confirms it)."""
+    drop_native_slots(booking.location_id, booking.provider_id, booking.start, booking.end)
+
+
 def process_booking(booking_id: int, practice_id: int) -> Outcome:
     """One run of the booking task: `POSTED` (poll for the insertion result), `BUSY` (another
     run holds it: look again shortly), or where it stands. Raises EHRTransientError for the task
@@ -793,25 +801,41 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
                     # The mirror missed them (a dropped webhook): learn them now, so the
                     # slot stops being offered to the next caller.
                     mirror_appointments(conn, clash)
+                    _slot_taken(booking)
                     raise PermanentBookingError(
-                        f"The slot was taken in the EHR before we could book it (EHR appointment "
-                        f"{clash[0].id}). Offer the caller another time."
+                        reason_for(
+                            FailureCategory.SLOT_TAKEN,
+                            f" before we could book it (EHR appointment {clash[0].id}). "
+                            "Offer the caller another time.",
+                        )
                     )
-                appointment = post_appointment(
-                    conn,
-                    patient_id=patient.ehr_id,
-                    provider_id=ids.provider_id,
-                    operatory_id=ids.operatory_id,
-                    start=booking.start,
-                    end=booking.end,
-                    appointment_type_id=ids.appointment_type_id,
-                    descriptor_ids=ids.descriptor_ids,
-                    note=(booking.reason or "")[:500] or None,
-                    as_request=(
-                        booking.appointment_type.booking_mode == BookingMode.REQUEST
-                        and Capability.REQUEST_MODE in capabilities(conn)
-                    ),
-                )
+                try:
+                    appointment = post_appointment(
+                        conn,
+                        patient_id=patient.ehr_id,
+                        provider_id=ids.provider_id,
+                        operatory_id=ids.operatory_id,
+                        start=booking.start,
+                        end=booking.end,
+                        appointment_type_id=ids.appointment_type_id,
+                        descriptor_ids=ids.descriptor_ids,
+                        note=(booking.reason or "")[:500] or None,
+                        as_request=(
+                            booking.appointment_type.booking_mode == BookingMode.REQUEST
+                            and Capability.REQUEST_MODE in capabilities(conn)
+                        ),
+                    )
+                except EHRSlotTaken as exc:
+                    # The EHR's conflict answer: something we cannot see (a block, a template
+                    # change, a booking made after our re-check) holds the time.
+                    _slot_taken(booking)
+                    raise PermanentBookingError(
+                        reason_for(
+                            FailureCategory.SLOT_TAKEN,
+                            f": the EHR answered that the time is no longer free ({exc.summary()})."
+                            " Offer the caller another time.",
+                        )
+                    ) from exc
         except PermanentBookingError as exc:
             mark_failed(booking_id, str(exc))
             return Outcome.FAILED

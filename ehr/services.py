@@ -32,6 +32,7 @@ from ehr.models import (
     EHRConnection,
     new_rate_limit_key,
 )
+from ehr.native_slots import is_native, refresh_horizon
 from ehr.port import AppointmentDetails, Capability, WebhookSource
 from ehr.registry import port_for
 from ehr.sync import Mirror, SyncReport, full_sync, reconcile_near
@@ -179,6 +180,10 @@ def sync_connection(conn: EHRConnection, *, reconcile: bool = False) -> SyncRepo
     require_phi_allowed(conn.practice_id)
     try:
         report = full_sync(conn)
+        if is_native(conn):
+            # The whole horizon of the EHR's own free slots: the location's free time.
+            refresh = refresh_horizon(conn)
+            report.fetched["native_slots"] = refresh.stored
     except EHRError as exc:
         with tenant_context(conn.practice_id):
             conn.status_detail = f"sync failed: {exc}"[:1000]
@@ -296,7 +301,21 @@ def post_appointment(conn: EHRConnection, **new: Unpack[AppointmentDetails]) -> 
         provisional = new["patient_id"]
         if provisional < 0 and accepted.patient_id is not None and accepted.patient_id > 0:
             _adopt_patient_id(conn, provisional, accepted.patient_id)
+    refresh_native_soon(conn)
     return accepted
+
+
+def refresh_native_soon(conn: EHRConnection) -> None:
+    """After our own write lands at a native-mode location, re-read the EHR's free slots of the
+    near days in the background (the change poll would too; this does not wait for it)."""
+    if not is_native(conn):
+        return
+    from ehr.tasks import queue_for, refresh_native_slots
+
+    args = (conn.pk, conn.practice_id)
+    transaction.on_commit(
+        lambda: refresh_native_slots.apply_async(args=args, queue=queue_for("sync"))
+    )
 
 
 def _adopt_patient_id(conn: EHRConnection, provisional: int, ehr_id: int) -> None:
@@ -316,6 +335,7 @@ def cancel_appointment(conn: EHRConnection, appointment_ehr_id: int) -> EHRAppoi
     cancelled = port_for(conn).cancel_appointment(appointment_ehr_id)
     with tenant_context(conn.practice_id), transaction.atomic():
         Mirror(conn).apply_appointment(cancelled)
+    refresh_native_soon(conn)
     return cancelled
 
 

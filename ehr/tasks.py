@@ -165,7 +165,29 @@ def poll_nextech_connection(self: Task, connection_id: int, practice_id: int) ->
     except EHRTransientError as exc:
         log.info("poll of connection %s skipped: %s", connection_id, type(exc).__name__)
         return {"skipped": type(exc).__name__}
-    return {"changed": report.changed, "outcomes": dict(report.outcomes), "busy": report.skipped}
+    return {
+        "changed": report.changed,
+        "outcomes": dict(report.outcomes),
+        "busy": report.skipped,
+        "slots": report.slots,
+    }
+
+
+@shared_task(name="integrations.refresh_native_slots", bind=True, acks_late=True)
+@phi_task
+def refresh_native_slots(self: Task, connection_id: int, practice_id: int) -> dict[str, Any]:
+    """Re-read the near days of the EHR's own free slots (after our own booking or cancel
+    landed). A periodic read's kin: a failing EHR skips it, the next poll reads them anyway."""
+    from ehr.native_slots import NEAR_DAYS
+    from ehr.native_slots import refresh_native_slots as refresh
+
+    conn = services.get_connection(connection_id, practice_id)
+    try:
+        report = refresh(conn, days=NEAR_DAYS)
+    except EHRTransientError as exc:
+        log.info("slot refresh of connection %s skipped: %s", connection_id, type(exc).__name__)
+        return {"skipped": type(exc).__name__}
+    return {"requests": report.requests, "stored": report.stored}
 
 
 @shared_task(name="integrations.poll_nextech_all")

@@ -51,7 +51,10 @@ from scheduling.slots import WEEKDAYS
 # "sandbox": the NexHealth-shaped sandbox; "nextech": Nextech's Select API (or the sandbox's
 # Nextech surface in development). Credentials are never in the file.
 EHR_KINDS = ("none", "sandbox", "nextech")
-WORKING_HOURS_MODES = ("manual", "synced")
+# "native": the EHR's own free slots are the free time (an EHR that offers them: nextech); the
+# file's working hours still say which rooms and types each provider takes.
+WORKING_HOURS_MODES = ("manual", "synced", "native")
+NATIVE_SLOT_KINDS = ("nextech",)
 RULE_PATIENT_STATUSES = ("new", "existing", "any")
 # Sections validated but not stored (none left: compliance stores the BAA, calls the protocols
 # and the on-call rota).
@@ -594,6 +597,7 @@ class _Parser:
         lay_terms = self.lay_terms(root.get("lay_terms"))
         if ehr_kind == "nextech":
             self.nextech_limits(working_hours, blocks, appointments)
+        self.native_needs_slots(ehr_kind, mode, locations)
         if c.errors or practice is None:
             return None
         return PracticeConfig(
@@ -615,6 +619,24 @@ class _Parser:
             not_imported=tuple(s for s in NOT_IMPORTED_SECTIONS if root.get(s) not in (None, [])),
             patients_dropped=patients,
         )
+
+    def native_needs_slots(
+        self, ehr_kind: str, mode: str, locations: tuple[LocationSpec, ...]
+    ) -> None:
+        """`native` reads free time from the EHR's own slots: only an EHR that offers them."""
+        if ehr_kind in NATIVE_SLOT_KINDS:
+            return
+        kinds = " or ".join(NATIVE_SLOT_KINDS)
+        if mode == "native":
+            self.c.error(
+                "ehr.working_hours", f'"native" needs an EHR with its own free slots ({kinds})'
+            )
+        for i, loc in enumerate(locations):
+            if loc.working_hours_mode == "native" and mode != "native":
+                self.c.error(
+                    f"locations[{i}].working_hours",
+                    f'"native" needs an EHR with its own free slots ({kinds})',
+                )
 
     def nextech_limits(
         self,

@@ -379,6 +379,7 @@ CELERY_TASK_ROUTES = {
     "integrations.requeue_stale_webhooks": {"queue": "sync"},
     "integrations.poll_nextech_all": {"queue": "sync"},
     "integrations.poll_nextech_connection": {"queue": "sync"},
+    "integrations.refresh_native_slots": {"queue": "sync"},
     # bookings (booking.tasks): the booking pipeline and its outbox relay
     "scheduling.process_booking": {"queue": "bookings"},
     "scheduling.poll_booking_insertion": {"queue": "bookings"},
@@ -433,6 +434,9 @@ EHR_API_VERSION = "v20240412"
 EHR_SYNC_HORIZON_DAYS = int(os.environ.get("EHR_SYNC_HORIZON_DAYS", "90"))
 EHR_NEAR_RECONCILE_DAYS = int(os.environ.get("EHR_NEAR_RECONCILE_DAYS", "3"))
 NEXTECH_POLL_SECONDS = float(os.environ.get("NEXTECH_POLL_SECONDS", "2"))
+# A native-mode location's free slots past the near days are re-read this often (the near days
+# every poll).
+NEXTECH_SLOT_FAR_SECONDS = float(os.environ.get("NEXTECH_SLOT_FAR_SECONDS", "300"))
 EHR_WEBHOOK_TOLERANCE_SECONDS = 300
 INTEGRATIONS_REDIS_PREFIX = os.environ.get("INTEGRATIONS_REDIS_PREFIX", "hpp:integrations")
 # The EHR sandbox (`python -m ehr_sandbox`) and where the EHR reaches our webhooks.

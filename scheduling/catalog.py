@@ -29,6 +29,7 @@ from accounts.models import Location, Practice
 from core.keys import unique_key
 from core.phone import to_e164
 from scheduling.models import (
+    LOCAL_HOURS_MODES,
     AppointmentDescriptor,
     AppointmentType,
     Block,
@@ -71,8 +72,7 @@ def hour_is_editable(hour: WorkingHour, location: Location) -> bool:
     """Working hours are the portal's to change only at a manual-mode location, and only the
     rows configured manually (never the EHR's synced schedule)."""
     return (
-        location.working_hours_mode == WorkingHoursMode.MANUAL
-        and hour.source == WorkingHoursMode.MANUAL
+        location.working_hours_mode in LOCAL_HOURS_MODES and hour.source == WorkingHoursMode.MANUAL
     )
 
 
@@ -278,7 +278,7 @@ def create_operatory(
     """A room at a location whose schedule is configured here (a synced location's rooms are
     the EHR's operatories, and come with the sync)."""
     _same_practice(practice, [location])
-    if location.working_hours_mode != WorkingHoursMode.MANUAL:
+    if location.working_hours_mode not in LOCAL_HOURS_MODES:
         raise CatalogError(
             f"{location.name} is synced from the EHR: add the room in the EHR, and the next "
             "sync brings it here.",
@@ -402,7 +402,7 @@ def save_working_hour(
     location = operatory.location
     if hour is not None:
         _require_editable(practice, hour)
-    if location.working_hours_mode != WorkingHoursMode.MANUAL:
+    if location.working_hours_mode not in LOCAL_HOURS_MODES:
         raise CatalogError(_SYNCED_HOURS, "operatory")
     if specific_date is None and not days:
         raise CatalogError("Choose weekdays, or one specific date.", "days")
@@ -489,7 +489,7 @@ def schedule_is_manual(practice: Practice) -> bool:
     locations = Location.objects.for_practice(practice)
     return (
         not locations.exists()
-        or locations.filter(working_hours_mode=WorkingHoursMode.MANUAL).exists()
+        or locations.filter(working_hours_mode__in=LOCAL_HOURS_MODES).exists()
     )
 
 

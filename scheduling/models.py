@@ -32,6 +32,14 @@ class WorkingHoursMode(models.TextChoices):
 
     MANUAL = "manual", "Manual (configured here)"
     SYNCED = "synced", "Synced from the EHR"
+    # The EHR's own free slots (`NativeSlot`, kept by the EHR's change poll) say when a provider
+    # is free; the working hours configured here still say where (the room) and for what (the
+    # types), so only the time comes from the EHR.
+    NATIVE = "native", "The EHR's own free slots"
+
+
+# Modes whose working hours are configured here (never the EHR's synced schedule).
+LOCAL_HOURS_MODES = (WorkingHoursMode.MANUAL, WorkingHoursMode.NATIVE)
 
 
 class PatientStatus(models.TextChoices):
@@ -298,6 +306,36 @@ class Appointment(TenantModel):
         constraints = [
             models.CheckConstraint(condition=Q(start__lt=F("end")), name="appointment_order"),
             one_row_per_ehr_id("appointment"),
+        ]
+
+
+class NativeSlot(TenantModel):
+    """One free slot the EHR itself offers for a type (Nextech's `GET /Slot`), at a location in
+    `WorkingHoursMode.NATIVE`: the slot engine's free time there. The EHR adapter replaces a
+    location's slots over a window in one transaction, so a reader sees the window before or
+    after a refresh, never half of it."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="native_slots")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.CASCADE, related_name="native_slots"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="native_slots")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["start"]
+        indexes = [
+            models.Index(fields=["practice", "appointment_type", "start"], name="native_slot_type"),
+            models.Index(fields=["location", "start"], name="native_slot_location"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=F("end")), name="native_slot_order"),
+            models.UniqueConstraint(
+                fields=["location", "appointment_type", "provider", "start"],
+                name="native_slot_unique",
+            ),
         ]
 
 

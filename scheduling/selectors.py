@@ -38,17 +38,21 @@ from scheduling.models import (
     Block,
     Hold,
     HoldStatus,
+    NativeSlot,
     Operatory,
     Provider,
     ProviderRule,
     WorkingHour,
+    WorkingHoursMode,
 )
 from scheduling.slots import (
     BusyTimes,
+    FreeRow,
     Slot,
     SlotQuery,
     TypeSpec,
     find_slots,
+    native_hours,
 )
 from scheduling.slots import (
     ProviderRule as RuleSpec,
@@ -207,12 +211,22 @@ def _hours_statement(
     provider: bool, operatory: bool, location: bool, new_patients: bool
 ) -> CompiledQuery:
     def build(v: Mapping[str, Any]) -> Any:
-        hours = WorkingHour.objects.for_practice(v["practice"]).filter(
-            appointment_types=v["type"],
-            active=True,
-            provider__active=True,
-            operatory__active=True,
-            source=F("operatory__location__working_hours_mode"),
+        hours = (
+            WorkingHour.objects.for_practice(v["practice"])
+            .filter(
+                appointment_types=v["type"],
+                active=True,
+                provider__active=True,
+                operatory__active=True,
+            )
+            .filter(
+                # A native location's hours are the ones configured here (its time is the EHR's).
+                Q(source=F("operatory__location__working_hours_mode"))
+                | Q(
+                    source=WorkingHoursMode.MANUAL,
+                    operatory__location__working_hours_mode=WorkingHoursMode.NATIVE,
+                )
+            )
         )
         if provider:
             hours = hours.filter(provider_id=v["provider"])
@@ -234,6 +248,7 @@ def _hours_statement(
             "label",
             "operatory__capabilities",
             "operatory__location__timezone",
+            "operatory__location__working_hours_mode",
         )
 
     names = {"practice": int, "type": int}
@@ -252,6 +267,33 @@ def _rules_statement(provider: bool) -> CompiledQuery:
 
     names = {"practice": int, "type": int} | ({"provider": int} if provider else {})
     return compiled_query(("rules", provider), names, build, prepare=provider)
+
+
+def _native_statement(provider: bool, location: bool) -> CompiledQuery:
+    """The EHR's own free slots for the type at native-mode locations, overlapping [lo, hi), as
+    whole seconds rounded towards "less bookable" (start up, end down)."""
+
+    def build(v: Mapping[str, Any]) -> Any:
+        free = NativeSlot.objects.for_practice(v["practice"]).filter(
+            appointment_type=v["type"],
+            start__lt=v["hi"],
+            end__gt=v["lo"],
+            location__working_hours_mode=WorkingHoursMode.NATIVE,
+        )
+        if provider:
+            free = free.filter(provider_id=v["provider"])
+        if location:
+            free = free.filter(location_id=v["location"])
+        return (
+            free.order_by()
+            .annotate(s=_EpochSeconds("start", "ceil"), e=_EpochSeconds("end", "floor"))
+            .values_list("provider_id", "location_id", "s", "e")
+        )
+
+    names = {"practice": int, "type": int, "lo": datetime, "hi": datetime}
+    names |= {"provider": int} if provider else {}
+    names |= {"location": int} if location else {}
+    return compiled_query(("native", provider, location), names, build, prepare=provider)
 
 
 def _busy_statement(narrow: bool) -> CompiledQuery:
@@ -321,7 +363,9 @@ def load_engine_inputs(
 
     Working hours count only when active, bound to the type, of an active provider in an active
     operatory, and from the source their location uses (`Location.working_hours_mode`: manual or
-    synced, never both). Busy time is blocks, non-cancelled appointments and live holds (active
+    synced, never both). At a native-mode location the manual hours are cut down to the EHR's
+    own free slots for the type (`NativeSlot`, `slots.native_hours`). Busy time is blocks,
+    non-cancelled appointments and live holds (active
     and unexpired, or booked), read as whole seconds (see `_busy_statement`).
     """
     spec, bookable = loaded or load_type(
@@ -354,18 +398,25 @@ def load_engine_inputs(
         )
     )
     batch.append((_rules_statement(provider_id is not None), values))
-    # Every kind of busy time. Nothing ending before `now` matters (no slot starts in the
-    # past), nor anything past the horizon.
+    # Every kind of busy time, and the EHR's own free slots at native-mode locations. Nothing
+    # ending before `now` matters (no slot starts in the past), nor anything past the horizon.
     lo = max(lo, now)
     hi = min(hi, now + spec.horizon + timedelta(minutes=spec.minutes))
+    batch.append(
+        (
+            _native_statement(provider_id is not None, location_id is not None),
+            values | {"lo": lo, "hi": max(lo, hi)},
+        )
+    )
     if hi > lo:
         narrow = provider_id is not None and operatory_id is not None
         batch.append((_busy_statement(narrow), values | {"lo": lo, "hi": hi, "now": now}))
     results = run_batch(batch)
     inputs.along_rows = results[: len(along)]
-    hours, rules, *busy = results[len(along) :]
+    hours, rules, native, *busy = results[len(along) :]
 
     type_ids = frozenset({appointment_type_id})
+    native_by_zone: dict[str, list[HourSpec]] = {}
     for (
         pk,
         provider,
@@ -378,8 +429,10 @@ def load_engine_inputs(
         label,
         capabilities,
         zone,
+        mode,
     ) in hours:
-        inputs.hours_by_zone.setdefault(zone or practice.timezone, []).append(
+        at = inputs.hours_by_zone if mode != WorkingHoursMode.NATIVE else native_by_zone
+        at.setdefault(zone or practice.timezone, []).append(
             HourSpec(
                 id=pk,
                 provider_id=provider,
@@ -394,6 +447,10 @@ def load_engine_inputs(
             )
         )
         inputs.capabilities[operatory] = frozenset(capabilities)
+    free: list[FreeRow] = native
+    for zone, zone_hours in native_by_zone.items():
+        clipped = native_hours(zone_hours, free, ZoneInfo(zone))
+        inputs.hours_by_zone.setdefault(zone, []).extend(clipped)
     if not inputs.hours_by_zone:
         return inputs
     for provider, status, days, begin, end in rules:

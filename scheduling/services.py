@@ -1,4 +1,5 @@
-"""Scheduling writes: holds (claim, release, expire) and the receptionist API's clients.
+"""Scheduling writes: holds (claim, release, expire), the receptionist API's clients, and the
+EHR's own free slots at native-mode locations.
 
 Holds are airline-seat claims on a slot. The guarantee against double booking is the database's
 (GiST exclusion constraints on `Hold` per provider and per operatory); the advisory locks taken
@@ -24,7 +25,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
-from accounts.models import Practice, User
+from accounts.models import Location, Practice, User
 from compliance import audit
 from compliance.models import AuditAction, ImpersonationSession
 from compliance.scoping import practice_scope
@@ -33,7 +34,7 @@ from core import locks
 from core.statements import CompiledQuery, compiled_query, insert_sql, made_statement, run_batch
 from core.tenancy import tenant_context
 from scheduling import selectors
-from scheduling.models import ApiClient, ApiScope, Hold, HoldStatus
+from scheduling.models import ApiClient, ApiScope, Hold, HoldStatus, NativeSlot
 
 log = logging.getLogger("scheduling.holds")
 
@@ -480,3 +481,51 @@ def revoke_clients_of_support_session(session: ImpersonationSession) -> list[int
             )
             revoked.append(client.pk)
     return revoked
+
+
+# --- the EHR's own free slots (native-mode locations) -----------------------------------------
+
+
+def replace_native_slots(
+    location_id: int,
+    start: datetime,
+    end: datetime,
+    slots: Iterable[tuple[int, int, datetime, datetime]],
+    *,
+    fetched_at: datetime | None = None,
+) -> int:
+    """Make the EHR's free slots at a location starting in [start, end) exactly `slots`
+    ((appointment type id, provider id, start, end), ours), in one transaction: a reader sees
+    the window before or after the refresh, never half of it. Returns how many are stored.
+    Runs in the location's tenant context."""
+    fetched_at = fetched_at or timezone.now()
+    practice_id = Location.objects.values_list("practice_id", flat=True).get(pk=location_id)
+    rows = {
+        (type_id, provider_id, slot_start): slot_end
+        for type_id, provider_id, slot_start, slot_end in slots
+        if start <= slot_start < end and slot_start < slot_end
+    }
+    with transaction.atomic():
+        NativeSlot.objects.filter(location_id=location_id, start__gte=start, start__lt=end).delete()
+        NativeSlot.objects.bulk_create(
+            NativeSlot(
+                practice_id=practice_id,
+                location_id=location_id,
+                appointment_type_id=type_id,
+                provider_id=provider_id,
+                start=slot_start,
+                end=slot_end,
+                fetched_at=fetched_at,
+            )
+            for (type_id, provider_id, slot_start), slot_end in rows.items()
+        )
+    return len(rows)
+
+
+def drop_native_slots(location_id: int, provider_id: int, start: datetime, end: datetime) -> int:
+    """The EHR refused [start, end) with this provider as taken: stop offering every free slot
+    of theirs there that overlaps it, until the next refresh says otherwise."""
+    deleted, _ = NativeSlot.objects.filter(
+        location_id=location_id, provider_id=provider_id, start__lt=end, end__gt=start
+    ).delete()
+    return deleted

@@ -52,6 +52,7 @@ __all__ = [
     "Busy",
     "BusyRow",
     "BusyTimes",
+    "FreeRow",
     "ProviderRule",
     "Slot",
     "SlotQuery",
@@ -60,6 +61,7 @@ __all__ = [
     "day_window",
     "find_slots",
     "local_instant",
+    "native_hours",
 ]
 
 # Fixed English names (calendar.day_name is locale-dependent); the values NexHealth uses.
@@ -268,6 +270,60 @@ def day_window(begin: time, end: time, day: date, tz: tzinfo) -> tuple[datetime,
         datetime.fromtimestamp(start.timestamp(), tz),
         datetime.fromtimestamp(stop.timestamp(), tz),
     )
+
+
+# One free window the EHR offers, in whole POSIX seconds: (provider_id, location_id, start, end).
+FreeRow = tuple[int, int, int, int]
+
+
+def native_hours(
+    hours: Iterable[WorkingHour], free: Iterable[FreeRow], tz: tzinfo
+) -> list[WorkingHour]:
+    """Working hours cut down to the EHR's own free windows (`WorkingHoursMode.NATIVE`).
+
+    At such a location the EHR says when a provider is free and our working hours say where
+    (the operatory, with its capabilities) and for what (the types): each free window of a
+    provider at a location becomes a dated record for every working hour of that provider
+    there on that day, clipped to both, so `find_slots` then applies our layer (rules, lead
+    time, horizon, busy time) exactly as for any other location. A window crossing midnight
+    is skipped (no overnight slots), as is one outside every working hour.
+    """
+    by_pair: dict[tuple[int, int], list[WorkingHour]] = defaultdict(list)
+    for wh in hours:
+        if wh.active:
+            by_pair[(wh.provider_id, wh.location_id)].append(wh)
+    out: list[WorkingHour] = []
+    for provider_id, location_id, start, end in free:
+        candidates = by_pair.get((provider_id, location_id))
+        if not candidates or end <= start:
+            continue
+        first = datetime.fromtimestamp(start, tz)
+        last = datetime.fromtimestamp(end, tz)
+        day = first.date()
+        if last.date() != day and last.time() != time(0):
+            continue
+        begin = first.time()
+        stop = last.time() if last.date() == day else time.max
+        for wh in candidates:
+            if not wh.applies_on(day):
+                continue
+            lo, hi = max(begin, wh.begin), min(stop, wh.end)
+            if lo < hi:
+                out.append(
+                    WorkingHour(
+                        id=wh.id,
+                        provider_id=provider_id,
+                        operatory_id=wh.operatory_id,
+                        location_id=location_id,
+                        begin=lo,
+                        end=hi,
+                        days=frozenset(),
+                        specific_date=day,
+                        appointment_type_ids=wh.appointment_type_ids,
+                        label=wh.label,
+                    )
+                )
+    return out
 
 
 # Instants inside the engine are whole POSIX seconds: integer arithmetic keeps the slot grid exact

@@ -3,8 +3,11 @@
 Nextech documents no webhooks and points partners to ``_lastUpdated`` search. One poll of a
 connection is one ``GET /Appointment?_lastUpdated=ge<cursor>&location.id=<id>`` (plus its pages):
 every change since the cursor is mirrored and announced on ``ehr.events``, exactly as a webhook
-would be, and the cursor moves on. Run every couple of seconds per connection, that is a small
-share of the endpoint's 20 requests a second, leaving the rest for bookings.
+would be, and the cursor moves on. At a location in native mode the same poll then re-reads
+Nextech's free slots (``GET /Slot``, one request per mapped type) for the near days, and the
+rest of the horizon every few minutes (``ehr.native_slots.refresh_for_poll``). Run every couple
+of seconds per connection, that is a small share of each endpoint's 20 requests a second
+(the governor queues rather than fails), leaving the rest for bookings.
 
 The cursor (newest ``lastUpdated`` seen, and the ids seen at that instant) lives in Redis, so any
 worker can run the next poll; a lock keeps two polls of one connection from overlapping.
@@ -23,6 +26,7 @@ from core.redis import get_redis
 from core.tenancy import tenant_context
 from ehr.events import announce_appointment
 from ehr.models import EHRConnection
+from ehr.native_slots import is_native, refresh_for_poll
 from ehr.ratelimit import redis_prefix
 from ehr.sync import Mirror
 
@@ -37,6 +41,7 @@ class PollReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     cursor: datetime | None = None
     skipped: bool = False  # another poll of this connection was running
+    slots: int = 0  # free slots stored by the slot re-read (native mode only)
 
 
 def _key(conn: EHRConnection) -> str:
@@ -73,6 +78,8 @@ def poll_changes(conn: EHRConnection, port: NextechPort) -> PollReport:
                     {"cursor": batch.cursor.isoformat(), "seen": sorted(batch.seen_at_cursor)}
                 ),
             )
+        if is_native(conn):
+            report.slots = sum(r.stored for r in refresh_for_poll(conn))
         return report
     finally:
         redis.delete(f"{key}:lock")

@@ -15,13 +15,13 @@ from accounts.models import Location, Practice
 from core.formfields import BoundedDateField, BoundedDateTimeField
 from scheduling import catalog, catalog_selectors
 from scheduling.models import (
+    LOCAL_HOURS_MODES,
     WEEKDAY_CHOICES,
     AppointmentDescriptor,
     AppointmentType,
     Operatory,
     PatientStatus,
     Provider,
-    WorkingHoursMode,
 )
 
 TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -254,7 +254,7 @@ class NewRoomForm(RoomForm):
         super().__init__(*args, **kwargs)
         del self.fields["active"]
         _field(self, "location").queryset = catalog_selectors.locations(practice).filter(
-            working_hours_mode=WorkingHoursMode.MANUAL
+            working_hours_mode__in=LOCAL_HOURS_MODES
         )
         _field(
             self, "location"
@@ -324,7 +324,7 @@ class WorkingHourForm(WindowForm):
         super().__init__(*args, **kwargs)
         _field(self, "provider").queryset = Provider.objects.for_practice(practice).order_by("name")
         _field(self, "operatory").queryset = catalog_selectors.operatories(practice).filter(
-            location__working_hours_mode=WorkingHoursMode.MANUAL
+            location__working_hours_mode__in=LOCAL_HOURS_MODES
         )
         _field(self, "appointment_types").queryset = AppointmentType.objects.for_practice(
             practice

@@ -36,6 +36,7 @@ from core.formfields import bounded_day
 from scheduling import catalog, catalog_selectors
 from scheduling.catalog import CatalogError
 from scheduling.models import (
+    LOCAL_HOURS_MODES,
     AppointmentType,
     Block,
     CallerPhrase,
@@ -43,7 +44,6 @@ from scheduling.models import (
     Provider,
     ProviderRule,
     WorkingHour,
-    WorkingHoursMode,
 )
 from scheduling.web import forms
 
@@ -457,7 +457,7 @@ def room_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "query": _query_without_page(request),
             "can_add": _can_edit(request)
             and catalog_selectors.locations(practice)
-            .filter(working_hours_mode=WorkingHoursMode.MANUAL)
+            .filter(working_hours_mode__in=LOCAL_HOURS_MODES)
             .exists(),
             "can_edit": _can_edit(request),
         },

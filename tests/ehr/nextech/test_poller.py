@@ -129,7 +129,7 @@ def test_the_beat_polls_nextech_and_reconciles_only_the_others(
         },
     )
     result = tasks.poll_nextech_connection(*pair)
-    assert result == {"changed": 1, "outcomes": {"created": 1}, "busy": False}
+    assert result == {"changed": 1, "outcomes": {"created": 1}, "busy": False, "slots": 0}
 
 
 def test_connect_command_stores_and_tests_the_credentials(

@@ -1,0 +1,282 @@
+"""A Nextech location in native mode: its free time is Nextech's own ``GET /Slot``, kept in
+``scheduling.NativeSlot`` by the change poll, with our layer (rooms, types, holds) on top."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from accounts.models import Location, Practice
+from booking.failures import FailureCategory, category_of
+from booking.services import process_booking
+from core.tenancy import cross_tenant, tenant_context
+from ehr.models import AppointmentTypeLink, ConnectionKind, EHRConnection
+from ehr.native_slots import NEAR_DAYS, forget_far_refresh, refresh_for_poll, refresh_native_slots
+from ehr.nextech.poller import forget_cursor, poll_changes
+from ehr.nextech.port import NextechPort, reset_ports
+from ehr.registry import port_for
+from ehr.services import sync_connection
+from scheduling.models import (
+    AppointmentType,
+    BookingStatus,
+    NativeSlot,
+    Operatory,
+    Provider,
+    WorkingHoursMode,
+)
+from scheduling.selectors import available_slots
+from tests.factories import LocationFactory, PracticeFactory, sign_baa
+from tests.scheduling.factories import (
+    AppointmentTypeFactory,
+    BookingFactory,
+    OperatoryFactory,
+    ProviderFactory,
+    ReleasedHoldFactory,
+    WorkingHourFactory,
+)
+
+from .conftest import TZ, NextechWorld, local, make_config, next_weekday
+
+WEEK = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+GLAUCOMA_EHR = 32  # the sandbox demo's 30-minute type, on Dr. Walters's 08:00-16:00 template
+
+
+@dataclass
+class Native:
+    practice: Practice
+    location: Location
+    conn: EHRConnection
+    port: NextechPort
+    walters: Provider
+    room: Operatory
+    glaucoma: AppointmentType
+
+    def offered(self, day: date) -> list[str]:
+        with tenant_context(self.practice):
+            found = available_slots(
+                self.practice, appointment_type_id=self.glaucoma.pk, start_date=day, days=1
+            )
+        assert all(s.operatory_id == self.room.pk for s in found)
+        return [s.start.astimezone(TZ).strftime("%H:%M") for s in found]
+
+    def stored(self) -> int:
+        with tenant_context(self.practice):
+            return NativeSlot.objects.filter(location=self.location).count()
+
+
+@pytest.fixture
+def native(nextech: NextechWorld, db: None) -> Iterator[Native]:
+    practice = PracticeFactory(timezone="America/Chicago")
+    sign_baa(practice)
+    location = LocationFactory(practice=practice, ehr_id=1, working_hours_mode="native")
+    walters = ProviderFactory(practice=practice, key="walters", ehr_id=9323)
+    glaucoma = AppointmentTypeFactory(practice=practice, minutes=30, horizon_days=30)
+    room = OperatoryFactory(practice=practice, location=location, ehr_id=1)
+    WorkingHourFactory(
+        practice=practice,
+        provider=walters,
+        operatory=room,
+        days=WEEK,
+        begin=time(8),
+        end=time(16),
+        appointment_types=[glaucoma],
+    )
+    config = make_config(nextech)
+    with tenant_context(practice.pk):
+        conn = EHRConnection.objects.create(
+            practice=practice,
+            location=location,
+            kind=ConnectionKind.NEXTECH,
+            base_url=nextech.server.api_url,
+            subdomain=nextech.practice_id,
+            ehr_location_id=1,
+            status="connected",
+            api_key=json.dumps(
+                {
+                    "client_id": config.client_id,
+                    "client_secret": config.client_secret,
+                    "username": config.username,
+                    "password": config.password,
+                    "token_url": config.token_url,
+                }
+            ),
+        )
+        conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
+    with cross_tenant("test data setup"):
+        AppointmentTypeLink.objects.create(
+            practice=practice, connection=conn, appointment_type=glaucoma, ehr_id=GLAUCOMA_EHR
+        )
+    port = port_for(conn)
+    assert isinstance(port, NextechPort)
+    yield Native(practice, location, conn, port, walters, room, glaucoma)
+    forget_cursor(conn)
+    forget_far_refresh(conn)
+    reset_ports()
+
+
+HALF_HOURS = [f"{h:02d}:{m:02d}" for h in range(8, 16) for m in (0, 30)]
+
+
+def staff_book(nextech: NextechWorld, start: datetime, minutes: int = 30) -> str:
+    made = nextech.admin(
+        "POST",
+        f"/_admin/practices/{nextech.practice_id}/appointments",
+        {"practitioner": "9323", "location": "1", "start": start.isoformat(), "minutes": minutes},
+    )
+    return str(made["id"])
+
+
+def staff_block(nextech: NextechWorld, start: datetime, end: datetime) -> None:
+    nextech.admin(
+        "POST",
+        f"/_admin/practices/{nextech.practice_id}/blocks",
+        {
+            "practitioner": "9323",
+            "location": "1",
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        },
+    )
+
+
+def test_nothing_is_offered_before_the_ehrs_slots_are_read_then_exactly_them(
+    native: Native, nextech: NextechWorld
+) -> None:
+    day = next_weekday(1)
+    assert native.offered(day) == []  # native mode: no EHR slots, no free time
+    report = refresh_native_slots(native.conn, days=NEAR_DAYS)
+    assert report.requests == 1 and report.stored == native.stored() > 0
+    assert native.offered(day) == HALF_HOURS
+    # A refresh replaces the window: the same slots again, not twice as many.
+    assert refresh_native_slots(native.conn, days=NEAR_DAYS).stored == report.stored
+    assert native.stored() == report.stored
+    # Both modes exist: the same location in manual mode offers its working hours.
+    with tenant_context(native.practice):
+        Location.objects.filter(pk=native.location.pk).update(
+            working_hours_mode=WorkingHoursMode.MANUAL
+        )
+    assert native.offered(day) == HALF_HOURS
+
+
+def test_a_staff_booking_and_a_block_in_nextech_leave_availability_after_the_next_poll(
+    native: Native, nextech: NextechWorld
+) -> None:
+    day = next_weekday(2)
+    poll_changes(native.conn, native.port)
+    assert native.offered(day) == HALF_HOURS
+    booked = staff_book(nextech, local(day, "10:00"))
+    # A block is no appointment: no _lastUpdated search shows it, only Nextech's own slots do.
+    staff_block(nextech, local(day, "13:00"), local(day, "14:00"))
+    report = poll_changes(native.conn, native.port)
+    assert report.changed == 1 and report.slots > 0
+    gone = {"10:00", "13:00", "13:30"}
+    assert native.offered(day) == [t for t in HALF_HOURS if t not in gone]
+    nextech.admin("POST", f"/_admin/practices/{nextech.practice_id}/appointments/{booked}/cancel")
+    poll_changes(native.conn, native.port)
+    assert native.offered(day) == [t for t in HALF_HOURS if t not in {"13:00", "13:30"}]
+
+
+def test_the_far_days_are_read_less_often_than_the_near_ones(
+    native: Native, nextech: NextechWorld
+) -> None:
+    first = refresh_for_poll(native.conn)
+    assert [(r.start - first[0].start).days for r in first] == [0, NEAR_DAYS]
+    assert [r.days for r in first] == [NEAR_DAYS, 31 - NEAR_DAYS]  # the type's 30-day horizon
+    both = nextech.stats()["requests"]["GET /Slot"]  # pages of the near and the far read
+    assert len(refresh_for_poll(native.conn)) == 1  # the far days are not due again yet
+    near = nextech.stats()["requests"]["GET /Slot"] - both
+    assert 0 < near < both
+
+
+def test_a_failed_slot_read_keeps_the_window_it_had(native: Native, nextech: NextechWorld) -> None:
+    stored = refresh_native_slots(native.conn, days=NEAR_DAYS).stored
+    staff_block(nextech, local(next_weekday(1), "08:00"), local(next_weekday(1), "12:00"))
+    nextech.faults(error_share=1.0, only_endpoints=["GET /Slot"])
+    with pytest.raises(Exception):  # noqa: B017 - whichever EHR error, nothing stored
+        refresh_native_slots(native.conn, days=NEAR_DAYS)
+    assert native.stored() == stored
+    assert native.offered(next_weekday(1)) == HALF_HOURS
+
+
+def test_syncing_a_native_location_reads_the_whole_horizon(native: Native) -> None:
+    report = sync_connection(native.conn)
+    assert report.fetched["native_slots"] == native.stored() > 0
+    with tenant_context(native.practice):
+        last = NativeSlot.objects.order_by("-start").first()
+    assert last is not None
+    assert (last.start.date() - date.today()).days >= 28  # the type's 30-day horizon, not 14
+
+
+def _booking_at(native: Native, start: datetime) -> int:
+    hold = ReleasedHoldFactory(
+        practice=native.practice,
+        appointment_type=native.glaucoma,
+        provider=native.walters,
+        operatory=native.room,
+        location=native.location,
+        start=start,
+        end=start + timedelta(minutes=30),
+    )
+    booking = BookingFactory(
+        practice=native.practice,
+        appointment_type=native.glaucoma,
+        provider=native.walters,
+        operatory=native.room,
+        location=native.location,
+        start=start,
+        end=start + timedelta(minutes=30),
+        hold=hold,
+        demographics={
+            "first_name": "Jane",
+            "last_name": "Smith",
+            "date_of_birth": "1968-02-04",
+            "phone": "+13465553682",
+            "email": "jane@example.com",
+        },
+    )
+    return int(booking.pk)
+
+
+def _failed(native: Native, booking_id: int) -> FailureCategory:
+    with tenant_context(native.practice):
+        from scheduling.models import Booking
+
+        booking = Booking.objects.get(pk=booking_id)
+    assert booking.status == BookingStatus.FAILED
+    assert booking.ehr_appointment_id is None
+    return category_of(booking.failure_reason)
+
+
+def test_a_409_from_nextech_fails_the_booking_as_slot_taken_and_stops_offering_the_time(
+    native: Native, nextech: NextechWorld
+) -> None:
+    day = next_weekday(3)
+    refresh_native_slots(native.conn, days=NEAR_DAYS)
+    assert "11:00" in native.offered(day)
+    # Staff block the time in Nextech: no appointment for our live re-check to see, so the
+    # POST is what meets it, and Nextech answers 409.
+    staff_block(nextech, local(day, "11:00"), local(day, "11:30"))
+    booking_id = _booking_at(native, local(day, "11:00"))
+    process_booking(booking_id, native.practice.pk)
+    assert _failed(native, booking_id) is FailureCategory.SLOT_TAKEN
+    assert nextech.stats()["responses"]["409"] == 1  # the POST's answer, not our re-check
+    assert "11:00" not in native.offered(day)
+    assert nextech.appointments() == []
+
+
+def test_a_staff_booking_of_the_same_time_fails_ours_as_slot_taken(
+    native: Native, nextech: NextechWorld
+) -> None:
+    day = next_weekday(4)
+    refresh_native_slots(native.conn, days=NEAR_DAYS)
+    assert "09:30" in native.offered(day)
+    staff_book(nextech, local(day, "09:30"))
+    booking_id = _booking_at(native, local(day, "09:30"))
+    process_booking(booking_id, native.practice.pk)
+    assert _failed(native, booking_id) is FailureCategory.SLOT_TAKEN
+    assert "09:30" not in native.offered(day)
+    assert len(nextech.appointments()) == 1  # only the staff's
