@@ -38,6 +38,7 @@ from scheduling.catalog import CatalogError
 from scheduling.models import (
     AppointmentType,
     Block,
+    BookingMode,
     CallerPhrase,
     Operatory,
     Provider,
@@ -192,6 +193,7 @@ def type_new(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "new_patients": True,
             "existing_patients": True,
             "bookable": True,
+            "booking_mode": BookingMode.BOOK,
             "lead_time_hours": 0,
             "horizon_days": 90,
         },
