@@ -93,6 +93,7 @@ class TypeSettings:
     new_patients: bool
     existing_patients: bool
     bookable: bool
+    booking_mode: str
     lead_time_hours: int
     horizon_days: int
     instructions: str
@@ -127,6 +128,7 @@ def update_appointment_type(
     appointment_type.new_patients = settings.new_patients
     appointment_type.existing_patients = settings.existing_patients
     appointment_type.bookable = settings.bookable
+    appointment_type.booking_mode = settings.booking_mode
     appointment_type.lead_time_hours = settings.lead_time_hours
     appointment_type.horizon_days = settings.horizon_days
     appointment_type.instructions = settings.instructions.strip()

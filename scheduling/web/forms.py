@@ -19,6 +19,7 @@ from scheduling.models import (
     WEEKDAY_CHOICES,
     AppointmentDescriptor,
     AppointmentType,
+    BookingMode,
     Operatory,
     PatientStatus,
     Provider,
@@ -28,6 +29,14 @@ TIME = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+BOOKING_MODE_HELP = (
+    "Book: the appointment goes straight onto the schedule and the agent tells the caller it is "
+    "booked. Request: the agent tells the caller it is requested, and staff confirm it first. "
+    "On Nextech the request is Nextech's hold, on the office's follow-up list: staff confirm or "
+    "cancel it in Nextech. On NexHealth it waits on the front desk's Requests page here, its "
+    "time kept for the caller, until staff approve or decline it (declined if nobody does in "
+    "time)."
+)
 
 
 def _field(form: forms.Form, name: str) -> Any:
@@ -80,6 +89,12 @@ class AppointmentTypeForm(forms.Form):
         required=False,
         label="The voice agent may book it",
         help_text="Otherwise it takes a message",
+    )
+    booking_mode = forms.ChoiceField(
+        choices=BookingMode.choices,
+        widget=forms.RadioSelect,
+        label="When the agent books it",
+        help_text=BOOKING_MODE_HELP,
     )
     lead_time_hours = forms.IntegerField(
         min_value=0,
@@ -150,6 +165,7 @@ TYPE_FIELDS = (
     "new_patients",
     "existing_patients",
     "bookable",
+    "booking_mode",
     "lead_time_hours",
     "horizon_days",
     "instructions",

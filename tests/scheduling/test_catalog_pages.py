@@ -88,6 +88,7 @@ def test_a_manager_adds_a_provider_a_room_with_capabilities_and_a_type_that_need
             "new_patients": "on",
             "existing_patients": "on",
             "bookable": "on",
+            "booking_mode": "request",
             "lead_time_hours": 24,
             "horizon_days": 60,
             "providers": [cho.pk],
@@ -100,6 +101,7 @@ def test_a_manager_adds_a_provider_a_room_with_capabilities_and_a_type_that_need
         assert list(t.providers.all()) == [cho] and t.required_capabilities == ["laser"]
         assert ChangeEntry.objects.filter(object_pk=str(t.pk), actor=manager).exists()
     assert (t.key, t.minutes, t.lead_time_hours, t.bookable) == ("laser-hair-removal", 45, 24, True)
+    assert t.booking_mode == "request"
 
     # Capabilities of an existing room are edited on its page.
     manager_client.post(
@@ -312,8 +314,10 @@ def test_a_read_only_support_session_and_a_missing_csrf_token_change_nothing(
 
     sign_baa(practice)
     room = OperatoryFactory(practice=practice, location=office, name="Op 1")
+    kind = AppointmentTypeFactory(practice=practice, name="Consult")
     writes = [
         ("types/new/", {"name": "Sneaky", "minutes": 30, "new_patients": "on"}),
+        (f"types/{kind.pk}/", {"name": kind.name, "minutes": 30, "booking_mode": "request"}),
         ("providers/new/", {"name": "Dr. Sneaky"}),
         ("rooms/new/", {"location": office.pk, "name": "Sneaky room"}),
         (f"rooms/{room.pk}/", {"name": "Renamed", "capabilities": "x"}),
@@ -339,3 +343,4 @@ def test_a_read_only_support_session_and_a_missing_csrf_token_change_nothing(
         assert not AppointmentType.objects.filter(name="Sneaky").exists()
         assert not Provider.objects.filter(name="Dr. Sneaky").exists()
         assert list(Operatory.objects.values_list("name", flat=True)) == ["Op 1"]
+        assert AppointmentType.objects.get(pk=kind.pk).booking_mode == "book"

@@ -119,6 +119,7 @@ def type_form(t: AppointmentType, **overrides) -> dict:
         "new_patients": "on" if t.new_patients else "",
         "existing_patients": "on" if t.existing_patients else "",
         "bookable": "on" if t.bookable else "",
+        "booking_mode": t.booking_mode,
         "lead_time_hours": t.lead_time_hours,
         "horizon_days": t.horizon_days,
         "instructions": t.instructions,
@@ -254,6 +255,49 @@ def test_type_validation_errors_are_shown_next_to_their_fields(manager_client, c
     ]
     with tenant_context(clinic.practice):
         assert AppointmentType.objects.get(pk=clinic.cleaning.pk).minutes == 30
+
+
+def test_a_manager_sets_the_booking_mode_with_what_it_means_for_each_ehr_audited(
+    manager_client, manager, clinic
+):
+    url = f"{clinic.base}/types/{clinic.cleaning.pk}/"
+    page = manager_client.get(url).content.decode()
+    assert (
+        'name="booking_mode" value="book"' in page
+        and "checked" in page.split('value="book"', 1)[1].split(">", 1)[0]
+    )
+    assert "follow-up list" in page and "Requests page" in page  # Nextech's and ours
+    missing = manager_client.post(url, type_form(clinic.cleaning, booking_mode=""))
+    assert field_errors(missing.content.decode(), "booking_mode") == ["This field is required."]
+    odd = manager_client.post(url, type_form(clinic.cleaning, booking_mode="maybe"))
+    assert "not one of the available choices" in " ".join(
+        field_errors(odd.content.decode(), "booking_mode")
+    )
+    saved = manager_client.post(url, type_form(clinic.cleaning, booking_mode="request"))
+    assert saved.status_code == 302
+    with tenant_context(clinic.practice):
+        assert AppointmentType.objects.get(pk=clinic.cleaning.pk).booking_mode == "request"
+    [entry] = [
+        e
+        for e in changes(clinic.practice, AppointmentType, clinic.cleaning.pk)
+        if e.action == ChangeEntry.Action.UPDATE and "booking_mode" in e.changes
+    ]
+    assert entry.changes["booking_mode"] == ["book", "request"]
+    assert (entry.actor_id, entry.practice_id) == (manager.pk, clinic.practice.pk)
+    listed = manager_client.get(f"{clinic.base}/types/").content.decode()
+    assert "Requests (staff confirm)" in listed
+
+
+def test_a_clinician_sees_the_booking_mode_read_only_and_cannot_post_it(client, clinic):
+    viewer = member_client(client, clinic.practice, Role.CLINICIAN)
+    url = f"{clinic.base}/types/{clinic.cleaning.pk}/"
+    page = viewer.get(url).content.decode()
+    assert 'name="booking_mode" value="request"' in page
+    assert page.split('value="request"', 1)[1].split(">", 1)[0].count("disabled") == 1
+    refused = viewer.post(url, type_form(clinic.cleaning, booking_mode="request"))
+    assert refused.status_code == 403
+    with tenant_context(clinic.practice):
+        assert AppointmentType.objects.get(pk=clinic.cleaning.pk).booking_mode == "book"
 
 
 def test_phrases_are_added_and_removed_inline_with_htmx(manager_client, manager, clinic):
