@@ -207,9 +207,7 @@ def test_front_desk_may_not_set_credentials(client, practice, nextech: NextechWo
     assert response.status_code == 403
 
 
-def test_another_practices_location_or_connection_is_not_found(
-    page: Page, other_practice
-) -> None:
+def test_another_practices_location_or_connection_is_not_found(page: Page, other_practice) -> None:
     page.submit()
     theirs = LocationFactory(practice=other_practice, name="Their Office")
     with tenant_context(other_practice):
