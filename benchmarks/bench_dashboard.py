@@ -50,7 +50,7 @@ def build(seed: int = 8) -> dict[str, Any]:
 
     from accounts.models import Location, Role
     from core.tenancy import cross_tenant, tenant_context
-    from ehr.health import HealthRecorder
+    from ehr.health import Figure, HealthRecorder
     from ehr.models import ConnectionKind, ConnectionStatus, EHRConnection
     from scheduling.models import (
         ApiClient,
@@ -212,10 +212,10 @@ def build(seed: int = 8) -> dict[str, Any]:
             )
             recorder = HealthRecorder(conn.health_key)
             for _ in range(200):
-                recorder.call(
-                    rnd.uniform(0.05, 0.5), error_kind="5xx" if rnd.random() < 0.02 else None
+                recorder.record(
+                    Figure.ATTEMPT, rnd.uniform(0.05, 0.5), "5xx" if rnd.random() < 0.02 else ""
                 )
-                recorder.webhook(rnd.uniform(0.1, 5))
+                recorder.record(Figure.FRESHNESS, rnd.uniform(0.1, 5), "webhooks")
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     return {"practice": practice, "user": user}

@@ -26,7 +26,7 @@ from ehr.errors import (
     EHRUnavailable,
     EHRWriteUncertain,
 )
-from ehr.health import HealthRecorder
+from ehr.health import Figure, HealthRecorder
 from ehr.types import EHRTrouble
 
 log = logging.getLogger("ehr.http")
@@ -202,17 +202,53 @@ class EHRHttpClient(Generic[R]):
         **send: Any,
     ) -> R:
         """One call with rate limiting, auth, retries and error mapping. `error_path` is what
-        errors and logs name (never more than the route: no ids, no query)."""
+        errors and logs name (never more than the route: no ids, no query). Its outcome is
+        counted once: answered on the first attempt, answered later, or failed and why."""
+        tries = [0]
+        try:
+            result = self._attempts(
+                method,
+                path,
+                tries,
+                limit_key=limit_key,
+                error_path=error_path,
+                safe_to_repeat=safe_to_repeat,
+                attempts=attempts,
+                lookup=lookup,
+                **send,
+            )
+        except EHRError as exc:
+            self.health.record(Figure.CALL, tries[0], exc.kind)
+            raise
+        self.health.record(Figure.CALL, tries[0])
+        return result
+
+    def _attempts(
+        self,
+        method: str,
+        path: str,
+        tries: list[int],
+        *,
+        limit_key: Any,
+        error_path: str,
+        safe_to_repeat: bool,
+        attempts: int,
+        lookup: Callable[[], R | None] | None,
+        **send: Any,
+    ) -> R:
+        """The request loop of `_call`; `tries[0]` counts the attempts sent (refreshes and
+        lookups included: a call answered after either was not answered on the first try)."""
         base_headers: dict[str, str] = send.pop("headers", None) or {}
         refreshed = False
         attempt = 0
         throttled = 0
         while True:
             attempt += 1
+            tries[0] += 1
             admission = uuid.uuid4().hex  # in flight until `_send` hands back the answer
             waited = self._admit(limit_key, admission)
             if waited:
-                self.health.rate_wait(waited)
+                self.health.record(Figure.RATE_WAIT, waited)
                 if waited >= 1.0:
                     self._trouble(EHRTrouble.RATE_LIMITED)
             headers = dict(base_headers)
@@ -234,12 +270,12 @@ class EHRHttpClient(Generic[R]):
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Never reached the EHR: always safe to try again.
-                self.health.call(time.monotonic() - started, error_kind="connect")
+                self.health.record(Figure.ATTEMPT, time.monotonic() - started, "connect")
                 failure = EHRTransientError(
                     f"could not reach {self.ehr_name}: {exc!r}", method=method, path=error_path
                 )
             except httpx.TimeoutException as exc:  # read/write timeout: it may have run
-                self.health.call(time.monotonic() - started, error_kind="timeout")
+                self.health.record(Figure.ATTEMPT, time.monotonic() - started, "timeout")
                 trouble = EHRTrouble.SLOW
                 failure = EHRTransientError(
                     f"{self.ehr_name} did not answer in time: {exc!r}",
@@ -248,7 +284,7 @@ class EHRHttpClient(Generic[R]):
                 )
                 ambiguous = True
             except httpx.TransportError as exc:  # dropped mid-way: it may have run
-                self.health.call(time.monotonic() - started, error_kind="transport")
+                self.health.record(Figure.ATTEMPT, time.monotonic() - started, "transport")
                 failure = EHRTransientError(
                     f"the connection to {self.ehr_name} failed: {exc!r}",
                     method=method,
@@ -259,19 +295,19 @@ class EHRHttpClient(Generic[R]):
                 elapsed = time.monotonic() - started
                 status = response.status_code
                 if 200 <= status < 300:
-                    self.health.call(elapsed)
+                    self.health.record(Figure.ATTEMPT, elapsed)
                     return self._parse_ok(response, method, error_path)
                 messages, text = self._error_text(response)
                 if status == 401 and token is not None and not refreshed:
-                    self.health.call(elapsed, error_kind="auth_refresh")
+                    self.health.record(Figure.ATTEMPT, elapsed, "auth_refresh")
                     # Expired or revoked token: drop it and sign in again, once.
                     self._invalidate(token)
                     refreshed = True
                     attempt -= 1  # a refresh is not a retry
                     continue
                 if status == 429:
-                    self.health.call(elapsed, error_kind="429")
-                    self.health.incr("429")
+                    self.health.record(Figure.ATTEMPT, elapsed, "429")
+                    self.health.record(Figure.COUNT, reason="429")
                     throttled += 1
                     retry_after = _retry_after(response.headers.get("Retry-After"))
                     self._rate_limited(limit_key, retry_after)
@@ -285,7 +321,7 @@ class EHRHttpClient(Generic[R]):
                         path=error_path,
                     )
                 elif status >= 500:
-                    self.health.call(elapsed, error_kind="5xx")
+                    self.health.record(Figure.ATTEMPT, elapsed, "5xx")
                     failure = EHRTransientError(
                         f"{self.server_name} server error: {text}",
                         status=status,
@@ -296,7 +332,7 @@ class EHRHttpClient(Generic[R]):
                     ambiguous = True
                 else:
                     error = self._permanent(response, text, messages, method, error_path)
-                    self.health.call(elapsed, error_kind=error.kind)
+                    self.health.record(Figure.ATTEMPT, elapsed, error.kind)
                     raise error
             # A transient failure: say so, then decide whether and when to try again.
             self._trouble(trouble)
@@ -308,14 +344,15 @@ class EHRHttpClient(Generic[R]):
                         method=method,
                         path=error_path,
                     ) from failure
+                tries[0] += 1
                 found = lookup()
                 if found is not None:
-                    self.health.incr("lookup_found")
+                    self.health.record(Figure.COUNT, reason="lookup_found")
                     self.log.info(
                         "%s %s: no answer, but the lookup found what it made", method, error_path
                     )
                     return found
-                self.health.incr("lookup_empty")
+                self.health.record(Figure.COUNT, reason="lookup_empty")
             if attempt >= attempts:
                 if isinstance(failure, EHRRateLimited):
                     raise failure
@@ -330,10 +367,10 @@ class EHRHttpClient(Generic[R]):
                 pause = self._throttled(limit_key, retry_after, throttled)
                 if pause is None:
                     raise failure  # EHRRateLimited: re-queue instead of sleeping in a worker
-                self.health.rate_wait(pause)
+                self.health.record(Figure.RATE_WAIT, pause)
             else:
                 pause = self._backoff(attempt)
-            self.health.incr("retries")
+            self.health.record(Figure.COUNT, reason="retries")
             self.log.info(
                 "%s %s failed (%s); retry %d/%d in %.2fs",
                 method,

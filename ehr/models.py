@@ -2,8 +2,9 @@
 
 * `EHRConnection`: one per location; how to reach its EHR (NexHealth or the sandbox), with the
   API key and webhook secret encrypted at rest (PHI-grade: they open the practice's records).
-* `ConnectionHealth`: the dashboard's figures per connection (calls, errors by kind, latency
-  percentiles, rate-limit waits, webhook lag, last sync, drift repaired by reconcile). Live
+* `ConnectionHealth`: the dashboard's figures per connection (calls, first-try successes,
+  failures by reason, errors by kind, latency percentiles, rate-limit waits, freshness lag,
+  last sync, drift repaired by reconcile). Live
   counters accumulate in Redis on the hot path; `services.flush_health` persists them here.
 * `WebhookDelivery`: every accepted webhook, unique per (connection, delivery id), so a
   duplicate is acknowledged and never processed twice. The payload is encrypted: appointment and
@@ -24,6 +25,7 @@ from django.db import models
 from accounts.models import Location
 from compliance.crypto import EncryptedJSONField, EncryptedTextField, PHIModel
 from core.tenancy import TenantModel
+from ehr.errors import RESET_REQUIRED, EHRCredentialsNeedReset, EHRRateLimited, EHRTransientError
 
 
 class ConnectionKind(models.TextChoices):
@@ -37,6 +39,32 @@ class ConnectionStatus(models.TextChoices):
     CONNECTED = "connected", "Connected"
     ERROR = "error", "Error"
     DISABLED = "disabled", "Disabled"
+
+
+class ConnectionState(models.TextChoices):
+    """What the last test of a connection found, in the words the connection page and
+    `manage.py test_connection` both use (`state_for` maps our errors onto them)."""
+
+    CONNECTED = "connected", "connected"
+    RESET_REQUIRED = "reset_required", RESET_REQUIRED
+    REJECTED = "rejected", "credentials rejected"
+    UNREACHABLE = "unreachable", "unreachable"
+    RATE_LIMITED = "rate_limited", "rate limited"
+
+
+def state_for(error: BaseException | None) -> ConnectionState:
+    """The one mapping from what a connection test raised (nothing: it worked) to its state.
+    A refusal that names the practice or location (unknown id, not found, invalid settings)
+    is the connection's settings being rejected, like a wrong password."""
+    if error is None:
+        return ConnectionState.CONNECTED
+    if isinstance(error, EHRCredentialsNeedReset):
+        return ConnectionState.RESET_REQUIRED
+    if isinstance(error, EHRRateLimited):
+        return ConnectionState.RATE_LIMITED
+    if isinstance(error, EHRTransientError):
+        return ConnectionState.UNREACHABLE
+    return ConnectionState.REJECTED
 
 
 def new_rate_limit_key() -> str:
@@ -61,6 +89,8 @@ class EHRConnection(PHIModel):
         max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.NEW
     )
     status_detail = models.TextField(blank=True, default="")
+    # What the last test found ("": never tested); the words of the page and the command.
+    state = models.CharField(max_length=16, choices=ConnectionState.choices, blank=True)
     last_successful_sync_at = models.DateTimeField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Practice-specific overall limit (e.g. 100/min)"
@@ -83,6 +113,10 @@ class EHRConnection(PHIModel):
         return f"{self.get_kind_display()} {self.subdomain}/{self.ehr_location_id}"
 
     @property
+    def state_label(self) -> str:
+        return self.get_state_display() if self.state else "not tested yet"
+
+    @property
     def health_key(self) -> str:
         """Redis namespace of this connection's live counters (unique per row, ever)."""
         return str(self.row_key)
@@ -94,8 +128,11 @@ class ConnectionHealth(TenantModel):
     connection = models.OneToOneField(
         EHRConnection, on_delete=models.CASCADE, related_name="health"
     )
-    calls = models.BigIntegerField(default=0)
+    calls = models.BigIntegerField(default=0)  # HTTP attempts (retries and refreshes included)
     errors = models.JSONField(default=dict, blank=True, help_text="count per error kind")
+    requests = models.BigIntegerField(default=0)  # calls as the caller made them
+    first_try_ok = models.BigIntegerField(default=0)  # of those, answered on the first attempt
+    failures = models.JSONField(default=dict, blank=True, help_text="failed calls per reason")
     rate_limit_waits = models.BigIntegerField(default=0)
     rate_limit_wait_seconds = models.FloatField(default=0.0)
     throttled_429 = models.BigIntegerField(default=0)
@@ -104,8 +141,9 @@ class ConnectionHealth(TenantModel):
     latency_p95_ms = models.FloatField(null=True, blank=True)
     latency_samples = models.IntegerField(default=0)
     webhooks_received = models.BigIntegerField(default=0)
-    webhook_lag_p50_ms = models.FloatField(null=True, blank=True)
-    webhook_lag_p95_ms = models.FloatField(null=True, blank=True)
+    # From the EHR's change to our seeing it: webhook lag, or poll lag for a polled EHR.
+    freshness_lag_p50_ms = models.FloatField(null=True, blank=True)
+    freshness_lag_p95_ms = models.FloatField(null=True, blank=True)
     last_successful_sync_at = models.DateTimeField(null=True, blank=True)
     last_sync_report = models.JSONField(default=dict, blank=True)
     last_reconcile_at = models.DateTimeField(null=True, blank=True)

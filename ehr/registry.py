@@ -23,6 +23,12 @@ def port_for(connection: EHRConnection) -> EHRPort:
     raise ValueError(f"no EHR adapter for connection kind {connection.kind!r}")
 
 
+def is_polled(connection: EHRConnection) -> bool:
+    """Whether we learn of the EHR's changes by asking (Nextech: no webhooks) rather than by
+    webhook; known from the kind alone, so pages need no credentials to say it."""
+    return connection.kind == ConnectionKind.NEXTECH
+
+
 def connect_nextech(location: Location, **settings: Any) -> tuple[EHRConnection, Any]:
     """Connect a location to Nextech (``ehr.nextech.connect.connect_location``'s arguments:
     practice id, location id, client and service user credentials, URLs); returns the

@@ -1,16 +1,20 @@
-"""Integration reads: a location's connection, EHR ids for a booking, health for the dashboard."""
+"""Integration reads: a location's connection, EHR ids for a booking, health for the connection
+page and the dashboard."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from accounts.models import Location, Practice
 from ehr import health as live_health
 from ehr.models import AppointmentTypeLink, ConnectionHealth, EHRConnection
 from ehr.port import Capability
-from ehr.registry import port_for
+from ehr.registry import is_polled, port_for
 from scheduling.models import AppointmentType, Operatory, Provider
+
+log = logging.getLogger("ehr.selectors")
 
 
 def connection_for_location(location: Location | int) -> EHRConnection | None:
@@ -81,32 +85,118 @@ def ehr_ids_for_booking(
     )
 
 
-def connection_health(connection: EHRConnection) -> dict[str, Any]:
-    """The dashboard's figures: persisted totals plus what Redis holds since the last flush."""
-    stored = ConnectionHealth.objects.filter(connection=connection).first()
-    live = live_health.live(connection.health_key)
-    counters = live["counters"]
-    errors = dict(stored.errors) if stored else {}
-    for name, value in counters.items():
-        if name.startswith("err:"):
-            errors[name[4:]] = int(errors.get(name[4:], 0)) + int(value)
-    return {
-        "status": connection.status,
-        "status_detail": connection.status_detail,
-        "calls": (stored.calls if stored else 0) + int(counters.get("calls", 0)),
-        "errors": errors,
-        "rate_limit_waits": (stored.rate_limit_waits if stored else 0)
-        + int(counters.get("rl_waits", 0)),
-        "throttled_429": (stored.throttled_429 if stored else 0) + int(counters.get("429", 0)),
-        "retries": (stored.retries if stored else 0) + int(counters.get("retries", 0)),
-        "latency_p50_ms": live["latency_p50_ms"],
-        "latency_p95_ms": live["latency_p95_ms"],
-        "webhooks_received": (stored.webhooks_received if stored else 0)
-        + int(counters.get("webhooks", 0)),
-        "webhook_lag_p50_ms": live["webhook_lag_p50_ms"],
-        "webhook_lag_p95_ms": live["webhook_lag_p95_ms"],
-        "last_successful_sync_at": connection.last_successful_sync_at,
-        "last_reconcile_at": stored.last_reconcile_at if stored else None,
-        "last_drift": stored.last_drift if stored else {},
-        "drift_total": stored.drift_total if stored else 0,
-    }
+@dataclass(frozen=True)
+class HealthFigures:
+    """One connection's integration health, the same figures for every adapter (the
+    connection page and the dashboard's integration health panel both show these).
+
+    - first-try success: calls answered on their first attempt, of all calls made (a call
+      retried, refreshed or looked up after a lost answer was not);
+    - failures by reason: calls that failed in the end, by the error's kind;
+    - rate-limit waits: how often and how long calls waited for the EHR's rate limit;
+    - freshness lag: from a change in the EHR to our seeing it (webhook lag for an EHR that
+      posts webhooks, poll lag for one we poll), over the recent window;
+    plus the per-attempt figures (attempts, errors by kind, latency)."""
+
+    connection_id: int
+    location: str
+    kind: str
+    state: str
+    status_detail: str
+    requests: int
+    first_try_ok: int
+    failures: dict[str, int]
+    rate_limit_waits: int
+    rate_limit_wait_seconds: float
+    freshness_source: str
+    freshness_lag_p50_ms: float | None
+    freshness_lag_p95_ms: float | None
+    calls: int
+    errors: dict[str, int]
+    throttled_429: int
+    retries: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    last_successful_sync_at: datetime | None
+    last_reconcile_at: datetime | None
+    drift_total: int
+
+    @property
+    def first_try_rate(self) -> float | None:
+        return self.first_try_ok / self.requests if self.requests else None
+
+    @property
+    def first_try_percent(self) -> int | None:
+        rate = self.first_try_rate
+        return None if rate is None else round(rate * 100)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+def connections_with_health(practice: Practice | int) -> list[EHRConnection]:
+    """The practice's connections with their locations and stored health, in one query;
+    credentials deferred (nothing here needs one)."""
+    return list(
+        EHRConnection.objects.for_practice(practice)
+        .select_related("location", "health")
+        .defer("api_key", "webhook_secret")
+        .order_by("location__name", "id")
+    )
+
+
+def locations_with_connections(practice: Practice | int) -> list[Location]:
+    """The practice's locations, each with its connection (if any) and that connection's
+    stored health, in one query; credentials deferred (the page never shows one)."""
+    return list(
+        Location.objects.for_practice(practice)
+        .select_related("ehr_connection__health")
+        .defer("ehr_connection__api_key", "ehr_connection__webhook_secret")
+        .order_by("name", "id")
+    )
+
+
+def health_figures(connection: EHRConnection) -> HealthFigures:
+    """Persisted totals plus what Redis holds since the last flush (one round trip); the live
+    window's percentiles win over the stored ones. Redis away: the stored figures alone."""
+    stored: ConnectionHealth | None = getattr(connection, "health", None)
+    try:
+        live = live_health.live(connection.health_key)
+    except Exception:  # never break a page over the live window
+        log.warning("live EHR health unavailable for connection %s", connection.pk, exc_info=True)
+        live = {"counters": {}}
+    counters: dict[str, float] = live.get("counters", {})
+
+    def total(field: str, counter: str) -> int:
+        return (getattr(stored, field) if stored else 0) + int(counters.get(counter, 0))
+
+    def pick(name: str) -> float | None:
+        value = live.get(name)
+        return getattr(stored, name) if value is None and stored is not None else value
+
+    return HealthFigures(
+        connection_id=connection.pk,
+        location=connection.location.name,
+        kind=connection.get_kind_display(),
+        state=connection.state_label,
+        status_detail=connection.status_detail,
+        requests=total("requests", "requests"),
+        first_try_ok=total("first_try_ok", "first_try_ok"),
+        failures=live_health.add_counts(stored.failures if stored else {}, counters, "fail:"),
+        rate_limit_waits=total("rate_limit_waits", "rl_waits"),
+        rate_limit_wait_seconds=(stored.rate_limit_wait_seconds if stored else 0.0)
+        + float(counters.get("rl_wait_s", 0.0)),
+        freshness_source="poll lag" if is_polled(connection) else "webhook lag",
+        freshness_lag_p50_ms=pick("freshness_lag_p50_ms"),
+        freshness_lag_p95_ms=pick("freshness_lag_p95_ms"),
+        calls=total("calls", "calls"),
+        errors=live_health.add_counts(stored.errors if stored else {}, counters, "err:"),
+        throttled_429=total("throttled_429", "429"),
+        retries=total("retries", "retries"),
+        latency_p50_ms=pick("latency_p50_ms"),
+        latency_p95_ms=pick("latency_p95_ms"),
+        last_successful_sync_at=connection.last_successful_sync_at,
+        last_reconcile_at=stored.last_reconcile_at if stored else None,
+        drift_total=stored.drift_total if stored else 0,
+    )

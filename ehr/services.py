@@ -28,9 +28,11 @@ from ehr.errors import RESET_REQUIRED, EHRCredentialsNeedReset, EHRError
 from ehr.models import (
     ConnectionHealth,
     ConnectionKind,
+    ConnectionState,
     ConnectionStatus,
     EHRConnection,
     new_rate_limit_key,
+    state_for,
 )
 from ehr.native_slots import is_native, refresh_horizon
 from ehr.port import AppointmentDetails, Capability, WebhookSource
@@ -135,28 +137,38 @@ def register_webhook_endpoint(conn: EHRConnection, *, public_url: str | None = N
 
 @dataclass(frozen=True)
 class ConnectionCheck:
-    ok: bool
+    state: ConnectionState
     detail: str
     latency_ms: float
     location_name: str = ""
 
+    @property
+    def ok(self) -> bool:
+        return self.state == ConnectionState.CONNECTED
+
+    def line(self, location_name: str) -> str:
+        """What the page and `manage.py test_connection` say about it, in the same words."""
+        return f"{location_name}: {self.state.label} ({self.latency_ms:.0f} ms) — {self.detail}"
+
 
 def check_connection(conn: EHRConnection) -> ConnectionCheck:
-    """ "Test connection": authenticate afresh and read the location. Records the status."""
+    """ "Test connection": authenticate afresh and read the location. Records the status and
+    the state (`models.state_for`: the one mapping of what went wrong onto its words)."""
     require_phi_allowed(conn.practice_id)
     started = time.monotonic()
     try:
         name = port_for(conn).check()
     except EHRCredentialsNeedReset as exc:
-        result = ConnectionCheck(False, f"{RESET_REQUIRED}: {exc.advice}", _ms(started))
+        result = ConnectionCheck(state_for(exc), f"{RESET_REQUIRED}: {exc.advice}", _ms(started))
     except (EHRError, ValueError) as exc:
-        result = ConnectionCheck(False, f"{type(exc).__name__}: {exc}", _ms(started))
+        result = ConnectionCheck(state_for(exc), f"{type(exc).__name__}: {exc}", _ms(started))
     else:
-        result = ConnectionCheck(True, f"reached location {name!r}", _ms(started), name)
+        result = ConnectionCheck(state_for(None), f"reached location {name!r}", _ms(started), name)
     with tenant_context(conn.practice_id):
         conn.status = ConnectionStatus.CONNECTED if result.ok else ConnectionStatus.ERROR
+        conn.state = result.state
         conn.status_detail = result.detail[:1000]
-        conn.save(update_fields=["status", "status_detail", "updated_at"])
+        conn.save(update_fields=["status", "state", "status_detail", "updated_at"])
     return result
 
 
@@ -186,8 +198,9 @@ def sync_connection(conn: EHRConnection, *, reconcile: bool = False) -> SyncRepo
             report.fetched["native_slots"] = refresh.stored
     except EHRError as exc:
         with tenant_context(conn.practice_id):
+            conn.state = state_for(exc)
             conn.status_detail = f"sync failed: {exc}"[:1000]
-            conn.save(update_fields=["status_detail", "updated_at"])
+            conn.save(update_fields=["state", "status_detail", "updated_at"])
         raise
     now = timezone.now()
     with tenant_context(conn.practice_id), transaction.atomic():
@@ -258,12 +271,10 @@ def flush_health(conn: EHRConnection) -> ConnectionHealth:
             connection=conn, defaults={"practice_id": conn.practice_id}
         )
         health.calls += int(deltas.get("calls", 0))
-        errors = dict(health.errors or {})
-        for name, value in deltas.items():
-            if name.startswith("err:"):
-                kind = name[4:]
-                errors[kind] = int(errors.get(kind, 0)) + int(value)
-        health.errors = errors
+        health.requests += int(deltas.get("requests", 0))
+        health.first_try_ok += int(deltas.get("first_try_ok", 0))
+        health.errors = live_health.add_counts(health.errors, deltas, "err:")
+        health.failures = live_health.add_counts(health.failures, deltas, "fail:")
         health.rate_limit_waits += int(deltas.get("rl_waits", 0))
         health.rate_limit_wait_seconds += float(deltas.get("rl_wait_s", 0.0))
         health.throttled_429 += int(deltas.get("429", 0))
@@ -272,8 +283,8 @@ def flush_health(conn: EHRConnection) -> ConnectionHealth:
         health.latency_p50_ms = live_health.percentile(latency, 50)
         health.latency_p95_ms = live_health.percentile(latency, 95)
         health.latency_samples = len(latency)
-        health.webhook_lag_p50_ms = live_health.percentile(lag, 50)
-        health.webhook_lag_p95_ms = live_health.percentile(lag, 95)
+        health.freshness_lag_p50_ms = live_health.percentile(lag, 50)
+        health.freshness_lag_p95_ms = live_health.percentile(lag, 95)
         health.last_successful_sync_at = conn.last_successful_sync_at
         health.save()
     return health

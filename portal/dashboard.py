@@ -2,9 +2,11 @@
 
 `figures(practice)` reads everything in a constant number of queries (four, whatever the number
 of bookings, days, reasons or connections) plus one Redis round trip per EHR connection for the
-live latency and webhook-lag windows (`ehr.health`). Charts are plain data with their
-geometry computed here (`BarChart`), rendered as server-side SVG by the template: no JavaScript,
-nothing from a CDN, and each chart also has its numbers as a table for screen readers.
+live counters and the latency and freshness-lag windows (`ehr.health`). Each connection's
+integration health is `ehr.selectors.HealthFigures`, the connection page's own figures. Charts
+are plain data with their geometry computed here (`BarChart`), rendered as server-side SVG by
+the template: no JavaScript, nothing from a CDN, and each chart also has its numbers as a table
+for screen readers.
 
 Definitions:
 - bookings per day: bookings the agent made (every `Booking` comes from the receptionist API),
@@ -23,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
@@ -31,6 +33,9 @@ from django.utils import timezone
 
 from accounts.models import Location, Membership, Practice
 from booking.failures import FailureCategory, category_expression
+
+if TYPE_CHECKING:
+    from ehr.selectors import HealthFigures
 
 log = logging.getLogger("portal.dashboard")
 
@@ -166,65 +171,12 @@ def day_chart(
     )
 
 
-@dataclass
-class ConnectionFigures:
-    location: str
-    status: str
-    calls: int
-    errors: dict[str, int]
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    webhook_lag_p50_ms: float | None
-    webhook_lag_p95_ms: float | None
-    last_successful_sync_at: datetime | None
+def _connection_figures(practice: Practice) -> list[HealthFigures]:
+    """Each connection's integration health, the connection page's figures (one query for
+    all connections, joined to their stored health, plus one Redis round trip each)."""
+    from ehr import selectors
 
-
-def _connection_figures(practice: Practice) -> list[ConnectionFigures]:
-    """Persisted health (one query, joined) merged with the live Redis window per connection.
-    Encrypted columns are deferred: the dashboard never needs a credential."""
-    from ehr import health as live_health
-    from ehr.models import EHRConnection
-
-    rows = list(
-        EHRConnection.objects.for_practice(practice)
-        .select_related("location", "health")
-        .defer("api_key", "webhook_secret")
-        .order_by("location__name", "id")
-    )
-    out = []
-    for conn in rows:
-        stored = getattr(conn, "health", None)
-        try:
-            live = live_health.live(conn.health_key)
-        except Exception:  # Redis away: show what was persisted, never break the page
-            log.warning("live EHR health unavailable for connection %s", conn.pk, exc_info=True)
-            live = {"counters": {}}
-        counters = live.get("counters", {})
-        errors = {str(k): int(v) for k, v in (stored.errors if stored else {}).items()}
-        for name, value in counters.items():
-            if name.startswith("err:"):
-                errors[name[4:]] = errors.get(name[4:], 0) + int(value)
-
-        def pick(name: str, stored: Any = stored, live: dict[str, Any] = live) -> float | None:
-            value = live.get(name)
-            if value is None and stored is not None:
-                value = getattr(stored, name)
-            return value
-
-        out.append(
-            ConnectionFigures(
-                location=conn.location.name,
-                status=conn.get_status_display(),
-                calls=(stored.calls if stored else 0) + int(counters.get("calls", 0)),
-                errors=errors,
-                latency_p50_ms=pick("latency_p50_ms"),
-                latency_p95_ms=pick("latency_p95_ms"),
-                webhook_lag_p50_ms=pick("webhook_lag_p50_ms"),
-                webhook_lag_p95_ms=pick("webhook_lag_p95_ms"),
-                last_successful_sync_at=conn.last_successful_sync_at,
-            )
-        )
-    return out
+    return [selectors.health_figures(c) for c in selectors.connections_with_health(practice)]
 
 
 def _shares(total: int, parts: list[tuple[str, int, str]]) -> list[tuple[str, float, str, str]]:
@@ -325,11 +277,13 @@ def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
             if value is not None:
                 latency_rows.append((f"{c.location} {pct}", value, _ms(value), tone))
         for pct, value, tone in (
-            ("p50", c.webhook_lag_p50_ms, "primary"),
-            ("p95", c.webhook_lag_p95_ms, "secondary"),
+            ("p50", c.freshness_lag_p50_ms, "primary"),
+            ("p95", c.freshness_lag_p95_ms, "secondary"),
         ):
             if value is not None:
-                lag_rows.append((f"{c.location} {pct}", value, _ms(value), tone))
+                lag_rows.append(
+                    (f"{c.location} {c.freshness_source} {pct}", value, _ms(value), tone)
+                )
         prefix = f"{c.location}: " if len(connections) > 1 else ""
         for kind, n in sorted(c.errors.items(), key=lambda kv: (-kv[1], kv[0])):
             error_rows.append((f"{prefix}{kind}", n, f"{n} of {c.calls} calls", "danger"))
@@ -391,10 +345,11 @@ def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
             "No EHR errors recorded.",
         ),
         "lag_chart": hbar_chart(
-            "webhook-lag",
-            "Webhook lag",
-            "Delay between an event in the EHR and its webhook arriving here.",
+            "freshness-lag",
+            "Freshness lag",
+            "Delay between a change in the EHR and our seeing it: its webhook arriving "
+            "(NexHealth), or the poll that finds it (Nextech).",
             lag_rows,
-            "No webhooks received yet.",
+            "No changes seen from the EHR yet.",
         ),
     }

@@ -454,6 +454,15 @@ NEXTECH_SANDBOX_URL = os.environ.get(
 NEXTECH_SANDBOX_ADMIN_TOKEN = os.environ.get("NEXTECH_SANDBOX_ADMIN_TOKEN", "sandbox-admin")
 NEXTECH_SANDBOX_CLIENT_ID = os.environ.get("NEXTECH_SANDBOX_CLIENT_ID", "sandbox-client")
 NEXTECH_SANDBOX_CLIENT_SECRET = os.environ.get("NEXTECH_SANDBOX_CLIENT_SECRET", "sandbox-secret")
+# Hello's own app registration at Nextech (the OAuth client every practice's service user signs
+# in through), for connections to the real Select API made on the connection page; a connection
+# to the sandbox above uses the sandbox's client instead.
+NEXTECH_CLIENT_ID = os.environ.get("NEXTECH_CLIENT_ID", "")
+NEXTECH_CLIENT_SECRET = os.environ.get("NEXTECH_CLIENT_SECRET", "")
+NEXTECH_TOKEN_URL = os.environ.get(
+    "NEXTECH_TOKEN_URL",
+    "https://login.microsoftonline.com/a5f8392a-a68f-4d74-a353-aefc87f29848/oauth2/token",
+)
 
 # --- bookings (booking.services / booking.tasks) -----------------------------------------
 CELERY_BEAT_SCHEDULE["scheduling-relay-outbox"] = {

@@ -40,7 +40,7 @@ from core import safejson
 from core.bounds import BIGINT_MAX, BIGINT_MIN, instant_in_range
 from core.tenancy import cross_tenant, tenant_context
 from ehr import events
-from ehr.health import HealthRecorder
+from ehr.health import Figure, HealthRecorder
 from ehr.models import ConnectionStatus, DeliveryStatus, EHRConnection, WebhookDelivery
 from ehr.nexhealth import normalize as norm
 from ehr.nexhealth.client import client_for
@@ -228,8 +228,12 @@ def record_delivery(
     except IntegrityError:
         existing = WebhookDelivery.objects.get(connection=conn, delivery_id=delivery_id[:100])
         return existing, False
-    lag = (timezone.now() - created_at).total_seconds() if created_at else None
-    HealthRecorder(conn.health_key).webhook(lag)
+    recorder = HealthRecorder(conn.health_key)
+    if created_at is not None:
+        lag = (timezone.now() - created_at).total_seconds()
+        recorder.record(Figure.FRESHNESS, lag, "webhooks")
+    else:
+        recorder.record(Figure.COUNT, reason="webhooks")
     return delivery, True
 
 

@@ -3,11 +3,13 @@
 Nextech documents no webhooks and points partners to ``_lastUpdated`` search. One poll of a
 connection is one ``GET /Appointment?_lastUpdated=ge<cursor>&location.id=<id>`` (plus its pages):
 every change since the cursor is mirrored and announced on ``ehr.events``, exactly as a webhook
-would be, and the cursor moves on. At a location in native mode the same poll then re-reads
-Nextech's free slots (``GET /Slot``, one request per mapped type) for the near days, and the
-rest of the horizon every few minutes (``ehr.native_slots.refresh_for_poll``). Run every couple
-of seconds per connection, that is a small share of each endpoint's 20 requests a second
-(the governor queues rather than fails), leaving the rest for bookings.
+would be, and the cursor moves on. Each change's poll lag (its ``lastUpdated`` to the poll that
+saw it) is the connection's freshness lag, as webhook lag is a NexHealth connection's. At a
+location in native mode the same poll then re-reads Nextech's free slots (``GET /Slot``, one
+request per mapped type) for the near days, and the rest of the horizon every few minutes
+(``ehr.native_slots.refresh_for_poll``). Run every couple of seconds per connection, that is a
+small share of each endpoint's 20 requests a second (the governor queues rather than fails),
+leaving the rest for bookings.
 
 The cursor (newest ``lastUpdated`` seen, and the ids seen at that instant) lives in Redis, so any
 worker can run the next poll; a lock keeps two polls of one connection from overlapping.
@@ -21,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.redis import get_redis
 from core.tenancy import tenant_context
 from ehr.events import announce_appointment
+from ehr.health import Figure, HealthRecorder
 from ehr.models import EHRConnection
 from ehr.native_slots import is_native, refresh_for_poll
 from ehr.ratelimit import redis_prefix
@@ -65,7 +69,14 @@ def poll_changes(conn: EHRConnection, port: NextechPort) -> PollReport:
             location_ids=[location] if location else [], cursor=cursor, seen_at_cursor=seen
         )
         report = PollReport(changed=len(batch.appointments), cursor=batch.cursor)
+        recorder = HealthRecorder(conn.health_key)
+        seen_at = timezone.now()
         for nx in batch.appointments:
+            # Poll lag: from staff's change in Nextech to this poll seeing it (not for the
+            # first poll's look-back, which finds changes older than the poller).
+            if cursor is not None and nx.last_updated is not None:
+                lag = (seen_at - nx.last_updated).total_seconds()
+                recorder.record(Figure.FRESHNESS, lag, "polled_changes")
             appointment = port.as_ehr(nx)
             with tenant_context(conn.practice_id), transaction.atomic():
                 # fetch=False: the mirror must not reach for the NexHealth client.

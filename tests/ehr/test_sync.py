@@ -260,14 +260,19 @@ def test_health_counters_are_flushed_for_the_dashboard(world, eager_celery):
     from ehr import selectors
 
     services.sync_connection(world.conn)
-    live = selectors.connection_health(world.reload())
-    assert live["calls"] >= 7 and live["latency_p50_ms"] is not None
+    live = selectors.health_figures(world.reload())
+    assert live.calls >= 7 and live.latency_p50_ms is not None
+    # Every call of the sync was answered on its first attempt (the sandbox has no faults).
+    assert live.requests == live.first_try_ok == live.calls and live.first_try_percent == 100
     assert tasks.flush_health.delay().get() == 1
     with tenant_context(world.practice):
         health = ConnectionHealth.objects.get(connection=world.conn)
     assert health.calls >= 7 and health.latency_p95_ms is not None and health.errors == {}
+    assert health.requests == health.first_try_ok == live.requests and health.failures == {}
     with tenant_context(world.practice):  # as the dashboard reads it, inside its tenant
-        assert selectors.connection_health(world.reload())["calls"] == health.calls
+        [conn] = selectors.connections_with_health(world.practice)
+        again = selectors.health_figures(conn)
+        assert (again.calls, again.requests) == (health.calls, health.requests)
 
 
 # --- provisioning the sandbox from a practice configuration ---------------------------------
@@ -531,7 +536,7 @@ def test_the_management_commands_test_and_sync_a_practice(world):
 
     out = StringIO()
     call_command("test_connection", world.practice.slug, stdout=out)
-    assert "Main Office: ok" in out.getvalue()
+    assert "Main Office: connected (" in out.getvalue()
     out = StringIO()
     call_command("sync_practice", world.practice.slug, stdout=out)
     assert "'providers': 1" in out.getvalue()

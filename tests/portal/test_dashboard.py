@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from core.tenancy import cross_tenant, tenant_context
-from ehr.health import HealthRecorder
+from ehr.health import Figure, HealthRecorder
 from ehr.models import ConnectionHealth, ConnectionKind, ConnectionStatus, EHRConnection
 from portal import dashboard
 from scheduling.models import OutboxMessage
@@ -160,29 +160,29 @@ def test_a_practice_without_data_gets_empty_states_not_errors(practice):
         assert f[key].empty
 
 
-def test_ehr_latency_errors_and_webhook_lag_come_from_live_and_stored_health(practice):
+def test_ehr_latency_errors_and_freshness_lag_come_from_live_and_stored_health(practice):
     conn = connect(
-        practice, calls=10, errors={"timeout": 2}, latency_p50_ms=999, webhook_lag_p95_ms=4000
+        practice, calls=10, errors={"timeout": 2}, latency_p50_ms=999, freshness_lag_p95_ms=4000
     )
     recorder = HealthRecorder(conn.health_key)
     for seconds in (0.100, 0.100, 0.300):
-        recorder.call(seconds)
-    recorder.call(0.050, error_kind="5xx")
-    recorder.webhook(12.5)
+        recorder.record(Figure.ATTEMPT, seconds)
+    recorder.record(Figure.ATTEMPT, 0.050, "5xx")
+    recorder.record(Figure.FRESHNESS, 12.5, "webhooks")
     f = figures_of(practice)
     [c] = f["connections"]
     assert c.calls == 14
     assert c.errors == {"timeout": 2, "5xx": 1}
     assert c.latency_p50_ms == 100.0  # the live window wins over the stored figure
     assert c.latency_p95_ms == 300.0
-    assert c.webhook_lag_p95_ms == 12500.0
+    assert c.freshness_lag_p95_ms == 12500.0 and c.freshness_source == "webhook lag"
     latency = {b.label: b.text for b in f["latency_chart"].bars}
     assert latency == {"Main Office p50": "100 ms", "Main Office p95": "300 ms"}
     assert {b.label: b.text for b in f["errors_chart"].bars} == {
         "timeout": "2 of 14 calls",
         "5xx": "1 of 14 calls",
     }
-    assert {b.label: b.text for b in f["lag_chart"].bars}["Main Office p95"] == "12.5 s"
+    assert {b.label: b.text for b in f["lag_chart"].bars}["Main Office webhook lag p95"] == "12.5 s"
 
 
 def test_figures_take_a_constant_number_of_queries(practice, django_assert_num_queries):
@@ -219,7 +219,7 @@ def test_the_dashboard_page_has_svg_charts_and_constant_queries(manager_client, 
     assert before > 10 and after == before
 
     assert page.count('<svg viewBox="0 0 640') == 3  # bookings, first try, failures
-    assert "No EHR calls measured yet." in page and "No webhooks received yet." in page
+    assert "No EHR calls measured yet." in page and "No changes seen from the EHR yet." in page
     assert len(re.findall(r'<rect [^>]*data-value="', page)) == dashboard.DAYS
     assert 'id="figure-bookings">25<' in page
     assert 'id="queue-needs-attention">15<' in page

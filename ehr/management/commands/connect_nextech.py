@@ -59,10 +59,6 @@ class Command(BaseCommand):
             api_base_url=options["api_url"],
             token_url=options["token_url"],
         )
-        mark = "ok" if result.ok else "FAILED"
-        self.stdout.write(
-            f"{location.name}: Nextech connection {conn.pk} {mark} "
-            f"({result.latency_ms:.0f} ms) {result.detail}"
-        )
+        self.stdout.write(f"Nextech connection {conn.pk}: {result.line(location.name)}")
         if not result.ok:
             raise CommandError(result.detail)

@@ -1,4 +1,8 @@
-"""`manage.py test_connection SLUG`: authenticate and reach each EHR location of a practice."""
+"""`manage.py test_connection SLUG`: authenticate and reach each EHR location of a practice.
+
+Each line says the connection's state in the connection page's words (connected, credentials
+need a reset, credentials rejected, unreachable, rate limited: `ehr.models.ConnectionState`).
+"""
 
 from __future__ import annotations
 
@@ -21,10 +25,7 @@ class Command(BaseCommand):
         failed = 0
         for conn in connections:
             result = services.check_connection(conn)
-            mark = "ok" if result.ok else "FAILED"
-            self.stdout.write(
-                f"{conn.location.name}: {mark} ({result.latency_ms:.0f} ms) {result.detail}"
-            )
+            self.stdout.write(result.line(conn.location.name))
             failed += not result.ok
         if failed:
             raise CommandError(f"{failed} connection(s) failed")

@@ -170,7 +170,8 @@ def test_connect_command_stores_and_tests_the_credentials(
         out = io.StringIO()
         with pytest.raises(CommandError):
             call_command("test_connection", practice.slug, stdout=out)
-        assert "FAILED" in out.getvalue()
-        assert "credentials need a reset" in out.getvalue()
+        # The page's words (ehr.models.ConnectionState), then what the practice does about it.
+        assert f"{location.name}: credentials need a reset (" in out.getvalue()
+        assert "set a new password" in out.getvalue()
     finally:
         reset_ports()
