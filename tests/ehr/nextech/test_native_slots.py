@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from time import monotonic as time_monotonic
+from typing import Any
 
 import pytest
 
@@ -26,6 +30,7 @@ from tests.scheduling.factories import (
 )
 
 from .conftest import (
+    TZ,
     Native,
     NextechWorld,
     build_native,
@@ -185,3 +190,47 @@ def test_a_staff_booking_of_the_same_time_fails_ours_as_slot_taken(
     assert _failed(native, booking_id) is FailureCategory.SLOT_TAKEN
     assert "09:30" not in native.offered(day)
     assert len(nextech.appointments()) == 1  # only the staff's
+
+
+@pytest.mark.worker
+def test_end_to_end_a_staff_booking_in_nextech_leaves_the_api_within_ten_seconds(
+    nextech: NextechWorld, transactional_db: None, client: Any, settings: Any
+) -> None:
+    """The deployed path: the beat's poll fan-out, a real worker running the poll, the API."""
+    from ehr.native_slots import refresh_horizon
+    from ehr.tasks import poll_nextech_all
+    from tests.receptionist_api.factories import api_client, token_for
+    from tests.workers import celery_worker
+
+    native = build_native(nextech)
+    queue = f"test-native-{uuid.uuid4().hex[:8]}"
+    settings.INTEGRATIONS_QUEUES = {"bookings": queue, "sync": queue}
+    day = next_weekday(1)
+    try:
+        refresh_horizon(native.conn)  # what connecting the location does
+        with tenant_context(native.practice):
+            raw, _ = token_for(api_client(native.practice)[0])
+
+        def offered() -> set[str]:
+            response = client.get(
+                "/api/v1/availability",
+                {"appointment_type_id": native.glaucoma.pk, "start_date": day.isoformat()},
+                HTTP_AUTHORIZATION=f"Bearer {raw}",
+            )
+            assert response.status_code == 200
+            slots = response.json()["slots"]
+            return {
+                datetime.fromisoformat(s["start"]).astimezone(TZ).strftime("%H:%M") for s in slots
+            }
+
+        assert "10:30" in offered()
+        with celery_worker(queues=queue, extra_env={"BOOKINGS_QUEUE": queue}):
+            staff_book(nextech, local(day, "10:30"))
+            deadline = time_monotonic() + 10
+            while "10:30" in offered():
+                assert time_monotonic() < deadline, "still offered 10 s after staff booked it"
+                poll_nextech_all()  # the beat's tick
+                threading.Event().wait(0.5)  # the beat's period (the test's NEXTECH_POLL)
+        assert offered() == set(HALF_HOURS) - {"10:30"}
+    finally:
+        forget_native(native)
