@@ -623,8 +623,9 @@ class _Parser:
     def native_needs_slots(
         self, ehr_kind: str, mode: str, locations: tuple[LocationSpec, ...]
     ) -> None:
-        """`native` reads free time from the EHR's own slots: only an EHR that offers them."""
-        if ehr_kind in NATIVE_SLOT_KINDS:
+        """`native` reads free time from the EHR's own slots: not with an EHR that has none
+        (without an EHR yet, the location offers nothing until one is connected)."""
+        if ehr_kind in NATIVE_SLOT_KINDS or ehr_kind == "none":
             return
         kinds = " or ".join(NATIVE_SLOT_KINDS)
         if mode == "native":

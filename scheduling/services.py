@@ -42,6 +42,7 @@ log = logging.getLogger("scheduling.holds")
 # claims, always taken in sorted key order.
 LOCK_NAMESPACE_PROVIDER = 0x484F4C50  # "HOLP"
 LOCK_NAMESPACE_OPERATORY = 0x484F4C4F  # "HOLO"
+LOCK_NAMESPACE_NATIVE_SLOTS = 0x4E534C54  # "NSLT": one refresh of a location's free slots
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 _ATTEMPTS = 3
 
@@ -506,6 +507,9 @@ def replace_native_slots(
         if start <= slot_start < end and slot_start < slot_end
     }
     with transaction.atomic():
+        # One refresh of a location at a time (the poll, a sync, the refresh after a booking):
+        # two interleaved would each delete before the other's rows are committed.
+        locks.xact_locks((LOCK_NAMESPACE_NATIVE_SLOTS, location_id))
         NativeSlot.objects.filter(location_id=location_id, start__gte=start, start__lt=end).delete()
         NativeSlot.objects.bulk_create(
             NativeSlot(

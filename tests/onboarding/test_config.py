@@ -364,6 +364,17 @@ def test_an_invalid_update_leaves_the_existing_practice_untouched():
             'working_hours[0].operatory: location "main" takes its working hours from the EHR '
             '(working hours "synced"): manual working hours cannot be imported for it',
         ),
+        (
+            lambda d: d["ehr"].update(kind="sandbox", working_hours="native"),
+            'ehr.working_hours: "native" needs an EHR with its own free slots (nextech)',
+        ),
+        (
+            lambda d: (
+                d["ehr"].update(kind="sandbox"),
+                d["locations"][0].update(working_hours="native"),
+            ),
+            'locations[0].working_hours: "native" needs an EHR with its own free slots (nextech)',
+        ),
     ],
 )
 def test_each_kind_of_error_names_its_path(change, error):

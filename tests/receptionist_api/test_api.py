@@ -619,11 +619,12 @@ def test_the_query_count_does_not_grow_with_the_window(
     assert len(response.json()["slots"]) > 31 * 10
     sent = [q["sql"] for q in one_day.captured_queries]
     # entering the tenant with the token and its API client (a prepared statement), the type,
-    # then working hours, rules and busy time sent together, leaving the tenant: four round trips
+    # then working hours, rules, the EHR's own free slots (native mode) and busy time sent
+    # together, leaving the tenant: four round trips
     assert len(sent) == 4
     assert sent[0].startswith("WITH prev") and "EXECUTE " in sent[0]
     assert "scheduling_appointmenttype" in sent[1] and sent[3].startswith("WITH prev")
-    assert [part.split(" ", 1)[0] for part in sent[2].split(";\n")] == ["SELECT"] * 2 + ["(SELECT"]
+    assert [part.split(" ", 1)[0] for part in sent[2].split(";\n")] == ["SELECT"] * 3 + ["(SELECT"]
 
 
 def test_a_held_slot_disappears_for_every_caller(client, alpha, auth, credentials):

@@ -54,21 +54,14 @@ class NextechWorld:
 @pytest.fixture
 def nextech(nextech_server: NextechServer) -> Iterator[NextechWorld]:
     """The sandbox, reset, with the demo practice and its service user."""
-    nextech_server.reset()
-    nextech_server.admin("POST", "/_admin/practices", demo_practice())
+    world = seeded_world(nextech_server)
+    # The sandbox tests' shared user too; the adapter tests get one of their own per test:
+    # Redis (tokens, rate buckets) is shared by the test processes, and Nextech's scopes are
+    # per user, so nothing of one test leaks into another.
     nextech_server.admin(
         "POST",
         "/_admin/users",
         {"username": USERNAME, "password": PASSWORD, "practices": [DEMO_PRACTICE_ID]},
-    )
-    world = NextechWorld(nextech_server)
-    # A user of its own per test: Redis (tokens, rate buckets) is shared by the test processes,
-    # and Nextech's scopes are per user, so nothing of one test leaks into another.
-    world.username = f"svc-{uuid.uuid4().hex[:12]}@practice.example"
-    nextech_server.admin(
-        "POST",
-        "/_admin/users",
-        {"username": world.username, "password": PASSWORD, "practices": [DEMO_PRACTICE_ID]},
     )
     yield world
     nextech_server.reset()
@@ -102,3 +95,154 @@ def make_config(world: NextechWorld, **overrides: Any) -> Any:
     }
     fields.update(overrides)
     return NextechConfig(**fields)
+
+
+# --- a portal practice on the sandbox's Nextech, its location in native mode ------------------
+
+WEEK = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+GLAUCOMA_EHR = 32  # the sandbox demo's 30-minute type, on Dr. Walters's 08:00-16:00 template
+
+
+@dataclass
+class Native:
+    practice: Any
+    location: Any
+    conn: Any
+    port: Any
+    walters: Any
+    room: Any
+    glaucoma: Any
+
+    def offered(self, day: date) -> list[str]:
+        """The glaucoma check's slots on `day` (local HH:MM), as the receptionist API offers."""
+        from core.tenancy import tenant_context
+        from scheduling.selectors import available_slots
+
+        with tenant_context(self.practice):
+            found = available_slots(
+                self.practice, appointment_type_id=self.glaucoma.pk, start_date=day, days=1
+            )
+        assert all(s.operatory_id == self.room.pk for s in found)
+        return [s.start.astimezone(TZ).strftime("%H:%M") for s in found]
+
+    def stored(self) -> int:
+        from core.tenancy import tenant_context
+        from scheduling.models import NativeSlot
+
+        with tenant_context(self.practice):
+            return NativeSlot.objects.filter(location=self.location).count()
+
+
+def build_native(world: NextechWorld) -> Native:
+    """A practice whose one location (native mode) is connected to the sandbox's demo practice:
+    Dr. Walters (9323) in one room of ours, Mon-Fri 08:00-16:00, taking the glaucoma check
+    (30 min, Nextech type 32, 30-day horizon)."""
+    import json
+    from datetime import time
+
+    from core.tenancy import cross_tenant, tenant_context
+    from ehr.models import AppointmentTypeLink, ConnectionKind, EHRConnection
+    from ehr.registry import port_for
+    from tests.factories import LocationFactory, PracticeFactory, sign_baa
+    from tests.scheduling.factories import (
+        AppointmentTypeFactory,
+        OperatoryFactory,
+        ProviderFactory,
+        WorkingHourFactory,
+    )
+
+    practice = PracticeFactory(timezone="America/Chicago")
+    sign_baa(practice)
+    location = LocationFactory(practice=practice, ehr_id=1, working_hours_mode="native")
+    walters = ProviderFactory(practice=practice, key="walters", ehr_id=9323)
+    glaucoma = AppointmentTypeFactory(practice=practice, minutes=30, horizon_days=30)
+    room = OperatoryFactory(practice=practice, location=location, ehr_id=1)
+    WorkingHourFactory(
+        practice=practice,
+        provider=walters,
+        operatory=room,
+        days=WEEK,
+        begin=time(8),
+        end=time(16),
+        appointment_types=[glaucoma],
+    )
+    config = make_config(world)
+    with tenant_context(practice.pk):
+        conn = EHRConnection.objects.create(
+            practice=practice,
+            location=location,
+            kind=ConnectionKind.NEXTECH,
+            base_url=world.server.api_url,
+            subdomain=world.practice_id,
+            ehr_location_id=1,
+            status="connected",
+            api_key=json.dumps(
+                {
+                    "client_id": config.client_id,
+                    "client_secret": config.client_secret,
+                    "username": config.username,
+                    "password": config.password,
+                    "token_url": config.token_url,
+                }
+            ),
+        )
+        conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
+    with cross_tenant("test data setup"):
+        AppointmentTypeLink.objects.create(
+            practice=practice, connection=conn, appointment_type=glaucoma, ehr_id=GLAUCOMA_EHR
+        )
+    return Native(practice, location, conn, port_for(conn), walters, room, glaucoma)
+
+
+def forget_native(native: Native) -> None:
+    """What a native world left in Redis and the process (its poll cursor, its ports)."""
+    from ehr.native_slots import forget_far_refresh
+    from ehr.nextech.poller import forget_cursor
+    from ehr.nextech.port import reset_ports
+
+    forget_cursor(native.conn)
+    forget_far_refresh(native.conn)
+    reset_ports()
+
+
+def staff_book(world: NextechWorld, start: datetime, minutes: int = 30) -> str:
+    """Staff book Dr. Walters at `start` in Nextech itself; the appointment's id."""
+    made = world.admin(
+        "POST",
+        f"/_admin/practices/{world.practice_id}/appointments",
+        {"practitioner": "9323", "location": "1", "start": start.isoformat(), "minutes": minutes},
+    )
+    return str(made["id"])
+
+
+def staff_cancel(world: NextechWorld, appointment_id: str) -> None:
+    world.admin(
+        "POST", f"/_admin/practices/{world.practice_id}/appointments/{appointment_id}/cancel"
+    )
+
+
+def staff_block(world: NextechWorld, start: datetime, end: datetime) -> None:
+    world.admin(
+        "POST",
+        f"/_admin/practices/{world.practice_id}/blocks",
+        {
+            "practitioner": "9323",
+            "location": "1",
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        },
+    )
+
+
+def seeded_world(server: NextechServer) -> NextechWorld:
+    """The sandbox reset, with the demo practice and a service user of its own."""
+    server.reset()
+    server.admin("POST", "/_admin/practices", demo_practice())
+    world = NextechWorld(server)
+    world.username = f"svc-{uuid.uuid4().hex[:12]}@practice.example"
+    server.admin(
+        "POST",
+        "/_admin/users",
+        {"username": world.username, "password": PASSWORD, "practices": [DEMO_PRACTICE_ID]},
+    )
+    return world

@@ -24,7 +24,8 @@ from onboarding.nextech_provisioning import (
 )
 from onboarding.schema import validate_config
 from onboarding.services import import_document, load_file, parse_config
-from scheduling.models import AppointmentType, Operatory, Provider
+from scheduling.models import AppointmentType, NativeSlot, Operatory, Provider
+from scheduling.selectors import available_slots
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the import commits before the EHR set-up
 
@@ -46,7 +47,7 @@ def test_the_nextech_demo_practice_loads_into_the_nextech_sandbox_as_the_seed_sa
     nextech_sandbox: NextechServer,
 ) -> None:
     data = json.loads(DEMO.read_text())
-    assert data["ehr"] == {"kind": "nextech", "working_hours": "manual"}
+    assert data["ehr"] == {"kind": "nextech", "working_hours": "native"}
     assert validate_config(data) == []
     assert "password" not in DEMO.read_text() and "secret" not in DEMO.read_text()
 
@@ -115,6 +116,27 @@ def test_the_nextech_demo_practice_loads_into_the_nextech_sandbox_as_the_seed_sa
         "08:00",
         "12:00",
     }
+
+    # The location is in native mode: the sync stored Nextech's own slots, and availability
+    # offers them in the rooms the file names (Mohs in the procedure suite, the Mohs-trained
+    # surgeons only), with our layer on top.
+    day = next_weekday_from(date.today() + timedelta(days=4), 1)  # past the 72 h lead: a Tuesday
+    with tenant_context(practice):
+        assert conn.location.working_hours_mode == "native"
+        assert NativeSlot.objects.filter(location=conn.location).exists()
+        offered = available_slots(practice, appointment_type_id=mohs.pk, start_date=day, days=1)
+        suite = Operatory.objects.get(key="procedure-suite")
+        okafor = Provider.objects.get(key="okafor")
+    assert [
+        (s.start.astimezone(port.tz).strftime("%H:%M"), s.provider_id, s.operatory_id)
+        for s in offered
+    ] == [("08:00", okafor.pk, suite.pk), ("12:00", okafor.pk, suite.pk)]
+
+
+def next_weekday_from(day: date, weekday: int) -> date:
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return day
 
 
 def test_loading_the_nextech_demo_again_changes_nothing(nextech_sandbox: NextechServer) -> None:

@@ -3,144 +3,54 @@
 
 from __future__ import annotations
 
-import json
+import threading
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
+from time import monotonic as time_monotonic
+from typing import Any
 
 import pytest
 
-from accounts.models import Location, Practice
+from accounts.models import Location
 from booking.failures import FailureCategory, category_of
 from booking.services import process_booking
-from core.tenancy import cross_tenant, tenant_context
-from ehr.models import AppointmentTypeLink, ConnectionKind, EHRConnection
-from ehr.native_slots import NEAR_DAYS, forget_far_refresh, refresh_for_poll, refresh_native_slots
-from ehr.nextech.poller import forget_cursor, poll_changes
-from ehr.nextech.port import NextechPort, reset_ports
-from ehr.registry import port_for
+from core.tenancy import tenant_context
+from ehr.native_slots import NEAR_DAYS, refresh_for_poll, refresh_native_slots
+from ehr.nextech.poller import poll_changes
 from ehr.services import sync_connection
 from scheduling.models import (
-    AppointmentType,
     BookingStatus,
     NativeSlot,
-    Operatory,
-    Provider,
     WorkingHoursMode,
 )
-from scheduling.selectors import available_slots
-from tests.factories import LocationFactory, PracticeFactory, sign_baa
 from tests.scheduling.factories import (
-    AppointmentTypeFactory,
     BookingFactory,
-    OperatoryFactory,
-    ProviderFactory,
     ReleasedHoldFactory,
-    WorkingHourFactory,
 )
 
-from .conftest import TZ, NextechWorld, local, make_config, next_weekday
-
-WEEK = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
-GLAUCOMA_EHR = 32  # the sandbox demo's 30-minute type, on Dr. Walters's 08:00-16:00 template
-
-
-@dataclass
-class Native:
-    practice: Practice
-    location: Location
-    conn: EHRConnection
-    port: NextechPort
-    walters: Provider
-    room: Operatory
-    glaucoma: AppointmentType
-
-    def offered(self, day: date) -> list[str]:
-        with tenant_context(self.practice):
-            found = available_slots(
-                self.practice, appointment_type_id=self.glaucoma.pk, start_date=day, days=1
-            )
-        assert all(s.operatory_id == self.room.pk for s in found)
-        return [s.start.astimezone(TZ).strftime("%H:%M") for s in found]
-
-    def stored(self) -> int:
-        with tenant_context(self.practice):
-            return NativeSlot.objects.filter(location=self.location).count()
+from .conftest import (
+    TZ,
+    Native,
+    NextechWorld,
+    build_native,
+    forget_native,
+    local,
+    next_weekday,
+    staff_block,
+    staff_book,
+    staff_cancel,
+)
 
 
 @pytest.fixture
 def native(nextech: NextechWorld, db: None) -> Iterator[Native]:
-    practice = PracticeFactory(timezone="America/Chicago")
-    sign_baa(practice)
-    location = LocationFactory(practice=practice, ehr_id=1, working_hours_mode="native")
-    walters = ProviderFactory(practice=practice, key="walters", ehr_id=9323)
-    glaucoma = AppointmentTypeFactory(practice=practice, minutes=30, horizon_days=30)
-    room = OperatoryFactory(practice=practice, location=location, ehr_id=1)
-    WorkingHourFactory(
-        practice=practice,
-        provider=walters,
-        operatory=room,
-        days=WEEK,
-        begin=time(8),
-        end=time(16),
-        appointment_types=[glaucoma],
-    )
-    config = make_config(nextech)
-    with tenant_context(practice.pk):
-        conn = EHRConnection.objects.create(
-            practice=practice,
-            location=location,
-            kind=ConnectionKind.NEXTECH,
-            base_url=nextech.server.api_url,
-            subdomain=nextech.practice_id,
-            ehr_location_id=1,
-            status="connected",
-            api_key=json.dumps(
-                {
-                    "client_id": config.client_id,
-                    "client_secret": config.client_secret,
-                    "username": config.username,
-                    "password": config.password,
-                    "token_url": config.token_url,
-                }
-            ),
-        )
-        conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
-    with cross_tenant("test data setup"):
-        AppointmentTypeLink.objects.create(
-            practice=practice, connection=conn, appointment_type=glaucoma, ehr_id=GLAUCOMA_EHR
-        )
-    port = port_for(conn)
-    assert isinstance(port, NextechPort)
-    yield Native(practice, location, conn, port, walters, room, glaucoma)
-    forget_cursor(conn)
-    forget_far_refresh(conn)
-    reset_ports()
+    world = build_native(nextech)
+    yield world
+    forget_native(world)
 
 
 HALF_HOURS = [f"{h:02d}:{m:02d}" for h in range(8, 16) for m in (0, 30)]
-
-
-def staff_book(nextech: NextechWorld, start: datetime, minutes: int = 30) -> str:
-    made = nextech.admin(
-        "POST",
-        f"/_admin/practices/{nextech.practice_id}/appointments",
-        {"practitioner": "9323", "location": "1", "start": start.isoformat(), "minutes": minutes},
-    )
-    return str(made["id"])
-
-
-def staff_block(nextech: NextechWorld, start: datetime, end: datetime) -> None:
-    nextech.admin(
-        "POST",
-        f"/_admin/practices/{nextech.practice_id}/blocks",
-        {
-            "practitioner": "9323",
-            "location": "1",
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        },
-    )
 
 
 def test_nothing_is_offered_before_the_ehrs_slots_are_read_then_exactly_them(
@@ -175,7 +85,7 @@ def test_a_staff_booking_and_a_block_in_nextech_leave_availability_after_the_nex
     assert report.changed == 1 and report.slots > 0
     gone = {"10:00", "13:00", "13:30"}
     assert native.offered(day) == [t for t in HALF_HOURS if t not in gone]
-    nextech.admin("POST", f"/_admin/practices/{nextech.practice_id}/appointments/{booked}/cancel")
+    staff_cancel(nextech, booked)
     poll_changes(native.conn, native.port)
     assert native.offered(day) == [t for t in HALF_HOURS if t not in {"13:00", "13:30"}]
 
@@ -280,3 +190,47 @@ def test_a_staff_booking_of_the_same_time_fails_ours_as_slot_taken(
     assert _failed(native, booking_id) is FailureCategory.SLOT_TAKEN
     assert "09:30" not in native.offered(day)
     assert len(nextech.appointments()) == 1  # only the staff's
+
+
+@pytest.mark.worker
+def test_end_to_end_a_staff_booking_in_nextech_leaves_the_api_within_ten_seconds(
+    nextech: NextechWorld, transactional_db: None, client: Any, settings: Any
+) -> None:
+    """The deployed path: the beat's poll fan-out, a real worker running the poll, the API."""
+    from ehr.native_slots import refresh_horizon
+    from ehr.tasks import poll_nextech_all
+    from tests.receptionist_api.factories import api_client, token_for
+    from tests.workers import celery_worker
+
+    native = build_native(nextech)
+    queue = f"test-native-{uuid.uuid4().hex[:8]}"
+    settings.INTEGRATIONS_QUEUES = {"bookings": queue, "sync": queue}
+    day = next_weekday(1)
+    try:
+        refresh_horizon(native.conn)  # what connecting the location does
+        with tenant_context(native.practice):
+            raw, _ = token_for(api_client(native.practice)[0])
+
+        def offered() -> set[str]:
+            response = client.get(
+                "/api/v1/availability",
+                {"appointment_type_id": native.glaucoma.pk, "start_date": day.isoformat()},
+                HTTP_AUTHORIZATION=f"Bearer {raw}",
+            )
+            assert response.status_code == 200
+            slots = response.json()["slots"]
+            return {
+                datetime.fromisoformat(s["start"]).astimezone(TZ).strftime("%H:%M") for s in slots
+            }
+
+        assert "10:30" in offered()
+        with celery_worker(queues=queue, extra_env={"BOOKINGS_QUEUE": queue}):
+            staff_book(nextech, local(day, "10:30"))
+            deadline = time_monotonic() + 10
+            while "10:30" in offered():
+                assert time_monotonic() < deadline, "still offered 10 s after staff booked it"
+                poll_nextech_all()  # the beat's tick
+                threading.Event().wait(0.5)  # the beat's period (the test's NEXTECH_POLL)
+        assert offered() == set(HALF_HOURS) - {"10:30"}
+    finally:
+        forget_native(native)
