@@ -25,6 +25,7 @@ NAV: list[tuple[str, list[tuple[str, str, tuple[str, ...]]]]] = [
         "Front desk",
         [
             ("Bookings", "frontdesk_bookings", (_F, _M)),
+            ("Requests", "frontdesk_requests", (_F, _M)),
             ("Needs attention", "frontdesk_needs_attention", (_F, _M)),
             ("Calls", "calls_list", (_F, _M)),
         ],

@@ -557,6 +557,9 @@ class MoveRefused(Exception):
     """A booking that cannot be moved (its status, or a move already under way)."""
 
 
+REQUEST_NOT_MOVABLE = "This booking is still a request: approve or decline it before moving it."
+
+
 def reschedule_booking(booking: Booking, hold: Hold) -> Booking:
     """Staff move a booking to the held slot: a new booking of the same patient, reason and
     call is written to the EHR like any other; the original is cancelled (here and in the EHR)
@@ -564,6 +567,8 @@ def reschedule_booking(booking: Booking, hold: Hold) -> Booking:
     fails it waits in the queue with its reason and the original appointment stands."""
     with transaction.atomic():
         old = Booking.objects.select_for_update().get(pk=booking.pk)
+        if old.status == BookingStatus.REQUESTED:
+            raise MoveRefused(REQUEST_NOT_MOVABLE)
         if old.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
             raise MoveRefused(f"A {old.get_status_display().lower()} booking cannot be moved.")
         moving = Booking.objects.filter(replaces=old, status=BookingStatus.PENDING)
@@ -986,13 +991,22 @@ def resolve_booking(booking: Booking, note: str, user: User | None) -> Booking:
 # --- requests waiting in our front desk's queue ----------------------------------------------
 
 
+NOT_IN_TIME = "Not approved in time."
+
+
 class RequestNotOpen(Exception):
     """The booking is not a request waiting for our staff (settled, or the EHR's to confirm)."""
 
 
+def is_open_request(booking: Booking) -> bool:
+    """A request waiting in our front desk's queue (one on the EHR's follow-up list is
+    confirmed or declined in the EHR)."""
+    return booking.status == BookingStatus.REQUESTED and booking.ehr_appointment_id is None
+
+
 def _open_request(booking_id: int) -> Booking:
     booking = Booking.objects.select_for_update().get(pk=booking_id)
-    if booking.status != BookingStatus.REQUESTED or booking.ehr_appointment_id is not None:
+    if not is_open_request(booking):
         raise RequestNotOpen(booking_id)
     return booking
 
@@ -1003,14 +1017,19 @@ def approve_request(booking: Booking, now: Any = None) -> Booking:
     now = now or timezone.now()
     with transaction.atomic():
         booking = _open_request(booking.pk)
-        if booking.request_expires_at is not None and booking.request_expires_at <= now:
-            _decline_locked(booking, "Not approved in time.", None, now)
-            raise RequestNotOpen(booking.pk)
-        booking.status = BookingStatus.PENDING
-        booking.pending_reason = PendingReason.QUEUED
-        booking.request_expires_at = None
-        booking.save(update_fields=["status", "pending_reason", "request_expires_at", "updated_at"])
-        _outbox(booking, OUTBOX_PROCESS)
+        overdue = booking.request_expires_at is not None and booking.request_expires_at <= now
+        if overdue:
+            _decline_locked(booking, NOT_IN_TIME, None, now)
+        else:
+            booking.status = BookingStatus.PENDING
+            booking.pending_reason = PendingReason.QUEUED
+            booking.request_expires_at = None
+            booking.save(
+                update_fields=["status", "pending_reason", "request_expires_at", "updated_at"]
+            )
+            _outbox(booking, OUTBOX_PROCESS)
+    if overdue:  # raised after the block: inside it, the decline would be rolled back too
+        raise RequestNotOpen(booking.pk)
     return booking
 
 
@@ -1060,5 +1079,5 @@ def expire_requests(now: Any = None, limit: int = 500) -> int:
                 booking = _open_request(booking_id)
             except RequestNotOpen:
                 continue
-            _decline_locked(booking, "Not approved in time.", None, now)
+            _decline_locked(booking, NOT_IN_TIME, None, now)
     return len(overdue)

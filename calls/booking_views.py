@@ -25,6 +25,7 @@ from accounts.http import request_practice
 from accounts.models import Practice
 from booking import services as bookings
 from booking.frontdesk import selectors
+from booking.frontdesk.forms import DeclineForm
 from booking.frontdesk.views import STAFF, masked_rows
 from calls import selectors as call_selectors
 from compliance.gate import phi_allowed
@@ -58,6 +59,8 @@ def booking_detail(request: HttpRequest, practice_slug: str, pk: int) -> HttpRes
             "call": call,
             "note": getattr(call, "encounter_note", None) if call is not None else None,
             "can_cancel": booking.status in selectors.CANCELLABLE,
+            "open_request": bookings.is_open_request(booking),
+            "decline_form": DeclineForm(),
             "moves": selectors.moves(booking),
             "ehr_cancellation": selectors.ehr_cancellation(booking),
             "phi_allowed": phi_allowed(practice),
@@ -116,6 +119,9 @@ def booking_reschedule(request: HttpRequest, practice_slug: str, pk: int) -> Htt
     time (`bookings.reschedule_booking`)."""
     booking = _booking(request, pk)
     practice = request_practice(request)
+    if booking.status == BookingStatus.REQUESTED:
+        messages.info(request, bookings.REQUEST_NOT_MOVABLE)
+        return redirect("frontdesk_booking_detail", practice_slug=practice_slug, pk=pk)
     if booking.status not in selectors.CANCELLABLE:
         messages.info(request, "Only a pending or confirmed booking can be moved.")
         return redirect("frontdesk_booking_detail", practice_slug=practice_slug, pk=pk)

@@ -124,7 +124,7 @@ def store_transcript(
         if ended_at is not None:
             call.ended_at = ended_at
             fields.append("ended_at")
-        if outcome and call.outcome != CallOutcome.BOOKED:
+        if outcome and call.outcome not in DECIDED_BY_BOOKING:
             call.outcome = outcome
             fields.append("outcome")
         call.save(update_fields=fields)
@@ -149,7 +149,8 @@ def _booking_keys(call: Call) -> list[str]:
 
 
 def booking_for_call(call: Call) -> Booking | None:
-    """The booking made during the call: confirmed first, then pending, newest first."""
+    """The booking made during the call: confirmed first, then requested, pending, failed,
+    newest first."""
     rows = (
         Booking.objects.for_practice(call.practice_id)
         .filter(call_id__in=_booking_keys(call))
@@ -157,7 +158,12 @@ def booking_for_call(call: Call) -> Booking | None:
         .order_by("-created_at")
     )
     candidates = list(rows[:5])
-    for wanted in (BookingStatus.CONFIRMED, BookingStatus.PENDING, BookingStatus.FAILED):
+    for wanted in (
+        BookingStatus.CONFIRMED,
+        BookingStatus.REQUESTED,
+        BookingStatus.PENDING,
+        BookingStatus.FAILED,
+    ):
         for booking in candidates:
             if booking.status == wanted:
                 return booking
@@ -169,11 +175,14 @@ IN_PROGRESS = CallOutcome.IN_PROGRESS
 # decided yet, "the caller hung up", or the agent's own unspecific "failed". An escalation or a
 # message taken says what was done for the caller instead, and stays.
 UNDECIDED = frozenset({CallOutcome.IN_PROGRESS, CallOutcome.ABANDONED, CallOutcome.FAILED})
+# Outcomes the call's booking states, which the agent's own outcome never replaces.
+DECIDED_BY_BOOKING = frozenset({CallOutcome.BOOKED, CallOutcome.REQUESTED})
 
 
 def link_booking(call: Call) -> Booking | None:
     """Point the call at its booking and make the outcome say so (booked once confirmed,
-    booking failed if it failed and nothing else was decided). Call inside a transaction."""
+    requested while staff have yet to confirm it, booking failed if it failed; the last two
+    only when nothing else was decided). Call inside a transaction."""
     booking = booking_for_call(call)
     if booking is None:
         return None
@@ -183,6 +192,9 @@ def link_booking(call: Call) -> Booking | None:
         fields.append("booking")
     if booking.status == BookingStatus.CONFIRMED and call.outcome != CallOutcome.BOOKED:
         call.outcome = CallOutcome.BOOKED
+        fields.append("outcome")
+    elif booking.status == BookingStatus.REQUESTED and call.outcome in UNDECIDED:
+        call.outcome = CallOutcome.REQUESTED
         fields.append("outcome")
     elif booking.status == BookingStatus.FAILED and call.outcome in UNDECIDED:
         call.outcome = CallOutcome.BOOKING_FAILED
@@ -503,11 +515,12 @@ def sweep_notes(stale_seconds: float = 60.0, limit: int = 500) -> int:
             .exclude(pk__in=EncounterNote.objects.values("booking_id"))
             .values_list("pk", "practice_id")[:limit]
         )
-        # Calls left "in progress" by a booking that failed (before the hand-over on failure
-        # existed, or when it was lost): linking again settles their outcome.
+        # Calls left "in progress" by a booking that failed or became a request (when the
+        # hand-over was lost): linking again settles their outcome.
         unsettled = list(
             Call.objects.filter(
-                outcome=CallOutcome.IN_PROGRESS, booking__status=BookingStatus.FAILED
+                outcome=CallOutcome.IN_PROGRESS,
+                booking__status__in=[BookingStatus.FAILED, BookingStatus.REQUESTED],
             ).values_list("booking_id", "practice_id")[:limit]
         )
         stale = list(

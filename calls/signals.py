@@ -1,7 +1,7 @@
-"""Booking -> call: when a booking that names a call settles (confirmed or failed), link the
-call, make its outcome say so, and queue its encounter note if confirmed, after the booking's
-transaction commits. A failure settles the call too: otherwise a call whose booking failed
-after its transcript arrived would stay "in progress" for good.
+"""Booking -> call: when a booking that names a call settles (confirmed, requested or failed),
+link the call, make its outcome say so, and queue its encounter note if confirmed, after the
+booking's transaction commits. A failure settles the call too: otherwise a call whose booking
+failed after its transcript arrived would stay "in progress" for good.
 
 A post_save receiver rather than a line in `booking.services.mark_confirmed` (booking sits
 below calls and never imports it): every path that confirms (the task, the insertion webhook,
@@ -19,7 +19,7 @@ from django.db import transaction
 
 from scheduling.models import Booking, BookingStatus
 
-SETTLED = frozenset({BookingStatus.CONFIRMED, BookingStatus.FAILED})
+SETTLED = frozenset({BookingStatus.CONFIRMED, BookingStatus.REQUESTED, BookingStatus.FAILED})
 
 
 def booking_saved(

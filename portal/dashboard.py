@@ -16,8 +16,9 @@ Definitions:
 - failures by reason: bookings of the window that are failed now, grouped by the category of
   their reason (`booking.failures`), never by its text (which names ids and the caller's
   words);
-- queue depth: outbox rows not yet handed to the workers, bookings still pending, and failed
-  bookings nobody has resolved (the "needs attention" queue, all time).
+- queue depth: outbox rows not yet handed to the workers, bookings still pending, failed
+  bookings nobody has resolved (the "needs attention" queue, all time), and requests waiting
+  for the front desk to approve or decline (the Requests page).
 """
 
 from __future__ import annotations
@@ -241,8 +242,12 @@ def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
         .order_by()
     )
     per_day = {row["day"]: row["n"] for row in by_day}
-    queues = bookings.filter(status__in=[BookingStatus.PENDING, BookingStatus.FAILED]).aggregate(
+    queued = [BookingStatus.PENDING, BookingStatus.FAILED, BookingStatus.REQUESTED]
+    queues = bookings.filter(status__in=queued).aggregate(
         pending=Count("pk", filter=Q(status=BookingStatus.PENDING)),
+        requests=Count(
+            "pk", filter=Q(status=BookingStatus.REQUESTED, ehr_appointment_id__isnull=True)
+        ),
         needs_attention=Count(
             "pk", filter=Q(status=BookingStatus.FAILED, resolved_at__isnull=True)
         ),
@@ -299,6 +304,7 @@ def figures(practice: Practice, now: datetime | None = None) -> dict[str, Any]:
             "outbox_pending": outbox_pending,
             "bookings_pending": totals["pending"],
             "needs_attention": totals["needs_attention"],
+            "requests": totals["requests"],
         },
         "connections": connections,
         "bookings_chart": day_chart(

@@ -48,3 +48,13 @@ class ResolveForm(forms.Form):
         help_text="For example: booked by phone for Friday 10:00; caller asked to call back.",
         error_messages={"required": "Say how it was handled: the note is kept with the booking."},
     )
+
+
+class DeclineForm(forms.Form):
+    note = forms.CharField(
+        label="Why (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with the booking, for example: asked the caller to come on Monday instead.",
+    )

@@ -122,6 +122,19 @@ def queue_count(practice: Practice) -> int:
     return bookings.needs_attention(practice).count()
 
 
+def requests(practice: Practice) -> QuerySet[Booking]:
+    """Requests waiting for our staff to approve or decline, soonest deadline first."""
+    return (
+        bookings.open_requests(practice)
+        .select_related("location", "patient")
+        .defer(*LIST_FIELDS_DEFERRED)
+    )
+
+
+def request_count(practice: Practice) -> int:
+    return bookings.open_requests(practice).count()
+
+
 def booking(practice: Practice, pk: int) -> Booking:
     """One booking of this practice (Booking.DoesNotExist otherwise)."""
     return _base(practice).get(pk=pk)

@@ -22,7 +22,7 @@ from accounts.http import request_practice
 from accounts.models import Role
 from booking import services as bookings
 from booking.frontdesk import selectors
-from booking.frontdesk.forms import BookingFilterForm, ResolveForm
+from booking.frontdesk.forms import BookingFilterForm, DeclineForm, ResolveForm
 from compliance import audit
 from compliance.gate import phi_allowed, require_phi_allowed
 from compliance.models import AuditAction
@@ -93,6 +93,7 @@ def booking_list(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "query": urlencode({**params, "sort": order.param}),
             "columns": sorting.columns(BOOKING_COLUMNS, order, params),
             "queue_count": selectors.queue_count(practice),
+            "request_count": selectors.request_count(practice),
             "today": today,
         },
     )
@@ -131,10 +132,91 @@ def needs_attention(request: HttpRequest, practice_slug: str) -> HttpResponse:
             "columns": sorting.columns(QUEUE_COLUMNS, order, {}),
             "rows": masked_rows(request, page.object_list, "needs attention queue"),
             "queue_count": selectors.queue_count(practice),
+            "request_count": selectors.request_count(practice),
             "resolve_form": ResolveForm(),
             "poll_seconds": POLL_SECONDS,
         },
     )
+
+
+@require_GET
+@roles_required(*STAFF)
+def booking_requests(request: HttpRequest, practice_slug: str) -> HttpResponse:
+    """Requests waiting for the front desk (request-mode types on an EHR without a follow-up
+    list of its own), soonest deadline first, to approve or decline."""
+    practice = request_practice(request)
+    page = selectors.paginate(selectors.requests(practice), request.GET.get("page"))
+    return render(
+        request,
+        "booking/frontdesk/requests.html",
+        {
+            "page": page,
+            "query": "",
+            "rows": masked_rows(request, page.object_list, "booking requests"),
+            "queue_count": selectors.queue_count(practice),
+            "request_count": selectors.request_count(practice),
+            "decline_form": DeclineForm(),
+            "now": timezone.now(),
+        },
+    )
+
+
+def _after_request(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    """Back to the booking's page when the action was taken there, else to the requests."""
+    if request.POST.get("from") == "detail":
+        return redirect("frontdesk_booking_detail", practice_slug=practice_slug, pk=pk)
+    return redirect("frontdesk_requests", practice_slug=practice_slug)
+
+
+def _not_open(booking: Booking) -> str:
+    """Why a request can no longer be approved or declined, from what the booking is now."""
+    booking.refresh_from_db(fields=["status", "resolution_note", "ehr_appointment_id"])
+    if booking.status == BookingStatus.DECLINED and booking.resolution_note == bookings.NOT_IN_TIME:
+        return "This request was not approved in time: it has been declined and its time freed."
+    if booking.status == BookingStatus.REQUESTED:
+        return "This request is on the EHR's follow-up list: confirm or decline it in the EHR."
+    status = booking.get_status_display().lower()
+    return f"This request is no longer waiting (it is {status} now): nothing was changed."
+
+
+@require_POST
+@roles_required(*STAFF)
+def approve(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    booking = _booking(request, pk)
+    if not phi_allowed(request_practice(request)):
+        messages.error(
+            request, "No executed BAA is in force, so the booking cannot be sent to the EHR."
+        )
+        return _after_request(request, practice_slug, pk)
+    try:
+        bookings.approve_request(booking)
+    except bookings.RequestNotOpen:
+        messages.error(request, _not_open(booking))
+    else:
+        messages.success(
+            request,
+            "Approved: it is being booked into the EHR (its status updates on the booking's "
+            "page). If the time was taken in the EHR meanwhile, it shows in Needs attention "
+            "with the reason.",
+        )
+    return _after_request(request, practice_slug, pk)
+
+
+@require_POST
+@roles_required(*STAFF)
+def decline(request: HttpRequest, practice_slug: str, pk: int) -> HttpResponse:
+    booking = _booking(request, pk)
+    form = DeclineForm(request.POST)
+    note = form.cleaned_data["note"].strip() if form.is_valid() else ""
+    try:
+        bookings.decline_request(booking, note or "Declined by the front desk.", request.user)  # type: ignore[arg-type]
+    except bookings.RequestNotOpen:
+        messages.error(request, _not_open(booking))
+    else:
+        messages.success(
+            request, "Declined: nothing was sent to the EHR and the time is free again."
+        )
+    return _after_request(request, practice_slug, pk)
 
 
 def _status(request: HttpRequest, booking: Booking, problem: str = "") -> HttpResponse:

@@ -22,13 +22,15 @@ DEFAULT_TRANSCRIPT_RETENTION_DAYS = 365
 
 
 class CallOutcome(models.TextChoices):
-    """What a call came to. A booking decides `booked` and `booking_failed` itself (whenever it
-    settles, during or after the call); the agent states the others when no booking was made,
-    and a call that ended with nothing decided is `abandoned` rather than in progress forever.
+    """What a call came to. A booking decides `booked`, `requested` (a request-mode type: staff
+    confirm it first) and `booking_failed` itself (whenever it settles, during or after the
+    call); the agent states the others when no booking was made, and a call that ended with
+    nothing decided is `abandoned` rather than in progress forever.
     """
 
     IN_PROGRESS = "in_progress", "In progress"
     BOOKED = "booked", "Booked"
+    REQUESTED = "requested", "Requested"
     BOOKING_FAILED = "booking_failed", "Booking failed"
     ESCALATED = "escalated", "Escalated"
     MESSAGE_TAKEN = "message_taken", "Message taken"

@@ -66,7 +66,11 @@ class Desk:
         **extra: Any,
     ) -> Booking:
         n = next(_keys)
-        claiming = status in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+        claiming = status in (
+            BookingStatus.PENDING,
+            BookingStatus.CONFIRMED,
+            BookingStatus.REQUESTED,
+        )
         with cross_tenant("test data setup"):
             hold = Hold.objects.create(
                 practice=self.practice,

@@ -43,7 +43,12 @@ PAGES_BY_ROLE = {
         "ehr_connections",
         "calls_retention",
     ],
-    Role.FRONT_DESK: ["frontdesk_bookings", "frontdesk_needs_attention", "calls_list"],
+    Role.FRONT_DESK: [
+        "frontdesk_bookings",
+        "frontdesk_requests",
+        "frontdesk_needs_attention",
+        "calls_list",
+    ],
     Role.CLINICIAN: ["escalation_protocols", "escalation_console", "oncall_rota"],
     Role.COMPLIANCE_OFFICER: ["compliance_audit", "compliance_baa_list"],
 }

@@ -97,7 +97,12 @@ def test_figures_count_the_agents_bookings_in_the_window(practice, other_practic
     assert f["settled"] == 4  # 2 confirmed + 2 failed in the window; the pending one is not
     assert f["first_try"] == 1
     assert f["first_try_percent"] == 25
-    assert f["queue"] == {"outbox_pending": 1, "bookings_pending": 1, "needs_attention": 3}
+    assert f["queue"] == {
+        "outbox_pending": 1,
+        "bookings_pending": 1,
+        "needs_attention": 3,
+        "requests": 0,
+    }
 
     chart = f["bookings_chart"]
     assert len(chart.bars) == dashboard.DAYS
@@ -224,6 +229,20 @@ def test_the_dashboard_page_has_svg_charts_and_constant_queries(manager_client, 
     assert 'id="figure-bookings">25<' in page
     assert 'id="queue-needs-attention">15<' in page
     assert 'id="oncall-gaps"' in page  # the manager staffs the rota
+
+
+def test_requests_waiting_for_the_front_desk_are_counted_not_the_ehrs_own(
+    manager_client, practice, other_practice
+):
+    first = build(practice)
+    kw = same_slot_as(first)
+    BookingFactory(**kw, status="requested")  # in our front desk's queue
+    BookingFactory(**kw, status="requested", ehr_appointment_id=77)  # on the EHR's list
+    BookingFactory(**kw, status="declined")
+    BookingFactory(**same_slot_as(build(other_practice)), status="requested")
+    assert figures_of(practice)["queue"]["requests"] == 1
+    page = manager_client.get("/p/alpha/").content.decode()
+    assert 'id="queue-requests">1<' in page
 
 
 def test_front_desk_sees_the_figures_but_not_the_checklist(client, practice):
