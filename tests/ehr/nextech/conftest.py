@@ -7,6 +7,7 @@ routes), never by patching our client.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +18,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from core.tenancy import cross_tenant, tenant_context
+from ehr.models import ConnectionKind, EHRConnection
+from ehr.nextech.poller import forget_cursor
+from ehr.nextech.port import NextechPort, reset_ports
+from ehr.registry import port_for
 from ehr_sandbox.nextech.demo import DEMO_PRACTICE_ID, demo_practice
 from ehr_sandbox.nextech.testing import NextechServer
+from scheduling.models import Provider
+from tests.factories import LocationFactory, PracticeFactory, sign_baa
 
 USERNAME = "svc-user@practice.example"  # the sandbox tests' user; adapter tests get their own
 PASSWORD = "first-password"
@@ -102,3 +110,46 @@ def make_config(world: NextechWorld, **overrides: Any) -> Any:
     }
     fields.update(overrides)
     return NextechConfig(**fields)
+
+
+@dataclass
+class Connected:
+    """A practice whose one location is connected to the sandbox's demo practice (location 1)
+    as this test's service user; its port."""
+
+    conn: EHRConnection
+    port: NextechPort
+
+
+@pytest.fixture
+def connected(nextech: NextechWorld, db: None) -> Iterator[Connected]:
+    practice = PracticeFactory(timezone="America/Chicago")
+    sign_baa(practice)
+    location = LocationFactory(practice=practice, ehr_id=1)
+    with cross_tenant("test data setup"):
+        Provider.objects.create(practice=practice, key="walters", name="Dr. Walters", ehr_id=9323)
+    config = make_config(nextech)
+    with tenant_context(practice.pk):
+        conn = EHRConnection.objects.create(
+            practice=practice,
+            location=location,
+            kind=ConnectionKind.NEXTECH,
+            base_url=nextech.server.api_url,
+            subdomain=nextech.practice_id,
+            ehr_location_id=1,
+            api_key=json.dumps(
+                {
+                    "client_id": config.client_id,
+                    "client_secret": config.client_secret,
+                    "username": config.username,
+                    "password": config.password,
+                    "token_url": config.token_url,
+                }
+            ),
+        )
+        conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
+    port = port_for(conn)
+    assert isinstance(port, NextechPort)
+    yield Connected(conn, port)
+    forget_cursor(conn)
+    reset_ports()
