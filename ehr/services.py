@@ -148,7 +148,8 @@ class ConnectionCheck:
 
     def line(self, location_name: str) -> str:
         """What the page and `manage.py test_connection` say about it, in the same words."""
-        return f"{location_name}: {self.state.label} ({self.latency_ms:.0f} ms) — {self.detail}"
+        detail = self.detail.removeprefix(f"{self.state.label}: ")
+        return f"{location_name}: {self.state.label} ({self.latency_ms:.0f} ms) — {detail}"
 
 
 def check_connection(conn: EHRConnection) -> ConnectionCheck:

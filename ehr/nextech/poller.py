@@ -74,7 +74,7 @@ def poll_changes(conn: EHRConnection, port: NextechPort) -> PollReport:
         for nx in batch.appointments:
             # Poll lag: from staff's change in Nextech to this poll seeing it (not for the
             # first poll's look-back, which finds changes older than the poller).
-            if cursor is not None and nx.last_updated is not None:
+            if raw and nx.last_updated is not None:
                 lag = (seen_at - nx.last_updated).total_seconds()
                 recorder.record(Figure.FRESHNESS, lag, "polled_changes")
             appointment = port.as_ehr(nx)
@@ -82,13 +82,9 @@ def poll_changes(conn: EHRConnection, port: NextechPort) -> PollReport:
                 # fetch=False: the mirror must not reach for the NexHealth client.
                 report.outcomes[Mirror(conn, fetch=False).apply_appointment(appointment)] += 1
                 announce_appointment(conn, appointment)
-        if batch.cursor is not None:
-            redis.set(
-                key,
-                json.dumps(
-                    {"cursor": batch.cursor.isoformat(), "seen": sorted(batch.seen_at_cursor)}
-                ),
-            )
+        if batch.cursor is not None or not raw:  # the state also says a poll has run
+            moved = batch.cursor.isoformat() if batch.cursor is not None else None
+            redis.set(key, json.dumps({"cursor": moved, "seen": sorted(batch.seen_at_cursor)}))
         if is_native(conn):
             report.slots = sum(r.stored for r in refresh_for_poll(conn))
         return report

@@ -29,13 +29,13 @@ def days_ago(n: int):
     return local.replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=n)
 
 
-def connect(practice, name="Main Office", **health):
+def connect(practice, name="Main Office", kind=ConnectionKind.SANDBOX, **health):
     location = LocationFactory(practice=practice, name=name)
     with tenant_context(practice):
         conn = EHRConnection.objects.create(
             practice=practice,
             location=location,
-            kind=ConnectionKind.SANDBOX,
+            kind=kind,
             base_url="http://127.0.0.1:1",
             subdomain="dash",
             api_key="key",
@@ -193,13 +193,44 @@ def test_ehr_latency_errors_and_freshness_lag_come_from_live_and_stored_health(p
 def test_figures_take_a_constant_number_of_queries(practice, django_assert_num_queries):
     build(practice)
     connect(practice, "One")
+    connect(practice, "Eye", ConnectionKind.NEXTECH)
     with tenant_context(practice), django_assert_num_queries(5):
         dashboard.figures(practice)
     for i in range(3):
         build(practice)
         connect(practice, f"Office {i}", calls=1)
+        connect(practice, f"Skin {i}", ConnectionKind.NEXTECH, requests=2, first_try_ok=1)
     with tenant_context(practice), django_assert_num_queries(5):
         dashboard.figures(practice)
+
+
+def test_the_integration_health_panel_shows_both_adapters_figures(manager_client, practice):
+    nexhealth = connect(practice, "Main Office", requests=4, first_try_ok=4)
+    nextech = connect(
+        practice,
+        "Eye Center",
+        ConnectionKind.NEXTECH,
+        requests=10,
+        first_try_ok=8,
+        failures={"rate_limited": 1, "auth": 1},
+        rate_limit_waits=3,
+        rate_limit_wait_seconds=2.5,
+    )
+    HealthRecorder(nexhealth.health_key).record(Figure.FRESHNESS, 0.8, "webhooks")
+    HealthRecorder(nextech.health_key).record(Figure.FRESHNESS, 2.0, "polled_changes")
+    page = manager_client.get("/p/alpha/").content.decode()
+    assert 'id="integration-health"' in page
+    assert f'id="health-{nexhealth.pk}-first-try">100%<' in page
+    assert f'id="health-{nextech.pk}-first-try">80%<' in page
+    assert f'id="health-{nextech.pk}-failed">2<' in page
+    assert f'id="health-{nextech.pk}-rate-waits">3<' in page and "2.5 s waited in all" in page
+    assert f'id="health-{nexhealth.pk}-lag">800 ms<' in page
+    assert f'id="health-{nextech.pk}-lag">2000 ms<' in page
+    assert "Freshness (webhook lag) p95" in page and "Freshness (poll lag) p95" in page
+    f = figures_of(practice)
+    lags = {b.label: b.text for b in f["lag_chart"].bars}
+    assert lags["Eye Center poll lag p95"] == "2000 ms"
+    assert lags["Main Office webhook lag p95"] == "800 ms"
 
 
 def test_the_dashboard_page_has_svg_charts_and_constant_queries(manager_client, practice):

@@ -7,6 +7,7 @@ routes), never by patching our client.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +18,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from core.tenancy import cross_tenant, tenant_context
+from ehr.models import ConnectionKind, EHRConnection
+from ehr.nextech.poller import forget_cursor
+from ehr.nextech.port import NextechPort, reset_ports
+from ehr.registry import port_for
 from ehr_sandbox.nextech.demo import DEMO_PRACTICE_ID, demo_practice
 from ehr_sandbox.nextech.testing import NextechServer
+from scheduling.models import Provider
+from tests.factories import LocationFactory, PracticeFactory, sign_baa
 
 USERNAME = "svc-user@practice.example"  # the sandbox tests' user; adapter tests get their own
 PASSWORD = "first-password"
@@ -97,6 +105,55 @@ def make_config(world: NextechWorld, **overrides: Any) -> Any:
     return NextechConfig(**fields)
 
 
+def connect(world: NextechWorld, practice: Any, location: Any) -> EHRConnection:
+    """`location` connected to the sandbox's demo practice (location 1) as `world`'s user."""
+    config = make_config(world)
+    with tenant_context(practice.pk):
+        conn = EHRConnection.objects.create(
+            practice=practice,
+            location=location,
+            kind=ConnectionKind.NEXTECH,
+            base_url=world.server.api_url,
+            subdomain=world.practice_id,
+            ehr_location_id=1,
+            status="connected",
+            api_key=json.dumps(
+                {
+                    "client_id": config.client_id,
+                    "client_secret": config.client_secret,
+                    "username": config.username,
+                    "password": config.password,
+                    "token_url": config.token_url,
+                }
+            ),
+        )
+        return EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
+
+
+@dataclass
+class Connected:
+    """A practice whose one location is connected to the sandbox's demo practice (location 1)
+    as this test's service user; its port."""
+
+    conn: EHRConnection
+    port: NextechPort
+
+
+@pytest.fixture
+def connected(nextech: NextechWorld, db: None) -> Iterator[Connected]:
+    practice = PracticeFactory(timezone="America/Chicago")
+    sign_baa(practice)
+    location = LocationFactory(practice=practice, ehr_id=1)
+    with cross_tenant("test data setup"):
+        Provider.objects.create(practice=practice, key="walters", name="Dr. Walters", ehr_id=9323)
+    conn = connect(nextech, practice, location)
+    port = port_for(conn)
+    assert isinstance(port, NextechPort)
+    yield Connected(conn, port)
+    forget_cursor(conn)
+    reset_ports()
+
+
 # --- a portal practice on the sandbox's Nextech, its location in native mode ------------------
 
 WEEK = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
@@ -137,13 +194,9 @@ def build_native(world: NextechWorld) -> Native:
     """A practice whose one location (native mode) is connected to the sandbox's demo practice:
     Dr. Walters (9323) in one room of ours, Mon-Fri 08:00-16:00, taking the glaucoma check
     (30 min, Nextech type 32, 30-day horizon)."""
-    import json
     from datetime import time
 
-    from core.tenancy import cross_tenant, tenant_context
-    from ehr.models import AppointmentTypeLink, ConnectionKind, EHRConnection
-    from ehr.registry import port_for
-    from tests.factories import LocationFactory, PracticeFactory, sign_baa
+    from ehr.models import AppointmentTypeLink
     from tests.scheduling.factories import (
         AppointmentTypeFactory,
         OperatoryFactory,
@@ -166,27 +219,7 @@ def build_native(world: NextechWorld) -> Native:
         end=time(16),
         appointment_types=[glaucoma],
     )
-    config = make_config(world)
-    with tenant_context(practice.pk):
-        conn = EHRConnection.objects.create(
-            practice=practice,
-            location=location,
-            kind=ConnectionKind.NEXTECH,
-            base_url=world.server.api_url,
-            subdomain=world.practice_id,
-            ehr_location_id=1,
-            status="connected",
-            api_key=json.dumps(
-                {
-                    "client_id": config.client_id,
-                    "client_secret": config.client_secret,
-                    "username": config.username,
-                    "password": config.password,
-                    "token_url": config.token_url,
-                }
-            ),
-        )
-        conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
+    conn = connect(world, practice, location)
     with cross_tenant("test data setup"):
         AppointmentTypeLink.objects.create(
             practice=practice, connection=conn, appointment_type=glaucoma, ehr_id=GLAUCOMA_EHR
@@ -197,8 +230,6 @@ def build_native(world: NextechWorld) -> Native:
 def forget_native(native: Native) -> None:
     """What a native world left in Redis and the process (its poll cursor, its ports)."""
     from ehr.native_slots import forget_far_refresh
-    from ehr.nextech.poller import forget_cursor
-    from ehr.nextech.port import reset_ports
 
     forget_cursor(native.conn)
     forget_far_refresh(native.conn)

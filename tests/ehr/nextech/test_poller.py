@@ -4,61 +4,18 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from core.tenancy import cross_tenant, tenant_context
+from core.tenancy import tenant_context
 from ehr.models import ConnectionKind, EHRConnection
-from ehr.nextech.poller import forget_cursor, poll_changes
-from ehr.nextech.port import NextechPort, reset_ports
-from ehr.registry import port_for
+from ehr.nextech.poller import poll_changes
+from ehr.nextech.port import reset_ports
 from ehr.services import check_connection
-from scheduling.models import Appointment, Provider
+from scheduling.models import Appointment
 from tests.factories import LocationFactory, PracticeFactory, sign_baa
 
-from .conftest import NextechWorld, local, make_config, next_weekday
-
-
-@dataclass
-class Connected:
-    conn: EHRConnection
-    port: NextechPort
-
-
-@pytest.fixture
-def connected(nextech: NextechWorld, db: None) -> Iterator[Connected]:
-    practice = PracticeFactory(timezone="America/Chicago")
-    sign_baa(practice)
-    location = LocationFactory(practice=practice, ehr_id=1)
-    with cross_tenant("test data setup"):
-        Provider.objects.create(practice=practice, key="walters", name="Dr. Walters", ehr_id=9323)
-    config = make_config(nextech)
-    with tenant_context(practice.pk):
-        conn = EHRConnection.objects.create(
-            practice=practice,
-            location=location,
-            kind=ConnectionKind.NEXTECH,
-            base_url=nextech.server.api_url,
-            subdomain=nextech.practice_id,
-            ehr_location_id=1,
-            api_key=json.dumps(
-                {
-                    "client_id": config.client_id,
-                    "client_secret": config.client_secret,
-                    "username": config.username,
-                    "password": config.password,
-                    "token_url": config.token_url,
-                }
-            ),
-        )
-        conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
-    port = port_for(conn)
-    assert isinstance(port, NextechPort)
-    yield Connected(conn, port)
-    forget_cursor(conn)
-    reset_ports()
+from .conftest import Connected, NextechWorld, local, make_config, next_weekday
 
 
 def mirrored(conn: EHRConnection, ehr_id: int) -> Appointment | None:
