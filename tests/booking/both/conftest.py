@@ -343,7 +343,8 @@ class NextechSide:
             if any(i["use"] == "usual" and int(i["value"]) == patient_id for i in p["identifier"])
         )
         notes = self._admin("GET", "/notes")
-        return [n for n in notes["compositions"] + notes["documents"] if guid in str(n)]
+        documents = [d for d in notes["documents"] if guid in str(d.get("subject"))]
+        return list(notes["compositions"].get(guid, [])) + documents
 
     def staff_add_patient(self, **person: str) -> None:
         patient = {

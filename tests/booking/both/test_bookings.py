@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from core.tenancy import tenant_context
-from scheduling.models import Booking, OutboxMessage, Patient
+from ehr_sandbox.testing import wait_until
+from scheduling.models import Booking, HoldStatus, OutboxMessage, Patient
 
 from .conftest import World
 
@@ -94,3 +95,76 @@ def test_a_caller_is_found_before_being_created_and_a_new_one_created_once(world
     ]
     with tenant_context(world.practice):
         assert Patient.objects.count() == 2
+
+
+def test_a_booking_is_pending_until_the_ehr_has_written_it(world: World) -> None:
+    # The appointment write hangs in the EHR (then is answered normally).
+    world.ehr.faults(stall_count=1, stall_seconds=3, only_endpoints=[world.ehr.write_endpoint])
+    with world.worker():
+        booking_id = world.book(10, 0, "stalled-1")
+        wait_until(
+            lambda: world.ehr.stats()["faults"].get("stall", 0) == 1,
+            timeout=60,
+            message="the appointment write to hang in the EHR",
+        )
+        body = world.agent.booking(booking_id)
+        assert body["status"] == "pending" and body["ehr_appointment_id"] is None
+        assert [a for a in world.ehr.appointments() if a.written] == []
+        body = world.agent.wait_status(booking_id, "confirmed")
+    [appt] = world.live_appointments()
+    assert appt.written and appt.id == body["ehr_appointment_id"]
+    assert world.row(booking_id).confirmed_at is not None
+
+
+def test_a_booking_the_ehr_turns_down_fails_with_a_reason_and_frees_its_hold(
+    world: World,
+) -> None:
+    """NexHealth accepts the write, then reports the insertion failed; Nextech answers 409
+    (staff took the time while our write was on its way). Neither is ever confirmed."""
+    if world.kind == "nexhealth":
+        world.ehr.faults(insertion_failure_share=1.0)
+    else:
+        world.ehr.faults(stall_count=1, stall_seconds=2, only_endpoints=[world.ehr.write_endpoint])
+    with world.worker():
+        booking_id = world.book(10, 0, "refused-1")
+        if world.kind == "nextech":
+            wait_until(
+                lambda: world.ehr.stats()["faults"].get("stall", 0) == 1,
+                timeout=60,
+                message="the appointment write to be on its way",
+            )
+            world.ehr.staff_book(world.patel.ehr_id, world.at(10), 30)
+        body = world.agent.wait_status(booking_id, "failed")
+    assert body["failure_reason"].strip()
+    row = world.row(booking_id)
+    assert row.confirmed_at is None and row.hold.status == HoldStatus.RELEASED
+    ours = [a for a in world.ehr.appointments() if a.id == body["ehr_appointment_id"]]
+    assert all(not a.written or a.cancelled for a in ours)
+
+
+def test_a_cancellation_frees_the_slot(world: World) -> None:
+    start = world.at(10)
+    with world.worker():
+        booking_id = world.book(10, 0, "cancel-1")
+        body = world.agent.wait_status(booking_id, "confirmed")
+        assert not world.offered(start)
+        cancelled = world.agent.call("POST", f"/bookings/{booking_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        # NexHealth cancels at once; Nextech's cancel is a request its staff act on, which
+        # its change poll then sees.
+        assert cancelled.json()["status"] in ("cancelled", "cancel_requested")
+
+        def freed() -> bool:
+            world.ehr.staff_work_cancel_requests()
+            world.ehr.see_changes()
+            return world.offered(start)
+
+        wait_until(freed, timeout=60, interval=0.5, message="the slot to be offered again")
+        assert world.agent.booking(booking_id)["status"] == "cancelled"
+        assert world.row(booking_id).hold.status == HoldStatus.RELEASED
+        # Another caller books it.
+        again = world.book(10, 0, "cancel-2", **DIAZ)
+        rebooked = world.agent.wait_status(again, "confirmed")
+    appts = {a.id: a for a in world.ehr.appointments()}
+    assert appts[body["ehr_appointment_id"]].cancelled
+    assert [a.id for a in world.live_appointments()] == [rebooked["ehr_appointment_id"]]
