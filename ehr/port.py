@@ -48,6 +48,9 @@ class Capability(StrEnum):
     # Each EHR appointment type names its descriptors (NexHealth); without it (Nextech's purposes
     # are not tied to types) the type's descriptors are the practice's own, kept by the sync.
     TYPE_DESCRIPTORS = "type_descriptors"
+    # Appointments name the EHR's rooms (NexHealth's operatories); without it (Nextech keeps its
+    # scheduling resources out of its API) rooms are ours alone and never sent.
+    OPERATORIES = "operatories"
 
 
 # The arguments of the port's many-keyword calls, stated once: every adapter takes them as

@@ -65,9 +65,13 @@ def ehr_ids_for_booking(
     appointment_type: AppointmentType,
 ) -> BookingIds:
     """Map a slot of the mirror onto the EHR's ids. Descriptors: the type's codes at this
-    location (posting them explicitly; NexHealth would otherwise use the type's own mapping)."""
+    location (posting them explicitly; NexHealth would otherwise use the type's own mapping).
+    The room is sent only to an EHR that schedules rooms (`Capability.OPERATORIES`): elsewhere
+    it is ours alone, with no EHR id to send."""
     if provider.ehr_id is None:
         raise ValueError(f"provider {provider.pk} has no EHR id (not synced)")
+    if Capability.OPERATORIES not in capabilities(connection):
+        operatory = None
     if operatory is not None and operatory.ehr_id is None:
         raise ValueError(f"operatory {operatory.pk} has no EHR id (not synced)")
     descriptor_ids = [

@@ -215,6 +215,7 @@ class NexHealthClient(EHRHttpClient[EHRResponse]):
             Capability.WEBHOOKS,
             Capability.INSERTION_REPORTS,
             Capability.TYPE_DESCRIPTORS,
+            Capability.OPERATORIES,
         }
     )
     log = log

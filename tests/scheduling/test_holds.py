@@ -311,14 +311,6 @@ def live_world(transactional_db, live_server):
     return world, raw, live_server.url
 
 
-def test_30_concurrent_holds_on_one_slot_give_one_201_and_29_clean_409s(live_world):
-    world, token, url = live_world
-    responses = fire_together(url, token, [hold_body(world)] * 30)
-    assert tally(responses) == {201: 1, 409: 29}
-    with cross_tenant("test: inspect"):
-        assert Hold.objects.filter(status=HoldStatus.ACTIVE).count() == 1
-
-
 def test_mixed_contention_on_a_provider_and_on_an_operatory(live_world):
     """Dr. Patel works in two rooms at once and Dr. Lee shares them: holds for (Patel, op1),
     (Patel, op2), (Lee, op1) and (Lee, op2) at 11:00 collide on the provider or on the room.
