@@ -113,6 +113,7 @@ COMPOUNDS = {
     ("pre", "op"): "preop",
     ("x", "ray"): "xray",
     ("tooth", "ache"): "toothache",
+    ("make", "over"): "makeover",
 }
 
 
@@ -125,6 +126,7 @@ class IntentMatch:
     # Why, word by word, for people (the manager's console): each of the phrase's words and
     # what of the caller's it was matched to.
     evidence: tuple[str, ...] = ()
+    score: float = 0.0  # what ranked it: the confidence and the type's further evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,16 +388,17 @@ class _Candidate:
     end: int
     weight: float = 1.0  # heard as said: 1; a lexicon term it implies: less
     source: str = ""  # for a lexicon term: the caller's word that brought it in
+    origin: tuple[int, ...] = ()  # the caller's words it stands for (their places)
 
 
 def _candidates(words: Sequence[_Word], lex: Lexicon) -> list[_Candidate]:
     """The utterance's words, each adjacent pair run together ("tooth ache"), and the terms
     the lexicon says they mean (each at positions of its own, so a multi-word term is heard
     together)."""
-    out = [_Candidate(w, i, i) for i, w in enumerate(words)]
+    out = [_Candidate(w, i, i, origin=(i,)) for i, w in enumerate(words)]
     for i in range(len(words) - 1):
         raw = words[i].raw + words[i + 1].raw
-        out.append(_Candidate(_Word(raw, _stem(raw)), i, i + 1))
+        out.append(_Candidate(_Word(raw, _stem(raw)), i, i + 1, origin=(i, i + 1)))
     heard = _concepts_heard(out, words, lex)
     claimed = {stem for index in heard for stem in lex.concepts[index].instead_of}
     if claimed:
@@ -405,37 +408,43 @@ def _candidates(words: Sequence[_Word], lex: Lexicon) -> list[_Candidate]:
     position = len(words) + 1
     for index in sorted(heard):
         concept = lex.concepts[index]
-        how_well, said = heard[index]
+        how_well, said, origin = heard[index]
         for terms, factor in ((concept.terms, SYNONYM), (concept.broader, BROADER)):
             for term in terms:
                 for k, word in enumerate(term):
                     out.append(
-                        _Candidate(word, position + k, position + k, how_well * factor, said)
+                        _Candidate(
+                            word, position + k, position + k, how_well * factor, said, origin
+                        )
                     )
                 position += len(term) + 1
     return out
 
 
+Heard = tuple[float, str, tuple[int, ...]]  # how well, as what, the caller's words' places
+
+
 def _concepts_heard(
     candidates: Sequence[_Candidate], words: Sequence[_Word], lex: Lexicon
-) -> dict[int, tuple[float, str]]:
-    """The lexicon concepts the caller's words name: concept -> how well heard, and as what."""
-    heard: dict[int, tuple[float, str]] = {}
+) -> dict[int, Heard]:
+    """The lexicon concepts the caller's words name: concept -> how well heard, as what, and
+    where."""
+    heard: dict[int, Heard] = {}
     for c in candidates:
         for index, term, place in lex.by_stem.get(c.word.stem, ()):
             if len(term) == 1:
-                heard[index] = (1.0, c.word.raw)
+                heard[index] = (1.0, c.word.raw, c.origin)
                 continue
             found = _term_heard(term, place, c, words)
-            if found is not None and found[0] > heard.get(index, (0.0, ""))[0]:
+            if found is not None and found[0] > heard.get(index, (0.0,))[0]:
                 heard[index] = found
         if len(c.word.stem) >= 6:
             for word, sim in lex.long_vocabulary.similar(c.word):
                 if sim < LEXICON_MIN:
                     continue
                 for index in lex.long_words[word]:
-                    if sim > heard.get(index, (0.0, ""))[0]:
-                        heard[index] = (sim, c.word.raw)
+                    if sim > heard.get(index, (0.0,))[0]:
+                        heard[index] = (sim, c.word.raw, c.origin)
     return heard
 
 
@@ -446,7 +455,7 @@ TERM_REACH = 2  # words a term's words may stand apart, beyond its own length
 
 def _term_heard(
     term: Sequence[_Word], place: int, c: _Candidate, words: Sequence[_Word]
-) -> tuple[float, str] | None:
+) -> Heard | None:
     """Whether a multi-word lexicon term is heard around the caller's word `c` (the term's word
     at `place`): word for word in order (1.0); or with its words near each other in another
     order ("my breasts made smaller"); or in order with one word slipped by a letter. Returns
@@ -471,7 +480,7 @@ def _term_heard(
             break
         if slips <= 1:
             said = " ".join(w.raw for w in run)
-            return (1.0 if not slips else TERM_SLIP), said
+            return (1.0 if not slips else TERM_SLIP), said, tuple(range(start, start + len(term)))
     lo = max(0, c.start - len(term) - TERM_REACH + 1)
     near = words[lo : c.start + len(term) + TERM_REACH]
     positions = []
@@ -486,7 +495,7 @@ def _term_heard(
     if len(set(positions)) < len(positions):
         return None
     first, last = min(positions), max(positions)
-    return TERM_REORDERED, " ".join(w.raw for w in words[first : last + 1])
+    return TERM_REORDERED, " ".join(w.raw for w in words[first : last + 1]), tuple(positions)
 
 
 class _Entry(NamedTuple):
@@ -505,11 +514,13 @@ class _Scorer:
 
     def __init__(
         self,
+        said: Sequence[_Word],
         candidates: Sequence[_Candidate],
         weights: dict[str, float],
         vocabulary: _Vocabulary,
     ) -> None:
         self.candidates = candidates
+        self.said = said
         self.weights = weights
         self.generic = lexicon().generic
         by_word: dict[_Word, list[int]] = {}
@@ -518,8 +529,8 @@ class _Scorer:
         # Each distinct word heard against the practice's words it is similar to: the phrase
         # words heard at all, and by which candidates.
         self.hits: dict[_Word, list[tuple[int, float]]] = {}
-        for said, indices in by_word.items():
-            for word, sim in vocabulary.similar(said):
+        for heard, indices in by_word.items():
+            for word, sim in vocabulary.similar(heard):
                 self.hits.setdefault(word, []).extend(
                     (ci, sim * candidates[ci].weight) for ci in indices
                 )
@@ -557,6 +568,17 @@ class _Scorer:
             else:
                 out.append(f"{word.raw}: heard as “{c.word.raw}”")
         return tuple(out)
+
+    def origins(self, phrase: Sequence[_Word]) -> frozenset[int]:
+        """The places of the caller's distinctive words (not generic) the phrase was heard
+        from (through the lexicon, the words that brought its terms in)."""
+        out: set[int] = set()
+        for word in phrase:
+            entry = self.entry(word)
+            if entry.hits:
+                ci, _ = max(entry.hits, key=lambda hit: hit[1])
+                out.update(self.candidates[ci].origin)
+        return frozenset(i for i in out if self.said[i].stem not in self.generic)
 
     def confidence(self, phrase: Sequence[_Word]) -> float:
         if not phrase or not self.candidates:
@@ -766,7 +788,7 @@ def _rank(types: Sequence[TypeEvidence], utterance: str, lay_terms: LayTerms) ->
     index = _index_for(tuple((t.name, t.phrases) for t in types))
     told = _instruction_words(tuple(t.instructions for t in types))
     said = {w.stem for w in heard}
-    scorer = _Scorer(_candidates(heard, lexicon(lay_terms)), index.weights, index.vocabulary)
+    scorer = _Scorer(heard, _candidates(heard, lexicon(lay_terms)), index.weights, index.vocabulary)
     touched: dict[int, set[int]] = {}  # type -> its phrases with a word that was heard
     for word in scorer.hits:
         if scorer.entry(word).best > 0:
@@ -774,30 +796,41 @@ def _rank(types: Sequence[TypeEvidence], utterance: str, lay_terms: LayTerms) ->
                 touched.setdefault(ti, set()).add(pi)
     scored: list[tuple[float, float, int, str, int, str]] = []
     best_words: dict[int, tuple[_Word, ...]] = {}
+    best_origins: dict[int, frozenset[int]] = {}
     for ti, phrase_indices in touched.items():
         t = types[ti]
         if not t.bookable:
             continue
         texts = (t.name, *t.phrases)
         best: tuple[float, int, str] = (0.0, 0, "")
-        heard_for_type: dict[tuple[str, ...], float] = {}  # one per distinct wording
+        # one per distinct wording: how well heard, from which of the caller's words
+        heard_for_type: dict[tuple[str, ...], tuple[float, frozenset[int]]] = {}
         for pi in sorted(phrase_indices):
             words = index.evidence[ti][pi]
             confidence = round(scorer.confidence(words), 3)
             wording = tuple(w.stem for w in words)
-            heard_for_type[wording] = max(heard_for_type.get(wording, 0.0), confidence)
+            if confidence > heard_for_type.get(wording, (0.0,))[0]:
+                heard_for_type[wording] = (confidence, scorer.origins(words))
             if (confidence, len(words)) > best[:2]:
                 best = (confidence, len(words), texts[pi])
                 best_words[ti] = words
         if best[0] >= MIN_CONFIDENCE:
-            # Ranking (not the threshold) also counts the type's next-best phrase heard: more
-            # evidence for the same type (one, so that a lexicon's many synonyms do not pile up).
-            others = sorted(heard_for_type.values(), reverse=True)[1:2]
+            # Ranking (not the threshold) also counts the type's next-best phrase heard from
+            # other words of the caller's: more evidence for the same type (one, so that a
+            # lexicon's many synonyms of the same words do not pile up).
+            others = sorted((c for c, _ in heard_for_type.values()), reverse=True)[1:2]
+            # what of the caller's the type accounts for: its phrases heard well enough
+            best_origins[ti] = frozenset().union(
+                *(o for c, o in heard_for_type.values() if c >= MIN_CONFIDENCE)
+            )
             support = SUPPORT * sum(c for c in others if c >= MIN_CONFIDENCE * APART)
             if told[ti] & said:  # the type's own instructions speak of what the caller said
                 support += INSTRUCTION_SUPPORT
             scored.append((best[0] + support, best[0], best[1], t.name, ti, best[2]))
     scored.sort(key=lambda s: (-s[0], -s[2], s[3].casefold(), types[s[4]].type_id))
+    scored = _more_said_first(scored, best_origins)
+    if _torn(scored, best_origins):
+        return []
     return [
         IntentMatch(
             appointment_type_id=types[ti].type_id,
@@ -805,9 +838,45 @@ def _rank(types: Sequence[TypeEvidence], utterance: str, lay_terms: LayTerms) ->
             confidence=conf,
             matched_phrase=phrase,
             evidence=scorer.explain(best_words[ti]),
+            score=round(score, 3),
         )
-        for _, conf, _, name, ti, phrase in scored[:MAX_MATCHES]
+        for score, conf, _, name, ti, phrase in scored[:MAX_MATCHES]
     ]
+
+
+COVERS_MORE = 0.15  # a type this close to the first that accounts for more of what was said
+
+
+def _more_said_first(
+    scored: list[tuple[float, float, int, str, int, str]], origins: dict[int, frozenset[int]]
+) -> list[tuple[float, float, int, str, int, str]]:
+    """A type nearly as well heard that accounts for all the caller's words the first does and
+    more ("diabetic" besides "eye exam") goes first: the first left those words unexplained."""
+    out = list(scored)
+    moved = True
+    while moved and len(out) > 1:
+        moved = False
+        top = out[0]
+        for k, other in enumerate(out[1:], 1):
+            if top[0] - other[0] <= COVERS_MORE and origins[other[4]] > origins[top[4]]:
+                out.insert(0, out.pop(k))
+                moved = True
+                break
+    return out
+
+
+TORN = 0.1  # a second type this close, heard from other words of the caller's: no answer
+
+
+def _torn(
+    scored: list[tuple[float, float, int, str, int, str]], origins: dict[int, frozenset[int]]
+) -> bool:
+    """The first two types nearly tie and each accounts for words the other does not ("steroid
+    shot" and "shoulder"): the caller may mean either, and a guess may book the wrong visit."""
+    if len(scored) < 2:
+        return False
+    (first, *_, a, _), (second, *_, b, _) = scored[0], scored[1]
+    return first - second <= TORN and not origins[b] <= origins[a]
 
 
 # --- where the caller is in their care ---------------------------------------------------------

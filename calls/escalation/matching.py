@@ -659,7 +659,12 @@ def _assess(
             break
         sentences.add(later)
     for i in range(max(0, start - 2), start):  # "really swollen", "so badly swollen"
-        if tokens[i].raw in INTENSIFIERS and tokens[i].clause == tokens[start].clause:
+        if (
+            tokens[i].raw in INTENSIFIERS
+            and tokens[i].clause == tokens[start].clause
+            # not "so the swelling": an intensifier stands right before what it intensifies
+            and all(t.raw in INTENSIFIERS or t.raw.endswith("ly") for t in tokens[i + 1 : start])
+        ):
             return Occurrence(start, end, fuzzy, False, ((i, i),))
     # "barely swollen": a diminisher right before one of its words plays it down
     inside = {k for a, b in own for k in range(a, b + 1)}

@@ -19,6 +19,23 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
         "skin turning white or blue after filler",
     ),
     "ortho-post-op": ("calf pain and swelling", "numbness or tingling", "cast too tight", "fever"),
+    # the demo practices' other protocols, as their files state them
+    "post-mohs-bleeding": ("bleeding that won't stop", "bandage soaked", "wound opened"),
+    "sudden-vision-loss": ("sudden vision loss", "curtain over my eye", "severe eye pain"),
+    # ordinary practices' protocols, typed as a clinician would
+    "implant-infection": ("fever over 101", "red hot breast", "pus from the incision"),
+    "retinal-detachment": ("new floaters", "flashes of light", "shadow in my vision"),
+    "derm-allergy": ("hives all over", "blistering", "face swelling after treatment"),
+    "ortho-circulation": (
+        "toes turning blue",
+        "can't feel my foot",
+        "pain not controlled by medication",
+    ),
+    "dry-socket": (
+        "bleeding after extraction",
+        "pain getting worse after extraction",
+        "bad taste and swelling",
+    ),
 }
 SPECIALTY = {
     "post-op-bleeding": "plastic",
@@ -27,6 +44,13 @@ SPECIALTY = {
     "cataract-vision": "eye",
     "derm-wound": "derm",
     "ortho-post-op": "ortho",
+    "post-mohs-bleeding": "derm",
+    "sudden-vision-loss": "eye",
+    "implant-infection": "plastic",
+    "retinal-detachment": "eye",
+    "derm-allergy": "derm",
+    "ortho-circulation": "ortho",
+    "dry-socket": "dental",
 }
 
 # --- batch 1 --------------------------------------------------------------------------------
@@ -1432,6 +1456,214 @@ _NOT_EMERGENCY_CORES_3 = [
 ]
 
 
+# --- batch 4: the demo practices' other protocols and ordinary practices' own -----------------
+# Before the tuning it then measured: 12/108 urgent missed, 5/108 benign escalated (3 of 12 for
+# the post-op protocol), 4/18 emergencies missed, 0/14 negated ones heard; after: none of these.
+_RAMBLE_4 = {
+    "plastic": [
+        "hey so um I'm three days out from my breast augmentation and ",
+        "hi, I'm calling for my wife, she had the tummy tuck and lipo on Monday, and, uh, ",
+        "ok so, sorry, I had the, the facelift with Dr. Ross last week and everything was "
+        "going great, I was walking around, eating fine, and then tonight ",
+        "hi this is Kim, I had surgery on the eighth, I'm on the antibiotics and ",
+    ],
+    "dental": [
+        "hi I had two teeth pulled on Thursday and ",
+        "um yeah my kid was at the trampoline park and ",
+        "hello, I had an extraction on the lower right on Monday and ",
+        "sorry to bug you after hours, I wasn't sure whether to go to urgent care, I had "
+        "oral surgery this week and ",
+    ],
+    "eye": [
+        "hi I'm one of Dr. Walters' patients, I had the cataract surgery Tuesday and ",
+        "hello I'm calling about my mother, she's 79, and ",
+        "um hi so I'm very nearsighted and I've been told to watch for this and ",
+        "yeah so I was just sitting watching TV, nothing special, and ",
+    ],
+    "derm": [
+        "hi I had Mohs on the side of my nose this morning and ",
+        "hello I had a chemical peel at your office on Friday and ",
+        "uh hi, yeah, so I had laser done on my face yesterday and ",
+        "hi, I'm calling about my husband, he had skin cancer cut off his scalp and ",
+    ],
+    "ortho": [
+        "hi my son broke his arm and got his cast on yesterday and ",
+        "hello I had ankle surgery on Tuesday and I'm in the splint and ",
+        "um so I had my bunion fixed three days ago and ",
+        "hi, it's about my dad, he had his hip done and he's home now, and ",
+    ],
+}
+_SUFFIX_4 = ["", ", should I come in?", " and I don't know what to do", ", can someone call me"]
+_URGENT_CORES_4 = {
+    "post-op-bleeding": [
+        "the incision keeps bleeding, I've pressed on it for half an hour and it keeps going",
+        "I'm running a temp of a hundred and two",
+        "I feel hot and shivery, I took my temperature and it's 101.8",
+        "my whole belly is swollen up like a balloon and it's tight and hard",
+        "there's blood dripping out from under the binder and it hasn't stopped",
+        "I've had chills and a fever since this afternoon",
+    ],
+    "dental-trauma": [
+        "my daughter fell and her front tooth came right out, I have it in milk",
+        "his adult tooth got knocked clean out at hockey",
+        "my whole cheek is puffed up and my eye is starting to close",
+        "my jaw is so swollen I can hardly swallow my own spit",
+        "the side of my face has blown up since this morning",
+        "it hurts so much to swallow I can't even drink water",
+    ],
+    "post-mohs-bleeding": [
+        "the bandage on my nose is completely soaked with blood",
+        "I've held pressure for twenty minutes like they said and it's still bleeding",
+        "the stitches popped and the wound is gaping open",
+        "blood is soaking through the dressing and running down my face",
+        "the cut on my forehead split open when I sneezed",
+        "it's been bleeding on and off all evening and now it won't stop at all",
+    ],
+    "sudden-vision-loss": [
+        "all of a sudden I can't see anything out of my left eye",
+        "it's like a dark shade came down over half my vision",
+        "my eye hurts so bad, it's the worst pain I've ever had, and I'm throwing up",
+        "I woke up and the vision in my right eye is just gone",
+        "there's a black curtain coming across from the side of my eye",
+        "the pain in my eye is unbearable, like a ten out of ten",
+    ],
+    "implant-infection": [
+        "my temperature is 102.5 and I feel awful",
+        "my right breast is bright red and hot to the touch",
+        "there's yellow stuff oozing out of my incision and it smells",
+        "I've got a fever of a hundred and one point four",
+        "the skin over my implant is all red and warm and it's spreading",
+        "there's green pus coming from the cut under my breast",
+    ],
+    "retinal-detachment": [
+        "I'm suddenly seeing a bunch of new floaters, like a swarm of little specks",
+        "I keep seeing flashes like lightning in the corner of my eye",
+        "there's a gray shadow in the bottom of my vision that wasn't there yesterday",
+        "since this morning there's like a shower of black dots in my right eye",
+        "I see sparkles of light when I move my eyes, it started tonight",
+        "part of my vision is dark, like a shadow creeping up",
+    ],
+    "derm-allergy": [
+        "I broke out in hives all over my body after the peel",
+        "my face is blowing up since the treatment this morning, my eyes are puffy",
+        "the laser spots are blistering and oozing",
+        "big welts all over my arms and chest, itching like crazy",
+        "the area where they did the treatment has big blisters now",
+        "my face swelled up a couple hours after my filler",
+    ],
+    "ortho-circulation": [
+        "my toes look purple and they're cold",
+        "I can't feel my foot at all, it's numb below the cast",
+        "the pain is so bad even with the pain pills, nothing's touching it",
+        "my toes are going bluish and I can't wiggle them",
+        "my foot went completely numb and tingly an hour ago",
+        "I took the oxycodone and the pain is still a ten, it's getting worse",
+    ],
+    "dry-socket": [
+        "it's still bleeding from where they pulled my tooth, it's filling my mouth",
+        "the pain where my tooth was taken out is getting worse every day, not better",
+        "there's a nasty taste in my mouth and my jaw is swelling up",
+        "I've changed the gauze ten times and the socket keeps bleeding",
+        "it's day four after the extraction and the pain is way worse than day one",
+        "there's a foul taste coming from the hole and my cheek is getting bigger",
+    ],
+}
+_BENIGN_CORES_4 = {
+    "post-op-bleeding": [
+        "there's a little bit of pink on the gauze, is that ok",
+        "I don't have a fever or anything, I just wanted to ask about showering",
+        "the swelling's a lot better today than yesterday",
+        "it bled a tiny bit when I changed the dressing but it stopped right away",
+        "my temperature is normal, 98.4, but I'm a bit sore",
+        "is it normal to still be a little puffy after two weeks",
+    ],
+    "dental-trauma": [
+        "his baby tooth fell out on its own, it was loose anyway",
+        "no swelling or anything, the tooth is just a bit sensitive to cold",
+        "she bumped her tooth but it's not loose and not bleeding",
+        "the swelling in my face went down after the antibiotics",
+        "I can swallow fine, my throat is just a little scratchy",
+        "my crown came off, but it doesn't hurt",
+    ],
+    "post-mohs-bleeding": [
+        "there's a small spot of dried blood on the bandage, is that normal",
+        "it was oozing a bit but it stopped when I pressed on it",
+        "the wound is closed and looks fine, I just wanted to ask about washing it",
+        "the bandage isn't soaked, just a little stained at the edge",
+        "can I change the dressing myself tomorrow",
+        "one stitch looks loose but the wound is still closed",
+    ],
+    "sudden-vision-loss": [
+        "my vision's a little blurry after the drops but it's getting better",
+        "no pain at all, just a bit of itching",
+        "my eye feels a little scratchy, like there's an eyelash in it",
+        "I can see fine, I just have a question about my appointment",
+        "the blurriness has been slowly getting better every day",
+        "I don't have any pain or vision loss, I just see a bit of glare at night",
+    ],
+    "implant-infection": [
+        "my temperature's 99, is that ok",
+        "there's some clear fluid on the tape, no smell, no redness",
+        "my breasts are a bit pink from the tape but not hot",
+        "no fever, no redness, I just feel tight",
+        "the incision looks clean and dry",
+        "I felt a little warm last night but I checked and it's 98.9",
+    ],
+    "retinal-detachment": [
+        "I've had the same couple of floaters for years, they haven't changed",
+        "no flashes, no new floaters, I just need my glasses fixed",
+        "my floaters are the same as always, I just wanted to ask about my next appointment",
+        "I'm not seeing any shadows, the doctor asked me to call if I did",
+        "the light sensitivity is better than last week",
+        "I don't see any flashing lights, just the usual blur without my glasses",
+    ],
+    "derm-allergy": [
+        "I have one little itchy bump on my arm, no hives",
+        "my face is a bit pink after the peel like they said it would be",
+        "no blisters, just some flaking",
+        "the swelling from the filler is going down",
+        "is a little redness normal after laser",
+        "my face isn't swollen at all, I just want to know when I can wear makeup",
+    ],
+    "ortho-circulation": [
+        "my toes are pink and warm, I just want to know when the cast comes off",
+        "the pain meds are working fine, I just need a refill",
+        "I can feel my toes fine, they're just a little swollen",
+        "my foot fell asleep from sitting cross legged but it's fine now",
+        "the bruise on my foot is a bit blue but it's fading",
+        "my pain is pretty well controlled, maybe a three",
+    ],
+    "dry-socket": [
+        "a little pink in my spit is normal right, after the extraction?",
+        "the pain is getting better every day since the extraction",
+        "I'm not bleeding anymore, just wondering when I can eat solid food",
+        "there's no bad taste or swelling, just a little soreness",
+        "the swelling went down a lot today",
+        "can I drink through a straw yet",
+    ],
+}
+_EMERGENCY_CORES_4 = [
+    "I can't breathe, my throat feels like it's closing",
+    "I'm having crushing chest pain going down my arm",
+    "my husband's face is drooping on one side and his speech is slurred",
+    "she's bleeding everywhere, it's soaking the towels and she's pale and dizzy",
+    "I'm gasping for air",
+    "my lips and tongue are swelling and I'm wheezing",
+    "my mom suddenly can't move her right arm and she can't get her words out",
+    "there's blood squirting out and I can't get it to stop",
+    "I've got a tight pressure in my chest and I'm sweating",
+]
+_NOT_EMERGENCY_CORES_4 = [
+    "I'm not short of breath or anything, just tired",
+    "no chest pain, it's just my incision that's sore",
+    "I can breathe fine, my nose is just stuffy from the packing",
+    "my chest is a little bruised from the surgery but it doesn't hurt to breathe",
+    "I don't have any trouble breathing",
+    "my face isn't drooping, it's just swollen from the facelift",
+    "no heavy bleeding, just a few spots on the pad",
+]
+
+
 def _capital(text: str) -> str:
     return text[0].upper() + text[1:]
 
@@ -1474,6 +1706,19 @@ def _batch3(cores: dict[str, list[str]], salt: int) -> list[tuple[str, str]]:
     return out
 
 
+def _batch4(cores: dict[str, list[str]], salt: int) -> list[tuple[str, str]]:
+    out = []
+    for key, sentences in cores.items():
+        rambles = _RAMBLE_4[SPECIALTY[key]]
+        for i, core in enumerate(sentences):
+            # every third as a transcript gives it: lower case, no punctuation, a false start
+            plain = core.replace(",", "").replace("?", "")
+            out.append((key, "so um so " + plain if i % 3 == 2 else _capital(core)))
+            suffix = _SUFFIX_4[(i + salt) % len(_SUFFIX_4)]
+            out.append((key, rambles[(i + salt) % len(rambles)] + core + suffix))
+    return out
+
+
 def _turns(cores: list[str], rambles: list[str]) -> list[str]:
     return [_capital(c) for c in cores] + [
         rambles[i % len(rambles)] + c for i, c in enumerate(cores)
@@ -1485,16 +1730,19 @@ URGENT: list[tuple[str, str]] = [
     *_batch1(_URGENT_CORES_1, 0),
     *_batch2(_URGENT_CORES_2, 0),
     *_batch3(_URGENT_CORES_3, 0),
+    *_batch4(_URGENT_CORES_4, 0),
 ]
 BENIGN: list[tuple[str, str]] = [
     *_batch1(_BENIGN_CORES_1, 1),
     *_batch2(_BENIGN_CORES_2, 1),
     *_batch3(_BENIGN_CORES_3, 1),
+    *_batch4(_BENIGN_CORES_4, 1),
 ]
 EMERGENCY: list[str] = [
     *_turns(_EMERGENCY_CORES_1, _RAMBLE_1["plastic"]),
     *_turns(_EMERGENCY_CORES_2, _RAMBLE_2["plastic"]),
     *_turns(_EMERGENCY_CORES_3, _RAMBLE_3["plastic"]),
+    *_turns(_EMERGENCY_CORES_4, _RAMBLE_4["plastic"]),
 ]
 # Getting winded after surgery is left out: breathlessness then may be a clot in the lung, and
 # answering 911 to it is defensible.
@@ -1504,6 +1752,7 @@ NOT_EMERGENCY: list[str] = [
         *_turns(_NOT_EMERGENCY_CORES_1, _RAMBLE_1["ortho"]),
         *_turns(_NOT_EMERGENCY_CORES_2, _RAMBLE_2["ortho"]),
         *_turns(_NOT_EMERGENCY_CORES_3, _RAMBLE_3["ortho"]),
+        *_turns(_NOT_EMERGENCY_CORES_4, _RAMBLE_4["ortho"]),
     )
     if "winded" not in text
 ]
