@@ -4,8 +4,9 @@ Nextech documents no webhooks and points partners to ``_lastUpdated`` search. On
 connection is one ``GET /Appointment?_lastUpdated=ge<cursor>&location.id=<id>`` (plus its pages):
 every change since the cursor is mirrored and announced on ``ehr.events``, exactly as a webhook
 would be, and the cursor moves on. At a location in native mode the same poll then re-reads
-Nextech's free slots (``GET /Slot``, one request per mapped type) for the near days, and the
-rest of the horizon every few minutes (``ehr.native_slots.refresh_for_poll``). Run every couple
+Nextech's free slots (``GET /Slot``, one request per mapped type): the days of the changed
+appointments first, then the near days, and the rest of the horizon every few minutes
+(``ehr.native_slots.refresh_for_poll``). Run every couple
 of seconds per connection, that is a small share of each endpoint's 20 requests a second
 (the governor queues rather than fails), leaving the rest for bookings.
 
@@ -41,7 +42,7 @@ class PollReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     cursor: datetime | None = None
     skipped: bool = False  # another poll of this connection was running
-    slots: int = 0  # free slots stored by the slot re-read (native mode only)
+    slots: int = 0  # free slots written by this poll's slot re-reads (native mode only)
 
 
 def _key(conn: EHRConnection) -> str:
@@ -79,7 +80,8 @@ def poll_changes(conn: EHRConnection, port: NextechPort) -> PollReport:
                 ),
             )
         if is_native(conn):
-            report.slots = sum(r.stored for r in refresh_for_poll(conn))
+            changed = [nx.start for nx in batch.appointments]
+            report.slots = sum(r.stored for r in refresh_for_poll(conn, changed))
         return report
     finally:
         redis.delete(f"{key}:lock")
