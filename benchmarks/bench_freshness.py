@@ -81,7 +81,11 @@ class Side:
     def offered(self, http: httpx.Client) -> set[datetime]:
         response = http.get(
             "/api/v1/availability",
-            params={"appointment_type_id": self.type_id, "start_date": self.day.isoformat()},
+            params={
+                "appointment_type_id": self.type_id,
+                "start_date": self.day.isoformat(),
+                "days": 1,
+            },
             headers={"Authorization": f"Bearer {self.token}"},
         )
         if response.status_code != 200:

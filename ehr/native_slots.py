@@ -17,6 +17,7 @@ flow).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import cast
@@ -117,10 +118,17 @@ def _far_key(conn: EHRConnection) -> str:
     return f"{redis_prefix()}:native-slots:far:{conn.pk}"
 
 
-def refresh_for_poll(conn: EHRConnection) -> list[SlotRefresh]:
-    """A change poll's share: the near days every time, the rest of the horizon when it is due
-    (every `NEXTECH_SLOT_FAR_SECONDS`, claimed in Redis so one worker of many does it)."""
-    done = [refresh_native_slots(conn, days=NEAR_DAYS)]
+def refresh_for_poll(conn: EHRConnection, changed: Iterable[datetime] = ()) -> list[SlotRefresh]:
+    """A change poll's share: first the days of the appointments it found changed (`changed`:
+    their starts; one day is a small read, so a cancelled time is offered again without waiting
+    for the whole window), then the near days every time, and the rest of the horizon when it
+    is due (every `NEXTECH_SLOT_FAR_SECONDS`, claimed in Redis so one worker of many does it)."""
+    with tenant_context(conn.practice_id):
+        tz = conn.location.tz
+    today = timezone.localtime(timezone.now(), tz).date()
+    offsets = sorted({(timezone.localtime(at, tz).date() - today).days for at in changed})
+    done = [refresh_native_slots(conn, first_day=n, days=1) for n in offsets if 0 <= n < NEAR_DAYS]
+    done.append(refresh_native_slots(conn, days=NEAR_DAYS))
     far = float(getattr(settings, "NEXTECH_SLOT_FAR_SECONDS", 300))
     horizon = horizon_days(conn)
     if horizon > NEAR_DAYS and get_redis().set(_far_key(conn), "1", nx=True, ex=max(1, int(far))):

@@ -4,12 +4,13 @@
 given (provider, operatory, start) is a slot the engine would offer right now (the hold service
 does the same with `load_engine_inputs` and `slot_at`, its own re-check riding along). Both load
 the slot engine's inputs in two round trips whatever the window, provider count or number of
-appointments (the type; then the working hours bound to it, the provider rules, and every kind
-of busy time in one UNION ALL, sent together), then call the pure engine
-`scheduling.slots.find_slots` once per time zone among the practice's locations.
+appointments (the type; then the working hours bound to it, the provider rules, the EHR's own
+free slots at native-mode locations, and every kind of busy time in one UNION ALL, sent
+together), then call the pure engine `scheduling.slots.find_slots` once per time zone among
+the practice's locations.
 
-Speed (`benchmarks/bench_api.py` measures it): the four querysets are compiled once per
-shape and re-run with new values (`compiled_query`), three of them share a round trip
+Speed (`benchmarks/bench_api.py` measures it): the five querysets are compiled once per
+shape and re-run with new values (`compiled_query`), four of them share a round trip
 (`core.statements.run_batch`), the hold path's are prepared on the server once per connection,
 and busy time travels as whole seconds straight into the engine's index (`BusyTimes`), with no
 datetime or object per row.

@@ -6,10 +6,10 @@ every change since the cursor is mirrored and announced on ``ehr.events``, exact
 would be, and the cursor moves on. Each change's poll lag (its ``lastUpdated`` to the poll that
 saw it) is the connection's freshness lag, as webhook lag is a NexHealth connection's. At a
 location in native mode the same poll then re-reads Nextech's free slots (``GET /Slot``, one
-request per mapped type) for the near days, and the rest of the horizon every few minutes
-(``ehr.native_slots.refresh_for_poll``). Run every couple of seconds per connection, that is a
-small share of each endpoint's 20 requests a second (the governor queues rather than fails),
-leaving the rest for bookings.
+request per mapped type): the days of the changed appointments first, then the near days, and
+the rest of the horizon every few minutes (``ehr.native_slots.refresh_for_poll``). Run every
+couple of seconds per connection, that is a small share of each endpoint's 20 requests a second
+(the governor queues rather than fails), leaving the rest for bookings.
 
 The cursor (newest ``lastUpdated`` seen, and the ids seen at that instant) lives in Redis, so any
 worker can run the next poll; a lock keeps two polls of one connection from overlapping.
@@ -45,7 +45,7 @@ class PollReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     cursor: datetime | None = None
     skipped: bool = False  # another poll of this connection was running
-    slots: int = 0  # free slots stored by the slot re-read (native mode only)
+    slots: int = 0  # free slots written by this poll's slot re-reads (native mode only)
 
 
 def _key(conn: EHRConnection) -> str:
@@ -86,7 +86,8 @@ def poll_changes(conn: EHRConnection, port: NextechPort) -> PollReport:
             moved = batch.cursor.isoformat() if batch.cursor is not None else None
             redis.set(key, json.dumps({"cursor": moved, "seen": sorted(batch.seen_at_cursor)}))
         if is_native(conn):
-            report.slots = sum(r.stored for r in refresh_for_poll(conn))
+            changed = [nx.start for nx in batch.appointments]
+            report.slots = sum(r.stored for r in refresh_for_poll(conn, changed))
         return report
     finally:
         redis.delete(f"{key}:lock")

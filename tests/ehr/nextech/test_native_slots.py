@@ -214,7 +214,11 @@ def test_end_to_end_a_staff_booking_in_nextech_leaves_the_api_within_ten_seconds
         def offered() -> set[str]:
             response = client.get(
                 "/api/v1/availability",
-                {"appointment_type_id": native.glaucoma.pk, "start_date": day.isoformat()},
+                {
+                    "appointment_type_id": native.glaucoma.pk,
+                    "start_date": day.isoformat(),
+                    "days": 1,
+                },
                 HTTP_AUTHORIZATION=f"Bearer {raw}",
             )
             assert response.status_code == 200
