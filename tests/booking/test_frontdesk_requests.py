@@ -226,3 +226,26 @@ def test_the_bookings_list_says_a_request_waits_and_a_declined_one_was_declined(
     assert "approve or decline" in cell
     cell = page.split(f'id="booking-status-{declined.pk}"', 1)[1].split("</td>", 1)[0]
     assert "Declined" in cell and "resolved" not in cell
+
+
+def test_a_read_only_support_session_sees_no_initials_and_cannot_approve(desk, client):
+    from accounts.models import VendorRole
+    from tests.conftest import verify_second_factor
+    from tests.factories import UserFactory
+
+    waiting = request(desk)
+    support = UserFactory(
+        totp=True, username="support@hello.test", vendor_role=VendorRole.SUPPORT, is_staff=True
+    )
+    verify_second_factor(client, support)
+    started = client.post(
+        "/support/impersonate/",
+        {"practice": "alpha", "reason": "request help", "ticket": "SUP-20", "minutes": 30},
+    )
+    assert started.status_code == 302
+    page = client.get(f"{BASE}/requests/").content.decode()
+    assert f'id="booking-{waiting.pk}"' in page and "A. L." not in page
+    assert phi_reads() == []  # shown no initials, so nothing read
+    assert client.post(f"{BASE}/{waiting.pk}/approve/").status_code == 403
+    assert client.post(f"{BASE}/{waiting.pk}/decline/").status_code == 403
+    assert refreshed(desk, waiting).status == BookingStatus.REQUESTED
