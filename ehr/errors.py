@@ -72,6 +72,7 @@ class EHRRateLimited(EHRTransientError):
     def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = max(0.0, float(retry_after))
+        self.waited = 0.0  # how long we had already waited for admission before giving up
 
 
 class EHRUnavailable(EHRTransientError):

@@ -246,7 +246,12 @@ class EHRHttpClient(Generic[R]):
             attempt += 1
             tries[0] += 1
             admission = uuid.uuid4().hex  # in flight until `_send` hands back the answer
-            waited = self._admit(limit_key, admission)
+            try:
+                waited = self._admit(limit_key, admission)
+            except EHRRateLimited as refused:
+                if refused.waited:
+                    self.health.record(Figure.RATE_WAIT, refused.waited)
+                raise
             if waited:
                 self.health.record(Figure.RATE_WAIT, waited)
                 if waited >= 1.0:

@@ -114,7 +114,9 @@ class EHRConnection(PHIModel):
 
     @property
     def state_label(self) -> str:
-        return self.get_state_display() if self.state else "not tested yet"
+        """The last test's words; a connection not tested since states were kept reads as its
+        status ("new", "connected", "error")."""
+        return self.get_state_display() if self.state else self.get_status_display().lower()
 
     @property
     def health_key(self) -> str:

@@ -172,10 +172,12 @@ class RateLimiter:
             if wait <= 0:
                 return waited
             if waited + wait > max_wait:
-                raise EHRRateLimited(
+                refused = EHRRateLimited(
                     f"rate limit for {self.scope} reached ({', '.join(names)})",
                     retry_after=wait,
                 )
+                refused.waited = waited  # counted as a wait even though it ends in a refusal
+                raise refused
             # A little jitter so the waiters of one bucket do not all wake at the same instant.
             pause = wait + random.uniform(0, min(0.05, wait))  # noqa: S311 - not a secret
             self._sleep(pause)

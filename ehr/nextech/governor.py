@@ -63,9 +63,13 @@ class RateGovernor:
                 raise EHRRateLimited(f"Nextech asked us to wait ({bucket})", retry_after=pause)
             self._sleep(pause)
             waited += pause
-        return waited + self.limiter.acquire(
-            [bucket], max_wait=max(0.0, max_wait - waited), member=member, in_flight=in_flight
-        )
+        try:
+            return waited + self.limiter.acquire(
+                [bucket], max_wait=max(0.0, max_wait - waited), member=member, in_flight=in_flight
+            )
+        except EHRRateLimited as refused:
+            refused.waited += waited  # the cool-down waited out before the bucket refused
+            raise
 
     def complete(self, bucket: str, member: str) -> None:
         self.limiter.complete([bucket], member)

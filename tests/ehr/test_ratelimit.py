@@ -115,3 +115,20 @@ def test_threads_sharing_a_scope_never_exceed_the_window():
     assert len(admitted) == 72
     for i, start in enumerate(admitted):
         assert len([t for t in admitted[i:] if t < start + 1.0]) <= 20
+
+
+def test_a_wait_that_ends_in_a_refusal_still_says_how_long_it_waited():
+    """The window is still full after our first wait (the sleep returns at once, so the slot
+    has not freed): the second wait would pass the bound and we are refused, with the time
+    already waited on the refusal (the connection's health counts it as a rate-limit wait)."""
+    pauses: list[float] = []
+
+    def sleep_that_returns_at_once(seconds: float) -> None:
+        pauses.append(seconds)
+
+    rl = limiter(1, 1.0, sleep=sleep_that_returns_at_once)
+    assert rl.try_acquire(["overall"]) == 0
+    with pytest.raises(EHRRateLimited) as refused:
+        rl.acquire(["overall"], max_wait=1.5)
+    assert len(pauses) == 1 and refused.value.waited == pytest.approx(pauses[0])
+    assert refused.value.waited > 0.5
