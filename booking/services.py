@@ -57,6 +57,7 @@ from ehr.port import Capability
 from ehr.registry import port_for
 from ehr.selectors import capabilities, connection_for_location, ehr_ids_for_booking
 from ehr.services import (
+    adopt_patient_id,
     cancel_appointment,
     find_or_create_patient,
     mirror_appointments,
@@ -679,11 +680,17 @@ def _demographic(booking: Booking) -> dict[str, Any]:
 def ensure_patient(conn: EHRConnection, booking: Booking) -> Patient:
     """The booking's patient, in the EHR and locally; never a duplicate (one finder/creator
     per name and birth date at a time, across workers)."""
+    provisional = None
     if booking.patient_id is not None:
         patient = Patient.objects.get(pk=booking.patient_id)
         if patient.ehr_id is None:
             raise PermanentBookingError(f"Patient {patient.pk} has no EHR record to book for.")
-        return patient
+        if patient.ehr_id > 0:
+            return patient
+        # A provisional id (an EHR that creates a new patient with their first appointment): an
+        # earlier run's appointment may have created them though its answer was lost, so they
+        # are looked for again and, if found, the local patient takes the EHR's id.
+        provisional = patient.ehr_id
     data = _demographic(booking)
     dob = date.fromisoformat(str(data["date_of_birth"]))
     key_bytes = blind_index(booking.practice_id, f"{data['last_name']}|{dob}", "text") or b""
@@ -700,6 +707,8 @@ def ensure_patient(conn: EHRConnection, booking: Booking) -> Patient:
             provider_id=provider_ehr_id,
         )
         with transaction.atomic():
+            if provisional is not None and found.id > 0:
+                adopt_patient_id(conn, provisional, found.id)
             patient = (
                 Patient.objects.for_practice(booking.practice_id)
                 .filter(location_id=booking.location_id, ehr_id=found.id)

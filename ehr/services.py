@@ -312,7 +312,7 @@ def post_appointment(conn: EHRConnection, **new: Unpack[AppointmentDetails]) -> 
         Mirror(conn).apply_appointment(accepted)
         provisional = new["patient_id"]
         if provisional < 0 and accepted.patient_id is not None and accepted.patient_id > 0:
-            _adopt_patient_id(conn, provisional, accepted.patient_id)
+            adopt_patient_id(conn, provisional, accepted.patient_id)
     refresh_native_soon(conn)
     return accepted
 
@@ -330,7 +330,7 @@ def refresh_native_soon(conn: EHRConnection) -> None:
     )
 
 
-def _adopt_patient_id(conn: EHRConnection, provisional: int, ehr_id: int) -> None:
+def adopt_patient_id(conn: EHRConnection, provisional: int, ehr_id: int) -> None:
     """An EHR that creates a patient only with its first appointment (Nextech's prospect) hands
     out a provisional (negative) id until then: from here on the local patient carries the EHR's
     own, so the booking flow recognises the appointment as this patient's."""

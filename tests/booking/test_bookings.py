@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +30,6 @@ from scheduling.models import (
     Hold,
     HoldStatus,
     OutboxMessage,
-    Patient,
 )
 from scheduling.services import SlotUnavailableError, place_hold, release_hold
 from tests import workers
@@ -147,54 +145,6 @@ def booking_row(d: Desk, booking_id: int) -> Booking:
         return Booking.objects.select_related("hold", "patient").get(pk=booking_id)
 
 
-# --- (a) idempotency ---------------------------------------------------------------------------
-
-
-def test_twenty_concurrent_posts_with_one_key_make_one_booking(
-    transactional_db, live_server, settings
-):
-    with desk(live_server, settings) as d:
-        hold = d.hold()
-        body = booking_body(hold)
-        answers: list[httpx.Response] = []
-        lock = threading.Lock()
-        start = threading.Barrier(20)
-
-        def post() -> None:
-            start.wait()
-            response = d.post(body, "key-1")
-            with lock:
-                answers.append(response)
-
-        threads = [threading.Thread(target=post) for _ in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert [r.status_code for r in answers] == [202] * 20, [r.text for r in answers]
-        ids = {r.json()["id"] for r in answers}
-        assert len(ids) == 1
-        [booking_id] = ids
-        with tenant_context(d.world.practice):
-            assert Booking.objects.count() == 1
-            assert OutboxMessage.objects.count() == 1
-
-        # Same key, different body: 422; no key: 400; the same body again: the same booking.
-        other = d.post({**body, "reason": "something else"}, "key-1")
-        assert other.status_code == 422 and other.json()["type"] == "idempotency_conflict"
-        missing = d.post(body, None)
-        assert missing.status_code == 400 and missing.json()["type"] == "validation_error"
-        again = d.post(body, "key-1")
-        assert again.status_code == 202 and again.json()["id"] == booking_id
-        # Another key for the booked hold: the slot is taken.
-        taken = d.post(body, "key-2")
-        assert taken.status_code == 409 and taken.json()["type"] == "slot_unavailable"
-
-        confirmed = d.wait_status(booking_id, "confirmed")
-        [appt] = [a for a in d.ehr_appointments() if not a["cancelled"]]
-        assert confirmed["ehr_appointment_id"] == appt["id"]
-
-
 # --- (b) end to end ----------------------------------------------------------------------------
 
 
@@ -227,30 +177,6 @@ def test_a_booking_ends_confirmed_in_the_ehr_with_the_mapped_type(
         with cross_tenant("test: the reason is stored encrypted"):
             raw = Booking.objects.filter(pk=booking_id).values_list("reason", flat=True)[0]
         assert b"bleeding" not in bytes(raw)
-
-        # A second booking for the same caller finds the patient instead of creating one.
-        second = d.post(booking_body(d.hold(11)), "e2e-2")
-        d.wait_status(second.json()["id"], "confirmed")
-        with tenant_context(d.world.practice):
-            assert Patient.objects.count() == 1
-        assert d.world.admin("GET", "/_admin/stats")["duplicates_detected"] == {
-            "appointments": 0,
-            "patients": 0,
-        }
-
-        # Cancel through the API: ours at once, the EHR's by a task.
-        cancelled = httpx.post(
-            f"{d.portal_url}/api/v1/bookings/{booking_id}/cancel",
-            headers={"Authorization": f"Bearer {d.token}"},
-            timeout=30,
-        )
-        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-        wait_until(
-            lambda: any(a["id"] == appt["id"] and a["cancelled"] for a in d.ehr_appointments()),
-            timeout=30,
-            message="the EHR appointment to be cancelled",
-        )
-        assert booking_row(d, booking_id).hold.status == HoldStatus.RELEASED
 
 
 def test_a_cancellation_in_the_ehr_cancels_the_booking(transactional_db, live_server, settings):

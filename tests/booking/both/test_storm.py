@@ -95,7 +95,11 @@ def test_twenty_bookings_through_5xx_lost_answers_and_a_429_storm(world: World) 
     # Nothing doubled: one EHR appointment per confirmed booking, for its patient and slot,
     # nothing else live; each caller once in the EHR, each EHR patient once here.
     live = world.live_appointments()
-    assert sorted(a.id for a in live) == sorted(b.ehr_appointment_id for b in confirmed)
+    assert sorted(a.id for a in live) == sorted(b.ehr_appointment_id for b in confirmed), (
+        outcome,
+        [(b.pk, b.ehr_appointment_id, b.failure_reason) for b in failed],
+        [(a.id, a.start, a.patient_id) for a in live],
+    )
     assert all(a.written for a in live)
     by_id = {a.id: a for a in live}
     for b in confirmed:
