@@ -6,6 +6,7 @@ the test client every other test uses (the same handler class).
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import httpx
@@ -122,3 +123,25 @@ def test_the_api_stack_sends_the_policy_the_settings_say_built_once(settings, pr
     assert changed.headers[report_only] == "default-src 'self'" == browser.headers[report_only]
     assert excluded.headers[header] == "default-src 'none'"
     assert report_only not in excluded.headers
+
+
+def test_a_connection_that_just_served_an_api_request_is_not_health_checked_again(
+    wsgi, token, monkeypatch
+):
+    from django.db import connection
+
+    from portal import handlers
+
+    checks = []
+    is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or is_usable())
+    auth = {"Authorization": f"Bearer {token}"}
+    assert wsgi.get("/api/v1/appointment-types", headers=auth).status_code == 200
+    connection.health_check_done = False  # as each request starts (request_started)
+    assert wsgi.get("/api/v1/appointment-types", headers=auth).status_code == 200
+    assert checks == []  # used cleanly a moment ago: no SELECT 1 first
+    # Idle for longer than the window: checked as Django does, before the first statement.
+    setattr(connection, handlers._USED_AT, time.monotonic() - handlers.RECENTLY_USED_SECONDS)
+    connection.health_check_done = False
+    assert wsgi.get("/api/v1/appointment-types", headers=auth).status_code == 200
+    assert checks == [1]
