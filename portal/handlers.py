@@ -87,7 +87,7 @@ class SplitStackMixin:
                 and used_at is not None
                 and time.monotonic() - used_at < RECENTLY_USED_SECONDS
             ):
-                db.health_check_done = True
+                db.health_check_done = True  # type: ignore[attr-defined]
             response = self._api_stack.get_response(request)
             clean = db.connection is not None and not db.errors_occurred
             setattr(db, _USED_AT, time.monotonic() if clean else None)
