@@ -346,7 +346,7 @@ MIDDLEWARE.insert(
 API_SEPARATE_STACK = env_bool("API_SEPARATE_STACK", True)
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "receptionist_api.middleware.SettledPolicyCSPMiddleware",  # django-csp's, built once
     "portal.middleware.RequestIdMiddleware",
     "receptionist_api.middleware.ApiProblemMiddleware",
     "compliance.middleware.AuditContextMiddleware",

@@ -15,8 +15,11 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from receptionist_api.errors import PROBLEM_JSON
 
@@ -103,3 +106,53 @@ class ApiProblemMiddleware:
             if header in response:
                 replaced[header] = response[header]
         return replaced
+
+
+# What a view or decorator of django-csp sets on a response to change its policy.
+_PER_RESPONSE_POLICY = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+    "_csp_exempt",
+    "_csp_exempt_ro",
+)
+
+
+class SettledPolicyCSPMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the policy of a plain response built once per process.
+
+    An API answer asks for no nonce and carries no policy of its own, so its headers depend on
+    the settings alone; django-csp builds them anew for every response (most of its cost).
+    Those are remembered per settings; any response with a nonce or a per-view policy (the
+    schema's documentation pages, say) goes through django-csp unchanged."""
+
+    _settled: tuple[Any, Any, str, str] | None = None
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            hasattr(response, name) for name in _PER_RESPONSE_POLICY
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:
+            return response
+        policies = (
+            getattr(settings, "CONTENT_SECURITY_POLICY", None),
+            getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None),
+        )
+        settled = self._settled
+        if settled is None or settled[0] is not policies[0] or settled[1] is not policies[1]:
+            settled = self._settled = (*policies, build_policy(), build_policy(report_only=True))
+        for header, policy, text in (
+            (HEADER, policies[0], settled[2]),
+            (HEADER_REPORT_ONLY, policies[1], settled[3]),
+        ):
+            prefixes = tuple((policy or {}).get("EXCLUDE_URL_PREFIXES", None) or ())
+            if text and header not in response and not request.path_info.startswith(prefixes):
+                response[header] = text
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        return response

@@ -23,12 +23,14 @@ from accounts.models import Practice
 from booking import services as bookings
 from compliance.api import PHIGatedMixin
 from compliance.context import bind as bind_audit
+from core.statements import Batch
 from receptionist_api import serializers as s
 from receptionist_api.authentication import (
     TENANT_STACK,
     ApiClientAuthentication,
     ApiPrincipal,
     HasScope,
+    ReadsWithPrincipal,
 )
 from receptionist_api.errors import (
     HoldBooked,
@@ -42,13 +44,12 @@ from receptionist_api.parsers import BoundedJSONParser
 from scheduling import selectors, services
 from scheduling.models import (
     ApiScope,
-    AppointmentType,
     Booking,
     BookingStatus,
     Hold,
     PendingReason,
 )
-from scheduling.slots import Slot
+from scheduling.slots import SlotColumn
 
 
 def id_parameter(name: str) -> OpenApiParameter:
@@ -158,31 +159,25 @@ _TOKEN_ERRORS = {
 }
 
 
-class AppointmentTypesView(ReceptionistAPIView):
-    """The practice's appointment types; `bookable` says whether the agent may book one."""
+class AppointmentTypesView(ReadsWithPrincipal, ReceptionistAPIView):
+    """The practice's appointment types; `bookable` says whether the agent may book one. The
+    list is read in the round trip that authenticates the request."""
 
     required_scope = ApiScope.AVAILABILITY_READ
+
+    def reads_with_principal(self, request: Request, practice_id: int) -> Batch:
+        return (
+            [selectors.api_appointment_types_read(practice_id)] if request.method == "GET" else []
+        )
 
     @extend_schema(
         operation_id="appointment_types_list",
         responses={200: s.AppointmentTypeListSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        rows = (
-            AppointmentType.objects.for_practice(self.practice)
-            .order_by("name", "pk")
-            .values(
-                "id",
-                "name",
-                "minutes",
-                "new_patients",
-                "existing_patients",
-                "bookable",
-                "instructions",
-                "booking_mode",
-            )
-        )
-        return Response({"results": list(rows)})
+        read = self.read_with_principal
+        rows = read[0] if read else None
+        return Response({"results": selectors.api_appointment_types(self.practice, rows)})
 
 
 class IntentResolveView(PHIGatedMixin, ReceptionistAPIView):
@@ -227,7 +222,7 @@ class AvailabilityView(ReceptionistAPIView):
     )
     def get(self, request: Request) -> HttpResponse:
         q = validated(s.AvailabilityQuerySerializer, request.query_params)
-        slots = selectors.available_slots(
+        columns = selectors.available_slot_columns(
             self.practice,
             appointment_type_id=q["appointment_type_id"],
             start_date=q["start_date"],
@@ -236,28 +231,24 @@ class AvailabilityView(ReceptionistAPIView):
             location_id=q.get("location_id"),
             provider_id=q.get("provider_id"),
         )
-        return HttpResponse(_slots_json(slots), content_type="application/json")
+        return HttpResponse(_slots_json(columns), content_type="application/json")
 
 
-def _slots_json(slots: list[Slot]) -> bytes:
+def _slots_json(columns: list[SlotColumn]) -> bytes:
     """The availability body, written as text: a month is thousands of slots, and a dict per
     slot for DRF's renderer cost more than the slot search (and kept the garbage collector
-    busy). The engine builds each instant once and slots share them: format each once (keyed
-    by identity; hashing aware datetimes is slower than formatting them). ISO 8601 text and
-    integers need no JSON escaping."""
-    iso: dict[int, str] = {}
-    parts = []
-    for start, end, provider_id, operatory_id, location_id in slots:
-        a = iso.get(id(start))
-        if a is None:
-            a = iso[id(start)] = start.isoformat()
-        b = iso.get(id(end))
-        if b is None:
-            b = iso[id(end)] = end.isoformat()
-        parts.append(
-            f'{{"start":"{a}","end":"{b}","provider_id":{provider_id},'
-            f'"operatory_id":{operatory_id},"location_id":{location_id}}}'
-        )
+    busy). The engine's columns share each instant among the slots starting then, and the
+    (provider, operatory, location) pairs recur from column to column: each is written once
+    and every slot is one concatenation of the two, in C. ISO 8601 text and integers need no
+    JSON escaping."""
+    tails = {
+        pair: f'"provider_id":{pair[0]},"operatory_id":{pair[1]},"location_id":{pair[2]}}}'
+        for pair in set().union(*(column.pairs for column in columns))
+    }
+    parts: list[str] = []
+    for start, end, pairs in columns:
+        head = f'{{"start":"{start.isoformat()}","end":"{end.isoformat()}",'
+        parts += map(head.__add__, map(tails.__getitem__, pairs))
     return f'{{"slots":[{",".join(parts)}]}}'.encode()
 
 

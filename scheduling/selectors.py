@@ -50,10 +50,13 @@ from scheduling.slots import (
     BusyTimes,
     FreeRow,
     Slot,
+    SlotColumn,
     SlotQuery,
     TypeSpec,
-    find_slots,
+    find_slot_columns,
     native_hours,
+    slot_columns_of,
+    slots_of,
 )
 from scheduling.slots import (
     ProviderRule as RuleSpec,
@@ -102,7 +105,18 @@ class EngineInputs:
         provider_id: int | None = None,
     ) -> list[Slot]:
         """Run the engine once per zone (each location's wall clock is its own) and merge."""
-        found: list[Slot] = []
+        return slots_of(self.columns(start_date, days, now, patient_status, provider_id))
+
+    def columns(
+        self,
+        start_date: date,
+        days: int,
+        now: datetime,
+        patient_status: str,
+        provider_id: int | None = None,
+    ) -> list[SlotColumn]:
+        """`slots` as the engine's columns (one per start), merged across zones."""
+        found: list[SlotColumn] = []
         for zone, hours in self.hours_by_zone.items():
             query = SlotQuery(
                 type=self.type,
@@ -113,9 +127,13 @@ class EngineInputs:
                 patient_status=patient_status,
                 provider_id=provider_id,
             )
-            found.extend(find_slots(query, hours, self.busy, self.rules, self.capabilities))
+            found.extend(find_slot_columns(query, hours, self.busy, self.rules, self.capabilities))
         if len(self.hours_by_zone) > 1:
-            found.sort(key=lambda s: (s.start, s.provider_id, s.operatory_id, s.location_id))
+            merged = sorted(
+                slots_of(found),
+                key=lambda s: (s.start, s.provider_id, s.operatory_id, s.location_id),
+            )
+            return slot_columns_of(merged)
         return found
 
 
@@ -480,6 +498,35 @@ def available_slots(
     Slot times carry their location's zone. A type the voice agent may not book has no slots
     for it (`agent_bookable_only`), so the agent takes a message instead.
     """
+    return slots_of(
+        available_slot_columns(
+            practice,
+            appointment_type_id=appointment_type_id,
+            start_date=start_date,
+            days=days,
+            patient_status=patient_status,
+            location_id=location_id,
+            provider_id=provider_id,
+            now=now,
+            agent_bookable_only=agent_bookable_only,
+        )
+    )
+
+
+def available_slot_columns(
+    practice: Practice,
+    *,
+    appointment_type_id: int,
+    start_date: date,
+    days: int,
+    patient_status: str = "existing",
+    location_id: int | None = None,
+    provider_id: int | None = None,
+    now: datetime | None = None,
+    agent_bookable_only: bool = True,
+) -> list[SlotColumn]:
+    """`available_slots` as the engine's columns (one per start): for writing many slots out
+    without building each one."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be 1..{MAX_DAYS}")
     now = now or timezone.now()
@@ -497,7 +544,7 @@ def available_slots(
     )
     if agent_bookable_only and not inputs.bookable:
         return []
-    return inputs.slots(start_date, days, now, patient_status, provider_id)
+    return inputs.columns(start_date, days, now, patient_status, provider_id)
 
 
 def offered_slot(
@@ -566,3 +613,42 @@ def slot_at(
         if slot.start == start and slot.operatory_id == operatory_id:
             return slot
     return None
+
+
+# What the receptionist API lists of each appointment type, in its field names.
+API_TYPE_FIELDS = (
+    "id",
+    "name",
+    "minutes",
+    "new_patients",
+    "existing_patients",
+    "bookable",
+    "instructions",
+    "booking_mode",
+)
+
+
+def api_appointment_types_read(practice_id: int) -> tuple[CompiledQuery, dict[str, Any]]:
+    """`api_appointment_types`' statement and values, for a caller that sends it along with
+    its own (`run_batch`): compiled and prepared once."""
+
+    def build(v: Mapping[str, Any]) -> Any:
+        return (
+            AppointmentType.objects.for_practice(v["practice"])
+            .order_by("name", "pk")
+            .values_list(*API_TYPE_FIELDS)
+        )
+
+    statement = compiled_query(("api-appointment-types",), {"practice": int}, build, prepare=True)
+    return statement, {"practice": practice_id}
+
+
+def api_appointment_types(
+    practice: Practice, rows: list[tuple[Any, ...]] | None = None
+) -> list[dict[str, Any]]:
+    """The practice's appointment types as the receptionist API lists them, by name; from
+    `rows` of `api_appointment_types_read` if the caller already ran it."""
+    if rows is None:
+        statement, values = api_appointment_types_read(practice.pk)
+        rows = statement.rows(values)
+    return [dict(zip(API_TYPE_FIELDS, row, strict=True)) for row in rows]

@@ -55,13 +55,17 @@ __all__ = [
     "FreeRow",
     "ProviderRule",
     "Slot",
+    "SlotColumn",
     "SlotQuery",
     "TypeSpec",
     "WorkingHour",
     "day_window",
+    "find_slot_columns",
     "find_slots",
     "local_instant",
     "native_hours",
+    "slot_columns_of",
+    "slots_of",
 ]
 
 # Fixed English names (calendar.day_name is locale-dependent); the values NexHealth uses.
@@ -475,6 +479,49 @@ def find_slots(
     `busy` may be `Busy` values or a `BusyTimes` (reusable across queries: several zones, or
     repeated questions over the same data).
     """
+    return slots_of(find_slot_columns(query, working_hours, busy, rules, operatory_capabilities))
+
+
+class SlotColumn(NamedTuple):
+    """The slots starting at one instant: their shared `start` and `end` (aware, in the
+    query's zone) and the (provider_id, operatory_id, location_id) free then, in order. What
+    a caller writing thousands of slots out wants: each instant and each pair once."""
+
+    start: datetime
+    end: datetime
+    pairs: list[tuple[int, int, int]]
+
+
+def slots_of(columns: Iterable[SlotColumn]) -> list[Slot]:
+    """The slots of columns, in the columns' order."""
+    new = tuple.__new__  # what Slot(...) does, minus a Python-level call per slot
+    found: list[Slot] = []
+    for start, end, pairs in columns:
+        found += map(new, repeat(Slot), map(add, repeat((start, end)), pairs))
+    return found
+
+
+def slot_columns_of(slots: Iterable[Slot]) -> list[SlotColumn]:
+    """Slots ordered by start as columns: consecutive slots sharing their start and end
+    objects (as the engine builds them) share a column."""
+    columns: list[SlotColumn] = []
+    last = None
+    for slot in slots:
+        if last is None or slot[0] is not last[0] or slot[1] is not last[1]:
+            last = SlotColumn(slot[0], slot[1], [])
+            columns.append(last)
+        last[2].append((slot[2], slot[3], slot[4]))
+    return columns
+
+
+def find_slot_columns(
+    query: SlotQuery,
+    working_hours: Iterable[WorkingHour],
+    busy: Iterable[Busy] | BusyTimes,
+    rules: Iterable[ProviderRule],
+    operatory_capabilities: Mapping[int, frozenset[str]],
+) -> list[SlotColumn]:
+    """`find_slots` as columns, one per start with a free slot, in start order."""
     spec = query.type
     if query.days == 0 or not spec.allows(query.patient_status):
         return []
@@ -599,11 +646,9 @@ def find_slots(
     # Slots share boundaries (and pairs share the grid): build each datetime once.
     marks = list(compress(starts, used_bits))
     instants = {ts: datetime.fromtimestamp(ts, tz) for ts in {*marks, *(m + length for m in marks)}}
-    new = tuple.__new__  # what Slot(...) does, minus a Python-level call per slot
-    found: list[Slot] = []
-    for start, column in compress(
-        zip(starts, zip(*free_rows, strict=True), strict=True), used_bits
-    ):
-        span = (instants[start], instants[start + length])
-        found += map(new, repeat(Slot), map(add, repeat(span), compress(pairs, column)))
-    return found
+    return [
+        SlotColumn(instants[start], instants[start + length], list(compress(pairs, column)))
+        for start, column in compress(
+            zip(starts, zip(*free_rows, strict=True), strict=True), used_bits
+        )
+    ]

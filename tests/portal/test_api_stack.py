@@ -6,6 +6,7 @@ the test client every other test uses (the same handler class).
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import httpx
@@ -94,3 +95,53 @@ def test_the_split_can_be_turned_off_and_answers_the_same(settings, practice, to
         )
     assert response.status_code == 200
     assert "Cookie" in response.headers.get("vary", "")  # the browser's stack ran
+
+
+def test_the_api_stack_sends_the_policy_the_settings_say_built_once(settings, practice, token):
+    """The API stack builds the CSP headers once per settings, not per response: the same
+    text the browser's stack (django-csp) sends, and new settings take effect."""
+    from portal.handlers import PortalWSGIHandler
+
+    auth = {"Authorization": f"Bearer {token}"}
+    with served(PortalWSGIHandler()) as http:
+        settled = [http.get("/api/v1/appointment-types", headers=auth) for _ in range(2)]
+        settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+        settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {
+            "DIRECTIVES": {"default-src": ["'self'"]},
+            "EXCLUDE_URL_PREFIXES": ["/api/v1/oauth/"],
+        }
+        changed = http.get("/api/v1/appointment-types", headers=auth)
+        excluded = http.post("/api/v1/oauth/token", data={})
+    settings.API_SEPARATE_STACK = False
+    with served(PortalWSGIHandler()) as http:
+        browser = http.get("/api/v1/appointment-types", headers=auth)
+    header, report_only = "content-security-policy", "content-security-policy-report-only"
+    assert settled[0].headers[header] == settled[1].headers[header]
+    assert "default-src 'self'" in settled[0].headers[header]
+    assert report_only not in settled[0].headers
+    assert changed.headers[header] == "default-src 'none'" == browser.headers[header]
+    assert changed.headers[report_only] == "default-src 'self'" == browser.headers[report_only]
+    assert excluded.headers[header] == "default-src 'none'"
+    assert report_only not in excluded.headers
+
+
+def test_a_connection_that_just_served_an_api_request_is_not_health_checked_again(
+    wsgi, token, monkeypatch
+):
+    from django.db import connection
+
+    from portal import handlers
+
+    checks = []
+    is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or is_usable())
+    auth = {"Authorization": f"Bearer {token}"}
+    assert wsgi.get("/api/v1/appointment-types", headers=auth).status_code == 200
+    connection.health_check_done = False  # as each request starts (request_started)
+    assert wsgi.get("/api/v1/appointment-types", headers=auth).status_code == 200
+    assert checks == []  # used cleanly a moment ago: no SELECT 1 first
+    # Idle for longer than the window: checked as Django does, before the first statement.
+    setattr(connection, handlers._USED_AT, time.monotonic() - handlers.RECENTLY_USED_SECONDS)
+    connection.health_check_done = False
+    assert wsgi.get("/api/v1/appointment-types", headers=auth).status_code == 200
+    assert checks == [1]

@@ -27,8 +27,11 @@ from scheduling.slots import (
     TypeSpec,
     WorkingHour,
     day_window,
+    find_slot_columns,
     find_slots,
     local_instant,
+    slot_columns_of,
+    slots_of,
 )
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -895,6 +898,18 @@ def test_property_integer_rows_and_a_reused_index_give_the_brute_force_answer(
         find_slots(other, working_hours, busy_time, rules, capabilities)
     )
     assert iso(find_slots(q, working_hours, index, rules, capabilities)) == expected
+
+
+@properties
+@given(scenarios())
+def test_property_columns_group_the_slots_by_start_each_instant_once(scenario: Scenario) -> None:
+    columns = find_slot_columns(*scenario)
+    assert iso(slots_of(columns)) == iso(brute_force(*scenario))
+    instants = [c.start.astimezone(UTC) for c in columns]
+    assert instants == sorted(set(instants))  # one column per start, in start order
+    assert all(c.pairs and c.pairs == sorted(set(c.pairs)) for c in columns)
+    # Regrouping the slots finds the same columns (slot_columns_of, for merged zones).
+    assert slot_columns_of(slots_of(columns)) == columns
 
 
 @properties
