@@ -112,6 +112,7 @@ COMPOUNDS = {
     ("post", "op"): "postop",
     ("pre", "op"): "preop",
     ("x", "ray"): "xray",
+    ("x", "rays"): "xrays",
     ("tooth", "ache"): "toothache",
     ("make", "over"): "makeover",
 }

@@ -107,6 +107,9 @@ class Concept:
     # atoms that, in the same clause, say what it is instead ("my chest is sore where the
     # incision is" is the wound, not chest pain)
     explained_by: tuple[str, ...] = ()
+    # where such an atom explains it: its clause, or (for symptoms a cause said anywhere near
+    # explains: "my eyes get tired and sore after staring at the computer") its sentence
+    explained_within: str = "clause"
 
     @property
     def components(self) -> frozenset[str]:
@@ -120,6 +123,7 @@ CONCEPTS: dict[str, Concept] = {
         window=entry.get("window", 5),
         broad=entry.get("broad", False),
         explained_by=tuple(entry.get("explained_by", ())),
+        explained_within=entry.get("explained_within", "clause"),
     )
     for name, entry in _LEXICON["concepts"].items()
 }
@@ -831,10 +835,13 @@ def read(text: str, *, negation: bool = True) -> Reading:
                             )
                         )
         if concept.explained_by:
+            part = "sentence" if concept.explained_within == "sentence" else "clause"
             explaining = {
-                tokens[h.start].clause for a in concept.explained_by for h in by_atom.get(a, ())
+                getattr(tokens[h.start], part)
+                for a in concept.explained_by
+                for h in by_atom.get(a, ())
             }
-            found = [o for o in found if tokens[o.start].clause not in explaining]
+            found = [o for o in found if getattr(tokens[o.start], part) not in explaining]
         if found:
             concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
     return Reading(tokens, concepts, frozenset(modifiers))

@@ -36,6 +36,24 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
         "pain getting worse after extraction",
         "bad taste and swelling",
     ),
+    "seroma-drain": (
+        "drain stopped working",
+        "sudden increase in drain output",
+        "fluid leaking from incision",
+    ),
+    "endophthalmitis": (
+        "eye getting more painful",
+        "pus in the eye",
+        "vision worse than yesterday",
+    ),
+    "filler-occlusion": (
+        "blanching after filler",
+        "dusky or mottled skin",
+        "pain at injection site",
+    ),
+    "spinal-red-flags": ("loss of bladder control", "numbness in the groin", "leg weakness"),
+    "ortho-infection": ("fever after surgery", "wound draining", "redness around the incision"),
+    "dental-abscess": ("facial swelling", "fever with tooth pain", "swelling under the tongue"),
 }
 SPECIALTY = {
     "post-op-bleeding": "plastic",
@@ -51,6 +69,12 @@ SPECIALTY = {
     "derm-allergy": "derm",
     "ortho-circulation": "ortho",
     "dry-socket": "dental",
+    "seroma-drain": "plastic",
+    "endophthalmitis": "eye",
+    "filler-occlusion": "derm",
+    "spinal-red-flags": "ortho",
+    "ortho-infection": "ortho",
+    "dental-abscess": "dental",
 }
 
 # --- batch 1 --------------------------------------------------------------------------------
@@ -1664,6 +1688,207 @@ _NOT_EMERGENCY_CORES_4 = [
 ]
 
 
+# --- batch 5: more ordinary practices' protocols, and the demo ones said other ways -----------
+# Before the tuning it then measured: 18/100 urgent missed (drains, leaking wounds, bladder
+# control, legs giving out, discharge said as "goop"), 2/100 benign escalated, 4/16 emergencies
+# missed ("not breathing right", a throat swelling shut), 0/10 negated ones heard; after: none.
+_RAMBLE_5 = {
+    "plastic": [
+        "hi, sorry, um, I'm, I'm one of the patients, I had the mommy makeover on the first and ",
+        "hello I'm calling for my daughter, she's 24, she had her breast reduction Wednesday, and ",
+        "yeah hi so basically I had lipo on my flanks and my abdomen five days ago and ",
+        "hi I hope this is the right number, the discharge papers said to call this line if "
+        "anything came up, so, I had surgery with you on Monday and ",
+    ],
+    "dental": [
+        "hi I had a crown prep done yesterday and ",
+        "um hello, my son's eleven, he was skateboarding and ",
+        "hi, so, I've had this bad tooth on the bottom for a while, I kept putting it off, and ",
+        "hey so I'm calling because I had a tooth pulled two days ago and ",
+    ],
+    "eye": [
+        "hi I got the injection in my eye for macular degeneration on Thursday and ",
+        "hello, my husband had his cataract surgery yesterday morning and ",
+        "um hi, I'm 67, I had retina surgery last month and ",
+        "hi sorry, I'm not sure if this is an emergency or not, but ",
+    ],
+    "derm": [
+        "hi, I had filler in my nose and cheeks at your office today and ",
+        "hello, I had a skin cancer removed from my temple on Monday and ",
+        "um so my mom had Mohs on her ear yesterday and ",
+        "hi I had some lip filler this afternoon, just a half syringe, and ",
+    ],
+    "ortho": [
+        "hi I had a total knee replacement last week and ",
+        "hello, I've had back problems for years, I had a disc surgery in the spring, and ",
+        "um so I'm six days out from my hip replacement and ",
+        "hi I had my ACL reconstruction on Monday and ",
+    ],
+}
+_SUFFIX_5 = ["", ", what should I do", " and I'm kind of freaking out", ", is someone on call?"]
+_URGENT_CORES_5 = {
+    "post-op-bleeding": [
+        "my dressing keeps filling up with blood no matter how many times I change it",
+        "I've got a fever of 101 and the chills",
+        "uh my breasts are like rock hard and swelling up bigger by the hour",
+        "it's still bleeding, it's been like an hour and it won't quit",
+        "I'm burning up and shaking",
+    ],
+    "dental-trauma": [
+        "he smashed his face on the edge of the pool and his front tooth is out",
+        "her face is swelling up on the left and it's getting harder to open her mouth",
+        "I can't swallow, my throat and my jaw are all swollen",
+        "he took an elbow to the mouth and knocked two teeth out",
+        "my cheek swelled up overnight and it's spreading toward my eye",
+    ],
+    "post-mohs-bleeding": [
+        "the dressing on my cheek is soaked through and dripping",
+        "I've pressed on it for twenty minutes twice and it's still bleeding",
+        "the wound split open and I can see inside it",
+        "blood keeps coming through the bandage",
+        "the incision on my scalp opened up when I bent down",
+    ],
+    "sudden-vision-loss": [
+        "I suddenly lost the vision in my right eye about an hour ago",
+        "everything went black in one eye for a few minutes and now it's blurry",
+        "I have excruciating pain in my eye and a headache and I feel sick",
+        "it's like someone pulled a curtain down over my eye",
+        "out of nowhere I can't see out of the left side",
+    ],
+    "seroma-drain": [
+        "my drain isn't pulling anything anymore and my side is filling up with fluid",
+        "the drain bulb is filling up way faster than before, it doubled today",
+        "there's fluid leaking out of my incision all over my shirt",
+        "the drain just stopped draining and it's swelling up around it",
+        "clear fluid is pouring out of the cut on my belly",
+    ],
+    "endophthalmitis": [
+        "my eye is hurting more and more since the injection",
+        "there's white goop coming out of the eye they operated on",
+        "my vision is worse today than it was yesterday, it's getting foggier",
+        "the pain in my eye keeps getting worse and it's really red",
+        "there's yellow discharge in my eye and it's swollen shut",
+    ],
+    "filler-occlusion": [
+        "the skin on my lip where they injected has gone white",
+        "my nose looks kind of purple and blotchy since the filler",
+        "the injection site is getting more and more painful",
+        "my cheek has a lacy dusky pattern near where the filler went in",
+        "it hurts so bad where they put the filler, way worse than this morning",
+    ],
+    "spinal-red-flags": [
+        "I can't control my bladder since this morning and my back is killing me",
+        "I peed myself and didn't even feel it",
+        "my private area and my inner thighs are numb",
+        "my legs are giving out, I can barely stand",
+        "my right leg is so weak I'm dragging my foot",
+    ],
+    "ortho-infection": [
+        "I've got a temperature of 101.5 three days after my knee surgery",
+        "the incision is leaking yellowish fluid",
+        "there's redness spreading out from the incision on my hip",
+        "the wound keeps draining cloudy stuff",
+        "I've been having chills and sweats since last night",
+    ],
+    "dental-abscess": [
+        "my jaw is swollen and I've got a fever and my tooth is throbbing",
+        "the floor of my mouth is swelling up under my tongue",
+        "half my face is puffy from this tooth",
+        "I'm running a fever and the tooth pain is awful",
+        "there's a big lump on my gum and my cheek is swelling up",
+    ],
+}
+_BENIGN_CORES_5 = {
+    "post-op-bleeding": [
+        "I checked my temperature, it's ninety eight point six, I just feel tired",
+        "I had a tiny spot of blood on my shirt this morning, nothing since",
+        "the swelling is about the same on both sides, just some bruising",
+        "I'm not bleeding, but can I take a bath yet",
+        "is mild swelling normal a week after lipo",
+    ],
+    "dental-trauma": [
+        "his tooth got bumped but it's still in place and he says it doesn't hurt",
+        "no swelling, just a dull ache when I chew",
+        "swallowing is fine, the tooth is just sensitive",
+        "the swelling in her face is much smaller than yesterday",
+        "my daughter lost a baby tooth and it bled a little",
+    ],
+    "post-mohs-bleeding": [
+        "a little blood spotted the bandage when I took it off, it's stopped",
+        "the wound looks closed and it's healing well",
+        "the dressing is a bit damp from the shower, no blood",
+        "there's some dried blood around the edge of the stitches",
+        "can I put vaseline on the wound",
+    ],
+    "sudden-vision-loss": [
+        "my vision is a bit blurry when I read, it's been that way for months",
+        "the eye pain is mild, like a scratch, and getting better",
+        "I don't have any vision loss, I just have a question about my drops",
+        "my eyes get tired and sore after staring at the computer all day",
+        "things are a little fuzzy after the dilation but they said that's normal",
+    ],
+    "seroma-drain": [
+        "the drain output is going down every day, only 20 cc today",
+        "my drain is working fine, I just want to know when it comes out",
+        "there's no leaking from the incision, it's dry",
+        "the drain output is pretty much the same as yesterday",
+        "a tiny bit of fluid on the gauze but nothing leaking now",
+    ],
+    "endophthalmitis": [
+        "my eye is a little sore but it's better than yesterday",
+        "my vision is improving every day",
+        "no discharge, just a bit watery",
+        "the redness in my eye is fading",
+        "my eye doesn't hurt at all, I'm just checking about my follow up",
+    ],
+    "filler-occlusion": [
+        "a little tenderness where they injected, like a bruise",
+        "there's a small bruise at the injection site, no pain",
+        "the color of my lips is normal, just a little swollen",
+        "no white or blue patches, it just feels a bit lumpy",
+        "the soreness from the filler is going away",
+    ],
+    "spinal-red-flags": [
+        "no bladder or bowel problems, just back pain",
+        "my legs feel strong, just some stiffness",
+        "I had a little tingling in my toes after sitting but it went away",
+        "no numbness anywhere",
+        "my leg is a bit tired after physical therapy",
+    ],
+    "ortho-infection": [
+        "no fever, the incision looks clean",
+        "the wound stopped draining a couple days ago",
+        "there's a little pinkness right at the staples but it's not spreading",
+        "my temperature is 98.2",
+        "is a bit of redness at the incision normal",
+    ],
+    "dental-abscess": [
+        "my tooth hurts a little when I eat sweets, no swelling",
+        "the swelling went down after the antibiotics",
+        "I don't have a fever, just a sore tooth",
+        "my gum is a bit puffy around my wisdom tooth but it's getting better",
+        "no swelling anywhere, I just need a cleaning",
+    ],
+}
+_EMERGENCY_CORES_5 = [
+    "my wife collapsed and she's not breathing right",
+    "I'm having a hard time breathing and my chest is tight",
+    "his speech suddenly got weird and his arm went limp",
+    "there's so much blood, it's gushing from the wound",
+    "my throat is swelling shut after the filler",
+    "I feel like an elephant is sitting on my chest",
+    "she can't catch her breath and her lips are turning blue",
+    "the left side of his face is drooping and he can't lift his arm",
+]
+_NOT_EMERGENCY_CORES_5 = [
+    "my breathing is fine, it's just the incision that hurts",
+    "no chest pain at all, I'm just anxious",
+    "I'm not bleeding heavily, it's just some spotting",
+    "she's breathing normally, just tired",
+    "no trouble talking or moving my arms, just a headache",
+]
+
+
 def _capital(text: str) -> str:
     return text[0].upper() + text[1:]
 
@@ -1719,6 +1944,21 @@ def _batch4(cores: dict[str, list[str]], salt: int) -> list[tuple[str, str]]:
     return out
 
 
+def _batch5(cores: dict[str, list[str]], salt: int) -> list[tuple[str, str]]:
+    out = []
+    for key, sentences in cores.items():
+        rambles = _RAMBLE_5[SPECIALTY[key]]
+        for i, core in enumerate(sentences):
+            # every other one as a transcript gives it: a repeated word, no punctuation
+            said = core.replace(",", "").replace("?", "")
+            words = said.split()
+            repeated = " ".join([words[0], *words]) if i % 2 else _capital(core)
+            out.append((key, repeated))
+            suffix = _SUFFIX_5[(i + salt) % len(_SUFFIX_5)]
+            out.append((key, rambles[(i + salt) % len(rambles)] + core + suffix))
+    return out
+
+
 def _turns(cores: list[str], rambles: list[str]) -> list[str]:
     return [_capital(c) for c in cores] + [
         rambles[i % len(rambles)] + c for i, c in enumerate(cores)
@@ -1731,18 +1971,21 @@ URGENT: list[tuple[str, str]] = [
     *_batch2(_URGENT_CORES_2, 0),
     *_batch3(_URGENT_CORES_3, 0),
     *_batch4(_URGENT_CORES_4, 0),
+    *_batch5(_URGENT_CORES_5, 0),
 ]
 BENIGN: list[tuple[str, str]] = [
     *_batch1(_BENIGN_CORES_1, 1),
     *_batch2(_BENIGN_CORES_2, 1),
     *_batch3(_BENIGN_CORES_3, 1),
     *_batch4(_BENIGN_CORES_4, 1),
+    *_batch5(_BENIGN_CORES_5, 1),
 ]
 EMERGENCY: list[str] = [
     *_turns(_EMERGENCY_CORES_1, _RAMBLE_1["plastic"]),
     *_turns(_EMERGENCY_CORES_2, _RAMBLE_2["plastic"]),
     *_turns(_EMERGENCY_CORES_3, _RAMBLE_3["plastic"]),
     *_turns(_EMERGENCY_CORES_4, _RAMBLE_4["plastic"]),
+    *_turns(_EMERGENCY_CORES_5, _RAMBLE_5["plastic"]),
 ]
 # Getting winded after surgery is left out: breathlessness then may be a clot in the lung, and
 # answering 911 to it is defensible.
@@ -1753,6 +1996,7 @@ NOT_EMERGENCY: list[str] = [
         *_turns(_NOT_EMERGENCY_CORES_2, _RAMBLE_2["ortho"]),
         *_turns(_NOT_EMERGENCY_CORES_3, _RAMBLE_3["ortho"]),
         *_turns(_NOT_EMERGENCY_CORES_4, _RAMBLE_4["ortho"]),
+        *_turns(_NOT_EMERGENCY_CORES_5, _RAMBLE_5["ortho"]),
     )
     if "winded" not in text
 ]
