@@ -236,6 +236,7 @@ def test_the_integration_health_panel_shows_both_adapters_figures(manager_client
 def test_the_dashboard_page_has_svg_charts_and_constant_queries(manager_client, practice):
     build(practice)
     connect(practice)
+    connect(practice, "Eye Center", ConnectionKind.NEXTECH)
     manager_client.get("/p/alpha/")  # warm the session and caches
 
     def count_queries():
@@ -251,6 +252,7 @@ def test_the_dashboard_page_has_svg_charts_and_constant_queries(manager_client, 
     for i in range(4):
         build(practice)
         connect(practice, f"Office {i}")
+        connect(practice, f"Skin Clinic {i}", ConnectionKind.NEXTECH)
     after, page = count_queries()
     assert before > 10 and after == before
 
