@@ -431,21 +431,31 @@ def _concepts_heard(
     """The lexicon concepts the caller's words name: concept -> how well heard, as what, and
     where."""
     heard: dict[int, Heard] = {}
+
+    def hear(index: int, found: Heard) -> None:
+        # the best hearing says how well and as what; every hearing, where (a concept said
+        # twice, "redone ... by another surgeon", accounts for both)
+        before = heard.get(index)
+        if before is None:
+            heard[index] = found
+            return
+        best = found if found[0] > before[0] else before
+        heard[index] = (best[0], best[1], tuple(sorted({*before[2], *found[2]})))
+
     for c in candidates:
         for index, term, place in lex.by_stem.get(c.word.stem, ()):
             if len(term) == 1:
-                heard[index] = (1.0, c.word.raw, c.origin)
+                hear(index, (1.0, c.word.raw, c.origin))
                 continue
             found = _term_heard(term, place, c, words)
-            if found is not None and found[0] > heard.get(index, (0.0,))[0]:
-                heard[index] = found
+            if found is not None:
+                hear(index, found)
         if len(c.word.stem) >= 6:
             for word, sim in lex.long_vocabulary.similar(c.word):
                 if sim < LEXICON_MIN:
                     continue
                 for index in lex.long_words[word]:
-                    if sim > heard.get(index, (0.0,))[0]:
-                        heard[index] = (sim, c.word.raw, c.origin)
+                    hear(index, (sim, c.word.raw, c.origin))
     return heard
 
 
@@ -576,7 +586,7 @@ class _Scorer:
         out: set[int] = set()
         for word in phrase:
             entry = self.entry(word)
-            if entry.hits:
+            if entry.hits and not entry.optional:  # a generic word says little of the type
                 ci, _ = max(entry.hits, key=lambda hit: hit[1])
                 out.update(self.candidates[ci].origin)
         return frozenset(i for i in out if self.said[i].stem not in self.generic)
@@ -930,17 +940,18 @@ def _stages() -> tuple[_Stage, ...]:
 
 @lru_cache(maxsize=1)
 def _not_asking_phrases() -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(_stem(w) for w in text_words(p)) for p in _shipped().get("not_asking", ()))
+    return tuple(tuple(text_words(p)) for p in _shipped().get("not_asking", ()))
 
 
 def _not_asking(utterance: str) -> bool:
     """A caller who names a type to cancel, move, price or pick something up is not asking
-    for it (`not_asking` in the lexicon): the agent answers nothing and takes a message."""
-    stems = [_stem(w) for w in text_words(utterance)]
+    for it (`not_asking` in the lexicon, each form of a word listed): the agent answers nothing
+    and takes a message. Words as said, not stems: "Dr. Park" is not parking."""
+    said = text_words(utterance)
     return any(
-        tuple(stems[i : i + len(p)]) == p
+        tuple(said[i : i + len(p)]) == p
         for p in _not_asking_phrases()
-        for i in range(len(stems) - len(p) + 1)
+        for i in range(len(said) - len(p) + 1)
     )
 
 

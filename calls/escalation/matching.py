@@ -841,7 +841,13 @@ def read(text: str, *, negation: bool = True) -> Reading:
                 for a in concept.explained_by
                 for h in by_atom.get(a, ())
             }
-            found = [o for o in found if getattr(tokens[o.start], part) not in explaining]
+            found = [
+                o
+                for o in found
+                if getattr(tokens[o.start], part) not in explaining
+                # a cause said in another clause does not explain a symptom played up
+                or (part == "sentence" and o.qualified_by and o.qualified_by != (QUESTION,))
+            ]
         if found:
             concepts[name] = tuple(sorted(found, key=lambda o: (o.start, o.end)))
     return Reading(tokens, concepts, frozenset(modifiers))
@@ -940,8 +946,11 @@ def _read_temperatures(tokens: Sequence[Token], by_atom: dict[str, list[Hit]]) -
         by_atom.pop("fever", None)
 
 
-# Atoms that name a symptom on their own (the others only in a pair: "worse" + vision).
-_STANDALONE = frozenset(a for c in CONCEPTS.values() for a in c.atoms)
+# Atoms that name a symptom on their own (the others only in a pair: "worse" + vision); those
+# whose clause still speaks of the symptom (the medicines for it) leave it its qualifiers.
+_STANDALONE = frozenset(
+    a for c in CONCEPTS.values() for a in c.atoms if not _LEXICON["atoms"][a].get("of_the_symptom")
+)
 
 
 def concepts_heard(text: str) -> list[str]:

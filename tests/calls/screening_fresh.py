@@ -54,6 +54,19 @@ PROTOCOLS: dict[str, tuple[str, ...]] = {
     "spinal-red-flags": ("loss of bladder control", "numbness in the groin", "leg weakness"),
     "ortho-infection": ("fever after surgery", "wound draining", "redness around the incision"),
     "dental-abscess": ("facial swelling", "fever with tooth pain", "swelling under the tongue"),
+    "breast-hematoma": (
+        "one breast suddenly bigger",
+        "breast hard and painful",
+        "bruising spreading",
+    ),
+    "acute-glaucoma": ("halos with eye pain", "eye pain with nausea", "red painful eye"),
+    "skin-infection": ("redness spreading fast", "skin turning black", "wound smells bad"),
+    "compartment": ("pain out of proportion", "tight swollen calf", "pain with moving toes"),
+    "dental-bleeding": (
+        "bleeding after extraction won't stop",
+        "swelling spreading to the neck",
+        "fever after extraction",
+    ),
 }
 SPECIALTY = {
     "post-op-bleeding": "plastic",
@@ -75,6 +88,11 @@ SPECIALTY = {
     "spinal-red-flags": "ortho",
     "ortho-infection": "ortho",
     "dental-abscess": "dental",
+    "breast-hematoma": "plastic",
+    "acute-glaucoma": "eye",
+    "skin-infection": "derm",
+    "compartment": "ortho",
+    "dental-bleeding": "dental",
 }
 
 # --- batch 1 --------------------------------------------------------------------------------
@@ -1889,6 +1907,167 @@ _NOT_EMERGENCY_CORES_5 = [
 ]
 
 
+# --- batch 6: five more protocols, the demo ones again ----------------------------------------
+# Before the tuning it then measured: 10/72 urgent missed (a cause named in another clause, a
+# swelling "going down into my neck", halos read as "light"), 3/72 benign escalated, 2/12
+# emergencies missed (a chest clutched), 0/10 negated ones heard; after: none of these.
+_RAMBLE_6 = {
+    "plastic": [
+        "hi, it's Tasha, I had my implants put in on Saturday and ",
+        "uh yeah so my girlfriend had a BBL and lipo four days ago, she's asleep, and ",
+        "hello, I'm sorry, I'm really not sure who to talk to, I had surgery last week and ",
+    ],
+    "dental": [
+        "hi my wisdom teeth came out this morning and ",
+        "hello I'm calling about my grandson, he's nine, and ",
+        "um so I had a molar pulled on Friday and ",
+    ],
+    "eye": [
+        "hi I'm a glaucoma patient of Dr. Shah's and ",
+        "hello, my wife's 71, she had the cataract done Tuesday, and ",
+        "um, I was just reading in bed and ",
+    ],
+    "derm": [
+        "hi I had a biopsy on my shin on Monday and ",
+        "hello, I had Mohs on my lip two days ago and ",
+        "um yeah so I had a cyst cut out of my back on Wednesday and ",
+    ],
+    "ortho": [
+        "hi I broke my tibia playing rugby and they put me in a splint and ",
+        "hello, my son had surgery on his forearm yesterday and ",
+        "um so I had my ankle plated three days ago and ",
+    ],
+}
+_SUFFIX_6 = ["", ", please have someone call me", " so yeah"]
+_URGENT_CORES_6 = {
+    "post-op-bleeding": [
+        "blood is soaking right through my compression garment",
+        "I've had a temp of 100.9 all day",
+        "my stomach swelled up huge overnight and it's really hard",
+        "my incision won't stop oozing blood",
+    ],
+    "dental-trauma": [
+        "my kid's permanent tooth got knocked out at the playground",
+        "my face is so swollen I can't open my eye",
+        "I literally cannot swallow anything, even water",
+        "the whole tooth came out when he fell off his bike",
+    ],
+    "post-mohs-bleeding": [
+        "the blood is running down my face and it won't stop",
+        "my bandage is totally saturated",
+        "the stitches came apart and it's open",
+        "it started bleeding again and I've held pressure for forty minutes",
+    ],
+    "sudden-vision-loss": [
+        "half of my vision went dark all of a sudden",
+        "I can't see out of my right eye since I woke up",
+        "the pain in my eye is excruciating",
+        "it looks like a curtain is coming down across my vision",
+    ],
+    "breast-hematoma": [
+        "my left breast blew up way bigger than the right in the last hour",
+        "one side is rock hard and it's really painful",
+        "the bruise is spreading down my side and getting darker",
+        "my right boob is suddenly twice the size of the other one",
+    ],
+    "acute-glaucoma": [
+        "I'm seeing rainbow rings around lights and my eye is killing me",
+        "my eye hurts so much I threw up",
+        "my right eye is red and really painful and my vision is foggy",
+        "sudden pain in my eye with a pounding headache",
+    ],
+    "skin-infection": [
+        "the redness around my incision is spreading really fast, it's doubled since this morning",
+        "part of the wound is turning black",
+        "it smells really bad and there's pus",
+        "there's a red streak going up my leg from the biopsy site",
+    ],
+    "compartment": [
+        "the pain in my leg is way worse than it should be, the pain pills aren't touching it",
+        "my calf is rock hard and swollen and it's so tight",
+        "it kills when I try to move my toes",
+        "my forearm under the splint is swelling and the pain is unbearable",
+    ],
+    "dental-bleeding": [
+        "it's been bleeding from the extraction site for six hours",
+        "the swelling is going down into my neck",
+        "I have a fever of 102 since the tooth was pulled",
+        "my mouth keeps filling with blood where the tooth was",
+    ],
+}
+_BENIGN_CORES_6 = {
+    "post-op-bleeding": [
+        "the drainage is light pink and getting less each day",
+        "my temp is 99.1",
+        "I'm a little swollen but the garment helps",
+        "no bleeding at all, I just wanted to confirm my appointment",
+    ],
+    "dental-trauma": [
+        "her baby tooth was already wiggly and came out when she bit an apple",
+        "my face isn't swollen, the tooth just aches",
+        "I can swallow okay, it's just sore",
+        "the swelling has gone down a lot",
+    ],
+    "post-mohs-bleeding": [
+        "there was a spot of blood on my pillow but nothing since",
+        "the wound is healing and it's closed",
+        "can I take the bandage off to shower",
+        "the bandage is dry",
+    ],
+    "sudden-vision-loss": [
+        "my vision is slowly getting better after the surgery",
+        "my eye is a tiny bit sore, nothing major",
+        "I can see fine, my eye is just itchy",
+        "my reading vision has been a bit blurry for years",
+    ],
+    "breast-hematoma": [
+        "both breasts are a bit swollen, they look about the same",
+        "the bruising is turning yellow and fading",
+        "they're a little firm but not painful",
+        "one is slightly higher than the other, the nurse said that's normal while they drop",
+    ],
+    "acute-glaucoma": [
+        "my eye is a little red from rubbing it, no pain",
+        "I see halos around lights at night, it's been like that for a year with my cataract",
+        "I felt a bit queasy after the drops but my eye feels fine",
+        "my eye pressure was fine at the last visit, I'm just calling about a refill",
+    ],
+    "skin-infection": [
+        "it's a little pink around the stitches but it's not spreading",
+        "no smell, no pus, it's just itchy",
+        "the scab is dark brown, is that normal",
+        "the redness is smaller than yesterday",
+    ],
+    "compartment": [
+        "my leg is sore but the pain medication is helping",
+        "my calf is a little tight after my walk",
+        "I can wiggle my toes fine and they don't hurt",
+        "the swelling in my leg goes down when I elevate it",
+    ],
+    "dental-bleeding": [
+        "a little oozing from the socket but it stops when I bite on gauze",
+        "no fever, just some soreness",
+        "the swelling in my cheek is going down",
+        "there's a little blood in my saliva this morning",
+    ],
+}
+_EMERGENCY_CORES_6 = [
+    "my dad is clutching his chest and sweating",
+    "I can barely breathe, I'm wheezing",
+    "his face is drooping and he's slurring his words",
+    "blood is spurting out of her arm",
+    "she's turning blue and she can't breathe",
+    "I have severe chest pain that goes into my jaw",
+]
+_NOT_EMERGENCY_CORES_6 = [
+    "I'm breathing okay, just a stuffy nose",
+    "no chest pain, just soreness where the drain was",
+    "the bleeding is light, not heavy",
+    "he's talking normally, no drooping, just swollen",
+    "I'm not short of breath",
+]
+
+
 def _capital(text: str) -> str:
     return text[0].upper() + text[1:]
 
@@ -1959,6 +2138,19 @@ def _batch5(cores: dict[str, list[str]], salt: int) -> list[tuple[str, str]]:
     return out
 
 
+def _batch6(cores: dict[str, list[str]], salt: int) -> list[tuple[str, str]]:
+    out = []
+    for key, sentences in cores.items():
+        rambles = _RAMBLE_6[SPECIALTY[key]]
+        for i, core in enumerate(sentences):
+            # every other one cut up as a transcript does: a false start, no punctuation
+            said = core.replace(",", "").replace("?", "")
+            out.append((key, "I- I mean " + said if i % 2 else _capital(core)))
+            suffix = _SUFFIX_6[(i + salt) % len(_SUFFIX_6)]
+            out.append((key, rambles[(i + salt) % len(rambles)] + core + suffix))
+    return out
+
+
 def _turns(cores: list[str], rambles: list[str]) -> list[str]:
     return [_capital(c) for c in cores] + [
         rambles[i % len(rambles)] + c for i, c in enumerate(cores)
@@ -1972,6 +2164,7 @@ URGENT: list[tuple[str, str]] = [
     *_batch3(_URGENT_CORES_3, 0),
     *_batch4(_URGENT_CORES_4, 0),
     *_batch5(_URGENT_CORES_5, 0),
+    *_batch6(_URGENT_CORES_6, 0),
 ]
 BENIGN: list[tuple[str, str]] = [
     *_batch1(_BENIGN_CORES_1, 1),
@@ -1979,6 +2172,7 @@ BENIGN: list[tuple[str, str]] = [
     *_batch3(_BENIGN_CORES_3, 1),
     *_batch4(_BENIGN_CORES_4, 1),
     *_batch5(_BENIGN_CORES_5, 1),
+    *_batch6(_BENIGN_CORES_6, 1),
 ]
 EMERGENCY: list[str] = [
     *_turns(_EMERGENCY_CORES_1, _RAMBLE_1["plastic"]),
@@ -1986,6 +2180,7 @@ EMERGENCY: list[str] = [
     *_turns(_EMERGENCY_CORES_3, _RAMBLE_3["plastic"]),
     *_turns(_EMERGENCY_CORES_4, _RAMBLE_4["plastic"]),
     *_turns(_EMERGENCY_CORES_5, _RAMBLE_5["plastic"]),
+    *_turns(_EMERGENCY_CORES_6, _RAMBLE_6["plastic"]),
 ]
 # Getting winded after surgery is left out: breathlessness then may be a clot in the lung, and
 # answering 911 to it is defensible.
@@ -1997,6 +2192,7 @@ NOT_EMERGENCY: list[str] = [
         *_turns(_NOT_EMERGENCY_CORES_3, _RAMBLE_3["ortho"]),
         *_turns(_NOT_EMERGENCY_CORES_4, _RAMBLE_4["ortho"]),
         *_turns(_NOT_EMERGENCY_CORES_5, _RAMBLE_5["ortho"]),
+        *_turns(_NOT_EMERGENCY_CORES_6, _RAMBLE_6["ortho"]),
     )
     if "winded" not in text
 ]
