@@ -296,7 +296,6 @@ URGENT += [
     ("dental-trauma", "My daughter's tooth got knocked out at soccer practice"),
     ("dental-trauma", "My face is really swollen from the tooth infection"),
     ("dental-trauma", "It hurts to swallow and my jaw is swelling"),
-    ("dental-trauma", "I can't swallow, my throat is closing up"),
     (
         "dental-trauma",
         LONG + "my cheek started swelling and by now it's huge and I can hardly open my mouth",
@@ -458,8 +457,13 @@ EMERGENCY += [
     "My breathing is really labored",
     "I think I'm having a stroke",
     "I'm short of breath when I lie down",
+    # An airway closing is an emergency whatever protocol the caller's visit falls under.
+    "I can't swallow, my throat is closing up",
+    "my throat feels like it's closing after the injection",
+    "her throat is swelling up and she sounds wheezy",
 ]
 NOT_EMERGENCY += [
+    "the incision in my throat area is closing up nicely",
     "I'm breathing fine",
     "No shortness of breath",
     "I don't have any chest pain",
