@@ -102,6 +102,7 @@ def check_ehr(practice: Practice) -> Check:
         .only(
             "name",
             "ehr_connection__status",
+            "ehr_connection__state",
             "ehr_connection__status_detail",
             "ehr_connection__last_successful_sync_at",
         )
@@ -114,9 +115,7 @@ def check_ehr(practice: Practice) -> Check:
             items.append(Item(location.name, "not connected to an EHR", url))
         elif conn.status != ConnectionStatus.CONNECTED:
             detail = f": {conn.status_detail}" if conn.status_detail else ""
-            items.append(
-                Item(location.name, f"connection {conn.get_status_display()}{detail}", url)
-            )
+            items.append(Item(location.name, f"connection {conn.state_label}{detail}", url))
         elif conn.last_successful_sync_at is None:
             items.append(Item(location.name, "connected but never synced", url))
         else:

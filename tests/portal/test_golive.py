@@ -11,7 +11,7 @@ from accounts.models import Role
 from calls.models import EscalationProtocol, ProtocolVersion, VersionStatus
 from compliance.models import AccessEvent
 from core.tenancy import cross_tenant, tenant_context
-from ehr.models import ConnectionKind, ConnectionStatus, EHRConnection
+from ehr.models import ConnectionKind, ConnectionState, ConnectionStatus, EHRConnection
 from portal import golive
 from scheduling.models import TestScenario
 from tests.conftest import verify_second_factor
@@ -31,7 +31,7 @@ def member(practice, role):
     return user
 
 
-def connect(location, *, status=ConnectionStatus.CONNECTED, synced=True):
+def connect(location, *, status=ConnectionStatus.CONNECTED, synced=True, state=""):
     with tenant_context(location.practice_id):
         return EHRConnection.objects.create(
             practice_id=location.practice_id,
@@ -41,6 +41,7 @@ def connect(location, *, status=ConnectionStatus.CONNECTED, synced=True):
             subdomain="golive",
             api_key="key",
             status=status,
+            state=state,
             last_successful_sync_at=timezone.now() - timedelta(minutes=5) if synced else None,
         )
 
@@ -141,13 +142,20 @@ def test_ehr_check_names_each_location_that_is_not_ready(practice):
     connect(LocationFactory(practice=practice, name="B Office"), synced=False)
     connect(LocationFactory(practice=practice, name="C Office"), status=ConnectionStatus.ERROR)
     LocationFactory(practice=practice, name="D Office")
+    connect(
+        LocationFactory(practice=practice, name="E Office"),
+        status=ConnectionStatus.ERROR,
+        state=ConnectionState.RESET_REQUIRED,
+    )
     check = by_key(practice)["ehr"]
     assert check.status == golive.FAIL
-    assert check.detail == "3 of 4 location(s) not ready."
+    assert check.detail == "4 of 5 location(s) not ready."
     assert [(i.label, i.problem) for i in check.items] == [
         ("B Office", "connected but never synced"),
-        ("C Office", "connection Error"),
+        ("C Office", "connection error"),
         ("D Office", "not connected to an EHR"),
+        # The connection page's and test_connection's words for the last test's finding.
+        ("E Office", "connection credentials need a reset"),
     ]
 
 
