@@ -280,21 +280,15 @@ def test_a_throttled_practice_does_not_delay_another(world, ehr):
             ).providers()
     assert refused.value.retry_after > 30
     fast = client_for(world.conn)
-
-    def one_call(_: int) -> float:
-        began = time.monotonic()
-        fast.providers()
-        return time.monotonic() - began
-
-    began = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
-        slowest = max(pool.map(one_call, range(20)))
+        answered = list(pool.map(lambda _: fast.providers(), range(20)))
         # Meanwhile the throttled practice keeps asking, and keeps being told to come back later.
         with pytest.raises(EHRRateLimited):
             NexHealthClient(
                 ConnectionConfig.from_connection(slow.reload()), rate_wait=0
             ).providers()
-    assert time.monotonic() - began < 5 and slowest < 2
+    # Not delayed, counted rather than timed: every call answered and none waited on a limit.
+    assert len(answered) == 20 and all(answered)
     assert health.live(world.conn.health_key)["counters"].get("rl_waits", 0) == 0
     assert stats(world)["rate_limited_total"] == 0  # our bucket stopped the slow one first
     del throttled
