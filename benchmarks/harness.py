@@ -207,6 +207,7 @@ class Gunicorn:
             if self.proc.poll() is not None:
                 raise SystemExit("gunicorn exited during start-up")
             threading.Event().wait(0.2)
+        self.proc.kill()  # not left serving the dropped database
         raise SystemExit("gunicorn did not answer within 180 s")
 
     def stop(self) -> None:
