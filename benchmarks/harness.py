@@ -196,7 +196,7 @@ class Gunicorn:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = clock.monotonic() + 60
+        deadline = clock.monotonic() + 180  # a loaded shared box starts slowly
         while clock.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}{ready[0]}", timeout=2).status_code == ready[1]:
@@ -207,7 +207,8 @@ class Gunicorn:
             if self.proc.poll() is not None:
                 raise SystemExit("gunicorn exited during start-up")
             threading.Event().wait(0.2)
-        raise SystemExit("gunicorn did not answer within 60 s")
+        self.proc.kill()  # not left serving the dropped database
+        raise SystemExit("gunicorn did not answer within 180 s")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
