@@ -1,5 +1,6 @@
-"""Benchmark freshness: a staff change in the EHR until `GET /api/v1/availability` reflects it,
-for both adapters in the same run.
+"""Benchmark freshness and time to confirmed, for both adapters in the same run: a staff change
+in the EHR until `GET /api/v1/availability` reflects it, and a caller's booking until
+`GET /api/v1/bookings/{id}` says it is confirmed.
 
 Everything real (run by `make bench`: PORTAL_TESTING=1 inside scripts/services.py): a throwaway
 PostgreSQL database, the portal under gunicorn (the API the voice agent asks, and NexHealth's
@@ -17,7 +18,13 @@ slot the API offers, and the API is then asked every 50 ms until it stops (book)
 (cancel) offering that slot. The lag is from the staff action to the first answer that reflects
 it: p50 / p95 per adapter, side by side; goal: Nextech within 10 s.
 
-    .venv/bin/python -m benchmarks.bench_freshness [--changes 10]
+Then, on the same practices, new callers are booked one at a time as the voice agent books: a
+slot the API offers now, `POST /api/v1/holds`, `POST /api/v1/bookings` (with an Idempotency-Key),
+then `GET /api/v1/bookings/{id}` every 50 ms until it is `confirmed` (or `failed`: counted). The
+time is from the booking POST to the first answer saying confirmed: p50 / p95 per adapter, side
+by side, and their ratio nextech / nexhealth.
+
+    .venv/bin/python -m benchmarks.bench_freshness [--changes 10] [--bookings 10]
 
 Writes benchmarks/results/freshness.json.
 """
@@ -31,6 +38,7 @@ import sys
 import threading
 import time as clock
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -78,7 +86,10 @@ class Side:
 
     def cancel(self, made: Any) -> None: ...
 
-    def offered(self, http: httpx.Client) -> set[datetime]:
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def slots(self, http: httpx.Client) -> list[dict[str, Any]]:
         response = http.get(
             "/api/v1/availability",
             params={
@@ -86,11 +97,14 @@ class Side:
                 "start_date": self.day.isoformat(),
                 "days": 1,
             },
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers=self.auth(),
         )
         if response.status_code != 200:
             raise SystemExit(f"{self.name}: availability {response.status_code}")
-        return {datetime.fromisoformat(s["start"]) for s in response.json()["slots"]}
+        return list(response.json()["slots"])
+
+    def offered(self, http: httpx.Client) -> set[datetime]:
+        return {datetime.fromisoformat(s["start"]) for s in self.slots(http)}
 
     def api_token(self) -> None:
         client, _ = api_client(self.practice)
@@ -181,6 +195,86 @@ def measure(
     return {"book": booked, "cancel": cancelled}
 
 
+def caller(side: Side, n: int) -> dict[str, str]:
+    """A new caller each booking (found-or-created in the EHR), distinct across the adapters;
+    with an email, which Nextech needs to create a patient."""
+    k = n + (500 if side.name == "nextech" else 0)
+    return {
+        "first_name": "Caller",
+        "last_name": f"Fresh{k:04d}",
+        "date_of_birth": (date(1960, 1, 1) + timedelta(days=41 * k)).isoformat(),
+        "phone": f"+1213555{k:04d}",
+        "email": f"caller{k:04d}@example.test",
+    }
+
+
+def booking_when_done(
+    http: httpx.Client, side: Side, booking_id: int, since: float
+) -> dict[str, Any]:
+    """Ask for the booking every 50 ms until it is confirmed or failed (still `pending` if
+    neither within the give-up time)."""
+    while True:
+        response = http.get(f"/api/v1/bookings/{booking_id}", headers=side.auth())
+        if response.status_code != 200:
+            raise SystemExit(f"{side.name}: booking {booking_id} {response.status_code}")
+        booking = dict(response.json())
+        if booking["status"] in ("confirmed", "failed") or clock.time() - since > GIVE_UP_S:
+            return booking
+        clock.sleep(ASK_EVERY_S)
+
+
+def time_to_confirmed(
+    side: Side, portal_url: str, bookings: int, rnd: random.Random
+) -> dict[str, Any]:
+    """`bookings` new callers booked one at a time, each on a slot the API offers at that moment:
+    seconds from the booking POST to the first answer saying confirmed, and the other ends."""
+    confirmed: list[float] = []
+    ends = {"failed": 0, "pending": 0, "hold_refused": 0}
+    reasons: Counter[str] = Counter()
+    with httpx.Client(base_url=portal_url, timeout=30) as http:
+        for n in range(bookings):
+            offer = side.slots(http)
+            if not offer:
+                raise SystemExit(f"{side.name}: no slot left on {side.day}")
+            slot = rnd.choice(offer)
+            hold = http.post(
+                "/api/v1/holds",
+                json={
+                    "appointment_type_id": side.type_id,
+                    "provider_id": slot["provider_id"],
+                    "operatory_id": slot["operatory_id"],
+                    "start": slot["start"],
+                },
+                headers=side.auth(),
+            )
+            if hold.status_code == 409:  # the offer was stale: the voice agent asks again
+                ends["hold_refused"] += 1
+                continue
+            if hold.status_code != 201:
+                raise SystemExit(f"{side.name}: hold {hold.status_code} {hold.text[:300]}")
+            body = {"hold_id": hold.json()["id"], "patient": caller(side, n), "reason": "bench"}
+            began = clock.time()
+            posted = http.post(
+                "/api/v1/bookings",
+                json=body,
+                headers={**side.auth(), "Idempotency-Key": f"bench-{uuid.uuid4().hex}"},
+            )
+            if posted.status_code != 202:
+                raise SystemExit(f"{side.name}: booking {posted.status_code} {posted.text[:300]}")
+            booking = booking_when_done(http, side, int(posted.json()["id"]), began)
+            if booking["status"] == "confirmed":
+                confirmed.append(clock.time() - began)
+                continue
+            ends[booking["status"]] = ends.get(booking["status"], 0) + 1
+            if booking["failure_reason"]:
+                reasons[booking["failure_reason"]] += 1
+    return {
+        "post_to_confirmed_s": summary(confirmed, "s") if confirmed else None,
+        **ends,
+        "failure_reasons": dict(reasons),
+    }
+
+
 def beat_forever(stop: threading.Event, period: float) -> None:
     """What celery beat does for the Nextech poll: fan out one poll per connection."""
     from django.db import connections
@@ -233,16 +327,21 @@ def running(period: float) -> Iterator[tuple[str, Callable[[], Any], Callable[[]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--bookings", type=int, default=10, help="bookings per adapter")
     parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args()
     record = Results("freshness")
     period = float(settings.NEXTECH_POLL_SECONDS)
     rnd = random.Random(args.seed)  # noqa: S311 - when staff act, not a secret
+    # Its own stream: the staff changes' moments stay those of a run without bookings.
+    callers = random.Random(args.seed + 1)  # noqa: S311 - which slot a caller takes
     lags: dict[str, dict[str, list[float]]] = {}
+    booked: dict[str, dict[str, Any]] = {}
     with running(period) as (url, nexhealth, nextech):
         sides = [nexhealth(), nextech()]
         for side in sides:
             lags[side.name] = measure(side, url, args.changes, rnd)
+            booked[side.name] = time_to_confirmed(side, url, args.bookings, callers)
     figures = {
         name: {
             "book_to_gone_s": summary(by["book"], "s"),
@@ -252,6 +351,8 @@ def main() -> None:
         for name, by in lags.items()
     }
     nextech_p95 = figures["nextech"]["all_s"]["p95_s"]
+    to_confirmed = {name: by["post_to_confirmed_s"] for name, by in booked.items()}
+    both = all(to_confirmed.values())
     record.write(
         {
             "what": "staff change in the EHR -> GET /api/v1/availability reflects it",
@@ -269,6 +370,25 @@ def main() -> None:
             },
             "goal_nextech_p95_s": GOAL_NEXTECH_P95_S,
             "nextech_within_goal": nextech_p95 <= GOAL_NEXTECH_P95_S,
+            "time_to_confirmed": {
+                "what": "POST /api/v1/bookings -> GET /api/v1/bookings/{id} says confirmed",
+                "bookings_per_adapter": args.bookings,
+                "one_at_a_time": True,
+                "nexhealth": booked["nexhealth"],
+                "nextech": booked["nextech"],
+                "side_by_side_s": {
+                    q: {name: t[f"{q}_s"] if t else None for name, t in to_confirmed.items()}
+                    for q in ("p50", "p95")
+                },
+                "ratio_nextech_to_nexhealth": {
+                    q: round(
+                        to_confirmed["nextech"][f"{q}_s"] / to_confirmed["nexhealth"][f"{q}_s"], 2
+                    )
+                    for q in ("p50", "p95")
+                }
+                if both
+                else None,
+            },
         },
         echo=True,
     )
