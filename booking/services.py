@@ -105,6 +105,14 @@ class SlotTakenError(Exception):
     """The hold is already booked under another Idempotency-Key."""
 
 
+class PatientDetailsMissing(Exception):
+    """The hold's EHR cannot create a caller it does not know without these details."""
+
+    def __init__(self, fields: list[str]) -> None:
+        super().__init__(", ".join(fields))
+        self.fields = fields
+
+
 class PermanentBookingError(Exception):
     """Retrying cannot help; the message is the reason staff see."""
 
@@ -164,9 +172,12 @@ def _create_booking(
                 raise SlotTakenError(hold.pk)
             if hold.status != HoldStatus.ACTIVE or hold.expires_at <= now:
                 raise HoldExpiredError(hold.pk)
+            patient_body = body.get("patient") or {}
+            missing = new_patient_details_missing(hold, patient_body)
+            if missing:
+                raise PatientDetailsMissing(missing)
             hold.status = HoldStatus.BOOKED
             hold.save(update_fields=["status"])
-            patient_body = body.get("patient") or {}
             patient = None
             if patient_body.get("id") is not None:
                 patient = Patient.objects.for_practice(practice).get(pk=patient_body["id"])
@@ -219,6 +230,16 @@ def _booking_of(hold: Hold, **fields: Any) -> Booking:
         end=hold.end,
         **fields,
     )
+
+
+def new_patient_details_missing(hold: Hold, patient_body: dict[str, Any]) -> list[str]:
+    """What the hold's EHR needs beyond our own required demographics to create a caller it may
+    not know. Asked at once, while the caller is still on the line, rather than failing in the
+    worker after they hung up (the caller may turn out to be known: asking costs one question)."""
+    if patient_body.get("id") is not None or patient_body.get("email"):
+        return []
+    conn = connection_for_location(hold.location_id)
+    return ["email"] if Capability.NEW_PATIENT_EMAIL in capabilities(conn) else []
 
 
 def waits_for_staff(hold: Hold) -> bool:

@@ -51,6 +51,9 @@ class Capability(StrEnum):
     # Appointments name the EHR's rooms (NexHealth's operatories); without it (Nextech keeps its
     # scheduling resources out of its API) rooms are ours alone and never sent.
     OPERATORIES = "operatories"
+    # A caller the EHR does not know is created only with an email address (Nextech's prospect
+    # needs name, phone and email), so the booking asks for it while the caller is on the line.
+    NEW_PATIENT_EMAIL = "new_patient_email"
 
 
 # The arguments of the port's many-keyword calls, stated once: every adapter takes them as

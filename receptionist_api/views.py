@@ -405,6 +405,15 @@ class BookingsView(PHIGatedMixin, ReceptionistAPIView):
             raise HoldExpired() from exc
         except bookings.SlotTakenError as exc:
             raise SlotUnavailable() from exc
+        except bookings.PatientDetailsMissing as exc:
+            raise exceptions.ValidationError(
+                {
+                    "patient": {
+                        field: ["Required for a new patient at this practice's EHR."]
+                        for field in exc.fields
+                    }
+                }
+            ) from exc
         return Response(
             {
                 "id": booking.pk,

@@ -94,7 +94,12 @@ class NextechPort:
 
     kind = "nextech"
     capabilities = frozenset(
-        {Capability.NATIVE_SLOTS, Capability.REQUEST_MODE, Capability.CANCEL_REQUESTS}
+        {
+            Capability.NATIVE_SLOTS,
+            Capability.REQUEST_MODE,
+            Capability.CANCEL_REQUESTS,
+            Capability.NEW_PATIENT_EMAIL,
+        }
     )
 
     def __init__(self, config: NextechConfig, client: NextechClient | None = None) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from core.tenancy import tenant_context
 from ehr_sandbox.testing import wait_until
-from scheduling.models import Booking, HoldStatus, OutboxMessage, Patient
+from scheduling.models import Booking, Hold, HoldStatus, OutboxMessage, Patient
 
 from .conftest import World
 
@@ -168,3 +168,26 @@ def test_a_cancellation_frees_the_slot(world: World) -> None:
     appts = {a.id: a for a in world.ehr.appointments()}
     assert appts[body["ehr_appointment_id"]].cancelled
     assert [a.id for a in world.live_appointments()] == [rebooked["ehr_appointment_id"]]
+
+
+def test_a_new_caller_without_an_email_is_asked_for_one_where_the_ehr_needs_it(
+    world: World,
+) -> None:
+    """Nextech creates a caller it does not know only with an email: the booking says so at
+    once, while the caller is on the line, and the hold stays theirs to book with it. NexHealth
+    needs none."""
+    hold_id = world.held(10)
+    caller = {"first_name": "Cy", "last_name": "Noemail", "date_of_birth": "1979-02-03"}
+    body = {"hold_id": hold_id, "patient": {**caller, "phone": "+12135550177"}, "reason": ""}
+    answer = world.agent.call("POST", "/bookings", json=body, headers={"Idempotency-Key": "k1"})
+    if world.kind == "nextech":
+        assert answer.status_code == 400, answer.text
+        problem = answer.json()
+        assert problem["type"] == "validation_error"
+        assert list(problem["errors"]) == ["patient.email"], problem
+        with tenant_context(world.practice):
+            assert not Booking.objects.exists()
+            assert Hold.objects.get(pk=hold_id).status == HoldStatus.ACTIVE
+        body["patient"]["email"] = "cy@example.com"
+        answer = world.agent.call("POST", "/bookings", json=body, headers={"Idempotency-Key": "k2"})
+    assert answer.status_code == 202, answer.text
