@@ -10,7 +10,8 @@
 3. `process_booking` (the task's body) is idempotent: one run per booking at a time (a session
    advisory lock, freed by PostgreSQL if the worker dies), skip unless pending, find or create
    the patient, re-check the slot live in the EHR (adopting our own appointment if an earlier,
-   killed run already posted it), post through `ehr.services.post_appointment`.
+   killed run already posted it; at a location in native mode also asking the EHR's own free
+   slots, which show blocks and template changes), post through `ehr.services.post_appointment`.
 4. The booking turns `confirmed` only when the EHR reports the appointment written
    (`on_ehr_appointment`: announced on `ehr.events` by the adapter's webhook, or read back by
    the polling fallback).
@@ -53,6 +54,7 @@ from core.tenancy import cross_tenant, tenant_context
 from ehr.errors import EHRError, EHRNotFound, EHRSlotTaken, EHRTransientError, EHRValidationError
 from ehr.events import trouble_listener
 from ehr.models import EHRConnection
+from ehr.native_slots import is_native, still_offered
 from ehr.port import Capability
 from ehr.registry import port_for
 from ehr.selectors import capabilities, connection_for_location, ehr_ids_for_booking
@@ -842,6 +844,23 @@ def process_booking(booking_id: int, practice_id: int) -> Outcome:
                             FailureCategory.SLOT_TAKEN,
                             f" before we could book it (EHR appointment {clash[0].id}). "
                             "Offer the caller another time.",
+                        )
+                    )
+                if is_native(conn) and not still_offered(
+                    conn,
+                    provider_id=ids.provider_id,
+                    appointment_type_id=ids.appointment_type_id,
+                    start=booking.start,
+                    end=booking.end,
+                ):
+                    # No appointment is in the way, yet the EHR no longer offers the time:
+                    # a block or a template change that only its own slots show.
+                    _slot_taken(booking)
+                    raise PermanentBookingError(
+                        reason_for(
+                            FailureCategory.SLOT_TAKEN,
+                            " before we could book it (the EHR no longer offers the time)."
+                            " Offer the caller another time.",
                         )
                     )
                 try:

@@ -12,6 +12,10 @@ horizon every `NEXTECH_SLOT_FAR_SECONDS`; connecting or syncing a location reads
 horizon; our own booking or cancel re-reads the near days once it lands; a time the EHR refuses
 as taken stops being offered at once (`scheduling.services.drop_native_slots`, from the booking
 flow).
+
+Before posting a booking at such a location the booking flow asks the EHR once more
+(`still_offered`: one free-slots read of that provider, type and day), since a block or a
+template change shows in the EHR's slots and in no appointment read.
 """
 
 from __future__ import annotations
@@ -58,6 +62,32 @@ def is_native(conn: EHRConnection) -> bool:
     if mode != WorkingHoursMode.NATIVE:
         return False
     return Capability.NATIVE_SLOTS in port_for(conn).capabilities
+
+
+def still_offered(
+    conn: EHRConnection,
+    *,
+    provider_id: int,
+    appointment_type_id: int | None,
+    start: datetime,
+    end: datetime,
+) -> bool:
+    """Whether the EHR's own free slots of that provider (EHR id) and type, read live for the
+    local day(s) of [start, end), still hold the whole of it inside one slot: the re-check that
+    sees what an appointment read cannot (a block, a template change). Raises the EHR's
+    errors."""
+    with tenant_context(conn.practice_id):
+        tz = conn.location.tz
+    first = timezone.localtime(start, tz).date()
+    last = timezone.localtime(end - timedelta(microseconds=1), tz).date()
+    free = cast(SlotSource, port_for(conn)).free_slots(
+        start_date=first,
+        days=(last - first).days + 1,
+        provider_ids=[provider_id],
+        location_id=conn.ehr_location_id,
+        appointment_type_id=appointment_type_id,
+    )
+    return any(p == provider_id and s <= start and end <= e for p, s, e in free)
 
 
 def horizon_days(conn: EHRConnection) -> int:

@@ -121,7 +121,10 @@ def test_syncing_a_native_location_reads_the_whole_horizon(native: Native) -> No
     assert (last.start.date() - date.today()).days >= 28  # the type's 30-day horizon, not 14
 
 
-def _booking_at(native: Native, start: datetime) -> int:
+def _booking_at(native: Native, start: datetime, last_name: str = "Smith") -> int:
+    """A booking of the glaucoma check at `start` for a caller new to Nextech. A booking that
+    lands makes the caller a chart, remembered in Redis past the sandbox's reset: such a test
+    names its caller afresh (`last_name`)."""
     hold = ReleasedHoldFactory(
         practice=native.practice,
         appointment_type=native.glaucoma,
@@ -142,7 +145,7 @@ def _booking_at(native: Native, start: datetime) -> int:
         hold=hold,
         demographics={
             "first_name": "Jane",
-            "last_name": "Smith",
+            "last_name": last_name,
             "date_of_birth": "1968-02-04",
             "phone": "+13465553682",
             "email": "jane@example.com",
@@ -161,21 +164,70 @@ def _failed(native: Native, booking_id: int) -> FailureCategory:
     return category_of(booking.failure_reason)
 
 
+def test_a_block_staff_add_in_nextech_fails_the_booking_before_any_post(
+    native: Native, nextech: NextechWorld
+) -> None:
+    day = next_weekday(3)
+    refresh_native_slots(native.conn, days=NEAR_DAYS)
+    assert "11:00" in native.offered(day)
+    # Staff block the held time in Nextech: no appointment for an appointment read to see, only
+    # Nextech's own slots show it, so the re-check asks them before posting.
+    staff_block(nextech, local(day, "11:00"), local(day, "11:30"))
+    before = nextech.stats()["requests"]
+    booking_id = _booking_at(native, local(day, "11:00"))
+    process_booking(booking_id, native.practice.pk)
+    assert _failed(native, booking_id) is FailureCategory.SLOT_TAKEN
+    seen = nextech.stats()["requests"]
+    assert seen["GET /Slot"] - before.get("GET /Slot", 0) == 1  # one day, one provider, one type
+    assert "POST /Appointment" not in seen
+    assert nextech.appointments() == []
+    assert "11:00" not in native.offered(day)
+    assert "10:30" in native.offered(day) and "11:30" in native.offered(day)
+
+
+def test_a_time_still_offered_is_booked_after_one_slot_read(
+    native: Native, nextech: NextechWorld
+) -> None:
+    day = next_weekday(3)
+    refresh_native_slots(native.conn, days=NEAR_DAYS)
+    before = nextech.stats()["requests"].get("GET /Slot", 0)
+    booking_id = _booking_at(native, local(day, "14:00"), last_name=f"Smith-{uuid.uuid4().hex[:6]}")
+    process_booking(booking_id, native.practice.pk)
+    with tenant_context(native.practice):
+        from scheduling.models import Booking
+
+        booking = Booking.objects.get(pk=booking_id)
+    assert booking.status != BookingStatus.FAILED and booking.ehr_appointment_id is not None
+    assert len(nextech.appointments()) == 1
+    assert nextech.stats()["requests"]["GET /Slot"] - before == 1
+
+
 def test_a_409_from_nextech_fails_the_booking_as_slot_taken_and_stops_offering_the_time(
     native: Native, nextech: NextechWorld
 ) -> None:
     day = next_weekday(3)
     refresh_native_slots(native.conn, days=NEAR_DAYS)
     assert "11:00" in native.offered(day)
-    # Staff block the time in Nextech: no appointment for our live re-check to see, so the
-    # POST is what meets it, and Nextech answers 409.
-    staff_block(nextech, local(day, "11:00"), local(day, "11:30"))
+    # Staff book the time after our re-check, while our POST is on its way (stalled in the
+    # sandbox's gateway): Nextech answers the POST 409.
+    nextech.faults(stall_count=1, stall_seconds=3.0, only_endpoints=["POST /Appointment"])
+
+    def staff_book_once_the_post_is_stalled() -> None:
+        deadline = time_monotonic() + 20
+        while not nextech.stats().get("faults_injected", {}).get("stall"):
+            assert time_monotonic() < deadline, "our POST never reached the sandbox"
+            threading.Event().wait(0.02)
+        staff_book(nextech, local(day, "11:00"))
+
+    staff = threading.Thread(target=staff_book_once_the_post_is_stalled)
+    staff.start()
     booking_id = _booking_at(native, local(day, "11:00"))
     process_booking(booking_id, native.practice.pk)
+    staff.join(timeout=20)
     assert _failed(native, booking_id) is FailureCategory.SLOT_TAKEN
-    assert nextech.stats()["responses"]["409"] == 1  # the POST's answer, not our re-check
+    assert nextech.stats()["responses"]["409"] == 1  # the POST's answer
     assert "11:00" not in native.offered(day)
-    assert nextech.appointments() == []
+    assert len(nextech.appointments()) == 1  # only the staff's
 
 
 def test_a_staff_booking_of_the_same_time_fails_ours_as_slot_taken(
