@@ -3,14 +3,13 @@ a new caller into Nextech: found-or-provisional patient, live re-check, POST, co
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
 
 from booking.services import process_booking
 from core.tenancy import cross_tenant, tenant_context
-from ehr.models import AppointmentTypeLink, ConnectionKind, EHRConnection
+from ehr.models import AppointmentTypeLink
 from ehr.nextech.port import reset_ports
 from scheduling.models import BookingStatus, Patient
 from tests.factories import LocationFactory, PracticeFactory, sign_baa
@@ -22,7 +21,7 @@ from tests.scheduling.factories import (
     ReleasedHoldFactory,
 )
 
-from .conftest import NextechWorld, local, make_config, next_weekday
+from .conftest import NextechWorld, connect, local, next_weekday
 
 
 @pytest.mark.django_db
@@ -35,26 +34,7 @@ def test_a_booking_for_a_new_caller_is_confirmed_in_nextech(nextech: NextechWorl
     # Holds and bookings need a room of ours (room capabilities are our layer); Nextech has no
     # operatories, so its EHR id is never sent.
     room = OperatoryFactory(practice=practice, location=location, ehr_id=1)
-    config = make_config(nextech)
-    with tenant_context(practice.pk):
-        conn = EHRConnection.objects.create(
-            practice=practice,
-            location=location,
-            kind=ConnectionKind.NEXTECH,
-            base_url=nextech.server.api_url,
-            subdomain=nextech.practice_id,
-            ehr_location_id=1,
-            status="connected",
-            api_key=json.dumps(
-                {
-                    "client_id": config.client_id,
-                    "client_secret": config.client_secret,
-                    "username": config.username,
-                    "password": config.password,
-                    "token_url": config.token_url,
-                }
-            ),
-        )
+    conn = connect(nextech, practice, location)
     with cross_tenant("test data setup"):
         AppointmentTypeLink.objects.create(
             practice=practice, connection=conn, appointment_type=glaucoma, ehr_id=32

@@ -4,15 +4,12 @@ as a prospect with the first booking, and writing the note once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 
-from core.tenancy import tenant_context
 from ehr.errors import EHRValidationError
-from ehr.models import ConnectionKind, EHRConnection
 from ehr.nextech.errors import NextechSlotTaken
 from ehr.nextech.port import NextechPort, reset_ports
 from ehr.port import Capability, EHRPort, SlotSource
@@ -20,7 +17,7 @@ from ehr.registry import port_for
 from ehr.types import InsertionStatus
 from tests.factories import LocationFactory, PracticeFactory, sign_baa
 
-from .conftest import NextechWorld, local, make_config, next_weekday
+from .conftest import NextechWorld, connect, local, make_config, next_weekday
 
 
 @pytest.fixture
@@ -166,26 +163,7 @@ def test_port_for_chooses_the_nextech_adapter(nextech: NextechWorld) -> None:
     practice = PracticeFactory(timezone="America/Chicago")
     sign_baa(practice)
     location = LocationFactory(practice=practice)
-    config = make_config(nextech)
-    with tenant_context(practice.pk):
-        conn = EHRConnection.objects.create(
-            practice=practice,
-            location=location,
-            kind=ConnectionKind.NEXTECH,
-            base_url=nextech.server.api_url,
-            subdomain=nextech.practice_id,
-            ehr_location_id=1,
-            api_key=json.dumps(
-                {
-                    "client_id": config.client_id,
-                    "client_secret": config.client_secret,
-                    "username": config.username,
-                    "password": config.password,
-                    "token_url": config.token_url,
-                }
-            ),
-        )
-        conn = EHRConnection.objects.select_related("location__practice").get(pk=conn.pk)
+    conn = connect(nextech, practice, location)
     try:
         chosen = port_for(conn)
         assert isinstance(chosen, NextechPort)
