@@ -44,7 +44,11 @@ class SchedulingConfig(AppConfig):
         post_save.connect(practice, sender=Practice, weak=False, dispatch_uid="intents-practice")
 
 
-OPERATIONAL_MODELS = frozenset({"scheduling.Hold", "scheduling.OutboxMessage"})
+# The EHR's free slots are a cache the change poll replaces every few seconds, no PHI: auditing
+# them would flood the trail with the EHR's own bookkeeping.
+OPERATIONAL_MODELS = frozenset(
+    {"scheduling.Hold", "scheduling.OutboxMessage", "scheduling.NativeSlot"}
+)
 
 
 def _revoke_support_clients(sender: Any, session: Any, **_: Any) -> None:

@@ -109,6 +109,19 @@ class NextechAdapter:
             cursor = upto
         return out
 
+    def slot_is_free(self, request: BookingRequest) -> bool:
+        """The live re-check before a booking: is exactly this time still offered?"""
+        minutes = int((request.end - request.start).total_seconds() // 60)
+        found = self.slots(
+            location_id=request.location_id,
+            start=request.start,
+            end=request.start + timedelta(seconds=1),
+            practitioner_ids=[request.practitioner_id],
+            appointment_type_id=request.appointment_type_id,
+            slot_minutes=minutes,
+        )
+        return any(s.start == request.start and s.end >= request.end for s in found)
+
     # -- patients -------------------------------------------------------------------------------
 
     def find_patient(

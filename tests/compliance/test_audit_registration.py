@@ -80,6 +80,7 @@ def test_operational_rows_are_not_audited() -> None:
     for label in (
         "scheduling.Hold",
         "scheduling.OutboxMessage",
+        "scheduling.NativeSlot",
         "integrations.WebhookDelivery",
         "integrations.EHRVersion",
         "integrations.ConnectionHealth",
