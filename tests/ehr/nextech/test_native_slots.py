@@ -125,24 +125,18 @@ def _booking_at(native: Native, start: datetime, last_name: str = "Smith") -> in
     """A booking of the glaucoma check at `start` for a caller new to Nextech. A booking that
     lands makes the caller a chart, remembered in Redis past the sandbox's reset: such a test
     names its caller afresh (`last_name`)."""
-    hold = ReleasedHoldFactory(
-        practice=native.practice,
-        appointment_type=native.glaucoma,
-        provider=native.walters,
-        operatory=native.room,
-        location=native.location,
-        start=start,
-        end=start + timedelta(minutes=30),
-    )
+    slot = {
+        "practice": native.practice,
+        "appointment_type": native.glaucoma,
+        "provider": native.walters,
+        "operatory": native.room,
+        "location": native.location,
+        "start": start,
+        "end": start + timedelta(minutes=30),
+    }
     booking = BookingFactory(
-        practice=native.practice,
-        appointment_type=native.glaucoma,
-        provider=native.walters,
-        operatory=native.room,
-        location=native.location,
-        start=start,
-        end=start + timedelta(minutes=30),
-        hold=hold,
+        **slot,
+        hold=ReleasedHoldFactory(**slot),
         demographics={
             "first_name": "Jane",
             "last_name": last_name,
